@@ -1,0 +1,138 @@
+//! [`Clock`]: the seam through which a root context gets its time and its timers.
+//!
+//! Every root carries a clock and every context derived from it uses the same one. ctx-core
+//! ships [`SystemClock`] (real time, a process-wide timer thread, no runtime needed); the
+//! adapter crates supply their runtime's clock (`ctx-tokio` honours `tokio::time::pause`), and
+//! `ctx-testkit`'s `MockClock` is a clock whose time moves only when a test says so.
+//!
+//! # What a clock must do
+//!
+//! * [`now`](Clock::now) returns the clock's current [`Instant`]; it never goes backwards.
+//! * [`sleep_until`](Clock::sleep_until) returns a future that completes at or after
+//!   `deadline` on this clock, never before. Once polled, it must wake the waker it was last
+//!   polled with when the deadline is reached *without being polled again* — as every timer
+//!   future does: a reactor, a timer thread or a runtime driver does the waking.
+//!
+//! ctx-core polls that future itself, with a waker of its own, only when something waits on a
+//! deadline context (a `done()` poll, [`wait_blocking`](crate::Ctx::wait_blocking), an
+//! [`after_func`](crate::Ctx::after_func)); when the waker fires, ctx-core polls the future
+//! again inline, on the waking thread, and marks the context done. So a timer is armed only for
+//! deadlines somebody waits for, and no task is spawned to watch it. A timer is dropped as
+//! soon as its context is canceled or dropped.
+//!
+//! # Examples
+//!
+//! A complete adapter for a runtime whose timer is `futures-timer`'s `Delay` (this is, in
+//! essence, how [`SystemClock`] is built):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::{Duration, Instant};
+//! use ctx_core::{Clock, Ctx, clock::Sleep};
+//!
+//! #[derive(Debug, Default)]
+//! struct DelayClock;
+//!
+//! impl Clock for DelayClock {
+//!     fn now(&self) -> Instant {
+//!         Instant::now()
+//!     }
+//!     fn sleep_until(&self, deadline: Instant) -> Sleep {
+//!         let delay = deadline.saturating_duration_since(Instant::now());
+//!         Box::pin(futures_timer::Delay::new(delay))
+//!     }
+//! }
+//!
+//! let root = Ctx::background_with_clock(Arc::new(DelayClock));
+//! let (ctx, _cancel) = root.with_timeout(Duration::from_millis(5));
+//! assert_eq!(ctx.wait_blocking(), ctx_core::Error::DeadlineExceeded);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The future returned by [`Clock::sleep_until`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A source of time and timers for a tree of contexts. See the [module docs](self).
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current instant on this clock. Monotonic.
+    fn now(&self) -> Instant;
+
+    /// A future that completes at or after `deadline` on this clock, never before, and that
+    /// wakes its last waker by itself when it does. A `deadline` that has already passed gives
+    /// a future that is ready at once.
+    fn sleep_until(&self, deadline: Instant) -> Sleep;
+}
+
+/// Real time from [`Instant::now`]; timers from `futures-timer`.
+///
+/// The clock of [`Ctx::background`](crate::Ctx::background). It needs no runtime: the timer
+/// thread of `futures-timer` (one per process, started the first time a deadline is waited
+/// for) fires deadlines, so `wait_blocking`, after-funcs and `done()` under
+/// `futures::executor::block_on` all see deadlines pass.
+///
+/// Why `futures-timer` and not a thread of our own: it is small (no dependencies), executor
+/// agnostic, keeps all timers of the process on one thread with a heap, and is what the
+/// `futures` ecosystem already uses.
+///
+/// # Precision
+///
+/// A deadline may fire late (by the timer thread's scheduling latency), never early: ctx-core
+/// re-checks [`now`](Clock::now) before it declares a deadline exceeded.
+///
+/// # Examples
+///
+/// ```
+/// use ctx_core::{Clock, clock::SystemClock};
+/// let clock = SystemClock::default();
+/// let t = clock.now();
+/// assert!(clock.now() >= t);
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        let delay = deadline.saturating_duration_since(Instant::now());
+        Box::pin(futures_timer::Delay::new(delay))
+    }
+}
+
+/// How a node holds its clock. The system clock is a unit and costs nothing to copy; any other
+/// clock is shared. Kept private so the representation can change.
+#[derive(Clone)]
+pub(crate) enum ClockRef {
+    System,
+    Shared(Arc<dyn Clock>),
+}
+
+impl ClockRef {
+    pub(crate) fn get(&self) -> &dyn Clock {
+        match self {
+            ClockRef::System => &SystemClock,
+            ClockRef::Shared(c) => &**c,
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        match self {
+            ClockRef::System => Instant::now(),
+            ClockRef::Shared(c) => c.now(),
+        }
+    }
+}
+
+impl fmt::Debug for ClockRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.get(), f)
+    }
+}

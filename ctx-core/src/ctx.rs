@@ -1,0 +1,685 @@
+//! [`Ctx`], the context handle users pass around.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::clock::ClockRef;
+use crate::done::{Done, Run, RunStream};
+use crate::tree::{self, CancelNode, Kind, Node, WrapNode};
+use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
+
+/// A context: a node in a tree of cancellation, with an optional deadline and values.
+///
+/// `Ctx` is a cheap handle (one `Arc`): clone it into every task that works for the same
+/// request. Derive children with the `with_*` methods; a child is done when its parent is, when
+/// its own [`CancelHandle`] is called (or its last clone dropped), or when its deadline passes.
+/// Canceling a child never touches its parent or siblings.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ctx_core::{Ctx, Error};
+///
+/// let (request, cancel) = Ctx::background().with_timeout(Duration::from_secs(30));
+/// let (step, _step_cancel) = request.with_cancel();
+/// assert_eq!(step.err(), None);
+/// cancel.cancel(); // the request is abandoned: every step stops
+/// assert_eq!(step.err(), Some(Error::Canceled));
+/// ```
+#[derive(Clone)]
+pub struct Ctx(pub(crate) Arc<Node>);
+
+// ===== roots =====
+
+impl Ctx {
+    /// The root of every tree: never canceled, no deadline, no values. Its clock is the system
+    /// clock ([`SystemClock`](crate::clock::SystemClock)), which fires deadlines with no
+    /// runtime. Go: `context.Background()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let root = ctx_core::Ctx::background();
+    /// assert_eq!(root.err(), None);
+    /// assert_eq!(root.deadline(), None);
+    /// assert_eq!(root.to_string(), "context.Background");
+    /// ```
+    #[doc(alias = "Background")]
+    pub fn background() -> Ctx {
+        Ctx(Node::new(None, ClockRef::System, None, Kind::Root { todo: false }))
+    }
+
+    /// Like [`background`](Ctx::background), but marks code that has not decided which context
+    /// to use yet. Go: `context.TODO()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ctx_core::Ctx::todo().to_string(), "context.TODO");
+    /// ```
+    #[doc(alias = "TODO")]
+    pub fn todo() -> Ctx {
+        Ctx(Node::new(None, ClockRef::System, None, Kind::Root { todo: true }))
+    }
+
+    /// A background root whose time and timers come from `clock`. Every context derived from
+    /// it uses that clock. Runtime adapters and `ctx-testkit`'s `MockClock` build their roots
+    /// with this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ctx_core::{Ctx, clock::SystemClock};
+    /// let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
+    /// assert_eq!(root.to_string(), "context.Background");
+    /// ```
+    pub fn background_with_clock(clock: Arc<dyn Clock>) -> Ctx {
+        Ctx(Node::new(None, ClockRef::Shared(clock), None, Kind::Root { todo: false }))
+    }
+
+    /// A TODO root whose time and timers come from `clock`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ctx_core::{Ctx, clock::SystemClock};
+    /// assert_eq!(Ctx::todo_with_clock(Arc::new(SystemClock::default())).to_string(), "context.TODO");
+    /// ```
+    pub fn todo_with_clock(clock: Arc<dyn Clock>) -> Ctx {
+        Ctx(Node::new(None, ClockRef::Shared(clock), None, Kind::Root { todo: true }))
+    }
+
+    /// Turns any [`Context`] into a `Ctx` parent. Children derived from it see its values and
+    /// deadline and are canceled when it is; the result answers `err`, `cause`, `deadline` and
+    /// values as `custom` does.
+    ///
+    /// * A `Ctx` is returned as it is.
+    /// * A type whose `done()` is a `Ctx`'s `done()` (the usual wrapper) is linked to that
+    ///   `Ctx` directly: cancellation reaches children at once, with no thread and no task.
+    /// * A truly foreign `done()` ([`Done::new`]) is watched by one watcher per wrapped context
+    ///   (not per child), which polls it whenever it wakes; children follow a moment after.
+    ///
+    /// A child of a custom context that is already done is born done, with its error and cause.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::Ctx;
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// let same = Ctx::wrap(ctx.clone());
+    /// assert_eq!(same, ctx);
+    /// # drop(cancel);
+    /// ```
+    pub fn wrap<C: Context>(custom: C) -> Ctx {
+        let mut slot = Some(custom);
+        if let Some(ctx) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Ctx>>() {
+            return ctx.take().expect("ctx-core: internal error: wrap slot empty");
+        }
+        let custom = slot.expect("ctx-core: internal error: wrap slot empty");
+        tree::wrap(Arc::new(custom), std::any::type_name::<C>())
+    }
+}
+
+// ===== derivations =====
+
+impl Ctx {
+    /// A child that is canceled when `cancel` is called (or its last clone dropped), or when
+    /// this context is done. Go: `context.WithCancel`.
+    ///
+    /// Dropping every clone of the child, canceled or not, releases everything it took from
+    /// its parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// cancel.cancel();
+    /// assert_eq!(ctx.err(), Some(Error::Canceled));
+    /// ```
+    #[doc(alias = "WithCancel")]
+    pub fn with_cancel(&self) -> (Ctx, CancelHandle) {
+        let node = self.derive_cancel(None, None, false);
+        let handle = CancelHandle::new(&node);
+        (node, handle)
+    }
+
+    /// Like [`with_cancel`](Ctx::with_cancel), but the handle can record why. Go:
+    /// `context.WithCancelCause`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ctx_core::{Cause, Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+    /// let why: Cause = Arc::new(std::io::Error::other("shutting down"));
+    /// cancel.cancel(why.clone());
+    /// assert_eq!(ctx.err(), Some(Error::Canceled));
+    /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    /// ```
+    #[doc(alias = "WithCancelCause")]
+    pub fn with_cancel_cause(&self) -> (Ctx, CancelCauseHandle) {
+        let node = self.derive_cancel(None, None, false);
+        let handle = CancelCauseHandle::new(&node);
+        (node, handle)
+    }
+
+    /// A child that is done at `deadline` (with [`Error::DeadlineExceeded`]), when `cancel` is
+    /// called (with [`Error::Canceled`]), or when this context is done. Go:
+    /// `context.WithDeadline`.
+    ///
+    /// The child's deadline is the earlier of `deadline` and this context's. If this context's
+    /// is already earlier, the child is a plain [`with_cancel`](Ctx::with_cancel) child, as in
+    /// Go. A deadline that has passed gives a child that is born done. No timer is armed until
+    /// something waits for the child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, _cancel) = Ctx::background().with_deadline(Instant::now());
+    /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    /// ```
+    #[doc(alias = "WithDeadline")]
+    pub fn with_deadline(&self, deadline: Instant) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(Some(deadline), None);
+        let handle = CancelHandle::new(&node);
+        (node, handle)
+    }
+
+    /// [`with_deadline`](Ctx::with_deadline)`(now + timeout)` on this context's clock. A timeout
+    /// too large for `Instant` never expires (and never panics). Go: `context.WithTimeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, _cancel) = Ctx::background().with_timeout(Duration::from_millis(10));
+    /// assert_eq!(ctx.wait_blocking(), Error::DeadlineExceeded);
+    /// ```
+    #[doc(alias = "WithTimeout")]
+    pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), None);
+        let handle = CancelHandle::new(&node);
+        (node, handle)
+    }
+
+    /// Like [`with_deadline`](Ctx::with_deadline), but when the deadline passes,
+    /// [`cause`](Ctx::cause) is `cause`. If this context's deadline is earlier, `cause` is not
+    /// used (as in Go). The handle cancels with [`Error::Canceled`] and no cause. Go:
+    /// `context.WithDeadlineCause`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Instant;
+    /// use ctx_core::{Cause, Ctx, Error};
+    /// let why: Cause = Arc::new(std::io::Error::other("budget spent"));
+    /// let (ctx, _c) = Ctx::background().with_deadline_cause(Instant::now(), why.clone());
+    /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    /// ```
+    #[doc(alias = "WithDeadlineCause")]
+    pub fn with_deadline_cause(&self, deadline: Instant, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(Some(deadline), Some(cause.into()));
+        let handle = CancelHandle::new(&node);
+        (node, handle)
+    }
+
+    /// [`with_deadline_cause`](Ctx::with_deadline_cause)`(now + timeout, cause)`. Go:
+    /// `context.WithTimeoutCause`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use ctx_core::{Cause, Ctx};
+    /// let why: Cause = Arc::new(std::io::Error::other("slow backend"));
+    /// let (ctx, _c) = Ctx::background().with_timeout_cause(Duration::ZERO, why.clone());
+    /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    /// ```
+    #[doc(alias = "WithTimeoutCause")]
+    pub fn with_timeout_cause(&self, timeout: Duration, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), Some(cause.into()));
+        let handle = CancelHandle::new(&node);
+        (node, handle)
+    }
+
+    /// A child that carries `value`, found by [`value::<T>()`](Ctx::value) on it and its
+    /// descendants (the nearest one wins). Values are keyed by type: wrap a value in a newtype
+    /// of your own to keep it apart from other crates' values. Go: `context.WithValue`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::Ctx;
+    /// #[derive(Debug, PartialEq)]
+    /// struct RequestId(u64);
+    /// let ctx = Ctx::background().with_value(RequestId(7));
+    /// assert_eq!(ctx.value::<RequestId>(), Some(&RequestId(7)));
+    /// ```
+    #[doc(alias = "WithValue")]
+    pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
+        Ctx(Node::new(
+            Some(self.clone()),
+            self.0.clock.clone(),
+            self.0.deadline,
+            Kind::Value {
+                key: TypeId::of::<T>(),
+                value: Box::new(value),
+                type_name: std::any::type_name::<T>(),
+                source: self.0.canceler().cloned(),
+            },
+        ))
+    }
+
+    /// A child that keeps this context's values but is never canceled and has no deadline,
+    /// even when this context is done. For work that must finish, such as writing an audit
+    /// log after the request is gone. Go: `context.WithoutCancel`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::Ctx;
+    /// let (ctx, cancel) = Ctx::background().with_value(1u8).with_cancel();
+    /// let detached = ctx.without_cancel();
+    /// cancel.cancel();
+    /// assert_eq!(detached.err(), None);
+    /// assert_eq!(detached.value::<u8>(), Some(&1));
+    /// ```
+    #[doc(alias = "WithoutCancel")]
+    pub fn without_cancel(&self) -> Ctx {
+        Ctx(Node::new(Some(self.clone()), self.0.clock.clone(), None, Kind::WithoutCancel))
+    }
+
+    /// Arranges for `f` to run once, after this context is done. Go: `context.AfterFunc`.
+    ///
+    /// `f` runs on the thread that makes the context done — the one that cancels, the timer
+    /// thread or runtime driver that fires the deadline, or the one calling
+    /// `MockClock::advance` — after every lock is released, so it may use the tree freely
+    /// (read, derive, register, cancel). Keep it short; spawn a task for long work. On a
+    /// context that is already done, `f` runs right away, on this thread. On a context that can
+    /// never be done, `f` never runs. A panic in `f` is contained: the panic hook reports it and
+    /// the other after-funcs still run.
+    ///
+    /// The registration keeps the context attached until `f` has run or been stopped, even if
+    /// every `Ctx` clone is dropped. Dropping the returned [`AfterFunc`] does not stop `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use ctx_core::Ctx;
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// let flag = ran.clone();
+    /// let _stop = ctx.after_func(move || flag.store(true, Ordering::SeqCst));
+    /// cancel.cancel();
+    /// assert!(ran.load(Ordering::SeqCst));
+    /// ```
+    #[doc(alias = "AfterFunc")]
+    pub fn after_func<F: FnOnce() + Send + 'static>(&self, f: F) -> AfterFunc {
+        AfterFunc::register(self, Box::new(f))
+    }
+
+    fn derive_cancel(&self, own_deadline: Option<Instant>, cause: Option<Cause>, named_deadline: bool) -> Ctx {
+        let deadline = match (self.0.deadline, own_deadline) {
+            (Some(p), Some(o)) => Some(p.min(o)),
+            (p, o) => p.or(o),
+        };
+        let node = Node::new(
+            Some(self.clone()),
+            self.0.clock.clone(),
+            deadline,
+            Kind::Cancel(CancelNode::new(own_deadline, cause, named_deadline)),
+        );
+        tree::attach(&node);
+        Ctx(node)
+    }
+
+    fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
+        match (self.0.deadline, deadline) {
+            // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
+            (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
+            // Too far in the future for `Instant`: never expires.
+            (_, None) => self.derive_cancel(None, None, true),
+            (_, Some(d)) => self.derive_cancel(Some(d), cause, true),
+        }
+    }
+}
+
+// ===== observing =====
+
+impl Ctx {
+    /// The earliest deadline of this context and its ancestors, or `None`. Go: `Deadline()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ctx_core::Ctx;
+    /// let soon = Instant::now() + Duration::from_secs(1);
+    /// let (parent, _a) = Ctx::background().with_deadline(soon);
+    /// let (child, _b) = parent.with_timeout(Duration::from_secs(60));
+    /// assert_eq!(child.deadline(), Some(soon));
+    /// ```
+    #[doc(alias = "Deadline")]
+    #[inline]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.0.deadline
+    }
+
+    /// Returns `None` until the context is done, then the same [`Error`] forever. Go: `Err()`.
+    ///
+    /// One atomic load, no lock; a context with a deadline that is not done yet also reads its
+    /// clock (and becomes [`Error::DeadlineExceeded`] right there if the deadline has passed,
+    /// even if no timer was armed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// assert_eq!(ctx.err(), None);
+    /// drop(cancel); // dropping the last handle cancels
+    /// assert_eq!(ctx.err(), Some(Error::Canceled));
+    /// ```
+    #[doc(alias = "Err")]
+    #[inline]
+    pub fn err(&self) -> Option<Error> {
+        match &self.0.kind {
+            Kind::Cancel(_) => tree::err(&self.0),
+            Kind::Value { source, .. } => tree::err(source.as_ref()?),
+            Kind::Wrap(w) => w.custom.err(),
+            Kind::Root { .. } | Kind::WithoutCancel => None,
+        }
+    }
+
+    /// `err().is_some()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (ctx, cancel) = ctx_core::Ctx::background().with_cancel();
+    /// cancel.cancel();
+    /// assert!(ctx.is_done());
+    /// ```
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        self.err().is_some()
+    }
+
+    /// Returns `None` until the context is done, then why, forever the same: the cause given
+    /// to [`CancelCauseHandle::cancel`] or [`with_deadline_cause`](Ctx::with_deadline_cause)
+    /// (the same `Arc`), else the [`Error`] itself as a [`Cause`]. First cancel wins, for
+    /// `err()` and `cause()` alike. Go: `context.Cause`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// cancel.cancel();
+    /// let cause = ctx.cause().unwrap();
+    /// assert_eq!(cause.downcast_ref::<Error>(), Some(&Error::Canceled));
+    /// ```
+    #[doc(alias = "Cause")]
+    pub fn cause(&self) -> Option<Cause> {
+        match &self.0.kind {
+            Kind::Wrap(w) => w.custom.cause(),
+            _ => {
+                let node = self.0.canceler()?;
+                tree::err(node)?;
+                node.cancel_node().cause()
+            }
+        }
+    }
+
+    /// A future that completes with the [`Error`] once this context is done; it never completes
+    /// for a context that cannot be done. `'static + Send`: take as many as you like, move
+    /// them into tasks. Go: `Done()`.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Dropping a `Done` releases the waker it was polled with; nothing else is affected. Use
+    /// it freely in `select!`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Ctx, Error};
+    /// # futures::executor::block_on(async {
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// let done = ctx.done();
+    /// cancel.cancel();
+    /// assert_eq!(done.await, Error::Canceled);
+    /// # });
+    /// ```
+    #[doc(alias = "Done")]
+    pub fn done(&self) -> Done {
+        match &self.0.kind {
+            Kind::Wrap(w) if w.source.is_none() => w.custom.done(),
+            _ => Done::of(self.0.canceler()),
+        }
+    }
+
+    /// The value of type `T` carried by this context or its nearest ancestor that has one.
+    /// Go: `Value(key)`, with the key being the type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::Ctx;
+    /// let ctx = Ctx::background().with_value("outer").with_value(5u16).with_value("inner");
+    /// assert_eq!(ctx.value::<&str>(), Some(&"inner"));
+    /// assert_eq!(ctx.value::<u16>(), Some(&5));
+    /// assert_eq!(ctx.value::<u32>(), None);
+    /// ```
+    #[doc(alias = "Value")]
+    pub fn value<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.lookup(TypeId::of::<T>())?.downcast_ref::<T>()
+    }
+
+    fn lookup(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        let mut node: &Node = &self.0;
+        loop {
+            match &node.kind {
+                Kind::Value { key: k, value, .. } if *k == key => return Some(&**value),
+                Kind::Wrap(w) => return w.custom.value_any(key),
+                Kind::Root { .. } => return None,
+                _ => {}
+            }
+            node = &node.parent.as_ref()?.0;
+        }
+    }
+
+    /// Blocks this thread until the context is done and returns why. No runtime needed:
+    /// deadlines fire by the root's clock. Do not call it on an async executor's thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// std::thread::spawn(move || cancel.cancel());
+    /// assert_eq!(ctx.wait_blocking(), Error::Canceled);
+    /// ```
+    pub fn wait_blocking(&self) -> Error {
+        if let Some(e) = self.err() {
+            return e;
+        }
+        crate::done::block_on(self.done())
+    }
+
+    /// Runs `fut` until it completes or this context is done, whichever is first. Returns the
+    /// future's output, or the context's error (and drops the future).
+    ///
+    /// It answers on its first poll: `Err` if the context is already done (the future is not
+    /// polled), `Ok` if the future is ready at once.
+    ///
+    /// # Cancellation safety
+    ///
+    /// As safe as `fut`: when the context wins, `fut` is dropped at that point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Ctx, Error};
+    /// # futures::executor::block_on(async {
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// assert_eq!(ctx.run(async { 42 }).await, Ok(42));
+    /// cancel.cancel();
+    /// assert_eq!(ctx.run(std::future::pending::<()>()).await, Err(Error::Canceled));
+    /// # });
+    /// ```
+    pub fn run<F: Future>(&self, fut: F) -> Run<F> {
+        Run::new(self.done(), fut)
+    }
+
+    /// Wraps a stream: it yields `Ok(item)` for the inner items until this context is done,
+    /// then one final `Err(error)`, then ends. If the inner stream ends first, so does this one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use ctx_core::{Ctx, Error};
+    /// # futures::executor::block_on(async {
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// let mut s = ctx.run_stream(futures::stream::iter(1..=3));
+    /// assert_eq!(s.next().await, Some(Ok(1)));
+    /// cancel.cancel();
+    /// assert_eq!(s.next().await, Some(Err(Error::Canceled)));
+    /// assert_eq!(s.next().await, None);
+    /// # });
+    /// ```
+    pub fn run_stream<S: futures_core::Stream>(&self, stream: S) -> RunStream<S> {
+        RunStream::new(self.done(), stream)
+    }
+
+    /// The current time on this context's clock (the root's clock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ctx_core::Ctx::background();
+    /// let t = ctx.now();
+    /// assert!(ctx.now() >= t);
+    /// ```
+    pub fn now(&self) -> Instant {
+        self.0.clock.now()
+    }
+
+    /// Time left until the deadline on this context's clock (zero once passed), or `None`
+    /// without a deadline. What to put in a `grpc-timeout` header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Ctx;
+    /// let (ctx, _c) = Ctx::background().with_timeout(Duration::from_secs(60));
+    /// assert!(ctx.remaining().unwrap() <= Duration::from_secs(60));
+    /// assert_eq!(Ctx::background().remaining(), None);
+    /// ```
+    pub fn remaining(&self) -> Option<Duration> {
+        Some(self.0.deadline?.saturating_duration_since(self.now()))
+    }
+}
+
+// ===== impl Context =====
+
+impl Context for Ctx {
+    fn deadline(&self) -> Option<Instant> {
+        Ctx::deadline(self)
+    }
+    fn done(&self) -> Done {
+        Ctx::done(self)
+    }
+    fn err(&self) -> Option<Error> {
+        Ctx::err(self)
+    }
+    fn cause(&self) -> Option<Cause> {
+        Ctx::cause(self)
+    }
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        if key == TypeId::of::<ClockRef>() {
+            return Some(&self.0.clock); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
+        }
+        self.lookup(key)
+    }
+    fn is_done(&self) -> bool {
+        Ctx::is_done(self)
+    }
+}
+
+// ===== impl PartialEq, Display, Debug =====
+
+/// Same context (clones of one handle), not parent and child.
+impl PartialEq for Ctx {
+    fn eq(&self, other: &Ctx) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Ctx {}
+
+/// Names the chain as Go's `String()` does: `context.Background.WithCancel.WithValue(u32)`.
+impl fmt::Display for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut chain: Vec<&Node> = Vec::new();
+        let mut node: &Node = &self.0;
+        loop {
+            chain.push(node);
+            if matches!(node.kind, Kind::Wrap(_)) {
+                break;
+            }
+            match &node.parent {
+                Some(p) => node = &p.0,
+                None => break,
+            }
+        }
+        for node in chain.iter().rev() {
+            match &node.kind {
+                Kind::Root { todo: false } => f.write_str("context.Background")?,
+                Kind::Root { todo: true } => f.write_str("context.TODO")?,
+                Kind::Cancel(c) if c.named_deadline => match node.deadline {
+                    Some(d) => {
+                        let left = d.saturating_duration_since(node.clock.now());
+                        write!(f, ".WithDeadline({left:?})")?
+                    }
+                    None => f.write_str(".WithDeadline(never)")?,
+                },
+                Kind::Cancel(_) => f.write_str(".WithCancel")?,
+                Kind::Value { type_name, .. } => write!(f, ".WithValue({type_name})")?,
+                Kind::WithoutCancel => f.write_str(".WithoutCancel")?,
+                Kind::Wrap(WrapNode { type_name, .. }) => f.write_str(type_name)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shows the chain, whether it is done, and the deadline. Never blocks.
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("name", &format_args!("{self}"))
+            .field("err", &self.err())
+            .field("deadline", &self.deadline())
+            .finish()
+    }
+}

@@ -1,0 +1,339 @@
+//! [`Done`], the future of "this context is done", and the futures built on it: [`Run`],
+//! [`RunStream`], and the blocking wait.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use futures_core::Stream;
+use sync_wrapper::SyncWrapper;
+
+use crate::Error;
+use crate::tree::{self, NO_SLOT, Node, Registered};
+
+/// A future that completes with the context's [`Error`] once it is done. See
+/// [`Ctx::done`](crate::Ctx::done).
+///
+/// `Done` is `'static + Send + Sync + Unpin`. A `Done` of a context that can never be done
+/// (`background`, `without_cancel`) is pending forever.
+///
+/// # Cancellation safety
+///
+/// Dropping a `Done` releases the waker it was last polled with. It is safe in `select!`.
+///
+/// # Examples
+///
+/// ```
+/// use ctx_core::{Ctx, Error};
+/// # futures::executor::block_on(async {
+/// let (ctx, cancel) = Ctx::background().with_cancel();
+/// let waiter = std::thread::spawn({
+///     let done = ctx.done();
+///     move || futures::executor::block_on(done)
+/// });
+/// cancel.cancel();
+/// assert_eq!(waiter.join().unwrap(), Error::Canceled);
+/// # });
+/// ```
+#[must_use = "futures do nothing unless polled; a `Done` that is dropped waits for nothing"]
+pub struct Done {
+    inner: Inner,
+}
+
+enum Inner {
+    Never,
+    /// A cancel node of ours, and our waker's slot in it (`NO_SLOT` until first pending poll).
+    Node { node: Arc<Node>, key: usize },
+    /// A foreign future, from [`Done::new`].
+    Foreign(SyncWrapper<Pin<Box<dyn Future<Output = Error> + Send + 'static>>>),
+}
+
+impl Done {
+    pub(crate) fn of(node: Option<&Arc<Node>>) -> Done {
+        match node {
+            Some(n) => Done {
+                inner: Inner::Node {
+                    node: n.clone(),
+                    key: NO_SLOT,
+                },
+            },
+            None => Done::never(),
+        }
+    }
+
+    /// A `Done` that is pending forever: the `done()` of a context that cannot be done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::FutureExt;
+    /// assert!(ctx_core::Done::never().now_or_never().is_none());
+    /// ```
+    pub fn never() -> Done {
+        Done { inner: Inner::Never }
+    }
+
+    /// A `Done` backed by any future, for a [`Context`](crate::Context) implementation whose
+    /// completion is not a `Ctx`'s. [`Ctx::wrap`](crate::Ctx::wrap) watches such a future with
+    /// one watcher (polled inline whenever the future wakes), so the future must be woken by
+    /// whatever completes it, as any future is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Done, Error};
+    /// # futures::executor::block_on(async {
+    /// let done = Done::new(async { Error::Canceled });
+    /// assert_eq!(done.await, Error::Canceled);
+    /// # });
+    /// ```
+    pub fn new(fut: impl Future<Output = Error> + Send + 'static) -> Done {
+        Done {
+            inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut))),
+        }
+    }
+
+    /// The cancel node behind this `Done`, if it is one of ours.
+    pub(crate) fn node(&self) -> Option<&Arc<Node>> {
+        match &self.inner {
+            Inner::Node { node, .. } => Some(node),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_never(&self) -> bool {
+        matches!(self.inner, Inner::Never)
+    }
+
+    pub(crate) fn into_foreign(mut self) -> Option<Pin<Box<dyn Future<Output = Error> + Send + 'static>>> {
+        match std::mem::replace(&mut self.inner, Inner::Never) {
+            Inner::Foreign(f) => Some(f.into_inner()),
+            other => {
+                self.inner = other;
+                None
+            }
+        }
+    }
+}
+
+impl Future for Done {
+    type Output = Error;
+
+    /// Registers the waker, then re-checks under the node's lock: a cancel either happened
+    /// before (seen under the lock) or happens after (and finds the waker in the node's
+    /// waiters, which it takes and wakes after unlocking). So no wake-up is lost.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
+        match &mut self.inner {
+            Inner::Never => Poll::Pending,
+            Inner::Foreign(f) => f.get_mut().as_mut().poll(cx),
+            Inner::Node { node, key } => {
+                // Fast path, and the lazy deadline check: one atomic load (plus a clock read
+                // on an open node with a deadline).
+                if let Some(e) = tree::err(node) {
+                    *key = NO_SLOT; // the node took (or never had) our waker
+                    return Poll::Ready(e);
+                }
+                match tree::register_waker(node, key, cx.waker()) {
+                    Registered::Done(e) => {
+                        *key = NO_SLOT;
+                        Poll::Ready(e)
+                    }
+                    Registered::Waiting { arm } => {
+                        if arm {
+                            // May fire at once (deadline just passed) and wake us: fine, our
+                            // waker is registered already.
+                            tree::arm_timer(node);
+                        }
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Inner::Node { node, key } = &self.inner
+            && *key != NO_SLOT
+        {
+            tree::unregister_waker(node, *key);
+        }
+    }
+}
+
+impl fmt::Debug for Done {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.inner {
+            Inner::Never => "never",
+            Inner::Node { .. } => "ctx",
+            Inner::Foreign(_) => "foreign",
+        };
+        f.debug_struct("Done").field("kind", &kind).finish()
+    }
+}
+
+// ===== impl Run =====
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`Ctx::run`](crate::Ctx::run): `fut`'s output, or the context's
+    /// error if it is done first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let ctx = ctx_core::Ctx::background();
+    /// assert_eq!(ctx.run(async { "ok" }).await, Ok("ok"));
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Run<F> {
+        done: Done,
+        #[pin]
+        fut: Option<F>,
+    }
+}
+
+impl<F> Run<F> {
+    pub(crate) fn new(done: Done, fut: F) -> Run<F> {
+        Run { done, fut: Some(fut) }
+    }
+}
+
+impl<F: Future> Future for Run<F> {
+    type Output = Result<F::Output, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // The context first: a done context answers `Err` without polling `fut`.
+        if let Poll::Ready(e) = Pin::new(&mut *this.done).poll(cx) {
+            this.fut.set(None);
+            return Poll::Ready(Err(e));
+        }
+        match this.fut.as_mut().as_pin_mut() {
+            Some(fut) => match fut.poll(cx) {
+                Poll::Ready(v) => {
+                    this.fut.set(None);
+                    Poll::Ready(Ok(v))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            None => panic!("`Run` polled after completion"),
+        }
+    }
+}
+
+impl<F> fmt::Debug for Run<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run").field("done", &self.done).finish_non_exhaustive()
+    }
+}
+
+// ===== impl RunStream =====
+
+pin_project_lite::pin_project! {
+    /// The stream returned by [`Ctx::run_stream`](crate::Ctx::run_stream): `Ok(item)`s until
+    /// the context is done, then one `Err(error)`, then the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// # futures::executor::block_on(async {
+    /// let ctx = ctx_core::Ctx::background();
+    /// let items: Vec<_> = ctx.run_stream(futures::stream::iter([1, 2])).collect().await;
+    /// assert_eq!(items, vec![Ok(1), Ok(2)]);
+    /// # });
+    /// ```
+    #[must_use = "streams do nothing unless polled"]
+    pub struct RunStream<S> {
+        done: Option<Done>,
+        #[pin]
+        stream: Option<S>,
+    }
+}
+
+impl<S> RunStream<S> {
+    pub(crate) fn new(done: Done, stream: S) -> RunStream<S> {
+        RunStream {
+            done: Some(done),
+            stream: Some(stream),
+        }
+    }
+}
+
+impl<S: Stream> Stream for RunStream<S> {
+    type Item = Result<S::Item, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        let Some(done) = this.done.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(e) = Pin::new(done).poll(cx) {
+            *this.done = None;
+            this.stream.set(None);
+            return Poll::Ready(Some(Err(e)));
+        }
+        let Some(stream) = this.stream.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        match stream.poll_next(cx) {
+            Poll::Ready(Some(item)) => Poll::Ready(Some(Ok(item))),
+            Poll::Ready(None) => {
+                *this.done = None;
+                this.stream.set(None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S> fmt::Debug for RunStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunStream").field("done", &self.done).finish_non_exhaustive()
+    }
+}
+
+// ===== blocking wait =====
+
+/// Parks the thread until woken. `notified` closes the race between a wake and the park.
+struct ThreadWaker {
+    thread: Thread,
+    notified: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// Polls `done` on this thread, parking in between.
+pub(crate) fn block_on(mut done: Done) -> Error {
+    let waker_state = Arc::new(ThreadWaker {
+        thread: thread::current(),
+        notified: AtomicBool::new(false),
+    });
+    let waker = Waker::from(waker_state.clone());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(e) = Pin::new(&mut done).poll(&mut cx) {
+            return e;
+        }
+        while !waker_state.notified.swap(false, Ordering::AcqRel) {
+            thread::park();
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! [`Error`], the two ways a context ends, and [`Cause`], the richer reason behind it.
+
+use std::sync::{Arc, LazyLock};
+
+/// Why a context is done: canceled, or its deadline passed.
+///
+/// This is the whole set, as in Go: `context.Canceled` and `context.DeadlineExceeded`.
+/// The richer "why" travels separately as a [`Cause`] (see [`Ctx::cause`](crate::Ctx::cause)).
+///
+/// # Examples
+///
+/// ```
+/// use ctx_core::{Ctx, Error};
+///
+/// let (ctx, cancel) = Ctx::background().with_cancel();
+/// cancel.cancel();
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert_eq!(Error::Canceled.to_string(), "context canceled");
+/// assert!(Error::DeadlineExceeded.is_timeout());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Error {
+    /// The context was canceled: a cancel handle was called or dropped, or an ancestor was
+    /// canceled. Go: `context.Canceled`.
+    #[error("context canceled")]
+    Canceled,
+    /// The context's deadline (or an ancestor's) passed. Go: `context.DeadlineExceeded`.
+    #[error("context deadline exceeded")]
+    DeadlineExceeded,
+}
+
+impl Error {
+    /// `true` for [`Error::DeadlineExceeded`], as Go's `DeadlineExceeded.Timeout()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::Error;
+    /// assert!(Error::DeadlineExceeded.is_timeout());
+    /// assert!(!Error::Canceled.is_timeout());
+    /// ```
+    #[must_use]
+    pub fn is_timeout(self) -> bool {
+        matches!(self, Error::DeadlineExceeded)
+    }
+
+    /// This error as a shared [`Cause`]. The same `Arc` is returned every time, so a cause-less
+    /// cancel allocates nothing.
+    pub(crate) fn as_cause(self) -> Cause {
+        static CANCELED: LazyLock<Cause> = LazyLock::new(|| Arc::new(Error::Canceled));
+        static DEADLINE: LazyLock<Cause> = LazyLock::new(|| Arc::new(Error::DeadlineExceeded));
+        match self {
+            Error::Canceled => CANCELED.clone(),
+            Error::DeadlineExceeded => DEADLINE.clone(),
+        }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    /// `Canceled` becomes `Interrupted`, `DeadlineExceeded` becomes `TimedOut`; the `Error` is
+    /// kept as the source.
+    fn from(err: Error) -> Self {
+        let kind = match err {
+            Error::Canceled => std::io::ErrorKind::Interrupted,
+            Error::DeadlineExceeded => std::io::ErrorKind::TimedOut,
+        };
+        std::io::Error::new(kind, err)
+    }
+}
+
+/// The reason a context was canceled, as given to
+/// [`CancelCauseHandle::cancel`](crate::CancelCauseHandle::cancel) or
+/// [`Ctx::with_deadline_cause`](crate::Ctx::with_deadline_cause).
+///
+/// A cause comes back from [`Ctx::cause`](crate::Ctx::cause) as the very same `Arc` (compare
+/// with [`Arc::ptr_eq`]), on the context and on every descendant. When no cause was given,
+/// [`Ctx::cause`](crate::Ctx::cause) returns a `Cause` whose concrete type is [`Error`], so
+/// `cause.downcast_ref::<ctx_core::Error>()` works.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use ctx_core::{Cause, Ctx};
+///
+/// let why: Cause = Arc::new(std::io::Error::other("client went away"));
+/// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+/// cancel.cancel(why.clone());
+/// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+/// ```
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,0 +1,238 @@
+//! [`CancelHandle`] and [`CancelCauseHandle`]: the right to cancel one context.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use crate::loom::Ordering;
+use crate::tree::{self, Node};
+use crate::{Cause, Ctx};
+
+/// Shared by both handle types: a weak link to the node, and the node's clone count.
+///
+/// The handle holds the node weakly, so a context whose every `Ctx` clone is gone is freed
+/// even while a handle lives (canceling it then would change nothing anyone can see).
+struct Link {
+    /// `None` once disarmed.
+    node: Option<Weak<Node>>,
+}
+
+impl Link {
+    fn new(ctx: &Ctx) -> Link {
+        // The node was created with `handles == 1`: this is that one.
+        Link {
+            node: Some(Arc::downgrade(&ctx.0)),
+        }
+    }
+
+    fn cancel(&self, cause: Option<Cause>) {
+        if let Some(node) = self.node.as_ref().and_then(Weak::upgrade) {
+            tree::cancel(&node, cause);
+        }
+    }
+
+    fn clone_link(&self) -> Link {
+        let node = self.node.as_ref().and_then(|weak| {
+            let strong = weak.upgrade()?;
+            strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed);
+            Some(weak.clone())
+        });
+        Link { node }
+    }
+
+    /// Gives up this clone; `true` if it was the last one of a live node.
+    fn release(&mut self) -> Option<Arc<Node>> {
+        let node = self.node.take()?.upgrade()?;
+        // AcqRel: the last releaser sees every other clone's release before it cancels.
+        (node.cancel_node().handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
+    }
+}
+
+// ===== CancelHandle =====
+
+/// Cancels the context it came with, with [`Error::Canceled`](crate::Error::Canceled). Go:
+/// `context.CancelFunc`.
+///
+/// `Clone + Send + Sync`. [`cancel`](CancelHandle::cancel) is idempotent and may be called from
+/// any thread. **Dropping the last clone cancels** (Go's `defer cancel()`, done by the
+/// compiler); [`disarm`](CancelHandle::disarm) gives a clone up without canceling.
+///
+/// The handle of a deadline context cancels with `Canceled` and no cause; if the deadline has
+/// already passed, the context is `DeadlineExceeded` instead.
+///
+/// # Examples
+///
+/// ```
+/// use ctx_core::{Ctx, Error};
+/// let (ctx, cancel) = Ctx::background().with_cancel();
+/// let other = cancel.clone();
+/// drop(cancel);
+/// assert_eq!(ctx.err(), None); // a clone is still alive
+/// drop(other);
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// ```
+#[doc(alias = "CancelFunc")]
+#[must_use = "dropping the last handle cancels the context at once; bind it (`let (ctx, cancel)`) or call `disarm()`"]
+pub struct CancelHandle {
+    link: Link,
+}
+
+impl CancelHandle {
+    pub(crate) fn new(ctx: &Ctx) -> CancelHandle {
+        CancelHandle { link: Link::new(ctx) }
+    }
+
+    /// Cancels the context and its descendants. Idempotent; may be called from any thread;
+    /// wakers are woken and after-funcs run on this thread before it returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (ctx, cancel) = ctx_core::Ctx::background().with_cancel();
+    /// cancel.cancel();
+    /// cancel.cancel(); // no effect
+    /// assert!(ctx.is_done());
+    /// ```
+    pub fn cancel(&self) {
+        self.link.cancel(None);
+    }
+
+    /// Gives this clone up without canceling. The context is then canceled only by its parent,
+    /// its deadline, or another clone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (ctx, cancel) = ctx_core::Ctx::background().with_cancel();
+    /// cancel.disarm();
+    /// assert!(!ctx.is_done());
+    /// ```
+    pub fn disarm(mut self) {
+        let _ = self.link.release();
+    }
+}
+
+impl Clone for CancelHandle {
+    fn clone(&self) -> CancelHandle {
+        CancelHandle {
+            link: self.link.clone_link(),
+        }
+    }
+}
+
+impl Drop for CancelHandle {
+    fn drop(&mut self) {
+        if let Some(node) = self.link.release() {
+            tree::cancel(&node, None);
+        }
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHandle").field("armed", &self.link.node.is_some()).finish()
+    }
+}
+
+// ===== CancelCauseHandle =====
+
+/// Cancels the context it came with and records why. Go: `context.CancelCauseFunc`.
+///
+/// Like [`CancelHandle`]: `Clone + Send + Sync`, idempotent, first cancel wins, dropping the last
+/// clone cancels (with cause [`Error::Canceled`](crate::Error::Canceled)).
+///
+/// Which cause a context reports when both it and its parent are canceled:
+///
+/// * **Parent canceled first:** the child reports the parent's error and cause; a later
+///   `cancel(cause)` on the child changes nothing.
+/// * **Child canceled first:** the child keeps its own cause; canceling the parent later
+///   changes neither the child's error nor its cause, and the parent reports its own.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use ctx_core::{Cause, Ctx};
+/// let (parent, cancel_parent) = Ctx::background().with_cancel_cause();
+/// let (child, cancel_child) = parent.with_cancel_cause();
+/// let first: Cause = Arc::new(std::io::Error::other("first"));
+/// cancel_parent.cancel(first.clone());
+/// cancel_child.cancel(Arc::new(std::io::Error::other("too late")) as Cause);
+/// assert!(Arc::ptr_eq(&child.cause().unwrap(), &first));
+/// ```
+#[doc(alias = "CancelCauseFunc")]
+#[must_use = "dropping the last handle cancels the context at once; bind it (`let (ctx, cancel)`) or call `disarm()`"]
+pub struct CancelCauseHandle {
+    link: Link,
+}
+
+impl CancelCauseHandle {
+    pub(crate) fn new(ctx: &Ctx) -> CancelCauseHandle {
+        CancelCauseHandle { link: Link::new(ctx) }
+    }
+
+    /// Cancels the context with `cause` (see [`Cause`]). Idempotent: only the first cancel of
+    /// a context records its cause.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ctx_core::{Cause, Ctx};
+    /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+    /// let why: Cause = Arc::new(std::fmt::Error);
+    /// cancel.cancel(why.clone());
+    /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    /// ```
+    pub fn cancel(&self, cause: impl Into<Cause>) {
+        self.link.cancel(Some(cause.into()));
+    }
+
+    /// Cancels with no cause: `cause()` is then [`Error::Canceled`](crate::Error::Canceled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+    /// cancel.cancel_without_cause();
+    /// assert_eq!(ctx.cause().unwrap().downcast_ref::<Error>(), Some(&Error::Canceled));
+    /// ```
+    pub fn cancel_without_cause(&self) {
+        self.link.cancel(None);
+    }
+
+    /// Gives this clone up without canceling.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (ctx, cancel) = ctx_core::Ctx::background().with_cancel_cause();
+    /// cancel.disarm();
+    /// assert!(!ctx.is_done());
+    /// ```
+    pub fn disarm(mut self) {
+        let _ = self.link.release();
+    }
+}
+
+impl Clone for CancelCauseHandle {
+    fn clone(&self) -> CancelCauseHandle {
+        CancelCauseHandle {
+            link: self.link.clone_link(),
+        }
+    }
+}
+
+impl Drop for CancelCauseHandle {
+    fn drop(&mut self) {
+        if let Some(node) = self.link.release() {
+            tree::cancel(&node, None);
+        }
+    }
+}
+
+impl fmt::Debug for CancelCauseHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelCauseHandle").field("armed", &self.link.node.is_some()).finish()
+    }
+}

@@ -1,0 +1,95 @@
+//! Go's `context` for Rust: cancellation that flows down a tree of tasks, deadlines and
+//! timeouts, cancel causes, after-functions and request-scoped values — with no async runtime.
+//!
+//! This crate provides:
+//!
+//! * [`Ctx`], the context handle: cheap to clone, `Send + Sync + 'static`;
+//! * derivations — [`with_cancel`](Ctx::with_cancel), [`with_cancel_cause`](Ctx::with_cancel_cause),
+//!   [`with_deadline`](Ctx::with_deadline), [`with_timeout`](Ctx::with_timeout) (and their
+//!   `_cause` forms), [`with_value`](Ctx::with_value), [`without_cancel`](Ctx::without_cancel),
+//!   [`after_func`](Ctx::after_func);
+//! * observers — [`err`](Ctx::err), [`cause`](Ctx::cause), [`deadline`](Ctx::deadline),
+//!   [`value`](Ctx::value), the [`Done`] future, [`run`](Ctx::run),
+//!   [`run_stream`](Ctx::run_stream) and the thread-blocking [`wait_blocking`](Ctx::wait_blocking);
+//! * [`Error`] (`Canceled`, `DeadlineExceeded`) and [`Cause`];
+//! * the [`Context`] trait for contexts of your own, and [`Clock`] for runtime adapters.
+//!
+//! # Usage
+//!
+//! Create one root per program or per server ([`Ctx::background`], or the `background()` of
+//! your runtime's adapter crate: `ctx-tokio`, `ctx-smol`, `ctx-async-std`). For each unit of
+//! work (a request, a job), derive a child with a deadline or a cancel handle and pass it — by
+//! reference or clone — as the first argument of everything that works on behalf of that unit.
+//! Long-running code checks [`is_done`](Ctx::is_done) in its loops, or races its futures
+//! against [`done()`](Ctx::done) (or simply wraps them in [`run`](Ctx::run)).
+//!
+//! The rules are Go's:
+//!
+//! * when a context is done, all its descendants are done, with the same error and cause;
+//! * canceling a child never affects its parent or siblings;
+//! * a child's deadline is the earlier of its own and its parent's;
+//! * the first cancel wins; afterwards `err()` and `cause()` never change.
+//!
+//! And Rust's: dropping the last [`CancelHandle`] cancels (Go's `defer cancel()`, done by the
+//! compiler), and a child that is dropped releases everything it took from its parent, canceled
+//! or not (Go leaks it until the parent is done).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use ctx_core::{Ctx, Error};
+//!
+//! async fn fetch(ctx: &Ctx, id: u32) -> Result<String, Error> {
+//!     ctx.run(async move { format!("item {id}") }).await
+//! }
+//!
+//! # futures::executor::block_on(async {
+//! let (request, cancel) = Ctx::background().with_timeout(Duration::from_secs(5));
+//! assert_eq!(fetch(&request, 1).await.as_deref(), Ok("item 1"));
+//!
+//! cancel.cancel(); // the client went away
+//! assert_eq!(fetch(&request, 2).await, Err(Error::Canceled));
+//! # });
+//! ```
+//!
+//! # Features
+//!
+//! * `test-util` (off): test-only counters in [`test_util`] (live nodes, armed timers, started
+//!   watchers). They tax every derivation; never enable it in production.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod after;
+pub mod clock;
+mod context;
+mod ctx;
+mod done;
+mod error;
+mod handle;
+mod loom;
+mod tree;
+mod watch;
+
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
+#[doc(inline)]
+pub use crate::after::AfterFunc;
+#[doc(inline)]
+pub use crate::clock::Clock;
+#[doc(inline)]
+pub use crate::context::Context;
+#[doc(inline)]
+pub use crate::ctx::Ctx;
+#[doc(inline)]
+pub use crate::done::{Done, Run, RunStream};
+#[doc(inline)]
+pub use crate::error::{Cause, Error};
+#[doc(inline)]
+pub use crate::handle::{CancelCauseHandle, CancelHandle};

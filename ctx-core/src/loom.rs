@@ -1,0 +1,23 @@
+//! The synchronization primitives of ctx-core, swapped for loom's under `cfg(loom)` so that the
+//! lock/atomic protocol in `tree.rs`, `done.rs` and `watch.rs` can be model-checked.
+//!
+//! `Arc`/`Weak` stay std's in both builds: loom has no `Weak`, and reference counting is not
+//! the protocol under test.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    Mutex, MutexGuard,
+    atomic::{AtomicU8, AtomicUsize, Ordering},
+};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    Mutex, MutexGuard,
+    atomic::{AtomicU8, AtomicUsize, Ordering},
+};
+
+/// Locks `m`, ignoring poison: no code of ours panics while holding one of our locks (user
+/// code never runs under a lock), so a poisoned lock still guards a consistent state.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

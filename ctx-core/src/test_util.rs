@@ -1,0 +1,43 @@
+//! Test-only counters, behind the `test-util` feature. Global and relaxed: read them only in
+//! tests that run alone (or compare before/after around work that nothing else does).
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::tree::counters;
+
+/// Nodes (contexts of every kind) currently alive in this process.
+///
+/// # Examples
+///
+/// ```
+/// let before = ctx_core::test_util::live_nodes();
+/// let ctx = ctx_core::Ctx::background();
+/// assert!(ctx_core::test_util::live_nodes() >= 1);
+/// drop(ctx);
+/// # let _ = before;
+/// ```
+pub fn live_nodes() -> usize {
+    counters::LIVE_NODES.load(Relaxed)
+}
+
+/// Deadline timers armed so far (each armed timer counts once, fired or not).
+///
+/// # Examples
+///
+/// ```
+/// let _ = ctx_core::test_util::timers_armed();
+/// ```
+pub fn timers_armed() -> usize {
+    counters::TIMERS_ARMED.load(Relaxed)
+}
+
+/// Watchers started so far for foreign `done()` futures by `Ctx::wrap`.
+///
+/// # Examples
+///
+/// ```
+/// let _ = ctx_core::test_util::watchers_started();
+/// ```
+pub fn watchers_started() -> usize {
+    counters::WATCHERS.load(Relaxed)
+}

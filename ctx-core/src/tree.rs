@@ -1,0 +1,679 @@
+//! The engine: nodes of the context tree and how cancellation flows through them.
+//!
+//! A [`Ctx`] is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`, `with_deadline*`,
+//! `with_timeout*`, and the bridge behind a foreign `Ctx::wrap`) can become done; every other
+//! node (`with_value`, `wrap` of a `Ctx`-backed context) points at the nearest cancel node
+//! above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the
+//! roots have no source: they are never done.
+//!
+//! A cancel node registers in the children slab of its parent's source (its *canceler*) and
+//! keeps only its slot number. The canceler holds children weakly, so a child that is dropped
+//! un-canceled frees itself and removes its slot (nothing leaks, unlike Go); a child holds its
+//! parent strongly, so a parent outlives its children and never has to adopt grandchildren.
+//!
+//! # Invariants
+//!
+//! 1. Lock order: a canceler's `inner` is locked before a child's `inner`, never the reverse
+//!    while both are held. Every path that needs both (attach) takes them in that order.
+//! 2. `state` leaves `OPEN` once, under `inner`'s lock, together with `cause`; after that
+//!    neither changes. `err()` reads `state` without the lock (Acquire pairs with the Release
+//!    store made under the lock), so `cause` is visible to anyone who saw the state.
+//! 3. A node that is done never gains children, waiters or after-funcs: every insertion checks
+//!    `state` under the lock. So the slot numbers of a done node's (taken) slabs are never
+//!    reused, and a late `remove` can tell from `state` that there is nothing to remove.
+//! 4. A child's `slot` is read and cleared under the child's lock; the slot in the canceler is
+//!    removed only by the one who cleared it (detach on drop, or the child's own cancel).
+//! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
+//!    released: they are collected into local lists first.
+//! 6. Cancellation walks the subtree with an explicit stack, and dropping a chain unlinks
+//!    parents in a loop: nothing recurses over the depth of the tree.
+//! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
+//!    they have run or been stopped, so it stays attached even with no `Ctx` left.
+//!
+//! # Deadlock safety
+//!
+//! Locks are only ever nested canceler → child (invariant 1), and no user code (waker,
+//! after-func, `Drop` of a user type, a clock) runs while a lock is held (invariant 5). An
+//! after-func or waker may therefore cancel, derive or drop anything in the tree.
+//!
+//! # Deadlines
+//!
+//! A deadline costs its `Instant` until somebody waits: `err()` compares it with the clock
+//! (lazily expiring the node that owns the deadline), and a timer is armed only when a
+//! `done()` is polled, `wait_blocking` called or an after-func registered on a node with a
+//! deadline. The timer lives on the *owner* (the nearest cancel node whose own deadline is the
+//! effective one), so all descendants share one timer.
+
+use std::any::{Any, TypeId};
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::clock::ClockRef;
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock};
+use crate::watch::Watch;
+use crate::{Cause, Context, Ctx, Error};
+
+pub(crate) const NO_SLOT: usize = usize::MAX;
+
+const OPEN: u8 = 0;
+const CANCELED: u8 = 1;
+const DEADLINE: u8 = 2;
+
+pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
+
+// ===== Node =====
+
+pub(crate) struct Node {
+    /// Set once at creation; taken only while the node is being dropped (iterative unlink).
+    pub(crate) parent: Option<Ctx>,
+    /// The root's clock, inherited by every node.
+    pub(crate) clock: ClockRef,
+    /// The effective deadline: the earliest of this node's and its ancestors'. Immutable.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) kind: Kind,
+}
+
+pub(crate) enum Kind {
+    Root {
+        todo: bool,
+    },
+    Cancel(CancelNode),
+    Value {
+        key: TypeId,
+        value: Box<dyn Any + Send + Sync>,
+        type_name: &'static str,
+        source: Option<Arc<Node>>,
+    },
+    WithoutCancel,
+    Wrap(WrapNode),
+}
+
+pub(crate) struct WrapNode {
+    pub(crate) custom: Arc<dyn Context>,
+    pub(crate) type_name: &'static str,
+    /// The custom context's own cancel node (found through its `done()`), or a bridge node fed
+    /// by `watch`; `None` when the custom context can never be done.
+    pub(crate) source: Option<Arc<Node>>,
+    /// Watches a foreign `done()`; canceled when this node is dropped.
+    pub(crate) watch: Option<Arc<Watch>>,
+}
+
+pub(crate) struct CancelNode {
+    /// `OPEN`, `CANCELED` or `DEADLINE`; leaves `OPEN` once, under `inner` (invariant 2).
+    state: AtomicU8,
+    /// `Some` when this node set a deadline of its own that is the effective one (it owns it).
+    own_deadline: Option<Instant>,
+    /// The cause recorded when `own_deadline` passes; set once at creation.
+    deadline_cause: Option<Cause>,
+    /// Named `WithDeadline` in `Display` (else `WithCancel`); set once at creation.
+    pub(crate) named_deadline: bool,
+    /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
+    pub(crate) handles: AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
+    slot: usize,
+    /// Set once, with `state` (invariant 2).
+    cause: Option<Cause>,
+    children: Slab<Weak<Node>>,
+    waiters: Slab<Waker>,
+    after: Slab<AfterFn>,
+    /// `Some(self)` while `after` is not empty (invariant 7).
+    keep_alive: Option<Arc<Node>>,
+    /// A waiter on this node asked for the deadline timer (asked once per node).
+    timer_requested: bool,
+    /// The deadline timer, armed on the owner of the deadline; dropped when done or dropped.
+    timer: Option<Arc<Watch>>,
+}
+
+#[cfg(feature = "test-util")]
+pub(crate) mod counters {
+    use std::sync::atomic::AtomicUsize;
+    pub(crate) static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static TIMERS_ARMED: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static WATCHERS: AtomicUsize = AtomicUsize::new(0);
+}
+
+#[inline]
+fn count_node(_delta: isize) {
+    #[cfg(feature = "test-util")]
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        if _delta > 0 {
+            counters::LIVE_NODES.fetch_add(1, Relaxed);
+        } else {
+            counters::LIVE_NODES.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+impl Node {
+    pub(crate) fn new(parent: Option<Ctx>, clock: ClockRef, deadline: Option<Instant>, kind: Kind) -> Arc<Node> {
+        count_node(1);
+        Arc::new(Node {
+            parent,
+            clock,
+            deadline,
+            kind,
+        })
+    }
+
+    /// The cancel node this node answers `err()`/`done()` from: itself, its source, or none.
+    #[inline]
+    pub(crate) fn canceler(self: &Arc<Node>) -> Option<&Arc<Node>> {
+        match &self.kind {
+            Kind::Cancel(_) => Some(self),
+            Kind::Value { source, .. } => source.as_ref(),
+            Kind::Wrap(w) => w.source.as_ref(),
+            Kind::Root { .. } | Kind::WithoutCancel => None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn cancel_node(&self) -> &CancelNode {
+        match &self.kind {
+            Kind::Cancel(c) => c,
+            _ => unreachable!("ctx-core: internal error: not a cancel node"),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Unlink the parent chain in a loop (invariant 6): a node whose last reference is the
+        // one we hold is detached and emptied here instead of by a recursive drop.
+        count_node(-1);
+        self.release();
+        let mut next = self.parent.take();
+        while let Some(Ctx(arc)) = next.take() {
+            match Arc::try_unwrap(arc) {
+                Ok(mut node) => {
+                    node.release();
+                    next = node.parent.take();
+                    // `node` drops here with no parent: its `Drop` does nothing more.
+                }
+                Err(_) => break, // still shared: its last owner drops it
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Everything a dying node gives back: its slot in the canceler, its timer, its watcher.
+    /// Idempotent: the loop in `drop` calls it before the node's own `Drop` runs.
+    fn release(&mut self) {
+        match &mut self.kind {
+            Kind::Cancel(c) => {
+                let (slot, timer) = {
+                    let mut inner = lock(&c.inner);
+                    (mem::replace(&mut inner.slot, NO_SLOT), inner.timer.take())
+                };
+                if let Some(t) = timer {
+                    t.cancel();
+                }
+                if slot != NO_SLOT
+                    && let Some(parent) = &self.parent
+                    && let Some(p) = parent.0.canceler()
+                {
+                    let pc = p.cancel_node();
+                    let removed = {
+                        let mut g = lock(&pc.inner);
+                        // invariant 3: a done canceler has given its slab away already
+                        if pc.is_open() { g.children.try_remove(slot) } else { None }
+                    };
+                    drop(removed); // a dead Weak: dropping it runs no user code, but stay strict
+                }
+            }
+            Kind::Wrap(w) => {
+                if let Some(watch) = w.watch.take() {
+                    watch.cancel();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+// ===== CancelNode =====
+
+impl CancelNode {
+    pub(crate) fn new(own_deadline: Option<Instant>, deadline_cause: Option<Cause>, named_deadline: bool) -> CancelNode {
+        CancelNode {
+            state: AtomicU8::new(OPEN),
+            own_deadline,
+            deadline_cause,
+            named_deadline,
+            handles: AtomicUsize::new(1),
+            inner: Mutex::new(Inner {
+                slot: NO_SLOT,
+                cause: None,
+                children: Slab::new(),
+                waiters: Slab::new(),
+                after: Slab::new(),
+                keep_alive: None,
+                timer_requested: false,
+                timer: None,
+            }),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(Ordering::Acquire) == OPEN
+    }
+
+    /// The error this node was done with, if it is done. One atomic load.
+    #[inline]
+    pub(crate) fn state_err(&self) -> Option<Error> {
+        match self.state.load(Ordering::Acquire) {
+            OPEN => None,
+            CANCELED => Some(Error::Canceled),
+            _ => Some(Error::DeadlineExceeded),
+        }
+    }
+
+    pub(crate) fn cause(&self) -> Option<Cause> {
+        if self.is_open() {
+            return None;
+        }
+        lock(&self.inner).cause.clone()
+    }
+}
+
+// ===== observing =====
+
+/// `err()` of a cancel node: one atomic load when done or when there is no deadline; a clock
+/// read on an open node with a deadline (which then expires lazily if the deadline passed).
+#[inline]
+pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
+    let c = node.cancel_node();
+    if let Some(e) = c.state_err() {
+        return Some(e);
+    }
+    let d = node.deadline?;
+    if node.clock.now() < d {
+        return None;
+    }
+    expire(node);
+    c.state_err()
+}
+
+// ===== attaching =====
+
+/// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
+/// deadline. Called once, right after `Node::new`, before the node is shared.
+pub(crate) fn attach(node: &Arc<Node>) {
+    let parent = node.parent.as_ref().expect("ctx-core: internal error: attach of a root");
+    if let Some(p) = parent.0.canceler() {
+        let pc = p.cancel_node();
+        let mut pg = lock(&pc.inner);
+        if pc.is_open() {
+            // invariant 1: parent's lock, then the child's
+            let key = pg.children.insert(Arc::downgrade(node));
+            lock(&node.cancel_node().inner).slot = key;
+            drop(pg);
+        } else {
+            drop(pg);
+            // invariant 2: state is final, cause published with it
+            let err = pc.state_err().expect("ctx-core: internal error: done without error");
+            let cause = pc.cause();
+            propagate(node, err, cause);
+            return;
+        }
+    } else if let Kind::Wrap(w) = &parent.0.kind
+        && let Some(err) = w.custom.err()
+    {
+        // a custom parent that is done but whose `done()` we cannot watch
+        let cause = w.custom.cause();
+        propagate(node, err, cause);
+        return;
+    }
+    if let Some(d) = node.deadline
+        && node.clock.now() >= d
+    {
+        expire(node);
+    }
+}
+
+// ===== canceling =====
+
+/// An explicit cancel (a handle called or dropped). If the node's deadline has passed it is
+/// `DeadlineExceeded` instead, even if nobody looked before.
+pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>) {
+    let c = node.cancel_node();
+    if !c.is_open() {
+        return;
+    }
+    if let Some(d) = node.deadline
+        && node.clock.now() >= d
+    {
+        expire(node);
+        return;
+    }
+    propagate(node, Error::Canceled, cause);
+}
+
+/// The deadline of `start` has passed: find the node that owns it and cancel that one with
+/// `DeadlineExceeded`. If no cancel node above owns it (it came from a foreign context),
+/// `start` itself expires.
+pub(crate) fn expire(start: &Arc<Node>) {
+    let Some(d) = start.deadline else { return };
+    let mut cur = start;
+    let owner = loop {
+        if cur.cancel_node().own_deadline == Some(d) {
+            break cur;
+        }
+        match cur.parent.as_ref().and_then(|p| p.0.canceler()) {
+            Some(next) if next.deadline == Some(d) => cur = next,
+            _ => break start,
+        }
+    };
+    let oc = owner.cancel_node();
+    let cause = oc.deadline_cause.clone();
+    propagate(owner, Error::DeadlineExceeded, cause);
+}
+
+/// Marks `top` and every open node below it done, then wakes and runs what they collected.
+///
+/// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
+/// cause rather than taking its parent's error: its timer would have fired first.
+pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
+    let mut wakers: Vec<Waker> = Vec::new();
+    let mut afters: Vec<AfterFn> = Vec::new();
+    let mut garbage: Vec<Arc<Node>> = Vec::new();
+    let mut timers: Vec<Arc<Watch>> = Vec::new();
+    let mut now: Option<Instant> = None;
+
+    let top_slot;
+    {
+        let c = top.cancel_node();
+        let mut g = lock(&c.inner);
+        if !c.is_open() {
+            return;
+        }
+        let cause = cause.unwrap_or_else(|| err.as_cause());
+        top_slot = mem::replace(&mut g.slot, NO_SLOT);
+        let children = finish(c, &mut g, err, cause.clone(), &mut wakers, &mut afters, &mut garbage, &mut timers);
+        drop(g);
+        // Children: an explicit stack, never recursion (invariant 6).
+        let mut stack: Vec<(Arc<Node>, Error, Cause)> = Vec::new();
+        push_children(children, err, &cause, &mut stack);
+        while let Some((node, err, cause)) = stack.pop() {
+            let c = node.cancel_node();
+            let (err, cause) = match c.own_deadline {
+                Some(d) if err == Error::Canceled && *now.get_or_insert_with(|| node.clock.now()) >= d => (
+                    Error::DeadlineExceeded,
+                    c.deadline_cause.clone().unwrap_or_else(|| Error::DeadlineExceeded.as_cause()),
+                ),
+                _ => (err, cause),
+            };
+            let mut g = lock(&c.inner);
+            if !c.is_open() {
+                continue;
+            }
+            g.slot = NO_SLOT; // our canceler is done: its slab is gone (invariant 3)
+            let children = finish(c, &mut g, err, cause.clone(), &mut wakers, &mut afters, &mut garbage, &mut timers);
+            drop(g);
+            push_children(children, err, &cause, &mut stack);
+            garbage.push(node);
+        }
+    }
+
+    // Every lock is released (invariant 5). Leave the canceler, then wake, then run.
+    if top_slot != NO_SLOT
+        && let Some(parent) = &top.parent
+        && let Some(p) = parent.0.canceler()
+    {
+        let pc = p.cancel_node();
+        let removed = {
+            let mut g = lock(&pc.inner);
+            if pc.is_open() { g.children.try_remove(top_slot) } else { None }
+        };
+        drop(removed);
+    }
+    for t in timers {
+        t.cancel();
+    }
+    for w in wakers {
+        w.wake();
+    }
+    for f in afters {
+        run_after(f);
+    }
+    drop(garbage);
+}
+
+/// Runs an after-func. A panic is contained: the panic hook has already reported it (as for a
+/// panicking thread), the rest of the after-funcs still run, and the tree is fully canceled
+/// before any of them starts.
+pub(crate) fn run_after(f: AfterFn) {
+    let _ = catch_unwind(AssertUnwindSafe(f));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    c: &CancelNode,
+    g: &mut Inner,
+    err: Error,
+    cause: Cause,
+    wakers: &mut Vec<Waker>,
+    afters: &mut Vec<AfterFn>,
+    garbage: &mut Vec<Arc<Node>>,
+    timers: &mut Vec<Arc<Watch>>,
+) -> Slab<Weak<Node>> {
+    g.cause = Some(cause);
+    c.state.store(
+        match err {
+            Error::Canceled => CANCELED,
+            Error::DeadlineExceeded => DEADLINE,
+        },
+        Ordering::Release,
+    );
+    wakers.extend(mem::take(&mut g.waiters).into_iter().map(|(_, w)| w));
+    afters.extend(mem::take(&mut g.after).into_iter().map(|(_, f)| f));
+    garbage.extend(g.keep_alive.take());
+    timers.extend(g.timer.take());
+    mem::take(&mut g.children)
+}
+
+fn push_children(children: Slab<Weak<Node>>, err: Error, cause: &Cause, stack: &mut Vec<(Arc<Node>, Error, Cause)>) {
+    for (_, weak) in children {
+        // A child that fails to upgrade is being dropped; its drop finds us done and skips
+        // the slab (invariant 3).
+        if let Some(child) = weak.upgrade() {
+            stack.push((child, err, cause.clone()));
+        }
+    }
+}
+
+// ===== waiting =====
+
+/// What registering a waiter found.
+pub(crate) enum Registered {
+    Done(Error),
+    Waiting { arm: bool },
+}
+
+/// Registers (or refreshes) `waker` at `*key` on the cancel node `node`.
+pub(crate) fn register_waker(node: &Arc<Node>, key: &mut usize, waker: &Waker) -> Registered {
+    let c = node.cancel_node();
+    let mut old = None;
+    let mut g = lock(&c.inner);
+    if let Some(e) = c.state_err() {
+        return Registered::Done(e);
+    }
+    if *key == NO_SLOT {
+        drop(g);
+        // Clone outside the lock (executor code), then re-check: cancel may have won meanwhile.
+        let w = waker.clone();
+        g = lock(&c.inner);
+        if let Some(e) = c.state_err() {
+            drop(g);
+            drop(w);
+            return Registered::Done(e);
+        }
+        *key = g.waiters.insert(w);
+    } else if let Some(slot) = g.waiters.get_mut(*key)
+        && !slot.will_wake(waker)
+    {
+        old = Some(mem::replace(slot, waker.clone()));
+    }
+    let arm = node.deadline.is_some() && !mem::replace(&mut g.timer_requested, true);
+    drop(g);
+    drop(old);
+    Registered::Waiting { arm }
+}
+
+/// Removes the waker at `key`, if the node has not taken it already.
+pub(crate) fn unregister_waker(node: &Arc<Node>, key: usize) {
+    let c = node.cancel_node();
+    let removed = {
+        let mut g = lock(&c.inner);
+        if c.is_open() { g.waiters.try_remove(key) } else { None }
+    };
+    drop(removed);
+}
+
+/// Registers an after-func; returns its key, or gives `f` back if the node is done.
+pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(usize, bool), AfterFn> {
+    let c = node.cancel_node();
+    let mut g = lock(&c.inner);
+    if !c.is_open() {
+        return Err(f);
+    }
+    let key = g.after.insert(f);
+    if g.keep_alive.is_none() {
+        g.keep_alive = Some(node.clone()); // invariant 7
+    }
+    let arm = node.deadline.is_some() && !mem::replace(&mut g.timer_requested, true);
+    Ok((key, arm))
+}
+
+/// Removes the after-func at `key`; `true` if it was still pending (so it will never run).
+pub(crate) fn unregister_after(node: &Arc<Node>, key: usize) -> bool {
+    let c = node.cancel_node();
+    let (f, keep) = {
+        let mut g = lock(&c.inner);
+        if !c.is_open() {
+            return false;
+        }
+        let f = g.after.try_remove(key);
+        let keep = if g.after.is_empty() { g.keep_alive.take() } else { None };
+        (f, keep)
+    };
+    let stopped = f.is_some();
+    drop(f); // user type: dropped after unlocking (invariant 5)
+    drop(keep);
+    stopped
+}
+
+/// Arms the deadline timer for waiters on `node`: on the owner of its deadline, once.
+pub(crate) fn arm_timer(node: &Arc<Node>) {
+    let Some(d) = node.deadline else { return };
+    let mut cur = node;
+    let owner = loop {
+        if cur.cancel_node().own_deadline == Some(d) {
+            break cur;
+        }
+        match cur.parent.as_ref().and_then(|p| p.0.canceler()) {
+            Some(next) if next.deadline == Some(d) => cur = next,
+            _ => break node,
+        }
+    };
+    let oc = owner.cancel_node();
+    {
+        let g = lock(&oc.inner);
+        if !oc.is_open() || g.timer.is_some() {
+            return;
+        }
+        // The watch is started after unlocking: its first poll may fire at once and lock us.
+        // Two racing arms may both start one; the loser is canceled below.
+    }
+    let weak = Arc::downgrade(owner);
+    let clock = owner.clock.clone();
+    let fut = async move {
+        // Never early: sleep again if the timer woke before the clock reached `d`.
+        while clock.now() < d {
+            clock.get().sleep_until(d).await;
+        }
+        if let Some(node) = weak.upgrade() {
+            expire(&node);
+        }
+    };
+    #[cfg(feature = "test-util")]
+    counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let watch = Watch::start(fut);
+    let lost = {
+        let mut g = lock(&oc.inner);
+        if oc.is_open() && g.timer.is_none() {
+            g.timer = Some(watch);
+            None
+        } else {
+            Some(watch) // done meanwhile, or another arm won: release ours
+        }
+    };
+    if let Some(w) = lost {
+        w.cancel();
+    }
+}
+
+// ===== wrapping custom contexts =====
+
+/// `Ctx::wrap` of a context that is not a `Ctx`. Looks for a cancel node of ours behind its
+/// `done()` first (Go's `parentCancelCtx`); only a truly foreign `done()` gets a watcher, and
+/// one bridge node that every child of the wrapped context attaches to.
+pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
+    let clock = custom
+        .value_any(TypeId::of::<ClockRef>())
+        .and_then(|v| v.downcast_ref::<ClockRef>())
+        .cloned()
+        .unwrap_or(ClockRef::System);
+    let deadline = custom.deadline();
+    let done = custom.done();
+    let (source, watch) = if let Some(node) = done.node() {
+        (Some(node.clone()), None)
+    } else if done.is_never() {
+        (None, None)
+    } else {
+        let fut = done.into_foreign().expect("ctx-core: internal error: foreign done expected");
+        let bridge = Node::new(None, clock.clone(), deadline, Kind::Cancel(CancelNode::new(None, None, false)));
+        if let Some(err) = custom.err() {
+            propagate(&bridge, err, custom.cause());
+            (Some(bridge), None)
+        } else {
+            let weak_bridge = Arc::downgrade(&bridge);
+            let weak_custom = Arc::downgrade(&custom);
+            #[cfg(feature = "test-util")]
+            counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let watch = Watch::start(async move {
+                let err = fut.await;
+                let Some(bridge) = weak_bridge.upgrade() else { return };
+                // The child takes the custom context's own answers when it has them.
+                let (err, cause) = match weak_custom.upgrade() {
+                    Some(c) => (c.err().unwrap_or(err), c.cause()),
+                    None => (err, None),
+                };
+                propagate(&bridge, err, cause);
+            });
+            (Some(bridge), Some(watch))
+        }
+    };
+    Ctx(Node::new(
+        None,
+        clock,
+        deadline,
+        Kind::Wrap(WrapNode {
+            custom,
+            type_name,
+            source,
+            watch,
+        }),
+    ))
+}

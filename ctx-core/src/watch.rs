@@ -1,0 +1,126 @@
+//! [`Watch`]: drives one future to completion without a task.
+//!
+//! ctx-core needs to react when a timer fires or when a foreign `done()` future completes, with
+//! no runtime to spawn on. A `Watch` polls its future once when started, with a waker that
+//! polls it again, inline on the waking thread (a timer thread, a runtime driver,
+//! `MockClock::advance`). The future does its own work when it completes (it marks a context
+//! done), so nothing else is needed: no thread, no task.
+//!
+//! # Invariants
+//!
+//! 1. Only the thread that moved `state` from `IDLE` to `POLLING` touches the future
+//!    (it takes it out of `slot` for the duration of the poll, so no lock is held while the
+//!    future runs user code).
+//! 2. A wake that finds `POLLING` sets `NOTIFIED`; the poller sees that when it tries to go back
+//!    to `IDLE` and polls again, so no wake-up is lost.
+//! 3. `DONE` is final. `cancel` sets it; whoever holds the future then drops it: `cancel`
+//!    itself if the future is parked in `slot`, else the poller after its poll returns.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::loom::{AtomicU8, Mutex, Ordering, lock};
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const NOTIFIED: u8 = 2;
+const DONE: u8 = 3;
+
+pub(crate) struct Watch {
+    state: AtomicU8,
+    // guarded by `slot`'s mutex; `None` while being polled (invariant 1) and once done
+    slot: Mutex<Option<BoxFuture>>,
+}
+
+impl Watch {
+    /// Polls `fut` once now, then again whenever it wakes, until it completes or is canceled.
+    pub(crate) fn start(fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
+        let watch = Arc::new(Watch {
+            state: AtomicU8::new(POLLING),
+            slot: Mutex::new(None),
+        });
+        watch.run(Some(Box::pin(fut)));
+        watch
+    }
+
+    /// Drops the future (releasing the timer it holds) without running it any further.
+    pub(crate) fn cancel(&self) {
+        if self.state.swap(DONE, Ordering::AcqRel) == DONE {
+            return;
+        }
+        // If the future is parked in `slot`, drop it here (after unlocking: its destructor may
+        // wake or lock other things). If a poll is under way the slot is empty and the poller
+        // drops it (invariant 3).
+        let fut = lock(&self.slot).take();
+        drop(fut);
+    }
+
+    /// Polls until the future is pending with no wake-up outstanding. The caller owns the
+    /// `POLLING` state (invariant 1).
+    fn run(self: &Arc<Self>, mut fut: Option<BoxFuture>) {
+        loop {
+            let Some(mut f) = fut.take().or_else(|| lock(&self.slot).take()) else {
+                return; // canceled while idle
+            };
+            if self.state.load(Ordering::Acquire) == DONE {
+                return; // canceled: drop `f`
+            }
+            let waker = Waker::from(self.clone());
+            let mut cx = Context::from_waker(&waker);
+            // A timer that panics (say, its runtime is shutting down) must not unwind into the
+            // thread that woke us: treat it as a timer that never fires.
+            let ready = match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(&mut cx))) {
+                Ok(Poll::Ready(())) | Err(_) => true,
+                Ok(Poll::Pending) => false,
+            };
+            if ready {
+                self.state.store(DONE, Ordering::Release);
+                return;
+            }
+            *lock(&self.slot) = Some(f);
+            match self
+                .state
+                .compare_exchange(POLLING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(NOTIFIED) => self.state.store(POLLING, Ordering::Release),
+                Err(_) => {
+                    // DONE: `cancel` may have found the slot empty; drop the future ourselves.
+                    let f = lock(&self.slot).take();
+                    drop(f);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Wake for Watch {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            let next = match cur {
+                IDLE => POLLING,
+                POLLING => NOTIFIED,
+                _ => return, // NOTIFIED: a re-poll is already due; DONE: nothing to do
+            };
+            match self
+                .state
+                .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if next == POLLING => return self.run(None),
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}

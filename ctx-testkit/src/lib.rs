@@ -1,0 +1,1 @@
+//! MockClock and conformance suite (skeleton).

@@ -1,0 +1,4 @@
+//! ctx on tokio (skeleton; filled in by its own issue).
+
+#[doc(inline)]
+pub use ctx_core::*;
