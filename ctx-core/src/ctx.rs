@@ -50,7 +50,12 @@ impl Ctx {
     /// ```
     #[doc(alias = "Background")]
     pub fn background() -> Ctx {
-        Ctx(Node::new(None, ClockRef::System, None, Kind::Root { todo: false }))
+        Ctx(Node::new(
+            None,
+            ClockRef::System,
+            None,
+            Kind::Root { todo: false },
+        ))
     }
 
     /// Like [`background`](Ctx::background), but marks code that has not decided which context
@@ -79,7 +84,12 @@ impl Ctx {
     /// assert_eq!(root.to_string(), "context.Background");
     /// ```
     pub fn background_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx(Node::new(None, ClockRef::Shared(clock), None, Kind::Root { todo: false }))
+        Ctx(Node::new(
+            None,
+            ClockRef::Shared(clock),
+            None,
+            Kind::Root { todo: false },
+        ))
     }
 
     /// A TODO root whose time and timers come from `clock`.
@@ -92,7 +102,12 @@ impl Ctx {
     /// assert_eq!(Ctx::todo_with_clock(Arc::new(SystemClock::default())).to_string(), "context.TODO");
     /// ```
     pub fn todo_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx(Node::new(None, ClockRef::Shared(clock), None, Kind::Root { todo: true }))
+        Ctx(Node::new(
+            None,
+            ClockRef::Shared(clock),
+            None,
+            Kind::Root { todo: true },
+        ))
     }
 
     /// Turns any [`Context`] into a `Ctx` parent. Children derived from it see its values and
@@ -300,7 +315,12 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithoutCancel")]
     pub fn without_cancel(&self) -> Ctx {
-        Ctx(Node::new(Some(self.clone()), self.0.clock.clone(), None, Kind::WithoutCancel))
+        Ctx(Node::new(
+            Some(self.clone()),
+            self.0.clock.clone(),
+            None,
+            Kind::WithoutCancel,
+        ))
     }
 
     /// Arranges for `f` to run once, after this context is done. Go: `context.AfterFunc`.
@@ -334,7 +354,12 @@ impl Ctx {
         AfterFunc::register(self, Box::new(f))
     }
 
-    fn derive_cancel(&self, own_deadline: Option<Instant>, cause: Option<Cause>, named_deadline: bool) -> Ctx {
+    fn derive_cancel(
+        &self,
+        own_deadline: Option<Instant>,
+        cause: Option<Cause>,
+        named_deadline: bool,
+    ) -> Ctx {
         let deadline = match (self.0.deadline, own_deadline) {
             (Some(p), Some(o)) => Some(p.min(o)),
             (p, o) => p.or(o),

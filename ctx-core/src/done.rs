@@ -47,7 +47,10 @@ pub struct Done {
 enum Inner {
     Never,
     /// A cancel node of ours, and our waker's slot in it (`NO_SLOT` until first pending poll).
-    Node { node: Arc<Node>, key: usize },
+    Node {
+        node: Arc<Node>,
+        key: usize,
+    },
     /// A foreign future, from [`Done::new`].
     Foreign(SyncWrapper<Pin<Box<dyn Future<Output = Error> + Send + 'static>>>),
 }
@@ -230,7 +233,9 @@ impl<F: Future> Future for Run<F> {
 
 impl<F> fmt::Debug for Run<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Run").field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("Run")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 
@@ -297,7 +302,9 @@ impl<S: Stream> Stream for RunStream<S> {
 
 impl<S> fmt::Debug for RunStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunStream").field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("RunStream")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 

@@ -129,7 +129,9 @@ impl Drop for CancelHandle {
 
 impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelHandle").field("armed", &self.link.node.is_some()).finish()
+        f.debug_struct("CancelHandle")
+            .field("armed", &self.link.node.is_some())
+            .finish()
     }
 }
 
@@ -233,6 +235,8 @@ impl Drop for CancelCauseHandle {
 
 impl fmt::Debug for CancelCauseHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelCauseHandle").field("armed", &self.link.node.is_some()).finish()
+        f.debug_struct("CancelCauseHandle")
+            .field("armed", &self.link.node.is_some())
+            .finish()
     }
 }

@@ -76,6 +76,9 @@ mod loom;
 mod tree;
 mod watch;
 
+#[cfg(test)]
+mod tests;
+
 #[cfg(feature = "test-util")]
 pub mod test_util;
 

@@ -155,7 +155,12 @@ fn count_node(_delta: isize) {
 }
 
 impl Node {
-    pub(crate) fn new(parent: Option<Ctx>, clock: ClockRef, deadline: Option<Instant>, kind: Kind) -> Arc<Node> {
+    pub(crate) fn new(
+        parent: Option<Ctx>,
+        clock: ClockRef,
+        deadline: Option<Instant>,
+        kind: Kind,
+    ) -> Arc<Node> {
         count_node(1);
         Arc::new(Node {
             parent,
@@ -226,7 +231,11 @@ impl Node {
                     let removed = {
                         let mut g = lock(&pc.inner);
                         // invariant 3: a done canceler has given its slab away already
-                        if pc.is_open() { g.children.try_remove(slot) } else { None }
+                        if pc.is_open() {
+                            g.children.try_remove(slot)
+                        } else {
+                            None
+                        }
                     };
                     drop(removed); // a dead Weak: dropping it runs no user code, but stay strict
                 }
@@ -244,7 +253,11 @@ impl Node {
 // ===== CancelNode =====
 
 impl CancelNode {
-    pub(crate) fn new(own_deadline: Option<Instant>, deadline_cause: Option<Cause>, named_deadline: bool) -> CancelNode {
+    pub(crate) fn new(
+        own_deadline: Option<Instant>,
+        deadline_cause: Option<Cause>,
+        named_deadline: bool,
+    ) -> CancelNode {
         CancelNode {
             state: AtomicU8::new(OPEN),
             own_deadline,
@@ -310,7 +323,10 @@ pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
 /// deadline. Called once, right after `Node::new`, before the node is shared.
 pub(crate) fn attach(node: &Arc<Node>) {
-    let parent = node.parent.as_ref().expect("ctx-core: internal error: attach of a root");
+    let parent = node
+        .parent
+        .as_ref()
+        .expect("ctx-core: internal error: attach of a root");
     if let Some(p) = parent.0.canceler() {
         let pc = p.cancel_node();
         let mut pg = lock(&pc.inner);
@@ -322,7 +338,9 @@ pub(crate) fn attach(node: &Arc<Node>) {
         } else {
             drop(pg);
             // invariant 2: state is final, cause published with it
-            let err = pc.state_err().expect("ctx-core: internal error: done without error");
+            let err = pc
+                .state_err()
+                .expect("ctx-core: internal error: done without error");
             let cause = pc.cause();
             propagate(node, err, cause);
             return;
@@ -400,7 +418,16 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         }
         let cause = cause.unwrap_or_else(|| err.as_cause());
         top_slot = mem::replace(&mut g.slot, NO_SLOT);
-        let children = finish(c, &mut g, err, cause.clone(), &mut wakers, &mut afters, &mut garbage, &mut timers);
+        let children = finish(
+            c,
+            &mut g,
+            err,
+            cause.clone(),
+            &mut wakers,
+            &mut afters,
+            &mut garbage,
+            &mut timers,
+        );
         drop(g);
         // Children: an explicit stack, never recursion (invariant 6).
         let mut stack: Vec<(Arc<Node>, Error, Cause)> = Vec::new();
@@ -410,7 +437,9 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
             let (err, cause) = match c.own_deadline {
                 Some(d) if err == Error::Canceled && *now.get_or_insert_with(|| node.clock.now()) >= d => (
                     Error::DeadlineExceeded,
-                    c.deadline_cause.clone().unwrap_or_else(|| Error::DeadlineExceeded.as_cause()),
+                    c.deadline_cause
+                        .clone()
+                        .unwrap_or_else(|| Error::DeadlineExceeded.as_cause()),
                 ),
                 _ => (err, cause),
             };
@@ -419,7 +448,16 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
                 continue;
             }
             g.slot = NO_SLOT; // our canceler is done: its slab is gone (invariant 3)
-            let children = finish(c, &mut g, err, cause.clone(), &mut wakers, &mut afters, &mut garbage, &mut timers);
+            let children = finish(
+                c,
+                &mut g,
+                err,
+                cause.clone(),
+                &mut wakers,
+                &mut afters,
+                &mut garbage,
+                &mut timers,
+            );
             drop(g);
             push_children(children, err, &cause, &mut stack);
             garbage.push(node);
@@ -434,7 +472,11 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         let pc = p.cancel_node();
         let removed = {
             let mut g = lock(&pc.inner);
-            if pc.is_open() { g.children.try_remove(top_slot) } else { None }
+            if pc.is_open() {
+                g.children.try_remove(top_slot)
+            } else {
+                None
+            }
         };
         drop(removed);
     }
@@ -483,7 +525,12 @@ fn finish(
     mem::take(&mut g.children)
 }
 
-fn push_children(children: Slab<Weak<Node>>, err: Error, cause: &Cause, stack: &mut Vec<(Arc<Node>, Error, Cause)>) {
+fn push_children(
+    children: Slab<Weak<Node>>,
+    err: Error,
+    cause: &Cause,
+    stack: &mut Vec<(Arc<Node>, Error, Cause)>,
+) {
     for (_, weak) in children {
         // A child that fails to upgrade is being dropped; its drop finds us done and skips
         // the slab (invariant 3).
@@ -536,7 +583,11 @@ pub(crate) fn unregister_waker(node: &Arc<Node>, key: usize) {
     let c = node.cancel_node();
     let removed = {
         let mut g = lock(&c.inner);
-        if c.is_open() { g.waiters.try_remove(key) } else { None }
+        if c.is_open() {
+            g.waiters.try_remove(key)
+        } else {
+            None
+        }
     };
     drop(removed);
 }
@@ -565,7 +616,11 @@ pub(crate) fn unregister_after(node: &Arc<Node>, key: usize) -> bool {
             return false;
         }
         let f = g.after.try_remove(key);
-        let keep = if g.after.is_empty() { g.keep_alive.take() } else { None };
+        let keep = if g.after.is_empty() {
+            g.keep_alive.take()
+        } else {
+            None
+        };
         (f, keep)
     };
     let stopped = f.is_some();
@@ -642,8 +697,15 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     } else if done.is_never() {
         (None, None)
     } else {
-        let fut = done.into_foreign().expect("ctx-core: internal error: foreign done expected");
-        let bridge = Node::new(None, clock.clone(), deadline, Kind::Cancel(CancelNode::new(None, None, false)));
+        let fut = done
+            .into_foreign()
+            .expect("ctx-core: internal error: foreign done expected");
+        let bridge = Node::new(
+            None,
+            clock.clone(),
+            deadline,
+            Kind::Cancel(CancelNode::new(None, None, false)),
+        );
         if let Some(err) = custom.err() {
             propagate(&bridge, err, custom.cause());
             (Some(bridge), None)
@@ -654,7 +716,9 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let watch = Watch::start(async move {
                 let err = fut.await;
-                let Some(bridge) = weak_bridge.upgrade() else { return };
+                let Some(bridge) = weak_bridge.upgrade() else {
+                    return;
+                };
                 // The child takes the custom context's own answers when it has them.
                 let (err, cause) = match weak_custom.upgrade() {
                     Some(c) => (c.err().unwrap_or(err), c.cause()),
@@ -676,4 +740,18 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             watch,
         }),
     ))
+}
+
+// ===== test inspection =====
+
+#[cfg(test)]
+pub(crate) fn child_count(node: &Arc<Node>) -> usize {
+    node.canceler()
+        .map_or(0, |c| lock(&c.cancel_node().inner).children.len())
+}
+
+#[cfg(test)]
+pub(crate) fn waiter_count(node: &Arc<Node>) -> usize {
+    node.canceler()
+        .map_or(0, |c| lock(&c.cancel_node().inner).waiters.len())
 }

@@ -1,0 +1,97 @@
+//! cancel ⇄ child attach, cancel ⇄ child drop, cancel ⇄ cancel, handle clones dropped at once.
+
+use loom::thread;
+
+use crate::tree::{Kind, Node};
+use crate::{Ctx, Error};
+
+fn children(ctx: &Ctx) -> usize {
+    crate::tree::child_count(&ctx.0)
+}
+
+fn is_cancel(node: &Node) -> bool {
+    matches!(node.kind, Kind::Cancel(_))
+}
+
+/// Invariant 3: a child attached while its parent is being canceled is either found by the
+/// cancel (and canceled) or finds the parent done (and is born done). Never left open.
+#[test]
+fn cancel_vs_child_attach_never_leaves_an_open_child() {
+    loom::model(|| {
+        let (parent, cancel) = Ctx::background().with_cancel();
+        let p = parent.clone();
+        let t = thread::spawn(move || p.with_cancel());
+        cancel.cancel();
+        let (child, handle) = t.join().unwrap();
+        assert_eq!(child.err(), Some(Error::Canceled));
+        assert!(is_cancel(&child.0));
+        handle.disarm();
+        assert_eq!(children(&parent), 0);
+    });
+}
+
+/// Invariant 4: a child dropped while its parent is canceled removes its slot exactly once,
+/// or finds the parent done and leaves the (taken) slab alone.
+#[test]
+fn cancel_vs_child_drop_leaves_no_slot_behind() {
+    loom::model(|| {
+        let (parent, cancel) = Ctx::background().with_cancel();
+        let (child, handle) = parent.with_cancel();
+        let (sibling, sibling_handle) = parent.with_cancel();
+        handle.disarm();
+        let t = thread::spawn(move || drop(child));
+        cancel.cancel();
+        t.join().unwrap();
+        assert_eq!(sibling.err(), Some(Error::Canceled));
+        assert_eq!(children(&parent), 0);
+        drop(sibling_handle);
+    });
+}
+
+/// A child dropped while the parent stays open gives its slot back.
+#[test]
+fn concurrent_child_drops_empty_the_parent() {
+    loom::model(|| {
+        let (parent, _cancel) = Ctx::background().with_cancel();
+        let (a, ha) = parent.with_cancel();
+        let (b, hb) = parent.with_cancel();
+        let t = thread::spawn(move || {
+            drop(ha);
+            drop(a);
+        });
+        drop(hb);
+        drop(b);
+        t.join().unwrap();
+        assert_eq!(children(&parent), 0);
+    });
+}
+
+/// Invariant 2: two cancels race; the first wins for err and cause alike, and both the
+/// context and its child agree.
+#[test]
+fn racing_cancels_agree_on_one_cause() {
+    loom::model(|| {
+        let (parent, cancel) = Ctx::background().with_cancel_cause();
+        let (child, _h) = parent.with_cancel();
+        let other = cancel.clone();
+        let t = thread::spawn(move || other.cancel(std::sync::Arc::new(std::fmt::Error) as crate::Cause));
+        cancel.cancel_without_cause();
+        t.join().unwrap();
+        let a = parent.cause().unwrap();
+        let b = child.cause().unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+    });
+}
+
+/// The last of two handle clones dropped at once cancels exactly once.
+#[test]
+fn last_of_two_concurrently_dropped_handles_cancels() {
+    loom::model(|| {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let other = cancel.clone();
+        let t = thread::spawn(move || drop(other));
+        drop(cancel);
+        t.join().unwrap();
+        assert_eq!(ctx.err(), Some(Error::Canceled));
+    });
+}

@@ -1,0 +1,9 @@
+//! Model checks of ctx-core's lock/atomic protocol. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ctx-core --lib --release loom`.
+
+#[cfg(loom)]
+mod loom_after;
+#[cfg(loom)]
+mod loom_tree;
+#[cfg(loom)]
+mod loom_wake;
