@@ -120,7 +120,9 @@ pub(crate) struct CancelNode {
 struct Inner {
     /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
     slot: usize,
-    /// Set once, with `state` (invariant 2).
+    /// Set once, with `state` (invariant 2). `None` once done means "no cause given": the
+    /// error itself is the cause, built on demand so a cause-less cancel touches no shared
+    /// reference count.
     cause: Option<Cause>,
     children: Slab<Weak<Node>>,
     waiters: Slab<Waker>,
@@ -293,10 +295,15 @@ impl CancelNode {
     }
 
     pub(crate) fn cause(&self) -> Option<Cause> {
-        if self.is_open() {
-            return None;
-        }
-        lock(&self.inner).cause.clone()
+        let (err, given) = self.outcome()?;
+        Some(given.unwrap_or_else(|| err.as_cause()))
+    }
+
+    /// The error and the given cause (if any) of a done node, read together.
+    fn outcome(&self) -> Option<(Error, Option<Cause>)> {
+        let err = self.state_err()?;
+        // invariant 2: `cause` was written before `state` left OPEN, under this lock
+        Some((err, lock(&self.inner).cause.clone()))
     }
 }
 
@@ -338,10 +345,9 @@ pub(crate) fn attach(node: &Arc<Node>) {
         } else {
             drop(pg);
             // invariant 2: state is final, cause published with it
-            let err = pc
-                .state_err()
+            let (err, cause) = pc
+                .outcome()
                 .expect("ctx-core: internal error: done without error");
-            let cause = pc.cause();
             propagate(node, err, cause);
             return;
         }
@@ -416,7 +422,6 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         if !c.is_open() {
             return;
         }
-        let cause = cause.unwrap_or_else(|| err.as_cause());
         top_slot = mem::replace(&mut g.slot, NO_SLOT);
         let children = finish(
             c,
@@ -430,17 +435,14 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         );
         drop(g);
         // Children: an explicit stack, never recursion (invariant 6).
-        let mut stack: Vec<(Arc<Node>, Error, Cause)> = Vec::new();
+        let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
         push_children(children, err, &cause, &mut stack);
         while let Some((node, err, cause)) = stack.pop() {
             let c = node.cancel_node();
             let (err, cause) = match c.own_deadline {
-                Some(d) if err == Error::Canceled && *now.get_or_insert_with(|| node.clock.now()) >= d => (
-                    Error::DeadlineExceeded,
-                    c.deadline_cause
-                        .clone()
-                        .unwrap_or_else(|| Error::DeadlineExceeded.as_cause()),
-                ),
+                Some(d) if err == Error::Canceled && *now.get_or_insert_with(|| node.clock.now()) >= d => {
+                    (Error::DeadlineExceeded, c.deadline_cause.clone())
+                }
                 _ => (err, cause),
             };
             let mut g = lock(&c.inner);
@@ -504,13 +506,13 @@ fn finish(
     c: &CancelNode,
     g: &mut Inner,
     err: Error,
-    cause: Cause,
+    cause: Option<Cause>,
     wakers: &mut Vec<Waker>,
     afters: &mut Vec<AfterFn>,
     garbage: &mut Vec<Arc<Node>>,
     timers: &mut Vec<Arc<Watch>>,
 ) -> Slab<Weak<Node>> {
-    g.cause = Some(cause);
+    g.cause = cause;
     c.state.store(
         match err {
             Error::Canceled => CANCELED,
@@ -528,8 +530,8 @@ fn finish(
 fn push_children(
     children: Slab<Weak<Node>>,
     err: Error,
-    cause: &Cause,
-    stack: &mut Vec<(Arc<Node>, Error, Cause)>,
+    cause: &Option<Cause>,
+    stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
 ) {
     for (_, weak) in children {
         // A child that fails to upgrade is being dropped; its drop finds us done and skips
