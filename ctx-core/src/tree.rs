@@ -225,22 +225,7 @@ impl Node {
                 if let Some(t) = timer {
                     t.cancel();
                 }
-                if slot != NO_SLOT
-                    && let Some(parent) = &self.parent
-                    && let Some(p) = parent.0.canceler()
-                {
-                    let pc = p.cancel_node();
-                    let removed = {
-                        let mut g = lock(&pc.inner);
-                        // invariant 3: a done canceler has given its slab away already
-                        if pc.is_open() {
-                            g.children.try_remove(slot)
-                        } else {
-                            None
-                        }
-                    };
-                    drop(removed); // a dead Weak: dropping it runs no user code, but stay strict
-                }
+                leave(self.parent.as_ref(), slot);
             }
             Kind::Wrap(w) => {
                 if let Some(watch) = w.watch.take() {
@@ -366,6 +351,27 @@ pub(crate) fn attach(node: &Arc<Node>) {
     }
 }
 
+/// Removes `slot` (taken from a child under the child's lock, invariant 4) from the children
+/// of `parent`'s canceler. A slab left empty gives its memory back, so a parent that once had
+/// a million children returns to its original footprint.
+fn leave(parent: Option<&Ctx>, slot: usize) {
+    if slot == NO_SLOT {
+        return;
+    }
+    let Some(p) = parent.and_then(|p| p.0.canceler()) else {
+        return;
+    };
+    let pc = p.cancel_node();
+    let mut g = lock(&pc.inner);
+    // invariant 3: a done canceler has given its slab away already
+    if pc.is_open() {
+        g.children.try_remove(slot);
+        if g.children.is_empty() && g.children.capacity() > 64 {
+            g.children = Slab::new();
+        }
+    }
+}
+
 // ===== canceling =====
 
 /// An explicit cancel (a handle called or dropped). If the node's deadline has passed it is
@@ -399,9 +405,14 @@ pub(crate) fn expire(start: &Arc<Node>) {
             _ => break start,
         }
     };
-    let oc = owner.cancel_node();
-    let cause = oc.deadline_cause.clone();
-    propagate(owner, Error::DeadlineExceeded, cause);
+    let cause = owner.cancel_node().deadline_cause.clone();
+    propagate(owner, Error::DeadlineExceeded, cause.clone());
+    // If another thread is still propagating the owner's end down to `start`, do not wait for
+    // it: `start`'s deadline has passed, so it is `DeadlineExceeded` now (and the racing
+    // propagation would have marked it the same way, with the owner's cause).
+    if !Arc::ptr_eq(owner, start) && start.cancel_node().is_open() {
+        propagate(start, Error::DeadlineExceeded, cause);
+    }
 }
 
 /// Marks `top` and every open node below it done, then wakes and runs what they collected.
@@ -467,21 +478,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake, then run.
-    if top_slot != NO_SLOT
-        && let Some(parent) = &top.parent
-        && let Some(p) = parent.0.canceler()
-    {
-        let pc = p.cancel_node();
-        let removed = {
-            let mut g = lock(&pc.inner);
-            if pc.is_open() {
-                g.children.try_remove(top_slot)
-            } else {
-                None
-            }
-        };
-        drop(removed);
-    }
+    leave(top.parent.as_ref(), top_slot);
     for t in timers {
         t.cancel();
     }

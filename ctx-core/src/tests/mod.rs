@@ -4,6 +4,10 @@
 #[cfg(loom)]
 mod loom_after;
 #[cfg(loom)]
+mod loom_deadline;
+#[cfg(loom)]
 mod loom_tree;
 #[cfg(loom)]
 mod loom_wake;
+#[cfg(loom)]
+mod loom_watch;

@@ -1,0 +1,80 @@
+//! The watch protocol (watch.rs): wakes racing each other and `cancel`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use loom::sync::Mutex;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::thread;
+
+use crate::watch::Watch;
+
+#[derive(Clone, Default)]
+struct Shared {
+    ready: Arc<AtomicBool>,
+    waker: Arc<Mutex<Option<Waker>>>,
+    polling: Arc<AtomicBool>,
+    completed: Arc<AtomicUsize>,
+}
+
+/// Ready once `ready` is set; asserts it is never polled by two threads at once.
+struct Probe(Shared);
+
+impl Future for Probe {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let s = &self.0;
+        assert!(!s.polling.swap(true, Ordering::SeqCst), "polled concurrently");
+        *s.waker.lock().unwrap() = Some(cx.waker().clone());
+        let out = if s.ready.load(Ordering::SeqCst) {
+            s.completed.fetch_add(1, Ordering::SeqCst);
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        };
+        s.polling.store(false, Ordering::SeqCst);
+        out
+    }
+}
+
+fn fire(s: &Shared) {
+    s.ready.store(true, Ordering::SeqCst);
+    let w = s.waker.lock().unwrap().clone();
+    if let Some(w) = w {
+        w.wake();
+    }
+}
+
+/// Invariant 2 of watch.rs: two wakes racing each other (and the first poll's re-arm) never
+/// poll concurrently, and the future completes exactly once.
+#[test]
+fn racing_wakes_complete_exactly_once() {
+    loom::model(|| {
+        let s = Shared::default();
+        let _watch = Watch::start(Probe(s.clone()));
+        let s2 = s.clone();
+        let t = thread::spawn(move || fire(&s2));
+        fire(&s);
+        t.join().unwrap();
+        assert_eq!(s.completed.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// Invariant 3: a cancel racing a wake leaves the future run at most once, and dropped.
+#[test]
+fn cancel_vs_wake_completes_at_most_once() {
+    loom::model(|| {
+        let s = Shared::default();
+        let watch = Watch::start(Probe(s.clone()));
+        let s2 = s.clone();
+        let t = thread::spawn(move || fire(&s2));
+        watch.cancel();
+        t.join().unwrap();
+        assert!(s.completed.load(Ordering::SeqCst) <= 1);
+        // Canceled: a later wake does nothing.
+        fire(&s);
+        assert!(s.completed.load(Ordering::SeqCst) <= 1);
+    });
+}
