@@ -3,7 +3,7 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use crate::clock::ClockRef;
@@ -40,6 +40,9 @@ impl Ctx {
     /// clock ([`SystemClock`](crate::clock::SystemClock)), which fires deadlines with no
     /// runtime. Go: `context.Background()`.
     ///
+    /// Like Go's, it is one value for the whole process: every call returns a clone of the same
+    /// context, and allocates nothing.
+    ///
     /// # Examples
     ///
     /// ```
@@ -50,12 +53,8 @@ impl Ctx {
     /// ```
     #[doc(alias = "Background")]
     pub fn background() -> Ctx {
-        Ctx(Node::new(
-            None,
-            ClockRef::System,
-            None,
-            Kind::Root { todo: false },
-        ))
+        static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx(Node::new_static_root(false)));
+        BACKGROUND.clone()
     }
 
     /// Like [`background`](Ctx::background), but marks code that has not decided which context
@@ -68,7 +67,8 @@ impl Ctx {
     /// ```
     #[doc(alias = "TODO")]
     pub fn todo() -> Ctx {
-        Ctx(Node::new(None, ClockRef::System, None, Kind::Root { todo: true }))
+        static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx(Node::new_static_root(true)));
+        TODO.clone()
     }
 
     /// A background root whose time and timers come from `clock`. Every context derived from

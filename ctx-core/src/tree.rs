@@ -172,6 +172,17 @@ impl Node {
         })
     }
 
+    /// The process-wide `Ctx::background()`/`Ctx::todo()` node. Never dropped, so not counted
+    /// among live nodes.
+    pub(crate) fn new_static_root(todo: bool) -> Arc<Node> {
+        Arc::new(Node {
+            parent: None,
+            clock: ClockRef::System,
+            deadline: None,
+            kind: Kind::Root { todo },
+        })
+    }
+
     /// The cancel node this node answers `err()`/`done()` from: itself, its source, or none.
     #[inline]
     pub(crate) fn canceler(self: &Arc<Node>) -> Option<&Arc<Node>> {
@@ -451,7 +462,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         while let Some((node, err, cause)) = stack.pop() {
             let c = node.cancel_node();
             let (err, cause) = match c.own_deadline {
-                Some(d) if err == Error::Canceled && *now.get_or_insert_with(|| node.clock.now()) >= d => {
+                Some(d) if *now.get_or_insert_with(|| node.clock.now()) >= d => {
                     (Error::DeadlineExceeded, c.deadline_cause.clone())
                 }
                 _ => (err, cause),

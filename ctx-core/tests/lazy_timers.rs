@@ -31,6 +31,7 @@ fn a_deadline_nobody_waits_for_arms_no_timer() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "arms a real timer: its thread outlives the test")]
 fn polling_done_arms_one_timer_shared_by_descendants() {
     let _g = serial();
     let before = timers_armed();
@@ -49,6 +50,7 @@ fn polling_done_arms_one_timer_shared_by_descendants() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "arms a real timer: its thread outlives the test")]
 fn after_func_on_a_deadline_context_arms_its_timer_and_fires_with_nobody_polling() {
     let _g = serial();
     let before = timers_armed();
@@ -62,6 +64,7 @@ fn after_func_on_a_deadline_context_arms_its_timer_and_fires_with_nobody_polling
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "arms a real timer: its thread outlives the test")]
 fn wait_blocking_returns_at_the_deadline_without_a_runtime() {
     let _g = serial();
     let start = std::time::Instant::now();
