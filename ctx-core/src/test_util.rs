@@ -5,14 +5,16 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::tree::counters;
 
-/// Nodes (contexts of every kind) currently alive in this process.
+/// Nodes (contexts of every kind) currently alive in this process, not counting the
+/// process-wide `Ctx::background()`/`Ctx::todo()`.
 ///
 /// # Examples
 ///
 /// ```
-/// let before = ctx_core::test_util::live_nodes();
-/// let ctx = ctx_core::Ctx::background();
-/// assert!(ctx_core::test_util::live_nodes() >= 1);
+/// use ctx_core::{Ctx, test_util::live_nodes};
+/// let before = live_nodes();
+/// let ctx = Ctx::background().with_value(1u8);
+/// assert!(live_nodes() >= 1);
 /// drop(ctx);
 /// # let _ = before;
 /// ```
