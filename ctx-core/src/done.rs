@@ -82,8 +82,8 @@ impl Done {
 
     /// A `Done` backed by any future, for a [`Context`](crate::Context) implementation whose
     /// completion is not a `Ctx`'s. [`Ctx::wrap`](crate::Ctx::wrap) watches such a future with
-    /// one watcher (polled inline whenever the future wakes), so the future must be woken by
-    /// whatever completes it, as any future is.
+    /// one watcher (polled again on ctx-core's watcher thread whenever the future wakes), so
+    /// the future must be woken by whatever completes it, as any future is.
     ///
     /// # Examples
     ///

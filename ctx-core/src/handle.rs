@@ -1,6 +1,7 @@
 //! [`CancelHandle`] and [`CancelCauseHandle`]: the right to cancel one context.
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
 use crate::loom::Ordering;
@@ -14,6 +15,9 @@ use crate::{Cause, Ctx};
 struct Link {
     /// `None` once disarmed.
     node: Option<Weak<Node>>,
+    /// Set once this clone has canceled: dropping it then has nothing left to do (the context
+    /// is done whatever the other clones do), so drop skips the upgrade and the count.
+    fired: AtomicBool,
 }
 
 impl Link {
@@ -21,12 +25,14 @@ impl Link {
         // The node was created with `handles == 1`: this is that one.
         Link {
             node: Some(Arc::downgrade(&ctx.0)),
+            fired: AtomicBool::new(false),
         }
     }
 
     fn cancel(&self, cause: Option<Cause>) {
         if let Some(node) = self.node.as_ref().and_then(Weak::upgrade) {
             tree::cancel(&node, cause);
+            self.fired.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -36,12 +42,19 @@ impl Link {
             strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed);
             Some(weak.clone())
         });
-        Link { node }
+        Link {
+            node,
+            fired: AtomicBool::new(false),
+        }
     }
 
     /// Gives up this clone; `true` if it was the last one of a live node.
     fn release(&mut self) -> Option<Arc<Node>> {
-        let node = self.node.take()?.upgrade()?;
+        let weak = self.node.take()?;
+        if *self.fired.get_mut() {
+            return None;
+        }
+        let node = weak.upgrade()?;
         // AcqRel: the last releaser sees every other clone's release before it cancels.
         (node.cancel_node().handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
     }

@@ -21,3 +21,15 @@ pub(crate) use loom::sync::{
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Runs `f` on the contents of a mutex we own exclusively (no locking outside loom).
+pub(crate) fn with_mut<T, R>(m: &mut Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+    #[cfg(not(loom))]
+    {
+        f(m.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+    #[cfg(loom)]
+    {
+        f(&mut *lock(m))
+    }
+}

@@ -54,7 +54,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::clock::ClockRef;
-use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock};
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx, Error};
 
@@ -65,6 +65,16 @@ const CANCELED: u8 = 1;
 const DEADLINE: u8 = 2;
 
 pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
+
+/// What a cancel node holds for the time it is open.
+enum Entry {
+    /// A cancel node attached below this one (held weakly: it frees itself when dropped).
+    Child(Weak<Node>),
+    /// The waker of a pending `Done`.
+    Waiter(Waker),
+    /// A registered after-func.
+    After(AfterFn),
+}
 
 // ===== Node =====
 
@@ -124,9 +134,10 @@ struct Inner {
     /// error itself is the cause, built on demand so a cause-less cancel touches no shared
     /// reference count.
     cause: Option<Cause>,
-    children: Slab<Weak<Node>>,
-    waiters: Slab<Waker>,
-    after: Slab<AfterFn>,
+    /// Children, waiters and after-funcs, in one slab: one allocation, one walk on cancel.
+    entries: Slab<Entry>,
+    /// How many `entries` are after-funcs (for `keep_alive`, invariant 7).
+    afters: usize,
     /// `Some(self)` while `after` is not empty (invariant 7).
     keep_alive: Option<Arc<Node>>,
     /// A waiter on this node asked for the deadline timer (asked once per node).
@@ -211,6 +222,10 @@ impl Drop for Node {
         self.release();
         let mut next = self.parent.take();
         while let Some(Ctx(arc)) = next.take() {
+            // A shared parent (the usual case) is only released: skip the unwrap attempt.
+            if Arc::strong_count(&arc) > 1 {
+                break;
+            }
             match Arc::try_unwrap(arc) {
                 Ok(mut node) => {
                     node.release();
@@ -229,10 +244,10 @@ impl Node {
     fn release(&mut self) {
         match &mut self.kind {
             Kind::Cancel(c) => {
-                let (slot, timer) = {
-                    let mut inner = lock(&c.inner);
+                // `&mut self`: nobody else can reach this node, no lock needed.
+                let (slot, timer) = with_mut(&mut c.inner, |inner| {
                     (mem::replace(&mut inner.slot, NO_SLOT), inner.timer.take())
-                };
+                });
                 if let Some(t) = timer {
                     t.cancel();
                 }
@@ -265,9 +280,8 @@ impl CancelNode {
             inner: Mutex::new(Inner {
                 slot: NO_SLOT,
                 cause: None,
-                children: Slab::new(),
-                waiters: Slab::new(),
-                after: Slab::new(),
+                entries: Slab::new(),
+                afters: 0,
                 keep_alive: None,
                 timer_requested: false,
                 timer: None,
@@ -335,7 +349,7 @@ pub(crate) fn attach(node: &Arc<Node>) {
         let mut pg = lock(&pc.inner);
         if pc.is_open() {
             // invariant 1: parent's lock, then the child's
-            let key = pg.children.insert(Arc::downgrade(node));
+            let key = pg.entries.insert(Entry::Child(Arc::downgrade(node)));
             lock(&node.cancel_node().inner).slot = key;
             drop(pg);
         } else {
@@ -365,10 +379,14 @@ pub(crate) fn attach(node: &Arc<Node>) {
 /// Removes `slot` (taken from a child under the child's lock, invariant 4) from the children
 /// of `parent`'s canceler. A slab left empty gives its memory back, so a parent that once had
 /// a million children returns to its original footprint.
+#[inline]
 fn leave(parent: Option<&Ctx>, slot: usize) {
-    if slot == NO_SLOT {
-        return;
+    if slot != NO_SLOT {
+        leave_slow(parent, slot);
     }
+}
+
+fn leave_slow(parent: Option<&Ctx>, slot: usize) {
     let Some(p) = parent.and_then(|p| p.0.canceler()) else {
         return;
     };
@@ -376,9 +394,9 @@ fn leave(parent: Option<&Ctx>, slot: usize) {
     let mut g = lock(&pc.inner);
     // invariant 3: a done canceler has given its slab away already
     if pc.is_open() {
-        g.children.try_remove(slot);
-        if g.children.is_empty() && g.children.capacity() > 64 {
-            g.children = Slab::new();
+        g.entries.try_remove(slot);
+        if g.entries.is_empty() && g.entries.capacity() > 64 {
+            g.entries = Slab::new();
         }
     }
 }
@@ -431,13 +449,9 @@ pub(crate) fn expire(start: &Arc<Node>) {
 /// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
 /// cause rather than taking its parent's error: its timer would have fired first.
 pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
-    let mut wakers: Vec<Waker> = Vec::new();
-    let mut afters: Vec<AfterFn> = Vec::new();
-    let mut garbage: Vec<Arc<Node>> = Vec::new();
-    let mut timers: Vec<Arc<Watch>> = Vec::new();
-    let mut now: Option<Instant> = None;
-
     let top_slot;
+    let entries;
+    let mut out = Collected::default();
     {
         let c = top.cancel_node();
         let mut g = lock(&c.inner);
@@ -445,20 +459,21 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
             return;
         }
         top_slot = mem::replace(&mut g.slot, NO_SLOT);
-        let children = finish(
-            c,
-            &mut g,
-            err,
-            cause.clone(),
-            &mut wakers,
-            &mut afters,
-            &mut garbage,
-            &mut timers,
-        );
-        drop(g);
+        // Fast path, the common case of a leaf nobody waits on: nothing to take, wake or run.
+        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() {
+            g.cause = cause;
+            c.state.store(state_of(err), Ordering::Release);
+            drop(g);
+            leave(top.parent.as_ref(), top_slot);
+            return;
+        }
+        entries = finish(c, &mut g, err, cause.clone(), &mut out);
+    }
+    if !entries.is_empty() {
         // Children: an explicit stack, never recursion (invariant 6).
         let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
-        push_children(children, err, &cause, &mut stack);
+        let mut now: Option<Instant> = None;
+        out.sort(entries, err, &cause, &mut stack);
         while let Some((node, err, cause)) = stack.pop() {
             let c = node.cancel_node();
             let (err, cause) = match c.own_deadline {
@@ -467,39 +482,31 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
                 }
                 _ => (err, cause),
             };
-            let mut g = lock(&c.inner);
-            if !c.is_open() {
-                continue;
-            }
-            g.slot = NO_SLOT; // our canceler is done: its slab is gone (invariant 3)
-            let children = finish(
-                c,
-                &mut g,
-                err,
-                cause.clone(),
-                &mut wakers,
-                &mut afters,
-                &mut garbage,
-                &mut timers,
-            );
-            drop(g);
-            push_children(children, err, &cause, &mut stack);
-            garbage.push(node);
+            let entries = {
+                let mut g = lock(&c.inner);
+                if !c.is_open() {
+                    continue;
+                }
+                g.slot = NO_SLOT; // our canceler is done: its slab is gone (invariant 3)
+                finish(c, &mut g, err, cause.clone(), &mut out)
+            };
+            out.sort(entries, err, &cause, &mut stack);
+            out.garbage.push(node);
         }
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake, then run.
     leave(top.parent.as_ref(), top_slot);
-    for t in timers {
+    for t in out.timers {
         t.cancel();
     }
-    for w in wakers {
+    for w in out.wakers {
         w.wake();
     }
-    for f in afters {
+    for f in out.afters {
         run_after(f);
     }
-    drop(garbage);
+    drop(out.garbage);
 }
 
 /// Runs an after-func. A panic is contained: the panic hook has already reported it (as for a
@@ -509,45 +516,62 @@ pub(crate) fn run_after(f: AfterFn) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a cancel gathers under the locks, to wake, run and drop after them (invariant 5).
+#[derive(Default)]
+struct Collected {
+    wakers: Vec<Waker>,
+    afters: Vec<AfterFn>,
+    garbage: Vec<Arc<Node>>,
+    timers: Vec<Arc<Watch>>,
+}
+
+impl Collected {
+    /// Sorts a done node's entries: children onto the stack, wakers and after-funcs aside.
+    fn sort(
+        &mut self,
+        entries: Slab<Entry>,
+        err: Error,
+        cause: &Option<Cause>,
+        stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
+    ) {
+        for (_, entry) in entries {
+            match entry {
+                // A child that fails to upgrade is being dropped; its drop finds us done and
+                // skips the slab (invariant 3).
+                Entry::Child(weak) => {
+                    if let Some(child) = weak.upgrade() {
+                        stack.push((child, err, cause.clone()));
+                    }
+                }
+                Entry::Waiter(w) => self.wakers.push(w),
+                Entry::After(f) => self.afters.push(f),
+            }
+        }
+    }
+}
+
+#[inline]
+fn state_of(err: Error) -> u8 {
+    match err {
+        Error::Canceled => CANCELED,
+        Error::DeadlineExceeded => DEADLINE,
+    }
+}
+
+/// Marks one node done under its lock (invariant 2) and takes what it held.
 fn finish(
     c: &CancelNode,
     g: &mut Inner,
     err: Error,
     cause: Option<Cause>,
-    wakers: &mut Vec<Waker>,
-    afters: &mut Vec<AfterFn>,
-    garbage: &mut Vec<Arc<Node>>,
-    timers: &mut Vec<Arc<Watch>>,
-) -> Slab<Weak<Node>> {
+    out: &mut Collected,
+) -> Slab<Entry> {
     g.cause = cause;
-    c.state.store(
-        match err {
-            Error::Canceled => CANCELED,
-            Error::DeadlineExceeded => DEADLINE,
-        },
-        Ordering::Release,
-    );
-    wakers.extend(mem::take(&mut g.waiters).into_iter().map(|(_, w)| w));
-    afters.extend(mem::take(&mut g.after).into_iter().map(|(_, f)| f));
-    garbage.extend(g.keep_alive.take());
-    timers.extend(g.timer.take());
-    mem::take(&mut g.children)
-}
-
-fn push_children(
-    children: Slab<Weak<Node>>,
-    err: Error,
-    cause: &Option<Cause>,
-    stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
-) {
-    for (_, weak) in children {
-        // A child that fails to upgrade is being dropped; its drop finds us done and skips
-        // the slab (invariant 3).
-        if let Some(child) = weak.upgrade() {
-            stack.push((child, err, cause.clone()));
-        }
-    }
+    c.state.store(state_of(err), Ordering::Release);
+    g.afters = 0;
+    out.garbage.extend(g.keep_alive.take());
+    out.timers.extend(g.timer.take());
+    mem::take(&mut g.entries)
 }
 
 // ===== waiting =====
@@ -576,8 +600,8 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut usize, waker: &Waker) -
             drop(w);
             return Registered::Done(e);
         }
-        *key = g.waiters.insert(w);
-    } else if let Some(slot) = g.waiters.get_mut(*key)
+        *key = g.entries.insert(Entry::Waiter(w));
+    } else if let Some(Entry::Waiter(slot)) = g.entries.get_mut(*key)
         && !slot.will_wake(waker)
     {
         old = Some(mem::replace(slot, waker.clone()));
@@ -594,7 +618,7 @@ pub(crate) fn unregister_waker(node: &Arc<Node>, key: usize) {
     let removed = {
         let mut g = lock(&c.inner);
         if c.is_open() {
-            g.waiters.try_remove(key)
+            g.entries.try_remove(key)
         } else {
             None
         }
@@ -609,7 +633,8 @@ pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(usize, boo
     if !c.is_open() {
         return Err(f);
     }
-    let key = g.after.insert(f);
+    let key = g.entries.insert(Entry::After(f));
+    g.afters += 1;
     if g.keep_alive.is_none() {
         g.keep_alive = Some(node.clone()); // invariant 7
     }
@@ -625,12 +650,11 @@ pub(crate) fn unregister_after(node: &Arc<Node>, key: usize) -> bool {
         if !c.is_open() {
             return false;
         }
-        let f = g.after.try_remove(key);
-        let keep = if g.after.is_empty() {
-            g.keep_alive.take()
-        } else {
-            None
-        };
+        let f = g.entries.try_remove(key);
+        if f.is_some() {
+            g.afters -= 1;
+        }
+        let keep = if g.afters == 0 { g.keep_alive.take() } else { None };
         (f, keep)
     };
     let stopped = f.is_some();
@@ -695,13 +719,16 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
 /// `done()` first (Go's `parentCancelCtx`); only a truly foreign `done()` gets a watcher, and
 /// one bridge node that every child of the wrapped context attaches to.
 pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
+    let deadline = custom.deadline();
+    let done = custom.done();
+    // The wrapped `Ctx`'s clock: through its values, else through its `done()` (a type that
+    // hides values still keeps its root's clock), else the system clock.
     let clock = custom
         .value_any(TypeId::of::<ClockRef>())
         .and_then(|v| v.downcast_ref::<ClockRef>())
+        .or_else(|| done.node().map(|n| &n.clock))
         .cloned()
         .unwrap_or(ClockRef::System);
-    let deadline = custom.deadline();
-    let done = custom.done();
     let (source, watch) = if let Some(node) = done.node() {
         (Some(node.clone()), None)
     } else if done.is_never() {
@@ -724,7 +751,8 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             let weak_custom = Arc::downgrade(&custom);
             #[cfg(feature = "test-util")]
             counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let watch = Watch::start(async move {
+            // Deferred: a foreign future may be woken under its own lock (see `watch.rs`).
+            let watch = Watch::start_deferred(async move {
                 let err = fut.await;
                 let Some(bridge) = weak_bridge.upgrade() else {
                     return;
@@ -756,12 +784,22 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
 
 #[cfg(test)]
 pub(crate) fn child_count(node: &Arc<Node>) -> usize {
-    node.canceler()
-        .map_or(0, |c| lock(&c.cancel_node().inner).children.len())
+    node.canceler().map_or(0, |c| {
+        let g = lock(&c.cancel_node().inner);
+        g.entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Child(_)))
+            .count()
+    })
 }
 
 #[cfg(test)]
 pub(crate) fn waiter_count(node: &Arc<Node>) -> usize {
-    node.canceler()
-        .map_or(0, |c| lock(&c.cancel_node().inner).waiters.len())
+    node.canceler().map_or(0, |c| {
+        let g = lock(&c.cancel_node().inner);
+        g.entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Waiter(_)))
+            .count()
+    })
 }

@@ -6,6 +6,12 @@
 //! `MockClock::advance`). The future does its own work when it completes (it marks a context
 //! done), so nothing else is needed: no thread, no task.
 //!
+//! Foreign `done()` futures (from `Ctx::wrap`) are the exception: their wakers are often
+//! called under the future's own lock (`futures::future::Shared` does so), and polling again
+//! inside such a wake would deadlock. Their re-polls run on one lazily started watcher thread
+//! instead ([`Watch::start_deferred`]); timers keep the inline re-poll, which the `Clock`
+//! contract allows.
+//!
 //! # Invariants
 //!
 //! 1. Only the thread that moved `state` from `IDLE` to `POLLING` touches the future
@@ -35,14 +41,27 @@ pub(crate) struct Watch {
     state: AtomicU8,
     // guarded by `slot`'s mutex; `None` while being polled (invariant 1) and once done
     slot: Mutex<Option<BoxFuture>>,
+    /// Set once at creation: re-poll on the waking thread (`true`) or on the watcher thread.
+    inline: bool,
 }
 
 impl Watch {
     /// Polls `fut` once now, then again whenever it wakes, until it completes or is canceled.
     pub(crate) fn start(fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
+        Watch::start_with(fut, true)
+    }
+
+    /// Like [`start`](Watch::start), but every poll after the first runs on the watcher
+    /// thread, never inside the wake: for futures that may be woken under their own lock.
+    pub(crate) fn start_deferred(fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
+        Watch::start_with(fut, false)
+    }
+
+    fn start_with(fut: impl Future<Output = ()> + Send + 'static, inline: bool) -> Arc<Watch> {
         let watch = Arc::new(Watch {
             state: AtomicU8::new(POLLING),
             slot: Mutex::new(None),
+            inline,
         });
         watch.run(Some(Box::pin(fut)));
         watch
@@ -117,10 +136,45 @@ impl Wake for Watch {
                 .state
                 .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) if next == POLLING => return self.run(None),
+                // We own `POLLING` now (invariant 1); the watcher thread takes it over.
+                Ok(_) if next == POLLING && self.inline => return self.run(None),
+                Ok(_) if next == POLLING => return defer(self.clone()),
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
         }
     }
+}
+
+/// Runs `watch`'s next poll on the watcher thread (started on first use). Falls back to polling
+/// inline if the thread cannot be started.
+#[cfg(not(loom))]
+fn defer(watch: Arc<Watch>) {
+    use std::sync::{OnceLock, mpsc};
+    static WATCHER: OnceLock<Option<mpsc::Sender<Arc<Watch>>>> = OnceLock::new();
+    let tx = WATCHER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Arc<Watch>>();
+        std::thread::Builder::new()
+            .name("ctx-core-watcher".into())
+            .spawn(move || {
+                for w in rx {
+                    w.run(None);
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    match tx {
+        Some(tx) => {
+            if let Err(mpsc::SendError(w)) = tx.send(watch) {
+                w.run(None);
+            }
+        }
+        None => watch.run(None),
+    }
+}
+
+#[cfg(loom)]
+fn defer(watch: Arc<Watch>) {
+    watch.run(None);
 }
