@@ -12,6 +12,9 @@
 //!   `deadline` on this clock, never before. Once polled, it must wake the waker it was last
 //!   polled with when the deadline is reached *without being polled again* — as every timer
 //!   future does: a reactor, a timer thread or a runtime driver does the waking.
+//! * That wake happens outside any lock the sleep's own `poll` takes: ctx-core polls the sleep
+//!   again inside the wake. (tokio, async-io, futures-timer and `MockClock` all wake after
+//!   releasing their locks.)
 //!
 //! ctx-core polls that future itself, with a waker of its own, only when something waits on a
 //! deadline context (a `done()` poll, [`wait_blocking`](crate::Ctx::wait_blocking), an
