@@ -1,4 +1,93 @@
-//! ctx on async-std (skeleton; filled in by its own issue).
+//! ctx (Go's `context` for Rust) on [async-std](https://docs.rs/async-std): roots whose
+//! deadlines are fired by async-std's timer driver, the async-io reactor.
+//!
+//! **async-std is discontinued upstream** in favour of [smol](https://docs.rs/smol); new code
+//! should use `ctx-smol`. This crate stays as a thin layer over `ctx-smol` for code that still
+//! runs on async-std: both runtimes take their timers from the same async-io reactor, so the
+//! clock is the same type ([`AsyncIoClock`]).
+//!
+//! This crate provides:
+//!
+//! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
+//! * [`background()`] and [`todo()`]: roots whose timers are async-io timers, as async-std's;
+//! * [`AsyncIoClock`], the [`Clock`] behind them (re-exported from `ctx-smol`).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use ctx_async_std::Error;
+//! use futures::FutureExt;
+//!
+//! async_std::task::block_on(async {
+//!     let (ctx, _cancel) = ctx_async_std::background().with_timeout(Duration::from_millis(20));
+//!     futures::select! {
+//!         err = ctx.done().fuse() => assert_eq!(err, Error::DeadlineExceeded),
+//!         _ = async_std::task::sleep(Duration::from_secs(10)).fuse() => unreachable!(),
+//!     }
+//!     // Or let `run` do the racing: the future is dropped when the context is done.
+//!     let work = async_std::task::sleep(Duration::from_secs(10));
+//!     assert_eq!(ctx.run(work).await, Err(Error::DeadlineExceeded));
+//! });
+//! ```
+//!
+//! # Outside the runtime
+//!
+//! [`background()`] may be called inside or outside async-std's executor. The async-io reactor
+//! fires timers from a thread of its own when no executor drives it, so deadlines pass with
+//! nobody polling (after-funcs run, `err()` turns to [`Error::DeadlineExceeded`]) and
+//! [`Ctx::wait_blocking`] works on a plain thread. An after-func of a deadline context runs on
+//! the thread driving the reactor: keep it short and non-blocking.
+//!
+//! # Precision
+//!
+//! Deadlines may fire late (by the reactor's scheduling latency), never early. A timer is armed
+//! only for a deadline that something waits for, and released as soon as its context is
+//! canceled or dropped.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 #[doc(inline)]
 pub use ctx_core::*;
+#[doc(inline)]
+pub use ctx_smol::AsyncIoClock;
+
+/// A background root whose deadlines are fired by async-std's timer driver (the async-io
+/// reactor). Go: `context.Background()`.
+///
+/// Never canceled, no deadline, no values. It may be called inside or outside async-std's
+/// executor. Same as `ctx_smol::background()`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # async_std::task::block_on(async {
+/// let root = ctx_async_std::background();
+/// assert_eq!(root.to_string(), "context.Background");
+/// let (ctx, _cancel) = root.with_timeout(Duration::from_millis(5));
+/// assert_eq!(ctx.done().await, ctx_async_std::Error::DeadlineExceeded);
+/// # });
+/// ```
+#[doc(alias = "Background")]
+pub fn background() -> Ctx {
+    ctx_smol::background()
+}
+
+/// Like [`background()`], but marks code that has not decided which context to use yet. Go:
+/// `context.TODO()`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ctx_async_std::todo().to_string(), "context.TODO");
+/// ```
+#[doc(alias = "TODO")]
+pub fn todo() -> Ctx {
+    ctx_smol::todo()
+}

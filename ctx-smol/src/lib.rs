@@ -1,4 +1,67 @@
-//! ctx on smol (skeleton; filled in by its own issue).
+//! ctx (Go's `context` for Rust) on [smol](https://docs.rs/smol): roots whose deadlines are
+//! fired by the async-io reactor, the timer driver of smol and async-std.
+//!
+//! This crate provides:
+//!
+//! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
+//! * [`background()`] and [`todo()`]: roots whose timers are [`async_io::Timer`]s;
+//! * [`AsyncIoClock`], the [`Clock`] behind them, for building roots by hand
+//!   ([`Ctx::background_with_clock`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use ctx_smol::Error;
+//! use futures::FutureExt;
+//!
+//! smol::block_on(async {
+//!     let (ctx, _cancel) = ctx_smol::background().with_timeout(Duration::from_millis(20));
+//!     let slow = smol::Timer::after(Duration::from_secs(10));
+//!     futures::select! {
+//!         err = ctx.done().fuse() => assert_eq!(err, Error::DeadlineExceeded),
+//!         _ = slow.fuse() => unreachable!("the deadline comes first"),
+//!     }
+//!     // Or let `run` do the racing: the future is dropped when the context is done.
+//!     let work = smol::Timer::after(Duration::from_secs(10));
+//!     assert_eq!(ctx.run(work).await.map(drop), Err(Error::DeadlineExceeded));
+//! });
+//! ```
+//!
+//! # Executors
+//!
+//! Any executor works: `smol::block_on`, [`async_executor::Executor`], `futures`' executors,
+//! or none at all. async-io starts one reactor thread of its own (named `async-io`) the first
+//! time a timer is created, and that thread fires timers when no `block_on` is driving the
+//! reactor. So [`background()`] may be called inside or outside an executor, a deadline fires
+//! with nobody polling the context (after-funcs run, `err()` turns to
+//! [`Error::DeadlineExceeded`]), and [`Ctx::wait_blocking`] works on a plain thread.
+//!
+//! [`async_executor::Executor`]: https://docs.rs/async-executor
+//!
+//! # Where after-funcs run
+//!
+//! An after-func runs on the thread that makes its context done. For a deadline that is the
+//! thread driving the async-io reactor (the `async-io` thread or a `block_on` caller): keep
+//! after-funcs short and non-blocking (cancel something, send on a channel, spawn a task).
+//!
+//! # Precision
+//!
+//! Deadlines may fire late (by the reactor's scheduling latency), never early: ctx-core re-reads
+//! the clock before it declares a deadline exceeded. A timer is armed only for a deadline that
+//! something waits for (a `done()` poll, `run`, `wait_blocking`, an after-func), and released
+//! as soon as its context is canceled or dropped.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
+mod async_io_clock;
+
+#[doc(inline)]
+pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 #[doc(inline)]
 pub use ctx_core::*;

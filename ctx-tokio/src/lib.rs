@@ -1,4 +1,95 @@
-//! ctx on tokio (skeleton; filled in by its own issue).
+//! ctx (Go's `context` for Rust) on [tokio](https://docs.rs/tokio): roots whose time and timers
+//! are tokio's, so `tokio::time::pause` and `advance` drive deadlines.
+//!
+//! This crate provides:
+//!
+//! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
+//! * [`background()`] and [`todo()`] (and [`try_background()`]): roots on the current tokio
+//!   runtime's clock;
+//! * [`TokioClock`], the [`Clock`] behind them;
+//! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done;
+//! * interop with tokio-util's [`CancellationToken`] both ways:
+//!   [`CtxExt::to_cancellation_token`] and [`from_token`].
+//!
+//! [`CancellationToken`]: tokio_util::sync::CancellationToken
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use ctx_tokio::Error;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_millis(20));
+//! tokio::select! {
+//!     err = ctx.done() => assert_eq!(err, Error::DeadlineExceeded),
+//!     _ = tokio::time::sleep(Duration::from_secs(10)) => unreachable!("the deadline comes first"),
+//! }
+//! // Or let `run` do the racing: the future is dropped when the context is done.
+//! let work = tokio::time::sleep(Duration::from_secs(10));
+//! assert_eq!(ctx.run(work).await, Err(Error::DeadlineExceeded));
+//! # });
+//! ```
+//!
+//! With paused time, deadlines pass without any real waiting:
+//!
+//! ```
+//! use std::time::Duration;
+//! # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+//! let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_secs(3600));
+//! tokio::time::advance(Duration::from_secs(3600)).await;
+//! assert_eq!(ctx.err(), Some(ctx_tokio::Error::DeadlineExceeded));
+//! # });
+//! ```
+//!
+//! # Outside the runtime
+//!
+//! [`background()`] must be called inside a tokio runtime (in a task, in `block_on`, or with
+//! `Runtime::enter`): it captures that runtime's [`Handle`](tokio::runtime::Handle) and panics
+//! with a message naming tokio otherwise; [`try_background()`] returns an error instead. Once
+//! made, the contexts work from any thread: the clock enters the captured runtime whenever it
+//! reads the time or creates a timer, and ctx-core polls the timer inline on whichever thread
+//! wakes it, so [`Ctx::wait_blocking`] on a plain thread and after-funcs work with nobody
+//! polling. The runtime needs its time driver (`enable_time`, on by default in `#[tokio::main]`
+//! and `#[tokio::test]`); without it, timers fall back to ctx-core's system timer thread and
+//! paused time is not available anyway. After the runtime shuts down, tokio refuses to poll its
+//! timers (and says so through the panic hook, once per timer); the clock then waits on the
+//! system timer thread, so deadlines still fire (unless the runtime's time was paused: then it
+//! stays frozen, and so do deadlines past it).
+//!
+//! Timers fire while the runtime's driver runs: always on a multi-thread runtime, but on a
+//! `current_thread` runtime only while some thread is inside its `block_on`.
+//!
+//! # Where after-funcs run
+//!
+//! An after-func runs on the thread that makes its context done. For a deadline that is
+//! tokio's driver, on a runtime thread: keep after-funcs short and non-blocking there (cancel a
+//! token, send on a channel, spawn a task), as any waker would.
+//!
+//! # Precision
+//!
+//! Deadlines may fire late (tokio's timer wheel has millisecond granularity, and the driver
+//! may be busy), never early: ctx-core re-reads the clock before it declares a deadline
+//! exceeded. A timer is armed only for a deadline that something waits for (a `done()` poll,
+//! `run`, `wait_blocking`, an after-func), and released as soon as its context is canceled or
+//! dropped.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
+mod task;
+mod token;
+mod tokio_clock;
+
+#[doc(inline)]
+pub use crate::task::spawn;
+#[doc(inline)]
+pub use crate::token::{CtxExt, from_token};
+#[doc(inline)]
+pub use crate::tokio_clock::{TokioClock, background, todo, try_background};
 #[doc(inline)]
 pub use ctx_core::*;

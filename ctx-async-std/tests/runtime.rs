@@ -1,0 +1,90 @@
+//! ctx on async-std, in real time: short deadlines (≤ 50 ms), generous upper bounds. The clock
+//! itself (lazy timers, release on cancel and drop) is tested in ctx-smol, whose clock this
+//! crate uses.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ctx_async_std::Error;
+use futures::FutureExt;
+
+const SHORT: Duration = Duration::from_millis(20);
+const BOUND: Duration = Duration::from_secs(2);
+
+fn assert_on_time(start: Instant, deadline: Duration) {
+    let took = start.elapsed();
+    assert!(
+        took >= deadline,
+        "fired early: after {took:?}, deadline {deadline:?}"
+    );
+    assert!(took < BOUND, "fired far too late: after {took:?}");
+}
+
+#[async_std::test]
+async fn done_completes_at_the_deadline_on_async_std() {
+    let start = Instant::now();
+    let (ctx, _cancel) = ctx_async_std::background().with_timeout(SHORT);
+    assert_eq!(ctx.done().await, Error::DeadlineExceeded);
+    assert_on_time(start, SHORT);
+}
+
+#[test]
+fn after_func_runs_at_the_deadline_with_nobody_polling() {
+    let start = Instant::now();
+    let (ctx, _cancel) = ctx_async_std::background().with_timeout(SHORT);
+    let (tx, rx) = mpsc::channel();
+    let _stop = ctx.after_func(move || tx.send(Instant::now()).unwrap());
+    let fired = rx.recv_timeout(BOUND).expect("the after-func never ran");
+    assert!(fired - start >= SHORT, "fired early");
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+}
+
+#[test]
+fn wait_blocking_returns_at_the_deadline_on_a_plain_thread() {
+    let start = Instant::now();
+    let (ctx, _cancel) = ctx_async_std::background().with_timeout(SHORT);
+    let err = std::thread::spawn(move || ctx.wait_blocking()).join().unwrap();
+    assert_eq!(err, Error::DeadlineExceeded);
+    assert_on_time(start, SHORT);
+}
+
+#[async_std::test]
+async fn select_on_done_beats_a_long_sleep() {
+    let start = Instant::now();
+    let (ctx, _cancel) = ctx_async_std::background().with_timeout(SHORT);
+    let won = futures::select! {
+        err = ctx.done().fuse() => Some(err),
+        _ = async_std::task::sleep(Duration::from_secs(30)).fuse() => None,
+    };
+    assert_eq!(won, Some(Error::DeadlineExceeded));
+    assert_on_time(start, SHORT);
+}
+
+#[async_std::test]
+async fn run_gives_the_error_at_the_deadline_or_the_output_before_it() {
+    let start = Instant::now();
+    let (ctx, _cancel) = ctx_async_std::background().with_timeout(SHORT);
+    let quick = ctx.run(async { 5 }).await;
+    assert_eq!(quick, Ok(5));
+    let slow = ctx.run(async_std::task::sleep(Duration::from_secs(30))).await;
+    assert_eq!(slow, Err(Error::DeadlineExceeded));
+    assert_on_time(start, SHORT);
+}
+
+#[test]
+fn cancel_reaches_a_spawned_async_std_task() {
+    let (ctx, cancel) = ctx_async_std::background().with_timeout(Duration::from_secs(30));
+    let task = async_std::task::spawn(async move { ctx.run(std::future::pending::<()>()).await });
+    cancel.cancel();
+    assert_eq!(async_std::task::block_on(task), Err(Error::Canceled));
+}
+
+#[test]
+fn roots_can_be_made_outside_the_runtime_and_are_named_like_go() {
+    let (bg, todo) = std::thread::spawn(|| (ctx_async_std::background(), ctx_async_std::todo()))
+        .join()
+        .unwrap();
+    assert_eq!(bg.to_string(), "context.Background");
+    assert_eq!(todo.to_string(), "context.TODO");
+    assert_eq!(bg.err(), None);
+}

@@ -1,0 +1,182 @@
+//! Interop with tokio-util's [`CancellationToken`], both ways, with no task.
+//!
+//! * Ctx → token ([`CtxExt::to_cancellation_token`]): an after-func on the context cancels the
+//!   token. It runs inline on the thread that makes the context done.
+//! * Token → ctx ([`from_token`]): a [`Context`] of our own — a `with_cancel` child of the
+//!   parent, also done when the token is canceled — turned into a `Ctx` by [`Ctx::wrap`]. Its
+//!   `err()` reads the token, so it answers at once. Contexts derived from it are reached by
+//!   ctx-core's watcher for foreign `done()` futures (one thread for the whole process, shared
+//!   by every wrapped context), a moment after the token is canceled. No task is spawned, and
+//!   nothing needs a runtime. The bridge holds one child slot in the parent and one waiter in
+//!   the token, both released when the context is dropped.
+//!
+//! Why not a task per bridge (`tokio::spawn` of a `select!` on both): it would need a runtime at
+//! creation, cost a task allocation and a scheduler round-trip per bridge, and keep running
+//! after the context is dropped until the token or parent fires.
+
+use std::any::{Any, TypeId};
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::Instant;
+
+use ctx_core::{CancelHandle, Cause, Context, Ctx, Done, Error};
+use tokio_util::sync::CancellationToken;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for ctx_core::Ctx {}
+}
+
+/// tokio-specific methods on [`Ctx`].
+///
+/// # Examples
+///
+/// ```
+/// use ctx_tokio::CtxExt;
+/// let (ctx, cancel) = ctx_tokio::Ctx::background().with_cancel();
+/// let token = ctx.to_cancellation_token();
+/// cancel.cancel();
+/// assert!(token.is_cancelled());
+/// ```
+pub trait CtxExt: sealed::Sealed {
+    /// A [`CancellationToken`] that is canceled when this context is done (at once if it is
+    /// done already; never for a context that cannot be done).
+    ///
+    /// The token is canceled by an [`after_func`](Ctx::after_func), inline on the thread that
+    /// makes the context done: no task. Canceling the token does not cancel the context; use
+    /// [`from_token`] for that direction. Each call registers one after-func, which lasts until
+    /// the context is done: call it once per context and clone the token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_tokio::CtxExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_millis(5));
+    /// let token = ctx.to_cancellation_token();
+    /// token.cancelled().await; // at the deadline
+    /// assert!(ctx.is_done());
+    /// # });
+    /// ```
+    #[doc(alias = "CancellationToken")]
+    fn to_cancellation_token(&self) -> CancellationToken;
+}
+
+impl CtxExt for Ctx {
+    fn to_cancellation_token(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        let canceler = token.clone();
+        // Dropping the `AfterFunc` handle does not stop it: the token is canceled when `self`
+        // is done, even if every clone of `self` is gone by then.
+        drop(self.after_func(move || canceler.cancel()));
+        token
+    }
+}
+
+/// A child of `parent` that is also canceled when `token` is, and a handle that cancels the
+/// child alone.
+///
+/// The child is done when the first of these happens: `parent` is done (the child takes its
+/// error and cause), `token` is canceled ([`Error::Canceled`]), or `cancel` is called (or its
+/// last clone dropped). It sees `parent`'s values, deadline and clock. Neither the parent nor
+/// the token is ever canceled by the child.
+///
+/// The child's [`err`](Ctx::err) and [`cause`](Ctx::cause) answer as soon as `token.cancel()`
+/// has returned. Its [`done()`](Ctx::done), its after-funcs and the contexts derived from it
+/// follow a moment later: ctx-core's watcher thread for foreign `done()` futures (one for the
+/// whole process) carries the cancellation to them. Dropping the child releases everything it
+/// holds in the parent and the token.
+///
+/// No task is spawned, so no runtime is needed. A task per bridge (`tokio::spawn` of a
+/// `select!` on both sides) would need a runtime at creation, cost a task and a scheduler
+/// round-trip per bridge, and outlive the dropped context until the token or parent fired.
+///
+/// In `Display`, the child shows as its type (`ctx_tokio::token::TokenCtx`), as Go shows a
+/// context type of its own.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_util::sync::CancellationToken;
+/// use ctx_tokio::Error;
+///
+/// let token = CancellationToken::new();
+/// let (ctx, _cancel) = ctx_tokio::from_token(&ctx_tokio::Ctx::background(), token.clone());
+/// assert_eq!(ctx.err(), None);
+/// token.cancel();
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert_eq!(ctx.wait_blocking(), Error::Canceled); // done() follows a moment later
+/// ```
+#[doc(alias = "CancellationToken")]
+pub fn from_token(parent: &Ctx, token: CancellationToken) -> (Ctx, CancelHandle) {
+    let (inner, cancel) = parent.with_cancel();
+    let ctx = Ctx::wrap(TokenCtx {
+        inner,
+        token,
+        outcome: OnceLock::new(),
+    });
+    (ctx, cancel)
+}
+
+/// A `with_cancel` child of the parent, also done when `token` is canceled.
+struct TokenCtx {
+    /// Done when the parent is, or when the handle given out by `from_token` cancels.
+    inner: Ctx,
+    token: CancellationToken,
+    /// Set once, by the first observer that sees either side done: answers never change.
+    outcome: OnceLock<(Error, Cause)>,
+}
+
+impl TokenCtx {
+    fn outcome(&self) -> Option<&(Error, Cause)> {
+        if let Some(done) = self.outcome.get() {
+            return Some(done);
+        }
+        let seen = if let Some(err) = self.inner.err() {
+            let cause = self.inner.cause().unwrap_or_else(|| Arc::new(err));
+            (err, cause)
+        } else if self.token.is_cancelled() {
+            (Error::Canceled, Arc::new(Error::Canceled) as Cause)
+        } else {
+            return None;
+        };
+        Some(self.outcome.get_or_init(|| seen))
+    }
+}
+
+impl Context for TokenCtx {
+    fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline()
+    }
+
+    fn done(&self) -> Done {
+        let mut inner = self.inner.done();
+        let token = self.token.clone();
+        Done::new(async move {
+            let mut cancelled = pin!(token.cancelled_owned());
+            poll_fn(|cx| {
+                if let Poll::Ready(err) = Pin::new(&mut inner).poll(cx) {
+                    return Poll::Ready(err);
+                }
+                cancelled.as_mut().poll(cx).map(|()| Error::Canceled)
+            })
+            .await
+        })
+    }
+
+    fn err(&self) -> Option<Error> {
+        self.outcome().map(|(err, _)| *err)
+    }
+
+    fn cause(&self) -> Option<Cause> {
+        self.outcome().map(|(_, cause)| cause.clone())
+    }
+
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        // Also answers ctx-core's clock lookup, so the child keeps the parent's clock.
+        self.inner.value_any(key)
+    }
+}
