@@ -44,6 +44,17 @@ pub struct Done {
     inner: Inner,
 }
 
+type ForeignFuture = Pin<Box<dyn Future<Output = Error> + Send + 'static>>;
+
+/// How a foreign `done()` future may be re-polled when it wakes. See [`Done::new_inline`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repoll {
+    /// On ctx-core's watcher thread: its waker may be called under its own lock.
+    Deferred,
+    /// Inline, inside the wake: its waker is never called under a lock its `poll` takes.
+    Inline,
+}
+
 enum Inner {
     Never,
     /// A cancel node of ours, and our waker's slot in it (`NO_SLOT` until first pending poll).
@@ -52,7 +63,7 @@ enum Inner {
         key: usize,
     },
     /// A foreign future, from [`Done::new`].
-    Foreign(SyncWrapper<Pin<Box<dyn Future<Output = Error> + Send + 'static>>>),
+    Foreign(SyncWrapper<ForeignFuture>, Repoll),
 }
 
 impl Done {
@@ -96,7 +107,40 @@ impl Done {
     /// ```
     pub fn new(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
-            inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut))),
+            inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Deferred),
+        }
+    }
+
+    /// Like [`new`](Done::new), for a future whose waker is never called while the waking
+    /// thread holds a lock — neither one that the future's own `poll` takes, nor one that
+    /// code reacting to the cancel might take (after-funcs of derived contexts run inside
+    /// that wake). `futures`' oneshot channel and every `Done` keep that promise. Then
+    /// [`Ctx::wrap`](crate::Ctx::wrap) re-polls the future inline, inside the wake, so the
+    /// children of the wrapped context are done before the call that completed the future
+    /// returns.
+    ///
+    /// Breaking that promise cannot cause undefined behaviour, but it can deadlock the thread
+    /// that wakes the future. When unsure, use [`new`](Done::new). (tokio-util's
+    /// `CancellationToken` does not keep it: a child token's waiters are woken under the
+    /// parent token's lock.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Done, Error};
+    /// # futures::executor::block_on(async {
+    /// let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    /// let done = Done::new_inline(async move {
+    ///     let _ = rx.await;
+    ///     Error::Canceled
+    /// });
+    /// tx.send(()).unwrap();
+    /// assert_eq!(done.await, Error::Canceled);
+    /// # });
+    /// ```
+    pub fn new_inline(fut: impl Future<Output = Error> + Send + 'static) -> Done {
+        Done {
+            inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Inline),
         }
     }
 
@@ -112,9 +156,9 @@ impl Done {
         matches!(self.inner, Inner::Never)
     }
 
-    pub(crate) fn into_foreign(mut self) -> Option<Pin<Box<dyn Future<Output = Error> + Send + 'static>>> {
+    pub(crate) fn into_foreign(mut self) -> Option<(ForeignFuture, Repoll)> {
         match std::mem::replace(&mut self.inner, Inner::Never) {
-            Inner::Foreign(f) => Some(f.into_inner()),
+            Inner::Foreign(f, wake) => Some((f.into_inner(), wake)),
             other => {
                 self.inner = other;
                 None
@@ -132,7 +176,7 @@ impl Future for Done {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
         match &mut self.inner {
             Inner::Never => Poll::Pending,
-            Inner::Foreign(f) => f.get_mut().as_mut().poll(cx),
+            Inner::Foreign(f, _) => f.get_mut().as_mut().poll(cx),
             Inner::Node { node, key } => {
                 // Fast path, and the lazy deadline check: one atomic load (plus a clock read
                 // on an open node with a deadline).
@@ -174,7 +218,7 @@ impl fmt::Debug for Done {
         let kind = match &self.inner {
             Inner::Never => "never",
             Inner::Node { .. } => "ctx",
-            Inner::Foreign(_) => "foreign",
+            Inner::Foreign(..) => "foreign",
         };
         f.debug_struct("Done").field("kind", &kind).finish()
     }

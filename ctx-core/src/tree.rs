@@ -734,7 +734,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     } else if done.is_never() {
         (None, None)
     } else {
-        let fut = done
+        let (fut, wake) = done
             .into_foreign()
             .expect("ctx-core: internal error: foreign done expected");
         let bridge = Node::new(
@@ -751,8 +751,9 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             let weak_custom = Arc::downgrade(&custom);
             #[cfg(feature = "test-util")]
             counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // Deferred: a foreign future may be woken under its own lock (see `watch.rs`).
-            let watch = Watch::start_deferred(async move {
+            // Deferred unless the future promised otherwise (`Done::new_inline`): a foreign
+            // future may be woken under its own lock (see `watch.rs`).
+            let watch = Watch::start_with(wake == crate::done::Repoll::Inline, async move {
                 let err = fut.await;
                 let Some(bridge) = weak_bridge.upgrade() else {
                     return;

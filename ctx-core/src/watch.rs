@@ -9,7 +9,8 @@
 //! Foreign `done()` futures (from `Ctx::wrap`) are the exception: their wakers are often
 //! called under the future's own lock (`futures::future::Shared` does so), and polling again
 //! inside such a wake would deadlock. Their re-polls run on one lazily started watcher thread
-//! instead ([`Watch::start_deferred`]); timers keep the inline re-poll, which the `Clock`
+//! instead (`Watch::start_with(false, ..)`), unless they promise otherwise (`Done::new_inline`);
+//! timers keep the inline re-poll, which the `Clock`
 //! contract allows.
 //!
 //! # Invariants
@@ -48,16 +49,12 @@ pub(crate) struct Watch {
 impl Watch {
     /// Polls `fut` once now, then again whenever it wakes, until it completes or is canceled.
     pub(crate) fn start(fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        Watch::start_with(fut, true)
+        Watch::start_with(true, fut)
     }
 
-    /// Like [`start`](Watch::start), but every poll after the first runs on the watcher
+    /// Polls `fut` once now; later polls run inline in the wake (`inline`) or on the watcher
     /// thread, never inside the wake: for futures that may be woken under their own lock.
-    pub(crate) fn start_deferred(fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        Watch::start_with(fut, false)
-    }
-
-    fn start_with(fut: impl Future<Output = ()> + Send + 'static, inline: bool) -> Arc<Watch> {
+    pub(crate) fn start_with(inline: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
         let watch = Arc::new(Watch {
             state: AtomicU8::new(POLLING),
             slot: Mutex::new(None),

@@ -162,3 +162,45 @@ fn wrapping_a_foreign_done_starts_one_watcher_for_all_children() {
         assert_eq!(k.wait_blocking(), Error::Canceled);
     }
 }
+
+/// The same, with a future that promises to wake outside its locks: children are done before
+/// `send` returns, with no watcher thread involved.
+#[test]
+fn wrapping_an_inline_foreign_done_cancels_children_before_the_wake_returns() {
+    struct Inline {
+        rx: Mutex<Option<futures::channel::oneshot::Receiver<()>>>,
+    }
+    impl Context for Inline {
+        fn deadline(&self) -> Option<std::time::Instant> {
+            None
+        }
+        fn done(&self) -> Done {
+            match self.rx.lock().unwrap().take() {
+                Some(rx) => Done::new_inline(async move {
+                    let _ = rx.await;
+                    Error::Canceled
+                }),
+                None => Done::never(),
+            }
+        }
+        fn err(&self) -> Option<Error> {
+            None
+        }
+        fn cause(&self) -> Option<ctx_core::Cause> {
+            None
+        }
+        fn value_any(&self, _key: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
+            None
+        }
+    }
+    let _g = serial();
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let wrapped = Ctx::wrap(Inline {
+        rx: Mutex::new(Some(rx)),
+    });
+    let (child, _h) = wrapped.with_cancel();
+    let (grandchild, _g2) = child.with_cancel();
+    tx.send(()).unwrap();
+    assert_eq!(child.err(), Some(Error::Canceled));
+    assert_eq!(grandchild.err(), Some(Error::Canceled));
+}
