@@ -109,8 +109,9 @@ pub(crate) struct WrapNode {
     /// The custom context's own cancel node (found through its `done()`), or a bridge node fed
     /// by `watch`; `None` when the custom context can never be done.
     pub(crate) source: Option<Arc<Node>>,
-    /// Watches a foreign `done()`; canceled when this node is dropped.
-    pub(crate) watch: Option<Arc<Watch>>,
+    /// `source` is a bridge of our own, fed by a watcher of a foreign `done()` (which the
+    /// bridge owns); else it is the custom context's own cancel node, not ours to cancel.
+    pub(crate) bridged: bool,
 }
 
 pub(crate) struct CancelNode {
@@ -144,6 +145,9 @@ struct Inner {
     timer_requested: bool,
     /// The deadline timer, armed on the owner of the deadline; dropped when done or dropped.
     timer: Option<Arc<Watch>>,
+    /// On a bridge node (see `wrap`): the watcher of the foreign `done()` feeding it, owned
+    /// here so that it lives exactly as long as something can observe the bridge.
+    foreign: Option<Arc<Watch>>,
 }
 
 #[cfg(feature = "test-util")]
@@ -242,23 +246,16 @@ impl Node {
     /// Everything a dying node gives back: its slot in the canceler, its timer, its watcher.
     /// Idempotent: the loop in `drop` calls it before the node's own `Drop` runs.
     fn release(&mut self) {
-        match &mut self.kind {
-            Kind::Cancel(c) => {
-                // `&mut self`: nobody else can reach this node, no lock needed.
-                let (slot, timer) = with_mut(&mut c.inner, |inner| {
-                    (mem::replace(&mut inner.slot, NO_SLOT), inner.timer.take())
-                });
-                if let Some(t) = timer {
-                    t.cancel();
-                }
-                leave(self.parent.as_ref(), slot);
+        if let Kind::Cancel(c) = &mut self.kind {
+            // `&mut self`: nobody else can reach this node, no lock needed.
+            let (slot, timer, foreign) = with_mut(&mut c.inner, |inner| {
+                let slot = mem::replace(&mut inner.slot, NO_SLOT);
+                (slot, inner.timer.take(), inner.foreign.take())
+            });
+            for watch in timer.into_iter().chain(foreign) {
+                watch.cancel();
             }
-            Kind::Wrap(w) => {
-                if let Some(watch) = w.watch.take() {
-                    watch.cancel();
-                }
-            }
-            _ => {}
+            leave(self.parent.as_ref(), slot);
         }
     }
 }
@@ -285,6 +282,7 @@ impl CancelNode {
                 keep_alive: None,
                 timer_requested: false,
                 timer: None,
+                foreign: None,
             }),
         }
     }
@@ -344,6 +342,21 @@ pub(crate) fn attach(node: &Arc<Node>) {
         .parent
         .as_ref()
         .expect("ctx-core: internal error: attach of a root");
+    // A custom parent answers for itself: if it says it is done, the child is born done with
+    // its answers at once, whatever its `done()` has delivered so far (a foreign one may lag
+    // behind on the watcher thread). User code, so no lock is held, and a panic in it is
+    // contained (reported by the hook): the child then relies on `done()` alone.
+    if let Kind::Wrap(w) = &parent.0.kind
+        && let Some((err, cause)) = custom_outcome(&*w.custom)
+    {
+        if w.bridged
+            && let Some(bridge) = &w.source
+        {
+            propagate(bridge, err, cause.clone());
+        }
+        propagate(node, err, cause);
+        return;
+    }
     if let Some(p) = parent.0.canceler() {
         let pc = p.cancel_node();
         let mut pg = lock(&pc.inner);
@@ -361,13 +374,6 @@ pub(crate) fn attach(node: &Arc<Node>) {
             propagate(node, err, cause);
             return;
         }
-    } else if let Kind::Wrap(w) = &parent.0.kind
-        && let Some(err) = w.custom.err()
-    {
-        // a custom parent that is done but whose `done()` we cannot watch
-        let cause = w.custom.cause();
-        propagate(node, err, cause);
-        return;
     }
     if let Some(d) = node.deadline
         && node.clock.now() >= d
@@ -435,12 +441,15 @@ pub(crate) fn expire(start: &Arc<Node>) {
         }
     };
     let cause = owner.cancel_node().deadline_cause.clone();
-    propagate(owner, Error::DeadlineExceeded, cause.clone());
+    propagate(owner, Error::DeadlineExceeded, cause);
     // If another thread is still propagating the owner's end down to `start`, do not wait for
-    // it: `start`'s deadline has passed, so it is `DeadlineExceeded` now (and the racing
-    // propagation would have marked it the same way, with the owner's cause).
-    if !Arc::ptr_eq(owner, start) && start.cancel_node().is_open() {
-        propagate(start, Error::DeadlineExceeded, cause);
+    // it: give `start` what that propagation will give it — the owner's outcome, which is
+    // `Canceled` if an explicit cancel reached the owner before its deadline did.
+    if !Arc::ptr_eq(owner, start)
+        && start.cancel_node().is_open()
+        && let Some((err, cause)) = owner.cancel_node().outcome()
+    {
+        propagate(start, err, cause);
     }
 }
 
@@ -460,7 +469,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         }
         top_slot = mem::replace(&mut g.slot, NO_SLOT);
         // Fast path, the common case of a leaf nobody waits on: nothing to take, wake or run.
-        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() {
+        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
             g.cause = cause;
             c.state.store(state_of(err), Ordering::Release);
             drop(g);
@@ -501,7 +510,9 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         t.cancel();
     }
     for w in out.wakers {
-        w.wake();
+        // A panicking waker (an executor's bug) must not leave the other waiters asleep or the
+        // after-funcs unrun: contained like an after-func's panic.
+        let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
     }
     for f in out.afters {
         run_after(f);
@@ -571,6 +582,7 @@ fn finish(
     g.afters = 0;
     out.garbage.extend(g.keep_alive.take());
     out.timers.extend(g.timer.take());
+    out.timers.extend(g.foreign.take());
     mem::take(&mut g.entries)
 }
 
@@ -715,6 +727,18 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
 
 // ===== wrapping custom contexts =====
 
+/// A custom context's `err()` and `cause()`, asked for by ctx-core itself (at wrap, at derive,
+/// when its `done()` fires). They are user code: a panic in them is contained (the hook reports
+/// it) and read as "not done", so ctx-core then relies on the context's `done()` alone.
+fn custom_outcome(custom: &dyn Context) -> Option<(Error, Option<Cause>)> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let err = custom.err()?;
+        Some((err, custom.cause()))
+    }))
+    .ok()
+    .flatten()
+}
+
 /// `Ctx::wrap` of a context that is not a `Ctx`. Looks for a cancel node of ours behind its
 /// `done()` first (Go's `parentCancelCtx`); only a truly foreign `done()` gets a watcher, and
 /// one bridge node that every child of the wrapped context attaches to.
@@ -729,10 +753,10 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
         .or_else(|| done.node().map(|n| &n.clock))
         .cloned()
         .unwrap_or(ClockRef::System);
-    let (source, watch) = if let Some(node) = done.node() {
-        (Some(node.clone()), None)
+    let (source, bridged) = if let Some(node) = done.node() {
+        (Some(node.clone()), false)
     } else if done.is_never() {
-        (None, None)
+        (None, false)
     } else {
         let (fut, wake) = done
             .into_foreign()
@@ -743,9 +767,9 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             deadline,
             Kind::Cancel(CancelNode::new(None, None, false)),
         );
-        if let Some(err) = custom.err() {
-            propagate(&bridge, err, custom.cause());
-            (Some(bridge), None)
+        if let Some((err, cause)) = custom_outcome(&*custom) {
+            propagate(&bridge, err, cause);
+            (Some(bridge), true)
         } else {
             let weak_bridge = Arc::downgrade(&bridge);
             let weak_custom = Arc::downgrade(&custom);
@@ -758,14 +782,28 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
                 let Some(bridge) = weak_bridge.upgrade() else {
                     return;
                 };
-                // The child takes the custom context's own answers when it has them.
-                let (err, cause) = match weak_custom.upgrade() {
-                    Some(c) => (c.err().unwrap_or(err), c.cause()),
-                    None => (err, None),
-                };
+                // The children take the custom context's own answers when it has them. Its
+                // methods are user code: if they panic, the children still get canceled.
+                let (err, cause) = weak_custom
+                    .upgrade()
+                    .and_then(|c| custom_outcome(&*c))
+                    .unwrap_or((err, None));
                 propagate(&bridge, err, cause);
             });
-            (Some(bridge), Some(watch))
+            let bc = bridge.cancel_node();
+            let lost = {
+                let mut g = lock(&bc.inner);
+                if bc.is_open() {
+                    g.foreign = Some(watch);
+                    None
+                } else {
+                    Some(watch) // fired during its first poll
+                }
+            };
+            if let Some(w) = lost {
+                w.cancel();
+            }
+            (Some(bridge), true)
         }
     };
     Ctx(Node::new(
@@ -776,7 +814,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             custom,
             type_name,
             source,
-            watch,
+            bridged,
         }),
     ))
 }

@@ -1,0 +1,404 @@
+//! Leak checks: live nodes and RSS stay flat over a million create/drop cycles; a
+//! million-deep chain cancels and drops on a small stack; timers, watchers and wakers are
+//! released. The tests here read process-wide counters, so they run one at a time (`SERIAL`).
+//! See `docs/reliability.md`.
+
+use std::any::{Any, TypeId};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use ctx_core::clock::Sleep;
+use ctx_core::test_util::live_nodes;
+use ctx_core::{Cause, Clock, Context, Ctx, Done, Error};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One million, or a size Miri can take.
+const MILLION: usize = if cfg!(miri) { 200 } else { 1_000_000 };
+
+/// Rounds of the smaller release checks.
+const ROUNDS: usize = if cfg!(miri) { 20 } else { 1_000 };
+
+/// Resident set size in bytes, from `/proc/self/statm` (`None` where there is no procfs).
+fn rss() -> Option<usize> {
+    if cfg!(miri) {
+        return None; // no file system under Miri's isolation
+    }
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Checks that RSS grew by at most `slack` bytes since `start` (skipped without procfs).
+fn assert_rss_flat(start: Option<usize>, slack: usize, what: &str) {
+    if let (Some(start), Some(end)) = (start, rss()) {
+        eprintln!("{what}: RSS {} KiB -> {} KiB", start / 1024, end / 1024);
+        assert!(
+            end <= start + slack,
+            "{what}: RSS grew from {} KiB to {} KiB",
+            start / 1024,
+            end / 1024
+        );
+    }
+}
+
+const RSS_SLACK: usize = 8 << 20;
+
+#[test]
+fn a_million_create_drop_cycles_keep_live_nodes_and_rss_flat() {
+    let _serial = serial();
+    let root = Ctx::background();
+    let (parent, _cancel) = root.with_cancel();
+    let base_nodes = live_nodes();
+    // Warm up allocator pools before the first RSS reading.
+    for _ in 0..10_000.min(MILLION) {
+        drop(parent.with_cancel());
+    }
+    let start = rss();
+    for i in 0..MILLION {
+        match i % 6 {
+            0 => drop(parent.with_cancel()),
+            1 => {
+                let (ctx, cancel) = parent.with_cancel_cause();
+                cancel.cancel(Arc::new(std::fmt::Error) as Cause);
+                drop(ctx);
+            }
+            2 => drop(parent.with_timeout(Duration::from_secs(3600))),
+            3 => drop(parent.with_value(i).without_cancel()),
+            4 => {
+                let (ctx, cancel) = parent.with_cancel();
+                let stop = ctx.after_func(|| {});
+                assert!(stop.stop());
+                cancel.disarm();
+            }
+            _ => {
+                let (ctx, cancel) = parent.with_cancel();
+                let mut done = ctx.done();
+                assert!(
+                    Pin::new(&mut done)
+                        .poll(&mut TaskContext::from_waker(Waker::noop()))
+                        .is_pending()
+                );
+                drop((done, ctx, cancel));
+            }
+        }
+    }
+    assert_eq!(live_nodes(), base_nodes, "live nodes after {MILLION} cycles");
+    assert_rss_flat(start, RSS_SLACK, "create/drop cycles");
+}
+
+#[test]
+fn a_million_children_dropped_uncanceled_leave_the_parent_footprint_where_it_started() {
+    let _serial = serial();
+    let (parent, cancel) = Ctx::background().with_cancel();
+    let base_nodes = live_nodes();
+    const BATCH: usize = if cfg!(miri) { 50 } else { 1_000 };
+    let mut batch = Vec::with_capacity(BATCH);
+    // One batch first, so the parent's slab has its working size before we measure.
+    for _ in 0..BATCH {
+        let (ctx, h) = parent.with_cancel();
+        h.disarm();
+        batch.push(ctx);
+    }
+    batch.clear();
+    let start = rss();
+    for _ in 0..MILLION / BATCH {
+        for _ in 0..BATCH {
+            let (ctx, h) = parent.with_cancel();
+            h.disarm(); // dropped later, never canceled
+            batch.push(ctx);
+        }
+        assert_eq!(live_nodes(), base_nodes + BATCH);
+        batch.clear();
+        assert_eq!(live_nodes(), base_nodes);
+    }
+    assert_eq!(live_nodes(), base_nodes);
+    assert_rss_flat(start, RSS_SLACK, "uncanceled children");
+    // The parent still cancels and no child comes back to life.
+    let (last, _c) = parent.with_cancel();
+    drop(cancel);
+    assert_eq!(last.err(), Some(Error::Canceled));
+}
+
+#[test]
+fn a_million_children_held_at_once_then_dropped_leave_no_growth_from_round_to_round() {
+    let _serial = serial();
+    let (parent, cancel) = Ctx::background().with_cancel();
+    let base_nodes = live_nodes();
+    let round = || {
+        let children: Vec<Ctx> = (0..MILLION)
+            .map(|_| {
+                let (ctx, h) = parent.with_cancel();
+                h.disarm();
+                ctx
+            })
+            .collect();
+        assert_eq!(live_nodes(), base_nodes + MILLION);
+        drop(children);
+        assert_eq!(live_nodes(), base_nodes);
+    };
+    // The first round sets the high-water mark (the allocator may keep it); later rounds must
+    // reuse it, not add to it.
+    round();
+    let peak = rss();
+    round();
+    round();
+    assert_rss_flat(peak, RSS_SLACK, "rounds of a million children");
+    let (last, _c) = parent.with_cancel();
+    drop(cancel);
+    assert_eq!(last.err(), Some(Error::Canceled));
+}
+
+/// Builds a chain of `depth` contexts under `root`, alternating kinds; intermediate handles
+/// are disarmed. Returns the leaf.
+fn chain(root: &Ctx, depth: usize) -> Ctx {
+    let mut cur = root.clone();
+    for i in 0..depth {
+        cur = match i % 4 {
+            0 | 1 => {
+                let (c, h) = cur.with_cancel();
+                h.disarm();
+                c
+            }
+            2 => cur.with_value(i as u32),
+            _ => {
+                let (c, h) = cur.with_timeout(Duration::from_secs(3600));
+                h.disarm();
+                c
+            }
+        };
+    }
+    cur
+}
+
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .name("2 MiB stack".into())
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+#[test]
+fn a_million_deep_chain_cancels_and_drops_on_a_2_mib_stack() {
+    let _serial = serial();
+    let base = live_nodes();
+    on_small_stack(move || {
+        let (top, cancel) = ctx_testkit::MockClock::new().background().with_cancel_cause();
+        let leaf = chain(&top, MILLION);
+        let mut done = leaf.done();
+        assert!(
+            Pin::new(&mut done)
+                .poll(&mut TaskContext::from_waker(Waker::noop()))
+                .is_pending()
+        );
+        let why: Cause = Arc::new(std::fmt::Error);
+        cancel.cancel(why.clone());
+        assert_eq!(leaf.err(), Some(Error::Canceled));
+        assert!(Arc::ptr_eq(&leaf.cause().unwrap(), &why));
+        drop((done, leaf, top));
+    });
+    assert_eq!(live_nodes(), base);
+}
+
+#[test]
+fn a_million_deep_chain_dropped_uncanceled_unlinks_on_a_2_mib_stack() {
+    let _serial = serial();
+    let base = live_nodes();
+    on_small_stack(move || {
+        let (top, cancel) = ctx_testkit::MockClock::new().background().with_cancel();
+        let leaf = chain(&top, MILLION);
+        drop(leaf); // leaf first: the whole chain unlinks in a loop
+        assert_eq!(top.err(), None);
+        cancel.disarm();
+        drop(top);
+        // And a chain whose root is dropped first, then the leaf.
+        let root = ctx_testkit::MockClock::new().background();
+        let leaf = chain(&root, MILLION);
+        drop(root);
+        drop(leaf);
+    });
+    assert_eq!(live_nodes(), base);
+}
+
+// ===== timers, watchers, wakers =====
+
+/// A clock whose timers never fire by themselves and count how many are alive.
+#[derive(Debug, Default)]
+struct CountingClock {
+    start: Mutex<Option<Instant>>,
+    live_sleeps: Arc<AtomicUsize>,
+}
+
+struct CountedSleep(Arc<AtomicUsize>);
+
+impl Future for CountedSleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Drop for CountedSleep {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> Instant {
+        *self.start.lock().unwrap().get_or_insert_with(Instant::now)
+    }
+    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+        self.live_sleeps.fetch_add(1, SeqCst);
+        Box::pin(CountedSleep(self.live_sleeps.clone()))
+    }
+}
+
+#[test]
+fn timers_are_released_when_their_context_is_canceled_or_dropped() {
+    let _serial = serial();
+    let clock = Arc::new(CountingClock::default());
+    let sleeps = clock.live_sleeps.clone();
+    let root = Ctx::background_with_clock(clock);
+    let base = live_nodes();
+    for i in 0..ROUNDS {
+        let (ctx, cancel) = root.with_timeout(Duration::from_secs(60));
+        let (child, _c) = ctx.with_cancel();
+        let mut done = child.done();
+        assert!(
+            Pin::new(&mut done)
+                .poll(&mut TaskContext::from_waker(Waker::noop()))
+                .is_pending()
+        );
+        let _stop = ctx.after_func(|| {});
+        assert_eq!(sleeps.load(SeqCst), 1, "one timer for the deadline's owner");
+        if i % 2 == 0 {
+            cancel.cancel();
+            assert_eq!(sleeps.load(SeqCst), 0, "canceled: timer released");
+        }
+        drop((done, child, _c, ctx, cancel));
+        assert_eq!(sleeps.load(SeqCst), 0);
+    }
+    assert_eq!(live_nodes(), base);
+}
+
+/// A wrapped foreign context whose `done()` future counts how many are alive.
+struct Foreign {
+    inner: Ctx,
+    live: Arc<AtomicUsize>,
+}
+
+struct CountedDone(Arc<AtomicUsize>);
+
+impl Drop for CountedDone {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+impl Context for Foreign {
+    fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline()
+    }
+    fn done(&self) -> Done {
+        self.live.fetch_add(1, SeqCst);
+        let guard = CountedDone(self.live.clone());
+        Done::new(async move {
+            let _guard = guard;
+            std::future::pending::<Error>().await
+        })
+    }
+    fn err(&self) -> Option<Error> {
+        self.inner.err()
+    }
+    fn cause(&self) -> Option<Cause> {
+        self.inner.cause()
+    }
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        self.inner.value_any(key)
+    }
+}
+
+#[test]
+fn watchers_of_foreign_contexts_are_released_when_the_wrap_is_dropped() {
+    let _serial = serial();
+    let live = Arc::new(AtomicUsize::new(0));
+    let base = live_nodes();
+    let (inner, _cancel) = Ctx::background().with_cancel();
+    for _ in 0..ROUNDS {
+        let wrapped = Ctx::wrap(Foreign {
+            inner: inner.clone(),
+            live: live.clone(),
+        });
+        let (child, c) = wrapped.with_cancel();
+        assert_eq!(live.load(SeqCst), 1);
+        drop((wrapped, child, c));
+        assert_eq!(live.load(SeqCst), 0, "the watcher's future was dropped");
+    }
+    drop((inner, _cancel));
+    assert_eq!(live_nodes(), base);
+}
+
+struct CountingWaker;
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+#[test]
+fn a_dropped_done_or_run_future_releases_its_waker() {
+    let _serial = serial();
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    let state = Arc::new(CountingWaker);
+    let waker = Waker::from(state.clone());
+    for i in 0..ROUNDS {
+        let mut done = ctx.done();
+        let mut run = ctx.run(std::future::pending::<()>());
+        let mut cx = TaskContext::from_waker(&waker);
+        assert!(Pin::new(&mut done).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut run).poll(&mut cx).is_pending());
+        assert!(Arc::strong_count(&state) > 2);
+        if i % 2 == 0 {
+            drop((done, run));
+        } else {
+            drop((run, done));
+        }
+        assert_eq!(Arc::strong_count(&state), 2, "only `state` and `waker` are left");
+    }
+    drop(waker);
+    cancel.cancel();
+    assert_eq!(Arc::strong_count(&state), 1);
+}
+
+#[test]
+fn an_after_func_registration_is_released_once_it_ran_or_was_stopped() {
+    let _serial = serial();
+    let base = live_nodes();
+    let payload = Arc::new(());
+    for i in 0..ROUNDS {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let p = payload.clone();
+        let stop = ctx.with_value(i).after_func(move || drop(p));
+        drop(ctx); // the registration keeps the node attached
+        if i % 2 == 0 {
+            assert!(stop.stop());
+            cancel.disarm();
+        } else {
+            cancel.cancel();
+            assert!(!stop.stop());
+        }
+        assert_eq!(Arc::strong_count(&payload), 1, "the closure was dropped");
+    }
+    assert_eq!(live_nodes(), base);
+}
