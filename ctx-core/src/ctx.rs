@@ -412,6 +412,16 @@ impl Ctx {
     /// clock (and becomes [`Error::DeadlineExceeded`] right there if the deadline has passed,
     /// even if no timer was armed).
     ///
+    /// # Memory ordering
+    ///
+    /// Seeing `Some` here happens-after the cancel that caused it, and [`cause`](Ctx::cause)
+    /// then returns that cancel's cause. A cancel marks a context before its descendants (it
+    /// walks down the tree without holding a lock over the whole walk), so another thread may,
+    /// for the moment that walk takes, see a parent done and a child not yet done. The thread
+    /// that cancels sees the whole subtree done when `cancel()` returns, and a `done()` future
+    /// or an after-func is never missed; to wait for a descendant, wait on it, not on its
+    /// parent's `err()`.
+    ///
     /// # Examples
     ///
     /// ```
