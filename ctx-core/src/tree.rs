@@ -821,7 +821,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
 
 // ===== test inspection =====
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
 pub(crate) fn child_count(node: &Arc<Node>) -> usize {
     node.canceler().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);
@@ -832,7 +832,7 @@ pub(crate) fn child_count(node: &Arc<Node>) -> usize {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
 pub(crate) fn waiter_count(node: &Arc<Node>) -> usize {
     node.canceler().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);

@@ -1,1 +1,62 @@
-//! MockClock and conformance suite (skeleton).
+//! Test tools for `ctx` (Go's `context` for Rust): a mock clock, poll helpers, and the
+//! conformance suite every runtime adapter runs.
+//!
+//! This crate provides:
+//!
+//! * [`MockClock`]: deterministic, manually advanced time for contexts, on any executor.
+//!   Deadlines fire only when the test calls [`advance`](MockClock::advance), and everything
+//!   due has fired when it returns;
+//! * [`Probe`]: poll a future by hand with a counting waker and assert pending / ready /
+//!   woken N times / waker released;
+//! * [`conformance`]: every behaviour of ctx-core's API as a check that takes a
+//!   [`Runtime`](conformance::Runtime), and [`conformance_suite!`] to run them all as tests.
+//!
+//! # Examples
+//!
+//! A handler that must give up after 5 s, tested in microseconds:
+//!
+//! ```
+//! use std::time::Duration;
+//! use ctx_core::{Ctx, Error};
+//! use ctx_testkit::{MockClock, Probe};
+//!
+//! /// Waits for a reply that never comes, for at most 5 s.
+//! async fn handler(ctx: &Ctx) -> Result<&'static str, Error> {
+//!     let (ctx, _cancel) = ctx.with_timeout(Duration::from_secs(5));
+//!     ctx.run(std::future::pending()).await
+//! }
+//!
+//! let clock = MockClock::new();
+//! let root = clock.background();
+//! let mut call = Probe::new(async move { handler(&root).await });
+//! call.assert_pending();
+//!
+//! clock.advance(Duration::from_millis(4999));
+//! call.assert_pending(); // not a nanosecond early
+//! clock.advance(Duration::from_millis(1));
+//! assert_eq!(call.woken(), 1);
+//! assert_eq!(call.assert_ready(), Err(Error::DeadlineExceeded));
+//! ```
+//!
+//! The same with a real executor: spawn the handler anywhere (tokio, smol, a thread), advance
+//! the clock from the test, and the handler's task is woken.
+//!
+//! # Features
+//!
+//! None. The crate has no runtime of its own; `MockRuntime` and `SystemRuntime` use
+//! `futures::executor`.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod conformance;
+mod mock;
+mod poll;
+
+#[doc(inline)]
+pub use crate::mock::MockClock;
+#[doc(inline)]
+pub use crate::poll::Probe;

@@ -1,0 +1,382 @@
+//! [`MockClock`]: time that moves only when a test says so.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use ctx_core::clock::Sleep;
+use ctx_core::{Clock, Ctx};
+
+/// A clock for tests: deterministic, manually advanced time that works with any executor.
+///
+/// Contexts derived from [`background`](MockClock::background) (through every derivation,
+/// `without_cancel` included) read their time from this clock and arm their deadline timers
+/// on it. Time starts at the real [`Instant::now`] of [`MockClock::new`] and then **never moves
+/// by itself**: only [`advance`](MockClock::advance) and [`advance_to`](MockClock::advance_to)
+/// move it, and they fire every deadline that is due before they return. So a test of a 30 s
+/// timeout runs in microseconds and gives the same result on every run and every executor.
+///
+/// `MockClock` is `Clone + Send + Sync`: clones share one timeline (advance any of them);
+/// separate [`MockClock::new`]s are independent.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ctx_core::Error;
+/// use ctx_testkit::MockClock;
+///
+/// let clock = MockClock::new();
+/// let root = clock.background();
+/// let (ctx, _cancel) = root.with_timeout(Duration::from_secs(5));
+/// assert_eq!(ctx.deadline(), Some(clock.now() + Duration::from_secs(5)));
+///
+/// clock.advance(Duration::from_secs(4)); // nothing fires
+/// assert_eq!(ctx.err(), None);
+/// clock.advance(Duration::from_secs(1)); // deadline reached: done, wakers woken
+/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+/// ```
+#[derive(Clone)]
+pub struct MockClock {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+struct State {
+    /// The mock's current instant. Only ever moves forward.
+    now: Instant,
+    /// Tie-breaker for timers with the same deadline: registration order.
+    next_id: u64,
+    /// Pending timers by (deadline, registration id). An entry is removed when it fires or
+    /// when its sleep future is dropped.
+    timers: BTreeMap<(Instant, u64), Waker>,
+}
+
+impl MockClock {
+    /// A new, independent timeline whose time starts at the real [`Instant::now`] and then
+    /// stands still until [`advance`](MockClock::advance)d.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let t = clock.now();
+    /// std::thread::yield_now();
+    /// assert_eq!(clock.now(), t); // time stands still
+    /// ```
+    pub fn new() -> MockClock {
+        MockClock {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    now: Instant::now(),
+                    next_id: 0,
+                    timers: BTreeMap::new(),
+                }),
+            }),
+        }
+    }
+
+    /// A background root (`context.Background`) whose time and timers are this clock's. Every
+    /// context derived from it uses this clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let root = clock.background();
+    /// assert_eq!(root.to_string(), "context.Background");
+    /// let (ctx, _c) = root.with_timeout(Duration::from_secs(1));
+    /// assert_eq!(ctx.deadline(), Some(clock.now() + Duration::from_secs(1)));
+    /// ```
+    #[doc(alias = "Background")]
+    pub fn background(&self) -> Ctx {
+        Ctx::background_with_clock(Arc::new(self.clone()))
+    }
+
+    /// A TODO root (`context.TODO`) whose time and timers are this clock's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = ctx_testkit::MockClock::new();
+    /// assert_eq!(clock.todo().to_string(), "context.TODO");
+    /// assert_eq!(clock.todo().now(), clock.now());
+    /// ```
+    #[doc(alias = "TODO")]
+    pub fn todo(&self) -> Ctx {
+        Ctx::todo_with_clock(Arc::new(self.clone()))
+    }
+
+    /// The mock's current instant. It changes only in [`advance`](MockClock::advance) and
+    /// [`advance_to`](MockClock::advance_to).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let t = clock.now();
+    /// clock.advance(Duration::from_millis(1500));
+    /// assert_eq!(clock.now() - t, Duration::from_millis(1500));
+    /// ```
+    pub fn now(&self) -> Instant {
+        self.shared.lock().now
+    }
+
+    /// Moves time forward by exactly `d`, firing every timer that falls due, before returning.
+    ///
+    /// What moves: this clock's [`now`](MockClock::now), for every clone of it and every
+    /// context derived from [`background`](MockClock::background). Time steps through the
+    /// deadlines on the way, as under tokio's paused clock: while the timers due at instant `t`
+    /// are being fired, `now()` reads `t`; when `advance` returns, `now()` is the starting
+    /// instant plus `d` exactly (or later, if a callback advanced the clock further itself).
+    ///
+    /// What fires before it returns: every timer whose deadline is at or before the new
+    /// instant (a deadline equal to `now` is reached), in deadline order, ties in registration
+    /// order. Timers registered while `advance` runs (by an after-func that derives a new
+    /// timeout, say) fire too if they are due. Since ctx-core completes a deadline inline on
+    /// the thread that wakes its timer, when `advance` returns every context whose deadline
+    /// is due is done, its `done()` futures are woken, its after-funcs have run (on this
+    /// thread), and threads blocked in `wait_blocking` on it are released. Tasks woken on an
+    /// executor still need that executor to poll them. Nothing ever fires early.
+    ///
+    /// Wakers and after-funcs run with no lock of the mock held: they may read the clock,
+    /// derive contexts, register timers and even call `advance` again.
+    ///
+    /// What does not move: real time. `std::thread::sleep`, runtime timers and other clocks
+    /// are unaffected, and the mock never advances by itself (there is no auto-advance when
+    /// an executor is idle, unlike tokio's paused clock).
+    ///
+    /// # Panics
+    ///
+    /// Never. A `d` too large for [`Instant`] moves time as far as `Instant` goes. A panic in
+    /// a waker propagates to the caller, but after-funcs' panics are contained by ctx-core.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let start = clock.now();
+    /// let fired_at = Arc::new(Mutex::new(None));
+    /// let (ctx, _c) = clock.background().with_timeout(Duration::from_secs(3));
+    /// let (c2, slot) = (clock.clone(), fired_at.clone());
+    /// let _after = ctx.after_func(move || *slot.lock().unwrap() = Some(c2.now()));
+    ///
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(*fired_at.lock().unwrap(), Some(start + Duration::from_secs(3)));
+    /// assert_eq!(clock.now(), start + Duration::from_secs(10));
+    /// ```
+    pub fn advance(&self, d: Duration) {
+        let target = saturating_add(self.now(), d);
+        self.advance_to(target);
+    }
+
+    /// Moves time forward to `instant`, firing every timer that falls due, as
+    /// [`advance`](MockClock::advance) does. An `instant` at or before `now()` changes nothing
+    /// but fires what is due: time never moves backwards.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Error;
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let (ctx, _c) = clock.background().with_timeout(Duration::from_secs(5));
+    /// clock.advance_to(ctx.deadline().unwrap());
+    /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    /// let now = clock.now();
+    /// clock.advance_to(now - Duration::from_secs(1)); // in the past: no-op
+    /// assert_eq!(clock.now(), now);
+    /// ```
+    pub fn advance_to(&self, instant: Instant) {
+        loop {
+            let mut st = self.shared.lock();
+            let due = match st.timers.first_key_value() {
+                Some((&(deadline, id), _)) if deadline <= instant => Some((deadline, id)),
+                _ => None,
+            };
+            let Some(key) = due else {
+                if instant > st.now {
+                    st.now = instant;
+                }
+                return;
+            };
+            let waker = st.timers.remove(&key);
+            if key.0 > st.now {
+                st.now = key.0; // step through the deadline: `now()` reads it while it fires
+            }
+            drop(st);
+            // No lock held: the waker re-polls the sleep (which locks us), may run after-funcs
+            // that register timers or advance again.
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    /// The earliest deadline of the pending timers, if any. Handy to advance "to the next
+    /// thing that happens".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::FutureExt;
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let (ctx, _c) = clock.background().with_timeout(Duration::from_secs(5));
+    /// assert_eq!(clock.next_deadline(), None); // no timer until somebody waits
+    /// let mut done = ctx.done();
+    /// assert!((&mut done).now_or_never().is_none());
+    /// assert_eq!(clock.next_deadline(), ctx.deadline());
+    /// ```
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.shared.lock().timers.first_key_value().map(|(&(d, _), _)| d)
+    }
+
+    /// How many timers are registered and not yet fired or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let (ctx, cancel) = clock.background().with_timeout(Duration::from_secs(5));
+    /// let _after = ctx.after_func(|| {}); // arms the deadline timer
+    /// assert_eq!(clock.pending_timers(), 1);
+    /// cancel.cancel(); // a canceled context drops its timer
+    /// assert_eq!(clock.pending_timers(), 0);
+    /// ```
+    pub fn pending_timers(&self) -> usize {
+        self.shared.lock().timers.len()
+    }
+}
+
+impl Default for MockClock {
+    /// Same as [`MockClock::new`]: a new, independent timeline.
+    fn default() -> MockClock {
+        MockClock::new()
+    }
+}
+
+/// Shows `now` and the number of pending timers. Never blocks: prints `<locked>` while another
+/// thread holds the mock's lock.
+impl fmt::Debug for MockClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("MockClock");
+        match self.shared.state.try_lock() {
+            Ok(st) => d.field("now", &st.now).field("pending_timers", &st.timers.len()),
+            Err(TryLockError::Poisoned(p)) => {
+                let st = p.into_inner();
+                d.field("now", &st.now).field("pending_timers", &st.timers.len())
+            }
+            Err(TryLockError::WouldBlock) => d.field("state", &format_args!("<locked>")),
+        };
+        d.finish()
+    }
+}
+
+impl Clock for MockClock {
+    fn now(&self) -> Instant {
+        MockClock::now(self)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Box::pin(MockSleep {
+            shared: self.shared.clone(),
+            deadline,
+            key: None,
+        })
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock, so poisoning can only come from a bug of ours;
+        // the state is still consistent (every update is a single insert/remove/store).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `now + d`, or the latest instant `Instant` can represent past `now` when that overflows.
+fn saturating_add(now: Instant, d: Duration) -> Instant {
+    if let Some(t) = now.checked_add(d) {
+        return t;
+    }
+    // Greedy: add the largest power-of-two steps that still fit.
+    let mut t = now;
+    let mut step = d;
+    while !step.is_zero() {
+        match t.checked_add(step) {
+            Some(next) => t = next,
+            None => step /= 2,
+        }
+    }
+    t
+}
+
+// ===== MockSleep =====
+
+/// The timer future of [`MockClock`]: registered in the mock's queue on its first pending poll,
+/// ready once the mock's `now` reaches the deadline; dropping it removes its entry.
+struct MockSleep {
+    shared: Arc<Shared>,
+    deadline: Instant,
+    /// Our entry in `timers`, once registered.
+    key: Option<(Instant, u64)>,
+}
+
+impl Future for MockSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut st = this.shared.lock();
+        if st.now >= this.deadline {
+            let old = this.key.take().and_then(|k| st.timers.remove(&k));
+            drop(st);
+            drop(old); // a waker's drop is executor code: not under our lock
+            return Poll::Ready(());
+        }
+        let mut old = None;
+        match this.key.and_then(|k| st.timers.get_mut(&k)) {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(w) => old = Some(std::mem::replace(w, cx.waker().clone())),
+            None => {
+                // First poll (or the entry was fired while time was then moved back to
+                // before the deadline, which cannot happen: register anew to be safe).
+                let key = (this.deadline, st.next_id);
+                st.next_id += 1;
+                st.timers.insert(key, cx.waker().clone());
+                this.key = Some(key);
+            }
+        }
+        drop(st);
+        drop(old);
+        Poll::Pending
+    }
+}
+
+impl Drop for MockSleep {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            let old = self.shared.lock().timers.remove(&k);
+            drop(old);
+        }
+    }
+}
