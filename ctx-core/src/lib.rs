@@ -55,7 +55,7 @@
 //!
 //! # Features
 //!
-//! * `test-util` (off): test-only counters in [`test_util`] (live nodes, armed timers, started
+//! * `test-util` (off): test-only counters in `ctx_core::test_util` (live nodes, armed timers, started
 //!   watchers). They tax every derivation; never enable it in production.
 //!
 //! # Supported Rust versions
