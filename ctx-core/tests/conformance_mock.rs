@@ -8,30 +8,9 @@ use std::time::{Duration, Instant};
 
 use ctx_core::{Cause, Context, Ctx, Done, Error, test_util};
 use ctx_testkit::conformance::{self, MockRuntime, Runtime};
-use ctx_testkit::{MockClock, Probe};
+use ctx_testkit::{MockClock, Passthrough, Probe};
 
 ctx_testkit::conformance_suite!(MockRuntime::new());
-
-/// A user type wrapping a `Ctx`: its `done()` is the `Ctx`'s.
-struct Wrapper(Ctx);
-
-impl Context for Wrapper {
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.0.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.0.value_any(key)
-    }
-}
 
 /// A user type whose `done()` is foreign: it never completes.
 struct Foreign(Ctx);
@@ -63,7 +42,7 @@ fn wrap_of_a_ctx_wrapper_starts_no_watcher() {
     let (inner, cancel) = clock.background().with_cancel();
     let unchanged = (0..20).any(|_| {
         let before = test_util::watchers_started();
-        let wrapped = Ctx::wrap(Wrapper(inner.clone()));
+        let wrapped = Ctx::wrap(Passthrough(inner.clone()));
         let (_child, _c) = wrapped.with_cancel();
         test_util::watchers_started() == before
     });
@@ -71,7 +50,7 @@ fn wrap_of_a_ctx_wrapper_starts_no_watcher() {
         unchanged,
         "Ctx::wrap of a type whose done() is a Ctx's started a watcher"
     );
-    let wrapped = Ctx::wrap(Wrapper(inner));
+    let wrapped = Ctx::wrap(Passthrough(inner));
     let (child, _c) = wrapped.with_cancel();
     cancel.cancel();
     assert_eq!(

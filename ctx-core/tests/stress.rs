@@ -5,7 +5,6 @@
 //! 8 × 200,000; `CTX_STRESS_OPS=n` sets the per-thread count directly. Under Miri: 3 × 60.
 //! See `docs/reliability.md`.
 
-use std::any::{Any, TypeId};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -14,7 +13,8 @@ use std::task::{Context as TaskContext, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use ctx_core::test_util::live_nodes;
-use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Context, Ctx, Done, Error};
+use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Ctx, Done, Error};
+use ctx_testkit::Passthrough;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -86,27 +86,6 @@ fn watchdog_limit(ops: usize) -> Duration {
         return Duration::from_secs(s);
     }
     Duration::from_secs(120 + (ops as u64 * threads() as u64) / 5_000)
-}
-
-/// A custom context that answers everything from the `Ctx` it wraps.
-struct Passthrough(Ctx);
-
-impl Context for Passthrough {
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.0.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.0.value_any(key)
-    }
 }
 
 /// A tiny deterministic generator (xorshift), one per thread.

@@ -54,9 +54,12 @@
 
 pub mod conformance;
 mod mock;
+mod passthrough;
 mod poll;
 
 #[doc(inline)]
 pub use crate::mock::MockClock;
+#[doc(inline)]
+pub use crate::passthrough::Passthrough;
 #[doc(inline)]
 pub use crate::poll::Probe;
