@@ -55,3 +55,71 @@ fn lazy_expiry_vs_cancel_both_see_deadline_exceeded() {
         assert_eq!(child.err(), Some(Error::DeadlineExceeded));
     });
 }
+
+/// A clock that counts its live sleeps (created and not yet dropped); they never fire.
+#[derive(Debug, Default)]
+struct CountingClock {
+    live: Arc<loom::sync::atomic::AtomicUsize>,
+}
+
+struct CountedSleep(Arc<loom::sync::atomic::AtomicUsize>);
+
+impl Drop for CountedSleep {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let guard = CountedSleep(self.live.clone());
+        Box::pin(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        })
+    }
+}
+
+/// Two waiters on two children of one deadline arm its timer at the same time: one timer stays
+/// armed on the owner (a racing loser is released), and canceling the owner releases it.
+#[test]
+fn racing_waiters_leave_exactly_one_timer_and_cancel_releases_it() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+
+    fn poll_pending(ctx: &Ctx) -> crate::Done {
+        let mut done = ctx.done();
+        let waker = Waker::noop();
+        assert!(
+            Pin::new(&mut done)
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+        done
+    }
+
+    loom::model(|| {
+        let clock = Arc::new(CountingClock::default());
+        let live = clock.live.clone();
+        let root = Ctx::background_with_clock(clock);
+        let (owner, cancel) = root.with_timeout(Duration::from_secs(60));
+        let (a, _ha) = owner.with_cancel();
+        let (b, _hb) = owner.with_cancel();
+        let t = thread::spawn(move || {
+            let d = poll_pending(&a);
+            (d, a)
+        });
+        let db = poll_pending(&b);
+        let (da, _a) = t.join().unwrap();
+        assert_eq!(live.load(Ordering::SeqCst), 1, "one timer for one deadline");
+        cancel.cancel();
+        assert_eq!(live.load(Ordering::SeqCst), 0, "cancel released the timer");
+        drop((da, db));
+    });
+}
