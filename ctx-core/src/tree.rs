@@ -21,8 +21,9 @@
 //! 3. A node that is done never gains children, waiters or after-funcs: every insertion checks
 //!    `state` under the lock. So the slot numbers of a done node's (taken) slabs are never
 //!    reused, and a late `remove` can tell from `state` that there is nothing to remove.
-//! 4. A child's `slot` is read and cleared under the child's lock; the slot in the canceler is
-//!    removed only by the one who cleared it (detach on drop, or the child's own cancel).
+//! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child) and
+//!    taken with an atomic swap; the slot in the canceler is removed only by the one who took
+//!    it (detach on drop, or the child's own cancel).
 //! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
 //!    released: they are collected into local lists first.
 //! 6. Cancellation walks the subtree with an explicit stack, and dropping a chain unlinks
@@ -125,12 +126,12 @@ pub(crate) struct CancelNode {
     pub(crate) named_deadline: bool,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
     pub(crate) handles: AtomicUsize,
+    /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
+    slot: AtomicUsize,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
-    /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
-    slot: usize,
     /// Set once, with `state` (invariant 2). `None` once done means "no cause given": the
     /// error itself is the cause, built on demand so a cause-less cancel touches no shared
     /// reference count.
@@ -248,10 +249,10 @@ impl Node {
     fn release(&mut self) {
         if let Kind::Cancel(c) = &mut self.kind {
             // `&mut self`: nobody else can reach this node, no lock needed.
-            let (slot, timer, foreign) = with_mut(&mut c.inner, |inner| {
-                let slot = mem::replace(&mut inner.slot, NO_SLOT);
-                (slot, inner.timer.take(), inner.foreign.take())
-            });
+            // Exclusive: a plain load and store, no read-modify-write needed.
+            let slot = c.slot.load(Ordering::Relaxed);
+            c.slot.store(NO_SLOT, Ordering::Relaxed);
+            let (timer, foreign) = with_mut(&mut c.inner, |inner| (inner.timer.take(), inner.foreign.take()));
             for watch in timer.into_iter().chain(foreign) {
                 watch.cancel();
             }
@@ -274,8 +275,8 @@ impl CancelNode {
             deadline_cause,
             named_deadline,
             handles: AtomicUsize::new(1),
+            slot: AtomicUsize::new(NO_SLOT),
             inner: Mutex::new(Inner {
-                slot: NO_SLOT,
                 cause: None,
                 entries: Slab::new(),
                 afters: 0,
@@ -363,7 +364,8 @@ pub(crate) fn attach(node: &Arc<Node>) {
         if pc.is_open() {
             // invariant 1: parent's lock, then the child's
             let key = pg.entries.insert(Entry::Child(Arc::downgrade(node)));
-            lock(&node.cancel_node().inner).slot = key;
+            // invariant 4: set under the parent's lock, which a cancel reaching the child needs
+            node.cancel_node().slot.store(key, Ordering::Release);
             drop(pg);
         } else {
             drop(pg);
@@ -467,7 +469,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         if !c.is_open() {
             return;
         }
-        top_slot = mem::replace(&mut g.slot, NO_SLOT);
+        top_slot = c.slot.swap(NO_SLOT, Ordering::AcqRel);
         // Fast path, the common case of a leaf nobody waits on: nothing to take, wake or run.
         if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
             g.cause = cause;
@@ -496,7 +498,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
                 if !c.is_open() {
                     continue;
                 }
-                g.slot = NO_SLOT; // our canceler is done: its slab is gone (invariant 3)
+                c.slot.store(NO_SLOT, Ordering::Release); // our canceler's slab is gone (invariant 3)
                 finish(c, &mut g, err, cause.clone(), &mut out)
             };
             out.sort(entries, err, &cause, &mut stack);
