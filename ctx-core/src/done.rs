@@ -144,6 +144,15 @@ impl Done {
         }
     }
 
+    /// The error, if the context is known to be done, without registering anything: one
+    /// atomic load for a `Done` of ours (a foreign one must be polled to tell).
+    fn peek(&self) -> Option<Error> {
+        match &self.inner {
+            Inner::Node { node, .. } => tree::err(node),
+            _ => None,
+        }
+    }
+
     /// The cancel node behind this `Done`, if it is one of ours.
     pub(crate) fn node(&self) -> Option<&Arc<Node>> {
         match &self.inner {
@@ -257,20 +266,27 @@ impl<F: Future> Future for Run<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        // The context first: a done context answers `Err` without polling `fut`.
-        if let Poll::Ready(e) = Pin::new(&mut *this.done).poll(cx) {
+        // The context first: a done context answers `Err` without polling `fut`. This check
+        // registers nothing, so a future that is ready at once costs one atomic load more
+        // than the bare future, and arms no deadline timer.
+        if let Some(e) = this.done.peek() {
             this.fut.set(None);
             return Poll::Ready(Err(e));
         }
-        match this.fut.as_mut().as_pin_mut() {
-            Some(fut) => match fut.poll(cx) {
-                Poll::Ready(v) => {
-                    this.fut.set(None);
-                    Poll::Ready(Ok(v))
-                }
-                Poll::Pending => Poll::Pending,
-            },
-            None => panic!("`Run` polled after completion"),
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            panic!("`Run` polled after completion");
+        };
+        if let Poll::Ready(v) = fut.poll(cx) {
+            this.fut.set(None);
+            return Poll::Ready(Ok(v));
+        }
+        // `fut` is pending: now wait on the context too.
+        match Pin::new(&mut *this.done).poll(cx) {
+            Poll::Ready(e) => {
+                this.fut.set(None);
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -324,23 +340,22 @@ impl<S: Stream> Stream for RunStream<S> {
         let Some(done) = this.done.as_mut() else {
             return Poll::Ready(None);
         };
-        if let Poll::Ready(e) = Pin::new(done).poll(cx) {
-            *this.done = None;
-            this.stream.set(None);
-            return Poll::Ready(Some(Err(e)));
-        }
-        let Some(stream) = this.stream.as_mut().as_pin_mut() else {
-            return Poll::Ready(None);
+        // As in `Run`: check without registering, poll the stream, and wait on the context
+        // only while the stream is pending.
+        let end = match done.peek() {
+            Some(e) => Some(Err(e)),
+            None => match this.stream.as_mut().as_pin_mut().map(|s| s.poll_next(cx)) {
+                Some(Poll::Ready(Some(item))) => return Poll::Ready(Some(Ok(item))),
+                Some(Poll::Ready(None)) | None => None,
+                Some(Poll::Pending) => match Pin::new(done).poll(cx) {
+                    Poll::Ready(e) => Some(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                },
+            },
         };
-        match stream.poll_next(cx) {
-            Poll::Ready(Some(item)) => Poll::Ready(Some(Ok(item))),
-            Poll::Ready(None) => {
-                *this.done = None;
-                this.stream.set(None);
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        *this.done = None;
+        this.stream.set(None);
+        Poll::Ready(end)
     }
 }
 

@@ -204,3 +204,17 @@ fn wrapping_an_inline_foreign_done_cancels_children_before_the_wake_returns() {
     assert_eq!(child.err(), Some(Error::Canceled));
     assert_eq!(grandchild.err(), Some(Error::Canceled));
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "arms a real timer: its thread outlives the test")]
+fn run_of_a_ready_future_on_a_deadline_context_arms_no_timer() {
+    let _g = serial();
+    let before = timers_armed();
+    let (ctx, _cancel) = Ctx::background().with_timeout(Duration::from_secs(60));
+    assert_eq!(block_on(ctx.run(async { 7 })), Ok(7));
+    assert_eq!(timers_armed(), before, "a ready future armed the deadline timer");
+    // A pending one does wait on the context, and so arms it.
+    let mut pending = Box::pin(ctx.run(std::future::pending::<()>()));
+    assert!((&mut pending).now_or_never().is_none());
+    assert_eq!(timers_armed(), before + 1);
+}
