@@ -55,7 +55,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::clock::ClockRef;
-use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering, lock, with_mut};
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx, Error};
 
@@ -460,26 +460,37 @@ pub(crate) fn expire(start: &Arc<Node>) {
 /// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
 /// cause rather than taking its parent's error: its timer would have fired first.
 pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
-    let top_slot;
-    let entries;
-    let mut out = Collected::default();
-    {
-        let c = top.cancel_node();
-        let mut g = lock(&c.inner);
-        if !c.is_open() {
-            return;
-        }
-        top_slot = c.slot.swap(NO_SLOT, Ordering::AcqRel);
-        // Fast path, the common case of a leaf nobody waits on: nothing to take, wake or run.
-        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
-            g.cause = cause;
-            c.state.store(state_of(err), Ordering::Release);
-            drop(g);
-            leave(top.parent.as_ref(), top_slot);
-            return;
-        }
-        entries = finish(c, &mut g, err, cause.clone(), &mut out);
+    let c = top.cancel_node();
+    let mut g = lock(&c.inner);
+    if !c.is_open() {
+        return;
     }
+    // Every taker of a slot holds this node's lock (or owns the node outright, in `release`):
+    // a plain load and store suffice (invariant 4).
+    let top_slot = c.slot.load(Ordering::Relaxed);
+    c.slot.store(NO_SLOT, Ordering::Relaxed);
+    // Fast path, the common case of a leaf nobody waits on: nothing to take, wake or run.
+    if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
+        g.cause = cause;
+        c.state.store(state_of(err), Ordering::Release);
+        drop(g);
+        leave(top.parent.as_ref(), top_slot);
+        return;
+    }
+    propagate_slow(top, g, top_slot, err, cause);
+}
+
+/// The rest of `propagate`: the node has something to take, wake, run or walk.
+fn propagate_slow(
+    top: &Arc<Node>,
+    mut g: MutexGuard<'_, Inner>,
+    top_slot: usize,
+    err: Error,
+    cause: Option<Cause>,
+) {
+    let mut out = Collected::default();
+    let entries = finish(top.cancel_node(), &mut g, err, cause.clone(), &mut out);
+    drop(g);
     if !entries.is_empty() {
         // Children: an explicit stack, never recursion (invariant 6).
         let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
@@ -498,7 +509,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
                 if !c.is_open() {
                     continue;
                 }
-                c.slot.store(NO_SLOT, Ordering::Release); // our canceler's slab is gone (invariant 3)
+                c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
                 finish(c, &mut g, err, cause.clone(), &mut out)
             };
             out.sort(entries, err, &cause, &mut stack);
