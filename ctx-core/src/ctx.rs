@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
-use crate::tree::{self, CancelNode, Kind, Node, WrapNode};
+use crate::tree::{self, CancelNode, Kind, Node, StaticParent, WrapNode};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
@@ -88,7 +88,10 @@ impl Ctx {
             None,
             ClockRef::Shared(clock),
             None,
-            Kind::Root { todo: false },
+            Kind::Root {
+                todo: false,
+                is_static: false,
+            },
         ))
     }
 
@@ -106,7 +109,10 @@ impl Ctx {
             None,
             ClockRef::Shared(clock),
             None,
-            Kind::Root { todo: true },
+            Kind::Root {
+                todo: true,
+                is_static: false,
+            },
         ))
     }
 
@@ -364,13 +370,23 @@ impl Ctx {
             (Some(p), Some(o)) => Some(p.min(o)),
             (p, o) => p.or(o),
         };
+        // Fast path for a child of a done parent: born done with the parent's error and cause
+        // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
+        // A custom parent answers for itself, in `attach`.
+        let born = match &self.0.kind {
+            Kind::Wrap(_) => None,
+            _ => self.0.canceler().and_then(|p| p.cancel_node().outcome()),
+        };
+        let born_done = born.is_some();
         let node = Node::new(
             Some(self.clone()),
             self.0.clock.clone(),
             deadline,
-            Kind::Cancel(CancelNode::new(own_deadline, cause, named_deadline)),
+            Kind::Cancel(CancelNode::new(own_deadline, cause, named_deadline, born)),
         );
-        tree::attach(&node);
+        if !born_done {
+            tree::attach(&node);
+        }
         Ctx(node)
     }
 
@@ -687,10 +703,15 @@ impl fmt::Display for Ctx {
                 None => break,
             }
         }
+        match chain.last().map(|n| n.static_parent) {
+            Some(StaticParent::Background) => f.write_str("context.Background")?,
+            Some(StaticParent::Todo) => f.write_str("context.TODO")?,
+            _ => {}
+        }
         for node in chain.iter().rev() {
             match &node.kind {
-                Kind::Root { todo: false } => f.write_str("context.Background")?,
-                Kind::Root { todo: true } => f.write_str("context.TODO")?,
+                Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
+                Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
                 Kind::Cancel(c) if c.named_deadline => match node.deadline {
                     Some(d) => {
                         let left = d.saturating_duration_since(node.clock.now());

@@ -81,7 +81,12 @@ enum Entry {
 
 pub(crate) struct Node {
     /// Set once at creation; taken only while the node is being dropped (iterative unlink).
+    /// `None` for a root, and for a child of the process-wide `background()`/`todo()` (which
+    /// has no values, never ends and is never dropped: holding it would only bump a shared
+    /// reference count on every derivation); `static_parent` then says which.
     pub(crate) parent: Option<Ctx>,
+    /// The process-wide root this node hangs from directly, if any (for `Display`).
+    pub(crate) static_parent: StaticParent,
     /// The root's clock, inherited by every node.
     pub(crate) clock: ClockRef,
     /// The effective deadline: the earliest of this node's and its ancestors'. Immutable.
@@ -89,9 +94,19 @@ pub(crate) struct Node {
     pub(crate) kind: Kind,
 }
 
+/// Which process-wide root, if any, is a node's parent (see `Node::parent`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StaticParent {
+    None,
+    Background,
+    Todo,
+}
+
 pub(crate) enum Kind {
     Root {
         todo: bool,
+        /// The process-wide `Ctx::background()`/`Ctx::todo()`.
+        is_static: bool,
     },
     Cancel(CancelNode),
     Value {
@@ -180,8 +195,26 @@ impl Node {
         kind: Kind,
     ) -> Arc<Node> {
         count_node(1);
+        let (parent, static_parent) = match parent {
+            Some(Ctx(p)) => match p.kind {
+                Kind::Root {
+                    todo,
+                    is_static: true,
+                } => (
+                    None,
+                    if todo {
+                        StaticParent::Todo
+                    } else {
+                        StaticParent::Background
+                    },
+                ),
+                _ => (Some(Ctx(p)), StaticParent::None),
+            },
+            None => (None, StaticParent::None),
+        };
         Arc::new(Node {
             parent,
+            static_parent,
             clock,
             deadline,
             kind,
@@ -193,9 +226,13 @@ impl Node {
     pub(crate) fn new_static_root(todo: bool) -> Arc<Node> {
         Arc::new(Node {
             parent: None,
+            static_parent: StaticParent::None,
             clock: ClockRef::System,
             deadline: None,
-            kind: Kind::Root { todo },
+            kind: Kind::Root {
+                todo,
+                is_static: true,
+            },
         })
     }
 
@@ -264,20 +301,27 @@ impl Node {
 // ===== CancelNode =====
 
 impl CancelNode {
+    /// A cancel node, open, or born done with `born` (error and given cause) — the latter for a
+    /// child of a parent that is already done, which then needs no attaching at all.
     pub(crate) fn new(
         own_deadline: Option<Instant>,
         deadline_cause: Option<Cause>,
         named_deadline: bool,
+        born: Option<(Error, Option<Cause>)>,
     ) -> CancelNode {
+        let (state, cause) = match born {
+            Some((err, cause)) => (state_of(err), cause),
+            None => (OPEN, None),
+        };
         CancelNode {
-            state: AtomicU8::new(OPEN),
+            state: AtomicU8::new(state),
             own_deadline,
             deadline_cause,
             named_deadline,
             handles: AtomicUsize::new(1),
             slot: AtomicUsize::new(NO_SLOT),
             inner: Mutex::new(Inner {
-                cause: None,
+                cause,
                 entries: Slab::new(),
                 afters: 0,
                 keep_alive: None,
@@ -309,7 +353,7 @@ impl CancelNode {
     }
 
     /// The error and the given cause (if any) of a done node, read together.
-    fn outcome(&self) -> Option<(Error, Option<Cause>)> {
+    pub(crate) fn outcome(&self) -> Option<(Error, Option<Cause>)> {
         let err = self.state_err()?;
         // invariant 2: `cause` was written before `state` left OPEN, under this lock
         Some((err, lock(&self.inner).cause.clone()))
@@ -339,10 +383,11 @@ pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
 /// deadline. Called once, right after `Node::new`, before the node is shared.
 pub(crate) fn attach(node: &Arc<Node>) {
-    let parent = node
-        .parent
-        .as_ref()
-        .expect("ctx-core: internal error: attach of a root");
+    let Some(parent) = node.parent.as_ref() else {
+        // A child of the process-wide root: nothing to attach to, only a deadline to check.
+        check_deadline(node);
+        return;
+    };
     // A custom parent answers for itself: if it says it is done, the child is born done with
     // its answers at once, whatever its `done()` has delivered so far (a foreign one may lag
     // behind on the watcher thread). User code, so no lock is held, and a panic in it is
@@ -377,6 +422,12 @@ pub(crate) fn attach(node: &Arc<Node>) {
             return;
         }
     }
+    check_deadline(node);
+}
+
+/// A new node whose deadline has already passed is born `DeadlineExceeded`.
+#[inline]
+fn check_deadline(node: &Arc<Node>) {
     if let Some(d) = node.deadline
         && node.clock.now() >= d
     {
@@ -488,8 +539,34 @@ fn propagate_slow(
     err: Error,
     cause: Option<Cause>,
 ) {
+    let c = top.cancel_node();
+    // A node without children (say, one with a waiter): wake and run straight from its slab,
+    // with nothing to walk and no lists to build.
+    if !g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_))) {
+        g.cause = cause;
+        c.state.store(state_of(err), Ordering::Release);
+        g.afters = 0;
+        let entries = mem::take(&mut g.entries);
+        let keep_alive = g.keep_alive.take();
+        let watches = [g.timer.take(), g.foreign.take()];
+        drop(g);
+        // Every lock is released (invariant 5).
+        leave(top.parent.as_ref(), top_slot);
+        for w in watches.into_iter().flatten() {
+            w.cancel();
+        }
+        for (_, entry) in entries {
+            match entry {
+                Entry::Waiter(w) => wake(w),
+                Entry::After(f) => run_after(f),
+                Entry::Child(_) => {}
+            }
+        }
+        drop(keep_alive);
+        return;
+    }
     let mut out = Collected::default();
-    let entries = finish(top.cancel_node(), &mut g, err, cause.clone(), &mut out);
+    let entries = finish(c, &mut g, err, cause.clone(), &mut out);
     drop(g);
     if !entries.is_empty() {
         // Children: an explicit stack, never recursion (invariant 6).
@@ -523,14 +600,18 @@ fn propagate_slow(
         t.cancel();
     }
     for w in out.wakers {
-        // A panicking waker (an executor's bug) must not leave the other waiters asleep or the
-        // after-funcs unrun: contained like an after-func's panic.
-        let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
+        wake(w);
     }
     for f in out.afters {
         run_after(f);
     }
     drop(out.garbage);
+}
+
+/// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
+/// asleep or the after-funcs unrun: it is contained like an after-func's panic.
+fn wake(w: Waker) {
+    let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
 }
 
 /// Runs an after-func. A panic is contained: the panic hook has already reported it (as for a
@@ -778,7 +859,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             None,
             clock.clone(),
             deadline,
-            Kind::Cancel(CancelNode::new(None, None, false)),
+            Kind::Cancel(CancelNode::new(None, None, false, None)),
         );
         if let Some((err, cause)) = custom_outcome(&*custom) {
             propagate(&bridge, err, cause);
