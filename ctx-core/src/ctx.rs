@@ -293,7 +293,7 @@ impl Ctx {
     #[doc(alias = "WithValue")]
     pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
         Ctx(Node::new(
-            Some(self.clone()),
+            Some(self),
             self.0.clock.clone(),
             self.0.deadline,
             Kind::Value {
@@ -322,7 +322,7 @@ impl Ctx {
     #[doc(alias = "WithoutCancel")]
     pub fn without_cancel(&self) -> Ctx {
         Ctx(Node::new(
-            Some(self.clone()),
+            Some(self),
             self.0.clock.clone(),
             None,
             Kind::WithoutCancel,
@@ -379,7 +379,7 @@ impl Ctx {
         };
         let born_done = born.is_some();
         let node = Node::new(
-            Some(self.clone()),
+            Some(self),
             self.0.clock.clone(),
             deadline,
             Kind::Cancel(CancelNode::new(own_deadline, cause, named_deadline, born)),

@@ -188,29 +188,30 @@ fn count_node(_delta: isize) {
 }
 
 impl Node {
+    // Inlined so that the node is built in place: out of line, the ~200-byte kind is copied
+    // two or three times on its way into the `Arc`.
+    #[inline(always)]
     pub(crate) fn new(
-        parent: Option<Ctx>,
+        parent: Option<&Ctx>,
         clock: ClockRef,
         deadline: Option<Instant>,
         kind: Kind,
     ) -> Arc<Node> {
         count_node(1);
-        let (parent, static_parent) = match parent {
-            Some(Ctx(p)) => match p.kind {
-                Kind::Root {
-                    todo,
-                    is_static: true,
-                } => (
-                    None,
-                    if todo {
-                        StaticParent::Todo
-                    } else {
-                        StaticParent::Background
-                    },
-                ),
-                _ => (Some(Ctx(p)), StaticParent::None),
-            },
-            None => (None, StaticParent::None),
+        let static_parent = match parent.map(|p| &p.0.kind) {
+            Some(Kind::Root {
+                todo: true,
+                is_static: true,
+            }) => StaticParent::Todo,
+            Some(Kind::Root {
+                todo: false,
+                is_static: true,
+            }) => StaticParent::Background,
+            _ => StaticParent::None,
+        };
+        let parent = match static_parent {
+            StaticParent::None => parent.cloned(),
+            _ => None,
         };
         Arc::new(Node {
             parent,
@@ -303,6 +304,7 @@ impl Node {
 impl CancelNode {
     /// A cancel node, open, or born done with `born` (error and given cause) — the latter for a
     /// child of a parent that is already done, which then needs no attaching at all.
+    #[inline(always)]
     pub(crate) fn new(
         own_deadline: Option<Instant>,
         deadline_cause: Option<Cause>,
