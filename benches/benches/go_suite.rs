@@ -1,0 +1,249 @@
+//! Go's own `context` benchmarks (`$GOROOT/src/context/benchmark_test.go`), one criterion group
+//! per Go benchmark, with the same names and sweeps, plus the single operations of the `Ops`
+//! group (their Go counterparts are in `benches/go/ops_test.go`).
+//!
+//! Translation rules (see docs/benchmarks.md):
+//! * `b.RunParallel` → [`run_parallel`] over as many threads as `GOMAXPROCS` would be (the
+//!   number of CPUs); the time reported is wall time divided by all iterations, as in Go.
+//! * `ctx, _ := WithCancel(parent)` (the cancel func thrown away) → `disarm()` the handle:
+//!   dropping it would cancel the child.
+//! * Go leaves garbage to its collector; Rust frees on the spot, so the timed loop also drops
+//!   what it built (that cost is part of every number here).
+//! * Go's `Value(-1)` on a chain of int keys → `value::<Missing>()` on a chain of `usize`
+//!   values: a miss that compares the key at every level.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ctx_benches::{Weight, configure, light, parallelism, run_parallel};
+use ctx_core::{CancelHandle, Ctx};
+
+/// Go's `WithValue(Background(), "key", "value")`: values are keyed by type here.
+struct Key(&'static str);
+
+/// A type no context in these benchmarks carries.
+struct Missing;
+
+/// Go's `x /= x + 1` loop: a little work that the optimizer cannot remove.
+#[inline(always)]
+fn spin(x: &mut u64) {
+    for _ in 0..100 {
+        *x = black_box(*x) / (*x + 1);
+    }
+}
+
+fn common_parent_cancel(c: &mut Criterion) {
+    let root = Ctx::background().with_value(Key("value"));
+    let (shared, _shared_cancel) = root.with_cancel();
+    c.bench_function("CommonParentCancel", |b| {
+        b.iter_custom(|iters| {
+            run_parallel(iters, parallelism(), |n| {
+                let mut x = 0u64;
+                for _ in 0..n {
+                    let (ctx, cancel) = shared.with_cancel();
+                    assert_eq!(ctx.value::<Key>().map(|k| k.0), Some("value"));
+                    spin(&mut x);
+                    cancel.cancel();
+                    spin(&mut x);
+                }
+            })
+        })
+    });
+}
+
+fn with_timeout(c: &mut Criterion) {
+    let mut g = c.benchmark_group("WithTimeout");
+    configure(&mut g, Weight::Heavy);
+    let root = Ctx::background();
+    let procs = parallelism();
+    for concurrency in [40usize, 4_000, 400_000] {
+        // The contexts that exist meanwhile, made by GOMAXPROCS threads as in Go.
+        let per = concurrency / procs;
+        let held: Vec<Vec<(Ctx, CancelHandle)>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..procs)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..per)
+                            .map(|_| root.with_timeout(Duration::from_secs(3600)))
+                            .collect()
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("builder thread"))
+                .collect()
+        });
+        g.bench_function(format!("concurrency={concurrency}"), |b| {
+            b.iter_custom(|iters| {
+                run_parallel(iters, procs, |n| {
+                    let mut wcf: Vec<(Ctx, CancelHandle)> = Vec::with_capacity(10);
+                    for _ in 0..n {
+                        for _ in 0..10 {
+                            wcf.push(root.with_timeout(Duration::from_secs(3600)));
+                        }
+                        for (_ctx, cancel) in wcf.drain(..) {
+                            cancel.cancel();
+                        }
+                    }
+                })
+            })
+        });
+        for (_ctx, cancel) in held.into_iter().flatten() {
+            cancel.cancel();
+        }
+    }
+    g.finish();
+}
+
+/// Go's `buildContextTree`: a chain of `depth` cancelable children, cancel funcs discarded.
+/// Returns the leaf, which keeps the chain alive (Go's parent keeps its children).
+fn build_context_tree(root: &Ctx, depth: usize) -> Ctx {
+    let mut ctx = root.clone();
+    for _ in 0..depth {
+        let (child, cancel) = ctx.with_cancel();
+        cancel.disarm();
+        ctx = child;
+    }
+    ctx
+}
+
+fn cancel_tree(c: &mut Criterion) {
+    let mut g = c.benchmark_group("CancelTree");
+    configure(&mut g, Weight::Heavy);
+    let bg = Ctx::background();
+    for depth in [1usize, 10, 100, 1000] {
+        g.bench_function(format!("depth={depth}/Root=Background"), |b| {
+            b.iter(|| build_context_tree(black_box(&bg), depth))
+        });
+        g.bench_function(format!("depth={depth}/Root=OpenCanceler"), |b| {
+            b.iter(|| {
+                let (ctx, cancel) = bg.with_cancel();
+                let leaf = build_context_tree(&ctx, depth);
+                cancel.cancel();
+                leaf
+            })
+        });
+        g.bench_function(format!("depth={depth}/Root=ClosedCanceler"), |b| {
+            b.iter(|| {
+                let (ctx, cancel) = bg.with_cancel();
+                cancel.cancel();
+                build_context_tree(&ctx, depth)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn check_canceled(c: &mut Criterion) {
+    let mut g = c.benchmark_group("CheckCanceled");
+    configure(&mut g, Weight::Light);
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    cancel.cancel();
+    g.bench_function("Err", |b| b.iter(|| black_box(&ctx).err()));
+    // Go's non-blocking `select { case <-ctx.Done(): default: }`.
+    g.bench_function("Done", |b| b.iter(|| black_box(&ctx).is_done()));
+    g.finish();
+}
+
+fn context_cancel_done(c: &mut Criterion) {
+    let (ctx, _cancel) = Ctx::background().with_cancel();
+    c.bench_function("ContextCancelDone", |b| {
+        b.iter_custom(|iters| {
+            run_parallel(iters, parallelism(), |n| {
+                for _ in 0..n {
+                    black_box(black_box(&ctx).is_done());
+                }
+            })
+        })
+    });
+}
+
+fn deep_value_same_goroutine(c: &mut Criterion) {
+    let mut g = c.benchmark_group("DeepValueSameGoRoutine");
+    configure(&mut g, Weight::Light);
+    for depth in [10usize, 20, 30, 50, 100] {
+        let mut ctx = Ctx::background();
+        for i in 0..depth {
+            ctx = ctx.with_value(i);
+        }
+        g.bench_function(format!("depth={depth}"), |b| {
+            b.iter(|| assert!(black_box(&ctx).value::<Missing>().is_none()))
+        });
+    }
+    g.finish();
+}
+
+fn err_ok(c: &mut Criterion) {
+    let (ctx, _cancel) = Ctx::background().with_cancel();
+    c.bench_function("ErrOK", |b| b.iter(|| assert!(black_box(&ctx).err().is_none())));
+}
+
+fn err_canceled(c: &mut Criterion) {
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    cancel.cancel();
+    c.bench_function("ErrCanceled", |b| {
+        b.iter(|| assert!(black_box(&ctx).err().is_some()))
+    });
+}
+
+/// Single operations, each with a Go twin of the same name in `benches/go/ops_test.go`.
+fn ops(c: &mut Criterion) {
+    let mut g = c.benchmark_group("Ops");
+    configure(&mut g, Weight::Light);
+    let bg = Ctx::background();
+    g.bench_function("WithCancel+cancel", |b| {
+        b.iter(|| {
+            let (ctx, cancel) = black_box(&bg).with_cancel();
+            cancel.cancel();
+            ctx
+        })
+    });
+    let (parent, _parent_cancel) = bg.with_cancel();
+    g.bench_function("ChildOfOpen+cancel", |b| {
+        b.iter(|| {
+            let (ctx, cancel) = black_box(&parent).with_cancel();
+            cancel.cancel();
+            ctx
+        })
+    });
+    g.bench_function("WithTimeout+cancel", |b| {
+        b.iter(|| {
+            let (ctx, cancel) = black_box(&bg).with_timeout(Duration::from_secs(3600));
+            cancel.cancel();
+            ctx
+        })
+    });
+    g.bench_function("WithValue", |b| b.iter(|| black_box(&bg).with_value(7usize)));
+    g.bench_function("ErrOpen", |b| b.iter(|| black_box(&parent).err()));
+    let (closed, close) = bg.with_cancel();
+    close.cancel();
+    g.bench_function("ErrCanceled", |b| b.iter(|| black_box(&closed).err()));
+    let (timed, _timed_cancel) = bg.with_timeout(Duration::from_secs(3600));
+    g.bench_function("ErrOpenDeadline", |b| b.iter(|| black_box(&timed).err()));
+    g.bench_function("IsDoneOpen", |b| b.iter(|| black_box(&parent).is_done()));
+    g.bench_function("IsDoneCanceled", |b| b.iter(|| black_box(&closed).is_done()));
+    // What criterion's loop and `black_box` cost by themselves (no Go twin).
+    g.bench_function("LoopBaseline", |b| b.iter(|| black_box(&parent)));
+    let valued = bg.with_value(Key("value"));
+    g.bench_function("ValueHit", |b| {
+        b.iter(|| black_box(&valued).value::<Key>().is_some())
+    });
+    g.finish();
+}
+
+criterion_group!(
+    name = benches;
+    config = light();
+    targets =
+    common_parent_cancel,
+    with_timeout,
+    cancel_tree,
+    check_canceled,
+    context_cancel_done,
+    deep_value_same_goroutine,
+    err_ok,
+    err_canceled,
+    ops
+);
+criterion_main!(benches);
