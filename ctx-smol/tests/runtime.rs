@@ -9,17 +9,7 @@ use ctx_smol::clock::Sleep;
 use ctx_smol::{AsyncIoClock, Clock, Ctx, Error};
 use futures::FutureExt;
 
-const SHORT: Duration = Duration::from_millis(20);
-const BOUND: Duration = Duration::from_secs(2);
-
-fn assert_on_time(start: Instant, deadline: Duration) {
-    let took = start.elapsed();
-    assert!(
-        took >= deadline,
-        "fired early: after {took:?}, deadline {deadline:?}"
-    );
-    assert!(took < BOUND, "fired far too late: after {took:?}");
-}
+use ctx_testkit::conformance::{BOUND, SHORT, assert_on_time};
 
 #[test]
 fn done_completes_at_the_deadline_under_smol_block_on() {

@@ -7,17 +7,7 @@ use std::time::{Duration, Instant};
 use ctx_tokio::Error;
 use tokio::runtime::{Builder, Runtime};
 
-const SHORT: Duration = Duration::from_millis(20);
-const BOUND: Duration = Duration::from_secs(2);
-
-fn assert_on_time(start: Instant, deadline: Duration) {
-    let took = start.elapsed();
-    assert!(
-        took >= deadline,
-        "fired early: after {took:?}, deadline {deadline:?}"
-    );
-    assert!(took < BOUND, "fired far too late: after {took:?}");
-}
+use ctx_testkit::conformance::{BOUND, SHORT, assert_on_time};
 
 fn current_thread() -> Runtime {
     Builder::new_current_thread().enable_all().build().unwrap()

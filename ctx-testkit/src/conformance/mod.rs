@@ -411,6 +411,34 @@ pub fn run_all<R: Runtime>(rt: &R) {
 /// clock everything due has happened when `advance` returns).
 pub const BOUND: Duration = Duration::from_secs(5);
 
+/// The deadline the real-time cases use: short enough for a quick suite, long enough to tell
+/// "fired at the deadline" from "fired at once".
+pub const SHORT: Duration = Duration::from_millis(20);
+
+/// Asserts that something started at `start` fired at its `deadline` (a duration after
+/// `start`): never early, and within [`BOUND`]. For real-time tests of runtime adapters.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use ctx_testkit::conformance::{SHORT, assert_on_time};
+///
+/// let start = Instant::now();
+/// let (ctx, _c) = ctx_core::Ctx::background().with_timeout(SHORT);
+/// ctx.wait_blocking();
+/// assert_on_time(start, SHORT);
+/// ```
+#[track_caller]
+pub fn assert_on_time(start: std::time::Instant, deadline: Duration) {
+    let took = start.elapsed();
+    assert!(
+        took >= deadline,
+        "fired early: after {took:?}, deadline {deadline:?}"
+    );
+    assert!(took < BOUND, "fired far too late: after {took:?}");
+}
+
 /// The deadline the deadline checks use: long on a mock clock (no one waits for it), short on
 /// a real one.
 pub(crate) fn tick<R: Runtime>(rt: &R) -> Duration {
