@@ -6,24 +6,29 @@
 //! above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the
 //! roots have no source: they are never done.
 //!
-//! A cancel node registers in the children slab of its parent's source (its *canceler*) and
-//! keeps only its slot number. The canceler holds children weakly, so a child that is dropped
-//! un-canceled frees itself and removes its slot (nothing leaks, unlike Go); a child holds its
-//! parent strongly, so a parent outlives its children and never has to adopt grandchildren.
+//! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
+//! *canceler*) and keeps only its slot number. The canceler holds children weakly, so a child
+//! that is dropped un-canceled frees itself and removes its slot (nothing leaks, unlike Go); a
+//! child holds its parent strongly, so a parent outlives its children and never has to adopt
+//! grandchildren. (Children of the process-wide `background()`/`todo()` hold nothing: that
+//! root has no values, never ends and is never dropped.) A child of a parent that is already
+//! done is built done and never registers.
 //!
 //! # Invariants
 //!
-//! 1. Lock order: a canceler's `inner` is locked before a child's `inner`, never the reverse
-//!    while both are held. Every path that needs both (attach) takes them in that order.
+//! 1. No path holds two of these locks at once: attach locks only the canceler (the child's
+//!    slot is an atomic), a cancel locks one node at a time as it walks down, and a detach
+//!    locks only the canceler. So there is no lock order to get wrong.
 //! 2. `state` leaves `OPEN` once, under `inner`'s lock, together with `cause`; after that
 //!    neither changes. `err()` reads `state` without the lock (Acquire pairs with the Release
 //!    store made under the lock), so `cause` is visible to anyone who saw the state.
 //! 3. A node that is done never gains children, waiters or after-funcs: every insertion checks
 //!    `state` under the lock. So the slot numbers of a done node's (taken) slabs are never
 //!    reused, and a late `remove` can tell from `state` that there is nothing to remove.
-//! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child) and
-//!    taken with an atomic swap; the slot in the canceler is removed only by the one who took
-//!    it (detach on drop, or the child's own cancel).
+//! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child), and
+//!    taken (read and reset) only under the child's own lock — by its own cancel, or by a
+//!    cancel walking down from above — or by its drop, which owns it outright. The slot in the
+//!    canceler is removed only by the one who took it.
 //! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
 //!    released: they are collected into local lists first.
 //! 6. Cancellation walks the subtree with an explicit stack, and dropping a chain unlinks
@@ -33,8 +38,8 @@
 //!
 //! # Deadlock safety
 //!
-//! Locks are only ever nested canceler → child (invariant 1), and no user code (waker,
-//! after-func, `Drop` of a user type, a clock) runs while a lock is held (invariant 5). An
+//! Locks are never nested (invariant 1), and no user code (waker, after-func, `Drop` of a user
+//! type, a clock, a custom context's methods) runs while a lock is held (invariant 5). An
 //! after-func or waker may therefore cancel, derive or drop anything in the tree.
 //!
 //! # Deadlines
@@ -409,7 +414,7 @@ pub(crate) fn attach(node: &Arc<Node>) {
         let pc = p.cancel_node();
         let mut pg = lock(&pc.inner);
         if pc.is_open() {
-            // invariant 1: parent's lock, then the child's
+            // invariant 3: checked under the lock, so a done canceler never gains this child
             let key = pg.entries.insert(Entry::Child(Arc::downgrade(node)));
             // invariant 4: set under the parent's lock, which a cancel reaching the child needs
             node.cancel_node().slot.store(key, Ordering::Release);
