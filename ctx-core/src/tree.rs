@@ -60,7 +60,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::clock::ClockRef;
-use crate::loom::{AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering, lock, with_mut};
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx, Error};
 
@@ -291,8 +291,7 @@ impl Node {
     /// Idempotent: the loop in `drop` calls it before the node's own `Drop` runs.
     fn release(&mut self) {
         if let Kind::Cancel(c) = &mut self.kind {
-            // `&mut self`: nobody else can reach this node, no lock needed.
-            // Exclusive: a plain load and store, no read-modify-write needed.
+            // `&mut self`: nobody else can reach this node: no lock, no read-modify-write.
             let slot = c.slot.load(Ordering::Relaxed);
             c.slot.store(NO_SLOT, Ordering::Relaxed);
             let (timer, foreign) = with_mut(&mut c.inner, |inner| (inner.timer.take(), inner.foreign.take()));
@@ -513,7 +512,7 @@ pub(crate) fn expire(start: &Arc<Node>) {
     }
 }
 
-/// Marks `top` and every open node below it done, then wakes and runs what they collected.
+/// Marks `top` and every open node below it done, then wakes and runs what they held.
 ///
 /// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
 /// cause rather than taking its parent's error: its timer would have fired first.
@@ -527,92 +526,57 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     // a plain load and store suffice (invariant 4).
     let top_slot = c.slot.load(Ordering::Relaxed);
     c.slot.store(NO_SLOT, Ordering::Relaxed);
-    // Fast path, the common case of a leaf nobody waits on: nothing to take, wake or run.
+    // Fast path, a leaf nobody waits on: nothing to take, wake or run.
     if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
-        g.cause = cause;
-        c.state.store(state_of(err), Ordering::Release);
+        mark(c, &mut g, err, cause);
         drop(g);
         leave(top.parent.as_ref(), top_slot);
         return;
     }
-    propagate_slow(top, g, top_slot, err, cause);
-}
-
-/// The rest of `propagate`: the node has something to take, wake, run or walk.
-fn propagate_slow(
-    top: &Arc<Node>,
-    mut g: MutexGuard<'_, Inner>,
-    top_slot: usize,
-    err: Error,
-    cause: Option<Cause>,
-) {
-    let c = top.cancel_node();
-    // A node without children (say, one with a waiter): wake and run straight from its slab,
-    // with nothing to walk and no lists to build.
-    if !g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_))) {
-        g.cause = cause;
-        c.state.store(state_of(err), Ordering::Release);
-        g.afters = 0;
-        let entries = mem::take(&mut g.entries);
-        let keep_alive = g.keep_alive.take();
-        let watches = [g.timer.take(), g.foreign.take()];
-        drop(g);
-        // Every lock is released (invariant 5).
-        leave(top.parent.as_ref(), top_slot);
-        for w in watches.into_iter().flatten() {
-            w.cancel();
-        }
-        for (_, entry) in entries {
-            match entry {
-                Entry::Waiter(w) => wake(w),
-                Entry::After(f) => run_after(f),
-                Entry::Child(_) => {}
-            }
-        }
-        drop(keep_alive);
-        return;
-    }
-    let mut out = Collected::default();
-    let entries = finish(c, &mut g, err, cause.clone(), &mut out);
+    let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
+    let for_children = if has_children { cause.clone() } else { None };
+    let taken = close(c, &mut g, err, cause);
     drop(g);
-    if !entries.is_empty() {
-        // Children: an explicit stack, never recursion (invariant 6).
-        let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
-        let mut now: Option<Instant> = None;
-        out.sort(entries, err, &cause, &mut stack);
-        while let Some((node, err, cause)) = stack.pop() {
-            let c = node.cancel_node();
-            let (err, cause) = match c.own_deadline {
-                Some(d) if *now.get_or_insert_with(|| node.clock.now()) >= d => {
-                    (Error::DeadlineExceeded, c.deadline_cause.clone())
-                }
-                _ => (err, cause),
-            };
-            let entries = {
-                let mut g = lock(&c.inner);
-                if !c.is_open() {
-                    continue;
-                }
-                c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
-                finish(c, &mut g, err, cause.clone(), &mut out)
-            };
-            out.sort(entries, err, &cause, &mut stack);
-            out.garbage.push(node);
-        }
+
+    if !has_children {
+        // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
+        // lock is released (invariant 5).
+        leave(top.parent.as_ref(), top_slot);
+        taken.settle();
+        return;
     }
 
-    // Every lock is released (invariant 5). Leave the canceler, then wake, then run.
+    // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
+    // so no waker or after-func runs while part of the subtree is still open.
+    let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
+    let mut done: Vec<(Taken, Option<Arc<Node>>)> = Vec::new();
+    let mut now: Option<Instant> = None;
+    done.push((taken.split_children(err, &for_children, &mut stack), None));
+    while let Some((node, err, cause)) = stack.pop() {
+        let c = node.cancel_node();
+        let (err, cause) = match c.own_deadline {
+            Some(d) if *now.get_or_insert_with(|| node.clock.now()) >= d => {
+                (Error::DeadlineExceeded, c.deadline_cause.clone())
+            }
+            _ => (err, cause),
+        };
+        let taken = {
+            let mut g = lock(&c.inner);
+            if !c.is_open() {
+                continue;
+            }
+            c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
+            close(c, &mut g, err, cause.clone())
+        };
+        done.push((taken.split_children(err, &cause, &mut stack), Some(node)));
+    }
+
+    // Every lock is released (invariant 5). Leave the canceler, then wake and run.
     leave(top.parent.as_ref(), top_slot);
-    for t in out.timers {
-        t.cancel();
+    for (taken, node) in done {
+        taken.settle();
+        drop(node);
     }
-    for w in out.wakers {
-        wake(w);
-    }
-    for f in out.afters {
-        run_after(f);
-    }
-    drop(out.garbage);
 }
 
 /// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
@@ -628,40 +592,6 @@ pub(crate) fn run_after(f: AfterFn) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
-/// What a cancel gathers under the locks, to wake, run and drop after them (invariant 5).
-#[derive(Default)]
-struct Collected {
-    wakers: Vec<Waker>,
-    afters: Vec<AfterFn>,
-    garbage: Vec<Arc<Node>>,
-    timers: Vec<Arc<Watch>>,
-}
-
-impl Collected {
-    /// Sorts a done node's entries: children onto the stack, wakers and after-funcs aside.
-    fn sort(
-        &mut self,
-        entries: Slab<Entry>,
-        err: Error,
-        cause: &Option<Cause>,
-        stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
-    ) {
-        for (_, entry) in entries {
-            match entry {
-                // A child that fails to upgrade is being dropped; its drop finds us done and
-                // skips the slab (invariant 3).
-                Entry::Child(weak) => {
-                    if let Some(child) = weak.upgrade() {
-                        stack.push((child, err, cause.clone()));
-                    }
-                }
-                Entry::Waiter(w) => self.wakers.push(w),
-                Entry::After(f) => self.afters.push(f),
-            }
-        }
-    }
-}
-
 #[inline]
 fn state_of(err: Error) -> u8 {
     match err {
@@ -670,21 +600,69 @@ fn state_of(err: Error) -> u8 {
     }
 }
 
-/// Marks one node done under its lock (invariant 2) and takes what it held.
-fn finish(
-    c: &CancelNode,
-    g: &mut Inner,
-    err: Error,
-    cause: Option<Cause>,
-    out: &mut Collected,
-) -> Slab<Entry> {
+/// What a node gives up when it is marked done: taken under its lock, settled after every
+/// lock is released (invariant 5).
+struct Taken {
+    entries: Slab<Entry>,
+    keep_alive: Option<Arc<Node>>,
+    watches: [Option<Arc<Watch>>; 2],
+}
+
+/// Marks one node done under its lock (invariant 2).
+#[inline(always)]
+fn mark(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) {
     g.cause = cause;
     c.state.store(state_of(err), Ordering::Release);
     g.afters = 0;
-    out.garbage.extend(g.keep_alive.take());
-    out.timers.extend(g.timer.take());
-    out.timers.extend(g.foreign.take());
-    mem::take(&mut g.entries)
+}
+
+/// Marks one node done under its lock (invariant 2) and takes what it held.
+fn close(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) -> Taken {
+    mark(c, g, err, cause);
+    Taken {
+        entries: mem::take(&mut g.entries),
+        keep_alive: g.keep_alive.take(),
+        watches: [g.timer.take(), g.foreign.take()],
+    }
+}
+
+impl Taken {
+    /// Moves the children onto the walk's stack, with the error and cause they inherit.
+    fn split_children(
+        mut self,
+        err: Error,
+        cause: &Option<Cause>,
+        stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
+    ) -> Taken {
+        self.entries.retain(|_, entry| match entry {
+            Entry::Child(weak) => {
+                // A child that fails to upgrade is being dropped; its drop finds us done and
+                // skips the slab (invariant 3).
+                if let Some(child) = weak.upgrade() {
+                    stack.push((child, err, cause.clone()));
+                }
+                false
+            }
+            _ => true,
+        });
+        self
+    }
+
+    /// Stops the timers, wakes the waiters and runs the after-funcs (children, if any are
+    /// left, are simply released).
+    fn settle(self) {
+        for w in self.watches.into_iter().flatten() {
+            w.cancel();
+        }
+        for (_, entry) in self.entries {
+            match entry {
+                Entry::Waiter(w) => wake(w),
+                Entry::After(f) => run_after(f),
+                Entry::Child(_) => {}
+            }
+        }
+        drop(self.keep_alive);
+    }
 }
 
 // ===== waiting =====
