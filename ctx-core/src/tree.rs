@@ -676,26 +676,26 @@ pub(crate) enum Registered {
 /// Registers (or refreshes) `waker` at `*key` on the cancel node `node`.
 pub(crate) fn register_waker(node: &Arc<Node>, key: &mut usize, waker: &Waker) -> Registered {
     let c = node.cancel_node();
+    // A first registration clones the waker before locking; a re-poll with another waker
+    // (rare: the task moved) swaps it under the lock. Only clones happen there, never a wake,
+    // and the replaced waker is dropped after unlocking (invariant 5).
+    let new = (*key == NO_SLOT).then(|| waker.clone());
     let mut old = None;
     let mut g = lock(&c.inner);
     if let Some(e) = c.state_err() {
+        drop(g);
+        drop(new);
         return Registered::Done(e);
     }
-    if *key == NO_SLOT {
-        drop(g);
-        // Clone outside the lock (executor code), then re-check: cancel may have won meanwhile.
-        let w = waker.clone();
-        g = lock(&c.inner);
-        if let Some(e) = c.state_err() {
-            drop(g);
-            drop(w);
-            return Registered::Done(e);
+    match new {
+        Some(w) => *key = g.entries.insert(Entry::Waiter(w)),
+        None => {
+            if let Some(Entry::Waiter(slot)) = g.entries.get_mut(*key)
+                && !slot.will_wake(waker)
+            {
+                old = Some(mem::replace(slot, waker.clone()));
+            }
         }
-        *key = g.entries.insert(Entry::Waiter(w));
-    } else if let Some(Entry::Waiter(slot)) = g.entries.get_mut(*key)
-        && !slot.will_wake(waker)
-    {
-        old = Some(mem::replace(slot, waker.clone()));
     }
     let arm = node.deadline.is_some() && !mem::replace(&mut g.timer_requested, true);
     drop(g);
