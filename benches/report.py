@@ -1,23 +1,30 @@
 #!/usr/bin/env python3
-"""Builds docs/benchmarks.md from one run of `bash benches/run.sh`.
+"""Builds the benchmark report (Markdown + an SVG chart) from one run of `benches/run.sh`.
 
-Inputs (all written by run.sh in the same session):
-  target/criterion/**/new/{benchmark,estimates,sample}.json  criterion results
-  target/ctx-benches/memory.json                       the `memory` bench target
-  target/ctx-benches/go-context.txt, go-ops.txt        `go test -bench` output (optional)
-  target/ctx-benches/meta.env                          machine details and flags
-  benches/NOTES.md                                     the hand-written analysis, included as is
+Inputs (all written by run.sh in the same session; results older than the run are ignored):
+  <target>/criterion/**/new/{benchmark,estimates}.json   criterion results
+  <target>/ctx-benches/memory.json                       the `memory` bench target
+  <target>/ctx-benches/go-context.txt, go-ops.txt        `go test -bench` output (optional)
+  <target>/ctx-benches/meta.env                          machine details and flags
+  benches/NOTES.md                                       how the Go suite was translated, and
+                                                         dated hand-written notes
 
-Usage: python3 benches/report.py <target-dir> <output.md>
+One statistic everywhere: criterion's **median** time per iteration with its 95 % confidence
+interval, and the median of Go's `-count` runs. A ratio is *ctx / other*: below 1 means ctx
+is faster (0.5 = half the time).
+
+Usage: python3 benches/report.py <target-dir> <output.md> [<chart.svg>]
 """
 
 import json
+import math
 import os
 import re
 import sys
 
 TARGET = sys.argv[1] if len(sys.argv) > 1 else "target"
-OUT = sys.argv[2] if len(sys.argv) > 2 else "docs/benchmarks.md"
+OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(TARGET, "ctx-benches", "benchmarks.md")
+SVG = sys.argv[3] if len(sys.argv) > 3 else os.path.splitext(OUT)[0] + ".svg"
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_DIR = os.path.join(TARGET, "ctx-benches")
 
@@ -34,15 +41,18 @@ def read_meta():
 
 
 META = read_meta()
-# "best": the fastest criterion sample (each sample is the mean of many iterations), against
-# the fastest of Go's `-count` runs. Noise on a shared machine only ever adds time, so the
-# fastest sample is the closest to the cost of the code. "median": criterion's median.
-ESTIMATE = os.environ.get("CTX_BENCH_ESTIMATE", "best")
 STARTED = float(META.get("STARTED_EPOCH", "0"))
 
 
+class Est:
+    """A median with its confidence interval, in ns."""
+
+    def __init__(self, mid, lo, hi):
+        self.mid, self.lo, self.hi = mid, lo, hi
+
+
 def criterion_results():
-    """full_id -> median ns, for benchmarks measured in this run only."""
+    """full_id -> Est, for benchmarks measured in this run only."""
     out = {}
     root = os.path.join(TARGET, "criterion")
     for dirpath, _dirs, files in os.walk(root):
@@ -54,12 +64,9 @@ def criterion_results():
         if os.path.getmtime(est_path) < STARTED:
             continue  # left over from an earlier run
         bench = json.load(open(os.path.join(dirpath, "benchmark.json"), encoding="utf-8"))
-        est = json.load(open(est_path, encoding="utf-8"))
-        value = est["median"]["point_estimate"]
-        if ESTIMATE == "best":
-            sample = json.load(open(os.path.join(dirpath, "sample.json"), encoding="utf-8"))
-            value = min(t / i for t, i in zip(sample["times"], sample["iters"]) if i > 0)
-        out[bench["full_id"]] = value
+        med = json.load(open(est_path, encoding="utf-8"))["median"]
+        ci = med["confidence_interval"]
+        out[bench["full_id"]] = Est(med["point_estimate"], ci["lower_bound"], ci["upper_bound"])
     return out
 
 
@@ -67,9 +74,9 @@ GO_LINE = re.compile(r"^Benchmark(\S+?)(?:-\d+)?\s+(\d+)\s+([\d.]+) ns/op(.*)$")
 
 
 def go_results():
-    """Go benchmark name (without `Benchmark` and `-N`) -> dict(ns, bytes, allocs, extra)."""
-    out = {}
-    runs = {}
+    """Go benchmark name (without `Benchmark` and `-N`) -> dict(ns, B/op, allocs/op, ...),
+    the median of the `-count` runs (the run with the median ns/op)."""
+    source, runs = {}, {}
     for name in ("go-context.txt", "go-ops.txt"):
         path = os.path.join(RUN_DIR, name)
         if not os.path.exists(path):
@@ -78,20 +85,19 @@ def go_results():
             m = GO_LINE.match(line.strip())
             if not m:
                 continue
-            rest = m.group(4)
             row = {"ns": float(m.group(3))}
-            for val, unit in re.findall(r"([\d.]+) (\S+)", rest):
+            for val, unit in re.findall(r"([\d.]+) (\S+)", m.group(4)):
                 row[unit] = float(val)
-            # the Go release's own suite wins over our twin of the same name (go-context.txt
-            # is read first); repeated runs (`-count`) keep the fastest (or the median)
+            # the Go release's own suite wins over our twin of the same name (read first)
             key = m.group(1)
-            if key in out and out[key] != name:
+            if source.setdefault(key, name) != name:
                 continue
-            out[key] = name
             runs.setdefault(key, []).append(row)
+    out = {}
     for key, rows in runs.items():
         rows = sorted(rows, key=lambda r: r["ns"])
-        out[key] = rows[0] if ESTIMATE == "best" else rows[len(rows) // 2]
+        out[key] = rows[len(rows) // 2]
+        out[key]["runs"] = len(rows)
     return out
 
 
@@ -107,124 +113,156 @@ def fmt_ns(ns):
     return f"{ns:.2f} ns"
 
 
-def fmt_ratio(a, b):
-    """How many times faster `b`'s side is than `a`'s: a / b."""
-    if a is None or b is None or b <= 0:
+def fmt_est(e):
+    """`113 ns (111–116)`: the median and its 95 % interval."""
+    if e is None:
         return "–"
-    r = a / b
+    return f"{fmt_ns(e.mid)} ({fmt_ns(e.lo).split()[0]}–{fmt_ns(e.hi)})"
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "–"
     return f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
+
+
+def ratio(ours, theirs):
+    """ctx / other, from an Est (or ns) and an Est, a Go row or ns."""
+    def ns(x):
+        if x is None:
+            return None
+        if isinstance(x, Est):
+            return x.mid
+        if isinstance(x, dict):
+            return x["ns"]
+        return x
+    a, b = ns(ours), ns(theirs)
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
 
 
 CRIT = criterion_results()
 GO = go_results()
 MEM = {}
 mem_path = os.path.join(RUN_DIR, "memory.json")
-if os.path.exists(mem_path):
+if os.path.exists(mem_path) and os.path.getmtime(mem_path) >= STARTED:
     MEM = json.load(open(mem_path, encoding="utf-8"))
 MEM_OPS = {(r["lib"], r["op"]): r for r in MEM.get("ops", [])}
-
-lines = []
-w = lines.append
-
-w("# Benchmarks")
-w("")
-w("Generated by `bash benches/run.sh` (this file is overwritten; the analysis comes from")
-w("`benches/NOTES.md`). Do not edit by hand.")
-w("")
-w(f"* Date: {META.get('DATE', '?')}; commit {META.get('COMMIT', '?')}")
-w(f"* Machine: {META.get('NPROC', '?')} CPUs, {META.get('CPU', '?')}; {META.get('KERNEL', '')}")
-w(f"* Rust: {META.get('RUSTC', '?')}; criterion 0.8, `--bench` profile (optimized, debuginfo)")
-w(f"* Go: {META.get('GO', 'not installed: Go columns are empty')}")
-w(f"* Budget: {'full (CTX_BENCH_FULL=1)' if META.get('FULL') == '1' else 'quick (default; CTX_BENCH_FULL=1 for longer runs)'}")
-w(f"* Cross-runtime group: {META.get('RUNTIMES', 'not run')}")
-w("* Criterion's HTML report: `target/criterion/report/index.html`")
-if ESTIMATE == "best":
-    w("* Numbers: for ctx the **fastest criterion sample** (each sample averages many iterations);")
-    w("  for Go the fastest of its `-count=3` runs (ns/op). Set `CTX_BENCH_ESTIMATE=median` for")
-    w("  criterion's median and Go's median run instead.")
-else:
-    w("* Numbers: criterion's **median** per iteration; Go's median of its `-count=3` runs.")
-w("")
-w("The machine is small and shared (other builds may run at the same time), so absolute")
-w("numbers are noisy; the **ratios within one run** are what count. A ratio is")
-w("*other / ours*: above 1 means ctx is faster.")
-w("")
-
-# ---- targets ----
 
 
 def crit(full_id):
     return CRIT.get(full_id)
 
 
-def go_ns(name):
-    row = GO.get(name)
-    return row["ns"] if row else None
+lines = []
+w = lines.append
 
+w("# Benchmarks")
+w("")
+w("Generated by `bash benches/run.sh --update-docs` from one run (without `--update-docs`")
+w("the report goes to `target/ctx-benches/benchmarks.md`). Do not edit by hand: the tables and")
+w("the summaries under them are computed from the numbers of this run.")
+w("")
+w(f"* Date: {META.get('DATE', '?')}; commit {META.get('COMMIT', '?')}")
+w(f"* Machine: {META.get('NPROC', '?')} CPUs, {META.get('CPU', '?')}; {META.get('KERNEL', '')}")
+w(f"* Rust: {META.get('RUSTC', '?')}; criterion 0.8, `--bench` profile (optimized, debuginfo)")
+w(f"* Go: {META.get('GO', 'not installed: Go columns are empty')}")
+w(f"* Groups run: {META.get('ONLY', 'all')}; budget: {'full' if META.get('FULL') == '1' else 'quick'}")
+w("* Numbers: criterion's **median** time per iteration, with its 95 % confidence interval in")
+w("  brackets; for Go the median of its `-count` runs (ns/op). The same statistic is used for")
+w("  every ratio. Criterion's console line (`time: [...]`) shows its mean-based estimate, which")
+w("  can differ slightly; its HTML report (`target/criterion/report/index.html`) has the plots.")
+w("* Ratios are **ctx / other**: below 1 means ctx takes less time (0.50× = twice as fast).")
+w("")
+w("The machine is small and shared, so absolute numbers wander from run to run; the ratios")
+w("within one run are what count.")
+w("")
+w("![ctx / other, per comparison (log scale; left of the line = ctx faster)](benchmarks.svg)")
+w("")
+
+# ---- targets ----
 
 targets = []
+chart = []  # (label, ratio) for the SVG
 
 
 def target(name, goal, value, ok, note=""):
-    targets.append((name, goal, value, "yes" if ok else ("no" if ok is not None else "?"), note))
+    targets.append((name, goal, value, "yes" if ok else ("no" if ok is not None else "–"), note))
 
 
-def ratio_target(label, ours, theirs, need, note=""):
-    if ours is None or theirs is None:
-        target(label, f"≥ {need}× faster", "–", None, note)
+def ratio_target(label, ours, theirs, at_most, other, chart_it=True):
+    r = ratio(ours, theirs)
+    if r is None:
+        target(label, f"≤ {at_most}× {other}", "not measured in this run", None)
         return
-    r = theirs / ours
-    target(label, f"≥ {need}× faster", f"{r:.2f}× ({fmt_ns(ours)} vs {fmt_ns(theirs)})", r >= need, note)
+    theirs_ns = theirs.mid if isinstance(theirs, Est) else theirs["ns"] if isinstance(theirs, dict) else theirs
+    ours_ns = ours.mid if isinstance(ours, Est) else ours
+    target(label, f"≤ {at_most}× {other}", f"{fmt_ratio(r)} ({fmt_ns(ours_ns)} vs {fmt_ns(theirs_ns)})", r <= at_most)
+    if chart_it:
+        chart.append((label, r, at_most))
 
 
-ours = crit("Ops/WithCancel+cancel")
-m = MEM_OPS.get(("ctx", "WithCancel+cancel"))
-ratio_target("WithCancel(bg)+cancel vs Go", ours, go_ns("Ops/WithCancel+cancel"), 4)
-if m:
-    target("WithCancel(bg)+cancel allocations", "1 allocation", f"{m['allocs_per_op']:.2f} allocs, {m['bytes_per_op']:.0f} B", m["allocs_per_op"] <= 1.0)
-ratio_target("WithTimeout+cancel vs Go", crit("Ops/WithTimeout+cancel"), go_ns("Ops/WithTimeout+cancel"), 6, "no timer armed, no task")
-m = MEM_OPS.get(("ctx", "WithTimeout+cancel"))
-if m:
-    target("WithTimeout+cancel allocations", "no timer, no task", f"{m['allocs_per_op']:.2f} allocs, {m['bytes_per_op']:.0f} B", m["allocs_per_op"] <= 1.0)
+ratio_target("WithCancel(bg)+cancel+drop vs Go", crit("Ops/WithCancel+cancel"), GO.get("Ops/WithCancel+cancel"), 0.4, "Go")
+ratio_target("WithCancel(bg)+cancel+drop vs the allocation floor", crit("Ops/WithCancel+cancel"), crit("Ops/AllocFloor"), 1.15, "floor")
+ratio_target("child of an open parent + cancel vs Go", crit("Ops/ChildOfOpen+cancel"), GO.get("Ops/ChildOfOpen+cancel"), 0.4, "Go")
+ratio_target("child of an open parent + cancel vs tokio-util", crit("vs-tokio-util/child+cancel/ctx"), crit("vs-tokio-util/child+cancel/tokio-util"), 0.67, "tokio-util")
+ratio_target("WithTimeout(1h)+cancel vs Go", crit("Ops/WithTimeout+cancel"), GO.get("Ops/WithTimeout+cancel"), 0.15, "Go")
 for op in ("ErrOpen", "ErrCanceled", "IsDoneOpen", "IsDoneCanceled"):
     v = crit(f"Ops/{op}")
-    target(f"{op}", "≤ 1 ns", fmt_ns(v), None if v is None else v <= 1.0)
+    target(op, "≤ 1 ns", fmt_est(v) if v else "not measured in this run", None if v is None else v.mid <= 1.0)
+ratio_target("chain of 1000 + cancel root vs Go (CancelTree depth=1000, Background)", crit("CancelTree/depth=1000/Root=Background"), GO.get("CancelTree/depth=1000/Root=Background"), 0.25, "Go")
+ratio_target("chain of 1000: build, cancel, drop vs tokio-util", crit("vs-tokio-util/chain-lifecycle/depth=1000/ctx"), crit("vs-tokio-util/chain-lifecycle/depth=1000/tokio-util"), 0.67, "tokio-util")
+ratio_target("10,000 waiters woken by one cancel vs tokio-util", crit("vs-tokio-util/wake-waiters/n=10000/ctx"), crit("vs-tokio-util/wake-waiters/n=10000/tokio-util"), 0.67, "tokio-util")
 for d in (1, 10, 100, 1000):
     for root in ("Background", "OpenCanceler", "ClosedCanceler"):
         n = f"CancelTree/depth={d}/Root={root}"
-        ratio_target(n + " vs Go", crit(n), go_ns(n), 4)
-for d in (10, 100):
-    n = f"DeepValueSameGoRoutine/depth={d}"
-    o, g = crit(n), go_ns(n)
-    if o is not None and g is not None:
-        target(f"Value() per level (depth={d}) vs Go", "≥ 2× faster", f"{g / o:.2f}× ({fmt_ns(o / d)} vs {fmt_ns(g / d)} per level)", g / o >= 2)
-    else:
-        target(f"Value() per level (depth={d}) vs Go", "≥ 2× faster", "–", None)
+        ratio_target(n + " vs Go", crit(n), GO.get(n), 1.0, "Go")
 tu_groups = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("vs-tokio-util/")})
 for grp in tu_groups:
-    ratio_target(grp.replace("vs-tokio-util/", "tokio-util: "), crit(grp + "/ctx"), crit(grp + "/tokio-util"), 1.5)
+    ratio_target(grp.replace("vs-tokio-util/", "tokio-util: "), crit(grp + "/ctx"), crit(grp + "/tokio-util"), 0.67, "tokio-util")
+m = MEM_OPS.get(("ctx", "WithCancel+cancel"))
+if m:
+    target("a cancel node", "≤ 96 bytes", f"{m['bytes_per_op']:.0f} B in {m['allocs_per_op']:.2f} allocations", m["bytes_per_op"] <= 96)
+m = MEM_OPS.get(("ctx", "WithValue"))
+if m:
+    target("a value node (usize value)", "≤ 64 bytes + the value", f"{m['bytes_per_op']:.0f} B in {m['allocs_per_op']:.2f} allocations", m["bytes_per_op"] <= 64 + 8)
+for f in MEM.get("footprint", []):
+    if f["lib"] == "ctx":
+        total = f["bytes_per_child"] * 1_000_000 / 2**20
+        target("1,000,000 idle children of one parent", "≤ 128 MiB", f"{total:.0f} MiB ({f['bytes_per_child']:.0f} B per child)", total <= 128)
 
 met = sum(1 for t in targets if t[3] == "yes")
 missed = [t for t in targets if t[3] == "no"]
+unmeasured = [t for t in targets if t[3] == "–"]
 w("## Targets")
 w("")
-w(f"{met} of {len(targets)} targets met in this run; {len(missed)} missed (see *Analysis*).")
+measured = [t for t in targets if t[3] != "–"]
+w(f"{met} of {len(measured)} targets measured in this run are met, {len(missed)} missed"
+  + (f"; {len(unmeasured)} more need groups this run left out (run without `--only`)." if unmeasured else "."))
 w("")
 w("| target | goal | this run | met |")
 w("| --- | --- | --- | --- |")
-for name, goal, value, ok, note in targets:
+for name, goal, value, ok, note in measured:
     w(f"| {name}{' (' + note + ')' if note else ''} | {goal} | {value} | {ok} |")
 w("")
 
+
+def summary(rows, other):
+    """One generated sentence about a list of ctx/other ratios."""
+    rows = [(n, r) for n, r in rows if r is not None]
+    if not rows:
+        return None
+    faster = sum(1 for _, r in rows if r < 1)
+    gm = math.exp(sum(math.log(r) for _, r in rows) / len(rows))
+    best = min(rows, key=lambda x: x[1])
+    worst = max(rows, key=lambda x: x[1])
+    return (f"In this run ctx is faster than {other} on {faster} of {len(rows)} rows; the geometric "
+            f"mean of ctx / {other} is {fmt_ratio(gm)}, from {fmt_ratio(best[1])} (`{best[0]}`) "
+            f"to {fmt_ratio(worst[1])} (`{worst[0]}`).")
+
+
 # ---- Go suite ----
-w("## Go's context benchmarks")
-w("")
-w("Same names and sweeps as `$GOROOT/src/context/benchmark_test.go` (`ErrOK`/`ErrCanceled`,")
-w("missing from older Go releases, come from `benches/go/ops_test.go`). Rust side:")
-w("`benches/benches/go_suite.rs`.")
-w("")
-w("| benchmark | ctx | Go | Go / ctx | Go B/op | Go allocs/op |")
-w("| --- | --- | --- | --- | --- | --- |")
 go_names = [
     "CommonParentCancel",
     "WithTimeout/concurrency=40",
@@ -235,62 +273,116 @@ go_names += [f"CancelTree/depth={d}/Root={r}" for d in (1, 10, 100, 1000) for r 
 go_names += ["CheckCanceled/Err", "CheckCanceled/Done", "ContextCancelDone"]
 go_names += [f"DeepValueSameGoRoutine/depth={d}" for d in (10, 20, 30, 50, 100)]
 go_names += ["ErrOK", "ErrCanceled"]
-for n in go_names:
-    o, g = crit(n), GO.get(n)
-    gb = f"{g['B/op']:.0f}" if g and "B/op" in g else "–"
-    ga = f"{g['allocs/op']:.0f}" if g and "allocs/op" in g else "–"
-    w(f"| {n} | {fmt_ns(o)} | {fmt_ns(g['ns'] if g else None)} | {fmt_ratio(g['ns'] if g else None, o)} | {gb} | {ga} |")
-w("")
+if any(crit(n) for n in go_names):
+    w("## Go's context benchmarks")
+    w("")
+    w("Same names and sweeps as `$GOROOT/src/context/benchmark_test.go` (`ErrOK`/`ErrCanceled`,")
+    w("missing from older Go releases, come from `benches/go/ops_test.go`). Rust side:")
+    w("`benches/benches/go_suite.rs`.")
+    w("")
+    w("| benchmark | ctx | Go | ctx / Go | Go B/op | Go allocs/op |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for n in go_names:
+        o, g = crit(n), GO.get(n)
+        gb = f"{g['B/op']:.0f}" if g and "B/op" in g else "–"
+        ga = f"{g['allocs/op']:.0f}" if g and "allocs/op" in g else "–"
+        r = ratio(o, g)
+        rows.append((n, r))
+        w(f"| {n} | {fmt_est(o)} | {fmt_ns(g['ns'] if g else None)} | {fmt_ratio(r)} | {gb} | {ga} |")
+    w("")
+    s = summary(rows, "Go")
+    if s:
+        w(s)
+        w("")
 
-w("### Single operations")
-w("")
-w("Group `Ops` of `go_suite.rs` against `BenchmarkOps` of `benches/go/ops_test.go`.")
-w("Memory columns: ctx from the `memory` target (counting allocator), Go from `-benchmem`.")
-w("")
-w("| operation | ctx | Go | Go / ctx | ctx B/op | ctx allocs/op | Go B/op | Go allocs/op |")
-w("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for op in sorted({k.split("/", 1)[1] for k in CRIT if k.startswith("Ops/")} | {k.split("/", 1)[1] for k in GO if k.startswith("Ops/")}):
-    o, g = crit("Ops/" + op), GO.get("Ops/" + op)
-    m = MEM_OPS.get(("ctx", op))
-    mb = f"{m['bytes_per_op']:.0f}" if m else "–"
-    ma = f"{m['allocs_per_op']:.2f}" if m else "–"
-    gb = f"{g['B/op']:.0f}" if g and "B/op" in g else "–"
-    ga = f"{g['allocs/op']:.0f}" if g and "allocs/op" in g else "–"
-    w(f"| {op} | {fmt_ns(o)} | {fmt_ns(g['ns'] if g else None)} | {fmt_ratio(g['ns'] if g else None, o)} | {mb} | {ma} | {gb} | {ga} |")
-w("")
+ops = sorted({k.split("/", 1)[1] for k in CRIT if k.startswith("Ops/")})
+if ops:
+    w("### Single operations")
+    w("")
+    w("Group `Ops` of `go_suite.rs` against `BenchmarkOps` of `benches/go/ops_test.go`.")
+    w("`AllocFloor` has no Go twin: one `Arc` of a 96-byte node, a clone, an atomic swap and two")
+    w("drops — what any heap-allocated, shared, cancelable context costs at least.")
+    w("Memory columns: ctx from the `memory` target (counting allocator), Go from `-benchmem`.")
+    w("")
+    w("| operation | ctx | Go | ctx / Go | ctx B/op | ctx allocs/op | Go B/op | Go allocs/op |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for op in ops:
+        o, g = crit("Ops/" + op), GO.get("Ops/" + op)
+        m = MEM_OPS.get(("ctx", op))
+        mb = f"{m['bytes_per_op']:.0f}" if m else "–"
+        ma = f"{m['allocs_per_op']:.2f}" if m else "–"
+        gb = f"{g['B/op']:.0f}" if g and "B/op" in g else "–"
+        ga = f"{g['allocs/op']:.0f}" if g and "allocs/op" in g else "–"
+        r = ratio(o, g)
+        if g:
+            rows.append((op, r))
+        w(f"| {op} | {fmt_est(o)} | {fmt_ns(g['ns'] if g else None)} | {fmt_ratio(r)} | {mb} | {ma} | {gb} | {ga} |")
+    w("")
+    s = summary(rows, "Go")
+    if s:
+        w(s)
+        w("")
 
 # ---- tokio-util ----
-w("## ctx vs tokio-util's CancellationToken")
-w("")
-w("`benches/benches/tokio_util.rs`. Wake-ups go to a counting waker (no executor). `cancel-*`")
-w("and `wake-waiters` time the cancel alone (the tree and the waiting futures are built in")
-w("untimed setup); `chain-lifecycle` times build + cancel + drop.")
-w("")
-w("| operation | ctx | tokio-util | tokio-util / ctx |")
-w("| --- | --- | --- | --- |")
-for grp in tu_groups:
-    o, t = crit(grp + "/ctx"), crit(grp + "/tokio-util")
-    w(f"| {grp.replace('vs-tokio-util/', '')} | {fmt_ns(o)} | {fmt_ns(t)} | {fmt_ratio(t, o)} |")
-w("")
+if tu_groups:
+    w("## ctx vs tokio-util's CancellationToken")
+    w("")
+    w("`benches/benches/tokio_util.rs`. Wake-ups go to a counting waker (no executor). `cancel-*`")
+    w("and `wake-waiters` time the cancel alone (the tree and the waiting futures are built in")
+    w("untimed setup); `chain-lifecycle` times build + cancel + drop.")
+    w("")
+    w("| operation | ctx | tokio-util | ctx / tokio-util |")
+    w("| --- | --- | --- | --- |")
+    rows = []
+    for grp in tu_groups:
+        o, t = crit(grp + "/ctx"), crit(grp + "/tokio-util")
+        r = ratio(o, t)
+        rows.append((grp.replace("vs-tokio-util/", ""), r))
+        w(f"| {grp.replace('vs-tokio-util/', '')} | {fmt_est(o)} | {fmt_est(t)} | {fmt_ratio(r)} |")
+    w("")
+    s = summary(rows, "tokio-util")
+    if s:
+        w(s)
+        w("")
 
 # ---- runtimes ----
 rt_groups = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("runtimes/") and "run-overhead" not in k})
-w("## Across runtimes")
-w("")
-if not rt_groups:
-    w("Not run in this session (the adapter crates or ctx-testkit did not build yet; see")
-    w("`runtimes` feature in `benches/Cargo.toml`).")
-else:
-    w("`benches/benches/runtimes.rs`: tokio (multi-thread runtime, one worker per CPU), async-std")
-    w("(its global executor), smol (one `smol::Executor` on the bench thread) and `MockClock` (on")
-    w("`futures::executor::LocalPool`). `done-arm+fire-1ms` is a real 1 ms timeout on the runtimes")
-    w("(so it measures timer resolution) and `advance(1 ms)` on the mock clock.")
+names = ["tokio", "async-std", "smol", "MockClock"]
+if rt_groups:
+    w("## Across runtimes")
     w("")
-    names = ["tokio", "async-std", "smol", "MockClock"]
+    w("`benches/benches/runtimes.rs`, generic over `ctx_benches::runtime::BenchRuntime` (implement")
+    w("it to measure your own executor): tokio (multi-thread runtime, one worker per CPU),")
+    w("async-std (its global executor), smol (one `smol::Executor` on the bench thread) and")
+    w("`MockClock` (on `futures::executor::LocalPool`). `done-arm+fire-1ms` is a real 1 ms timeout")
+    w("on the runtimes (so it measures timer resolution) and `advance(1 ms)` on the mock clock.")
+    w("")
     w("| operation | " + " | ".join(names) + " |")
     w("| --- |" + " --- |" * len(names))
     for grp in rt_groups:
-        w(f"| {grp.replace('runtimes/', '')} | " + " | ".join(fmt_ns(crit(f"{grp}/{n}")) for n in names) + " |")
+        w(f"| {grp.replace('runtimes/', '')} | " + " | ".join(fmt_est(crit(f"{grp}/{n}")) for n in names) + " |")
+    w("")
+
+    def fastest(grp, among):
+        vals = [(n, crit(f"runtimes/{grp}/{n}")) for n in among]
+        vals = [(n, v) for n, v in vals if v is not None]
+        return min(vals, key=lambda x: x[1].mid) if vals else None
+
+    real = ["tokio", "async-std", "smol"]
+    w("### How to choose a runtime (from this run)")
+    w("")
+    w("* Use the root of the runtime you already run: every operation above is within the same")
+    w("  order of magnitude on all of them, and mixing clocks is the one real mistake.")
+    f = fastest("done-arm+fire-1ms", real)
+    if f:
+        w(f"* Timer precision: a 1 ms deadline fired after {fmt_ns(f[1].mid)} on {f[0]}, the finest")
+        w("  here; " + ", ".join(f"{n} {fmt_ns(crit(f'runtimes/done-arm+fire-1ms/{n}').mid)}" for n in real if crit(f"runtimes/done-arm+fire-1ms/{n}") and n != f[0]) + ".")
+    f = fastest(f"wake-10000-tasks", real)
+    if f:
+        w(f"* Fan-out: one cancel woke 10,000 waiting tasks fastest on {f[0]} ({fmt_ns(f[1].mid)});")
+        w("  in tests, `MockClock` is the cheapest clock of all and needs no real time.")
     w("")
     w("`run(fut)` against the bare future (per await, inside one task):")
     w("")
@@ -299,24 +391,37 @@ else:
     for kind in ("ready", "yield-once"):
         for n in names:
             r, b = crit(f"runtimes/run-overhead/{kind}/{n}/run"), crit(f"runtimes/run-overhead/{kind}/{n}/bare")
-            over = fmt_ns(r - b) if r is not None and b is not None else "–"
-            w(f"| {kind} | {n} | {fmt_ns(r)} | {fmt_ns(b)} | {over} |")
-w("")
+            over = fmt_ns(r.mid - b.mid) if r is not None and b is not None else "–"
+            w(f"| {kind} | {n} | {fmt_est(r)} | {fmt_est(b)} | {over} |")
+    w("")
+
+# ---- anything else (e.g. ctx-tower's layers) ----
+known = ("Ops/", "vs-tokio-util/", "runtimes/")
+other_groups = sorted({k.rsplit("/", 1)[0] for k in CRIT if "/" in k and not k.startswith(known) and k.split("/")[0] not in {n.split("/")[0] for n in go_names}})
+if other_groups:
+    w("## Other groups")
+    w("")
+    w("| group | function | median (95 % interval) |")
+    w("| --- | --- | --- |")
+    for grp in other_groups:
+        for k in sorted(k for k in CRIT if k.rsplit("/", 1)[0] == grp):
+            w(f"| {grp} | {k.rsplit('/', 1)[1]} | {fmt_est(crit(k))} |")
+    w("")
 
 # ---- memory ----
-w("## Memory")
-w("")
-w("Bytes requested and allocations per operation, counted by a `#[global_allocator]` in the")
-w("`memory` target (like Go's `-benchmem`: bytes allocated, freed or not).")
-w("")
 if MEM:
-    ops = []
+    w("## Memory")
+    w("")
+    w("Bytes requested and allocations per operation, counted by a `#[global_allocator]` in the")
+    w("`memory` target (like Go's `-benchmem`: bytes allocated, freed or not).")
+    w("")
+    mops = []
     for r in MEM["ops"]:
-        if r["op"] not in ops:
-            ops.append(r["op"])
+        if r["op"] not in mops:
+            mops.append(r["op"])
     w("| operation | ctx B/op | ctx allocs/op | tokio-util B/op | tokio-util allocs/op | Go B/op | Go allocs/op |")
     w("| --- | --- | --- | --- | --- | --- | --- |")
-    for op in ops:
+    for op in mops:
         c, t = MEM_OPS.get(("ctx", op)), MEM_OPS.get(("tokio-util", op))
         g = GO.get(op) or GO.get("Ops/" + op)
         cells = []
@@ -335,9 +440,7 @@ if MEM:
     g = GO.get("Footprint")
     if g and "B/child" in g:
         w(f"| Go | {g['B/child']:.1f} | {g.get('allocs/child', 0):.2f} |")
-else:
-    w("Not measured in this run.")
-w("")
+    w("")
 
 notes = os.path.join(HERE, "NOTES.md")
 if os.path.exists(notes):
@@ -346,4 +449,47 @@ if os.path.exists(notes):
 
 with open(OUT, "w", encoding="utf-8") as f:
     f.write("\n".join(lines))
-print(f"wrote {OUT}: {len(CRIT)} criterion results, {len(GO)} Go results, {len(targets)} targets ({met} met)")
+
+
+# ---- chart: ctx / other per target comparison, log scale ----
+def svg_chart(rows, path):
+    rows = [(n, r, goal) for n, r, goal in rows if r is not None and r > 0]
+    bar_h, gap, left, width, top = 16, 6, 420, 360, 30
+    height = top + len(rows) * (bar_h + gap) + 40
+    lo, hi = 0.05, 5.0  # log axis from 1/20 to 5
+
+    def x(v):
+        v = min(max(v, lo), hi)
+        return left + width * (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<text x="10" y="18" font-size="13">ctx / other (log scale): left of 1× = ctx faster; tick = target</text>']
+    for i, (name, r, goal) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        color = "#2a9d4b" if r <= goal else ("#e0a800" if r < 1 else "#c0392b")
+        x0, x1 = x(1.0), x(r)
+        out.append(f'<text x="{left - 6}" y="{y + bar_h - 4}" text-anchor="end">{escape(name)}</text>')
+        out.append(f'<rect x="{min(x0, x1):.1f}" y="{y}" width="{abs(x1 - x0):.1f}" height="{bar_h}" fill="{color}"/>')
+        out.append(f'<line x1="{x(goal):.1f}" y1="{y - 2}" x2="{x(goal):.1f}" y2="{y + bar_h + 2}" stroke="black" stroke-width="2"/>')
+        out.append(f'<text x="{max(x0, x1) + 4:.1f}" y="{y + bar_h - 4}">{r:.2f}×</text>')
+    axis_y = top + len(rows) * (bar_h + gap) + 4
+    for v in (0.1, 0.25, 0.5, 1, 2, 4):
+        out.append(f'<line x1="{x(v):.1f}" y1="{top - 4}" x2="{x(v):.1f}" y2="{axis_y}" stroke="#999" stroke-dasharray="{"0" if v == 1 else "2,3"}"/>')
+        out.append(f'<text x="{x(v):.1f}" y="{axis_y + 14}" text-anchor="middle">{v}×</text>')
+    out.append("</svg>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def escape(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+svg_chart(chart, SVG)
+print(f"wrote {OUT} and {SVG}: {len(CRIT)} criterion results, {len(GO)} Go results, {len(targets)} targets ({met} met)")
+print()
+print("Targets (ctx / other; median of this run):")
+for name, goal, value, ok, note in measured:
+    print(f"  [{ok:>3}] {name}: {value} (goal {goal})")
+if unmeasured:
+    print(f"  ({len(unmeasured)} more targets need groups this run left out)")

