@@ -47,9 +47,10 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 #[doc(inline)]
@@ -91,3 +92,8 @@ pub fn background() -> Ctx {
 pub fn todo() -> Ctx {
     ctx_smol::todo()
 }
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -60,7 +60,7 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -80,6 +80,7 @@ mod watch;
 mod tests;
 
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
 #[doc(inline)]
@@ -96,3 +97,8 @@ pub use crate::done::{Done, Run, RunStream};
 pub use crate::error::{Cause, Error};
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -54,9 +54,10 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod async_io_clock;
@@ -65,3 +66,8 @@ mod async_io_clock;
 pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 #[doc(inline)]
 pub use ctx_core::*;
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -48,9 +48,10 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod conformance;
 mod mock;
@@ -63,3 +64,8 @@ pub use crate::mock::MockClock;
 pub use crate::passthrough::Passthrough;
 #[doc(inline)]
 pub use crate::poll::Probe;
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

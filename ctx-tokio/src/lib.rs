@@ -76,9 +76,10 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod task;
@@ -93,3 +94,8 @@ pub use crate::token::{CtxExt, from_token};
 pub use crate::tokio_clock::{TokioClock, background, todo, try_background};
 #[doc(inline)]
 pub use ctx_core::*;
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
