@@ -11,6 +11,7 @@
 //! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
 //! * [`background()`] and [`todo()`]: roots whose timers are async-io timers, as async-std's;
 //! * [`AsyncIoClock`], the [`Clock`] behind them (re-exported from `ctx-smol`).
+//! * [`spawn`]: `async_std::task::spawn` of a future that stops when a context is done.
 //!
 //! # Examples
 //!
@@ -53,6 +54,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod task;
+
+#[doc(inline)]
+pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::*;
 #[doc(inline)]

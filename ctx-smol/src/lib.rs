@@ -7,6 +7,7 @@
 //! * [`background()`] and [`todo()`]: roots whose timers are [`async_io::Timer`]s;
 //! * [`AsyncIoClock`], the [`Clock`] behind them, for building roots by hand
 //!   ([`Ctx::background_with_clock`]).
+//! * [`spawn`]: `smol::spawn` of a future that stops when a context is done.
 //!
 //! # Examples
 //!
@@ -61,9 +62,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod async_io_clock;
+mod task;
 
 #[doc(inline)]
 pub use crate::async_io_clock::{AsyncIoClock, background, todo};
+#[doc(inline)]
+pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::*;
 
