@@ -53,6 +53,14 @@
 //! something waits for (a `done()` poll, `run`, `wait_blocking`, an after-func), and released
 //! as soon as its context is canceled or dropped.
 //!
+//! # Where next
+//!
+//! * [The table of adapters](ctx_core#choosing-a-root) in ctx-core's docs, and the API of every
+//!   re-exported item.
+//! * The guide (`docs/guide.md` in the source repository) walks through the whole model.
+//! * [`ctx-testkit`](https://docs.rs/ctx-testkit): `MockClock`, to test code that takes a
+//!   `&Ctx` on any executor without real waiting.
+//!
 //! # Supported Rust versions
 //!
 //! The minimum supported Rust version is 1.88; CI builds every crate and test with it.

@@ -41,6 +41,13 @@
 //! The same with a real executor: spawn the handler anywhere (tokio, smol, a thread), advance
 //! the clock from the test, and the handler's task is woken.
 //!
+//! # Where next
+//!
+//! * The code under test takes a `&Ctx` from [`ctx_core`]; its docs have [the table of
+//!   adapters](ctx_core#choosing-a-root) (a `MockClock` root stands in for any of them).
+//! * The guide (`docs/guide.md` in the source repository) has a chapter on testing with
+//!   `MockClock`; [`conformance`] explains how an adapter runs the suite.
+//!
 //! # Features
 //!
 //! None. The crate has no runtime of its own; `MockRuntime` and `SystemRuntime` use
