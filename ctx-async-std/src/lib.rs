@@ -11,6 +11,7 @@
 //! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
 //! * [`background()`] and [`todo()`]: roots whose timers are async-io timers, as async-std's;
 //! * [`AsyncIoClock`], the [`Clock`] behind them (re-exported from `ctx-smol`).
+//! * [`spawn`]: `async_std::task::spawn` of a future that stops when a context is done.
 //!
 //! # Examples
 //!
@@ -45,13 +46,26 @@
 //! only for a deadline that something waits for, and released as soon as its context is
 //! canceled or dropped.
 //!
+//! # Where next
+//!
+//! * [The table of adapters](ctx_core#choosing-a-root) in ctx-core's docs, and the API of every
+//!   re-exported item.
+//! * The guide (`docs/guide.md` in the source repository) walks through the whole model.
+//! * [`ctx-testkit`](https://docs.rs/ctx-testkit): `MockClock`, to test code that takes a
+//!   `&Ctx` on any executor without real waiting.
+//!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod task;
+
+#[doc(inline)]
+pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::*;
 #[doc(inline)]
@@ -91,3 +105,8 @@ pub fn background() -> Ctx {
 pub fn todo() -> Ctx {
     ctx_smol::todo()
 }
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -30,6 +30,7 @@ use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, E
 /// cancel.cancel(); // the request is abandoned: every step stops
 /// assert_eq!(step.err(), Some(Error::Canceled));
 /// ```
+#[doc(alias = "CancellationToken")]
 #[derive(Clone)]
 pub struct Ctx(pub(crate) Arc<Node>);
 
@@ -165,6 +166,7 @@ impl Ctx {
     /// assert_eq!(ctx.err(), Some(Error::Canceled));
     /// ```
     #[doc(alias = "WithCancel")]
+    #[doc(alias = "child_token")]
     pub fn with_cancel(&self) -> (Ctx, CancelHandle) {
         let node = self.derive_cancel(None, None, false);
         let handle = CancelHandle::new(&node);
@@ -467,6 +469,7 @@ impl Ctx {
     /// cancel.cancel();
     /// assert!(ctx.is_done());
     /// ```
+    #[doc(alias = "is_cancelled")]
     #[inline]
     pub fn is_done(&self) -> bool {
         self.err().is_some()
@@ -519,6 +522,8 @@ impl Ctx {
     /// # });
     /// ```
     #[doc(alias = "Done")]
+    #[doc(alias = "cancelled")]
+    #[doc(alias = "cancelled_owned")]
     pub fn done(&self) -> Done {
         match &self.0.kind {
             Kind::Wrap(w) if w.source.is_none() => w.custom.done(),
@@ -596,6 +601,8 @@ impl Ctx {
     /// assert_eq!(ctx.run(std::future::pending::<()>()).await, Err(Error::Canceled));
     /// # });
     /// ```
+    #[doc(alias = "run_until_cancelled")]
+    #[doc(alias = "run_until_cancelled_owned")]
     pub fn run<F: Future>(&self, fut: F) -> Run<F> {
         Run::new(self.done(), fut)
     }

@@ -39,6 +39,8 @@ use crate::tree::{self, NO_SLOT, Node, Registered};
 /// assert_eq!(waiter.join().unwrap(), Error::Canceled);
 /// # });
 /// ```
+#[doc(alias = "WaitForCancellationFuture")]
+#[doc(alias = "WaitForCancellationFutureOwned")]
 #[must_use = "futures do nothing unless polled; a `Done` that is dropped waits for nothing"]
 pub struct Done {
     inner: Inner,

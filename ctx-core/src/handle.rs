@@ -84,6 +84,8 @@ impl Link {
 /// assert_eq!(ctx.err(), Some(Error::Canceled));
 /// ```
 #[doc(alias = "CancelFunc")]
+#[doc(alias = "drop_guard")]
+#[doc(alias = "DropGuard")]
 #[must_use = "dropping the last handle cancels the context at once; bind it (`let (ctx, cancel)`) or call `disarm()`"]
 pub struct CancelHandle {
     link: Link,

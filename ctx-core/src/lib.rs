@@ -36,22 +36,57 @@
 //!
 //! # Examples
 //!
+//! Library code takes the caller's context; the application makes the root and picks the
+//! executor (here `futures::executor::block_on`, from the `futures` crate: ctx-core needs no
+//! runtime).
+//!
 //! ```
 //! use std::time::Duration;
 //! use ctx_core::{Ctx, Error};
 //!
+//! /// Library code: gives up as soon as the caller's context is done.
 //! async fn fetch(ctx: &Ctx, id: u32) -> Result<String, Error> {
 //!     ctx.run(async move { format!("item {id}") }).await
 //! }
 //!
-//! # futures::executor::block_on(async {
-//! let (request, cancel) = Ctx::background().with_timeout(Duration::from_secs(5));
-//! assert_eq!(fetch(&request, 1).await.as_deref(), Ok("item 1"));
+//! fn main() {
+//!     futures::executor::block_on(async {
+//!         let (request, cancel) = Ctx::background().with_timeout(Duration::from_secs(5));
+//!         assert_eq!(fetch(&request, 1).await.as_deref(), Ok("item 1"));
 //!
-//! cancel.cancel(); // the client went away
-//! assert_eq!(fetch(&request, 2).await, Err(Error::Canceled));
-//! # });
+//!         cancel.cancel(); // the client went away
+//!         assert_eq!(fetch(&request, 2).await, Err(Error::Canceled));
+//!     });
+//! }
 //! ```
+//!
+//! # Choosing a root
+//!
+//! Every root carries its clock, and every context derived from it uses that clock. Make one
+//! root in `main` (or per server), with the crate of your runtime; everything else is this
+//! crate's API, which each adapter re-exports.
+//!
+//! | you run on | crate | root |
+//! | --- | --- | --- |
+//! | tokio | [`ctx-tokio`](https://docs.rs/ctx-tokio) | `ctx_tokio::background()`: tokio's timers, honours `tokio::time::pause`; also `spawn` and `CancellationToken` interop |
+//! | smol | [`ctx-smol`](https://docs.rs/ctx-smol) | `ctx_smol::background()`: async-io's timers; also `spawn` |
+//! | async-std | [`ctx-async-std`](https://docs.rs/ctx-async-std) | `ctx_async_std::background()` (async-std is discontinued upstream: prefer smol) |
+//! | threads, any other executor | this crate | [`Ctx::background()`]: the system clock, one timer thread per process |
+//! | tests | [`ctx-testkit`](https://docs.rs/ctx-testkit) | `MockClock::new().background()`: time moves only when the test says so |
+//!
+//! Libraries depend on `ctx-core` alone, take `&Ctx`, never make roots of their own, and
+//! return [`Error`] (or an error that wraps it), so that the application's runtime, deadline
+//! and cancellation reach them.
+//!
+//! # Where next
+//!
+//! * The guide (`docs/guide.md` in the source repository) walks through the tree, deadlines,
+//!   causes, values, after-funcs, contexts of your own, testing and blocking code;
+//!   `docs/go-migration.md` maps every name of Go's `context` package to this crate, and
+//!   `docs/patterns.md` has recipes (server shutdown, retries under one deadline, `select!`).
+//! * [`ctx-testkit`](https://docs.rs/ctx-testkit): `MockClock`, to test code that takes a
+//!   `&Ctx` without waiting for real deadlines, and the conformance suite for new adapters.
+//! * [`clock`]: how to write an adapter for another runtime.
 //!
 //! # Features
 //!
@@ -60,7 +95,7 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -80,6 +115,7 @@ mod watch;
 mod tests;
 
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
 #[doc(inline)]
@@ -96,3 +132,8 @@ pub use crate::done::{Done, Run, RunStream};
 pub use crate::error::{Cause, Error};
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

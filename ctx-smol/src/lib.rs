@@ -7,6 +7,7 @@
 //! * [`background()`] and [`todo()`]: roots whose timers are [`async_io::Timer`]s;
 //! * [`AsyncIoClock`], the [`Clock`] behind them, for building roots by hand
 //!   ([`Ctx::background_with_clock`]).
+//! * [`spawn`]: `smol::spawn` of a future that stops when a context is done.
 //!
 //! # Examples
 //!
@@ -52,16 +53,33 @@
 //! something waits for (a `done()` poll, `run`, `wait_blocking`, an after-func), and released
 //! as soon as its context is canceled or dropped.
 //!
+//! # Where next
+//!
+//! * [The table of adapters](ctx_core#choosing-a-root) in ctx-core's docs, and the API of every
+//!   re-exported item.
+//! * The guide (`docs/guide.md` in the source repository) walks through the whole model.
+//! * [`ctx-testkit`](https://docs.rs/ctx-testkit): `MockClock`, to test code that takes a
+//!   `&Ctx` on any executor without real waiting.
+//!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod async_io_clock;
+mod task;
 
 #[doc(inline)]
 pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 #[doc(inline)]
+pub use crate::task::spawn;
+#[doc(inline)]
 pub use ctx_core::*;
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -41,6 +41,13 @@
 //! The same with a real executor: spawn the handler anywhere (tokio, smol, a thread), advance
 //! the clock from the test, and the handler's task is woken.
 //!
+//! # Where next
+//!
+//! * The code under test takes a `&Ctx` from [`ctx_core`]; its docs have [the table of
+//!   adapters](ctx_core#choosing-a-root) (a `MockClock` root stands in for any of them).
+//! * The guide (`docs/guide.md` in the source repository) has a chapter on testing with
+//!   `MockClock`; [`conformance`] explains how an adapter runs the suite.
+//!
 //! # Features
 //!
 //! None. The crate has no runtime of its own; `MockRuntime` and `SystemRuntime` use
@@ -48,9 +55,10 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod conformance;
 mod mock;
@@ -63,3 +71,8 @@ pub use crate::mock::MockClock;
 pub use crate::passthrough::Passthrough;
 #[doc(inline)]
 pub use crate::poll::Probe;
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -19,28 +19,57 @@
 //! use std::time::Duration;
 //! use ctx_tokio::Error;
 //!
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_millis(20));
-//! tokio::select! {
-//!     err = ctx.done() => assert_eq!(err, Error::DeadlineExceeded),
-//!     _ = tokio::time::sleep(Duration::from_secs(10)) => unreachable!("the deadline comes first"),
+//! #[tokio::main]
+//! async fn main() {
+//!     let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_millis(20));
+//!     tokio::select! {
+//!         err = ctx.done() => assert_eq!(err, Error::DeadlineExceeded),
+//!         _ = tokio::time::sleep(Duration::from_secs(10)) => unreachable!("the deadline comes first"),
+//!     }
+//!     // Or let `run` do the racing: the future is dropped when the context is done.
+//!     let work = tokio::time::sleep(Duration::from_secs(10));
+//!     assert_eq!(ctx.run(work).await, Err(Error::DeadlineExceeded));
 //! }
-//! // Or let `run` do the racing: the future is dropped when the context is done.
-//! let work = tokio::time::sleep(Duration::from_secs(10));
-//! assert_eq!(ctx.run(work).await, Err(Error::DeadlineExceeded));
-//! # });
 //! ```
 //!
-//! With paused time, deadlines pass without any real waiting:
+//! With paused time (tokio's `test-util` feature), deadlines pass without any real waiting:
 //!
 //! ```
 //! use std::time::Duration;
-//! # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
-//! let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_secs(3600));
-//! tokio::time::advance(Duration::from_secs(3600)).await;
-//! assert_eq!(ctx.err(), Some(ctx_tokio::Error::DeadlineExceeded));
-//! # });
+//!
+//! #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! async fn main() {
+//!     let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_secs(3600));
+//!     tokio::time::advance(Duration::from_secs(3600)).await;
+//!     assert_eq!(ctx.err(), Some(ctx_tokio::Error::DeadlineExceeded));
+//! }
 //! ```
+//!
+//! # Coming from tokio-util's `CancellationToken`
+//!
+//! A [`Ctx`] is a cancellation token that also carries a deadline, a cause and values, and
+//! whose cancel right is a separate handle. The names map as follows (each is also a search
+//! alias in these docs):
+//!
+//! | tokio-util | ctx |
+//! | --- | --- |
+//! | `CancellationToken::new()` | [`background()`]`.with_cancel()` → `(Ctx, CancelHandle)` |
+//! | `token.child_token()` | [`ctx.with_cancel()`](Ctx::with_cancel) |
+//! | `token.cancel()` | [`cancel.cancel()`](CancelHandle::cancel), on the handle |
+//! | `token.is_cancelled()` | [`ctx.is_done()`](Ctx::is_done) |
+//! | `token.cancelled()`, `cancelled_owned()` | [`ctx.done()`](Ctx::done): owned, `'static + Send`, yields the [`Error`] |
+//! | `token.run_until_cancelled(fut)` | [`ctx.run(fut)`](Ctx::run) → `Result<T, Error>` |
+//! | `token.drop_guard()`, `DropGuard::disarm` | [`CancelHandle`] itself: dropping the last clone cancels; [`disarm`](CancelHandle::disarm) |
+//! | a token shared with tokio-util code | [`CtxExt::to_cancellation_token`], [`from_token`] |
+//!
+//! # Where next
+//!
+//! * [The table of adapters](ctx_core#choosing-a-root) in ctx-core's docs, and the API of every
+//!   re-exported item.
+//! * The guide (`docs/guide.md` in the source repository) walks through the whole model;
+//!   `docs/patterns.md` has tokio recipes (server shutdown, request contexts, `select!` loops).
+//! * [`ctx-testkit`](https://docs.rs/ctx-testkit): `MockClock`, to test code that takes a
+//!   `&Ctx` on any executor without real waiting (paused tokio time works too, as above).
 //!
 //! # Outside the runtime
 //!
@@ -76,9 +105,10 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.88; CI builds every crate and test with it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod task;
@@ -93,3 +123,8 @@ pub use crate::token::{CtxExt, from_token};
 pub use crate::tokio_clock::{TokioClock, background, todo, try_background};
 #[doc(inline)]
 pub use ctx_core::*;
+
+/// The README's examples, compiled and run by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

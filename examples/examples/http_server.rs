@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use ctx_core::Ctx;
 use ctx_examples::{App, serve};
 
 #[tokio::main]
@@ -28,9 +27,9 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
 
-    // The server's root: every request context is derived from it, so canceling it reaches
-    // every request in flight.
-    let (server, shutdown) = Ctx::background().with_cancel();
+    // The server's root, made once, here in `main`, with the runtime's adapter (the handlers
+    // below only ever derive from it): canceling it reaches every request in flight.
+    let (server, shutdown) = ctx_tokio::background().with_cancel();
     let app = App::new();
     let serving = tokio::spawn(serve(listener, app.clone(), server.clone()));
 

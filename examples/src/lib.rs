@@ -16,20 +16,19 @@
 //! # Examples
 //!
 //! ```
-//! use std::time::Duration;
-//! use ctx_core::Ctx;
 //! use ctx_examples::{App, serve};
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
-//! let (server_ctx, shutdown) = Ctx::background().with_cancel();
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let app = App::new();
-//! let server = tokio::spawn(serve(listener, app.clone(), server_ctx));
-//! // ... clients talk to the server ...
-//! shutdown.cancel(); // stop accepting; in-flight requests get 503
-//! server.await.unwrap()?;
-//! # Ok(()) }
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> std::io::Result<()> {
+//!     // The one root of the program, from the runtime's adapter.
+//!     let (server_ctx, shutdown) = ctx_tokio::background().with_cancel();
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let app = App::new();
+//!     let server = tokio::spawn(serve(listener, app.clone(), server_ctx));
+//!     // ... clients talk to the server ...
+//!     shutdown.cancel(); // stop accepting; in-flight requests get 503
+//!     server.await.unwrap()
+//! }
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -190,13 +189,13 @@ pub struct Stats {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ctx_core::{Ctx, Error};
+/// use ctx_core::Error;
 /// use ctx_examples::Backend;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let backend = Backend::new();
-/// let (ctx, cancel) = Ctx::background().with_cancel();
+/// let (ctx, cancel) = ctx_tokio::background().with_cancel();
 /// assert!(backend.query(&ctx, Duration::ZERO).await.is_ok());
 /// cancel.cancel();
 /// assert_eq!(backend.query(&ctx, Duration::from_secs(60)).await, Err(Error::Canceled));
@@ -233,7 +232,7 @@ impl Backend {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let backend = ctx_examples::Backend::new();
-    /// let answer = backend.query(&ctx_core::Ctx::background(), std::time::Duration::ZERO).await;
+    /// let answer = backend.query(&ctx_tokio::background(), std::time::Duration::ZERO).await;
     /// assert_eq!(answer.unwrap(), "backend answered after 0 ms");
     /// # }
     /// ```
@@ -290,7 +289,7 @@ impl Backend {
     /// # async fn main() {
     /// let backend = ctx_examples::Backend::new();
     /// let mut watch = backend.watch();
-    /// let _ = backend.query(&ctx_core::Ctx::background(), std::time::Duration::ZERO).await;
+    /// let _ = backend.query(&ctx_tokio::background(), std::time::Duration::ZERO).await;
     /// watch.wait_for(|s| s.finished == 1).await.unwrap();
     /// # }
     /// ```
@@ -385,7 +384,7 @@ impl App {
     /// # async fn main() {
     /// let app = ctx_examples::App::new();
     /// let req = hyper::Request::get("/work?ms=0").header("x-timeout-ms", "5000").body(()).unwrap();
-    /// let resp = app.handle(&ctx_core::Ctx::background(), req).await;
+    /// let resp = app.handle(&ctx_tokio::background(), req).await;
     /// assert_eq!(resp.status(), hyper::StatusCode::OK);
     /// # }
     /// ```
@@ -462,7 +461,7 @@ fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
-/// let (server, shutdown) = ctx_core::Ctx::background().with_cancel();
+/// let (server, shutdown) = ctx_tokio::background().with_cancel();
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// shutdown.cancel();
 /// ctx_examples::serve(listener, ctx_examples::App::new(), server).await?; // returns at once

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ctx_core::{CancelHandle, Ctx};
+use ctx_core::CancelHandle;
 use ctx_examples::{App, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,7 +26,7 @@ struct Server {
 async fn start() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
-    let (root, shutdown) = Ctx::background().with_cancel();
+    let (root, shutdown) = ctx_tokio::background().with_cancel();
     let app = App::new();
     let task = tokio::spawn(serve(listener, app.clone(), root));
     Server {

@@ -1,0 +1,79 @@
+//! `ctx_async_std::spawn`: an async-std task, bound to a context. Every wait is
+//! bounded by `BOUND` (a watchdog that fails the test instead of hanging).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ctx_async_std::Error;
+use ctx_testkit::MockClock;
+use ctx_testkit::conformance::BOUND;
+
+/// `fut`'s output under `async_std::task::block_on`; fails the test if it takes longer than
+/// [`BOUND`].
+#[track_caller]
+fn within_bound<T>(fut: impl Future<Output = T>) -> T {
+    async_std::task::block_on(async_std::future::timeout(BOUND, fut))
+        .unwrap_or_else(|_| panic!("the task did not end within {BOUND:?}"))
+}
+
+/// Sets its flag when dropped: tells whether a spawned future was dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn spawn_gives_the_output_when_the_future_finishes_first() {
+    let (ctx, _cancel) = ctx_async_std::background().with_cancel();
+    let task = ctx_async_std::spawn(&ctx, async { "ok" });
+    assert_eq!(within_bound(task), Ok("ok"));
+}
+
+#[test]
+fn spawned_task_runs_on_its_own_when_the_handle_is_dropped() {
+    let (ctx, _cancel) = ctx_async_std::background().with_cancel();
+    let (tx, rx) = std::sync::mpsc::channel();
+    drop(ctx_async_std::spawn(&ctx, async move { tx.send(7).unwrap() }));
+    assert_eq!(rx.recv_timeout(BOUND), Ok(7));
+}
+
+#[test]
+fn spawned_task_ends_with_canceled_and_drops_its_future_when_the_ctx_is_canceled() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = SetOnDrop(dropped.clone());
+    let (ctx, cancel) = ctx_async_std::background().with_cancel();
+    let task = ctx_async_std::spawn(&ctx, async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    cancel.cancel();
+    assert_eq!(within_bound(task), Err(Error::Canceled));
+    assert!(dropped.load(Ordering::SeqCst));
+}
+
+#[test]
+fn spawned_task_ends_with_deadline_exceeded_at_the_deadline() {
+    let clock = MockClock::new();
+    let (ctx, _cancel) = clock.background().with_timeout(Duration::from_secs(30));
+    let task = ctx_async_std::spawn(&ctx, std::future::pending::<()>());
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(ctx.err(), None);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(within_bound(task), Err(Error::DeadlineExceeded));
+}
+
+#[test]
+fn spawn_on_a_done_ctx_ends_at_once_without_polling_the_future() {
+    let (ctx, cancel) = ctx_async_std::background().with_cancel();
+    cancel.cancel();
+    let polled = Arc::new(AtomicBool::new(false));
+    let flag = polled.clone();
+    let task = ctx_async_std::spawn(&ctx, async move { flag.store(true, Ordering::SeqCst) });
+    assert_eq!(within_bound(task), Err(Error::Canceled));
+    assert!(!polled.load(Ordering::SeqCst));
+}
