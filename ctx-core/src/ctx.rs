@@ -235,9 +235,10 @@ impl Ctx {
     }
 
     /// Like [`with_deadline`](Ctx::with_deadline), but when the deadline passes,
-    /// [`cause`](Ctx::cause) is `cause`. If this context's deadline is earlier, `cause` is not
-    /// used (as in Go). The handle cancels with [`Error::Canceled`] and no cause. Go:
-    /// `context.WithDeadlineCause`.
+    /// [`cause`](Ctx::cause) is `cause`: any error, or a [`Cause`] (which comes back as the
+    /// same `Arc`; see [`Cause`] for how other errors are wrapped). If this context's deadline
+    /// is earlier, `cause` is not used (as in Go). The handle cancels with [`Error::Canceled`]
+    /// and no cause. Go: `context.WithDeadlineCause`.
     ///
     /// # Examples
     ///
@@ -251,8 +252,12 @@ impl Ctx {
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
     #[doc(alias = "WithDeadlineCause")]
-    pub fn with_deadline_cause(&self, deadline: Instant, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(Some(deadline), Some(cause.into()));
+    pub fn with_deadline_cause(
+        &self,
+        deadline: Instant,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(Some(deadline), Some(crate::error::into_cause(cause)));
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
@@ -271,8 +276,15 @@ impl Ctx {
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
     #[doc(alias = "WithTimeoutCause")]
-    pub fn with_timeout_cause(&self, timeout: Duration, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), Some(cause.into()));
+    pub fn with_timeout_cause(
+        &self,
+        timeout: Duration,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(
+            self.0.clock.now().checked_add(timeout),
+            Some(crate::error::into_cause(cause)),
+        );
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
