@@ -10,6 +10,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
 use futures_core::Stream;
+use futures_core::future::FusedFuture;
+use futures_core::stream::FusedStream;
 use sync_wrapper::SyncWrapper;
 
 use crate::Error;
@@ -18,7 +20,8 @@ use crate::tree::{self, NO_SLOT, Node, Registered};
 /// A future that completes with the context's [`Error`] once it is done. See
 /// [`Ctx::done`](crate::Ctx::done).
 ///
-/// `Done` is `'static + Send + Sync + Unpin`. A `Done` of a context that can never be done
+/// `Done` is `'static + Send + Sync + Unpin`, and a [`FusedFuture`]: once it has answered,
+/// `is_terminated()` is `true`. A `Done` of a context that can never be done
 /// (`background`, `without_cancel`) is pending forever.
 ///
 /// # Cancellation safety
@@ -42,6 +45,8 @@ use crate::tree::{self, NO_SLOT, Node, Registered};
 #[must_use = "futures do nothing unless polled; a `Done` that is dropped waits for nothing"]
 pub struct Done {
     inner: Inner,
+    /// Set once `poll` has returned `Ready` (for [`FusedFuture::is_terminated`]).
+    terminated: bool,
 }
 
 type ForeignFuture = Pin<Box<dyn Future<Output = Error> + Send + 'static>>;
@@ -74,6 +79,7 @@ impl Done {
                     node: n.clone(),
                     key: NO_SLOT,
                 },
+                terminated: false,
             },
             None => Done::never(),
         }
@@ -88,7 +94,10 @@ impl Done {
     /// assert!(ctx_core::Done::never().now_or_never().is_none());
     /// ```
     pub fn never() -> Done {
-        Done { inner: Inner::Never }
+        Done {
+            inner: Inner::Never,
+            terminated: false,
+        }
     }
 
     /// A `Done` backed by any future, for a [`Context`](crate::Context) implementation whose
@@ -108,6 +117,7 @@ impl Done {
     pub fn new(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
             inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Deferred),
+            terminated: false,
         }
     }
 
@@ -141,6 +151,7 @@ impl Done {
     pub fn new_inline(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
             inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Inline),
+            terminated: false,
         }
     }
 
@@ -179,10 +190,28 @@ impl Done {
 impl Future for Done {
     type Output = Error;
 
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
+        let out = self.poll_inner(cx);
+        if out.is_ready() {
+            self.terminated = true;
+        }
+        out
+    }
+}
+
+/// A `Done` that has answered reports it, so it can stay in a `select!` loop. (Polled again,
+/// it answers the same error again.)
+impl FusedFuture for Done {
+    fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+}
+
+impl Done {
     /// Registers the waker, then re-checks under the node's lock: a cancel either happened
     /// before (seen under the lock) or happens after (and finds the waker in the node's
     /// waiters, which it takes and wakes after unlocking). So no wake-up is lost.
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
         match &mut self.inner {
             Inner::Never => Poll::Pending,
             Inner::Foreign(f, _) => f.get_mut().as_mut().poll(cx),
@@ -291,6 +320,13 @@ impl<F: Future> Future for Run<F> {
     }
 }
 
+/// A `Run` that has answered reports it, so it can stay in a `select!` loop.
+impl<F: Future> FusedFuture for Run<F> {
+    fn is_terminated(&self) -> bool {
+        self.fut.is_none()
+    }
+}
+
 impl<F> fmt::Debug for Run<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
@@ -359,6 +395,13 @@ impl<S: Stream> Stream for RunStream<S> {
     }
 }
 
+/// A `RunStream` that has ended (after its `Err`, or with the inner stream) reports it.
+impl<S: Stream> FusedStream for RunStream<S> {
+    fn is_terminated(&self) -> bool {
+        self.done.is_none()
+    }
+}
+
 impl<S> fmt::Debug for RunStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunStream")
@@ -386,8 +429,8 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Polls `done` on this thread, parking in between.
-pub(crate) fn block_on(mut done: Done) -> Error {
+/// Polls `fut` on this thread, parking in between.
+pub(crate) fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
     let waker_state = Arc::new(ThreadWaker {
         thread: thread::current(),
         notified: AtomicBool::new(false),
@@ -395,8 +438,8 @@ pub(crate) fn block_on(mut done: Done) -> Error {
     let waker = Waker::from(waker_state.clone());
     let mut cx = Context::from_waker(&waker);
     loop {
-        if let Poll::Ready(e) = Pin::new(&mut done).poll(&mut cx) {
-            return e;
+        if let Poll::Ready(out) = Pin::new(&mut fut).poll(&mut cx) {
+            return out;
         }
         while !waker_state.notified.swap(false, Ordering::AcqRel) {
             thread::park();
