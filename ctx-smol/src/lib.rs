@@ -6,7 +6,9 @@
 //! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
 //! * [`background()`] and [`todo()`]: roots whose timers are [`async_io::Timer`]s;
 //! * [`AsyncIoClock`], the [`Clock`] behind them, for building roots by hand
-//!   ([`Ctx::background_with_clock`]).
+//!   ([`Ctx::background_with_clock`]);
+//! * [`Group`]: Go's errgroup on smol's global executor — tasks that share a context, the
+//!   first error cancels the rest.
 //!
 //! # Examples
 //!
@@ -60,8 +62,11 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod async_io_clock;
+mod group;
 
 #[doc(inline)]
 pub use crate::async_io_clock::{AsyncIoClock, background, todo};
+#[doc(inline)]
+pub use crate::group::Group;
 #[doc(inline)]
 pub use ctx_core::*;
