@@ -45,8 +45,6 @@ use crate::tree::{self, NO_SLOT, Node, Registered};
 #[must_use = "futures do nothing unless polled; a `Done` that is dropped waits for nothing"]
 pub struct Done {
     inner: Inner,
-    /// Set once `poll` has returned `Ready` (for [`FusedFuture::is_terminated`]).
-    terminated: bool,
 }
 
 type ForeignFuture = Pin<Box<dyn Future<Output = Error> + Send + 'static>>;
@@ -69,6 +67,9 @@ enum Inner {
     },
     /// A foreign future, from [`Done::new`].
     Foreign(SyncWrapper<ForeignFuture>, Repoll),
+    /// This `Done` has answered (the node or the foreign future is released): polled again it
+    /// answers the same, and it reports [`FusedFuture::is_terminated`].
+    Finished(Error),
 }
 
 impl Done {
@@ -79,7 +80,6 @@ impl Done {
                     node: n.clone(),
                     key: NO_SLOT,
                 },
-                terminated: false,
             },
             None => Done::never(),
         }
@@ -94,10 +94,7 @@ impl Done {
     /// assert!(ctx_core::Done::never().now_or_never().is_none());
     /// ```
     pub fn never() -> Done {
-        Done {
-            inner: Inner::Never,
-            terminated: false,
-        }
+        Done { inner: Inner::Never }
     }
 
     /// A `Done` backed by any future, for a [`Context`](crate::Context) implementation whose
@@ -117,7 +114,6 @@ impl Done {
     pub fn new(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
             inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Deferred),
-            terminated: false,
         }
     }
 
@@ -151,7 +147,6 @@ impl Done {
     pub fn new_inline(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
             inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Inline),
-            terminated: false,
         }
     }
 
@@ -160,6 +155,7 @@ impl Done {
     fn peek(&self) -> Option<Error> {
         match &self.inner {
             Inner::Node { node, .. } => tree::err(node),
+            Inner::Finished(e) => Some(*e),
             _ => None,
         }
     }
@@ -192,8 +188,9 @@ impl Future for Done {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
         let out = self.poll_inner(cx);
-        if out.is_ready() {
-            self.terminated = true;
+        if let Poll::Ready(e) = out {
+            // Every path to `Ready` left `key` at `NO_SLOT`: nothing to unregister.
+            self.inner = Inner::Finished(e);
         }
         out
     }
@@ -203,7 +200,7 @@ impl Future for Done {
 /// it answers the same error again.)
 impl FusedFuture for Done {
     fn is_terminated(&self) -> bool {
-        self.terminated
+        matches!(self.inner, Inner::Finished(_))
     }
 }
 
@@ -214,6 +211,7 @@ impl Done {
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
         match &mut self.inner {
             Inner::Never => Poll::Pending,
+            Inner::Finished(e) => Poll::Ready(*e),
             Inner::Foreign(f, _) => f.get_mut().as_mut().poll(cx),
             Inner::Node { node, key } => {
                 // Fast path, and the lazy deadline check: one atomic load (plus a clock read
@@ -257,6 +255,7 @@ impl fmt::Debug for Done {
             Inner::Never => "never",
             Inner::Node { .. } => "ctx",
             Inner::Foreign(..) => "foreign",
+            Inner::Finished(_) => "finished",
         };
         f.debug_struct("Done").field("kind", &kind).finish()
     }
