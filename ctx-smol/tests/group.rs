@@ -300,3 +300,22 @@ fn a_long_lived_group_lets_go_of_ended_tasks() {
         assert!(within("wait", group.wait()).await.is_ok());
     })
 }
+
+#[test]
+fn a_task_waiting_for_a_slot_still_runs_after_the_group_failed() {
+    smol::block_on(async {
+        let (group, _ctx) = Group::with_limit(&ctx_smol::background(), 1);
+        let ran = Arc::new(AtomicBool::new(false));
+        group.spawn(async { Err(Failed("first")) });
+        let flag = ran.clone();
+        group.spawn(async move {
+            flag.store(true, Ordering::SeqCst); // runs whatever the ctx says, as in Go
+            Ok::<(), Failed>(())
+        });
+        assert_eq!(
+            within("wait", group.wait()).await.unwrap_err().to_string(),
+            "first"
+        );
+        assert!(ran.load(Ordering::SeqCst), "the queued task never ran");
+    })
+}
