@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
+use crate::sleep::Sleep;
 use crate::tree::{self, CancelNode, Kind, Node, StaticParent, WrapNode};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
@@ -237,9 +238,10 @@ impl Ctx {
     }
 
     /// Like [`with_deadline`](Ctx::with_deadline), but when the deadline passes,
-    /// [`cause`](Ctx::cause) is `cause`. If this context's deadline is earlier, `cause` is not
-    /// used (as in Go). The handle cancels with [`Error::Canceled`] and no cause. Go:
-    /// `context.WithDeadlineCause`.
+    /// [`cause`](Ctx::cause) is `cause`: any error, or a [`Cause`] (which comes back as the
+    /// same `Arc`; see [`Cause`] for how other errors are wrapped). If this context's deadline
+    /// is earlier, `cause` is not used (as in Go). The handle cancels with [`Error::Canceled`]
+    /// and no cause. Go: `context.WithDeadlineCause`.
     ///
     /// # Examples
     ///
@@ -253,8 +255,12 @@ impl Ctx {
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
     #[doc(alias = "WithDeadlineCause")]
-    pub fn with_deadline_cause(&self, deadline: Instant, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(Some(deadline), Some(cause.into()));
+    pub fn with_deadline_cause(
+        &self,
+        deadline: Instant,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(Some(deadline), Some(crate::error::into_cause(cause)));
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
@@ -273,8 +279,15 @@ impl Ctx {
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
     #[doc(alias = "WithTimeoutCause")]
-    pub fn with_timeout_cause(&self, timeout: Duration, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), Some(cause.into()));
+    pub fn with_timeout_cause(
+        &self,
+        timeout: Duration,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> (Ctx, CancelHandle) {
+        let node = self.derive_deadline(
+            self.0.clock.now().checked_add(timeout),
+            Some(crate::error::into_cause(cause)),
+        );
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
@@ -655,6 +668,88 @@ impl Ctx {
     /// ```
     pub fn remaining(&self) -> Option<Duration> {
         Some(self.0.deadline?.saturating_duration_since(self.now()))
+    }
+}
+
+// ===== sleeping on the context's clock =====
+
+impl Ctx {
+    /// Waits `duration` on this context's clock, or less if the context is done first. Go:
+    /// `select { case <-time.After(d): case <-ctx.Done(): }`.
+    ///
+    /// The [`Sleep`] is `Ok(())` once `duration` has passed on the context's clock (the root's:
+    /// the system clock, a runtime's clock such as tokio's paused time, or a `MockClock`, on
+    /// which nothing passes until the test advances it), and `Err(error)` as soon as the
+    /// context is done first: on its first poll if it is done already. When the context's
+    /// deadline comes at or before the end of the sleep, the sleep ends at the deadline with
+    /// `Err(DeadlineExceeded)` (the context is done then). `sleep(Duration::ZERO)` on a live
+    /// context is `Ok(())` on the first poll; a duration too large for `Instant` never ends by
+    /// itself and never panics.
+    ///
+    /// So code that backs off or polls on a timer, written with `ctx.sleep`, stops at once
+    /// when its work is abandoned, and is tested with `MockClock` in microseconds.
+    ///
+    /// # Precision
+    ///
+    /// As the clock's timers: may end late, never early.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::{Ctx, Error};
+    /// # futures::executor::block_on(async {
+    /// let (ctx, _cancel) = Ctx::background().with_timeout(Duration::from_millis(20));
+    /// assert_eq!(ctx.sleep(Duration::from_millis(1)).await, Ok(()));
+    /// // The deadline comes first: the sleep ends there.
+    /// assert_eq!(ctx.sleep(Duration::from_secs(3600)).await, Err(Error::DeadlineExceeded));
+    /// # });
+    /// ```
+    #[doc(alias = "delay")]
+    #[doc(alias = "After")]
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep::new(self, self.now().checked_add(duration))
+    }
+
+    /// Waits until `deadline` on this context's clock, or less if the context is done first;
+    /// [`sleep`](Ctx::sleep) with an instant. A `deadline` that has passed is `Ok(())` on the
+    /// first poll of a live context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Ctx;
+    /// # futures::executor::block_on(async {
+    /// let ctx = Ctx::background();
+    /// let at = ctx.now() + Duration::from_millis(2);
+    /// assert_eq!(ctx.sleep_until(at).await, Ok(()));
+    /// assert!(ctx.now() >= at);
+    /// # });
+    /// ```
+    #[doc(alias = "delay_until")]
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep::new(self, Some(deadline))
+    }
+
+    /// [`sleep`](Ctx::sleep), blocking this thread: `Ok(())` once `duration` has passed on the
+    /// context's clock, `Err(error)` as soon as the context is done first. No runtime needed;
+    /// do not call it on an async executor's thread. On a `MockClock` tree it returns when
+    /// another thread advances the clock far enough (or cancels).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_cancel();
+    /// assert_eq!(ctx.sleep_blocking(Duration::from_millis(1)), Ok(()));
+    /// std::thread::spawn(move || cancel.cancel());
+    /// assert_eq!(ctx.sleep_blocking(Duration::from_secs(3600)), Err(Error::Canceled));
+    /// ```
+    #[doc(alias = "Sleep")]
+    pub fn sleep_blocking(&self, duration: Duration) -> Result<(), Error> {
+        crate::done::block_on(self.sleep(duration))
     }
 }
 

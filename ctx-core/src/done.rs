@@ -10,6 +10,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
 use futures_core::Stream;
+use futures_core::future::FusedFuture;
+use futures_core::stream::FusedStream;
 use sync_wrapper::SyncWrapper;
 
 use crate::Error;
@@ -18,7 +20,8 @@ use crate::tree::{self, NO_SLOT, Node, Registered};
 /// A future that completes with the context's [`Error`] once it is done. See
 /// [`Ctx::done`](crate::Ctx::done).
 ///
-/// `Done` is `'static + Send + Sync + Unpin`. A `Done` of a context that can never be done
+/// `Done` is `'static + Send + Sync + Unpin`, and a [`FusedFuture`]: once it has answered,
+/// `is_terminated()` is `true`. A `Done` of a context that can never be done
 /// (`background`, `without_cancel`) is pending forever.
 ///
 /// # Cancellation safety
@@ -66,6 +69,9 @@ enum Inner {
     },
     /// A foreign future, from [`Done::new`].
     Foreign(SyncWrapper<ForeignFuture>, Repoll),
+    /// This `Done` has answered (the node or the foreign future is released): polled again it
+    /// answers the same, and it reports [`FusedFuture::is_terminated`].
+    Finished(Error),
 }
 
 impl Done {
@@ -151,6 +157,7 @@ impl Done {
     fn peek(&self) -> Option<Error> {
         match &self.inner {
             Inner::Node { node, .. } => tree::err(node),
+            Inner::Finished(e) => Some(*e),
             _ => None,
         }
     }
@@ -181,12 +188,32 @@ impl Done {
 impl Future for Done {
     type Output = Error;
 
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
+        let out = self.poll_inner(cx);
+        if let Poll::Ready(e) = out {
+            // Every path to `Ready` left `key` at `NO_SLOT`: nothing to unregister.
+            self.inner = Inner::Finished(e);
+        }
+        out
+    }
+}
+
+/// A `Done` that has answered reports it, so it can stay in a `select!` loop. (Polled again,
+/// it answers the same error again.)
+impl FusedFuture for Done {
+    fn is_terminated(&self) -> bool {
+        matches!(self.inner, Inner::Finished(_))
+    }
+}
+
+impl Done {
     /// Registers the waker, then re-checks under the node's lock: a cancel either happened
     /// before (seen under the lock) or happens after (and finds the waker in the node's
     /// waiters, which it takes and wakes after unlocking). So no wake-up is lost.
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
         match &mut self.inner {
             Inner::Never => Poll::Pending,
+            Inner::Finished(e) => Poll::Ready(*e),
             Inner::Foreign(f, _) => f.get_mut().as_mut().poll(cx),
             Inner::Node { node, key } => {
                 // Fast path, and the lazy deadline check: one atomic load (plus a clock read
@@ -230,6 +257,7 @@ impl fmt::Debug for Done {
             Inner::Never => "never",
             Inner::Node { .. } => "ctx",
             Inner::Foreign(..) => "foreign",
+            Inner::Finished(_) => "finished",
         };
         f.debug_struct("Done").field("kind", &kind).finish()
     }
@@ -290,6 +318,13 @@ impl<F: Future> Future for Run<F> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// A `Run` that has answered reports it, so it can stay in a `select!` loop.
+impl<F: Future> FusedFuture for Run<F> {
+    fn is_terminated(&self) -> bool {
+        self.fut.is_none()
     }
 }
 
@@ -361,6 +396,13 @@ impl<S: Stream> Stream for RunStream<S> {
     }
 }
 
+/// A `RunStream` that has ended (after its `Err`, or with the inner stream) reports it.
+impl<S: Stream> FusedStream for RunStream<S> {
+    fn is_terminated(&self) -> bool {
+        self.done.is_none()
+    }
+}
+
 impl<S> fmt::Debug for RunStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunStream")
@@ -388,8 +430,8 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Polls `done` on this thread, parking in between.
-pub(crate) fn block_on(mut done: Done) -> Error {
+/// Polls `fut` on this thread, parking in between.
+pub(crate) fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
     let waker_state = Arc::new(ThreadWaker {
         thread: thread::current(),
         notified: AtomicBool::new(false),
@@ -397,8 +439,8 @@ pub(crate) fn block_on(mut done: Done) -> Error {
     let waker = Waker::from(waker_state.clone());
     let mut cx = Context::from_waker(&waker);
     loop {
-        if let Poll::Ready(e) = Pin::new(&mut done).poll(&mut cx) {
-            return e;
+        if let Poll::Ready(out) = Pin::new(&mut fut).poll(&mut cx) {
+            return out;
         }
         while !waker_state.notified.swap(false, Ordering::AcqRel) {
             thread::park();

@@ -1,5 +1,6 @@
 //! [`Error`], the two ways a context ends, and [`Cause`], the richer reason behind it.
 
+use std::any::Any;
 use std::sync::{Arc, LazyLock};
 
 /// Why a context is done: canceled, or its deadline passed.
@@ -88,4 +89,45 @@ impl From<Error> for std::io::Error {
 /// cancel.cancel(why.clone());
 /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
 /// ```
+///
+/// Everything that takes a cause ([`CancelCauseHandle::cancel`](crate::CancelCauseHandle::cancel),
+/// [`with_deadline_cause`](crate::Ctx::with_deadline_cause),
+/// [`with_timeout_cause`](crate::Ctx::with_timeout_cause)) accepts any
+/// `E: std::error::Error + Send + Sync + 'static`: a `Cause` is kept as the same `Arc`, any
+/// other error is wrapped in a new `Arc` once. So `cancel(MyErr)` gives a cause that
+/// downcasts to `MyErr`, while `cancel(Arc::new(MyErr))` gives one that downcasts to
+/// `Arc<MyErr>` (an `Arc<MyErr>` is an error of its own, not a `Cause`): write
+/// `Arc::new(MyErr) as Cause` when you need the `Arc` back with `Arc::ptr_eq`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ctx_core::Ctx;
+///
+/// #[derive(Debug)]
+/// struct Overloaded;
+/// impl std::fmt::Display for Overloaded {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("overloaded")
+///     }
+/// }
+/// impl std::error::Error for Overloaded {}
+///
+/// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+/// cancel.cancel(Overloaded);
+/// assert!(ctx.cause().unwrap().downcast_ref::<Overloaded>().is_some());
+/// ```
 pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `err` as a [`Cause`]: a value that already is a `Cause` comes back as that same `Arc`; any
+/// other error is wrapped once.
+///
+/// A generic `E: Error` bound admits `Cause` itself (`Arc<T: Error + ?Sized>` is an error), so
+/// the two are told apart at run time by type id, with no specialization; the check is free
+/// after monomorphization.
+pub(crate) fn into_cause<E: std::error::Error + Send + Sync + 'static>(err: E) -> Cause {
+    let mut slot = Some(err);
+    if let Some(cause) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Cause>>() {
+        return cause.take().expect("ctx-core: internal error: cause slot empty");
+    }
+    Arc::new(slot.expect("ctx-core: internal error: cause slot empty"))
+}

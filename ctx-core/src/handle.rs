@@ -173,7 +173,7 @@ impl fmt::Debug for CancelHandle {
 /// let (child, cancel_child) = parent.with_cancel_cause();
 /// let first: Cause = Arc::new(std::io::Error::other("first"));
 /// cancel_parent.cancel(first.clone());
-/// cancel_child.cancel(Arc::new(std::io::Error::other("too late")) as Cause);
+/// cancel_child.cancel(std::io::Error::other("too late"));
 /// assert!(Arc::ptr_eq(&child.cause().unwrap(), &first));
 /// ```
 #[doc(alias = "CancelCauseFunc")]
@@ -187,8 +187,9 @@ impl CancelCauseHandle {
         CancelCauseHandle { link: Link::new(ctx) }
     }
 
-    /// Cancels the context with `cause` (see [`Cause`]). Idempotent: only the first cancel of
-    /// a context records its cause.
+    /// Cancels the context with `cause`: any error, or a [`Cause`]. A `Cause` comes back from
+    /// [`Ctx::cause`] as the same `Arc`; any other error is wrapped once (see [`Cause`]).
+    /// Idempotent: only the first cancel of a context records its cause.
     ///
     /// # Examples
     ///
@@ -196,12 +197,16 @@ impl CancelCauseHandle {
     /// use std::sync::Arc;
     /// use ctx_core::{Cause, Ctx};
     /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+    /// cancel.cancel(std::fmt::Error); // any error
+    /// assert!(ctx.cause().unwrap().is::<std::fmt::Error>());
+    ///
+    /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
     /// let why: Cause = Arc::new(std::fmt::Error);
-    /// cancel.cancel(why.clone());
+    /// cancel.cancel(why.clone()); // a `Cause`: the same `Arc` comes back
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
-    pub fn cancel(&self, cause: impl Into<Cause>) {
-        self.link.cancel(Some(cause.into()));
+    pub fn cancel(&self, cause: impl std::error::Error + Send + Sync + 'static) {
+        self.link.cancel(Some(crate::error::into_cause(cause)));
     }
 
     /// Cancels with no cause: `cause()` is then [`Error::Canceled`](crate::Error::Canceled).

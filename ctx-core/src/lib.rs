@@ -11,6 +11,9 @@
 //! * observers — [`err`](Ctx::err), [`cause`](Ctx::cause), [`deadline`](Ctx::deadline),
 //!   [`value`](Ctx::value), the [`Done`] future, [`run`](Ctx::run),
 //!   [`run_stream`](Ctx::run_stream) and the thread-blocking [`wait_blocking`](Ctx::wait_blocking);
+//! * sleeping on the context's clock, cut short when it is done — [`sleep`](Ctx::sleep),
+//!   [`sleep_until`](Ctx::sleep_until) (the [`Sleep`] future) and
+//!   [`sleep_blocking`](Ctx::sleep_blocking);
 //! * [`Error`] (`Canceled`, `DeadlineExceeded`) and [`Cause`];
 //! * the [`Context`] trait for contexts of your own, and [`Clock`] for runtime adapters.
 //!
@@ -108,6 +111,7 @@ mod done;
 mod error;
 mod handle;
 mod loom;
+mod sleep;
 mod tree;
 mod watch;
 
@@ -132,6 +136,8 @@ pub use crate::done::{Done, Run, RunStream};
 pub use crate::error::{Cause, Error};
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
+#[doc(inline)]
+pub use crate::sleep::Sleep;
 
 /// The README's examples, compiled and run by `cargo test --doc`.
 #[doc = include_str!("../README.md")]

@@ -1,7 +1,7 @@
 //! The auto traits users rely on, pinned at compile time: a change that loses one fails to
 //! build this file.
 
-use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Ctx, Done, Error, Run, RunStream};
+use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Ctx, Done, Error, Run, RunStream, Sleep};
 
 fn send_sync_static<T: Send + Sync + 'static>() {}
 fn send_static<T: Send + 'static>() {}
@@ -15,10 +15,12 @@ fn handles_and_futures_are_send_sync_and_static() {
     send_sync_static::<CancelHandle>();
     send_sync_static::<CancelCauseHandle>();
     send_sync_static::<AfterFunc>();
+    send_sync_static::<Sleep>();
     send_sync_static::<Error>();
     send_static::<Run<std::future::Ready<u8>>>();
     send_static::<RunStream<futures::stream::Empty<u8>>>();
     unpin::<Done>();
+    unpin::<Sleep>();
     clone::<Ctx>();
     clone::<CancelHandle>();
     clone::<CancelCauseHandle>();

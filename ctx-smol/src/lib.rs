@@ -6,8 +6,10 @@
 //! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
 //! * [`background()`] and [`todo()`]: roots whose timers are [`async_io::Timer`]s;
 //! * [`AsyncIoClock`], the [`Clock`] behind them, for building roots by hand
-//!   ([`Ctx::background_with_clock`]).
-//! * [`spawn`]: `smol::spawn` of a future that stops when a context is done.
+//!   ([`Ctx::background_with_clock`]);
+//! * [`spawn`]: `smol::spawn` of a future that stops when a context is done;
+//! * [`Group`]: Go's errgroup on smol's global executor — tasks that share a context, the
+//!   first error cancels the rest.
 //!
 //! # Examples
 //!
@@ -70,11 +72,13 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod async_io_clock;
+mod group;
 mod task;
 
 #[doc(inline)]
 pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 #[doc(inline)]
+pub use crate::group::Group;
 pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::*;

@@ -5,7 +5,8 @@
 //!
 //! * [`MockClock`]: deterministic, manually advanced time for contexts, on any executor.
 //!   Deadlines fire only when the test calls [`advance`](MockClock::advance), and everything
-//!   due has fired when it returns;
+//!   due has fired when it returns; or let [`MockClock::block_on`] run a future and move time
+//!   to the next timer whenever the future is idle;
 //! * [`Probe`]: poll a future by hand with a counting waker and assert pending / ready /
 //!   woken N times / waker released;
 //! * [`conformance`]: every behaviour of ctx-core's API as a check that takes a

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use ctx_core::clock::Sleep;
@@ -19,6 +20,8 @@ use ctx_core::{Clock, Ctx};
 /// by itself**: only [`advance`](MockClock::advance) and [`advance_to`](MockClock::advance_to)
 /// move it, and they fire every deadline that is due before they return. So a test of a 30 s
 /// timeout runs in microseconds and gives the same result on every run and every executor.
+/// [`block_on`](MockClock::block_on) runs a future and does the advancing for you: whenever
+/// the future is idle, time jumps to the next timer.
 ///
 /// `MockClock` is `Clone + Send + Sync`: clones share one timeline (advance any of them);
 /// separate [`MockClock::new`]s are independent.
@@ -152,8 +155,9 @@ impl MockClock {
     /// derive contexts, register timers and even call `advance` again.
     ///
     /// What does not move: real time. `std::thread::sleep`, runtime timers and other clocks
-    /// are unaffected, and the mock never advances by itself (there is no auto-advance when
-    /// an executor is idle, unlike tokio's paused clock).
+    /// are unaffected, and the mock never advances by itself, except inside
+    /// [`block_on`](MockClock::block_on), which advances to the next timer whenever the future
+    /// it runs is idle (as tokio's paused clock does for tokio's timers).
     ///
     /// # Panics
     ///
@@ -249,6 +253,96 @@ impl MockClock {
         self.shared.lock().timers.first_key_value().map(|(&(d, _), _)| d)
     }
 
+    /// Runs `fut` to completion on this thread, moving this clock's time by itself: whenever
+    /// `fut` is pending and nothing has woken it, the clock advances to its earliest pending
+    /// timer and fires it (and every other timer due at that instant), then `fut` is polled
+    /// again if that woke it. So code that sleeps, backs off or times out on a `MockClock` tree
+    /// runs through hours of mock time in microseconds of real time, with no `advance` in the
+    /// test. It works for any code on this clock's contexts, whatever the executor it was
+    /// written for, as long as it needs no runtime of its own (no tokio timers or I/O).
+    ///
+    /// Time moves only as far as needed: after `root.sleep(d).await` inside it, `now()` has
+    /// advanced by exactly `d`. Timers step in order, as in [`advance`](MockClock::advance).
+    ///
+    /// # Wakes from other threads
+    ///
+    /// A wake is awaited only when no timer is pending: `fut` waits for something that is not
+    /// time (a channel fed by another thread, a cancel from elsewhere). Then the thread parks,
+    /// and is released by a wake, or by a timer that another thread registers on this clock.
+    /// After [`IDLE_LIMIT`](MockClock::IDLE_LIMIT) of real time with neither, nothing can
+    /// plausibly wake `fut`: `block_on` panics instead of hanging. While timers are pending,
+    /// the clock moves at once: a wake that another thread would send in real time races with
+    /// that, as in tokio's paused time. Make such a test deterministic by waiting for the
+    /// other thread inside `fut` before anything sleeps.
+    ///
+    /// # Panics
+    ///
+    /// When `fut` is pending, no timer is pending on this clock and nothing woke it for
+    /// [`IDLE_LIMIT`](MockClock::IDLE_LIMIT): it can never complete. A panic of `fut` itself
+    /// propagates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let root = clock.background();
+    /// let start = clock.now();
+    /// let out = clock.block_on(async move {
+    ///     root.sleep(Duration::from_secs(3600)).await // returns at once in real time
+    /// });
+    /// assert_eq!(out, Ok(()));
+    /// assert_eq!(clock.now(), start + Duration::from_secs(3600));
+    /// ```
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let signal = Arc::new(Signal {
+            thread: std::thread::current(),
+            woken: AtomicBool::new(false),
+        });
+        let waker = Waker::from(signal.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            // Pending. Polled again at once if it was woken meanwhile (by itself, by another
+            // thread, by a timer fired below); else time moves to the next timer; else wait.
+            let mut idle_since: Option<Instant> = None;
+            let mut step = Duration::from_micros(50);
+            while !signal.woken.swap(false, Ordering::AcqRel) {
+                if let Some(next) = self.next_deadline() {
+                    // Fires every timer due at `next`, no lock held; a fired timer that is
+                    // ours sets `woken` before `advance_to` returns.
+                    self.advance_to(next);
+                    idle_since = None;
+                    continue;
+                }
+                // Real time, not the sum of the steps: `park_timeout` may return early.
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Self::IDLE_LIMIT {
+                    panic!(
+                        "MockClock::block_on: the future is pending, no timer is pending on this \
+                         clock and nothing woke it for {:?}: it can never complete (a deadlock, \
+                         or a wait on a clock or runtime other than this MockClock)",
+                        Self::IDLE_LIMIT
+                    );
+                }
+                // A wake unparks us; a timer registered by another thread is seen after the
+                // step. `park_timeout` may also return spuriously: the loop re-checks.
+                std::thread::park_timeout(step);
+                step = (step * 2).min(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// How long [`block_on`](MockClock::block_on) waits, in real time, for a wake or a new timer
+    /// when the future is pending and no timer is pending, before it panics: one second.
+    pub const IDLE_LIMIT: Duration = Duration::from_secs(1);
+
     /// How many timers are registered and not yet fired or dropped.
     ///
     /// # Examples
@@ -328,6 +422,26 @@ fn saturating_add(now: Instant, d: Duration) -> Instant {
         }
     }
     t
+}
+
+// ===== block_on =====
+
+/// The waker of [`MockClock::block_on`]: records the wake and unparks the blocked thread.
+struct Signal {
+    thread: std::thread::Thread,
+    /// Set by a wake, taken by `block_on` before it decides to advance or to park.
+    woken: AtomicBool,
+}
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.thread.unpark();
+        }
+    }
 }
 
 // ===== MockSleep =====

@@ -8,6 +8,7 @@
 //!   runtime's clock;
 //! * [`TokioClock`], the [`Clock`] behind them;
 //! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done;
+//! * [`Group`]: Go's errgroup — tasks that share a context, the first error cancels the rest;
 //! * interop with tokio-util's [`CancellationToken`] both ways:
 //!   [`CtxExt::to_cancellation_token`] and [`from_token`].
 //!
@@ -111,10 +112,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod group;
 mod task;
 mod token;
 mod tokio_clock;
 
+#[doc(inline)]
+pub use crate::group::Group;
 #[doc(inline)]
 pub use crate::task::spawn;
 #[doc(inline)]

@@ -69,6 +69,12 @@ pub struct GoMigrationDoctests;
 #[cfg(doctest)]
 pub struct PatternsDoctests;
 
+/// The snippets of the page for users coming from tokio-util's `CancellationToken`, compiled
+/// and run as doctests.
+#[doc = include_str!("../../docs/from-cancellation-token.md")]
+#[cfg(doctest)]
+pub struct FromCancellationTokenDoctests;
+
 // ===== deadlines over the wire =====
 
 /// The request's time budget, from its headers: `x-timeout-ms: <milliseconds>`, else

@@ -39,6 +39,7 @@ mod api;
 mod cancel;
 mod deadline;
 mod futures;
+mod sleep;
 mod values;
 mod wrap;
 
@@ -47,6 +48,7 @@ pub use self::api::*;
 pub use self::cancel::*;
 pub use self::deadline::*;
 pub use self::futures::*;
+pub use self::sleep::*;
 pub use self::values::*;
 pub use self::wrap::*;
 
@@ -338,6 +340,15 @@ macro_rules! __ctx_testkit_checks {
             dropped_run_releases_its_waker,
             run_stream_yields_items_then_one_err_then_ends,
             wait_blocking_returns_on_cancel_from_another_thread,
+            // sleeping on the context's clock
+            sleep_is_ok_once_the_duration_has_passed,
+            sleep_until_is_ok_at_the_instant,
+            sleep_is_err_as_soon_as_the_context_is_canceled,
+            sleep_answers_on_the_first_poll_when_it_can,
+            sleep_ends_at_an_earlier_deadline,
+            huge_sleep_never_panics,
+            dropped_sleep_releases_its_waker,
+            sleep_blocking_ends_by_time_or_by_cancel,
             // names, traits, errors
             display_names_the_chain,
             partial_eq_means_same_context,

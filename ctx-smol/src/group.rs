@@ -1,0 +1,403 @@
+//! [`Group`]: Go's `errgroup.WithContext` on smol's global executor.
+//!
+//! The same logic as ctx-tokio's `Group`, kept as a second thin copy: what the two share (the
+//! first-error slot, the panic watch, the cause conversion) is some 60 lines, while spawning,
+//! joining, panic payloads and the limit's semaphore are the runtime's own.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use ctx_core::{CancelCauseHandle, Cause, Ctx};
+use smol::Task;
+use smol::lock::Semaphore;
+
+impl Group {
+    /// A group and its context, a child of `parent`: give the context to the group's tasks.
+    /// Go: `errgroup.WithContext`.
+    ///
+    /// The context is canceled when a task returns `Err(e)` first (with `e` as its cause), when
+    /// [`wait`](Group::wait) returns, when the group is dropped, or when `parent` is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// let request = ctx_smol::background();
+    /// let (group, ctx) = ctx_smol::Group::new(&request);
+    /// group.spawn(async move {
+    ///     let _ = ctx; // the task's own clone of the group's context
+    ///     Ok::<(), std::io::Error>(())
+    /// });
+    /// assert!(group.wait().await.is_ok());
+    /// # });
+    /// ```
+    #[doc(alias = "WithContext")]
+    #[doc(alias = "errgroup")]
+    pub fn new(parent: &Ctx) -> (Group, Ctx) {
+        Group::build(parent, None)
+    }
+
+    /// Like [`new`](Group::new), but at most `limit` tasks of the group run at once. Go:
+    /// `errgroup.SetLimit`. [`spawn`](Group::spawn) never blocks: a task spawned while `limit`
+    /// others run is started at once but waits for a free slot before it polls its future
+    /// (it still runs when its turn comes, even if the context is done by then, as in Go).
+    ///
+    /// # Panics
+    ///
+    /// When `limit` is 0 (no task could ever run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # smol::block_on(async {
+    /// let (group, _ctx) = ctx_smol::Group::with_limit(&ctx_smol::background(), 2);
+    /// let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// for _ in 0..8 {
+    ///     let (running, most) = (running.clone(), most.clone());
+    ///     group.spawn(async move {
+    ///         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+    ///         most.fetch_max(now, Ordering::SeqCst);
+    ///         smol::future::yield_now().await;
+    ///         running.fetch_sub(1, Ordering::SeqCst);
+    ///         Ok::<(), std::io::Error>(())
+    ///     });
+    /// }
+    /// group.wait().await.unwrap();
+    /// assert!(most.load(Ordering::SeqCst) <= 2);
+    /// # });
+    /// ```
+    #[doc(alias = "SetLimit")]
+    pub fn with_limit(parent: &Ctx, limit: usize) -> (Group, Ctx) {
+        assert!(
+            limit > 0,
+            "ctx-smol: Group::with_limit(0): no task could ever run"
+        );
+        Group::build(parent, Some(Arc::new(Semaphore::new(limit))))
+    }
+
+    fn build(parent: &Ctx, limit: Option<Arc<Semaphore>>) -> (Group, Ctx) {
+        let (ctx, cancel) = parent.with_cancel_cause();
+        let group = Group {
+            shared: Arc::new(Shared {
+                cancel,
+                first: OnceLock::new(),
+            }),
+            tasks: Mutex::new(Tasks {
+                running: Vec::new(),
+                panic: None,
+            }),
+            limit,
+        };
+        (group, ctx)
+    }
+}
+
+/// A set of smol tasks that work for one context: the first task to fail cancels the others,
+/// and [`wait`](Group::wait) returns its error. Go: `errgroup.Group` from
+/// `errgroup.WithContext`.
+///
+/// * [`spawn`](Group::spawn) starts a task (`Future<Output = Result<(), E>>`, with `E` any
+///   error or a [`Cause`]).
+/// * The first task to return `Err(e)` cancels the group's context with `e` as its cause (the
+///   other tasks see it and stop); later errors are dropped.
+/// * [`wait`](Group::wait) resolves once every task has ended: `Err(cause)` with the first
+///   error (the very `Arc` the context was canceled with), else `Ok(())`. Then the group's
+///   context is canceled, as Go does when `Wait` returns.
+/// * A task that panics cancels the group's context (cause: "a task of the group
+///   panicked"), and `wait` resumes the first panic once every task has ended.
+/// * Dropping a `Group` without `wait` cancels its context; its tasks are detached, not
+///   canceled (they see the context done and end by themselves).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ctx_smol::{Ctx, Error};
+///
+/// async fn fetch(ctx: &Ctx, shard: u32) -> Result<(), std::io::Error> {
+///     if shard == 3 {
+///         return Err(std::io::Error::other("shard 3 is down"));
+///     }
+///     // The others wait for data that never comes, until the group gives up.
+///     ctx.run(std::future::pending::<()>()).await.map_err(std::io::Error::from)
+/// }
+///
+/// # smol::block_on(async {
+/// let (request, _cancel) = ctx_smol::background().with_timeout(Duration::from_secs(10));
+/// let (group, ctx) = ctx_smol::Group::new(&request);
+/// for shard in 0..5 {
+///     let ctx = ctx.clone();
+///     group.spawn(async move { fetch(&ctx, shard).await });
+/// }
+/// let err = group.wait().await.unwrap_err();
+/// assert_eq!(err.to_string(), "shard 3 is down");
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert_eq!(request.err(), None); // the request itself goes on
+/// # });
+/// ```
+#[must_use = "dropping a Group cancels its context; call `wait().await`"]
+pub struct Group {
+    shared: Arc<Shared>,
+    tasks: Mutex<Tasks>,
+    /// One permit per task that may run at once; `None`: no limit.
+    limit: Option<Arc<Semaphore>>,
+}
+
+/// What the group and its tasks share.
+struct Shared {
+    cancel: CancelCauseHandle,
+    /// The first error a task returned; set once.
+    first: OnceLock<Cause>,
+}
+
+struct Tasks {
+    running: Vec<Task<()>>,
+    /// The first panic of a task already reaped by `spawn`.
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl Shared {
+    fn fail(&self, cause: Cause) {
+        // `set` decides the first error once, whatever the races; only the winner cancels.
+        if self.first.set(cause.clone()).is_ok() {
+            self.cancel.cancel(cause);
+        }
+    }
+}
+
+impl Group {
+    /// Starts `fut` as a task of the group, on smol's global executor (`smol::spawn`). Go:
+    /// `Group.Go`.
+    ///
+    /// `E` is any `std::error::Error + Send + Sync + 'static`, or a [`Cause`] (which comes
+    /// back from [`wait`](Group::wait) and the context's `cause()` as the same `Arc`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ctx_smol::Cause;
+    /// # smol::block_on(async {
+    /// let (group, ctx) = ctx_smol::Group::new(&ctx_smol::background());
+    /// let why: Cause = Arc::new(std::io::Error::other("bad input"));
+    /// let e = why.clone();
+    /// group.spawn(async move { Err(e) });
+    /// let err = group.wait().await.unwrap_err();
+    /// assert!(Arc::ptr_eq(&err, &why));
+    /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    /// # });
+    /// ```
+    #[doc(alias = "Go")]
+    #[track_caller]
+    pub fn spawn<F, E>(&self, fut: F)
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let shared = self.shared.clone();
+        let limit = self.limit.clone();
+        let task = async move {
+            let _permit = match limit {
+                Some(sem) => Some(sem.acquire_arc().await),
+                None => None,
+            };
+            let watch = PanicWatch(Some(&shared));
+            let out = fut.await;
+            watch.disarm();
+            if let Err(e) = out {
+                shared.fail(into_cause(e));
+            }
+        };
+        let mut tasks = self.lock();
+        tasks.reap();
+        tasks.running.push(smol::spawn(task));
+    }
+
+    /// Waits until every task of the group has ended, then cancels the group's context and
+    /// returns the first error (`Err(cause)`, the same `Arc` the context was canceled with),
+    /// or `Ok(())`. Go: `Group.Wait`.
+    ///
+    /// # Panics
+    ///
+    /// When a task panicked: the first panic is resumed here, after every task has ended.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Dropping the `wait` future cancels the group's context, as dropping the group does; the
+    /// tasks are not aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// let (group, ctx) = ctx_smol::Group::new(&ctx_smol::background());
+    /// group.spawn(async { Ok::<(), std::fmt::Error>(()) });
+    /// assert!(group.wait().await.is_ok());
+    /// assert!(ctx.is_done()); // canceled when `wait` returns, as in Go
+    /// # });
+    /// ```
+    #[doc(alias = "Wait")]
+    pub async fn wait(self) -> Result<(), Cause> {
+        let mut tasks = std::mem::replace(
+            &mut *self.lock(),
+            Tasks {
+                running: Vec::new(),
+                panic: None,
+            },
+        );
+        while let Some(task) = tasks.running.pop() {
+            let out = Joined(Some(task)).await;
+            tasks.keep_panic(out);
+        }
+        self.shared.cancel.cancel_without_cause();
+        if let Some(payload) = tasks.panic.take() {
+            std::panic::resume_unwind(payload);
+        }
+        match self.shared.first.get() {
+            Some(cause) => Err(cause.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tasks> {
+        // No user code runs under this lock (spawning only schedules the task).
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Tasks {
+    fn keep_panic(&mut self, out: Result<(), Box<dyn Any + Send>>) {
+        if let Err(payload) = out
+            && self.panic.is_none()
+        {
+            self.panic = Some(payload);
+        }
+    }
+
+    /// Lets go of the tasks that have ended (keeping a panic), so that a long-lived group does
+    /// not keep them all.
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.running.len() {
+            if self.running[i].is_finished() {
+                let task = self.running.swap_remove(i);
+                // Ready at once: the task has ended. A noop waker, as nothing waits here.
+                let mut cx = Context::from_waker(Waker::noop());
+                if let Poll::Ready(out) = Pin::new(&mut Joined(Some(task))).poll(&mut cx) {
+                    self.keep_panic(out);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+impl Drop for Tasks {
+    /// Detach, not cancel (a smol `Task`'s drop cancels it): the tasks see the context done
+    /// and end.
+    fn drop(&mut self) {
+        for task in self.running.drain(..) {
+            task.detach();
+        }
+    }
+}
+
+/// Awaits a task and hands over its panic. smol's executor catches a task's panic and resumes
+/// it in whoever awaits the task; `wait` must await every task before it resumes the first
+/// panic, so the payload is taken here (under `panic = "abort"` a task's panic never gets
+/// this far). A task still pending when this is dropped is detached, not canceled.
+struct Joined(Option<Task<()>>);
+
+impl Future for Joined {
+    type Output = Result<(), Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let task = self
+            .0
+            .as_mut()
+            .expect("ctx-smol: internal error: Joined polled after completion");
+        let out = match catch_unwind(AssertUnwindSafe(|| Pin::new(task).poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(())) => Ok(()),
+            Err(payload) => Err(payload),
+        };
+        self.0 = None;
+        Poll::Ready(out)
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.detach();
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel_without_cause();
+    }
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Group");
+        match self.tasks.try_lock() {
+            Ok(t) => d.field("tasks", &t.running.len()),
+            Err(_) => d.field("tasks", &format_args!("<locked>")),
+        };
+        d.field("failed", &self.shared.first.get().is_some())
+            .field("limit", &self.limit.is_some())
+            .finish()
+    }
+}
+
+/// Cancels the group's context if the task's future is dropped before it returned: it
+/// panicked (or the executor dropped it). A drop guard, so nothing relies on catching a panic.
+struct PanicWatch<'a>(Option<&'a Shared>);
+
+impl PanicWatch<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PanicWatch<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.cancel.cancel(TaskPanicked);
+        }
+    }
+}
+
+/// The cause a group's context is canceled with when one of its tasks panics.
+#[derive(Debug)]
+struct TaskPanicked;
+
+impl fmt::Display for TaskPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a task of the group panicked")
+    }
+}
+
+impl std::error::Error for TaskPanicked {}
+
+/// `err` as a [`Cause`]: a `Cause` is kept as the same `Arc`, any other error is wrapped once
+/// (the rule of ctx-core's `cancel`, which the group needs before it cancels: `wait` returns
+/// the error even when the parent was canceled first).
+fn into_cause<E: std::error::Error + Send + Sync + 'static>(err: E) -> Cause {
+    let mut slot = Some(err);
+    if let Some(cause) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Cause>>() {
+        return cause.take().expect("ctx-smol: internal error: cause slot empty");
+    }
+    Arc::new(slot.expect("ctx-smol: internal error: cause slot empty"))
+}
