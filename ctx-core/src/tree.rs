@@ -519,21 +519,36 @@ pub(crate) fn expire(start: &Arc<Node>) {
 pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     let c = top.cancel_node();
     let mut g = lock(&c.inner);
-    if !c.is_open() {
-        return;
-    }
-    // Every taker of a slot holds this node's lock (or owns the node outright, in `release`):
-    // a plain load and store suffice (invariant 4).
+    let mut now: Option<Instant> = None;
+    let has_children = loop {
+        if !c.is_open() {
+            return;
+        }
+        // Fast path, a leaf nobody waits on: nothing to take, wake or run.
+        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
+            // Every taker of a slot holds this node's lock (or owns the node outright, in
+            // `release`): a plain load and store suffice (invariant 4).
+            let top_slot = c.slot.load(Ordering::Relaxed);
+            c.slot.store(NO_SLOT, Ordering::Relaxed);
+            mark(c, &mut g, err, cause);
+            drop(g);
+            leave(top.parent.as_ref(), top_slot);
+            return;
+        }
+        let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
+        if !has_children || now.is_some() {
+            break has_children;
+        }
+        // The walk compares descendants' own deadlines with the clock. The clock is user code:
+        // read it now, with no lock held and before anything has changed, so that a clock that
+        // panics leaves the tree exactly as it was (a later cancel completes it) instead of
+        // half-canceled. Then look again: the node may have changed while unlocked.
+        drop(g);
+        now = Some(top.clock.now());
+        g = lock(&c.inner);
+    };
     let top_slot = c.slot.load(Ordering::Relaxed);
     c.slot.store(NO_SLOT, Ordering::Relaxed);
-    // Fast path, a leaf nobody waits on: nothing to take, wake or run.
-    if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
-        mark(c, &mut g, err, cause);
-        drop(g);
-        leave(top.parent.as_ref(), top_slot);
-        return;
-    }
-    let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
     let for_children = if has_children { cause.clone() } else { None };
     let taken = close(c, &mut g, err, cause);
     drop(g);
@@ -550,14 +565,12 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     // so no waker or after-func runs while part of the subtree is still open.
     let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
     let mut done: Vec<(Taken, Option<Arc<Node>>)> = Vec::new();
-    let mut now: Option<Instant> = None;
+    let now = now.expect("ctx-core: internal error: clock not read before the walk");
     done.push((taken.split_children(err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
         let (err, cause) = match c.own_deadline {
-            Some(d) if *now.get_or_insert_with(|| node.clock.now()) >= d => {
-                (Error::DeadlineExceeded, c.deadline_cause.clone())
-            }
+            Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause.clone()),
             _ => (err, cause),
         };
         let taken = {
