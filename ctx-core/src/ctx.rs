@@ -18,6 +18,9 @@ use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, E
 /// its own [`CancelHandle`] is called (or its last clone dropped), or when its deadline passes.
 /// Canceling a child never touches its parent or siblings.
 ///
+/// `Ctx` (like the handles) is `UnwindSafe` and `RefUnwindSafe`: a panic caught with
+/// `catch_unwind` never leaves a context half-changed.
+///
 /// # Examples
 ///
 /// ```

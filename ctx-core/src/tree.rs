@@ -99,6 +99,15 @@ pub(crate) struct Node {
     pub(crate) kind: Kind,
 }
 
+// A panic cannot leave a node half-changed for code that catches it: every state change is made
+// whole under one lock (which ignores poisoning) or by one atomic store, no user code runs under
+// a lock, and a cancel reads the clock before it changes anything. What the compiler cannot see
+// through are the user's values, custom contexts, clocks and callbacks (`dyn` types); they are
+// only shared by `&` and are `Sync`. So `Ctx`, `CancelHandle`, `CancelCauseHandle` and
+// `AfterFunc` are unwind safe (tokio-util's `CancellationToken` makes the same promise).
+impl std::panic::RefUnwindSafe for Node {}
+impl std::panic::UnwindSafe for Node {}
+
 /// Which process-wide root, if any, is a node's parent (see `Node::parent`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StaticParent {
