@@ -456,7 +456,11 @@ impl Ctx {
         match &self.0.kind {
             Kind::Cancel(_) => tree::err(&self.0),
             Kind::Value { source, .. } => tree::err(source.as_ref()?),
-            Kind::Wrap(w) => w.custom.err(),
+            // Once the custom's `done()` has fired, its answers are in the bridge.
+            Kind::Wrap(w) => match w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
+                Some(e) => Some(e),
+                None => w.custom.err(),
+            },
             Kind::Root { .. } | Kind::WithoutCancel => None,
         }
     }
@@ -492,7 +496,10 @@ impl Ctx {
     #[doc(alias = "Cause")]
     pub fn cause(&self) -> Option<Cause> {
         match &self.0.kind {
-            Kind::Wrap(w) => w.custom.cause(),
+            Kind::Wrap(w) => match w.source.as_ref().map(|s| s.cancel_node()) {
+                Some(c) if !c.is_open() => c.cause(),
+                _ => w.custom.cause(),
+            },
             _ => {
                 let node = self.0.canceler()?;
                 tree::err(node)?;
@@ -523,10 +530,8 @@ impl Ctx {
     /// ```
     #[doc(alias = "Done")]
     pub fn done(&self) -> Done {
-        match &self.0.kind {
-            Kind::Wrap(w) if w.source.is_none() => w.custom.done(),
-            _ => Done::of(self.0.canceler()),
-        }
+        // A wrap's `done()` was resolved at `wrap` (its bridge, or never): O(1) at any depth.
+        Done::of(self.0.canceler())
     }
 
     /// The value of type `T` carried by this context or its nearest ancestor that has one.
@@ -677,6 +682,13 @@ impl Context for Ctx {
     }
     fn is_done(&self) -> bool {
         Ctx::is_done(self)
+    }
+    fn on_done(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Option<Box<dyn FnOnce() -> bool + Send + 'static>> {
+        let stop = self.after_func(f);
+        Some(Box::new(move || stop.stop()))
     }
 }
 

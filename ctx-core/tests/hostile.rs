@@ -585,15 +585,17 @@ fn a_custom_context_whose_done_never_completes_deadlocks_nothing() {
     let mut done = wrapped.done();
     assert!(poll_once(&mut done, Waker::noop()).is_pending());
     cancel.cancel();
-    // The wrap answers as the custom context does; a child born now is born done.
+    // The wrap answers as the custom context does. Its children can only learn through
+    // `done()`, which never completes (Go's rule: a parent whose `Done()` is nil never cancels
+    // its children): those born before and after stay open, and canceling them still works.
     assert_eq!(wrapped.err(), Some(Error::Canceled));
     let (after, _a) = wrapped.with_cancel();
-    assert_eq!(after.err(), Some(Error::Canceled));
-    // A child born before can only learn through `done()`, which never completes: it stays
-    // open, and canceling it still works.
+    assert_eq!(after.err(), None);
     assert_eq!(before.err(), None);
     drop(_b);
     assert_eq!(before.err(), Some(Error::Canceled));
+    drop(_a);
+    assert_eq!(after.err(), Some(Error::Canceled));
 }
 
 #[test]
