@@ -11,8 +11,10 @@ use crate::{Cause, Done, Error};
 /// [`Ctx`](crate::Ctx) implements it, and so can a type of your own — typically by wrapping a
 /// `Ctx` and changing one method. [`Ctx::wrap`](crate::Ctx::wrap) then turns it into a parent
 /// that contexts can be derived from. If your `done()` returns the wrapped `Ctx`'s `done()`,
-/// children are linked to that `Ctx` directly, with no watcher; a `done()` of your own making
-/// ([`Done::new`]) is watched by one watcher per wrapped context.
+/// children are linked to that `Ctx`, with no watcher; a `done()` of your own making
+/// ([`Done::new`]) is watched by one watcher per wrapped context, unless you implement
+/// [`on_done`](Context::on_done). Either way the children take your own `err()` and `cause()`
+/// when your `done()` fires.
 ///
 /// # Examples
 ///

@@ -120,16 +120,27 @@ impl Ctx {
     }
 
     /// Turns any [`Context`] into a `Ctx` parent. Children derived from it see its values and
-    /// deadline and are canceled when it is; the result answers `err`, `cause`, `deadline` and
-    /// values as `custom` does.
+    /// deadline and are canceled when its `done()` fires, with `custom`'s own `err()` and
+    /// `cause()` (also when its `done()` is another context's). The result answers `err`,
+    /// `cause`, `deadline` and values as `custom` does (once its `done()` has fired, with the
+    /// answers its children took).
     ///
     /// * A `Ctx` is returned as it is.
     /// * A type whose `done()` is a `Ctx`'s `done()` (the usual wrapper) is linked to that
-    ///   `Ctx` directly: cancellation reaches children at once, with no thread and no task.
-    /// * A truly foreign `done()` ([`Done::new`]) is watched by one watcher per wrapped context
-    ///   (not per child), which polls it whenever it wakes; children follow a moment after.
+    ///   `Ctx` through one node: cancellation reaches the children before the cancel returns,
+    ///   with no thread and no task.
+    /// * A type whose `done()` is a future of its own ([`Done::new`]) and that can call back
+    ///   when done ([`Context::on_done`]) is fed by that callback: no thread either.
+    /// * Any other foreign `done()` is watched by one watcher per wrapped context (not per
+    ///   child), which polls it whenever it wakes. Anyone who asks a derived context (`err`,
+    ///   `cause`, a `done()` poll, `after_func`, deriving, `wait_blocking`) asks `custom` too, so
+    ///   they see it done as soon as `custom.err()` says so; only waiters that nobody polls
+    ///   wait for the watcher, a moment longer.
+    /// * A `done()` that never completes ([`Done::never`]) cancels no child, as in Go.
     ///
     /// A child of a custom context that is already done is born done, with its error and cause.
+    /// Chains of wraps of any depth build, cancel and drop without deep recursion in ctx-core
+    /// (a custom's own methods that forward to the `Ctx` inside still recurse when called).
     ///
     /// # Examples
     ///
@@ -456,11 +467,19 @@ impl Ctx {
         match &self.0.kind {
             Kind::Cancel(_) => tree::err(&self.0),
             Kind::Value { source, .. } => tree::err(source.as_ref()?),
-            // Once the custom's `done()` has fired, its answers are in the bridge.
-            Kind::Wrap(w) => match w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
-                Some(e) => Some(e),
-                None => w.custom.err(),
-            },
+            Kind::Wrap(w) => {
+                // Once the custom's `done()` has fired, its answers are in the bridge.
+                if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
+                    return Some(e);
+                }
+                let e = w.custom.err();
+                if e.is_some()
+                    && let Some(bridge) = &w.source
+                {
+                    tree::err(bridge); // the lazy check: cancels the bridge if it lags behind
+                }
+                e
+            }
             Kind::Root { .. } | Kind::WithoutCancel => None,
         }
     }

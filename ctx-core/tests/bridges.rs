@@ -383,3 +383,23 @@ fn the_on_done_registration_is_stopped_when_the_wrap_is_dropped() {
     assert_eq!(late.with_value(1u8).err(), Some(Error::Canceled));
     assert_eq!(switch.live_callbacks(), 0);
 }
+
+/// Asking the wrap itself is asking too: its children attached before the fire are canceled
+/// then, without the watcher thread.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "holds the foreign watcher thread, which would outlive the test"
+)]
+fn asking_the_wrap_itself_cancels_its_children() {
+    let _serial = serial();
+    let switch = Switch::new(false);
+    let wrapped = Ctx::wrap(SwitchCtx(switch.clone()));
+    let (child, _c) = wrapped.with_cancel();
+    let hold = HoldWatcher::start();
+    switch.fire(Error::Canceled, &a_cause("x"));
+    assert_eq!(child.err(), None, "nobody asked yet, and the watcher is held");
+    assert_eq!(wrapped.err(), Some(Error::Canceled));
+    assert_eq!(child.err(), Some(Error::Canceled));
+    drop(hold);
+}
