@@ -1,10 +1,10 @@
 //! The engine: nodes of the context tree and how cancellation flows through them.
 //!
 //! A [`Ctx`] is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`, `with_deadline*`,
-//! `with_timeout*`, and the bridge behind a foreign `Ctx::wrap`) can become done; every other
-//! node (`with_value`, `wrap` of a `Ctx`-backed context) points at the nearest cancel node
-//! above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the
-//! roots have no source: they are never done.
+//! `with_timeout*`, and the *bridge* behind a `Ctx::wrap`, see [`Bridge`]) can become done;
+//! every other node (`with_value`, `wrap`) points at the nearest cancel node above it, its
+//! *source*, and answers `err()`/`done()` from there. `without_cancel` and the roots have no
+//! source: they are never done.
 //!
 //! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
 //! *canceler*) and keeps only its slot number. The canceler holds children weakly, so a child
@@ -31,10 +31,15 @@
 //!    canceler is removed only by the one who took it.
 //! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
 //!    released: they are collected into local lists first.
-//! 6. Cancellation walks the subtree with an explicit stack, and dropping a chain unlinks
-//!    parents in a loop: nothing recurses over the depth of the tree.
+//! 6. Cancellation walks the subtree with an explicit stack (relays found on the way are
+//!    resolved afterwards, in a loop), dropping a chain unlinks parents in a loop, and a wrap's
+//!    custom context is dropped on a thread-local trampoline: nothing recurses over the depth
+//!    of the tree, wraps included.
 //! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
 //!    they have run or been stopped, so it stays attached even with no `Ctx` left.
+//! 8. No user code runs between the first and the last state change of a walk: the clock is
+//!    read before it, and a relay's custom context is asked after it. A panic in user code
+//!    therefore never leaves a subtree half-canceled.
 //!
 //! # Deadlock safety
 //!
