@@ -184,6 +184,10 @@ pub(crate) struct Bridge {
     /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
     custom: Weak<dyn Context>,
     relay: bool,
+    /// On a relay whose chain of relays ends at a foreign bridge (a wrap of a wrap of a foreign
+    /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
+    /// the relay's parent chain holds it.
+    foreign_root: Option<Weak<Node>>,
 }
 
 struct Inner {
@@ -403,12 +407,21 @@ impl CancelNode {
         }
     }
 
-    /// An open bridge for `custom` (see [`Bridge`]).
-    fn bridge(custom: &Arc<dyn Context>, relay: bool) -> CancelNode {
+    /// An open bridge for `custom` (see [`Bridge`]): a relay under `feeder`, or fed from a
+    /// foreign `done()`.
+    fn bridge(custom: &Arc<dyn Context>, feeder: Option<&Arc<Node>>) -> CancelNode {
+        let foreign_root = feeder.and_then(|f| match &f.kind {
+            Kind::Cancel(c) => c.bridge.as_ref().and_then(|b| match b.relay {
+                true => b.foreign_root.clone(),
+                false => Some(Arc::downgrade(f)),
+            }),
+            _ => None,
+        });
         CancelNode {
             bridge: Some(Box::new(Bridge {
                 custom: Arc::downgrade(custom),
-                relay,
+                relay: feeder.is_some(),
+                foreign_root,
             })),
             ..CancelNode::new(None, None, false, None)
         }
@@ -944,7 +957,9 @@ pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 /// The lazy check of an open bridge (see [`Bridge`]): asks the custom context (user code, no
 /// lock held) and cancels the bridge with its answers if it says it is done. A relay is not
 /// asked while the node feeding it is open: the custom's `done()` has not fired, and a chain
-/// of wraps answers without going through every custom in it.
+/// of wraps answers without going through every custom in it. Only the foreign bridge at the
+/// bottom of its chain, if any, is checked then: if that one is done, its cancel resolves the
+/// relays above it, this one included.
 #[cold]
 #[inline(never)]
 fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
@@ -955,7 +970,14 @@ fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
             .and_then(|p| p.0.canceler())
             .is_some_and(|feeder| feeder.cancel_node().is_open())
     {
-        return None;
+        let root = b.foreign_root.as_ref().and_then(Weak::upgrade)?;
+        if let Kind::Cancel(rc) = &root.kind
+            && let Some(rb) = &rc.bridge
+            && rc.is_open()
+        {
+            poll_bridge(&root, rb); // a foreign bridge: no further step down
+        }
+        return node.cancel_node().state_err();
     }
     let (err, cause) = bridge_outcome(node)?;
     propagate(node, err, cause);
@@ -998,7 +1020,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             Some(&Ctx(feeder.clone())),
             clock.clone(),
             deadline,
-            Kind::Cancel(CancelNode::bridge(&custom, true)),
+            Kind::Cancel(CancelNode::bridge(&custom, Some(feeder))),
         );
         drop(done);
         attach(&relay);
@@ -1032,7 +1054,7 @@ fn foreign_bridge(
         None,
         clock,
         deadline,
-        Kind::Cancel(CancelNode::bridge(custom, false)),
+        Kind::Cancel(CancelNode::bridge(custom, None)),
     );
     if let Some((err, cause)) = custom_outcome(&**custom) {
         propagate(&bridge, err, cause);

@@ -403,3 +403,47 @@ fn asking_the_wrap_itself_cancels_its_children() {
     assert_eq!(child.err(), Some(Error::Canceled));
     drop(hold);
 }
+
+/// The usual wrapper: forwards everything to the `Ctx` it holds.
+struct Forward(Ctx);
+
+impl Context for Forward {
+    fn deadline(&self) -> Option<Instant> {
+        self.0.deadline()
+    }
+    fn done(&self) -> Done {
+        self.0.done()
+    }
+    fn err(&self) -> Option<Error> {
+        self.0.err()
+    }
+    fn cause(&self) -> Option<Cause> {
+        self.0.cause()
+    }
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        self.0.value_any(key)
+    }
+}
+
+/// A wrap of a wrap (of a wrap) of a foreign context: asking a context derived from the top
+/// reaches the foreign context at the bottom in one step, and its cancel resolves every relay
+/// in between, with the foreign context's own cause.
+#[test]
+#[cfg_attr(miri, ignore = "holds the foreign watcher thread, which would outlive the test")]
+fn wraps_of_a_done_foreign_context_are_done_at_once_too() {
+    let _serial = serial();
+    let switch = Switch::new(false);
+    let foreign = Ctx::wrap(SwitchCtx(switch.clone()));
+    let middle = Ctx::wrap(Forward(foreign.with_value(1u8)));
+    let top = Ctx::wrap(Forward(middle.clone()));
+    let value = top.with_value(2u8);
+    let (child, _c) = middle.with_cancel();
+    let hold = HoldWatcher::start();
+    let why = a_cause("at the bottom");
+    switch.fire(Error::Canceled, &why);
+    assert_eq!(value.err(), Some(Error::Canceled), "a value child of the top");
+    assert!(cause_is(&value, &why));
+    assert_eq!(child.err(), Some(Error::Canceled), "a child of the middle, resolved with it");
+    assert!(cause_is(&top, &why));
+    drop(hold);
+}
