@@ -960,16 +960,25 @@ pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 /// of wraps answers without going through every custom in it. Only the foreign bridge at the
 /// bottom of its chain, if any, is checked then: if that one is done, its cancel resolves the
 /// relays above it, this one included.
-#[cold]
-#[inline(never)]
+#[inline]
 fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
-    if b.relay
+    let feeder_open = b.relay
         && node
             .parent
             .as_ref()
             .and_then(|p| p.0.canceler())
-            .is_some_and(|feeder| feeder.cancel_node().is_open())
-    {
+            .is_some_and(|feeder| feeder.cancel_node().is_open());
+    // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
+    if feeder_open && b.foreign_root.is_none() {
+        return None;
+    }
+    poll_bridge_slow(node, b, feeder_open)
+}
+
+#[cold]
+#[inline(never)]
+fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<Error> {
+    if feeder_open {
         let root = b.foreign_root.as_ref().and_then(Weak::upgrade)?;
         if let Kind::Cancel(rc) = &root.kind
             && let Some(rb) = &rc.bridge

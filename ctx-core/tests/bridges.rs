@@ -429,7 +429,10 @@ impl Context for Forward {
 /// reaches the foreign context at the bottom in one step, and its cancel resolves every relay
 /// in between, with the foreign context's own cause.
 #[test]
-#[cfg_attr(miri, ignore = "holds the foreign watcher thread, which would outlive the test")]
+#[cfg_attr(
+    miri,
+    ignore = "holds the foreign watcher thread, which would outlive the test"
+)]
 fn wraps_of_a_done_foreign_context_are_done_at_once_too() {
     let _serial = serial();
     let switch = Switch::new(false);
@@ -443,7 +446,11 @@ fn wraps_of_a_done_foreign_context_are_done_at_once_too() {
     switch.fire(Error::Canceled, &why);
     assert_eq!(value.err(), Some(Error::Canceled), "a value child of the top");
     assert!(cause_is(&value, &why));
-    assert_eq!(child.err(), Some(Error::Canceled), "a child of the middle, resolved with it");
+    assert_eq!(
+        child.err(),
+        Some(Error::Canceled),
+        "a child of the middle, resolved with it"
+    );
     assert!(cause_is(&top, &why));
     drop(hold);
 }
