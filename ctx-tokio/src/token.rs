@@ -50,6 +50,12 @@ pub trait CtxExt: sealed::Sealed {
     /// [`from_token`] for that direction. Each call registers one after-func, which lasts until
     /// the context is done: call it once per context and clone the token.
     ///
+    /// That registration keeps the context attached to its parent (and the token alive) until
+    /// the context is done, even after every `Ctx` clone is dropped, as any after-func does. On
+    /// a context that can never be done (`background`, `without_cancel`) nothing is registered;
+    /// on one that is simply never canceled (its handle disarmed, a long-lived root) it stays
+    /// for the life of the process: cancel such a context when you are done with it.
+    ///
     /// # Examples
     ///
     /// ```
