@@ -11,8 +11,10 @@ use crate::{Cause, Done, Error};
 /// [`Ctx`](crate::Ctx) implements it, and so can a type of your own — typically by wrapping a
 /// `Ctx` and changing one method. [`Ctx::wrap`](crate::Ctx::wrap) then turns it into a parent
 /// that contexts can be derived from. If your `done()` returns the wrapped `Ctx`'s `done()`,
-/// children are linked to that `Ctx` directly, with no watcher; a `done()` of your own making
-/// ([`Done::new`]) is watched by one watcher per wrapped context.
+/// children are linked to that `Ctx`, with no watcher; a `done()` of your own making
+/// ([`Done::new`]) is watched by one watcher per wrapped context, unless you implement
+/// [`on_done`](Context::on_done). Either way the children take your own `err()` and `cause()`
+/// when your `done()` fires.
 ///
 /// # Examples
 ///
@@ -59,5 +61,93 @@ pub trait Context: Send + Sync + 'static {
     /// `err().is_some()`.
     fn is_done(&self) -> bool {
         self.err().is_some()
+    }
+
+    /// Calls `f` once, when this context is done — for a context that can call back by itself
+    /// (Go's `afterFuncer`). Returns a function that cancels the registration: it returns `true`
+    /// if it kept `f` from running. The default returns `None`: not supported.
+    ///
+    /// [`Ctx::wrap`](crate::Ctx::wrap) asks for it when [`done()`](Context::done) is a future of
+    /// your own ([`Done::new`]): with a callback, the children of the wrapped context are
+    /// canceled inside `f`, with no watcher. Without one, a watcher re-polls the future whenever
+    /// it wakes. `wrap` calls the returned function when the wrapped context is dropped or done.
+    ///
+    /// Your part of the contract:
+    ///
+    /// * call `f` at most once, after [`err()`](Context::err) answers `Some` (the children take
+    ///   your `err()` and `cause()`), and at once (or before returning) if the context is done
+    ///   already;
+    /// * call `f` while holding no lock that `f` may need: it cancels the derived contexts
+    ///   inline and runs their after-funcs, which may use your context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::any::{Any, TypeId};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use ctx_core::{Cause, Context, Ctx, Done, Error};
+    ///
+    /// type Callback = Box<dyn FnOnce() + Send>;
+    ///
+    /// /// Done when `shut()` is called; calls back whoever registered.
+    /// #[derive(Default)]
+    /// struct Switch(Mutex<(bool, Vec<Option<Callback>>)>);
+    ///
+    /// impl Switch {
+    ///     fn shut(&self) {
+    ///         let callbacks = {
+    ///             let mut s = self.0.lock().unwrap();
+    ///             s.0 = true;
+    ///             std::mem::take(&mut s.1)
+    ///         };
+    ///         callbacks.into_iter().flatten().for_each(|f| f()); // after unlocking
+    ///     }
+    /// }
+    ///
+    /// struct SwitchCtx(Arc<Switch>);
+    ///
+    /// impl Context for SwitchCtx {
+    ///     fn deadline(&self) -> Option<Instant> { None }
+    ///     fn done(&self) -> Done {
+    ///         let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    ///         let _ = self.on_done(Box::new(move || { let _ = tx.send(()); }));
+    ///         Done::new(async move { let _ = rx.await; Error::Canceled })
+    ///     }
+    ///     fn err(&self) -> Option<Error> {
+    ///         self.0.0.lock().unwrap().0.then_some(Error::Canceled)
+    ///     }
+    ///     fn cause(&self) -> Option<Cause> { self.err().map(|e| Arc::new(e) as Cause) }
+    ///     fn value_any(&self, _key: TypeId) -> Option<&(dyn Any + Send + Sync)> { None }
+    ///
+    ///     fn on_done(&self, f: Box<dyn FnOnce() + Send>) -> Option<Box<dyn FnOnce() -> bool + Send>> {
+    ///         let mut s = self.0.0.lock().unwrap();
+    ///         if s.0 {
+    ///             drop(s);
+    ///             f(); // done already: call back at once, unlocked
+    ///             return Some(Box::new(|| false));
+    ///         }
+    ///         s.1.push(Some(f));
+    ///         let (switch, at) = (self.0.clone(), s.1.len() - 1);
+    ///         Some(Box::new(move || {
+    ///             let f = switch.0.lock().unwrap().1.get_mut(at).and_then(Option::take);
+    ///             f.is_some()
+    ///         }))
+    ///     }
+    /// }
+    ///
+    /// let switch = Arc::new(Switch::default());
+    /// let wrapped = Ctx::wrap(SwitchCtx(switch.clone())); // no watcher
+    /// let (child, _cancel) = wrapped.with_cancel();
+    /// switch.shut();
+    /// assert_eq!(child.err(), Some(Error::Canceled)); // canceled inside `shut()`
+    /// ```
+    #[allow(clippy::type_complexity)]
+    fn on_done(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Option<Box<dyn FnOnce() -> bool + Send + 'static>> {
+        drop(f);
+        None
     }
 }

@@ -19,6 +19,9 @@ use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, E
 /// its own [`CancelHandle`] is called (or its last clone dropped), or when its deadline passes.
 /// Canceling a child never touches its parent or siblings.
 ///
+/// `Ctx` (like the handles) is `UnwindSafe` and `RefUnwindSafe`: a panic caught with
+/// `catch_unwind` never leaves a context half-changed.
+///
 /// # Examples
 ///
 /// ```
@@ -119,16 +122,27 @@ impl Ctx {
     }
 
     /// Turns any [`Context`] into a `Ctx` parent. Children derived from it see its values and
-    /// deadline and are canceled when it is; the result answers `err`, `cause`, `deadline` and
-    /// values as `custom` does.
+    /// deadline and are canceled when its `done()` fires, with `custom`'s own `err()` and
+    /// `cause()` (also when its `done()` is another context's). The result answers `err`,
+    /// `cause`, `deadline` and values as `custom` does (once its `done()` has fired, with the
+    /// answers its children took).
     ///
     /// * A `Ctx` is returned as it is.
     /// * A type whose `done()` is a `Ctx`'s `done()` (the usual wrapper) is linked to that
-    ///   `Ctx` directly: cancellation reaches children at once, with no thread and no task.
-    /// * A truly foreign `done()` ([`Done::new`]) is watched by one watcher per wrapped context
-    ///   (not per child), which polls it whenever it wakes; children follow a moment after.
+    ///   `Ctx` through one node: cancellation reaches the children before the cancel returns,
+    ///   with no thread and no task.
+    /// * A type whose `done()` is a future of its own ([`Done::new`]) and that can call back
+    ///   when done ([`Context::on_done`]) is fed by that callback: no thread either.
+    /// * Any other foreign `done()` is watched by one watcher per wrapped context (not per
+    ///   child), which polls it whenever it wakes. Anyone who asks a derived context (`err`,
+    ///   `cause`, a `done()` poll, `after_func`, deriving, `wait_blocking`) asks `custom` too, so
+    ///   they see it done as soon as `custom.err()` says so; only waiters that nobody polls
+    ///   wait for the watcher, a moment longer.
+    /// * A `done()` that never completes ([`Done::never`]) cancels no child, as in Go.
     ///
     /// A child of a custom context that is already done is born done, with its error and cause.
+    /// Chains of wraps of any depth build, cancel and drop without deep recursion in ctx-core
+    /// (a custom's own methods that forward to the `Ctx` inside still recurse when called).
     ///
     /// # Examples
     ///
@@ -468,7 +482,19 @@ impl Ctx {
         match &self.0.kind {
             Kind::Cancel(_) => tree::err(&self.0),
             Kind::Value { source, .. } => tree::err(source.as_ref()?),
-            Kind::Wrap(w) => w.custom.err(),
+            Kind::Wrap(w) => {
+                // Once the custom's `done()` has fired, its answers are in the bridge.
+                if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
+                    return Some(e);
+                }
+                let e = w.custom.err();
+                if e.is_some()
+                    && let Some(bridge) = &w.source
+                {
+                    tree::err(bridge); // the lazy check: cancels the bridge if it lags behind
+                }
+                e
+            }
             Kind::Root { .. } | Kind::WithoutCancel => None,
         }
     }
@@ -505,7 +531,10 @@ impl Ctx {
     #[doc(alias = "Cause")]
     pub fn cause(&self) -> Option<Cause> {
         match &self.0.kind {
-            Kind::Wrap(w) => w.custom.cause(),
+            Kind::Wrap(w) => match w.source.as_ref().map(|s| s.cancel_node()) {
+                Some(c) if !c.is_open() => c.cause(),
+                _ => w.custom.cause(),
+            },
             _ => {
                 let node = self.0.canceler()?;
                 tree::err(node)?;
@@ -538,10 +567,8 @@ impl Ctx {
     #[doc(alias = "cancelled")]
     #[doc(alias = "cancelled_owned")]
     pub fn done(&self) -> Done {
-        match &self.0.kind {
-            Kind::Wrap(w) if w.source.is_none() => w.custom.done(),
-            _ => Done::of(self.0.canceler()),
-        }
+        // A wrap's `done()` was resolved at `wrap` (its bridge, or never): O(1) at any depth.
+        Done::of(self.0.canceler())
     }
 
     /// The value of type `T` carried by this context or its nearest ancestor that has one.
@@ -776,6 +803,13 @@ impl Context for Ctx {
     }
     fn is_done(&self) -> bool {
         Ctx::is_done(self)
+    }
+    fn on_done(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Option<Box<dyn FnOnce() -> bool + Send + 'static>> {
+        let stop = self.after_func(f);
+        Some(Box::new(move || stop.stop()))
     }
 }
 

@@ -102,7 +102,8 @@ impl Done {
     /// A `Done` backed by any future, for a [`Context`](crate::Context) implementation whose
     /// completion is not a `Ctx`'s. [`Ctx::wrap`](crate::Ctx::wrap) watches such a future with
     /// one watcher (polled again on ctx-core's watcher thread whenever the future wakes), so
-    /// the future must be woken by whatever completes it, as any future is.
+    /// the future must be woken by whatever completes it, as any future is — unless the
+    /// context implements [`Context::on_done`](crate::Context::on_done), which needs no watcher.
     ///
     /// # Examples
     ///

@@ -1,10 +1,10 @@
 //! The engine: nodes of the context tree and how cancellation flows through them.
 //!
 //! A [`Ctx`] is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`, `with_deadline*`,
-//! `with_timeout*`, and the bridge behind a foreign `Ctx::wrap`) can become done; every other
-//! node (`with_value`, `wrap` of a `Ctx`-backed context) points at the nearest cancel node
-//! above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the
-//! roots have no source: they are never done.
+//! `with_timeout*`, and the *bridge* behind a `Ctx::wrap`, see [`Bridge`]) can become done;
+//! every other node (`with_value`, `wrap`) points at the nearest cancel node above it, its
+//! *source*, and answers `err()`/`done()` from there. `without_cancel` and the roots have no
+//! source: they are never done.
 //!
 //! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
 //! *canceler*) and keeps only its slot number. The canceler holds children weakly, so a child
@@ -31,10 +31,15 @@
 //!    canceler is removed only by the one who took it.
 //! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
 //!    released: they are collected into local lists first.
-//! 6. Cancellation walks the subtree with an explicit stack, and dropping a chain unlinks
-//!    parents in a loop: nothing recurses over the depth of the tree.
+//! 6. Cancellation walks the subtree with an explicit stack (relays found on the way are
+//!    resolved afterwards, in a loop), dropping a chain unlinks parents in a loop, and a wrap's
+//!    custom context is dropped on a thread-local trampoline: nothing recurses over the depth
+//!    of the tree, wraps included.
 //! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
 //!    they have run or been stopped, so it stays attached even with no `Ctx` left.
+//! 8. No user code runs between the first and the last state change of a walk: the clock is
+//!    read before it, and a relay's custom context is asked after it. A panic in user code
+//!    therefore never leaves a subtree half-canceled.
 //!
 //! # Deadlock safety
 //!
@@ -62,7 +67,7 @@ use slab::Slab;
 use crate::clock::ClockRef;
 use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
 use crate::watch::Watch;
-use crate::{Cause, Context, Ctx, Error};
+use crate::{Cause, Context, Ctx, Done, Error};
 
 pub(crate) const NO_SLOT: usize = usize::MAX;
 
@@ -99,6 +104,15 @@ pub(crate) struct Node {
     pub(crate) kind: Kind,
 }
 
+// A panic cannot leave a node half-changed for code that catches it: every state change is made
+// whole under one lock (which ignores poisoning) or by one atomic store, no user code runs under
+// a lock, and a cancel reads the clock before it changes anything. What the compiler cannot see
+// through are the user's values, custom contexts, clocks and callbacks (`dyn` types); they are
+// only shared by `&` and are `Sync`. So `Ctx`, `CancelHandle`, `CancelCauseHandle` and
+// `AfterFunc` are unwind safe (tokio-util's `CancellationToken` makes the same promise).
+impl std::panic::RefUnwindSafe for Node {}
+impl std::panic::UnwindSafe for Node {}
+
 /// Which process-wide root, if any, is a node's parent (see `Node::parent`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StaticParent {
@@ -125,14 +139,15 @@ pub(crate) enum Kind {
 }
 
 pub(crate) struct WrapNode {
+    /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_custom`
+    /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
     pub(crate) custom: Arc<dyn Context>,
     pub(crate) type_name: &'static str,
-    /// The custom context's own cancel node (found through its `done()`), or a bridge node fed
-    /// by `watch`; `None` when the custom context can never be done.
+    /// The bridge behind the custom context (see `wrap`): the cancel node its children attach
+    /// to, done with the custom's own answers once its `done()` fires. Resolved once, at
+    /// `wrap`, so nothing that asks it goes through the custom again. `None` when the custom
+    /// context can never be done.
     pub(crate) source: Option<Arc<Node>>,
-    /// `source` is a bridge of our own, fed by a watcher of a foreign `done()` (which the
-    /// bridge owns); else it is the custom context's own cancel node, not ours to cancel.
-    pub(crate) bridged: bool,
 }
 
 pub(crate) struct CancelNode {
@@ -148,7 +163,31 @@ pub(crate) struct CancelNode {
     pub(crate) handles: AtomicUsize,
     /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
     slot: AtomicUsize,
+    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context); set once at
+    /// creation. Boxed: one word on every other cancel node.
+    bridge: Option<Box<Bridge>>,
     inner: Mutex<Inner>,
+}
+
+/// What a bridge node answers to. A bridge is done with the custom context's own `err()` and
+/// `cause()` once the custom's `done()` has fired, and is checked *lazily*, as deadlines are:
+/// whoever asks an open bridge (`err()`, `cause()`, a `done()` poll, `after_func`, a child's
+/// birth, `wait_blocking`) asks the custom context too, and cancels the bridge right there if it
+/// says it is done. What feeds it otherwise:
+///
+/// * a *relay* (the custom's `done()` is a `Ctx`'s: its cancel node is the bridge's parent):
+///   attached to that node like any child; the walk that cancels the parent collects the relay
+///   instead of marking it, and `propagate` then resolves it with the custom's answers (no user
+///   code runs during the walk);
+/// * a foreign `done()`: the custom's `on_done` callback, else a watcher (`watch.rs`).
+pub(crate) struct Bridge {
+    /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
+    custom: Weak<dyn Context>,
+    relay: bool,
+    /// On a relay whose chain of relays ends at a foreign bridge (a wrap of a wrap of a foreign
+    /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
+    /// the relay's parent chain holds it.
+    foreign_root: Option<Weak<Node>>,
 }
 
 struct Inner {
@@ -166,9 +205,30 @@ struct Inner {
     timer_requested: bool,
     /// The deadline timer, armed on the owner of the deadline; dropped when done or dropped.
     timer: Option<Arc<Watch>>,
-    /// On a bridge node (see `wrap`): the watcher of the foreign `done()` feeding it, owned
-    /// here so that it lives exactly as long as something can observe the bridge.
-    foreign: Option<Arc<Watch>>,
+    /// On a bridge node (see `wrap`): what feeds it from a foreign `done()`, owned here so that
+    /// it lives exactly as long as something can observe the bridge.
+    foreign: Option<Feed>,
+}
+
+/// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
+enum Feed {
+    /// A watcher polling the foreign `done()` future.
+    Watch(Arc<Watch>),
+    /// The stop function of the custom context's `on_done` registration.
+    Callback(StopFn),
+}
+
+impl Feed {
+    /// Stops feeding. User code (a stop function, a future's `Drop`): call with no lock held.
+    fn cancel(self) {
+        match self {
+            Feed::Watch(w) => w.cancel(),
+            Feed::Callback(stop) => {
+                // `false` when the callback has run: nothing left to release either way.
+                let _ = catch_unwind(AssertUnwindSafe(stop));
+            }
+        }
+    }
 }
 
 #[cfg(feature = "test-util")]
@@ -295,10 +355,18 @@ impl Node {
             let slot = c.slot.load(Ordering::Relaxed);
             c.slot.store(NO_SLOT, Ordering::Relaxed);
             let (timer, foreign) = with_mut(&mut c.inner, |inner| (inner.timer.take(), inner.foreign.take()));
-            for watch in timer.into_iter().chain(foreign) {
+            if let Some(watch) = timer {
                 watch.cancel();
             }
+            if let Some(feed) = foreign {
+                feed.cancel();
+            }
             leave(self.parent.as_ref(), slot);
+        }
+        if let Kind::Wrap(w) = &mut self.kind {
+            // The custom context may hold the next wrap down: drop it on the trampoline, not
+            // from inside this drop (invariant 6).
+            drop_custom(mem::replace(&mut w.custom, placeholder()));
         }
     }
 }
@@ -326,6 +394,7 @@ impl CancelNode {
             named_deadline,
             handles: AtomicUsize::new(1),
             slot: AtomicUsize::new(NO_SLOT),
+            bridge: None,
             inner: Mutex::new(Inner {
                 cause,
                 entries: Slab::new(),
@@ -335,6 +404,26 @@ impl CancelNode {
                 timer: None,
                 foreign: None,
             }),
+        }
+    }
+
+    /// An open bridge for `custom` (see [`Bridge`]): a relay under `feeder`, or fed from a
+    /// foreign `done()`.
+    fn bridge(custom: &Arc<dyn Context>, feeder: Option<&Arc<Node>>) -> CancelNode {
+        let foreign_root = feeder.and_then(|f| match &f.kind {
+            Kind::Cancel(c) => c.bridge.as_ref().and_then(|b| match b.relay {
+                true => b.foreign_root.clone(),
+                false => Some(Arc::downgrade(f)),
+            }),
+            _ => None,
+        });
+        CancelNode {
+            bridge: Some(Box::new(Bridge {
+                custom: Arc::downgrade(custom),
+                relay: feeder.is_some(),
+                foreign_root,
+            })),
+            ..CancelNode::new(None, None, false, None)
         }
     }
 
@@ -376,6 +465,11 @@ pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
     if let Some(e) = c.state_err() {
         return Some(e);
     }
+    if let Some(b) = &c.bridge
+        && let Some(e) = poll_bridge(node, b)
+    {
+        return Some(e);
+    }
     let d = node.deadline?;
     if node.clock.now() < d {
         return None;
@@ -394,23 +488,18 @@ pub(crate) fn attach(node: &Arc<Node>) {
         check_deadline(node);
         return;
     };
-    // A custom parent answers for itself: if it says it is done, the child is born done with
-    // its answers at once, whatever its `done()` has delivered so far (a foreign one may lag
-    // behind on the watcher thread). User code, so no lock is held, and a panic in it is
-    // contained (reported by the hook): the child then relies on `done()` alone.
-    if let Kind::Wrap(w) = &parent.0.kind
-        && let Some((err, cause)) = custom_outcome(&*w.custom)
-    {
-        if w.bridged
-            && let Some(bridge) = &w.source
-        {
-            propagate(bridge, err, cause.clone());
-        }
-        propagate(node, err, cause);
-        return;
-    }
+    // A custom parent is done for its children when its `done()` fires (Go's rule), which its
+    // bridge (the canceler here) follows; one whose `done()` never fires has no canceler. It is
+    // not asked otherwise: in a chain of wraps that would go through every custom in it.
     if let Some(p) = parent.0.canceler() {
+        // A bridge is checked lazily (it may lag behind the custom context it answers for): if
+        // the custom says it is done, the bridge is canceled now and the child born done.
         let pc = p.cancel_node();
+        if let Some(b) = &pc.bridge
+            && pc.is_open()
+        {
+            poll_bridge(p, b);
+        }
         let mut pg = lock(&pc.inner);
         if pc.is_open() {
             // invariant 3: checked under the lock, so a done canceler never gains this child
@@ -424,6 +513,8 @@ pub(crate) fn attach(node: &Arc<Node>) {
             let (err, cause) = pc
                 .outcome()
                 .expect("ctx-core: internal error: done without error");
+            // A relay born under a done parent takes its custom context's answers instead.
+            let (err, cause) = bridge_outcome(node).unwrap_or((err, cause));
             propagate(node, err, cause);
             return;
         }
@@ -516,24 +607,59 @@ pub(crate) fn expire(start: &Arc<Node>) {
 ///
 /// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
 /// cause rather than taking its parent's error: its timer would have fired first.
+///
+/// Relays (bridges behind `Ctx::wrap` of a custom context whose `done()` is one of these nodes)
+/// are not marked by the walk: they take the custom context's own answers, which only user code
+/// can give. They are resolved here afterwards, one by one with no lock held, and the relays
+/// found below them join the same list: a chain of a million wraps needs no deep stack.
 pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
+    let mut relays: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
+    walk(top, err, cause, &mut relays);
+    while let Some((relay, err, cause)) = relays.pop() {
+        let (err, cause) = bridge_outcome(&relay).unwrap_or((err, cause));
+        walk(&relay, err, cause, &mut relays);
+    }
+}
+
+/// `propagate` without the relays: collects them into `relays`.
+fn walk(
+    top: &Arc<Node>,
+    err: Error,
+    cause: Option<Cause>,
+    relays: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
+) {
     let c = top.cancel_node();
     let mut g = lock(&c.inner);
-    if !c.is_open() {
-        return;
-    }
-    // Every taker of a slot holds this node's lock (or owns the node outright, in `release`):
-    // a plain load and store suffice (invariant 4).
+    let mut now: Option<Instant> = None;
+    let has_children = loop {
+        if !c.is_open() {
+            return;
+        }
+        // Fast path, a leaf nobody waits on: nothing to take, wake or run.
+        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
+            // Every taker of a slot holds this node's lock (or owns the node outright, in
+            // `release`): a plain load and store suffice (invariant 4).
+            let top_slot = c.slot.load(Ordering::Relaxed);
+            c.slot.store(NO_SLOT, Ordering::Relaxed);
+            mark(c, &mut g, err, cause);
+            drop(g);
+            leave(top.parent.as_ref(), top_slot);
+            return;
+        }
+        let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
+        if !has_children || now.is_some() {
+            break has_children;
+        }
+        // The walk compares descendants' own deadlines with the clock. The clock is user code:
+        // read it now, with no lock held and before anything has changed, so that a clock that
+        // panics leaves the tree exactly as it was (a later cancel completes it) instead of
+        // half-canceled. Then look again: the node may have changed while unlocked.
+        drop(g);
+        now = Some(top.clock.now());
+        g = lock(&c.inner);
+    };
     let top_slot = c.slot.load(Ordering::Relaxed);
     c.slot.store(NO_SLOT, Ordering::Relaxed);
-    // Fast path, a leaf nobody waits on: nothing to take, wake or run.
-    if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
-        mark(c, &mut g, err, cause);
-        drop(g);
-        leave(top.parent.as_ref(), top_slot);
-        return;
-    }
-    let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
     let for_children = if has_children { cause.clone() } else { None };
     let taken = close(c, &mut g, err, cause);
     drop(g);
@@ -550,14 +676,16 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     // so no waker or after-func runs while part of the subtree is still open.
     let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
     let mut done: Vec<(Taken, Option<Arc<Node>>)> = Vec::new();
-    let mut now: Option<Instant> = None;
+    let now = now.expect("ctx-core: internal error: clock not read before the walk");
     done.push((taken.split_children(err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
+        if c.bridge.as_ref().is_some_and(|b| b.relay) {
+            relays.push((node, err, cause)); // resolved by `propagate`, after this walk
+            continue;
+        }
         let (err, cause) = match c.own_deadline {
-            Some(d) if *now.get_or_insert_with(|| node.clock.now()) >= d => {
-                (Error::DeadlineExceeded, c.deadline_cause.clone())
-            }
+            Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause.clone()),
             _ => (err, cause),
         };
         let taken = {
@@ -605,7 +733,8 @@ fn state_of(err: Error) -> u8 {
 struct Taken {
     entries: Slab<Entry>,
     keep_alive: Option<Arc<Node>>,
-    watches: [Option<Arc<Watch>>; 2],
+    timer: Option<Arc<Watch>>,
+    foreign: Option<Feed>,
 }
 
 /// Marks one node done under its lock (invariant 2).
@@ -622,7 +751,8 @@ fn close(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) -> Tak
     Taken {
         entries: mem::take(&mut g.entries),
         keep_alive: g.keep_alive.take(),
-        watches: [g.timer.take(), g.foreign.take()],
+        timer: g.timer.take(),
+        foreign: g.foreign.take(),
     }
 }
 
@@ -651,8 +781,11 @@ impl Taken {
     /// Stops the timers, wakes the waiters and runs the after-funcs (children, if any are
     /// left, are simply released).
     fn settle(self) {
-        for w in self.watches.into_iter().flatten() {
+        if let Some(w) = self.timer {
             w.cancel();
+        }
+        if let Some(feed) = self.foreign {
+            feed.cancel();
         }
         for (_, entry) in self.entries {
             match entry {
@@ -818,9 +951,68 @@ fn custom_outcome(custom: &dyn Context) -> Option<(Error, Option<Cause>)> {
     .flatten()
 }
 
-/// `Ctx::wrap` of a context that is not a `Ctx`. Looks for a cancel node of ours behind its
-/// `done()` first (Go's `parentCancelCtx`); only a truly foreign `done()` gets a watcher, and
-/// one bridge node that every child of the wrapped context attaches to.
+/// The stop function of a custom context's `on_done` registration.
+pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
+
+/// The lazy check of an open bridge (see [`Bridge`]): asks the custom context (user code, no
+/// lock held) and cancels the bridge with its answers if it says it is done. A relay is not
+/// asked while the node feeding it is open: the custom's `done()` has not fired, and a chain
+/// of wraps answers without going through every custom in it. Only the foreign bridge at the
+/// bottom of its chain, if any, is checked then: if that one is done, its cancel resolves the
+/// relays above it, this one included.
+#[inline]
+fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
+    let feeder_open = b.relay
+        && node
+            .parent
+            .as_ref()
+            .and_then(|p| p.0.canceler())
+            .is_some_and(|feeder| feeder.cancel_node().is_open());
+    // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
+    if feeder_open && b.foreign_root.is_none() {
+        return None;
+    }
+    poll_bridge_slow(node, b, feeder_open)
+}
+
+#[cold]
+#[inline(never)]
+fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<Error> {
+    if feeder_open {
+        let root = b.foreign_root.as_ref().and_then(Weak::upgrade)?;
+        if let Kind::Cancel(rc) = &root.kind
+            && let Some(rb) = &rc.bridge
+            && rc.is_open()
+        {
+            poll_bridge(&root, rb); // a foreign bridge: no further step down
+        }
+        return node.cancel_node().state_err();
+    }
+    let (err, cause) = bridge_outcome(node)?;
+    propagate(node, err, cause);
+    node.cancel_node().state_err()
+}
+
+/// A bridge's custom context's answers, if `node` is a bridge whose custom is alive and done.
+fn bridge_outcome(node: &Arc<Node>) -> Option<(Error, Option<Cause>)> {
+    let Kind::Cancel(c) = &node.kind else { return None };
+    let custom = c.bridge.as_ref()?.custom.upgrade()?;
+    let outcome = custom_outcome(&*custom);
+    drop_custom(custom);
+    outcome
+}
+
+/// `Ctx::wrap` of a context that is not a `Ctx`. Its children attach to one *bridge* node,
+/// which is done with the custom context's own answers once the custom's `done()` fires:
+///
+/// * a `done()` that is a `Ctx`'s (Go's `parentCancelCtx`): the bridge is a relay attached to
+///   that `Ctx`'s cancel node, and is resolved by the cancel that reaches it (no thread, no
+///   task; children are done before that cancel returns);
+/// * a foreign `done()`: the custom's `on_done` callback (Go's `afterFuncer`) feeds the bridge,
+///   else one watcher of the foreign future does;
+/// * a `done()` that never completes: no bridge at all.
+///
+/// Either way the bridge is also checked lazily (see [`Bridge`]).
 pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     let deadline = custom.deadline();
     let done = custom.done();
@@ -832,58 +1024,20 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
         .or_else(|| done.node().map(|n| &n.clock))
         .cloned()
         .unwrap_or(ClockRef::System);
-    let (source, bridged) = if let Some(node) = done.node() {
-        (Some(node.clone()), false)
-    } else if done.is_never() {
-        (None, false)
-    } else {
-        let (fut, wake) = done
-            .into_foreign()
-            .expect("ctx-core: internal error: foreign done expected");
-        let bridge = Node::new(
-            None,
+    let source = if let Some(feeder) = done.node() {
+        let relay = Node::new(
+            Some(&Ctx(feeder.clone())),
             clock.clone(),
             deadline,
-            Kind::Cancel(CancelNode::new(None, None, false, None)),
+            Kind::Cancel(CancelNode::bridge(&custom, Some(feeder))),
         );
-        if let Some((err, cause)) = custom_outcome(&*custom) {
-            propagate(&bridge, err, cause);
-            (Some(bridge), true)
-        } else {
-            let weak_bridge = Arc::downgrade(&bridge);
-            let weak_custom = Arc::downgrade(&custom);
-            #[cfg(feature = "test-util")]
-            counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // Deferred unless the future promised otherwise (`Done::new_inline`): a foreign
-            // future may be woken under its own lock (see `watch.rs`).
-            let watch = Watch::start_with(wake == crate::done::Repoll::Inline, async move {
-                let err = fut.await;
-                let Some(bridge) = weak_bridge.upgrade() else {
-                    return;
-                };
-                // The children take the custom context's own answers when it has them. Its
-                // methods are user code: if they panic, the children still get canceled.
-                let (err, cause) = weak_custom
-                    .upgrade()
-                    .and_then(|c| custom_outcome(&*c))
-                    .unwrap_or((err, None));
-                propagate(&bridge, err, cause);
-            });
-            let bc = bridge.cancel_node();
-            let lost = {
-                let mut g = lock(&bc.inner);
-                if bc.is_open() {
-                    g.foreign = Some(watch);
-                    None
-                } else {
-                    Some(watch) // fired during its first poll
-                }
-            };
-            if let Some(w) = lost {
-                w.cancel();
-            }
-            (Some(bridge), true)
-        }
+        drop(done);
+        attach(&relay);
+        Some(relay)
+    } else if done.is_never() {
+        None
+    } else {
+        Some(foreign_bridge(&custom, done, clock.clone(), deadline))
     };
     Ctx(Node::new(
         None,
@@ -893,9 +1047,130 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             custom,
             type_name,
             source,
-            bridged,
         }),
     ))
+}
+
+/// The bridge behind a foreign `done()`, fed by the custom's `on_done` callback if it has
+/// one, else by a watcher.
+fn foreign_bridge(
+    custom: &Arc<dyn Context>,
+    done: Done,
+    clock: ClockRef,
+    deadline: Option<Instant>,
+) -> Arc<Node> {
+    let bridge = Node::new(
+        None,
+        clock,
+        deadline,
+        Kind::Cancel(CancelNode::bridge(custom, None)),
+    );
+    if let Some((err, cause)) = custom_outcome(&**custom) {
+        propagate(&bridge, err, cause);
+        return bridge;
+    }
+    let weak = Arc::downgrade(&bridge);
+    let on_done = Box::new(move || {
+        if let Some(bridge) = weak.upgrade() {
+            // The children take the custom context's own answers (contained if they panic).
+            let (err, cause) = bridge_outcome(&bridge).unwrap_or((Error::Canceled, None));
+            propagate(&bridge, err, cause);
+        }
+    });
+    let feed = match custom.on_done(on_done) {
+        Some(stop) => {
+            drop(done); // never polled: no watcher
+            Feed::Callback(stop)
+        }
+        None => {
+            let (fut, wake) = done
+                .into_foreign()
+                .expect("ctx-core: internal error: foreign done expected");
+            let weak = Arc::downgrade(&bridge);
+            #[cfg(feature = "test-util")]
+            counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Deferred unless the future promised otherwise (`Done::new_inline`): a foreign
+            // future may be woken under its own lock (see `watch.rs`).
+            Feed::Watch(Watch::start_with(
+                wake == crate::done::Repoll::Inline,
+                async move {
+                    let err = fut.await;
+                    let Some(bridge) = weak.upgrade() else {
+                        return;
+                    };
+                    // The children take the custom context's own answers when it has them. Its
+                    // methods are user code: if they panic, the children still get canceled.
+                    let (err, cause) = bridge_outcome(&bridge).unwrap_or((err, None));
+                    propagate(&bridge, err, cause);
+                },
+            ))
+        }
+    };
+    let bc = bridge.cancel_node();
+    let lost = {
+        let mut g = lock(&bc.inner);
+        if bc.is_open() {
+            g.foreign = Some(feed);
+            None
+        } else {
+            Some(feed) // fired already (during its first poll, or inside `on_done`)
+        }
+    };
+    if let Some(feed) = lost {
+        feed.cancel();
+    }
+    bridge
+}
+
+/// Drops a wrap node's custom context. A user type may hold the next wrap down, whose drop
+/// drops the next custom, and so on: a chain of a million wraps would recurse a million deep.
+/// So drops nested on one thread are queued (a trampoline), and the outermost one drains the
+/// queue in a loop (invariant 6).
+fn drop_custom(custom: Arc<dyn Context>) {
+    thread_local! {
+        /// `Some` while a `drop_custom` runs on this thread: the customs it has yet to drop.
+        static PENDING: std::cell::RefCell<Option<Vec<Arc<dyn Context>>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    /// Ends the outermost drop, also when a user `Drop` panics: what is left is dropped then
+    /// (each through this function again).
+    struct Outermost;
+    impl Drop for Outermost {
+        fn drop(&mut self) {
+            let left = PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten();
+            drop(left);
+        }
+    }
+    let mut custom = Some(custom);
+    let outermost = PENDING.try_with(|p| {
+        let mut p = p.borrow_mut();
+        match p.as_mut() {
+            Some(queue) => {
+                queue.extend(custom.take());
+                false
+            }
+            None => {
+                *p = Some(Vec::new());
+                true
+            }
+        }
+    });
+    if outermost != Ok(true) {
+        drop(custom); // queued (`None` here), or this thread's locals are gone: drop it now
+        return;
+    }
+    let _end = Outermost;
+    drop(custom);
+    while let Some(next) = PENDING.with(|p| p.borrow_mut().as_mut().and_then(Vec::pop)) {
+        drop(next);
+    }
+}
+
+/// What a dying wrap node leaves in place of its custom context (moved to `drop_custom`).
+fn placeholder() -> Arc<dyn Context> {
+    static NEVER: std::sync::LazyLock<Arc<dyn Context>> =
+        std::sync::LazyLock::new(|| Arc::new(Ctx::background()));
+    NEVER.clone()
 }
 
 // ===== test inspection =====

@@ -26,6 +26,23 @@ fn handles_and_futures_are_send_sync_and_static() {
     clone::<CancelCauseHandle>();
 }
 
+/// A `Ctx` may cross `catch_unwind` without `AssertUnwindSafe` (issue 10): a panic never leaves
+/// a context half-changed.
+#[test]
+fn ctx_is_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Ctx>();
+    unwind_safe::<CancelHandle>();
+    unwind_safe::<CancelCauseHandle>();
+    unwind_safe::<AfterFunc>();
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    let caught = std::panic::catch_unwind(|| {
+        cancel.cancel();
+        ctx.err()
+    });
+    assert_eq!(caught.ok().flatten(), Some(Error::Canceled));
+}
+
 #[test]
 fn error_is_copy_eq_and_a_std_error() {
     fn check<T: Copy + Eq + std::error::Error + Send + Sync + 'static>() {}

@@ -585,15 +585,17 @@ fn a_custom_context_whose_done_never_completes_deadlocks_nothing() {
     let mut done = wrapped.done();
     assert!(poll_once(&mut done, Waker::noop()).is_pending());
     cancel.cancel();
-    // The wrap answers as the custom context does; a child born now is born done.
+    // The wrap answers as the custom context does. Its children can only learn through
+    // `done()`, which never completes (Go's rule: a parent whose `Done()` is nil never cancels
+    // its children): those born before and after stay open, and canceling them still works.
     assert_eq!(wrapped.err(), Some(Error::Canceled));
     let (after, _a) = wrapped.with_cancel();
-    assert_eq!(after.err(), Some(Error::Canceled));
-    // A child born before can only learn through `done()`, which never completes: it stays
-    // open, and canceling it still works.
+    assert_eq!(after.err(), None);
     assert_eq!(before.err(), None);
     drop(_b);
     assert_eq!(before.err(), Some(Error::Canceled));
+    drop(_a);
+    assert_eq!(after.err(), Some(Error::Canceled));
 }
 
 #[test]
@@ -916,30 +918,110 @@ impl Clock for TrapClock {
     }
 }
 
-/// A race: `expire` marks a waiting node directly when the deadline's owner is already done
-/// but its propagation has not reached the node yet. If the owner was *canceled* (before its
-/// deadline), the node must end `Canceled` with the parent's cause, not `DeadlineExceeded`.
+/// A cancel reads the clock (user code) before it changes anything. Held inside that read, the
+/// cancel has not marked anything yet; a lazy expiry from another thread meanwhile wins, and the
+/// cancel then finds the tree done and leaves it as it is: every answer agrees with its parent.
+/// (Before, the clock was read half-way down the walk, with the parent already `Canceled`.)
 #[test]
-fn a_child_of_a_canceled_parent_is_not_expired_by_the_parents_deadline_mid_cancel() {
+fn a_cancel_held_in_its_clock_read_has_changed_nothing_yet() {
     let clock = TrapClock::new();
     let root = Ctx::background_with_clock(clock.clone());
     let (parent, cancel) = root.with_deadline(clock.now() + Duration::from_millis(10));
-    // The walk pops `timed` before `plain`, and reads the clock there (`timed` has a deadline
-    // of its own): that is where the cancel is held.
     let (plain, _p) = parent.with_cancel();
     let (timed, _t) = parent.with_deadline(clock.now() + Duration::from_millis(5));
-    clock.trap.store(2, SeqCst); // the cancel's own deadline check, then the walk
-    let canceler = std::thread::spawn(move || cancel.cancel()); // at 0 ms: Canceled
+    clock.trap.store(2, SeqCst); // the cancel's own deadline check, then the read before the walk
+    let canceler = std::thread::spawn(move || cancel.cancel()); // at 0 ms
     eventually("the cancel reached the clock", || *clock.trapped.lock().unwrap());
-    assert_eq!(parent.err(), Some(Error::Canceled));
-    clock.set_ms(20); // both deadlines pass while the cancel is half-way down
+    assert_eq!(
+        parent.err(),
+        None,
+        "the cancel changed something before its clock read"
+    );
+    assert_eq!(plain.err(), None);
+    clock.set_ms(20); // both deadlines pass while the cancel is held
     let seen = plain.err();
     clock.release();
     canceler.join().unwrap();
-    drop(timed);
-    assert_eq!(
-        seen,
-        Some(Error::Canceled),
-        "the child of a canceled parent expired"
-    );
+    assert_eq!(seen, Some(Error::DeadlineExceeded));
+    assert_eq!(parent.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(plain.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(timed.err(), Some(Error::DeadlineExceeded));
+}
+
+/// A clock that panics on the `n`-th `now()` from when it is armed.
+#[derive(Debug)]
+struct PanicClock {
+    base: Instant,
+    countdown: AtomicUsize,
+}
+
+impl Clock for PanicClock {
+    fn now(&self) -> Instant {
+        if self.countdown.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)) == Ok(1) {
+            panic!("{DELIBERATE}: now");
+        }
+        self.base
+    }
+    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// Issue 10, point 5: a `Clock::now()` that panics during a cancel leaves the tree either fully
+/// canceled (after-funcs run, waiters woken, descendants done) or untouched, in which case a
+/// second `cancel()` completes it — never half-canceled. Tried with the panic at every clock
+/// read the cancel makes.
+#[test]
+fn a_clock_that_panics_during_a_cancel_never_half_cancels_the_tree() {
+    quiet_deliberate_panics();
+    for n in 1..=4 {
+        let clock = Arc::new(PanicClock {
+            base: Instant::now(),
+            countdown: AtomicUsize::new(0),
+        });
+        let root = Ctx::background_with_clock(clock.clone());
+        let (parent, cancel) = root.with_timeout(Duration::from_secs(60));
+        let (child, _c) = parent.with_cancel();
+        let (grandchild, _g) = child.with_timeout(Duration::from_secs(30)); // a deadline of its own
+        let ran = Arc::new(AtomicUsize::new(0));
+        let afters: Vec<_> = [&parent, &child, &grandchild]
+            .into_iter()
+            .map(|ctx| {
+                let r = ran.clone();
+                ctx.after_func(move || {
+                    r.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        let woken = Arc::new(Flag::default());
+        let mut waiting = grandchild.done();
+        assert!(poll_once(&mut waiting, &Waker::from(woken.clone())).is_pending());
+
+        clock.countdown.store(n, SeqCst);
+        let unwound = catch_unwind(AssertUnwindSafe(|| cancel.cancel())).is_err();
+        clock.countdown.store(0, SeqCst);
+        let all = [&parent, &child, &grandchild].map(|c| c.err());
+        if all.iter().all(Option::is_some) {
+            assert_eq!(ran.load(SeqCst), 3, "n={n}: done, but after-funcs were lost");
+            assert!(woken.0.load(SeqCst), "n={n}: done, but the waiter sleeps");
+        } else {
+            assert!(unwound, "n={n}: the cancel returned normally with the tree open");
+            assert_eq!(all, [None; 3], "n={n}: half-canceled: {all:?}");
+            assert_eq!(ran.load(SeqCst), 0, "n={n}: after-funcs ran on an open tree");
+            assert!(!woken.0.load(SeqCst), "n={n}: woken on an open tree");
+            cancel.cancel(); // the clock behaves now: the second cancel completes it
+        }
+        assert_eq!(
+            all_errs(&[&parent, &child, &grandchild]),
+            [Some(Error::Canceled); 3],
+            "n={n}"
+        );
+        assert_eq!(ran.load(SeqCst), 3, "n={n}");
+        assert!(woken.0.load(SeqCst), "n={n}");
+        drop(afters);
+    }
+}
+
+fn all_errs(ctxs: &[&Ctx; 3]) -> [Option<Error>; 3] {
+    ctxs.map(Ctx::err)
 }

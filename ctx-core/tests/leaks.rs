@@ -233,6 +233,98 @@ fn a_million_deep_chain_dropped_uncanceled_unlinks_on_a_2_mib_stack() {
     assert_eq!(live_nodes(), base);
 }
 
+/// The usual wrapper: forwards everything to the `Ctx` it holds, and counts its `done()` calls.
+struct Forward {
+    inner: Ctx,
+    dones: Arc<AtomicUsize>,
+}
+
+impl Context for Forward {
+    fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline()
+    }
+    fn done(&self) -> Done {
+        self.dones.fetch_add(1, SeqCst);
+        self.inner.done()
+    }
+    fn err(&self) -> Option<Error> {
+        self.inner.err()
+    }
+    fn cause(&self) -> Option<Cause> {
+        self.inner.cause()
+    }
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        self.inner.value_any(key)
+    }
+}
+
+/// `depth` nested `Ctx::wrap(Forward(..))` over `base`, and how many `done()` calls it took.
+fn wrap_chain(base: &Ctx, depth: usize) -> (Ctx, usize) {
+    let dones = Arc::new(AtomicUsize::new(0));
+    let mut top = base.clone();
+    for _ in 0..depth {
+        top = Ctx::wrap(Forward {
+            inner: top,
+            dones: dones.clone(),
+        });
+    }
+    (top, dones.load(SeqCst))
+}
+
+/// Issue 10, point 4: a million nested wraps of a forwarding custom context are built in
+/// linear time (one `done()` call per wrap: each resolves its bridge once), answer through
+/// their bridges (derive, `done()`, `after_func`, a cancel from the base reaching the top with
+/// the customs' own answers) and drop, all on a 2 MiB stack. Before, the drop recursed through
+/// the custom types (a stack overflow at ~19,000), and `done()` through every wrapper.
+#[test]
+fn a_million_deep_wrap_chain_builds_linearly_answers_and_drops_on_a_2_mib_stack() {
+    let _serial = serial();
+    let base_nodes = live_nodes();
+    on_small_stack(move || {
+        // Over a parent that can be canceled.
+        let (base, cancel) = ctx_testkit::MockClock::new().background().with_cancel_cause();
+        let (top, dones) = wrap_chain(&base.with_value(7u8), MILLION);
+        assert_eq!(dones, MILLION, "building is linear: one done() per wrap");
+        let (child, _c) = top.with_cancel();
+        let value = top.with_value(1u16);
+        assert_eq!(child.err(), None);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let _stop = top.after_func(move || {
+            r.fetch_add(1, SeqCst);
+        });
+        let mut done = value.done();
+        assert!(
+            Pin::new(&mut done)
+                .poll(&mut TaskContext::from_waker(Waker::noop()))
+                .is_pending()
+        );
+        let why: Cause = Arc::new(std::fmt::Error);
+        cancel.cancel(why.clone());
+        assert_eq!(child.err(), Some(Error::Canceled), "the cancel reached the top");
+        assert!(Arc::ptr_eq(&value.cause().unwrap(), &why));
+        assert_eq!(top.err(), Some(Error::Canceled));
+        assert_eq!(ran.load(SeqCst), 1);
+        drop((done, child, value, top, base));
+
+        // Over a parent that is never done, dropped top first and base first.
+        let root = Ctx::background().with_value(7u8);
+        let (top, dones) = wrap_chain(&root, MILLION);
+        assert_eq!(dones, MILLION, "building over a never-done parent is linear");
+        let (child, _c) = top.with_cancel();
+        assert_eq!(child.err(), None);
+        assert!(
+            Pin::new(&mut top.done())
+                .poll(&mut TaskContext::from_waker(Waker::noop()))
+                .is_pending()
+        );
+        drop((child, _c));
+        drop(root);
+        drop(top);
+    });
+    assert_eq!(live_nodes(), base_nodes);
+}
+
 // ===== timers, watchers, wakers =====
 
 /// A clock whose timers never fire by themselves and count how many are alive.

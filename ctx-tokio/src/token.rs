@@ -4,10 +4,11 @@
 //!   token. It runs inline on the thread that makes the context done.
 //! * Token → ctx ([`from_token`]): a [`Context`] of our own — a `with_cancel` child of the
 //!   parent, also done when the token is canceled — turned into a `Ctx` by [`Ctx::wrap`]. Its
-//!   `err()` reads the token, so it answers at once. Contexts derived from it are reached by
-//!   ctx-core's watcher for foreign `done()` futures (one thread for the whole process, shared
-//!   by every wrapped context), a moment after the token is canceled. No task is spawned, and
-//!   nothing needs a runtime. The bridge holds one child slot in the parent and one waiter in
+//!   `err()` reads the token, so it answers at once, and so does everything derived from it:
+//!   whoever asks a derived context asks the token too. Only waiters that nobody polls are
+//!   woken by ctx-core's watcher for foreign `done()` futures (one thread for the whole
+//!   process, shared by every wrapped context), a moment after the token is canceled. No task
+//!   is spawned, and nothing needs a runtime. The bridge holds one child slot in the parent and one waiter in
 //!   the token, both released when the context is dropped.
 //!
 //! Why not a task per bridge (`tokio::spawn` of a `select!` on both): it would need a runtime at
@@ -49,6 +50,12 @@ pub trait CtxExt: sealed::Sealed {
     /// [`from_token`] for that direction. Each call registers one after-func, which lasts until
     /// the context is done: call it once per context and clone the token.
     ///
+    /// That registration keeps the context attached to its parent (and the token alive) until
+    /// the context is done, even after every `Ctx` clone is dropped, as any after-func does. On
+    /// a context that can never be done (`background`, `without_cancel`) nothing is registered;
+    /// on one that is simply never canceled (its handle disarmed, a long-lived root) it stays
+    /// for the life of the process: cancel such a context when you are done with it.
+    ///
     /// # Examples
     ///
     /// ```
@@ -84,11 +91,12 @@ impl CtxExt for Ctx {
 /// last clone dropped). It sees `parent`'s values, deadline and clock. Neither the parent nor
 /// the token is ever canceled by the child.
 ///
-/// The child's [`err`](Ctx::err) and [`cause`](Ctx::cause) answer as soon as `token.cancel()`
-/// has returned. Its [`done()`](Ctx::done), its after-funcs and the contexts derived from it
-/// follow a moment later: ctx-core's watcher thread for foreign `done()` futures (one for the
-/// whole process) carries the cancellation to them. Dropping the child releases everything it
-/// holds in the parent and the token.
+/// Once `token.cancel()` has returned, the child and everything derived from it are done for
+/// whoever asks: [`err`](Ctx::err), [`cause`](Ctx::cause), a [`done()`](Ctx::done) poll,
+/// [`after_func`](Ctx::after_func), deriving, [`wait_blocking`](Ctx::wait_blocking). Waiters
+/// and after-funcs registered before, which nobody asks again, are reached a moment later by
+/// ctx-core's watcher thread for foreign `done()` futures (one for the whole process).
+/// Dropping the child releases everything it holds in the parent and the token.
 ///
 /// No task is spawned, so no runtime is needed. A task per bridge (`tokio::spawn` of a
 /// `select!` on both sides) would need a runtime at creation, cost a task and a scheduler
@@ -108,7 +116,7 @@ impl CtxExt for Ctx {
 /// assert_eq!(ctx.err(), None);
 /// token.cancel();
 /// assert_eq!(ctx.err(), Some(Error::Canceled));
-/// assert_eq!(ctx.wait_blocking(), Error::Canceled); // done() follows a moment later
+/// assert_eq!(ctx.wait_blocking(), Error::Canceled);
 /// ```
 #[doc(alias = "CancellationToken")]
 pub fn from_token(parent: &Ctx, token: CancellationToken) -> (Ctx, CancelHandle) {

@@ -87,6 +87,97 @@ fn contexts_derived_from_the_child_and_its_done_follow_the_token() {
         .expect("the after-func never ran");
 }
 
+/// Holds ctx-core's one watcher thread (which re-polls foreign `done()` futures) inside a poll
+/// until dropped, so that what a test sees meanwhile does not depend on that thread.
+struct HoldWatcher {
+    release: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    _wrap: Ctx,
+}
+
+impl HoldWatcher {
+    fn start() -> HoldWatcher {
+        use std::task::{Poll, Waker};
+        struct Gated(std::sync::Mutex<Option<ctx_tokio::Done>>);
+        impl ctx_tokio::Context for Gated {
+            fn deadline(&self) -> Option<std::time::Instant> {
+                None
+            }
+            fn done(&self) -> ctx_tokio::Done {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .take()
+                    .unwrap_or_else(ctx_tokio::Done::never)
+            }
+            fn err(&self) -> Option<Error> {
+                None
+            }
+            fn cause(&self) -> Option<Cause> {
+                None
+            }
+            fn value_any(&self, _key: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
+                None
+            }
+        }
+        let release = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let first = Arc::new(std::sync::Mutex::new(None::<Waker>));
+        let (entered, on_entered) = mpsc::channel();
+        let (r, w) = (release.clone(), first.clone());
+        let mut polled = false;
+        let gate = std::future::poll_fn(move |cx| {
+            if !std::mem::replace(&mut polled, true) {
+                *w.lock().unwrap() = Some(cx.waker().clone()); // inline, in `wrap`
+                return Poll::Pending;
+            }
+            let _ = entered.send(()); // on the watcher thread: hold it
+            let (lock, cv) = &*r;
+            drop(
+                cv.wait_while(lock.lock().unwrap(), |released| !*released)
+                    .unwrap(),
+            );
+            Poll::Ready(Error::Canceled)
+        });
+        let wrap = Ctx::wrap(Gated(std::sync::Mutex::new(Some(ctx_tokio::Done::new(gate)))));
+        first.lock().unwrap().take().expect("polled in `wrap`").wake();
+        on_entered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the watcher thread polled the gate");
+        HoldWatcher { release, _wrap: wrap }
+    }
+}
+
+impl Drop for HoldWatcher {
+    fn drop(&mut self) {
+        *self.release.0.lock().unwrap() = true;
+        self.release.1.notify_all();
+    }
+}
+
+/// Issue 10, point 3: once `token.cancel()` has returned, everything derived from the child is
+/// done for whoever asks — value children, children born now, after-funcs registered now,
+/// `done()` polled now — without waiting for ctx-core's watcher thread (held here).
+#[test]
+fn everything_derived_from_the_child_is_done_as_soon_as_the_token_is_canceled() {
+    use futures::FutureExt;
+    let token = CancellationToken::new();
+    let (ctx, _cancel) = ctx_tokio::from_token(&Ctx::background(), token.clone());
+    let value = ctx.with_value(7u8);
+    let hold = HoldWatcher::start();
+    token.cancel();
+    assert_eq!(value.err(), Some(Error::Canceled), "a value child of the child");
+    let (born, _c) = value.with_cancel();
+    assert_eq!(born.err(), Some(Error::Canceled), "born open under a done parent");
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = ran.clone();
+    let _stop = value.after_func(move || r.store(true, std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        "after_func runs at once"
+    );
+    assert_eq!(ctx.done().now_or_never(), Some(Error::Canceled));
+    drop(hold);
+}
+
 #[test]
 fn child_is_canceled_when_a_parent_token_is() {
     let parent_token = CancellationToken::new();

@@ -6,6 +6,8 @@ mod loom_after;
 #[cfg(loom)]
 mod loom_deadline;
 #[cfg(loom)]
+mod loom_relay;
+#[cfg(loom)]
 mod loom_tree;
 #[cfg(loom)]
 mod loom_wake;
