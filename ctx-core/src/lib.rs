@@ -73,6 +73,7 @@ mod done;
 mod error;
 mod handle;
 mod loom;
+mod pool;
 mod tree;
 mod watch;
 

@@ -56,6 +56,7 @@ pub mod conformance;
 mod mock;
 mod passthrough;
 mod poll;
+mod self_waking;
 
 #[doc(inline)]
 pub use crate::mock::MockClock;
@@ -63,3 +64,5 @@ pub use crate::mock::MockClock;
 pub use crate::passthrough::Passthrough;
 #[doc(inline)]
 pub use crate::poll::Probe;
+#[doc(inline)]
+pub use crate::self_waking::SelfWaking;

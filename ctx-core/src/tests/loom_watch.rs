@@ -53,7 +53,7 @@ fn fire(s: &Shared) {
 fn racing_wakes_complete_exactly_once() {
     loom::model(|| {
         let s = Shared::default();
-        let _watch = Watch::start(Probe(s.clone()));
+        let _watch = Watch::start(true, Probe(s.clone()));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         fire(&s);
@@ -67,7 +67,7 @@ fn racing_wakes_complete_exactly_once() {
 fn cancel_vs_wake_completes_at_most_once() {
     loom::model(|| {
         let s = Shared::default();
-        let watch = Watch::start(Probe(s.clone()));
+        let watch = Watch::start(true, Probe(s.clone()));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         watch.cancel();

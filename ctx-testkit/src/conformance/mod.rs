@@ -39,6 +39,7 @@ mod api;
 mod cancel;
 mod deadline;
 mod futures;
+mod self_waking;
 mod values;
 mod wrap;
 
@@ -47,6 +48,7 @@ pub use self::api::*;
 pub use self::cancel::*;
 pub use self::deadline::*;
 pub use self::futures::*;
+pub use self::self_waking::*;
 pub use self::values::*;
 pub use self::wrap::*;
 
