@@ -78,3 +78,32 @@ fn cancel_vs_wake_completes_at_most_once() {
         assert!(s.completed.load(Ordering::SeqCst) <= 1);
     });
 }
+
+/// Wakes itself during its first poll (as tokio's `Sleep` does out of budget), then is ready
+/// once `ready` is set.
+struct SelfWake(Shared, bool);
+
+impl Future for SelfWake {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.1 {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+        }
+        Pin::new(&mut Probe(self.0.clone())).poll(cx)
+    }
+}
+
+/// Invariant 4: a wake from inside the poll, racing a wake from another thread, hands the
+/// watch on without a concurrent poll or a lost wake-up, and the future completes once.
+#[test]
+fn a_self_wake_racing_another_wake_completes_exactly_once() {
+    loom::model(|| {
+        let s = Shared::default();
+        let _watch = Watch::start(true, SelfWake(s.clone(), false));
+        let s2 = s.clone();
+        let t = thread::spawn(move || fire(&s2));
+        t.join().unwrap();
+        assert_eq!(s.completed.load(Ordering::SeqCst), 1);
+    });
+}
