@@ -354,9 +354,11 @@ impl Future for TokioSleep {
                 StateProj::Tokio { sleep } => {
                     // Polled only under the read lock, while the runtime runs (see `Runtime`).
                     let running = this.clock.runtime().running.read();
-                    if *running.unwrap_or_else(PoisonError::into_inner) {
-                        return sleep.poll(cx);
+                    let running = running.unwrap_or_else(PoisonError::into_inner);
+                    if *running {
+                        return sleep.poll(cx); // `running` is released after the poll
                     }
+                    drop(running);
                     let sleep = SystemClock::default().sleep_until(*this.deadline);
                     this.state.set(State::System { sleep });
                 }
