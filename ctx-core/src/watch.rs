@@ -10,8 +10,8 @@
 //! called under the future's own lock (`futures::future::Shared` does so), and polling again
 //! inside such a wake would deadlock. Their re-polls run on one lazily started watcher thread
 //! instead (`Watch::start_with(false, ..)`), unless they promise otherwise (`Done::new_inline`);
-//! timers keep the inline re-poll, which the `Clock`
-//! contract allows.
+//! timers keep the inline re-poll, which the `Clock` contract allows. Every kind of watch
+//! hands a wake that arrives *during* its poll to the watcher thread (invariant 4).
 //!
 //! # Invariants
 //!
@@ -19,7 +19,7 @@
 //!    (it takes it out of `slot` for the duration of the poll, so no lock is held while the
 //!    future runs user code).
 //! 2. A wake that finds `POLLING` sets `NOTIFIED`; the poller sees that when it tries to go back
-//!    to `IDLE` and polls again, so no wake-up is lost.
+//!    to `IDLE` and has the future polled again (invariant 4), so no wake-up is lost.
 //! 3. `DONE` is final. `cancel` sets it; whoever holds the future then drops it: `cancel`
 //!    itself if the future is parked in `slot`, else the poller after its poll returns.
 //! 4. A thread polls the future at most once per turn and then returns: a wake that arrives
