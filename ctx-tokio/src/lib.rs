@@ -62,9 +62,11 @@
 //!
 //! # Where after-funcs run
 //!
-//! An after-func runs on the thread that makes its context done. For a deadline that is
-//! tokio's driver, on a runtime thread: keep after-funcs short and non-blocking there (cancel a
-//! token, send on a channel, spawn a task), as any waker would.
+//! An after-func of a context canceled by a call of yours runs inline, on your thread. One
+//! fired by a deadline does not run on tokio's driver: ctx-core hands it to after-func threads
+//! of its own, so it may block without stalling the runtime or other deadlines (see
+//! `Ctx::after_func`, "Where `f` runs"). It may call `Handle::spawn`, not `tokio::spawn`: it is
+//! not on a runtime thread.
 //!
 //! # Precision
 //!
