@@ -352,7 +352,8 @@ impl Ctx {
     ///   foreign context end (see [`Ctx::wrap`]), that shared thread hands `f` to ctx-core's
     ///   after-func threads and goes on firing: an idle thread takes it, or a new one is
     ///   started for it (idle threads exit after a few seconds). So when `done()` wakes, `f`
-    ///   may not have run yet.
+    ///   may not have run yet, and the after-funcs of one deadline may run concurrently, in
+    ///   any order, as Go's goroutines do.
     /// * A clock whose timers are fired by its user's own call ([`Clock::after_funcs_inline`]:
     ///   `ctx_testkit::MockClock::advance`) runs `f` on that caller's thread, before the call
     ///   returns, so tests stay deterministic.
