@@ -69,6 +69,12 @@ pub(crate) fn deferring() -> bool {
 #[cfg(not(loom))]
 pub(crate) use imp::submit;
 
+/// After-func threads alive (running an after-func, or idle until they exit).
+#[cfg(all(feature = "test-util", not(loom)))]
+pub(crate) fn threads() -> usize {
+    imp::LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Under loom, jobs run inline: the models check the tree's protocol, not this pool.
 #[cfg(loom)]
 pub(crate) fn submit(f: AfterFn, run: fn(AfterFn)) {
@@ -78,6 +84,8 @@ pub(crate) fn submit(f: AfterFn, run: fn(AfterFn)) {
 #[cfg(not(loom))]
 mod imp {
     use std::collections::VecDeque;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering::Relaxed;
     use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
     use std::time::Instant;
 
@@ -95,6 +103,9 @@ mod imp {
         /// Wake-ups handed to waiting workers and not yet taken (invariant 1).
         tokens: usize,
     }
+
+    /// Worker threads alive (running a job or idle), for `test_util::after_func_threads`.
+    pub(crate) static LIVE: AtomicUsize = AtomicUsize::new(0);
 
     static POOL: Pool = Pool {
         state: Mutex::new(State {
@@ -124,10 +135,15 @@ mod imp {
         }
         drop(st);
         // Invariant 2, by a starting worker.
+        LIVE.fetch_add(1, Relaxed);
         let spawned = std::thread::Builder::new()
             .name("ctx-core-after".into())
-            .spawn(move || worker(run));
+            .spawn(move || {
+                worker(run);
+                LIVE.fetch_sub(1, Relaxed);
+            });
         if spawned.is_err() {
+            LIVE.fetch_sub(1, Relaxed);
             // No worker is coming for one job: run one here (maybe not `f`, which another
             // worker may have taken meanwhile).
             let job = lock().queue.pop_front();
