@@ -48,14 +48,14 @@
 //! `Runtime::enter`): it captures that runtime's [`Handle`](tokio::runtime::Handle) and panics
 //! with a message naming tokio otherwise; [`try_background()`] returns an error instead. Once
 //! made, the contexts work from any thread: the clock enters the captured runtime whenever it
-//! reads the time or creates a timer, and ctx-core polls the timer inline on whichever thread
-//! wakes it, so [`Ctx::wait_blocking`] on a plain thread and after-funcs work with nobody
-//! polling. The runtime needs its time driver (`enable_time`, on by default in `#[tokio::main]`
-//! and `#[tokio::test]`); without it, timers fall back to ctx-core's system timer thread and
-//! paused time is not available anyway. After the runtime shuts down, tokio refuses to poll its
-//! timers (and says so through the panic hook, once per timer); the clock then waits on the
-//! system timer thread, so deadlines still fire (unless the runtime's time was paused: then it
-//! stays frozen, and so do deadlines past it).
+//! creates a timer or reads a current-thread runtime's (pausable) time, and ctx-core polls the
+//! timer inline on whichever thread wakes it, so [`Ctx::wait_blocking`] on a plain thread and
+//! after-funcs work with nobody polling. The runtime needs its time driver (`enable_time`, on
+//! by default in `#[tokio::main]` and `#[tokio::test]`): see [`TokioClock`]'s requirements.
+//! When the runtime shuts down, its pending timers move to ctx-core's system timer thread
+//! before tokio could refuse to poll them, so deadlines still fire (unless the runtime's time
+//! was paused: then it stays frozen, and so do deadlines past it). No path catches a panic:
+//! all of this holds with `panic = "abort"`.
 //!
 //! Timers fire while the runtime's driver runs: always on a multi-thread runtime, but on a
 //! `current_thread` runtime only while some thread is inside its `block_on`.
