@@ -134,14 +134,20 @@ impl Watch {
             .compare_exchange(POLLING, IDLE, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {}
-            Err(NOTIFIED) => {
-                // Woken during the poll (maybe by the poll itself): we keep `POLLING` and hand
-                // the next poll to the watcher thread, never to this one (invariant 4).
-                self.state.store(POLLING, Ordering::Release);
+            // Woken during the poll (maybe by the poll itself): take `POLLING` back, by a CAS so
+            // that a racing `cancel` is not overwritten, and hand the next poll to the watcher
+            // thread, never to this one (invariant 4).
+            Err(NOTIFIED)
+                if self
+                    .state
+                    .compare_exchange(NOTIFIED, POLLING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok() =>
+            {
                 defer(self.clone());
             }
             Err(_) => {
-                // DONE: `cancel` may have found the slot empty; drop the future ourselves.
+                // DONE (`NOTIFIED` only ever turns `DONE`): `cancel` may have found the slot
+                // empty; drop the future ourselves.
                 let f = lock(&self.slot).take();
                 drop(f);
             }
