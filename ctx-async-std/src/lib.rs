@@ -37,8 +37,8 @@
 //! [`background()`] may be called inside or outside async-std's executor. The async-io reactor
 //! fires timers from a thread of its own when no executor drives it, so deadlines pass with
 //! nobody polling (after-funcs run, `err()` turns to [`Error::DeadlineExceeded`]) and
-//! [`Ctx::wait_blocking`] works on a plain thread. An after-func of a deadline context runs on
-//! the thread driving the reactor: keep it short and non-blocking.
+//! [`Ctx::wait_blocking`] works on a plain thread. An after-func fired by a deadline runs on
+//! ctx-core's after-func threads, not on the thread driving the reactor, so it may block.
 //!
 //! # Precision
 //!

@@ -14,14 +14,18 @@
 //!   future does: a reactor, a timer thread or a runtime driver does the waking.
 //! * That wake happens outside any lock the sleep's own `poll` takes: ctx-core polls the sleep
 //!   again inside the wake. (tokio, async-io, futures-timer and `MockClock` all wake after
-//!   releasing their locks.)
+//!   releasing their locks.) A sleep that wakes itself inside its own `poll` (tokio's, when
+//!   its task is out of cooperative budget) is not polled again on that thread: that poll is
+//!   handed to ctx-core's watcher thread, so the waking thread always gets control back.
 //!
 //! ctx-core polls that future itself, with a waker of its own, only when something waits on a
 //! deadline context (a `done()` poll, [`wait_blocking`](crate::Ctx::wait_blocking), an
 //! [`after_func`](crate::Ctx::after_func)); when the waker fires, ctx-core polls the future
 //! again inline, on the waking thread, and marks the context done. So a timer is armed only for
 //! deadlines somebody waits for, and no task is spawned to watch it. A timer is dropped as
-//! soon as its context is canceled or dropped.
+//! soon as its context is canceled or dropped. The after-funcs of the contexts a timer ends do
+//! not run on the waking thread but on threads of their own, unless the clock says otherwise
+//! ([`Clock::after_funcs_inline`]).
 //!
 //! # Examples
 //!
@@ -69,6 +73,26 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// wakes its last waker by itself when it does. A `deadline` that has already passed gives
     /// a future that is ready at once.
     fn sleep_until(&self, deadline: Instant) -> Sleep;
+
+    /// Whether after-funcs that this clock's timers fire run on the thread that wakes the
+    /// timer (`true`), or on ctx-core's after-func threads (`false`, the default).
+    ///
+    /// A timer is usually woken on a shared thread (a timer thread, a runtime's driver): an
+    /// after-func that blocked there would keep every other deadline of the process from
+    /// firing, so by default ctx-core hands them to threads of their own (see
+    /// [`Ctx::after_func`](crate::Ctx::after_func)). A clock whose timers are woken by its
+    /// user's own call — a test clock's `advance`, which promises that everything due has run
+    /// when it returns — answers `true`, and the after-funcs run on that caller's thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Clock, clock::SystemClock};
+    /// assert!(!SystemClock::default().after_funcs_inline());
+    /// ```
+    fn after_funcs_inline(&self) -> bool {
+        false
+    }
 }
 
 /// Real time from [`Instant::now`]; timers from `futures-timer`.

@@ -360,16 +360,34 @@ impl Ctx {
 
     /// Arranges for `f` to run once, after this context is done. Go: `context.AfterFunc`.
     ///
-    /// `f` runs on the thread that makes the context done — the one that cancels, the timer
-    /// thread or runtime driver that fires the deadline, or the one calling
-    /// `MockClock::advance` — after every lock is released, so it may use the tree freely
-    /// (read, derive, register, cancel). Keep it short; spawn a task for long work. On a
-    /// context that is already done, `f` runs right away, on this thread. On a context that can
-    /// never be done, `f` never runs. A panic in `f` is contained: the panic hook reports it and
-    /// the other after-funcs still run.
+    /// `f` runs after every lock is released, so it may use the tree freely (read, derive,
+    /// register, cancel). On a context that is already done, `f` runs right away, on this
+    /// thread. On a context that can never be done, `f` never runs. A panic in `f` is
+    /// contained: the panic hook reports it and the other after-funcs still run.
     ///
     /// The registration keeps the context attached until `f` has run or been stopped, even if
     /// every `Ctx` clone is dropped. Dropping the returned [`AfterFunc`] does not stop `f`.
+    ///
+    /// # Where `f` runs
+    ///
+    /// `f` may block (say, on another context's [`wait_blocking`](Ctx::wait_blocking)) without
+    /// stalling anything but itself. Go runs each after-func in a goroutine of its own; here:
+    ///
+    /// * When the context is done by a call of yours — a cancel handle's `cancel()` or drop, or
+    ///   a deadline noticed by `err()`, `done()` or `after_func` itself — `f` runs inline, on
+    ///   that thread, before the call returns: the thread is yours.
+    /// * When a timer fires the deadline (futures-timer's thread for [`Ctx::background`], a
+    ///   runtime's timer driver for the adapters' roots), or the watcher thread sees a wrapped
+    ///   foreign context end (see [`Ctx::wrap`]), that shared thread hands `f` to ctx-core's
+    ///   after-func threads and goes on firing: an idle thread takes it, or a new one is
+    ///   started for it (idle threads exit after a few seconds). So when `done()` wakes, `f`
+    ///   may not have run yet, and the after-funcs of one deadline may run concurrently, in
+    ///   any order, as Go's goroutines do.
+    /// * A clock whose timers are fired by its user's own call ([`Clock::after_funcs_inline`]:
+    ///   `ctx_testkit::MockClock::advance`) runs `f` on that caller's thread, before the call
+    ///   returns, so tests stay deterministic.
+    ///
+    /// [`Clock::after_funcs_inline`]: crate::Clock::after_funcs_inline
     ///
     /// # Examples
     ///

@@ -122,8 +122,9 @@ impl Done {
 
     /// Like [`new`](Done::new), for a future whose waker is never called while the waking
     /// thread holds a lock — neither one that the future's own `poll` takes, nor one that
-    /// code reacting to the cancel might take (after-funcs of derived contexts run inside
-    /// that wake). `futures`' oneshot channel and every `Done` keep that promise. Then
+    /// code reacting to the cancel might take (wakers of derived contexts run inside that
+    /// wake; their after-funcs run on ctx-core's after-func threads). `futures`' oneshot
+    /// channel and every `Done` keep that promise. Then
     /// [`Ctx::wrap`](crate::Ctx::wrap) re-polls the future inline, inside the wake, so the
     /// children of the wrapped context are done before the call that completed the future
     /// returns.

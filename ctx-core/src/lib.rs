@@ -111,6 +111,7 @@ mod done;
 mod error;
 mod handle;
 mod loom;
+mod pool;
 mod sleep;
 mod tree;
 mod watch;

@@ -43,3 +43,17 @@ pub fn timers_armed() -> usize {
 pub fn watchers_started() -> usize {
     counters::WATCHERS.load(Relaxed)
 }
+
+/// Threads of ctx-core's after-func pool alive now: running an after-func fired by a timer or
+/// by the watcher thread, or idle (an idle one exits after a few seconds). A test that must
+/// end with no thread of ours alive (under Miri) waits for this to reach zero.
+///
+/// # Examples
+///
+/// ```
+/// let _ = ctx_core::test_util::after_func_threads();
+/// ```
+#[cfg(not(loom))]
+pub fn after_func_threads() -> usize {
+    crate::pool::threads()
+}

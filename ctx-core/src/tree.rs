@@ -713,10 +713,20 @@ fn wake(w: Waker) {
     let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
 }
 
-/// Runs an after-func. A panic is contained: the panic hook has already reported it (as for a
-/// panicking thread), the rest of the after-funcs still run, and the tree is fully canceled
-/// before any of them starts.
+/// Runs an after-func: here, or on a pool thread when this thread fires a timer or serves the
+/// watcher (where one that blocks would stall every other deadline; see pool.rs).
 pub(crate) fn run_after(f: AfterFn) {
+    if crate::pool::deferring() {
+        crate::pool::submit(f, run_after_here);
+    } else {
+        run_after_here(f);
+    }
+}
+
+/// Runs an after-func on this thread. A panic is contained: the panic hook has already
+/// reported it (as for a panicking thread), the rest of the after-funcs still run, and the tree
+/// is fully canceled before any of them starts.
+fn run_after_here(f: AfterFn) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
@@ -922,7 +932,9 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
     };
     #[cfg(feature = "test-util")]
     counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let watch = Watch::start(fut);
+    // A timer woken on a shared thread hands its after-funcs to the pool; a clock whose timers
+    // are woken by the caller's own thread keeps them there (`Clock::after_funcs_inline`).
+    let watch = Watch::start(!owner.clock.get().after_funcs_inline(), fut);
     let lost = {
         let mut g = lock(&oc.inner);
         if oc.is_open() && g.timer.is_none() {

@@ -10,8 +10,8 @@
 //! called under the future's own lock (`futures::future::Shared` does so), and polling again
 //! inside such a wake would deadlock. Their re-polls run on one lazily started watcher thread
 //! instead (`Watch::start_with(false, ..)`), unless they promise otherwise (`Done::new_inline`);
-//! timers keep the inline re-poll, which the `Clock`
-//! contract allows.
+//! timers keep the inline re-poll, which the `Clock` contract allows. Every kind of watch
+//! hands a wake that arrives *during* its poll to the watcher thread (invariant 4).
 //!
 //! # Invariants
 //!
@@ -19,9 +19,23 @@
 //!    (it takes it out of `slot` for the duration of the poll, so no lock is held while the
 //!    future runs user code).
 //! 2. A wake that finds `POLLING` sets `NOTIFIED`; the poller sees that when it tries to go back
-//!    to `IDLE` and polls again, so no wake-up is lost.
+//!    to `IDLE` and has the future polled again (invariant 4), so no wake-up is lost.
 //! 3. `DONE` is final. `cancel` sets it; whoever holds the future then drops it: `cancel`
 //!    itself if the future is parked in `slot`, else the poller after its poll returns.
+//! 4. A thread polls the future at most once per turn and then returns: a wake that arrives
+//!    during a poll (invariant 2) is never served by polling again on the same thread, but
+//!    handed to the watcher thread, which serves it as one more entry at the back of its queue.
+//!    A future may wake itself inside its own `poll` (tokio's `Sleep` does when its task's
+//!    cooperative budget is spent, a `yield_now` always does, and the budget only refills
+//!    when the outer poll returns): re-polling it inline would spin forever on the waking
+//!    thread. So the thread that woke us always gets control back, and a future that wakes
+//!    itself forever costs the watcher thread a poll per round of its queue, shared fairly with
+//!    the other watches, until it completes or is canceled.
+//! 5. Whatever the future's completion runs after a *wake* (the after-funcs of the contexts it
+//!    cancels) goes to the after-func pool (pool.rs), unless the watch was started with
+//!    `pool_afters == false` (a `MockClock`, whose waking thread is the test's own): a timer
+//!    thread, a runtime's driver or the watcher must not run an after-func that may block.
+//!    The first poll, made by the thread that started the watch, runs them inline.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -44,23 +58,33 @@ pub(crate) struct Watch {
     slot: Mutex<Option<BoxFuture>>,
     /// Set once at creation: re-poll on the waking thread (`true`) or on the watcher thread.
     inline: bool,
+    /// Set once at creation: after-funcs run by a poll made in a wake go to the after-func
+    /// pool (invariant 5).
+    pool_afters: bool,
 }
 
 impl Watch {
     /// Polls `fut` once now, then again whenever it wakes, until it completes or is canceled.
-    pub(crate) fn start(fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        Watch::start_with(true, fut)
+    /// Re-polls run inline in the wake (save invariant 4); after-funcs run in those re-polls go
+    /// to the pool when `pool_afters`.
+    pub(crate) fn start(pool_afters: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
+        Watch::new(true, pool_afters, fut)
     }
 
     /// Polls `fut` once now; later polls run inline in the wake (`inline`) or on the watcher
     /// thread, never inside the wake: for futures that may be woken under their own lock.
     pub(crate) fn start_with(inline: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
+        Watch::new(inline, true, fut)
+    }
+
+    fn new(inline: bool, pool_afters: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
         let watch = Arc::new(Watch {
             state: AtomicU8::new(POLLING),
             slot: Mutex::new(None),
             inline,
+            pool_afters,
         });
-        watch.run(Some(Box::pin(fut)));
+        watch.run(Some(Box::pin(fut)), false);
         watch
     }
 
@@ -76,41 +100,56 @@ impl Watch {
         drop(fut);
     }
 
-    /// Polls until the future is pending with no wake-up outstanding. The caller owns the
-    /// `POLLING` state (invariant 1).
-    fn run(self: &Arc<Self>, mut fut: Option<BoxFuture>) {
-        loop {
-            let Some(mut f) = fut.take().or_else(|| lock(&self.slot).take()) else {
-                return; // canceled while idle
-            };
-            if self.state.load(Ordering::Acquire) == DONE {
-                return; // canceled: drop `f`
-            }
-            let waker = Waker::from(self.clone());
-            let mut cx = Context::from_waker(&waker);
-            // A timer that panics (say, its runtime is shutting down) must not unwind into the
-            // thread that woke us: treat it as a timer that never fires.
-            let ready = match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(&mut cx))) {
+    /// Polls the future once, then gives up `POLLING`: to `IDLE` if no wake-up came meanwhile,
+    /// else to the watcher thread (invariant 4). The caller owns the `POLLING` state
+    /// (invariant 1); `in_wake` says whether it got it from a wake (invariant 5).
+    fn run(self: &Arc<Self>, fut: Option<BoxFuture>, in_wake: bool) {
+        let Some(mut f) = fut.or_else(|| lock(&self.slot).take()) else {
+            return; // canceled while idle
+        };
+        if self.state.load(Ordering::Acquire) == DONE {
+            return; // canceled: drop `f`
+        }
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        let ready = {
+            let _pool = (in_wake && self.pool_afters).then(crate::pool::Deferring::enter);
+            // Damage control, not control flow: no future of ours panics by design, but a
+            // clock's timer is foreign code, and its panic must not unwind into the thread
+            // that woke us (a timer thread, a runtime's driver). The panic hook has reported
+            // it; the watch ends as if the timer never fired (lazy checks still see the
+            // deadline pass).
+            match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(&mut cx))) {
                 Ok(Poll::Ready(())) | Err(_) => true,
                 Ok(Poll::Pending) => false,
-            };
-            if ready {
-                self.state.store(DONE, Ordering::Release);
-                return;
             }
-            *lock(&self.slot) = Some(f);
-            match self
-                .state
-                .compare_exchange(POLLING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+        };
+        if ready {
+            self.state.store(DONE, Ordering::Release);
+            return;
+        }
+        *lock(&self.slot) = Some(f);
+        match self
+            .state
+            .compare_exchange(POLLING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {}
+            // Woken during the poll (maybe by the poll itself): take `POLLING` back, by a CAS so
+            // that a racing `cancel` is not overwritten, and hand the next poll to the watcher
+            // thread, never to this one (invariant 4).
+            Err(NOTIFIED)
+                if self
+                    .state
+                    .compare_exchange(NOTIFIED, POLLING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok() =>
             {
-                Ok(_) => return,
-                Err(NOTIFIED) => self.state.store(POLLING, Ordering::Release),
-                Err(_) => {
-                    // DONE: `cancel` may have found the slot empty; drop the future ourselves.
-                    let f = lock(&self.slot).take();
-                    drop(f);
-                    return;
-                }
+                defer(self.clone());
+            }
+            Err(_) => {
+                // DONE (`NOTIFIED` only ever turns `DONE`): `cancel` may have found the slot
+                // empty; drop the future ourselves.
+                let f = lock(&self.slot).take();
+                drop(f);
             }
         }
     }
@@ -134,7 +173,7 @@ impl Wake for Watch {
                 .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
             {
                 // We own `POLLING` now (invariant 1); the watcher thread takes it over.
-                Ok(_) if next == POLLING && self.inline => return self.run(None),
+                Ok(_) if next == POLLING && self.inline => return self.run(None, true),
                 Ok(_) if next == POLLING => return defer(self.clone()),
                 Ok(_) => return,
                 Err(actual) => cur = actual,
@@ -143,8 +182,8 @@ impl Wake for Watch {
     }
 }
 
-/// Runs `watch`'s next poll on the watcher thread (started on first use). Falls back to polling
-/// inline if the thread cannot be started.
+/// Runs `watch`'s next poll on the watcher thread (started on first use), at the back of its
+/// queue. Falls back to polling inline if the thread cannot be started.
 #[cfg(not(loom))]
 fn defer(watch: Arc<Watch>) {
     use std::sync::{OnceLock, mpsc};
@@ -155,7 +194,7 @@ fn defer(watch: Arc<Watch>) {
             .name("ctx-core-watcher".into())
             .spawn(move || {
                 for w in rx {
-                    w.run(None);
+                    w.run(None, true);
                 }
             })
             .ok()
@@ -164,14 +203,14 @@ fn defer(watch: Arc<Watch>) {
     match tx {
         Some(tx) => {
             if let Err(mpsc::SendError(w)) = tx.send(watch) {
-                w.run(None);
+                w.run(None, true);
             }
         }
-        None => watch.run(None),
+        None => watch.run(None, true),
     }
 }
 
 #[cfg(loom)]
 fn defer(watch: Arc<Watch>) {
-    watch.run(None);
+    watch.run(None, true);
 }

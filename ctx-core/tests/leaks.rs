@@ -496,3 +496,35 @@ fn an_after_func_registration_is_released_once_it_ran_or_was_stopped() {
     }
     assert_eq!(live_nodes(), base);
 }
+
+/// After-funcs fired by a timer run on ctx-core's after-func threads (issue 10, point 6): once
+/// they ran, their closures and their nodes are gone, as for an after-func run inline.
+#[test]
+#[cfg_attr(miri, ignore = "arms real timers: their thread outlives the test")]
+fn after_funcs_fired_by_timers_release_their_closures_and_nodes() {
+    let _serial = serial();
+    let base = live_nodes();
+    let payload = Arc::new(());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let rounds = 200;
+    for i in 0..rounds {
+        let (ctx, cancel) = Ctx::background().with_timeout(Duration::from_millis(1));
+        let (p, tx) = (payload.clone(), tx.clone());
+        drop(ctx.with_value(i).after_func(move || {
+            drop(p);
+            tx.send(()).unwrap();
+        }));
+        drop(ctx);
+        cancel.disarm(); // only the deadline ends it
+    }
+    for _ in 0..rounds {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("an after-func fired by a timer never ran");
+    }
+    // The last closures and nodes are dropped just after their after-funcs return.
+    let limit = Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&payload) > 1 || live_nodes() > base {
+        assert!(Instant::now() < limit, "after-funcs run by the pool leaked");
+        std::thread::yield_now();
+    }
+}

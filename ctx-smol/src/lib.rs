@@ -44,9 +44,10 @@
 //!
 //! # Where after-funcs run
 //!
-//! An after-func runs on the thread that makes its context done. For a deadline that is the
-//! thread driving the async-io reactor (the `async-io` thread or a `block_on` caller): keep
-//! after-funcs short and non-blocking (cancel something, send on a channel, spawn a task).
+//! An after-func of a context canceled by a call of yours runs inline, on your thread. One
+//! fired by a deadline does not run on the thread driving the async-io reactor (the `async-io`
+//! thread or a `block_on` caller): ctx-core hands it to after-func threads of its own, so it
+//! may block without stalling the reactor (see `Ctx::after_func`, "Where `f` runs").
 //!
 //! # Precision
 //!

@@ -65,6 +65,7 @@ pub mod conformance;
 mod mock;
 mod passthrough;
 mod poll;
+mod self_waking;
 
 #[doc(inline)]
 pub use crate::mock::MockClock;
@@ -72,6 +73,8 @@ pub use crate::mock::MockClock;
 pub use crate::passthrough::Passthrough;
 #[doc(inline)]
 pub use crate::poll::Probe;
+#[doc(inline)]
+pub use crate::self_waking::SelfWaking;
 
 /// The README's examples, compiled and run by `cargo test --doc`.
 #[doc = include_str!("../README.md")]

@@ -397,6 +397,12 @@ impl Clock for MockClock {
             key: None,
         })
     }
+
+    /// `true`: [`advance`](MockClock::advance) promises that the after-funcs of every context
+    /// it ends have run, on its caller's thread, when it returns.
+    fn after_funcs_inline(&self) -> bool {
+        true
+    }
 }
 
 impl Shared {

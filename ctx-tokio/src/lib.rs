@@ -78,23 +78,25 @@
 //! `Runtime::enter`): it captures that runtime's [`Handle`](tokio::runtime::Handle) and panics
 //! with a message naming tokio otherwise; [`try_background()`] returns an error instead. Once
 //! made, the contexts work from any thread: the clock enters the captured runtime whenever it
-//! reads the time or creates a timer, and ctx-core polls the timer inline on whichever thread
-//! wakes it, so [`Ctx::wait_blocking`] on a plain thread and after-funcs work with nobody
-//! polling. The runtime needs its time driver (`enable_time`, on by default in `#[tokio::main]`
-//! and `#[tokio::test]`); without it, timers fall back to ctx-core's system timer thread and
-//! paused time is not available anyway. After the runtime shuts down, tokio refuses to poll its
-//! timers (and says so through the panic hook, once per timer); the clock then waits on the
-//! system timer thread, so deadlines still fire (unless the runtime's time was paused: then it
-//! stays frozen, and so do deadlines past it).
+//! creates a timer or reads a current-thread runtime's (pausable) time, and ctx-core polls the
+//! timer inline on whichever thread wakes it, so [`Ctx::wait_blocking`] on a plain thread and
+//! after-funcs work with nobody polling. The runtime needs its time driver (`enable_time`, on
+//! by default in `#[tokio::main]` and `#[tokio::test]`): see [`TokioClock`]'s requirements.
+//! When the runtime shuts down, its pending timers move to ctx-core's system timer thread
+//! before tokio could refuse to poll them, so deadlines still fire (unless the runtime's time
+//! was paused: then it stays frozen, and so do deadlines past it). No path catches a panic:
+//! all of this holds with `panic = "abort"`.
 //!
 //! Timers fire while the runtime's driver runs: always on a multi-thread runtime, but on a
 //! `current_thread` runtime only while some thread is inside its `block_on`.
 //!
 //! # Where after-funcs run
 //!
-//! An after-func runs on the thread that makes its context done. For a deadline that is
-//! tokio's driver, on a runtime thread: keep after-funcs short and non-blocking there (cancel a
-//! token, send on a channel, spawn a task), as any waker would.
+//! An after-func of a context canceled by a call of yours runs inline, on your thread. One
+//! fired by a deadline does not run on tokio's driver: ctx-core hands it to after-func threads
+//! of its own, so it may block without stalling the runtime or other deadlines (see
+//! `Ctx::after_func`, "Where `f` runs"). It may call `Handle::spawn`, not `tokio::spawn`: it is
+//! not on a runtime thread.
 //!
 //! # Precision
 //!

@@ -1,7 +1,7 @@
 //! Interop with tokio-util's [`CancellationToken`], both ways, with no task.
 //!
 //! * Ctx → token ([`CtxExt::to_cancellation_token`]): an after-func on the context cancels the
-//!   token. It runs inline on the thread that makes the context done.
+//!   token (where after-funcs run: [`Ctx::after_func`]).
 //! * Token → ctx ([`from_token`]): a [`Context`] of our own — a `with_cancel` child of the
 //!   parent, also done when the token is canceled — turned into a `Ctx` by [`Ctx::wrap`]. Its
 //!   `err()` reads the token, so it answers at once, and so does everything derived from it:
@@ -45,10 +45,21 @@ pub trait CtxExt: sealed::Sealed {
     /// A [`CancellationToken`] that is canceled when this context is done (at once if it is
     /// done already; never for a context that cannot be done).
     ///
-    /// The token is canceled by an [`after_func`](Ctx::after_func), inline on the thread that
-    /// makes the context done: no task. Canceling the token does not cancel the context; use
-    /// [`from_token`] for that direction. Each call registers one after-func, which lasts until
-    /// the context is done: call it once per context and clone the token.
+    /// The token is canceled by an [`after_func`](Ctx::after_func): no task. It runs where
+    /// after-funcs run (inline on the thread that cancels; on ctx-core's after-func threads
+    /// when a timer fires the deadline), so `token.is_cancelled()` may turn `true` a moment
+    /// after `done()` wakes. Canceling the token does not cancel the context; use
+    /// [`from_token`] for that direction.
+    ///
+    /// # The bridge lives as long as the context is open
+    ///
+    /// Each call registers one after-func, which holds a clone of the token and keeps the
+    /// context attached to its parent until the context is done — even after every clone of
+    /// the token has been dropped: tokio-util gives no way to notice that (a
+    /// `CancellationToken` has no weak reference and no drop hook). So on a context that stays
+    /// open for long (a server's shutdown context, say) each call costs memory until that
+    /// context is done: call it once per context and clone the token. On a context that can
+    /// never be done (`background()`, `without_cancel()`) nothing is registered at all.
     ///
     /// That registration keeps the context attached to its parent (and the token alive) until
     /// the context is done, even after every `Ctx` clone is dropped, as any after-func does. On

@@ -1,16 +1,16 @@
 //! [`TokioClock`] and the roots built on it.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ctx_core::clock::{Sleep, SystemClock};
 use ctx_core::{Clock, Ctx};
 use pin_project_lite::pin_project;
-use tokio::runtime::{Handle, TryCurrentError};
+use tokio::runtime::{Handle, RuntimeFlavor, TryCurrentError};
+use tokio::task::Unconstrained;
 
 /// A background root on the current tokio runtime's clock. Go: `context.Background()`.
 ///
@@ -76,15 +76,30 @@ pub fn todo() -> Ctx {
 
 /// Time from `tokio::time::Instant` and timers from `tokio::time::sleep_until`, on one runtime.
 ///
-/// The clock holds the runtime's [`Handle`] and enters it whenever it reads the time or
-/// creates a timer, because ctx-core may do either from any thread (a plain thread in
-/// `wait_blocking`, another runtime's worker, the thread that cancels). So paused time
-/// (`tokio::time::pause`, `#[tokio::test(start_paused = true)]`) is honoured everywhere, and
-/// timers are driven by this runtime's driver even when nobody polls the context.
+/// The clock holds the runtime's [`Handle`] and enters it when it creates a timer, and when it
+/// reads the time of a current-thread runtime (the only flavor whose time can be paused),
+/// because ctx-core may do either from any thread (a plain thread in `wait_blocking`, another
+/// runtime's worker, the thread that cancels). So paused time (`tokio::time::pause`,
+/// `#[tokio::test(start_paused = true)]`) is honoured everywhere, and timers are driven by
+/// this runtime's driver even when nobody polls the context. The time of a multi-thread
+/// runtime, which cannot be paused, is read straight from [`Instant::now`]: it is the same.
 ///
-/// Holding a `Handle` does not keep the runtime running. After the runtime shuts down, a timer
-/// that tokio refuses to poll falls back to ctx-core's system timer thread, and so does every
-/// timer of a runtime built without `enable_time`.
+/// Timers are ctx-core's work, not the task's: they are polled outside tokio's cooperative
+/// budget, so a task that has spent its budget still sees its deadline fire.
+///
+/// Holding a `Handle` does not keep the runtime running. The first timer of a runtime spawns
+/// one idle task on it (counted in `num_alive_tasks`) whose drop, when the runtime shuts
+/// down, moves the runtime's pending timers to ctx-core's system timer thread; so a deadline
+/// still fires after its runtime is gone, and no timer is ever polled on a runtime that shut
+/// down. A deadline more than 30 years away never arms a timer (as tokio's own far future).
+///
+/// # Requirements
+///
+/// The runtime must have its time driver (`enable_time()` or `enable_all()` on its builder), as
+/// for every tokio timer: tokio gives no way to ask a [`Handle`] whether it has one. Without
+/// it, tokio panics when the first timer is made; in a build with `panic = "unwind"`, that
+/// first panic is caught and the clock falls back to the system timer thread (the panic hook
+/// still reports it), but with `panic = "abort"` the process aborts.
 ///
 /// # Precision
 ///
@@ -107,8 +122,10 @@ pub fn todo() -> Ctx {
 #[non_exhaustive]
 pub struct TokioClock {
     handle: Handle,
-    /// Whether the runtime has a time driver; probed once, by the first timer.
-    timers: Arc<OnceLock<bool>>,
+    /// A current-thread runtime: its time may be paused, so `now()` enters the handle.
+    pausable: bool,
+    /// The runtime's liveness, shared by every clock of the runtime; found by the first timer.
+    runtime: Arc<OnceLock<Arc<Runtime>>>,
 }
 
 impl TokioClock {
@@ -125,8 +142,9 @@ impl TokioClock {
     /// ```
     pub fn new(handle: Handle) -> TokioClock {
         TokioClock {
+            pausable: handle.runtime_flavor() == RuntimeFlavor::CurrentThread,
             handle,
-            timers: Arc::new(OnceLock::new()),
+            runtime: Arc::new(OnceLock::new()),
         }
     }
 
@@ -180,10 +198,14 @@ impl TokioClock {
         &self.handle
     }
 
+    fn runtime(&self) -> &Runtime {
+        self.runtime.get_or_init(|| Runtime::of(&self.handle))
+    }
+
     fn tokio_sleep(&self, deadline: Instant) -> Sleep {
         let sleep = {
             let _enter = self.handle.enter();
-            tokio::time::sleep_until(deadline.into())
+            tokio::task::unconstrained(tokio::time::sleep_until(deadline.into()))
         };
         Box::pin(TokioSleep {
             state: State::Tokio { sleep },
@@ -193,11 +215,114 @@ impl TokioClock {
     }
 }
 
+// ===== Runtime: knowing, without a panic, that a runtime shut down =====
+
+/// Whether one runtime still runs. Tokio panics when a timer of a runtime that shut down is
+/// polled; this is how a timer knows not to poll it.
+///
+/// `running` turns `false` once, in the drop of a task spawned on the runtime for this purpose
+/// (`Sentinel`). Tokio drops every task of a runtime that shuts down before it shuts down its
+/// drivers (`close_and_shutdown_all`, then the time driver, in both schedulers). A timer polls
+/// its tokio `Sleep` only while holding the read lock and seeing `true`; the sentinel's drop
+/// takes the write lock. So every poll of a tokio timer happens before the time driver shuts
+/// down, and every later poll sees `false` and uses the system timer instead.
+#[derive(Debug)]
+struct Runtime {
+    running: RwLock<bool>,
+    /// Whether the runtime has a time driver; probed by its first timer (see `timer_probed`).
+    #[cfg(panic = "unwind")]
+    timers: OnceLock<bool>,
+}
+
+/// Dropped with the runtime's tasks when the runtime shuts down (or at once, if spawned on a
+/// runtime that already has).
+struct Sentinel(Arc<Runtime>);
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        *self.0.running.write().unwrap_or_else(PoisonError::into_inner) = false;
+    }
+}
+
+impl Runtime {
+    /// The one `Runtime` of the runtime behind `handle`, made (and its sentinel spawned) on
+    /// first use.
+    fn of(handle: &Handle) -> Arc<Runtime> {
+        static RUNTIMES: Mutex<Vec<(tokio::runtime::Id, Weak<Runtime>)>> = Mutex::new(Vec::new());
+        let id = handle.id();
+        let mut all = RUNTIMES.lock().unwrap_or_else(PoisonError::into_inner);
+        // An entry lives as long as its sentinel or a clock holds it: prune the others.
+        all.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(rt) = all.iter().find(|(i, _)| *i == id).and_then(|(_, w)| w.upgrade()) {
+            return rt;
+        }
+        let rt = Arc::new(Runtime {
+            running: RwLock::new(true),
+            #[cfg(panic = "unwind")]
+            timers: OnceLock::new(),
+        });
+        all.push((id, Arc::downgrade(&rt)));
+        drop(all);
+        let sentinel = Sentinel(rt.clone());
+        // Never completes; only its drop matters. On a runtime that shut down, tokio drops it
+        // at once.
+        drop(handle.spawn(async move {
+            let _sentinel = sentinel;
+            std::future::pending::<()>().await;
+        }));
+        rt
+    }
+}
+
+/// How far ahead a timer may be armed: further deadlines never fire (tokio's own far future
+/// is 30 years; tokio panics on a deadline near `Instant::MAX`).
+const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+impl TokioClock {
+    /// A timer on tokio, or on the system timer if the runtime shut down or has no time driver.
+    fn timer(&self, deadline: Instant) -> Sleep {
+        if !*self
+            .runtime()
+            .running
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            return SystemClock::default().sleep_until(deadline);
+        }
+        self.timer_probed(deadline)
+    }
+
+    #[cfg(panic = "unwind")]
+    fn timer_probed(&self, deadline: Instant) -> Sleep {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        // Damage control for a runtime built without `enable_time` (see `# Requirements`), not
+        // a path any correct program takes: tokio has no way to ask a handle whether it has a
+        // time driver, and panics on the first timer. Catch that once per runtime and use the
+        // system timer from then on (such a runtime cannot pause time, so both agree). With
+        // `panic = "abort"` there is no such fallback.
+        let timers = &self.runtime().timers;
+        match timers.get() {
+            Some(true) => self.tokio_sleep(deadline),
+            Some(false) => SystemClock::default().sleep_until(deadline),
+            None => {
+                let probe = catch_unwind(AssertUnwindSafe(|| self.tokio_sleep(deadline)));
+                let _ = timers.set(probe.is_ok());
+                probe.unwrap_or_else(|_| SystemClock::default().sleep_until(deadline))
+            }
+        }
+    }
+
+    #[cfg(not(panic = "unwind"))]
+    fn timer_probed(&self, deadline: Instant) -> Sleep {
+        self.tokio_sleep(deadline)
+    }
+}
+
 // ===== TokioSleep =====
 
 pin_project! {
-    /// A tokio timer that survives its runtime: once tokio refuses to poll it (the runtime shut
-    /// down), it waits on the system timer instead, so a deadline still fires.
+    /// A tokio timer that survives its runtime: once the runtime has shut down (see
+    /// [`Runtime`]), it waits on the system timer instead, so a deadline still fires.
     struct TokioSleep {
         #[pin]
         state: State,
@@ -209,7 +334,9 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State {
-        Tokio { #[pin] sleep: tokio::time::Sleep },
+        // Unconstrained: out of the polling task's cooperative budget, tokio's `Sleep` would
+        // return `Pending` and wake itself at once, however often it is polled in that poll.
+        Tokio { #[pin] sleep: Unconstrained<tokio::time::Sleep> },
         System { sleep: Sleep },
         // The system timer fired but the tokio clock (frozen by `pause`) has not reached the
         // deadline, and nothing will move it now: never fire, rather than spin.
@@ -225,15 +352,15 @@ impl Future for TokioSleep {
         loop {
             match this.state.as_mut().project() {
                 StateProj::Tokio { sleep } => {
-                    // Tokio panics when polled after its runtime shut down (the panic hook
-                    // reports it once per timer).
-                    match catch_unwind(AssertUnwindSafe(|| sleep.poll(cx))) {
-                        Ok(poll) => return poll,
-                        Err(_) => {
-                            let sleep = SystemClock::default().sleep_until(*this.deadline);
-                            this.state.set(State::System { sleep });
-                        }
+                    // Polled only under the read lock, while the runtime runs (see `Runtime`).
+                    let running = this.clock.runtime().running.read();
+                    let running = running.unwrap_or_else(PoisonError::into_inner);
+                    if *running {
+                        return sleep.poll(cx); // `running` is released after the poll
                     }
+                    drop(running);
+                    let sleep = SystemClock::default().sleep_until(*this.deadline);
+                    this.state.set(State::System { sleep });
                 }
                 StateProj::System { sleep } => {
                     ready!(sleep.as_mut().poll(cx));
@@ -250,23 +377,20 @@ impl Future for TokioSleep {
 
 impl Clock for TokioClock {
     fn now(&self) -> Instant {
+        if !self.pausable {
+            // Only a current-thread runtime's time can be paused: a multi-thread runtime's
+            // `tokio::time::Instant::now()` is `Instant::now()`, to the nanosecond.
+            return Instant::now();
+        }
         // Entered: outside the runtime, `tokio::time::Instant::now()` would not see paused time.
         let _enter = self.handle.enter();
         tokio::time::Instant::now().into_std()
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        match self.timers.get() {
-            Some(true) => self.tokio_sleep(deadline),
-            Some(false) => SystemClock::default().sleep_until(deadline),
-            None => {
-                // Tokio panics when a runtime built without `enable_time` creates a timer. Probe
-                // once (its message, naming the fix, reaches the panic hook) and fall back to the
-                // system timer: such a runtime cannot pause time, so both clocks agree.
-                let probe = catch_unwind(AssertUnwindSafe(|| self.tokio_sleep(deadline)));
-                let _ = self.timers.set(probe.is_ok());
-                probe.unwrap_or_else(|_| SystemClock::default().sleep_until(deadline))
-            }
+        match self.now().checked_add(FAR) {
+            Some(far) if deadline <= far => self.timer(deadline),
+            _ => Box::pin(std::future::pending()),
         }
     }
 }

@@ -74,8 +74,8 @@ fn deadlines_still_fire_after_their_runtime_is_dropped() {
         .unwrap();
     let root = rt.block_on(async { ctx_tokio::background() });
     drop(rt);
-    // Tokio refuses to poll this timer (its panic message is expected in the output); the
-    // clock falls back to the system timer.
+    // The runtime is gone (its sentinel task was dropped): the clock arms the system timer
+    // instead of a tokio timer that tokio would refuse to poll.
     let start = Instant::now();
     let (ctx, _cancel) = root.with_timeout(Duration::from_millis(20));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -85,4 +85,19 @@ fn deadlines_still_fire_after_their_runtime_is_dropped() {
         .expect("the deadline never fired");
     assert_eq!(err, ctx_tokio::Error::DeadlineExceeded);
     assert!(start.elapsed() >= Duration::from_millis(20));
+}
+
+#[test]
+fn a_multi_thread_runtimes_clock_reads_tokios_time_from_any_thread() {
+    // Read without entering the runtime (its time cannot be paused): it is still tokio's.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let clock = ctx_tokio::TokioClock::new(rt.handle().clone());
+    let before = rt.block_on(async { tokio::time::Instant::now().into_std() });
+    let t = ctx_tokio::Clock::now(&clock);
+    let after = rt.block_on(async { tokio::time::Instant::now().into_std() });
+    assert!(before <= t && t <= after);
 }

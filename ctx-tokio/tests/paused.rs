@@ -1,7 +1,7 @@
 //! ctx on tokio's paused clock: no real waiting, exact instants.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use ctx_tokio::clock::Sleep;
@@ -11,6 +11,12 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 fn tokio_now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// An after-func fired by a timer runs on a thread of its own: wait for it (in real time,
+/// bounded, so a lost after-func fails instead of hanging).
+fn after_func_ran(rx: &mpsc::Receiver<()>, what: &str) {
+    rx.recv_timeout(Duration::from_secs(10)).expect(what);
 }
 
 #[tokio::test(start_paused = true)]
@@ -40,18 +46,15 @@ async fn paused_time_is_read_right_from_a_thread_outside_the_runtime() {
 #[tokio::test(start_paused = true)]
 async fn advancing_to_the_deadline_fires_after_funcs() {
     let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_secs(10));
-    let ran = Arc::new(AtomicBool::new(false));
-    let flag = ran.clone();
-    let _stop = ctx.after_func(move || flag.store(true, Ordering::SeqCst));
+    let (tx, rx) = mpsc::channel();
+    let _stop = ctx.after_func(move || tx.send(()).unwrap());
     tokio::time::advance(Duration::from_secs(9)).await;
-    assert!(!ran.load(Ordering::SeqCst), "fired a second early");
-    assert_eq!(ctx.err(), None);
+    assert_eq!(ctx.err(), None, "fired a second early");
     tokio::time::advance(Duration::from_secs(1)).await;
-    assert!(
-        ran.load(Ordering::SeqCst),
-        "the timer did not fire at the deadline"
-    );
+    // Done at once; the after-func runs on a thread of its own, soon after.
     assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    after_func_ran(&rx, "the timer did not fire at the deadline");
+    assert!(rx.try_recv().is_err(), "an after-func ran twice");
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,19 +85,18 @@ async fn run_and_select_follow_paused_time() {
 #[tokio::test(start_paused = true)]
 async fn a_timer_armed_from_a_thread_outside_the_runtime_is_tokios() {
     let root = ctx_tokio::background();
-    let ran = Arc::new(AtomicBool::new(false));
-    let flag = ran.clone();
+    let (tx, rx) = mpsc::channel();
     // The timer is created on a plain thread: the clock must enter the runtime to make it.
     let (ctx, cancel) = std::thread::spawn(move || {
         let (ctx, cancel) = root.with_timeout(HOUR);
-        let _stop = ctx.after_func(move || flag.store(true, Ordering::SeqCst));
+        let _stop = ctx.after_func(move || tx.send(()).unwrap());
         (ctx, cancel)
     })
     .join()
     .unwrap();
     tokio::time::advance(HOUR).await; // paused: only tokio's timer can see this hour pass
-    assert!(ran.load(Ordering::SeqCst), "the timer was not tokio's");
     assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    after_func_ran(&rx, "the timer was not tokio's");
     drop(cancel);
 }
 

@@ -101,3 +101,49 @@ fn deadlines_fire_on_a_runtime_without_a_time_driver() {
     assert_eq!(err, Error::DeadlineExceeded);
     assert_on_time(start, SHORT);
 }
+
+/// Issue 10, point 6: a deadline's after-func that blocks (here until a gate opens) blocks
+/// neither tokio's timer driver nor the runtime: a later deadline still fires, and a task still
+/// sees it. Bounded waits: a stall fails instead of hanging.
+fn a_blocked_after_func_stalls_nothing_on(rt: Runtime) {
+    let (gate, open_gate) = ctx_tokio::Ctx::background().with_cancel();
+    let (tx, rx) = mpsc::channel();
+    let (first, second, _c1, _c2) = rt.block_on(async {
+        let (first, c1) = ctx_tokio::background().with_timeout(SHORT);
+        let (second, c2) = ctx_tokio::background().with_timeout(SHORT * 2);
+        (first, second, c1, c2)
+    });
+    let _a = first.after_func(move || {
+        tx.send(()).unwrap();
+        gate.wait_blocking();
+    });
+    let seen = rt.block_on(async move {
+        let waited = tokio::time::timeout(BOUND, second.done()).await;
+        waited.expect("a blocked after-func stalled the second deadline")
+    });
+    assert_eq!(seen, Error::DeadlineExceeded);
+    rx.recv_timeout(BOUND).expect("the blocking after-func never ran");
+    open_gate.cancel();
+}
+
+/// Runs the check on a thread of its own: a runtime thread blocked by the after-func fails
+/// the test instead of hanging it.
+fn under_watchdog(rt: fn() -> Runtime) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        a_blocked_after_func_stalls_nothing_on(rt());
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(BOUND * 3)
+        .expect("stalled: the runtime's thread ran the blocking after-func");
+}
+
+#[test]
+fn a_blocked_after_func_stalls_nothing_on_a_current_thread_runtime() {
+    under_watchdog(current_thread);
+}
+
+#[test]
+fn a_blocked_after_func_stalls_nothing_on_a_multi_thread_runtime() {
+    under_watchdog(multi_thread);
+}

@@ -53,7 +53,7 @@ fn fire(s: &Shared) {
 fn racing_wakes_complete_exactly_once() {
     loom::model(|| {
         let s = Shared::default();
-        let _watch = Watch::start(Probe(s.clone()));
+        let _watch = Watch::start(true, Probe(s.clone()));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         fire(&s);
@@ -67,13 +67,77 @@ fn racing_wakes_complete_exactly_once() {
 fn cancel_vs_wake_completes_at_most_once() {
     loom::model(|| {
         let s = Shared::default();
-        let watch = Watch::start(Probe(s.clone()));
+        let watch = Watch::start(true, Probe(s.clone()));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         watch.cancel();
         t.join().unwrap();
         assert!(s.completed.load(Ordering::SeqCst) <= 1);
         // Canceled: a later wake does nothing.
+        fire(&s);
+        assert!(s.completed.load(Ordering::SeqCst) <= 1);
+    });
+}
+
+/// Wakes itself during its first poll (as tokio's `Sleep` does out of budget), then is ready
+/// once `ready` is set.
+struct SelfWake(Shared, bool);
+
+impl Future for SelfWake {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.1 {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+        }
+        Pin::new(&mut Probe(self.0.clone())).poll(cx)
+    }
+}
+
+/// Invariant 4: a wake from inside the poll, racing a wake from another thread, hands the
+/// watch on without a concurrent poll or a lost wake-up, and the future completes once.
+#[test]
+fn a_self_wake_racing_another_wake_completes_exactly_once() {
+    loom::model(|| {
+        let s = Shared::default();
+        let _watch = Watch::start(true, SelfWake(s.clone(), false));
+        let s2 = s.clone();
+        let t = thread::spawn(move || fire(&s2));
+        t.join().unwrap();
+        assert_eq!(s.completed.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// Once `ready` is set, its first poll wakes itself and stays pending (as tokio's `Sleep` out
+/// of budget); the next one completes.
+struct WakesWhenReady(Shared, bool);
+
+impl Future for WakesWhenReady {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.1 && self.0.ready.load(Ordering::SeqCst) {
+            self.1 = true;
+            *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Pin::new(&mut Probe(self.0.clone())).poll(cx)
+    }
+}
+
+/// Invariants 3 and 4: a cancel racing a poll that wakes itself (and the hand-over of the next
+/// poll) is never overwritten: the future completes at most once and is dropped, and a later
+/// wake does nothing.
+#[test]
+fn cancel_vs_self_wake_completes_at_most_once() {
+    loom::model(|| {
+        let s = Shared::default();
+        let watch = Watch::start(true, WakesWhenReady(s.clone(), false));
+        let s2 = s.clone();
+        let t = thread::spawn(move || fire(&s2));
+        watch.cancel();
+        t.join().unwrap();
+        assert!(s.completed.load(Ordering::SeqCst) <= 1);
         fire(&s);
         assert!(s.completed.load(Ordering::SeqCst) <= 1);
     });
