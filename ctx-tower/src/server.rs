@@ -283,9 +283,12 @@ pin_project_lite::pin_project! {
     /// assert!(ctx.cause().unwrap().is::<ClientDisconnected>());
     /// ```
     pub struct ResponseFuture<F> {
+        // Declared first, so dropped first: the request's ctx is canceled with
+        // `ClientDisconnected` before the handler's future (and the cancel handles of any
+        // children it derived, whose drop would cancel them plainly) goes.
+        guard: Option<Guard>,
         #[pin]
         inner: F,
-        guard: Option<Guard>,
     }
 }
 
@@ -340,9 +343,10 @@ pin_project_lite::pin_project! {
     /// assert_eq!(body.size_hint().exact(), Some(5));
     /// ```
     pub struct CtxBody<B> {
+        // Declared first, so dropped first (see `ResponseFuture`).
+        guard: Option<Guard>,
         #[pin]
         inner: B,
-        guard: Option<Guard>,
     }
 }
 

@@ -218,6 +218,32 @@ fn a_response_future_dropped_before_the_answer_cancels_with_client_disconnected(
 }
 
 #[test]
+fn children_the_handler_derived_see_client_disconnected_not_their_own_handles_drop() {
+    let clock = MockClock::new();
+    let seen = Arc::new(Mutex::new(None));
+    let app = tower::service_fn({
+        let seen = seen.clone();
+        move |req: Request<()>| {
+            let ctx = req.extensions().get::<Ctx>().unwrap().clone();
+            // `Go: ctx, cancel := context.WithCancel(r.Context()); defer cancel()`
+            let (child, cancel) = ctx.with_cancel();
+            *seen.lock().unwrap() = Some(child.clone());
+            async move {
+                let _cancel = cancel; // dropped with the handler's future
+                child.done().await;
+                Ok::<_, Infallible>(Response::new(Chunks::new(&[])))
+            }
+        }
+    });
+    let mut svc = ServerLayer::new(clock.background()).layer(app);
+    let mut fut = Probe::new(svc.call(request(None)));
+    fut.assert_pending();
+    fut.drop_future();
+    let child = seen.lock().unwrap().clone().unwrap();
+    assert!(cause_is::<ClientDisconnected>(&child), "{:?}", child.cause());
+}
+
+#[test]
 fn a_body_dropped_before_its_end_cancels_with_client_disconnected() {
     let clock = MockClock::new();
     let (mut svc, seen) = server_with(clock.background(), || Chunks::new(&[Some("a"), Some("b")]));
