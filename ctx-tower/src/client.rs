@@ -33,6 +33,10 @@ use crate::grpc_timeout;
 /// On a ctx without a deadline nothing is written, and the ctx's `done()` is only polled once
 /// the inner future has returned `Pending`: a call answered at once registers nothing.
 ///
+/// When the inner service fails while the ctx is done — typically because a layer below read
+/// the `grpc-timeout` this layer wrote and ran a timer of its own (tonic's `Channel` does) —
+/// the error is the ctx's: `ClientError::Done`. A successful answer is never discarded.
+///
 /// # Examples
 ///
 /// ```
@@ -266,8 +270,18 @@ where
             StateProj::Running { inner, done } => {
                 // The answer first: a call that is ready at once never touches the ctx.
                 if let Poll::Ready(out) = inner.poll(cx) {
+                    let out = match out {
+                        Ok(v) => Ok(v),
+                        // An error that comes with (or from) the ctx being done — a stack
+                        // below that reads `grpc-timeout` and runs a timer of its own, like
+                        // tonic's `Channel`, fails at the same instant — is the ctx's error.
+                        Err(e) => match done.as_mut().map(|d| Pin::new(d).poll(cx)) {
+                            Some(Poll::Ready(err)) => Err(ClientError::Done(err)),
+                            _ => Err(ClientError::Inner(e)),
+                        },
+                    };
                     state.project_replace(State::Finished);
-                    return Poll::Ready(out.map_err(ClientError::Inner));
+                    return Poll::Ready(out);
                 }
                 // Pending: now wait on the ctx too. Registering here (not earlier) is what
                 // keeps a fast call free of locks and timers.

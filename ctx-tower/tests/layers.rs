@@ -560,6 +560,36 @@ fn a_ctx_done_while_the_call_is_pending_drops_the_inner_future() {
 }
 
 #[test]
+fn an_inner_error_at_the_deadline_is_reported_as_the_ctxs_error() {
+    // An inner stack with a timer of its own on the same deadline (tonic's `Channel` reads
+    // `grpc-timeout`): it fails at the same instant, and polls first.
+    let clock = MockClock::new();
+    let inner = tower::service_fn(|req: Request<()>| {
+        let done = req.extensions().get::<Ctx>().unwrap().done();
+        async move {
+            done.await;
+            Err::<(), _>(std::io::Error::other("timeout expired"))
+        }
+    });
+    let mut client = ClientLayer::new().layer(inner);
+    let (ctx, _c) = clock.background().with_timeout(Duration::from_secs(1));
+    let mut call = Probe::new(client.call(with_ctx(&ctx, None)));
+    call.assert_pending();
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        call.assert_ready(),
+        Err(ClientError::Done(Error::DeadlineExceeded))
+    ));
+    // An error while the ctx is live stays the inner error.
+    let failing = tower::service_fn(|_: Request<()>| async { Err::<(), _>("refused") });
+    let mut client = ClientLayer::new().layer(failing);
+    let out = client
+        .call(with_ctx(&ctx_core::Ctx::background(), None))
+        .now_or_never();
+    assert!(matches!(out, Some(Err(ClientError::Inner("refused")))));
+}
+
+#[test]
 fn a_call_answered_at_once_arms_no_timer() {
     let clock = MockClock::new();
     let inner = Recorder::new(false);

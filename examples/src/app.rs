@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ctx_core::{Cause, Ctx, Error};
+use ctx_core::{CancelHandle, Cause, Ctx, Error};
 use ctx_tower::{ClientDisconnected, ServerLayer};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -128,7 +128,7 @@ impl App {
         self.log.record(&ctx);
         // The app's own budget header, on top of `grpc-timeout`: a child with a deadline.
         // `_budget` cancels that child when this function returns or is dropped.
-        let (ctx, _budget) = match header_ms(req.headers().get("x-timeout-ms")) {
+        let (ctx, budget) = match header_ms(req.headers().get("x-timeout-ms")) {
             Some(budget) => ctx.with_timeout_cause(budget, Arc::new(BudgetSpent(budget)) as Cause),
             None => ctx.with_cancel(),
         };
@@ -136,21 +136,25 @@ impl App {
         match req.uri().path() {
             "/stream" => match (param(query, "ticks", 3), param(query, "ms", 10)) {
                 (Some(ticks), Some(ms)) => {
-                    let body = Ticks::new(ctx.clone(), ticks, Duration::from_millis(ms));
+                    // The body outlives this function: it takes the budget's handle along.
+                    let body = Ticks::new(ctx.clone(), budget, ticks, Duration::from_millis(ms));
                     Response::new(body.boxed())
                 }
                 _ => reply(StatusCode::BAD_REQUEST, "bad `ticks` or `ms` parameter\n".into()),
             },
-            _ => match param(query, "ms", 10) {
-                None => reply(StatusCode::BAD_REQUEST, "bad `ms` parameter\n".into()),
-                Some(ms) => match self.backend.query(&ctx, Duration::from_millis(ms)).await {
-                    Ok(report) => reply(StatusCode::OK, format!("{report}\n")),
-                    Err(err) => {
-                        let cause = ctx.cause().map_or_else(|| "no cause".into(), |c| c.to_string());
-                        reply(status_for(&ctx, err), format!("{err} ({cause})\n"))
-                    }
-                },
-            },
+            _ => {
+                let _budget = budget; // canceled when this returns (or is dropped)
+                match param(query, "ms", 10) {
+                    None => reply(StatusCode::BAD_REQUEST, "bad `ms` parameter\n".into()),
+                    Some(ms) => match self.backend.query(&ctx, Duration::from_millis(ms)).await {
+                        Ok(report) => reply(StatusCode::OK, format!("{report}\n")),
+                        Err(err) => {
+                            let cause = ctx.cause().map_or_else(|| "no cause".into(), |c| c.to_string());
+                            reply(status_for(&ctx, err), format!("{err} ({cause})\n"))
+                        }
+                    },
+                }
+            }
         }
     }
 }
@@ -205,6 +209,8 @@ fn reply(status: StatusCode, body: String) -> Response<AppBody> {
 /// A streaming body: `left` lines, one every `every`, each saying whether `ctx` is live.
 struct Ticks {
     ctx: Ctx,
+    /// Cancels `ctx` (the `x-timeout-ms` child) when the body is dropped.
+    _budget: CancelHandle,
     sent: u64,
     left: u64,
     every: Duration,
@@ -212,9 +218,10 @@ struct Ticks {
 }
 
 impl Ticks {
-    fn new(ctx: Ctx, ticks: u64, every: Duration) -> Ticks {
+    fn new(ctx: Ctx, budget: CancelHandle, ticks: u64, every: Duration) -> Ticks {
         Ticks {
             ctx,
+            _budget: budget,
             sent: 0,
             left: ticks,
             every,
