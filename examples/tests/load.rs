@@ -112,7 +112,10 @@ async fn ten_thousand_requests_a_third_abandoned_all_end_and_nothing_leaks() {
     });
     let hung = started - answered;
     eprintln!("{started} handlers started, {answered} answered, {hung} abandoned mid-flight");
-    assert!(hung > REQUESTS / 6, "most abandoned calls were mid-flight: {hung}");
+    assert!(
+        hung > REQUESTS / 6,
+        "most abandoned calls were mid-flight: {hung}"
+    );
     assert_eq!(
         counts.disconnected.load(Ordering::SeqCst),
         hung,
