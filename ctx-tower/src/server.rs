@@ -198,11 +198,10 @@ impl Guard {
     /// sees the child, and any cancel of the cause node reaches it.
     fn new(root: &Ctx, budget: Option<std::time::Duration>) -> (Ctx, Guard) {
         let (ctx, cancel) = root.with_cancel_cause();
-        // A budget too large for `Instant` is no deadline at all (never expires, never panics).
-        let deadline = budget.and_then(|t| ctx.now().checked_add(t));
-        match deadline {
-            Some(at) => {
-                let (child, deadline) = ctx.with_deadline(at);
+        match budget {
+            // `now + t` on the root's clock; a budget too large for `Instant` never expires.
+            Some(t) => {
+                let (child, deadline) = ctx.with_timeout(t);
                 let guard = Guard {
                     cancel: Some(cancel),
                     deadline: Some(deadline),
@@ -226,8 +225,10 @@ impl Guard {
         if let Some(c) = self.cancel.take() {
             c.cancel_without_cause();
         }
+        // The deadline node is a child of the node just canceled: it is done already, and its
+        // handle has nothing left to do.
         if let Some(d) = self.deadline.take() {
-            d.cancel();
+            d.disarm();
         }
         // `Drop` runs next and finds nothing left to cancel.
     }
