@@ -29,6 +29,7 @@ use tower::timeout::TimeoutLayer;
 use tower::{Layer, Service};
 
 const CTX_TOWER: &str = "ctx-tower ServerLayer";
+const CTX_TOWER_SYSTEM: &str = "ctx-tower ServerLayer, system-clock root";
 const TOWER_TIMEOUT: &str = "tower Timeout";
 
 /// Polls `fut` to completion with a no-op waker (every future here finishes within 2 polls).
@@ -101,6 +102,8 @@ fn server(c: &mut Criterion) {
     for (name, pending_once) in [("ready", false), ("pending-once", true)] {
         let handler = Handler { pending_once };
         let mut ours = ServerLayer::new(root.clone()).layer(handler);
+        // ctx-core's own clock: `ctx-tokio`'s `now()` enters the runtime handle each time.
+        let mut ours_system = ServerLayer::new(Ctx::background()).layer(handler);
         let mut theirs = TimeoutLayer::new(Duration::from_secs(5)).layer(handler);
 
         let mut g = c.benchmark_group(format!("tower/server/handler-{name}"));
@@ -110,6 +113,13 @@ fn server(c: &mut Criterion) {
             b.iter_batched(
                 request_with_budget,
                 |req| drain(drive(ours.call(req)).expect("an answer").into_body()),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(CTX_TOWER_SYSTEM, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |req| drain(drive(ours_system.call(req)).expect("an answer").into_body()),
                 BatchSize::SmallInput,
             )
         });
