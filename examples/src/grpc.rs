@@ -207,10 +207,7 @@ fn into_status(e: ClientError<tonic::transport::Error>) -> BoxError {
 pub async fn grpc_client(
     addr: std::net::SocketAddr,
 ) -> Result<HealthClient<GrpcChannel>, tonic::transport::Error> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| -> tonic::transport::Error { e })?
-        .connect()
-        .await?;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
     let service = ServiceBuilder::new()
         .map_err(into_status as fn(_) -> _)
         .layer(ClientLayer::new())
