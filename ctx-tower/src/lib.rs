@@ -23,9 +23,10 @@
 //!
 //! # Examples
 //!
-//! Adopting it in an axum service (the same two layers fit hyper and tonic):
+//! Adopting it in an axum service (the same two layers fit hyper and tonic; this sketch is
+//! compiled and run in full in `docs/services.md`):
 //!
-//! ```ignore
+//! ```text
 //! let (root, shutdown) = ctx_tokio::background().with_cancel();            // cancel = shutdown
 //! let app = Router::new().route("/", get(handler)).layer(ServerLayer::new(root));
 //! async fn handler(Extension(ctx): Extension<Ctx>) -> Response { /* pass &ctx down */ }
@@ -68,7 +69,7 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is the workspace's `rust-version`.
+//! The minimum supported Rust version is 1.88 (let-chains; tonic's own minimum as well).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

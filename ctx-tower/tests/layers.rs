@@ -390,6 +390,21 @@ fn the_services_are_clone_and_their_futures_send() {
     drop(client.call(request(None)));
 }
 
+#[test]
+fn the_public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<ServerLayer>();
+    send_sync::<ClientLayer>();
+    send_sync::<ClientDisconnected>();
+    send_sync::<ClientError<std::io::Error>>();
+    send_sync::<CtxBody<String>>();
+    send_sync::<ctx_tower::ServerService<Recorder>>();
+    send_sync::<ctx_tower::ClientService<Recorder>>();
+    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    error::<ClientDisconnected>();
+    error::<ClientError<std::io::Error>>();
+}
+
 // ===== client =====
 
 /// An inner service that records the headers it was sent and answers when `gate` is open.
