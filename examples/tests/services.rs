@@ -475,3 +475,44 @@ async fn hostile_grpc_timeout_headers_are_ignored_or_saturated_never_a_panic() {
     .expect("still serving");
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tonic_stream_keeps_its_ctx_until_the_client_drops_it() {
+    use tonic_health::pb::HealthCheckRequest;
+    let (l, addr) = listener().await;
+    let (root, shutdown) = ctx_tokio::background().with_cancel();
+    let probe = HealthProbe::new();
+    let server = tokio::spawn(ctx_examples::serve_grpc(l, probe.clone(), root));
+    let mut client = timeout(LIMIT, ctx_examples::grpc_client(addr))
+        .await
+        .expect("connects in time")
+        .expect("connects");
+    let mut log = probe.log().watch();
+
+    let req = tonic::Request::new(HealthCheckRequest {
+        service: String::new(),
+    });
+    let mut stream = timeout(LIMIT, client.watch(req))
+        .await
+        .expect("in time")
+        .expect("a stream")
+        .into_inner();
+    let first = timeout(LIMIT, stream.message())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("a message");
+    assert_eq!(first.status, 1);
+    wait_for(&mut log, "the handler ran", |r| r.seen == 1).await;
+    assert_eq!(probe.log().get().ended, 0, "the stream is open: its ctx is live");
+    drop(stream); // the client goes away mid-stream
+    let seen = wait_for(&mut log, "the stream's ctx ends", |r| r.ended == 1).await;
+    assert_eq!(seen.last_cause.as_deref(), Some("client disconnected"));
+
+    shutdown.cancel();
+    timeout(LIMIT, server)
+        .await
+        .expect("stops")
+        .expect("no panic")
+        .expect("Ok");
+}
