@@ -1,7 +1,8 @@
-//! An HTTP server where every request runs under a context: its deadline comes from the
-//! request's `x-timeout-ms` (or `grpc-timeout`) header, it is canceled when the client
-//! disconnects, and it is passed to a simulated slow backend that honours it. Ctrl-C (or
-//! `SERVE_FOR_MS`) cancels the server's root: it stops accepting, in-flight requests get 503.
+//! An HTTP server (hyper, HTTP/1.1 and HTTP/2) where every request runs under a context given
+//! by `ctx_tower::ServerLayer`: its deadline comes from the request's `grpc-timeout` header
+//! (and the app's own `x-timeout-ms`), it is canceled when the client disconnects, and it is
+//! passed to a simulated slow backend that honours it. Ctrl-C (or `SERVE_FOR_MS`) cancels the
+//! server's root: it stops accepting, in-flight requests get 503.
 //!
 //! ```sh
 //! PORT=8080 cargo run -p ctx-examples --example http_server
@@ -9,6 +10,7 @@
 //! curl -i -H 'x-timeout-ms: 50' 'http://127.0.0.1:8080/work?ms=5000' # 504 after 50 ms
 //! curl -i -H 'grpc-timeout: 1S' 'http://127.0.0.1:8080/work?ms=5000' # 504 after 1 s
 //! curl --max-time 0.2 'http://127.0.0.1:8080/work?ms=5000'           # client gives up: backend stops
+//! curl -N 'http://127.0.0.1:8080/stream?ticks=5&ms=200'               # a streaming answer
 //! ```
 //!
 //! `PORT` defaults to 0 (any free port; the address is printed). `SERVE_FOR_MS` stops the

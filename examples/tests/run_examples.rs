@@ -94,3 +94,28 @@ fn the_http_server_example_starts_and_shuts_down_by_itself() {
     assert!(out.starts_with("listening on http://127.0.0.1:"), "{out}");
     assert!(out.contains("shutting down"), "{out}");
 }
+
+#[test]
+fn the_axum_gateway_example_cuts_both_hops_off_at_the_deadline() {
+    let out = run("axum_gateway", &[]);
+    assert!(
+        out.contains("10 ms of work, 300 ms budget: 200 OK backend answered after 10 ms"),
+        "{out}"
+    );
+    assert!(
+        out.contains("5000 ms of work, 300 ms budget: client gave up: context deadline exceeded")
+            || out.contains("5000 ms of work, 300 ms budget: 504"),
+        "{out}"
+    );
+    assert!(out.contains("each with a deadline: true"), "{out}");
+    assert!(out.contains("shut down"), "{out}");
+}
+
+#[test]
+fn the_tonic_example_ends_the_slow_call_as_deadline_exceeded() {
+    let out = run("tonic_health", &[]);
+    assert!(out.contains(r#"check(""): status 1"#), "{out}");
+    assert!(out.contains(r#"check("slow"): DeadlineExceeded"#), "{out}");
+    assert!(out.contains("the handler saw a deadline: true"), "{out}");
+    assert!(out.contains("shut down"), "{out}");
+}

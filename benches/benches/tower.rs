@@ -1,0 +1,186 @@
+//! What ctx-tower adds to a request, next to what people use today.
+//!
+//! * `tower/server`: one request through `ServerLayer` with a `grpc-timeout: 5S` header,
+//!   against one through tower's `timeout::Timeout` with a 5 s budget — same handler, same
+//!   response, body read to its end. Twice: a handler that answers at once, and one that is
+//!   pending once first (as any handler doing I/O is). Tower's layer makes a tokio `Sleep`
+//!   per request and registers it in the timer wheel as soon as the handler is pending;
+//!   `ServerLayer` derives two contexts and arms nothing unless the handler waits on its ctx.
+//! * `tower/client`: one call through `ClientLayer` on a ctx without a deadline, against the
+//!   bare service — the request carries the ctx in both, so the difference is the layer.
+//!
+//! Futures are polled by hand with a no-op waker inside a tokio runtime's context (tower's
+//! `Timeout` needs one for its timer), so the numbers are the layers', not an executor's.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use ctx_benches::{Weight, configure};
+use ctx_core::Ctx;
+use ctx_tower::{ClientLayer, ServerLayer};
+use http::{HeaderValue, Request, Response};
+use http_body::Body;
+use tower::timeout::TimeoutLayer;
+use tower::{Layer, Service};
+
+const CTX_TOWER: &str = "ctx-tower ServerLayer";
+const CTX_TOWER_SYSTEM: &str = "ctx-tower ServerLayer, system-clock root";
+const TOWER_TIMEOUT: &str = "tower Timeout";
+
+/// Polls `fut` to completion with a no-op waker (every future here finishes within 2 polls).
+fn drive<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// Reads a body to its end, as a server does.
+fn drain<B: Body + Unpin>(mut body: B) {
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
+        black_box(frame.is_ok());
+    }
+}
+
+/// A handler's answer that is pending once (it wakes itself), then ready.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = Result<Response<String>, Infallible>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(Ok(Response::new(String::from("ok"))))
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Handler {
+    pending_once: bool,
+}
+
+impl Service<Request<()>> for Handler {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = Pin<Box<PendingOnce>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: Request<()>) -> Self::Future {
+        black_box(&req);
+        Box::pin(PendingOnce(!self.pending_once))
+    }
+}
+
+fn request_with_budget() -> Request<()> {
+    let mut req = Request::new(());
+    req.headers_mut()
+        .insert("grpc-timeout", HeaderValue::from_static("5S"));
+    req
+}
+
+fn server(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    let _enter = rt.enter();
+    let root = ctx_tokio::background();
+
+    for (name, pending_once) in [("ready", false), ("pending-once", true)] {
+        let handler = Handler { pending_once };
+        let mut ours = ServerLayer::new(root.clone()).layer(handler);
+        // ctx-core's own clock: `ctx-tokio`'s `now()` enters the runtime handle each time.
+        let mut ours_system = ServerLayer::new(Ctx::background()).layer(handler);
+        let mut theirs = TimeoutLayer::new(Duration::from_secs(5)).layer(handler);
+
+        let mut g = c.benchmark_group(format!("tower/server/handler-{name}"));
+        configure(&mut g, Weight::Light);
+        // The request is built untimed: both sides get the same one.
+        g.bench_function(CTX_TOWER, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |req| drain(drive(ours.call(req)).expect("an answer").into_body()),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(CTX_TOWER_SYSTEM, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |req| drain(drive(ours_system.call(req)).expect("an answer").into_body()),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(TOWER_TIMEOUT, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |req| drain(drive(theirs.call(req)).expect("an answer").into_body()),
+                BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+}
+
+/// The bare inner service of the client benches: answers at once.
+#[derive(Clone, Copy)]
+struct Echo;
+
+impl Service<Request<()>> for Echo {
+    type Response = u8;
+    type Error = Infallible;
+    type Future = Ready<Result<u8, Infallible>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: Request<()>) -> Self::Future {
+        black_box(&req);
+        ready(Ok(1))
+    }
+}
+
+fn client(c: &mut Criterion) {
+    let (cancelable, _cancel) = Ctx::background().with_cancel();
+    let mut bare = Echo;
+    let mut layered = ClientLayer::new().layer(Echo);
+
+    for (name, ctx) in [
+        ("ctx-with-cancel", cancelable.clone()),
+        ("ctx-background", Ctx::background()),
+    ] {
+        let mut g = c.benchmark_group(format!("tower/client/{name}"));
+        configure(&mut g, Weight::Light);
+        let request = || {
+            let mut req = Request::new(());
+            req.extensions_mut().insert(ctx.clone());
+            req
+        };
+        // The request (with its ctx) is built untimed: the difference is the layer.
+        g.bench_function("bare service", |b| {
+            b.iter_batched(request, |req| drive(bare.call(req)), BatchSize::SmallInput)
+        });
+        g.bench_function("ClientLayer", |b| {
+            b.iter_batched(
+                request,
+                |req| drive(layered.call(req)).is_ok(),
+                BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, server, client);
+criterion_main!(benches);

@@ -1,0 +1,431 @@
+//! The server side: [`ServerLayer`] gives every request a [`Ctx`], and [`CtxBody`] keeps it
+//! alive until the response body ends.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll, ready};
+
+use ctx_core::{CancelCauseHandle, CancelHandle, Cause, Ctx};
+use http_body::{Body, Frame, SizeHint};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{ClientDisconnected, grpc_timeout};
+
+// ===== ServerLayer =====
+
+/// A [`Layer`] that gives every request a [`Ctx`] of its own, in the request's extensions:
+/// a child of `root`, with the deadline the caller sent in `grpc-timeout`, canceled when the
+/// client goes away. Go's `net/http` does the same for `r.Context()`.
+///
+/// Per request, the [`ServerService`] inserts into `req.extensions_mut()` a child of `root`
+/// (`root.with_cancel()`), with deadline `now + t` (on `root`'s clock) when the request
+/// carries a valid `grpc-timeout: t` (an invalid one is ignored, as gRPC does). That ctx is
+/// done:
+///
+/// * with cause [`ClientDisconnected`] when the response future or the response body
+///   ([`CtxBody`]) is dropped before the body has ended — the server dropped the request
+///   because its client went away;
+/// * with `root`'s error and cause when `root` is done (cancel `root` to shut down);
+/// * with [`Error::DeadlineExceeded`](ctx_core::Error) when the deadline passes;
+/// * with plain [`Error::Canceled`](ctx_core::Error) once the response body has ended (or the
+///   inner service answered an error): Go cancels a request's context when its handler
+///   returns. A streaming body keeps the ctx alive until its last frame.
+///
+/// Nothing here polls [`done()`](Ctx::done): no deadline timer is armed unless the handler
+/// itself waits on the ctx (ctx-core arms timers lazily), and no runtime is needed — time is
+/// `root`'s clock ([`Ctx::now`]), so `MockClock` and tokio's paused time drive it.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use ctx_core::Ctx;
+/// use ctx_tower::ServerLayer;
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+///
+/// # futures::executor::block_on(async {
+/// let (root, _shutdown) = Ctx::background().with_cancel();
+/// let app = tower::service_fn(|req: http::Request<String>| async move {
+///     let ctx = req.extensions().get::<Ctx>().expect("ServerLayer put it there");
+///     Ok::<_, Infallible>(http::Response::new(format!("deadline: {:?}", ctx.deadline().is_some())))
+/// });
+/// let mut svc = ServerLayer::new(root).layer(app);
+/// let req = http::Request::builder().header("grpc-timeout", "5S").body(String::new()).unwrap();
+/// let resp = svc.call(req).await.unwrap();
+/// # let _ = resp;
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerLayer {
+    root: Ctx,
+}
+
+impl ServerLayer {
+    /// A layer whose request contexts are children of `root`: cancel `root` to cancel every
+    /// request in flight (graceful shutdown), and give it the clock time should come from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let layer = ctx_tower::ServerLayer::new(ctx_core::Ctx::background());
+    /// # let _ = layer;
+    /// ```
+    pub fn new(root: Ctx) -> ServerLayer {
+        ServerLayer { root }
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = ServerService<S>;
+
+    fn layer(&self, inner: S) -> ServerService<S> {
+        ServerService {
+            inner,
+            root: self.root.clone(),
+        }
+    }
+}
+
+// ===== ServerService =====
+
+/// The service [`ServerLayer`] makes: `S` with a [`Ctx`] in each request's extensions, and
+/// a [`CtxBody`] around each response body. `Clone` when `S` is.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use ctx_core::{Ctx, Error};
+/// use ctx_tower::ServerService;
+/// use tower_service::Service;
+///
+/// # futures::executor::block_on(async {
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let app = tower::service_fn(move |req: http::Request<()>| {
+///     tx.send(req.extensions().get::<Ctx>().unwrap().clone()).unwrap();
+///     async { Ok::<_, Infallible>(http::Response::new(String::from("streaming..."))) }
+/// });
+/// let mut svc = ServerService::new(app, Ctx::background());
+/// let resp = svc.call(http::Request::new(())).await.unwrap();
+/// let ctx = rx.recv().unwrap();
+/// assert_eq!(ctx.err(), None); // the body is not over yet
+/// drop(resp.into_body()); // dropped before its end: the client went away
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerService<S> {
+    inner: S,
+    root: Ctx,
+}
+
+impl<S> ServerService<S> {
+    /// Wraps `inner`, deriving each request's ctx from `root`. The same as
+    /// `ServerLayer::new(root).layer(inner)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let svc = ctx_tower::ServerService::new(tower::service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// }), ctx_core::Ctx::background());
+    /// # let _ = svc;
+    /// ```
+    pub fn new(inner: S, root: Ctx) -> ServerService<S> {
+        ServerService { inner, root }
+    }
+
+    /// The inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let svc = ctx_tower::ServerService::new(7u8, ctx_core::Ctx::background());
+    /// assert_eq!(*svc.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, B, RB> Service<http::Request<B>> for ServerService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    RB: Body,
+{
+    type Response = http::Response<CtxBody<RB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let budget = req
+            .headers()
+            .get(grpc_timeout::HEADER)
+            .and_then(grpc_timeout::parse);
+        let (ctx, guard) = Guard::new(&self.root, budget);
+        req.extensions_mut().insert(ctx);
+        ResponseFuture {
+            inner: self.inner.call(req),
+            guard: Some(guard),
+        }
+    }
+}
+
+// ===== Guard =====
+
+/// Owns the cancel handles of one request's ctx. Dropped without [`finish`](Guard::finish),
+/// it cancels with [`ClientDisconnected`]: the only ways to drop it early are dropping the
+/// response future or the body before the end, which a server does when its client is gone.
+struct Guard {
+    /// Cancels the request's node (the ctx itself, or the parent of its deadline node).
+    /// Taken by `finish`; still here in `drop` means the request was abandoned.
+    cancel: Option<CancelCauseHandle>,
+    /// The deadline node's handle, when the request carried a budget.
+    deadline: Option<CancelHandle>,
+}
+
+impl Guard {
+    /// The request's ctx and its guard. With a budget, two nodes: the cause node (so that a
+    /// disconnect carries [`ClientDisconnected`]) and a deadline child below it; the handler
+    /// sees the child, and any cancel of the cause node reaches it.
+    fn new(root: &Ctx, budget: Option<std::time::Duration>) -> (Ctx, Guard) {
+        let (ctx, cancel) = root.with_cancel_cause();
+        match budget {
+            // `now + t` on the root's clock; a budget too large for `Instant` never expires.
+            Some(t) => {
+                let (child, deadline) = ctx.with_timeout(t);
+                let guard = Guard {
+                    cancel: Some(cancel),
+                    deadline: Some(deadline),
+                };
+                (child, guard)
+            }
+            None => (
+                ctx,
+                Guard {
+                    cancel: Some(cancel),
+                    deadline: None,
+                },
+            ),
+        }
+    }
+
+    /// The response has ended: cancel without a cause (Go: the handler returned). Cancels the
+    /// cause node first, so the deadline node below inherits plain `Canceled` even if its
+    /// handle's drop comes after.
+    fn finish(mut self) {
+        if let Some(c) = self.cancel.take() {
+            c.cancel_without_cause();
+        }
+        // The deadline node is a child of the node just canceled: it is done already, and its
+        // handle has nothing left to do.
+        if let Some(d) = self.deadline.take() {
+            d.disarm();
+        }
+        // `Drop` runs next and finds nothing left to cancel.
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = self.cancel.take() {
+            // Cancels the deadline node below too; its handle's drop afterwards is a no-op.
+            c.cancel(client_disconnected());
+        }
+    }
+}
+
+/// One shared `Arc` for every disconnect: a cancel costs no allocation.
+fn client_disconnected() -> Cause {
+    static CAUSE: LazyLock<Cause> = LazyLock::new(|| Arc::new(ClientDisconnected));
+    CAUSE.clone()
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("has_deadline", &self.deadline.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+// ===== ResponseFuture =====
+
+pin_project_lite::pin_project! {
+    /// The future of [`ServerService`]: the inner service's response, its body wrapped in a
+    /// [`CtxBody`]. `Send` when the inner future is. Dropping it before it is ready cancels the
+    /// request's ctx with [`ClientDisconnected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use ctx_core::{Ctx, Error};
+    /// use ctx_tower::ClientDisconnected;
+    /// use tower_service::Service;
+    ///
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let mut svc = ctx_tower::ServerService::new(tower::service_fn(move |req: http::Request<()>| {
+    ///     tx.send(req.extensions().get::<Ctx>().unwrap().clone()).unwrap();
+    ///     std::future::pending::<Result<http::Response<String>, Infallible>>()
+    /// }), Ctx::background());
+    /// let fut = svc.call(http::Request::new(()));
+    /// drop(fut); // the client went away before the answer
+    /// let ctx = rx.recv().unwrap();
+    /// assert_eq!(ctx.err(), Some(Error::Canceled));
+    /// assert!(ctx.cause().unwrap().is::<ClientDisconnected>());
+    /// ```
+    pub struct ResponseFuture<F> {
+        // Declared first, so dropped first: the request's ctx is canceled with
+        // `ClientDisconnected` before the handler's future (and the cancel handles of any
+        // children it derived, whose drop would cancel them plainly) goes.
+        guard: Option<Guard>,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, RB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+    RB: Body,
+{
+    type Output = Result<http::Response<CtxBody<RB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let guard = this.guard.take();
+        Poll::Ready(match result {
+            Ok(response) => Ok(response.map(|body| CtxBody::new(body, guard))),
+            Err(e) => {
+                // The handler has returned, with an error: the request is over.
+                if let Some(g) = guard {
+                    g.finish();
+                }
+                Err(e)
+            }
+        })
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
+}
+
+// ===== CtxBody =====
+
+pin_project_lite::pin_project! {
+    /// A response body that holds its request's [`Ctx`] open until it ends. `RB`'s frames,
+    /// `Data` and `Error` pass through unchanged.
+    ///
+    /// When the last frame has been read (or `RB` says [`is_end_stream`](Body::is_end_stream)),
+    /// the request's ctx is canceled with plain [`Error::Canceled`](ctx_core::Error), as Go
+    /// does when a handler returns; when the body is dropped before that, it is canceled with
+    /// [`ClientDisconnected`]. An error frame ends the body too (plain `Canceled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// let body = ctx_tower::CtxBody::detached(String::from("hello"));
+    /// assert_eq!(body.size_hint().exact(), Some(5));
+    /// ```
+    pub struct CtxBody<B> {
+        // Declared first, so dropped first (see `ResponseFuture`).
+        guard: Option<Guard>,
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: Body> CtxBody<B> {
+    fn new(inner: B, guard: Option<Guard>) -> CtxBody<B> {
+        let mut guard = guard;
+        // A body that is over before it starts (empty) is never polled by a server: the
+        // request ends here, with the handler's return.
+        if inner.is_end_stream()
+            && let Some(g) = guard.take()
+        {
+            g.finish();
+        }
+        CtxBody { inner, guard }
+    }
+}
+
+impl<B> CtxBody<B> {
+    /// A `CtxBody` that holds no request ctx: for answers made outside [`ServerLayer`]
+    /// (a fallback, a test) that must have the same type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let body = ctx_tower::CtxBody::detached(());
+    /// assert_eq!(body.get_ref(), &());
+    /// ```
+    pub fn detached(inner: B) -> CtxBody<B> {
+        CtxBody { inner, guard: None }
+    }
+
+    /// The wrapped body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let body = ctx_tower::CtxBody::detached("x");
+    /// assert_eq!(*body.get_ref(), "x");
+    /// ```
+    pub fn get_ref(&self) -> &B {
+        &self.inner
+    }
+}
+
+impl<B: Body> Body for CtxBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        let ended = match &frame {
+            None | Some(Err(_)) => true,
+            // A server stops polling once the body says it is over; end the request now.
+            Some(Ok(_)) => this.inner.is_end_stream(),
+        };
+        if ended && let Some(g) = this.guard.take() {
+            g.finish();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> fmt::Debug for CtxBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CtxBody")
+            .field("open", &self.guard.is_some())
+            .finish_non_exhaustive()
+    }
+}
