@@ -43,24 +43,35 @@
 //! use ctx_tower::{ClientLayer, ServerLayer};
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
-//! # futures::executor::block_on(async {
-//! let clock = ctx_testkit::MockClock::new();
-//! // A backend whose handler reports the deadline it was given.
-//! let backend = ServiceBuilder::new()
-//!     .layer(ServerLayer::new(clock.background()))
-//!     .service_fn(|req: http::Request<()>| async move {
-//!         let ctx = req.extensions().get::<Ctx>().unwrap();
-//!         Ok::<_, Infallible>(http::Response::new(format!("{:?}", ctx.remaining())))
+//! fn main() {
+//!     futures::executor::block_on(async {
+//!         let clock = ctx_testkit::MockClock::new();
+//!         // A backend whose handler reports the deadline it was given.
+//!         let backend = ServiceBuilder::new()
+//!             .layer(ServerLayer::new(clock.background()))
+//!             .service_fn(|req: http::Request<()>| async move {
+//!                 let ctx = req.extensions().get::<Ctx>().unwrap();
+//!                 Ok::<_, Infallible>(http::Response::new(format!("{:?}", ctx.remaining())))
+//!             });
+//!         // A client in front of it, called under a 2 s deadline.
+//!         let mut client = ServiceBuilder::new().layer(ClientLayer::new()).service(backend);
+//!         let (ctx, _cancel) = clock.background().with_timeout(Duration::from_secs(2));
+//!         let mut req = http::Request::new(());
+//!         req.extensions_mut().insert(ctx);
+//!         let resp = client.ready().await.unwrap().call(req).await.unwrap();
+//!         assert_eq!(resp.into_body().get_ref(), "Some(2s)");
 //!     });
-//! // A client in front of it, called under a 2 s deadline.
-//! let mut client = ServiceBuilder::new().layer(ClientLayer::new()).service(backend);
-//! let (ctx, _cancel) = clock.background().with_timeout(Duration::from_secs(2));
-//! let mut req = http::Request::new(());
-//! req.extensions_mut().insert(ctx);
-//! let resp = client.ready().await.unwrap().call(req).await.unwrap();
-//! assert_eq!(resp.into_body().get_ref(), "Some(2s)");
-//! # });
+//! }
 //! ```
+//!
+//! # Where next
+//!
+//! * `docs/services.md` in the source repository: how a deadline crosses services, ctx-tower
+//!   next to tonic's and tower's own timeouts, and adoption in axum or tonic in five lines.
+//! * [The table of adapters](ctx_core#choosing-a-root) for the server's root (on tokio:
+//!   `ctx_tokio::background()`), and the guide (`docs/guide.md`).
+//! * [`ctx-testkit`](https://docs.rs/ctx-testkit): `MockClock`, as in the example above, to test
+//!   a service's deadlines without waiting.
 //!
 //! # Features
 //!
@@ -72,6 +83,7 @@
 //! The minimum supported Rust version is 1.88 (let-chains; tonic's own minimum as well).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 pub mod grpc_timeout;
