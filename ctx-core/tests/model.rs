@@ -726,7 +726,7 @@ fn derive(sut: &mut Sut, model: &mut Model, p: usize, how: &Derive) {
             let foreign = Foreign {
                 base: parent.clone(),
                 signal,
-                inline: cfg!(miri) || id % 2 == 0,
+                inline: cfg!(miri) || id.is_multiple_of(2),
             };
             (Ctx::wrap(foreign), None, MKind::Foreign)
         }
