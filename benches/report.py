@@ -221,6 +221,15 @@ for d in (1, 10, 100, 1000):
 tu_groups = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("vs-tokio-util/")})
 for grp in tu_groups:
     ratio_target(grp.replace("vs-tokio-util/", "tokio-util: "), crit(grp + "/ctx"), crit(grp + "/tokio-util"), 0.67, "tokio-util")
+for h in ("ready", "pending-once"):
+    ratio_target(f"ctx-tower ServerLayer vs tower Timeout (handler {h})", crit(f"tower/server/handler-{h}/ctx-tower ServerLayer"), crit(f"tower/server/handler-{h}/tower Timeout"), 0.5, "tower")
+for name in ("ctx-with-cancel", "ctx-background"):
+    lay, bare = crit(f"tower/client/{name}/ClientLayer"), crit(f"tower/client/{name}/bare service")
+    if lay and bare:
+        added = lay.mid - bare.mid
+        target(f"ClientLayer on a ctx without deadline ({name}): time added", "≤ 50 ns", fmt_ns(max(added, 0.0)), added <= 50)
+    else:
+        target(f"ClientLayer on a ctx without deadline ({name}): time added", "≤ 50 ns", "not measured in this run", None)
 m = MEM_OPS.get(("ctx", "WithCancel+cancel"))
 if m:
     target("a cancel node", "≤ 96 bytes", f"{m['bytes_per_op']:.0f} B in {m['allocs_per_op']:.2f} allocations", m["bytes_per_op"] <= 96)
@@ -395,8 +404,37 @@ if rt_groups:
             w(f"| {kind} | {n} | {fmt_est(r)} | {fmt_est(b)} | {over} |")
     w("")
 
-# ---- anything else (e.g. ctx-tower's layers) ----
-known = ("Ops/", "vs-tokio-util/", "runtimes/")
+# ---- ctx-tower ----
+tw_server = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("tower/server/")})
+tw_client = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("tower/client/")})
+if tw_server or tw_client:
+    w("## ctx-tower")
+    w("")
+    w("`benches/benches/tower.rs`: one request through `ServerLayer` (with `grpc-timeout: 5S`)")
+    w("against one through tower's `timeout::Timeout` with a 5 s budget, same handler, body read to")
+    w("its end; and one call through `ClientLayer` on a ctx without deadline against the bare")
+    w("service. Futures are polled by hand with a no-op waker inside a tokio runtime's context.")
+    w("")
+    if tw_server:
+        w("| handler | ServerLayer (tokio root) | ServerLayer (ctx-core's clock) | tower Timeout | ctx / tower |")
+        w("| --- | --- | --- | --- | --- |")
+        for grp in tw_server:
+            o = crit(grp + "/ctx-tower ServerLayer")
+            sy = crit(grp + "/ctx-tower ServerLayer, system-clock root")
+            t = crit(grp + "/tower Timeout")
+            w(f"| {grp.replace('tower/server/handler-', '')} | {fmt_est(o)} | {fmt_est(sy)} | {fmt_est(t)} | {fmt_ratio(ratio(o, t))} |")
+        w("")
+    if tw_client:
+        w("| ctx | bare service | ClientLayer | added |")
+        w("| --- | --- | --- | --- |")
+        for grp in tw_client:
+            b, l = crit(grp + "/bare service"), crit(grp + "/ClientLayer")
+            added = fmt_ns(l.mid - b.mid) if b and l else "–"
+            w(f"| {grp.replace('tower/client/', '')} | {fmt_est(b)} | {fmt_est(l)} | {added} |")
+        w("")
+
+# ---- anything else ----
+known = ("Ops/", "vs-tokio-util/", "runtimes/", "tower/")
 other_groups = sorted({k.rsplit("/", 1)[0] for k in CRIT if "/" in k and not k.startswith(known) and k.split("/")[0] not in {n.split("/")[0] for n in go_names}})
 if other_groups:
     w("## Other groups")
