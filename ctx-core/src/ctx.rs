@@ -740,15 +740,22 @@ impl Ctx {
     ///
     /// # Examples
     ///
+    /// On a `MockClock` tree (from ctx-testkit), whose `block_on` moves time to the next timer
+    /// whenever the future is idle, an hour passes in no real time:
+    ///
     /// ```
     /// use std::time::Duration;
-    /// use ctx_core::{Ctx, Error};
-    /// # futures::executor::block_on(async {
-    /// let (ctx, _cancel) = Ctx::background().with_timeout(Duration::from_millis(20));
-    /// assert_eq!(ctx.sleep(Duration::from_millis(1)).await, Ok(()));
-    /// // The deadline comes first: the sleep ends there.
-    /// assert_eq!(ctx.sleep(Duration::from_secs(3600)).await, Err(Error::DeadlineExceeded));
-    /// # });
+    /// use ctx_core::Error;
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let (ctx, _cancel) = clock.background().with_timeout(Duration::from_secs(20));
+    /// clock.block_on(async {
+    ///     assert_eq!(ctx.sleep(Duration::from_secs(1)).await, Ok(()));
+    ///     // The deadline comes first: the sleep ends there.
+    ///     assert_eq!(ctx.sleep(Duration::from_secs(3600)).await, Err(Error::DeadlineExceeded));
+    /// });
+    /// assert_eq!(ctx.now(), clock.now()); // 20 s after the start, on the mock's timeline
     /// ```
     #[doc(alias = "delay")]
     #[doc(alias = "After")]
@@ -764,13 +771,13 @@ impl Ctx {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use ctx_core::Ctx;
-    /// # futures::executor::block_on(async {
-    /// let ctx = Ctx::background();
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let ctx = clock.background();
     /// let at = ctx.now() + Duration::from_millis(2);
-    /// assert_eq!(ctx.sleep_until(at).await, Ok(()));
-    /// assert!(ctx.now() >= at);
-    /// # });
+    /// assert_eq!(clock.block_on(ctx.sleep_until(at)), Ok(()));
+    /// assert_eq!(ctx.now(), at);
     /// ```
     #[doc(alias = "delay_until")]
     pub fn sleep_until(&self, deadline: Instant) -> Sleep {
@@ -784,13 +791,31 @@ impl Ctx {
     ///
     /// # Examples
     ///
+    /// Here on a `MockClock` tree (from ctx-testkit), where another thread moves time; on
+    /// `Ctx::background()` the same code waits in real time.
+    ///
     /// ```
     /// use std::time::Duration;
-    /// use ctx_core::{Ctx, Error};
-    /// let (ctx, cancel) = Ctx::background().with_cancel();
-    /// assert_eq!(ctx.sleep_blocking(Duration::from_millis(1)), Ok(()));
-    /// std::thread::spawn(move || cancel.cancel());
+    /// use ctx_core::Error;
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let (ctx, cancel) = clock.background().with_cancel();
+    /// assert_eq!(ctx.sleep_blocking(Duration::ZERO), Ok(()));
+    ///
+    /// let mover = clock.clone();
+    /// let advancer = std::thread::spawn(move || {
+    ///     while mover.pending_timers() == 0 {
+    ///         std::thread::yield_now(); // until the sleeper's timer is armed
+    ///     }
+    ///     mover.advance(Duration::from_secs(60));
+    /// });
+    /// assert_eq!(ctx.sleep_blocking(Duration::from_secs(60)), Ok(()));
+    /// advancer.join().unwrap();
+    ///
+    /// let canceler = std::thread::spawn(move || cancel.cancel());
     /// assert_eq!(ctx.sleep_blocking(Duration::from_secs(3600)), Err(Error::Canceled));
+    /// canceler.join().unwrap();
     /// ```
     #[doc(alias = "Sleep")]
     pub fn sleep_blocking(&self, duration: Duration) -> Result<(), Error> {

@@ -57,13 +57,16 @@ impl Sleep {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ctx_core::{Ctx, Error};
-/// # futures::executor::block_on(async {
-/// let (ctx, cancel) = Ctx::background().with_cancel();
-/// assert_eq!(ctx.sleep(Duration::from_millis(1)).await, Ok(()));
-/// cancel.cancel();
-/// assert_eq!(ctx.sleep(Duration::from_secs(3600)).await, Err(Error::Canceled));
-/// # });
+/// use ctx_core::Error;
+/// use ctx_testkit::MockClock;
+///
+/// let clock = MockClock::new(); // `Ctx::background()` works the same, in real time
+/// let (ctx, cancel) = clock.background().with_cancel();
+/// clock.block_on(async {
+///     assert_eq!(ctx.sleep(Duration::from_millis(1)).await, Ok(()));
+///     cancel.cancel();
+///     assert_eq!(ctx.sleep(Duration::from_secs(3600)).await, Err(Error::Canceled));
+/// });
 /// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
