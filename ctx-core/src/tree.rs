@@ -35,6 +35,11 @@
 //!    parents in a loop: nothing recurses over the depth of the tree.
 //! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
 //!    they have run or been stopped, so it stays attached even with no `Ctx` left.
+//! 8. A merged node (`with_merged`) is a `Child` entry in two cancelers' slabs. Its first slot
+//!    follows invariant 4; its second (`merge.rs`) is reachable from the first canceler while
+//!    it is being set, so it is set and taken with atomic read-modify-writes instead of a lock:
+//!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
+//!    (after every lock is released); an attach that finds `GONE` removes its own entry.
 //!
 //! # Deadlock safety
 //!
@@ -63,6 +68,9 @@ use crate::clock::ClockRef;
 use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx, Error};
+
+mod merge;
+pub(crate) use self::merge::derive_merged;
 
 pub(crate) const NO_SLOT: usize = usize::MAX;
 
@@ -148,6 +156,9 @@ pub(crate) struct CancelNode {
     pub(crate) handles: AtomicUsize,
     /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
     slot: AtomicUsize,
+    /// `Some` on a merged node: its second parent and slot (invariant 8). Set once, before
+    /// the node is shared; taken only by its drop.
+    merge: Option<Box<merge::Merge>>,
     inner: Mutex<Inner>,
 }
 
@@ -268,19 +279,23 @@ impl Drop for Node {
         // one we hold is detached and emptied here instead of by a recursive drop.
         count_node(-1);
         self.release();
+        // The second parents of merged nodes met on the way are unlinked by the same loop.
+        let mut others = merge::Others::default();
+        others.push(self.release_merge());
         let mut next = self.parent.take();
-        while let Some(Ctx(arc)) = next.take() {
+        while let Some(Ctx(arc)) = next.take().or_else(|| others.pop()) {
             // A shared parent (the usual case) is only released: skip the unwrap attempt.
             if Arc::strong_count(&arc) > 1 {
-                break;
+                continue;
             }
             match Arc::try_unwrap(arc) {
                 Ok(mut node) => {
                     node.release();
+                    others.push(node.release_merge());
                     next = node.parent.take();
                     // `node` drops here with no parent: its `Drop` does nothing more.
                 }
-                Err(_) => break, // still shared: its last owner drops it
+                Err(_) => continue, // still shared: its last owner drops it
             }
         }
     }
@@ -326,6 +341,7 @@ impl CancelNode {
             named_deadline,
             handles: AtomicUsize::new(1),
             slot: AtomicUsize::new(NO_SLOT),
+            merge: None,
             inner: Mutex::new(Inner {
                 cause,
                 entries: Slab::new(),
@@ -494,9 +510,9 @@ pub(crate) fn expire(start: &Arc<Node>) {
         if cur.cancel_node().own_deadline == Some(d) {
             break cur;
         }
-        match cur.parent.as_ref().and_then(|p| p.0.canceler()) {
-            Some(next) if next.deadline == Some(d) => cur = next,
-            _ => break start,
+        match merge::up(cur, d) {
+            Some(next) => cur = next,
+            None => break start,
         }
     };
     let cause = owner.cancel_node().deadline_cause.clone();
@@ -526,11 +542,13 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     // a plain load and store suffice (invariant 4).
     let top_slot = c.slot.load(Ordering::Relaxed);
     c.slot.store(NO_SLOT, Ordering::Relaxed);
+    let other_slot = merge::take_slot(c); // invariant 8
     // Fast path, a leaf nobody waits on: nothing to take, wake or run.
     if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
         mark(c, &mut g, err, cause);
         drop(g);
         leave(top.parent.as_ref(), top_slot);
+        merge::leave_other(c, other_slot);
         return;
     }
     let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
@@ -542,6 +560,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
         leave(top.parent.as_ref(), top_slot);
+        merge::leave_other(c, other_slot);
         taken.settle();
         return;
     }
@@ -551,6 +570,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
     let mut done: Vec<(Taken, Option<Arc<Node>>)> = Vec::new();
     let mut now: Option<Instant> = None;
+    let mut merged = Vec::new();
     done.push((taken.split_children(err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
@@ -565,6 +585,10 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
             if !c.is_open() {
                 continue;
             }
+            if c.merge.is_some() {
+                // Reached through one of its two cancelers: it leaves both (invariant 8).
+                merged.push(merge::take_slots(&node));
+            }
             c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
             close(c, &mut g, err, cause.clone())
         };
@@ -573,6 +597,8 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
     leave(top.parent.as_ref(), top_slot);
+    merge::leave_other(c, other_slot);
+    merge::leave_all(merged);
     for (taken, node) in done {
         taken.settle();
         drop(node);
@@ -762,9 +788,9 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
         if cur.cancel_node().own_deadline == Some(d) {
             break cur;
         }
-        match cur.parent.as_ref().and_then(|p| p.0.canceler()) {
-            Some(next) if next.deadline == Some(d) => cur = next,
-            _ => break node,
+        match merge::up(cur, d) {
+            Some(next) => cur = next,
+            None => break node,
         }
     };
     let oc = owner.cancel_node();
@@ -900,7 +926,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
 
 // ===== test inspection =====
 
-#[cfg(all(test, loom))]
+#[cfg(test)]
 pub(crate) fn child_count(node: &Arc<Node>) -> usize {
     node.canceler().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);

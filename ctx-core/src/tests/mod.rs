@@ -6,8 +6,14 @@ mod loom_after;
 #[cfg(loom)]
 mod loom_deadline;
 #[cfg(loom)]
+mod loom_merge;
+#[cfg(loom)]
 mod loom_tree;
 #[cfg(loom)]
 mod loom_wake;
 #[cfg(loom)]
 mod loom_watch;
+
+// Unit tests that look inside the tree (slab entries), outside loom.
+#[cfg(not(loom))]
+mod merge;

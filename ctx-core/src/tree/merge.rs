@@ -1,0 +1,242 @@
+//! Merged contexts (`Ctx::with_merged`): one cancel node registered under two cancelers.
+//!
+//! A merged node is an ordinary cancel node whose `parent` is the first parent (`self` of
+//! `with_merged`: values, clock and the `Display` chain come from there), plus a [`Merge`]:
+//! the second parent and a second slot. It is a `Child` entry in both parents' cancelers, so
+//! the first of them to cancel reaches it through the ordinary walk; no task, no thread.
+//!
+//! # The second slot (invariant 8)
+//!
+//! The first slot follows invariant 4: it is set under the first canceler's lock before the
+//! node can be reached. The second one cannot be set that way: by the time the node attaches
+//! to its second canceler it is already reachable from the first, whose cancel may mark it
+//! done at that very moment, and taking the node's own lock there would nest two locks
+//! (invariant 1). So the second slot is an atomic with three states:
+//!
+//! * `NO_SLOT`: not registered with the second canceler (yet, or ever);
+//! * a key: registered, under that key;
+//! * `GONE`: taken, by the cancel that marked the node done or by its drop; never set again.
+//!
+//! The attach sets it with a compare-exchange from `NO_SLOT`, under the second canceler's lock;
+//! if it finds `GONE`, the node was done meanwhile and the attach removes the entry it has just
+//! inserted, still under that lock. Every taker swaps in `GONE` and removes the key it got
+//! after every lock is released (a canceler that is done has given its slab away, and its slot
+//! numbers are never reused: invariant 3). A slot is thus removed exactly once, by the one who
+//! took it, and nothing is left in either parent.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{CancelNode, Entry, Kind, Node, attach, custom_outcome, leave, lock, propagate};
+use crate::Ctx;
+use crate::loom::{AtomicUsize, Ordering};
+use crate::tree::NO_SLOT;
+
+/// The second slot's "taken" state (see the module doc). Slab keys never come near it.
+const GONE: usize = usize::MAX - 1;
+
+/// What a merged node keeps of its second parent.
+pub(super) struct Merge {
+    /// The second parent. It is held strongly (as `parent` is) so that its canceler outlives
+    /// our entry in it; values are never looked up through it.
+    other: Ctx,
+    /// Our key in the children of `other`'s canceler: `NO_SLOT`, a key, or `GONE`.
+    slot: AtomicUsize,
+}
+
+/// Builds `a.with_merged(b)` (without its handle): born done if either parent is done, else
+/// attached under both cancelers.
+#[inline(always)]
+pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
+    let deadline = match (a.0.deadline, b.0.deadline) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    // Born done from a parent that is already done: `a`'s answers first. A custom parent
+    // answers for itself in the attach below, so it disables this fast path on its side, and
+    // on `b`'s when it is `a` (its answers would come first).
+    let quick = |p: &Ctx| match &p.0.kind {
+        Kind::Wrap(_) => None,
+        _ => p.0.canceler().and_then(|c| c.cancel_node().outcome()),
+    };
+    let born = match &a.0.kind {
+        Kind::Wrap(_) => None,
+        _ => quick(a).or_else(|| quick(b)),
+    };
+    let born_done = born.is_some();
+    let mut cancel = CancelNode::new(None, None, false, born);
+    cancel.merge = Some(Box::new(Merge {
+        other: b.clone(),
+        slot: AtomicUsize::new(NO_SLOT),
+    }));
+    let node = Node::new(Some(a), a.0.clock.clone(), deadline, Kind::Cancel(cancel));
+    if !born_done {
+        // The first parent as for any child (it also expires a deadline that has passed),
+        // then the second.
+        attach(&node);
+        attach_other(&node, b);
+    }
+    Ctx(node)
+}
+
+/// Registers the merged `node` under the canceler of its second parent `other`, or cancels it
+/// with `other`'s answers if `other` is done.
+fn attach_other(node: &Arc<Node>, other: &Ctx) {
+    let c = node.cancel_node();
+    if !c.is_open() {
+        return;
+    }
+    // A custom parent answers for itself, as in `attach` (user code: no lock held, a panic is
+    // contained and read as "not done").
+    if let Kind::Wrap(w) = &other.0.kind
+        && let Some((err, cause)) = custom_outcome(&*w.custom)
+    {
+        if w.bridged
+            && let Some(bridge) = &w.source
+        {
+            propagate(bridge, err, cause.clone());
+        }
+        propagate(node, err, cause);
+        return;
+    }
+    let Some(p) = other.0.canceler() else {
+        return; // never done: nothing to register with (behaves like `with_cancel`)
+    };
+    // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
+    // the first registration is enough.
+    let first = node.parent.as_ref().and_then(|p| p.0.canceler());
+    if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
+        return;
+    }
+    let m = c
+        .merge
+        .as_ref()
+        .expect("ctx-core: internal error: merged node without its second parent");
+    let pc = p.cancel_node();
+    let mut pg = lock(&pc.inner);
+    if pc.is_open() {
+        // invariant 3: checked under the lock, so a done canceler never gains this child
+        let key = pg.entries.insert(Entry::Child(Arc::downgrade(node)));
+        // invariant 8: set only from `NO_SLOT`; `GONE` means the node was done (or is being
+        // dropped) meanwhile, and nobody will remove this entry but us.
+        if m.slot
+            .compare_exchange(NO_SLOT, key, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            pg.entries.remove(key);
+        }
+        drop(pg);
+    } else {
+        drop(pg);
+        // invariant 2: state is final, cause published with it
+        let (err, cause) = pc
+            .outcome()
+            .expect("ctx-core: internal error: done without error");
+        propagate(node, err, cause);
+    }
+}
+
+/// Takes the second slot of a node being marked done (invariant 8); `NO_SLOT` for a node that
+/// is not merged.
+#[inline]
+pub(super) fn take_slot(c: &CancelNode) -> usize {
+    match &c.merge {
+        None => NO_SLOT,
+        Some(m) => m.slot.swap(GONE, Ordering::AcqRel),
+    }
+}
+
+/// Removes `slot` (taken by [`take_slot`]) from the children of the second parent's canceler.
+/// Call only with every lock released.
+#[inline]
+pub(super) fn leave_other(c: &CancelNode, slot: usize) {
+    if slot != NO_SLOT
+        && slot != GONE
+        && let Some(m) = &c.merge
+    {
+        leave(Some(&m.other), slot);
+    }
+}
+
+/// A merged node met by a cancel walk, and both slots it gave up.
+pub(super) struct Left(Arc<Node>, usize, usize);
+
+/// Both slots of a merged node reached by a cancel walk from one of its cancelers. Called under
+/// the node's lock, just before it is marked done (invariants 4 and 8); the walk's own canceler
+/// is done already, so leaving it later changes nothing there.
+pub(super) fn take_slots(node: &Arc<Node>) -> Left {
+    let c = node.cancel_node();
+    Left(node.clone(), c.slot.load(Ordering::Relaxed), take_slot(c))
+}
+
+/// Removes the slots that [`take_slots`] took. Call only with every lock released.
+pub(super) fn leave_all(merged: Vec<Left>) {
+    for Left(node, first, second) in merged {
+        leave(node.parent.as_ref(), first);
+        leave_other(node.cancel_node(), second);
+    }
+}
+
+/// The next cancel node above `cur` whose effective deadline is `d`: through the first parent,
+/// else (for a merged node) through the second. Used to find the owner of a deadline.
+#[inline]
+pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
+    fn via(p: Option<&Ctx>, d: Instant) -> Option<&Arc<Node>> {
+        p.and_then(|p| p.0.canceler()).filter(|n| n.deadline == Some(d))
+    }
+    via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
+}
+
+/// The second parents met while a chain is unlinked on drop (invariant 6). One is held inline;
+/// more (a tree of merges whose parents nobody else holds) go to the heap.
+#[derive(Default)]
+pub(super) struct Others {
+    one: Option<Ctx>,
+    more: Vec<Ctx>,
+}
+
+impl Others {
+    #[inline]
+    pub(super) fn push(&mut self, ctx: Option<Ctx>) {
+        let Some(ctx) = ctx else { return };
+        match self.one.take() {
+            None => self.one = Some(ctx),
+            Some(prev) => {
+                self.more.push(prev);
+                self.one = Some(ctx);
+            }
+        }
+    }
+
+    #[inline]
+    pub(super) fn pop(&mut self) -> Option<Ctx> {
+        self.one.take().or_else(|| self.more.pop())
+    }
+}
+
+impl CancelNode {
+    /// The second parent of a merged node (for `Display`).
+    pub(crate) fn merged_with(&self) -> Option<&Ctx> {
+        self.merge.as_ref().map(|m| &m.other)
+    }
+}
+
+impl Node {
+    /// What a dying merged node gives back to its second parent: its slot (removed here), and
+    /// the parent itself, for the caller to release without recursing. `None` for any other
+    /// node.
+    pub(super) fn release_merge(&mut self) -> Option<Ctx> {
+        let Kind::Cancel(c) = &mut self.kind else {
+            return None;
+        };
+        let m = c.merge.take()?;
+        // `&mut self`: nobody else can reach this node; a cancel that took the slot first left
+        // `GONE` (invariant 8).
+        let slot = m.slot.swap(GONE, Ordering::AcqRel);
+        let Merge { other, .. } = *m;
+        if slot != NO_SLOT && slot != GONE {
+            leave(Some(&other), slot);
+        }
+        Some(other)
+    }
+}
