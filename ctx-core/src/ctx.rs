@@ -164,6 +164,7 @@ impl Ctx {
     /// cancel.cancel();
     /// assert_eq!(ctx.err(), Some(Error::Canceled));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithCancel")]
     pub fn with_cancel(&self) -> (Ctx, CancelHandle) {
         let node = self.derive_cancel(None, None, false);
@@ -185,6 +186,7 @@ impl Ctx {
     /// assert_eq!(ctx.err(), Some(Error::Canceled));
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithCancelCause")]
     pub fn with_cancel_cause(&self) -> (Ctx, CancelCauseHandle) {
         let node = self.derive_cancel(None, None, false);
@@ -209,6 +211,7 @@ impl Ctx {
     /// let (ctx, _cancel) = Ctx::background().with_deadline(Instant::now());
     /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithDeadline")]
     pub fn with_deadline(&self, deadline: Instant) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(Some(deadline), None);
@@ -227,6 +230,7 @@ impl Ctx {
     /// let (ctx, _cancel) = Ctx::background().with_timeout(Duration::from_millis(10));
     /// assert_eq!(ctx.wait_blocking(), Error::DeadlineExceeded);
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), None);
@@ -250,6 +254,7 @@ impl Ctx {
     /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithDeadlineCause")]
     pub fn with_deadline_cause(&self, deadline: Instant, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(Some(deadline), Some(cause.into()));
@@ -270,6 +275,7 @@ impl Ctx {
     /// let (ctx, _c) = Ctx::background().with_timeout_cause(Duration::ZERO, why.clone());
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeoutCause")]
     pub fn with_timeout_cause(&self, timeout: Duration, cause: impl Into<Cause>) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), Some(cause.into()));
@@ -363,6 +369,7 @@ impl Ctx {
     /// assert_eq!(work.err(), Some(Error::Canceled));
     /// assert_eq!(request.err(), None); // the request itself goes on
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_merged(&self, other: &Ctx) -> (Ctx, CancelHandle) {
         let node = tree::derive_merged(self, other);
         let handle = CancelHandle::new(&node);
@@ -400,6 +407,7 @@ impl Ctx {
         AfterFunc::register(self, Box::new(f))
     }
 
+    #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_cancel(
         &self,
         own_deadline: Option<Instant>,
@@ -430,6 +438,7 @@ impl Ctx {
         Ctx(node)
     }
 
+    #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
         match (self.0.deadline, deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.

@@ -66,6 +66,7 @@ use slab::Slab;
 
 use crate::clock::ClockRef;
 use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
+use crate::trace::{self, Site};
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx, Error};
 
@@ -159,6 +160,9 @@ pub(crate) struct CancelNode {
     /// `Some` on a merged node: its second parent and slot (invariant 8). Set once, before
     /// the node is shared; taken only by its drop.
     merge: Option<Box<merge::Merge>>,
+    /// The `with_*` call that made this node, for the cancel event. Only with the feature.
+    #[cfg(feature = "tracing")]
+    pub(crate) created: &'static std::panic::Location<'static>,
     inner: Mutex<Inner>,
 }
 
@@ -323,6 +327,7 @@ impl Node {
 impl CancelNode {
     /// A cancel node, open, or born done with `born` (error and given cause) — the latter for a
     /// child of a parent that is already done, which then needs no attaching at all.
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
     pub(crate) fn new(
         own_deadline: Option<Instant>,
@@ -342,6 +347,8 @@ impl CancelNode {
             handles: AtomicUsize::new(1),
             slot: AtomicUsize::new(NO_SLOT),
             merge: None,
+            #[cfg(feature = "tracing")]
+            created: std::panic::Location::caller(),
             inner: Mutex::new(Inner {
                 cause,
                 entries: Slab::new(),
@@ -484,9 +491,9 @@ fn leave_slow(parent: Option<&Ctx>, slot: usize) {
 
 // ===== canceling =====
 
-/// An explicit cancel (a handle called or dropped). If the node's deadline has passed it is
-/// `DeadlineExceeded` instead, even if nobody looked before.
-pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>) {
+/// An explicit cancel (a handle called or dropped, from `at`). If the node's deadline has passed
+/// it is `DeadlineExceeded` instead, even if nobody looked before.
+pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.cancel_node();
     if !c.is_open() {
         return;
@@ -497,7 +504,9 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>) {
         expire(node);
         return;
     }
-    propagate(node, Error::Canceled, cause);
+    if let Some(descendants) = propagate(node, Error::Canceled, cause) {
+        trace::canceled(node, Error::Canceled, at, descendants);
+    }
 }
 
 /// The deadline of `start` has passed: find the node that owns it and cancel that one with
@@ -516,7 +525,9 @@ pub(crate) fn expire(start: &Arc<Node>) {
         }
     };
     let cause = owner.cancel_node().deadline_cause.clone();
-    propagate(owner, Error::DeadlineExceeded, cause);
+    if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause) {
+        trace::canceled(owner, Error::DeadlineExceeded, Site::CREATED, descendants);
+    }
     // If another thread is still propagating the owner's end down to `start`, do not wait for
     // it: give `start` what that propagation will give it — the owner's outcome, which is
     // `Canceled` if an explicit cancel reached the owner before its deadline did.
@@ -528,15 +539,16 @@ pub(crate) fn expire(start: &Arc<Node>) {
     }
 }
 
-/// Marks `top` and every open node below it done, then wakes and runs what they held.
+/// Marks `top` and every open node below it done, then wakes and runs what they held. Returns
+/// how many nodes below `top` it marked, or `None` if `top` was done already.
 ///
 /// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
 /// cause rather than taking its parent's error: its timer would have fired first.
-pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
+pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Option<usize> {
     let c = top.cancel_node();
     let mut g = lock(&c.inner);
     if !c.is_open() {
-        return;
+        return None;
     }
     // Every taker of a slot holds this node's lock (or owns the node outright, in `release`):
     // a plain load and store suffice (invariant 4).
@@ -549,7 +561,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         drop(g);
         leave(top.parent.as_ref(), top_slot);
         merge::leave_other(c, other_slot);
-        return;
+        return Some(0);
     }
     let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
     let for_children = if has_children { cause.clone() } else { None };
@@ -562,7 +574,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
         leave(top.parent.as_ref(), top_slot);
         merge::leave_other(c, other_slot);
         taken.settle();
-        return;
+        return Some(0);
     }
 
     // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
@@ -599,10 +611,12 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
     leave(top.parent.as_ref(), top_slot);
     merge::leave_other(c, other_slot);
     merge::leave_all(merged);
+    let descendants = done.len() - 1;
     for (taken, node) in done {
         taken.settle();
         drop(node);
     }
+    Some(descendants)
 }
 
 /// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters

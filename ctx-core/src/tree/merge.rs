@@ -46,6 +46,7 @@ pub(super) struct Merge {
 
 /// Builds `a.with_merged(b)` (without its handle): born done if either parent is done, else
 /// attached under both cancelers.
+#[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
 pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     let deadline = match (a.0.deadline, b.0.deadline) {
