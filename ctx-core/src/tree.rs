@@ -592,6 +592,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Op
             }
             _ => (err, cause),
         };
+        let (err, cause) = merge::deadline_first(&node, err, cause);
         let taken = {
             let mut g = lock(&c.inner);
             if !c.is_open() {

@@ -158,6 +158,27 @@ fn deadline_of_the_other_parent_fires_the_merged_ctx_with_its_cause() {
     assert_eq!(req.err(), None);
 }
 
+/// The other side's deadline passed unobserved (no timer, nobody asked); then the first parent
+/// is canceled. The merge's own deadline came first, so it is `DeadlineExceeded` with the
+/// cause of the deadline's owner, as a child whose own deadline has passed would be.
+#[test]
+fn a_deadline_passed_on_the_other_side_wins_over_a_later_cancel_of_the_first() {
+    let _serial = serial();
+    let clock = MockClock::new();
+    let (req, cancel_req) = clock.background().with_cancel_cause();
+    let cause = why("shutdown deadline");
+    let (shutdown, _hs) = clock
+        .background()
+        .with_timeout_cause(Duration::from_secs(5), cause.clone());
+    let (m, _h) = req.with_merged(&shutdown);
+    let (below, _hb) = m.with_cancel();
+    clock.advance(Duration::from_secs(6));
+    cancel_req.cancel(why("request over"));
+    assert_eq!(m.err(), Some(Error::DeadlineExceeded));
+    assert!(same(&m.cause(), &cause), "not the deadline owner's cause");
+    assert!(same(&below.cause(), &cause));
+}
+
 #[test]
 fn deadline_is_the_earlier_of_the_two() {
     let _serial = serial();

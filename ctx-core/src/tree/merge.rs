@@ -27,10 +27,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{CancelNode, Entry, Kind, Node, attach, custom_outcome, leave, lock, propagate};
-use crate::Ctx;
+use super::{CancelNode, Entry, Kind, NO_SLOT, Node, attach, custom_outcome, err, leave, lock, propagate};
 use crate::loom::{AtomicUsize, Ordering};
-use crate::tree::NO_SLOT;
+use crate::{Cause, Ctx, Error};
 
 /// The second slot's "taken" state (see the module doc). Slab keys never come near it.
 const GONE: usize = usize::MAX - 1;
@@ -53,17 +52,20 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
-    // Born done from a parent that is already done: `a`'s answers first. A custom parent
-    // answers for itself in the attach below, so it disables this fast path on its side, and
-    // on `b`'s when it is `a` (its answers would come first).
-    let quick = |p: &Ctx| match &p.0.kind {
-        Kind::Wrap(_) => None,
-        _ => p.0.canceler().and_then(|c| c.cancel_node().outcome()),
+    // Born done from a parent that is already done, `a`'s answers first, with no attaching.
+    // Both parents are asked before anything is attached: a parent's answers win over a
+    // deadline (as for any child), and the deadline may come from either side. A deadline
+    // that has passed unobserved counts (`err` expires it), and a custom parent answers for
+    // itself (user code: no lock is held, a panic is contained and read as "not done").
+    let outcome = |p: &Ctx| match &p.0.kind {
+        Kind::Wrap(w) => custom_outcome(&*w.custom),
+        _ => {
+            let c = p.0.canceler()?;
+            err(c)?;
+            c.cancel_node().outcome()
+        }
     };
-    let born = match &a.0.kind {
-        Kind::Wrap(_) => None,
-        _ => quick(a).or_else(|| quick(b)),
-    };
+    let born = outcome(a).or_else(|| outcome(b));
     let born_done = born.is_some();
     let mut cancel = CancelNode::new(None, None, false, born);
     cancel.merge = Some(Box::new(Merge {
@@ -175,6 +177,34 @@ pub(super) fn leave_all(merged: Vec<Left>) {
     for Left(node, first, second) in merged {
         leave(node.parent.as_ref(), first);
         leave_other(node.cancel_node(), second);
+    }
+}
+
+/// What a cancel walk gives a merged node it reaches: `err` and `cause` from the canceler it came
+/// through — unless the node's deadline, which may come from its *other* parent, has passed
+/// already. Then the owner of that deadline would have been first (its timer would have
+/// fired), so the node is `DeadlineExceeded` with the owner's cause, as a node whose own
+/// deadline has passed is in the walk. Other nodes: unchanged, without reading the clock.
+#[inline]
+pub(super) fn deadline_first(node: &Arc<Node>, err: Error, cause: Option<Cause>) -> (Error, Option<Cause>) {
+    let c = node.cancel_node();
+    let Some(d) = node.deadline.filter(|_| c.merge.is_some()) else {
+        return (err, cause);
+    };
+    if node.clock.now() < d {
+        return (err, cause);
+    }
+    // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
+    let mut cur = node;
+    loop {
+        let cc = cur.cancel_node();
+        if cc.own_deadline == Some(d) {
+            return (Error::DeadlineExceeded, cc.deadline_cause.clone());
+        }
+        match up(cur, d) {
+            Some(next) => cur = next,
+            None => return (Error::DeadlineExceeded, None),
+        }
     }
 }
 
