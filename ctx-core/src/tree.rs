@@ -283,23 +283,25 @@ impl Drop for Node {
         // one we hold is detached and emptied here instead of by a recursive drop.
         count_node(-1);
         self.release();
-        // The second parents of merged nodes met on the way are unlinked by the same loop.
-        let mut others = merge::Others::default();
-        others.push(self.release_merge());
+        if self.is_merged() {
+            return merge::unlink(self); // two parents: a loop of its own
+        }
         let mut next = self.parent.take();
-        while let Some(Ctx(arc)) = next.take().or_else(|| others.pop()) {
+        while let Some(Ctx(arc)) = next.take() {
             // A shared parent (the usual case) is only released: skip the unwrap attempt.
             if Arc::strong_count(&arc) > 1 {
-                continue;
+                break;
             }
             match Arc::try_unwrap(arc) {
                 Ok(mut node) => {
                     node.release();
-                    others.push(node.release_merge());
+                    if node.is_merged() {
+                        return merge::unlink(&mut node);
+                    }
                     next = node.parent.take();
                     // `node` drops here with no parent: its `Drop` does nothing more.
                 }
-                Err(_) => continue, // still shared: its last owner drops it
+                Err(_) => break, // still shared: its last owner drops it
             }
         }
     }

@@ -218,30 +218,27 @@ pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }
 
-/// The second parents met while a chain is unlinked on drop (invariant 6). One is held inline;
-/// more (a tree of merges whose parents nobody else holds) go to the heap.
-#[derive(Default)]
-pub(super) struct Others {
-    one: Option<Ctx>,
-    more: Vec<Ctx>,
-}
-
-impl Others {
-    #[inline]
-    pub(super) fn push(&mut self, ctx: Option<Ctx>) {
-        let Some(ctx) = ctx else { return };
-        match self.one.take() {
-            None => self.one = Some(ctx),
-            Some(prev) => {
-                self.more.push(prev);
-                self.one = Some(ctx);
-            }
+/// Unlinks the parents of a dying merged node (released already) without recursing
+/// (invariant 6): like the loop in `Drop for Node`, with a stack instead of a single link, since
+/// every merged node met on the way has two parents to release.
+#[cold]
+pub(super) fn unlink(node: &mut Node) {
+    // The next parent to release, and the second parents still to come (on the heap only when
+    // a merged node that nobody else holds is met on the way).
+    let mut next = node.parent.take();
+    let mut more: Vec<Ctx> = Vec::new();
+    more.extend(node.release_merge());
+    while let Some(Ctx(arc)) = next.take().or_else(|| more.pop()) {
+        // A shared parent is only released: its last owner drops it.
+        if Arc::strong_count(&arc) > 1 {
+            continue;
         }
-    }
-
-    #[inline]
-    pub(super) fn pop(&mut self) -> Option<Ctx> {
-        self.one.take().or_else(|| self.more.pop())
+        if let Ok(mut parent) = Arc::try_unwrap(arc) {
+            parent.release();
+            more.extend(parent.release_merge());
+            next = parent.parent.take();
+            // `parent` drops here with no parents: its `Drop` does nothing more.
+        }
     }
 }
 
@@ -253,6 +250,12 @@ impl CancelNode {
 }
 
 impl Node {
+    /// Whether this is a merged node that still holds its second parent.
+    #[inline]
+    pub(super) fn is_merged(&self) -> bool {
+        matches!(&self.kind, Kind::Cancel(c) if c.merge.is_some())
+    }
+
     /// What a dying merged node gives back to its second parent: its slot (removed here), and
     /// the parent itself, for the caller to release without recursing. `None` for any other
     /// node.
