@@ -389,3 +389,85 @@ fn a_million_deep_chain_of_merges_dropped_uncanceled_unlinks_on_a_2_mib_stack() 
     });
     assert_eq!(live_nodes(), base);
 }
+
+#[test]
+fn merging_with_a_wrapped_ctx_links_directly_with_no_watcher() {
+    let _serial = serial();
+    let (inner, cancel) = Ctx::background().with_cancel();
+    let (req, _hr) = Ctx::background().with_cancel();
+    let before = ctx_core::test_util::watchers_started();
+    let wrapped = Ctx::wrap(ctx_testkit::Passthrough(inner));
+    let (m, _h) = req.with_merged(&wrapped);
+    assert_eq!(
+        ctx_core::test_util::watchers_started(),
+        before,
+        "a watcher was started"
+    );
+    cancel.cancel();
+    assert_eq!(m.err(), Some(Error::Canceled), "not canceled at once");
+}
+
+/// A foreign `done()` (not a `Ctx`'s) as the second parent: the bridge's watcher feeds the
+/// merge like any other child of the wrapped context.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "ctx-core's watcher thread outlives the test, which Miri rejects"
+)]
+fn merging_with_a_foreign_context_follows_its_done() {
+    use std::any::{Any, TypeId};
+    use std::time::Instant;
+
+    use ctx_core::{Context, Done};
+
+    /// Done when its channel fires; `err()` says so once `fired` is set.
+    struct Wrapper(
+        Mutex<Option<futures::channel::oneshot::Receiver<()>>>,
+        Arc<Mutex<bool>>,
+    );
+    impl Context for Wrapper {
+        fn deadline(&self) -> Option<Instant> {
+            None
+        }
+        fn done(&self) -> Done {
+            let rx = self.0.lock().unwrap().take();
+            Done::new(async move {
+                if let Some(rx) = rx {
+                    let _ = rx.await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+                Error::Canceled
+            })
+        }
+        fn err(&self) -> Option<Error> {
+            self.1.lock().unwrap().then_some(Error::Canceled)
+        }
+        fn cause(&self) -> Option<Cause> {
+            self.err().map(|e| Arc::new(e) as Cause)
+        }
+        fn value_any(&self, _key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+            None
+        }
+    }
+    let _serial = serial();
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let fired = Arc::new(Mutex::new(false));
+    let foreign = Ctx::wrap(Wrapper(Mutex::new(Some(rx)), fired.clone()));
+    let (req, _hr) = Ctx::background().with_cancel();
+    let (m, _h) = req.with_merged(&foreign);
+    assert_eq!(m.err(), None);
+    *fired.lock().unwrap() = true;
+    tx.send(()).unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let w = m.clone();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(w.wait_blocking());
+    });
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_secs(10)),
+        Ok(Error::Canceled),
+        "the merge did not follow the foreign context within 10 s"
+    );
+    assert_eq!(req.err(), None);
+}
