@@ -14,6 +14,9 @@
 //! root has no values, never ends and is never dropped.) A child of a parent that is already
 //! done is built done and never registers.
 //!
+//! A merged node (`with_merged`) is a cancel node registered with the cancelers of both its
+//! parents, keeping two slots (invariant 8, `tree/merge.rs`).
+//!
 //! # Invariants
 //!
 //! 1. No path holds two of these locks at once: attach locks only the canceler (the child's
