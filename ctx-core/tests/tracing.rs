@@ -288,3 +288,52 @@ fn a_merged_ctx_canceled_by_its_own_handle_names_both_parents() {
     );
     assert_at(&evs[0], &expected);
 }
+
+/// A custom context that answers everything from a `Ctx`: `Ctx::wrap` of it is a relay (a
+/// cancel node fed by that `Ctx`, resolved after the walk that reaches it).
+struct Delegate(Ctx);
+
+impl ctx_core::Context for Delegate {
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.0.deadline()
+    }
+    fn done(&self) -> ctx_core::Done {
+        self.0.done()
+    }
+    fn err(&self) -> Option<ctx_core::Error> {
+        self.0.err()
+    }
+    fn cause(&self) -> Option<Cause> {
+        self.0.cause()
+    }
+    fn value_any(&self, key: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        self.0.value_any(key)
+    }
+}
+
+/// A wrap of a custom context is canceled with its canceler too: one event, and `descendants`
+/// counts the wrap and the contexts below it, which follow after the walk that reached it.
+#[test]
+fn descendants_count_the_contexts_below_a_wrap() {
+    let cap = Capture::default();
+    with_capture(&cap, || {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let wrapped = Ctx::wrap(Delegate(ctx.clone()));
+        let (below, _hb) = wrapped.with_cancel();
+        let (deeper, _hd) = Ctx::wrap(Delegate(below.clone())).with_cancel();
+        cancel.cancel();
+        assert!(wrapped.is_done() && below.is_done() && deeper.is_done());
+    });
+    let evs = cap.take();
+    assert_eq!(
+        evs.len(),
+        1,
+        "one event, none for the wraps or below them: {evs:?}"
+    );
+    assert_eq!(evs[0].field("ctx"), "context.Background.WithCancel");
+    assert_eq!(
+        evs[0].field("descendants"),
+        "4",
+        "the first wrap, its child, the second wrap and its child"
+    );
+}
