@@ -1,9 +1,12 @@
 //! Merged contexts (invariant 9): both parents cancel while the merge is dropped; a merge
 //! attaches while either parent cancels. Nothing is left in either parent's slab.
 
+use std::sync::Arc;
+
 use loom::thread;
 
-use crate::{Ctx, Error};
+use super::loom_relay::Mixed;
+use crate::{Cause, Ctx, Error};
 
 fn children(ctx: &Ctx) -> usize {
     crate::tree::child_count(&ctx.0)
@@ -86,6 +89,34 @@ fn second_parent_cancels_while_the_merge_attaches() {
             "a merge canceled by its second parent stayed in its first"
         );
         assert_eq!(a.err(), None);
+        h.disarm();
+    });
+}
+
+/// The second parent is a wrap whose `done()` is a `Ctx`'s (a relay), resolved while the merge
+/// attaches to it: the merge is reached by the relay's resolution or finds the relay done (or
+/// resolves it itself, lazily, as `attach` does) — with the custom's own cause either way —
+/// and the open first parent ends up empty.
+#[test]
+fn a_relay_resolved_while_a_merge_attaches_to_it_gives_the_customs_cause() {
+    loom::model(|| {
+        let why: Cause = Arc::new(std::fmt::Error);
+        let (answers_of, answer) = Ctx::background().with_cancel_cause();
+        answer.cancel(why.clone());
+        let (done_of, cancel) = Ctx::background().with_cancel();
+        let wrapped = Ctx::wrap(Mixed { done_of, answers_of });
+        let (a, _cancel_a) = Ctx::background().with_cancel();
+        let t = thread::spawn(move || cancel.cancel());
+        let (m, h) = a.with_merged(&wrapped);
+        t.join().unwrap();
+        assert_eq!(m.err(), Some(Error::Canceled));
+        assert!(Arc::ptr_eq(&m.cause().unwrap(), &why), "not the custom's cause");
+        assert_eq!(a.err(), None);
+        assert_eq!(
+            children(&a),
+            0,
+            "a merge canceled through a relay stayed in its first parent"
+        );
         h.disarm();
     });
 }
