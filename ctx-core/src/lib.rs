@@ -103,7 +103,7 @@
 //!   (the context's `Display`), `err`, `cause`, `at` (`"file:line:col"` of the `cancel()` call,
 //!   or of the `with_*` call that made the handle when its last clone was dropped or its
 //!   deadline passed) and `descendants` (how many contexts that can be canceled were canceled
-//!   with it). Without the feature there is no `tracing` dependency and no cost. See the guide's
+//!   with it, wraps of custom contexts that follow them included). Without the feature there is no `tracing` dependency and no cost. See the guide's
 //!   section "Who canceled this context?".
 //!
 //! # Supported Rust versions
