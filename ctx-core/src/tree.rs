@@ -639,7 +639,12 @@ pub(crate) fn expire(start: &Arc<Node>) {
         }
     };
     let cause = owner.cancel_node().deadline_cause.clone();
-    if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause) {
+    if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause)
+        && owner.cancel_node().bridge.is_none()
+    {
+        // A bridge (its deadline is the custom context's, expired here because the custom
+        // had not said so yet) is no context of the user's: it has no name and no `with_*`
+        // call to report.
         trace::canceled(owner, Error::DeadlineExceeded, Site::CREATED, descendants);
     }
     // If another thread is still propagating the owner's end down to `start`, do not wait for

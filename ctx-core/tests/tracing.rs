@@ -337,3 +337,48 @@ fn descendants_count_the_contexts_below_a_wrap() {
         "the first wrap, its child, the second wrap and its child"
     );
 }
+
+/// A custom context whose deadline has passed but whose `err()` does not say so (yet), with a
+/// `done()` that never fires on its own.
+struct Lagging(std::time::Instant);
+
+impl ctx_core::Context for Lagging {
+    fn deadline(&self) -> Option<std::time::Instant> {
+        Some(self.0)
+    }
+    fn done(&self) -> ctx_core::Done {
+        ctx_core::Done::new(std::future::pending())
+    }
+    fn err(&self) -> Option<ctx_core::Error> {
+        None
+    }
+    fn cause(&self) -> Option<Cause> {
+        None
+    }
+    fn value_any(&self, _key: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
+}
+
+/// The deadline of a wrapped custom context, noticed by ctx-core before the custom says so,
+/// expires the wrap's bridge: that is no context the user made (no name, no `with_*` call),
+/// so no event. A child that inherits that deadline (no node above it owns it) still reports
+/// itself, at its `with_*` call.
+#[test]
+fn a_wrapped_contexts_passed_deadline_reports_no_internal_node() {
+    let cap = Capture::default();
+    let expected_at = with_capture(&cap, || {
+        let past = std::time::Instant::now() - Duration::from_secs(1);
+        let below = Ctx::wrap(Lagging(past)).with_value(1u8);
+        assert_eq!(below.err(), Some(ctx_core::Error::DeadlineExceeded));
+        let wrapped = Ctx::wrap(Lagging(past));
+        let at = line_at!(1);
+        let (child, _h) = wrapped.with_cancel();
+        assert_eq!(child.err(), Some(ctx_core::Error::DeadlineExceeded));
+        at
+    });
+    let evs = cap.take();
+    assert_eq!(evs.len(), 1, "only the child's: {evs:?}");
+    assert_eq!(evs[0].field("ctx"), "tracing::Lagging.WithCancel");
+    assert_at(&evs[0], &expected_at);
+}
