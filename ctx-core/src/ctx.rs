@@ -180,6 +180,7 @@ impl Ctx {
     /// cancel.cancel();
     /// assert_eq!(ctx.err(), Some(Error::Canceled));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithCancel")]
     #[doc(alias = "child_token")]
     pub fn with_cancel(&self) -> (Ctx, CancelHandle) {
@@ -202,6 +203,7 @@ impl Ctx {
     /// assert_eq!(ctx.err(), Some(Error::Canceled));
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithCancelCause")]
     pub fn with_cancel_cause(&self) -> (Ctx, CancelCauseHandle) {
         let node = self.derive_cancel(None, None, false);
@@ -226,6 +228,7 @@ impl Ctx {
     /// let (ctx, _cancel) = Ctx::background().with_deadline(Instant::now());
     /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithDeadline")]
     pub fn with_deadline(&self, deadline: Instant) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(Some(deadline), None);
@@ -244,6 +247,7 @@ impl Ctx {
     /// let (ctx, _cancel) = Ctx::background().with_timeout(Duration::from_millis(10));
     /// assert_eq!(ctx.wait_blocking(), Error::DeadlineExceeded);
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), None);
@@ -268,6 +272,7 @@ impl Ctx {
     /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithDeadlineCause")]
     pub fn with_deadline_cause(
         &self,
@@ -292,6 +297,7 @@ impl Ctx {
     /// let (ctx, _c) = Ctx::background().with_timeout_cause(Duration::ZERO, why.clone());
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeoutCause")]
     pub fn with_timeout_cause(
         &self,
@@ -358,6 +364,47 @@ impl Ctx {
         ))
     }
 
+    /// A child of this context that is also done when `other` is done: done when this context
+    /// is done, when `other` is done, or when `cancel` is called (or its last clone dropped),
+    /// whichever comes first. For work that must stop when its request ends *or* when the
+    /// server shuts down. Go has no such function (golang/go#36503); there it is written by
+    /// hand with `context.AfterFunc`.
+    ///
+    /// * Its [`err`](Ctx::err) and [`cause`](Ctx::cause) are those of the first to happen (a
+    ///   parent's cause comes back as the same `Arc`). A child of a parent that is already
+    ///   done is born done; when both are, it takes this context's error and cause.
+    /// * Its [`deadline`](Ctx::deadline) is the earlier of the two parents'. When it passes,
+    ///   the child is [`Error::DeadlineExceeded`] with the cause that the parent owning that
+    ///   deadline gets.
+    /// * [`value`](Ctx::value) looks in this context's chain only, never in `other`'s. Time
+    ///   is read on this context's clock: merge contexts of one clock.
+    /// * Canceling it touches neither parent. Dropping it, canceled or not, releases
+    ///   everything it took from both.
+    /// * With `Ctx` parents (also `Ctx::wrap` of a `Ctx`) it is one node registered with both
+    ///   parents: no task, no thread. Merging with a context that can never be done
+    ///   (`background`, [`without_cancel`](Ctx::without_cancel)) behaves like
+    ///   [`with_cancel`](Ctx::with_cancel).
+    ///
+    /// `Display`: `<self>.WithMerged(<other>)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Ctx, Error};
+    /// let (shutdown, stop_server) = Ctx::background().with_cancel();
+    /// let (request, _end_request) = Ctx::background().with_cancel();
+    /// let (work, _cancel) = request.with_merged(&shutdown);
+    /// stop_server.cancel();
+    /// assert_eq!(work.err(), Some(Error::Canceled));
+    /// assert_eq!(request.err(), None); // the request itself goes on
+    /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
+    pub fn with_merged(&self, other: &Ctx) -> (Ctx, CancelHandle) {
+        let node = tree::derive_merged(self, other);
+        let handle = CancelHandle::new(&node);
+        (node, handle)
+    }
+
     /// Arranges for `f` to run once, after this context is done. Go: `context.AfterFunc`.
     ///
     /// `f` runs after every lock is released, so it may use the tree freely (read, derive,
@@ -407,6 +454,7 @@ impl Ctx {
         AfterFunc::register(self, Box::new(f))
     }
 
+    #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_cancel(
         &self,
         own_deadline: Option<Instant>,
@@ -437,6 +485,7 @@ impl Ctx {
         Ctx(node)
     }
 
+    #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
         match (self.0.deadline, deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
@@ -867,27 +916,66 @@ impl PartialEq for Ctx {
 
 impl Eq for Ctx {}
 
-/// Names the chain as Go's `String()` does: `context.Background.WithCancel.WithValue(u32)`.
+/// Names the chain as Go's `String()` does: `context.Background.WithCancel.WithValue(u32)`. A
+/// merged context names both: `<self>.WithMerged(<other>)`.
 impl fmt::Display for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut chain: Vec<&Node> = Vec::new();
-        let mut node: &Node = &self.0;
-        loop {
-            chain.push(node);
-            if matches!(node.kind, Kind::Wrap(_)) {
-                break;
-            }
-            match &node.parent {
-                Some(p) => node = &p.0,
-                None => break,
+        // What is left to write, last first: whole chains, the rest of a chain after a merge,
+        // and the `)` closing a merge. An explicit stack, so that a deep nest of merges does not
+        // recurse (invariant 6 of `tree.rs`).
+        enum Part<'a> {
+            /// The chain ending at this node, from its root.
+            Chain(&'a Node),
+            /// These nodes, leaf first (written from the end).
+            Nodes(Vec<&'a Node>),
+            Close,
+        }
+        let mut parts = vec![Part::Chain(&self.0)];
+        while let Some(part) = parts.pop() {
+            match part {
+                Part::Close => f.write_str(")")?,
+                Part::Chain(node) => {
+                    let mut chain: Vec<&Node> = Vec::new();
+                    let mut node: &Node = node;
+                    loop {
+                        chain.push(node);
+                        if matches!(node.kind, Kind::Wrap(_)) {
+                            break;
+                        }
+                        match &node.parent {
+                            Some(p) => node = &p.0,
+                            None => break,
+                        }
+                    }
+                    match chain.last().map(|n| n.static_parent) {
+                        Some(StaticParent::Background) => f.write_str("context.Background")?,
+                        Some(StaticParent::Todo) => f.write_str("context.TODO")?,
+                        _ => {}
+                    }
+                    parts.push(Part::Nodes(chain));
+                }
+                Part::Nodes(mut nodes) => {
+                    while let Some(node) = nodes.pop() {
+                        if let Kind::Cancel(c) = &node.kind
+                            && let Some(other) = c.merged_with()
+                        {
+                            // `.WithMerged(`, the other chain, `)`, then the rest of this one.
+                            f.write_str(".WithMerged(")?;
+                            if !nodes.is_empty() {
+                                parts.push(Part::Nodes(nodes));
+                            }
+                            parts.push(Part::Close);
+                            parts.push(Part::Chain(&other.0));
+                            break;
+                        }
+                        write_node(f, node)?;
+                    }
+                }
             }
         }
-        match chain.last().map(|n| n.static_parent) {
-            Some(StaticParent::Background) => f.write_str("context.Background")?,
-            Some(StaticParent::Todo) => f.write_str("context.TODO")?,
-            _ => {}
-        }
-        for node in chain.iter().rev() {
+        return Ok(());
+
+        fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
             match &node.kind {
                 Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
                 Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
@@ -903,8 +991,8 @@ impl fmt::Display for Ctx {
                 Kind::WithoutCancel => f.write_str(".WithoutCancel")?,
                 Kind::Wrap(WrapNode { type_name, .. }) => f.write_str(type_name)?,
             }
+            Ok(())
         }
-        Ok(())
     }
 }
 

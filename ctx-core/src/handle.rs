@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
 use crate::loom::Ordering;
+use crate::trace::Site;
 use crate::tree::{self, Node};
 use crate::{Cause, Ctx};
 
@@ -29,9 +30,10 @@ impl Link {
         }
     }
 
+    #[cfg_attr(feature = "tracing", track_caller)]
     fn cancel(&self, cause: Option<Cause>) {
         if let Some(node) = self.node.as_ref().and_then(Weak::upgrade) {
-            tree::cancel(&node, cause);
+            tree::cancel(&node, cause, Site::caller());
             self.fired.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -107,6 +109,7 @@ impl CancelHandle {
     /// cancel.cancel(); // no effect
     /// assert!(ctx.is_done());
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub fn cancel(&self) {
         self.link.cancel(None);
     }
@@ -137,7 +140,7 @@ impl Clone for CancelHandle {
 impl Drop for CancelHandle {
     fn drop(&mut self) {
         if let Some(node) = self.link.release() {
-            tree::cancel(&node, None);
+            tree::cancel(&node, None, Site::CREATED);
         }
     }
 }
@@ -205,6 +208,7 @@ impl CancelCauseHandle {
     /// cancel.cancel(why.clone()); // a `Cause`: the same `Arc` comes back
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub fn cancel(&self, cause: impl std::error::Error + Send + Sync + 'static) {
         self.link.cancel(Some(crate::error::into_cause(cause)));
     }
@@ -219,6 +223,7 @@ impl CancelCauseHandle {
     /// cancel.cancel_without_cause();
     /// assert_eq!(ctx.cause().unwrap().downcast_ref::<Error>(), Some(&Error::Canceled));
     /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub fn cancel_without_cause(&self) {
         self.link.cancel(None);
     }
@@ -248,7 +253,7 @@ impl Clone for CancelCauseHandle {
 impl Drop for CancelCauseHandle {
     fn drop(&mut self) {
         if let Some(node) = self.link.release() {
-            tree::cancel(&node, None);
+            tree::cancel(&node, None, Site::CREATED);
         }
     }
 }

@@ -7,6 +7,7 @@
 //! * derivations — [`with_cancel`](Ctx::with_cancel), [`with_cancel_cause`](Ctx::with_cancel_cause),
 //!   [`with_deadline`](Ctx::with_deadline), [`with_timeout`](Ctx::with_timeout) (and their
 //!   `_cause` forms), [`with_value`](Ctx::with_value), [`without_cancel`](Ctx::without_cancel),
+//!   [`with_merged`](Ctx::with_merged) (a child of two parents),
 //!   [`after_func`](Ctx::after_func);
 //! * observers — [`err`](Ctx::err), [`cause`](Ctx::cause), [`deadline`](Ctx::deadline),
 //!   [`value`](Ctx::value), the [`Done`] future, [`run`](Ctx::run),
@@ -95,6 +96,15 @@
 //!
 //! * `test-util` (off): test-only counters in `ctx_core::test_util` (live nodes, armed timers, started
 //!   watchers). They tax every derivation; never enable it in production.
+//! * `tracing` (off): one [`tracing`](https://docs.rs/tracing) event at `DEBUG` level, target
+//!   `ctx_core`, for each context canceled for its own reason — by a handle, by the drop of its
+//!   last handle, or by its own deadline — and none for the descendants that go with it. It is
+//!   emitted on the thread that canceled, after every lock is released, with the fields `ctx`
+//!   (the context's `Display`), `err`, `cause`, `at` (`"file:line:col"` of the `cancel()` call,
+//!   or of the `with_*` call that made the handle when its last clone was dropped or its
+//!   deadline passed) and `descendants` (how many contexts that can be canceled were canceled
+//!   with it, wraps of custom contexts that follow them included). Without the feature there is no `tracing` dependency and no cost. See the guide's
+//!   section "Who canceled this context?".
 //!
 //! # Supported Rust versions
 //!
@@ -113,6 +123,7 @@ mod handle;
 mod loom;
 mod pool;
 mod sleep;
+mod trace;
 mod tree;
 mod watch;
 

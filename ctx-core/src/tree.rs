@@ -14,6 +14,9 @@
 //! root has no values, never ends and is never dropped.) A child of a parent that is already
 //! done is built done and never registers.
 //!
+//! A merged node (`with_merged`) is a cancel node registered with the cancelers of both its
+//! parents, keeping two slots (invariant 9, `tree/merge.rs`).
+//!
 //! # Invariants
 //!
 //! 1. No path holds two of these locks at once: attach locks only the canceler (the child's
@@ -40,6 +43,11 @@
 //! 8. No user code runs between the first and the last state change of a walk: the clock is
 //!    read before it, and a relay's custom context is asked after it. A panic in user code
 //!    therefore never leaves a subtree half-canceled.
+//! 9. A merged node (`with_merged`) is a `Child` entry in two cancelers' slabs. Its first slot
+//!    follows invariant 4; its second (`merge.rs`) is reachable from the first canceler while
+//!    it is being set, so it is set and taken with atomic read-modify-writes instead of a lock:
+//!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
+//!    (after every lock is released); an attach that finds `GONE` removes its own entry.
 //!
 //! # Deadlock safety
 //!
@@ -66,8 +74,12 @@ use slab::Slab;
 
 use crate::clock::ClockRef;
 use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
+use crate::trace::{self, Site};
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx, Done, Error};
+
+mod merge;
+pub(crate) use self::merge::derive_merged;
 
 pub(crate) const NO_SLOT: usize = usize::MAX;
 
@@ -166,6 +178,12 @@ pub(crate) struct CancelNode {
     /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context); set once at
     /// creation. Boxed: one word on every other cancel node.
     bridge: Option<Box<Bridge>>,
+    /// `Some` on a merged node: its second parent and slot (invariant 9). Set once, before
+    /// the node is shared; taken only by its drop.
+    merge: Option<Box<merge::Merge>>,
+    /// The `with_*` call that made this node, for the cancel event. Only with the feature.
+    #[cfg(feature = "tracing")]
+    pub(crate) created: &'static std::panic::Location<'static>,
     inner: Mutex<Inner>,
 }
 
@@ -328,6 +346,9 @@ impl Drop for Node {
         // one we hold is detached and emptied here instead of by a recursive drop.
         count_node(-1);
         self.release();
+        if self.is_merged() {
+            return merge::unlink(self); // two parents: a loop of its own
+        }
         let mut next = self.parent.take();
         while let Some(Ctx(arc)) = next.take() {
             // A shared parent (the usual case) is only released: skip the unwrap attempt.
@@ -337,6 +358,9 @@ impl Drop for Node {
             match Arc::try_unwrap(arc) {
                 Ok(mut node) => {
                     node.release();
+                    if node.is_merged() {
+                        return merge::unlink(&mut node);
+                    }
                     next = node.parent.take();
                     // `node` drops here with no parent: its `Drop` does nothing more.
                 }
@@ -376,6 +400,7 @@ impl Node {
 impl CancelNode {
     /// A cancel node, open, or born done with `born` (error and given cause) — the latter for a
     /// child of a parent that is already done, which then needs no attaching at all.
+    #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
     pub(crate) fn new(
         own_deadline: Option<Instant>,
@@ -395,6 +420,9 @@ impl CancelNode {
             handles: AtomicUsize::new(1),
             slot: AtomicUsize::new(NO_SLOT),
             bridge: None,
+            merge: None,
+            #[cfg(feature = "tracing")]
+            created: std::panic::Location::caller(),
             inner: Mutex::new(Inner {
                 cause,
                 entries: Slab::new(),
@@ -492,34 +520,52 @@ pub(crate) fn attach(node: &Arc<Node>) {
     // bridge (the canceler here) follows; one whose `done()` never fires has no canceler. It is
     // not asked otherwise: in a chain of wraps that would go through every custom in it.
     if let Some(p) = parent.0.canceler() {
-        // A bridge is checked lazily (it may lag behind the custom context it answers for): if
-        // the custom says it is done, the bridge is canceled now and the child born done.
-        let pc = p.cancel_node();
-        if let Some(b) = &pc.bridge
-            && pc.is_open()
-        {
-            poll_bridge(p, b);
-        }
-        let mut pg = lock(&pc.inner);
-        if pc.is_open() {
-            // invariant 3: checked under the lock, so a done canceler never gains this child
-            let key = pg.entries.insert(Entry::Child(Arc::downgrade(node)));
-            // invariant 4: set under the parent's lock, which a cancel reaching the child needs
-            node.cancel_node().slot.store(key, Ordering::Release);
-            drop(pg);
-        } else {
-            drop(pg);
-            // invariant 2: state is final, cause published with it
-            let (err, cause) = pc
-                .outcome()
-                .expect("ctx-core: internal error: done without error");
-            // A relay born under a done parent takes its custom context's answers instead.
-            let (err, cause) = bridge_outcome(node).unwrap_or((err, cause));
-            propagate(node, err, cause);
+        let slot = &node.cancel_node().slot;
+        // invariant 4: set under the parent's lock, which a cancel reaching the child needs
+        let attached = attach_to(node, p, |key| {
+            slot.store(key, Ordering::Release);
+            true
+        });
+        if !attached {
             return;
         }
     }
     check_deadline(node);
+}
+
+/// Registers `node` as a child of the canceler `p` (`attach`, and the second parent of a
+/// merged node), or, if `p` is done, cancels `node` with `p`'s answers. `set_slot` records the
+/// key under `p`'s lock; if it returns `false` the node does not want it any more (invariant 9)
+/// and the entry is removed again, still under the lock. Returns `false` if `p` was done.
+fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(usize) -> bool) -> bool {
+    // A bridge is checked lazily (it may lag behind the custom context it answers for): if
+    // the custom says it is done, the bridge is canceled now and the child born done.
+    let pc = p.cancel_node();
+    if let Some(b) = &pc.bridge
+        && pc.is_open()
+    {
+        poll_bridge(p, b);
+    }
+    let mut pg = lock(&pc.inner);
+    if pc.is_open() {
+        // invariant 3: checked under the lock, so a done canceler never gains this child
+        let key = pg.entries.insert(Entry::Child(Arc::downgrade(node)));
+        if !set_slot(key) {
+            pg.entries.remove(key);
+        }
+        drop(pg);
+        true
+    } else {
+        drop(pg);
+        // invariant 2: state is final, cause published with it
+        let (err, cause) = pc
+            .outcome()
+            .expect("ctx-core: internal error: done without error");
+        // A relay born under a done parent takes its custom context's answers instead.
+        let (err, cause) = bridge_outcome(node).unwrap_or((err, cause));
+        propagate(node, err, cause);
+        false
+    }
 }
 
 /// A new node whose deadline has already passed is born `DeadlineExceeded`.
@@ -559,9 +605,9 @@ fn leave_slow(parent: Option<&Ctx>, slot: usize) {
 
 // ===== canceling =====
 
-/// An explicit cancel (a handle called or dropped). If the node's deadline has passed it is
-/// `DeadlineExceeded` instead, even if nobody looked before.
-pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>) {
+/// An explicit cancel (a handle called or dropped, from `at`). If the node's deadline has passed
+/// it is `DeadlineExceeded` instead, even if nobody looked before.
+pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.cancel_node();
     if !c.is_open() {
         return;
@@ -572,7 +618,9 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>) {
         expire(node);
         return;
     }
-    propagate(node, Error::Canceled, cause);
+    if let Some(descendants) = propagate(node, Error::Canceled, cause) {
+        trace::canceled(node, Error::Canceled, at, descendants);
+    }
 }
 
 /// The deadline of `start` has passed: find the node that owns it and cancel that one with
@@ -585,13 +633,20 @@ pub(crate) fn expire(start: &Arc<Node>) {
         if cur.cancel_node().own_deadline == Some(d) {
             break cur;
         }
-        match cur.parent.as_ref().and_then(|p| p.0.canceler()) {
-            Some(next) if next.deadline == Some(d) => cur = next,
-            _ => break start,
+        match merge::up(cur, d) {
+            Some(next) => cur = next,
+            None => break start,
         }
     };
     let cause = owner.cancel_node().deadline_cause.clone();
-    propagate(owner, Error::DeadlineExceeded, cause);
+    if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause)
+        && owner.cancel_node().bridge.is_none()
+    {
+        // A bridge (its deadline is the custom context's, expired here because the custom
+        // had not said so yet) is no context of the user's: it has no name and no `with_*`
+        // call to report.
+        trace::canceled(owner, Error::DeadlineExceeded, Site::CREATED, descendants);
+    }
     // If another thread is still propagating the owner's end down to `start`, do not wait for
     // it: give `start` what that propagation will give it — the owner's outcome, which is
     // `Canceled` if an explicit cancel reached the owner before its deadline did.
@@ -603,7 +658,8 @@ pub(crate) fn expire(start: &Arc<Node>) {
     }
 }
 
-/// Marks `top` and every open node below it done, then wakes and runs what they held.
+/// Marks `top` and every open node below it done, then wakes and runs what they held. Returns
+/// how many nodes below `top` it marked, or `None` if `top` was done already.
 ///
 /// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
 /// cause rather than taking its parent's error: its timer would have fired first.
@@ -612,28 +668,35 @@ pub(crate) fn expire(start: &Arc<Node>) {
 /// are not marked by the walk: they take the custom context's own answers, which only user code
 /// can give. They are resolved here afterwards, one by one with no lock held, and the relays
 /// found below them join the same list: a chain of a million wraps needs no deep stack.
-pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) {
+///
+/// The count includes the relays resolved here and the nodes below them (a relay is the cancel
+/// node of a wrap, which is done with it).
+pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Option<usize> {
     let mut relays: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
-    walk(top, err, cause, &mut relays);
+    let mut descendants = walk(top, err, cause, &mut relays)?;
     while let Some((relay, err, cause)) = relays.pop() {
         let (err, cause) = bridge_outcome(&relay).unwrap_or((err, cause));
-        walk(&relay, err, cause, &mut relays);
+        if let Some(below) = walk(&relay, err, cause, &mut relays) {
+            descendants += 1 + below;
+        }
     }
+    Some(descendants)
 }
 
-/// `propagate` without the relays: collects them into `relays`.
+/// `propagate` without the relays: collects them into `relays`. Returns how many nodes below
+/// `top` it marked, or `None` if `top` was done already.
 fn walk(
     top: &Arc<Node>,
     err: Error,
     cause: Option<Cause>,
     relays: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
-) {
+) -> Option<usize> {
     let c = top.cancel_node();
     let mut g = lock(&c.inner);
     let mut now: Option<Instant> = None;
     let has_children = loop {
         if !c.is_open() {
-            return;
+            return None; // whoever marked it took both slots (invariants 4 and 9)
         }
         // Fast path, a leaf nobody waits on: nothing to take, wake or run.
         if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
@@ -641,10 +704,12 @@ fn walk(
             // `release`): a plain load and store suffice (invariant 4).
             let top_slot = c.slot.load(Ordering::Relaxed);
             c.slot.store(NO_SLOT, Ordering::Relaxed);
+            let other_slot = merge::take_slot(c); // invariant 9
             mark(c, &mut g, err, cause);
             drop(g);
             leave(top.parent.as_ref(), top_slot);
-            return;
+            merge::leave_other(c, other_slot);
+            return Some(0);
         }
         let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
         if !has_children || now.is_some() {
@@ -660,6 +725,7 @@ fn walk(
     };
     let top_slot = c.slot.load(Ordering::Relaxed);
     c.slot.store(NO_SLOT, Ordering::Relaxed);
+    let other_slot = merge::take_slot(c); // invariant 9
     let for_children = if has_children { cause.clone() } else { None };
     let taken = close(c, &mut g, err, cause);
     drop(g);
@@ -668,8 +734,9 @@ fn walk(
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
         leave(top.parent.as_ref(), top_slot);
+        merge::leave_other(c, other_slot);
         taken.settle();
-        return;
+        return Some(0);
     }
 
     // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
@@ -677,6 +744,7 @@ fn walk(
     let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
     let mut done: Vec<(Taken, Option<Arc<Node>>)> = Vec::new();
     let now = now.expect("ctx-core: internal error: clock not read before the walk");
+    let mut merged = Vec::new();
     done.push((taken.split_children(err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
@@ -688,10 +756,15 @@ fn walk(
             Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause.clone()),
             _ => (err, cause),
         };
+        let (err, cause) = merge::deadline_first(&node, now, err, cause);
         let taken = {
             let mut g = lock(&c.inner);
             if !c.is_open() {
                 continue;
+            }
+            if c.merge.is_some() {
+                // Reached through one of its two cancelers: it leaves both (invariant 9).
+                merged.push(merge::take_slots(&node));
             }
             c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
             close(c, &mut g, err, cause.clone())
@@ -701,10 +774,14 @@ fn walk(
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
     leave(top.parent.as_ref(), top_slot);
+    merge::leave_other(c, other_slot);
+    merge::leave_all(merged);
+    let descendants = done.len() - 1;
     for (taken, node) in done {
         taken.settle();
         drop(node);
     }
+    Some(descendants)
 }
 
 /// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
@@ -905,9 +982,9 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
         if cur.cancel_node().own_deadline == Some(d) {
             break cur;
         }
-        match cur.parent.as_ref().and_then(|p| p.0.canceler()) {
-            Some(next) if next.deadline == Some(d) => cur = next,
-            _ => break node,
+        match merge::up(cur, d) {
+            Some(next) => cur = next,
+            None => break node,
         }
     };
     let oc = owner.cancel_node();
@@ -1187,7 +1264,7 @@ fn placeholder() -> Arc<dyn Context> {
 
 // ===== test inspection =====
 
-#[cfg(all(test, loom))]
+#[cfg(test)]
 pub(crate) fn child_count(node: &Arc<Node>) -> usize {
     node.canceler().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);

@@ -1022,6 +1022,55 @@ fn a_clock_that_panics_during_a_cancel_never_half_cancels_the_tree() {
     }
 }
 
+/// The same through a merged context, whose deadline (from its other parent) the walk compares
+/// with the clock: with the clock read once before the walk, a panic at any read leaves the
+/// merge either done with the rest or open with the rest, never behind.
+#[test]
+fn a_clock_that_panics_during_a_cancel_never_half_cancels_a_merge() {
+    quiet_deliberate_panics();
+    for n in 1..=4 {
+        let clock = Arc::new(PanicClock {
+            base: Instant::now(),
+            countdown: AtomicUsize::new(0),
+        });
+        let root = Ctx::background_with_clock(clock.clone());
+        let (parent, cancel) = root.with_timeout(Duration::from_secs(60));
+        let (child, _c) = parent.with_cancel();
+        let (other, _o) = root.with_timeout(Duration::from_secs(30));
+        let (merged, _m) = child.with_merged(&other); // its deadline comes from `other`
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let after = merged.after_func(move || {
+            r.fetch_add(1, SeqCst);
+        });
+
+        clock.countdown.store(n, SeqCst);
+        let unwound = catch_unwind(AssertUnwindSafe(|| cancel.cancel())).is_err();
+        clock.countdown.store(0, SeqCst);
+        let all = [&parent, &child, &merged].map(|c| c.err());
+        if all.iter().all(Option::is_some) {
+            assert_eq!(ran.load(SeqCst), 1, "n={n}: done, but the after-func was lost");
+        } else {
+            assert!(unwound, "n={n}: the cancel returned normally with the tree open");
+            assert_eq!(all, [None; 3], "n={n}: half-canceled: {all:?}");
+            assert_eq!(ran.load(SeqCst), 0, "n={n}: the after-func ran on an open tree");
+            cancel.cancel();
+        }
+        assert_eq!(
+            all_errs(&[&parent, &child, &merged]),
+            [Some(Error::Canceled); 3],
+            "n={n}"
+        );
+        assert_eq!(ran.load(SeqCst), 1, "n={n}");
+        assert_eq!(
+            other.err(),
+            None,
+            "n={n}: a merge's cancel never reaches its other parent"
+        );
+        drop(after);
+    }
+}
+
 fn all_errs(ctxs: &[&Ctx; 3]) -> [Option<Error>; 3] {
     ctxs.map(Ctx::err)
 }

@@ -108,6 +108,11 @@ enum Op {
         deadline: bool,
         cause: bool,
     },
+    /// `a.with_merged(&b)` of two contexts that are still held (possibly the same one).
+    Merge {
+        a: Index,
+        b: Index,
+    },
 }
 
 fn derive_strategy() -> impl Strategy<Value = Derive> {
@@ -143,6 +148,7 @@ fn op_strategy(time_weight: u32) -> impl Strategy<Value = Op> {
         1 => any::<Index>().prop_map(|wait| Op::DropDone { wait }),
         2 => (any::<Index>(), any::<bool>(), any::<bool>())
             .prop_map(|(node, deadline, cause)| Op::Fire { node, deadline, cause }),
+        3 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Op::Merge { a, b }),
     ]
 }
 
@@ -197,6 +203,8 @@ enum MReg {
 #[derive(Default, Debug)]
 struct Model {
     nodes: Vec<MNode>,
+    /// Merged nodes and their second parents (the first is `parent`).
+    merged: Vec<(usize, usize)>,
     regs: Vec<(MReg, bool)>, // (state, stop already called)
     now: u64,
 }
@@ -211,6 +219,7 @@ impl Model {
     fn propagate(&mut self, top: usize, err: Error, causes: Vec<CauseId>, tie: Option<u64>) {
         let mut stack = vec![(top, causes)];
         while let Some((n, causes)) = stack.pop() {
+            let tied = tie.map_or_else(Vec::new, |d| self.tied_merge_causes(n, d));
             let node = &mut self.nodes[n];
             match node.kind {
                 MKind::Cancel | MKind::Foreign => {
@@ -220,6 +229,11 @@ impl Model {
                     let mut causes = causes;
                     if tie.is_some() && node.own_deadline == tie && !causes.contains(&node.deadline_cause) {
                         causes.push(node.deadline_cause);
+                    }
+                    for c in tied {
+                        if !causes.contains(&c) {
+                            causes.push(c);
+                        }
                     }
                     node.done = Some((err, causes.clone()));
                     for (reg, _) in &mut self.regs {
@@ -239,6 +253,28 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// For a merged node reached by deadlines that fall due at `d`: the deadline causes of
+    /// every owner of `d` above it, through either parent (any of them may expire first).
+    fn tied_merge_causes(&self, n: usize, d: u64) -> Vec<CauseId> {
+        if !self.merged.iter().any(|&(m, _)| m == n) {
+            return Vec::new();
+        }
+        let mut causes = Vec::new();
+        let mut stack = vec![n];
+        let mut seen = vec![false; self.nodes.len()];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) || self.nodes[i].deadline != Some(d) {
+                continue;
+            }
+            if self.nodes[i].own_deadline == Some(d) {
+                causes.push(self.nodes[i].deadline_cause);
+            }
+            stack.extend(self.nodes[i].parent);
+            stack.extend(self.merged.iter().filter(|&&(m, _)| m == i).map(|&(_, o)| o));
+        }
+        causes
     }
 
     fn expire(&mut self, n: usize) {
@@ -654,10 +690,55 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
                     std::thread::yield_now();
                 }
             }
+            Op::Merge { a, b } => {
+                let (Some(a), Some(b)) = (pick(a, &held), pick(b, &held)) else {
+                    continue;
+                };
+                merge(&mut sut, &mut model, a, b);
+            }
         }
         check(&mut sut, &model, step, op)?;
     }
     Ok(())
+}
+
+/// `a.with_merged(&b)`: a cancel node under `a` (values, chain) that `b` cancels too. Born done
+/// with `a`'s answers, else `b`'s; its deadline is the earlier of the two, owned by neither.
+fn merge(sut: &mut Sut, model: &mut Model, a: usize, b: usize) {
+    let (ctx, handle) = {
+        let (pa, pb) = (sut.ctxs[a].as_ref().unwrap(), sut.ctxs[b].as_ref().unwrap());
+        pa.with_merged(pb)
+    };
+    let id = model.nodes.len();
+    let (ma, mb) = (&model.nodes[a], &model.nodes[b]);
+    let deadline = match (ma.deadline, mb.deadline) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    let values = ma.values;
+    let born = [ma.canceler, mb.canceler]
+        .into_iter()
+        .flatten()
+        .find_map(|c| model.nodes[c].done.clone());
+    model.nodes[a].children.push(id);
+    if b != a {
+        model.nodes[b].children.push(id);
+    }
+    model.merged.push((id, b));
+    model.nodes.push(MNode {
+        parent: Some(a),
+        kind: MKind::Cancel,
+        canceler: Some(id),
+        deadline,
+        own_deadline: None,
+        deadline_cause: CauseId::Err(Error::DeadlineExceeded),
+        done: born,
+        children: Vec::new(),
+        handles: 1,
+        values,
+    });
+    sut.ctxs.push(Some(ctx));
+    sut.handles.push(vec![Handle::Plain(handle)]);
 }
 
 fn derive(sut: &mut Sut, model: &mut Model, p: usize, how: &Derive) {

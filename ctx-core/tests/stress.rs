@@ -195,7 +195,7 @@ fn worker(shared: &Shared, seed: u64, ops: usize) {
                         None => continue,
                     },
                 };
-                let (ctx, handle, own_deadline) = match rng.below(7) {
+                let (ctx, handle, own_deadline) = match rng.below(8) {
                     0 => {
                         let (c, h) = parent.with_cancel();
                         (c, Handle::Plain(h), false)
@@ -216,6 +216,16 @@ fn worker(shared: &Shared, seed: u64, ops: usize) {
                     }
                     4 => (parent.with_value(rng.next()), Handle::None, false),
                     5 => (Ctx::wrap(Passthrough(parent.clone())), Handle::None, false),
+                    6 => {
+                        // also under a second shared parent, which others cancel and replace
+                        let other = shared.parents[rng.below(shared.parents.len())]
+                            .lock()
+                            .unwrap()
+                            .0
+                            .clone();
+                        let (c, h) = parent.with_merged(&other);
+                        (c, Handle::Plain(h), false)
+                    }
                     _ => {
                         let (c, h) = parent.with_cancel();
                         h.disarm();

@@ -10,9 +10,9 @@ use loom::thread;
 use crate::{Cause, Context, Ctx, Done, Error};
 
 /// `done()` from one context, `err()`/`cause()` from another (API.md, second wave).
-struct Mixed {
-    done_of: Ctx,
-    answers_of: Ctx,
+pub(super) struct Mixed {
+    pub(super) done_of: Ctx,
+    pub(super) answers_of: Ctx,
 }
 
 impl Context for Mixed {

@@ -6,6 +6,8 @@ mod loom_after;
 #[cfg(loom)]
 mod loom_deadline;
 #[cfg(loom)]
+mod loom_merge;
+#[cfg(loom)]
 mod loom_relay;
 #[cfg(loom)]
 mod loom_tree;
@@ -13,3 +15,7 @@ mod loom_tree;
 mod loom_wake;
 #[cfg(loom)]
 mod loom_watch;
+
+// Unit tests that look inside the tree (slab entries), outside loom.
+#[cfg(not(loom))]
+mod merge;

@@ -39,6 +39,7 @@ mod api;
 mod cancel;
 mod deadline;
 mod futures;
+mod merge;
 mod self_waking;
 mod sleep;
 mod values;
@@ -49,6 +50,7 @@ pub use self::api::*;
 pub use self::cancel::*;
 pub use self::deadline::*;
 pub use self::futures::*;
+pub use self::merge::*;
 pub use self::self_waking::*;
 pub use self::sleep::*;
 pub use self::values::*;
@@ -320,6 +322,13 @@ macro_rules! __ctx_testkit_checks {
             after_func_survives_dropping_every_ctx_clone_until_the_deadline,
             after_func_may_use_the_tree_without_deadlock,
             dropping_after_func_handle_does_not_stop_it,
+            // merged contexts
+            merged_is_done_when_either_parent_is,
+            merged_is_born_done_from_either_parent,
+            merged_cancel_touches_neither_parent,
+            merged_deadline_is_the_earlier_and_fires_with_its_owners_cause,
+            merged_diamond_runs_its_after_func_once,
+            merged_values_display_and_never_done_parents,
             // wrap
             wrap_of_a_ctx_is_the_same_ctx,
             wrap_of_ctx_wrapper_cancels_children_at_once,

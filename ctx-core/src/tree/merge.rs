@@ -1,0 +1,255 @@
+//! Merged contexts (`Ctx::with_merged`): one cancel node registered under two cancelers.
+//!
+//! A merged node is an ordinary cancel node whose `parent` is the first parent (`self` of
+//! `with_merged`: values, clock and the `Display` chain come from there), plus a [`Merge`]:
+//! the second parent and a second slot. It is a `Child` entry in both parents' cancelers, so
+//! the first of them to cancel reaches it through the ordinary walk; no task, no thread.
+//!
+//! # The second slot (invariant 9)
+//!
+//! The first slot follows invariant 4: it is set under the first canceler's lock before the
+//! node can be reached. The second one cannot be set that way: by the time the node attaches
+//! to its second canceler it is already reachable from the first, whose cancel may mark it
+//! done at that very moment, and taking the node's own lock there would nest two locks
+//! (invariant 1). So the second slot is an atomic with three states:
+//!
+//! * `NO_SLOT`: not registered with the second canceler (yet, or ever);
+//! * a key: registered, under that key;
+//! * `GONE`: taken, by the cancel that marked the node done or by its drop; never set again.
+//!
+//! The attach sets it with a compare-exchange from `NO_SLOT`, under the second canceler's lock;
+//! if it finds `GONE`, the node was done meanwhile and the attach removes the entry it has just
+//! inserted, still under that lock. Every taker swaps in `GONE` and removes the key it got
+//! after every lock is released (a canceler that is done has given its slab away, and its slot
+//! numbers are never reused: invariant 3). A slot is thus removed exactly once, by the one who
+//! took it, and nothing is left in either parent.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, err, leave};
+use crate::loom::{AtomicUsize, Ordering};
+use crate::{Cause, Ctx, Error};
+
+/// The second slot's "taken" state (see the module doc). Slab keys never come near it.
+const GONE: usize = usize::MAX - 1;
+
+/// What a merged node keeps of its second parent.
+pub(super) struct Merge {
+    /// The second parent. It is held strongly (as `parent` is) so that its canceler outlives
+    /// our entry in it; values are never looked up through it.
+    other: Ctx,
+    /// Our key in the children of `other`'s canceler: `NO_SLOT`, a key, or `GONE`.
+    slot: AtomicUsize,
+}
+
+/// Builds `a.with_merged(b)` (without its handle): born done if either parent is done, else
+/// attached under both cancelers.
+#[cfg_attr(feature = "tracing", track_caller)]
+#[inline(always)]
+pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
+    let deadline = match (a.0.deadline, b.0.deadline) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    // Born done from a parent that is already done, `a`'s answers first, with no attaching.
+    // Both parents are asked before anything is attached: a parent's answers win over a
+    // deadline (as for any child), and the deadline may come from either side. `err` is what
+    // any observer calls: it expires a deadline that has passed unobserved, and checks a
+    // wrap's bridge lazily, as `attach` does (user code: no lock is held).
+    let outcome = |p: &Ctx| {
+        let c = p.0.canceler()?;
+        err(c)?;
+        c.cancel_node().outcome()
+    };
+    let born = outcome(a).or_else(|| outcome(b));
+    let born_done = born.is_some();
+    let mut cancel = CancelNode::new(None, None, false, born);
+    cancel.merge = Some(Box::new(Merge {
+        other: b.clone(),
+        slot: AtomicUsize::new(NO_SLOT),
+    }));
+    let node = Node::new(Some(a), a.0.clock.clone(), deadline, Kind::Cancel(cancel));
+    if !born_done {
+        // The first parent as for any child (it also expires a deadline that has passed),
+        // then the second.
+        attach(&node);
+        attach_other(&node, b);
+    }
+    Ctx(node)
+}
+
+/// Registers the merged `node` under the canceler of its second parent `other`, or cancels it
+/// with `other`'s answers if `other` is done: `attach` for the second slot.
+fn attach_other(node: &Arc<Node>, other: &Ctx) {
+    let c = node.cancel_node();
+    if !c.is_open() {
+        return;
+    }
+    let Some(p) = other.0.canceler() else {
+        return; // never done: nothing to register with (behaves like `with_cancel`)
+    };
+    // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
+    // the first registration is enough.
+    let first = node.parent.as_ref().and_then(|p| p.0.canceler());
+    if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
+        return;
+    }
+    let m = c
+        .merge
+        .as_ref()
+        .expect("ctx-core: internal error: merged node without its second parent");
+    // invariant 9: set only from `NO_SLOT`; `GONE` means the node was done (or is being
+    // dropped) meanwhile, and nobody will remove this entry but us (`attach_to` does, still
+    // under the canceler's lock).
+    attach_to(node, p, |key| {
+        m.slot
+            .compare_exchange(NO_SLOT, key, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    });
+}
+
+/// Takes the second slot of a node being marked done (invariant 9); `NO_SLOT` for a node that
+/// is not merged.
+#[inline]
+pub(super) fn take_slot(c: &CancelNode) -> usize {
+    match &c.merge {
+        None => NO_SLOT,
+        Some(m) => m.slot.swap(GONE, Ordering::AcqRel),
+    }
+}
+
+/// Removes `slot` (taken by [`take_slot`]) from the children of the second parent's canceler.
+/// Call only with every lock released.
+#[inline]
+pub(super) fn leave_other(c: &CancelNode, slot: usize) {
+    if slot != NO_SLOT
+        && slot != GONE
+        && let Some(m) = &c.merge
+    {
+        leave(Some(&m.other), slot);
+    }
+}
+
+/// A merged node met by a cancel walk, and both slots it gave up.
+pub(super) struct Left(Arc<Node>, usize, usize);
+
+/// Both slots of a merged node reached by a cancel walk from one of its cancelers. Called under
+/// the node's lock, just before it is marked done (invariants 4 and 9); the walk's own canceler
+/// is done already, so leaving it later changes nothing there.
+pub(super) fn take_slots(node: &Arc<Node>) -> Left {
+    let c = node.cancel_node();
+    Left(node.clone(), c.slot.load(Ordering::Relaxed), take_slot(c))
+}
+
+/// Removes the slots that [`take_slots`] took. Call only with every lock released.
+pub(super) fn leave_all(merged: Vec<Left>) {
+    for Left(node, first, second) in merged {
+        leave(node.parent.as_ref(), first);
+        leave_other(node.cancel_node(), second);
+    }
+}
+
+/// What a cancel walk gives a merged node it reaches: `err` and `cause` from the canceler it came
+/// through — unless the node's deadline, which may come from its *other* parent, has passed
+/// already. Then the owner of that deadline would have been first (its timer would have
+/// fired), so the node is `DeadlineExceeded` with the owner's cause, as a node whose own
+/// deadline has passed is in the walk. Other nodes: unchanged.
+///
+/// `now` is the walk's one reading of the clock, taken before it changed anything (invariant 8
+/// of `tree.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
+/// merge of two trees on different clocks compares its deadline with that one.
+#[inline]
+pub(super) fn deadline_first(
+    node: &Arc<Node>,
+    now: Instant,
+    err: Error,
+    cause: Option<Cause>,
+) -> (Error, Option<Cause>) {
+    let c = node.cancel_node();
+    let Some(d) = node.deadline.filter(|_| c.merge.is_some()) else {
+        return (err, cause);
+    };
+    if now < d {
+        return (err, cause);
+    }
+    // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
+    let mut cur = node;
+    loop {
+        let cc = cur.cancel_node();
+        if cc.own_deadline == Some(d) {
+            return (Error::DeadlineExceeded, cc.deadline_cause.clone());
+        }
+        match up(cur, d) {
+            Some(next) => cur = next,
+            None => return (Error::DeadlineExceeded, None),
+        }
+    }
+}
+
+/// The next cancel node above `cur` whose effective deadline is `d`: through the first parent,
+/// else (for a merged node) through the second. Used to find the owner of a deadline.
+#[inline]
+pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
+    fn via(p: Option<&Ctx>, d: Instant) -> Option<&Arc<Node>> {
+        p.and_then(|p| p.0.canceler()).filter(|n| n.deadline == Some(d))
+    }
+    via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
+}
+
+/// Unlinks the parents of a dying merged node (released already) without recursing
+/// (invariant 6): like the loop in `Drop for Node`, with a stack instead of a single link, since
+/// every merged node met on the way has two parents to release.
+#[cold]
+pub(super) fn unlink(node: &mut Node) {
+    // The next parent to release, and the second parents still to come (on the heap only when
+    // a merged node that nobody else holds is met on the way).
+    let mut next = node.parent.take();
+    let mut more: Vec<Ctx> = Vec::new();
+    more.extend(node.release_merge());
+    while let Some(Ctx(arc)) = next.take().or_else(|| more.pop()) {
+        // A shared parent is only released: its last owner drops it.
+        if Arc::strong_count(&arc) > 1 {
+            continue;
+        }
+        if let Ok(mut parent) = Arc::try_unwrap(arc) {
+            parent.release();
+            more.extend(parent.release_merge());
+            next = parent.parent.take();
+            // `parent` drops here with no parents: its `Drop` does nothing more.
+        }
+    }
+}
+
+impl CancelNode {
+    /// The second parent of a merged node (for `Display`).
+    pub(crate) fn merged_with(&self) -> Option<&Ctx> {
+        self.merge.as_ref().map(|m| &m.other)
+    }
+}
+
+impl Node {
+    /// Whether this is a merged node that still holds its second parent.
+    #[inline]
+    pub(super) fn is_merged(&self) -> bool {
+        matches!(&self.kind, Kind::Cancel(c) if c.merge.is_some())
+    }
+
+    /// What a dying merged node gives back to its second parent: its slot (removed here), and
+    /// the parent itself, for the caller to release without recursing. `None` for any other
+    /// node.
+    pub(super) fn release_merge(&mut self) -> Option<Ctx> {
+        let Kind::Cancel(c) = &mut self.kind else {
+            return None;
+        };
+        let m = c.merge.take()?;
+        // `&mut self`: nobody else can reach this node; a cancel that took the slot first left
+        // `GONE` (invariant 9).
+        let slot = m.slot.swap(GONE, Ordering::AcqRel);
+        let Merge { other, .. } = *m;
+        if slot != NO_SLOT && slot != GONE {
+            leave(Some(&other), slot);
+        }
+        Some(other)
+    }
+}
