@@ -10,7 +10,7 @@
 //!
 //! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
 //! * [`background()`] and [`todo()`]: roots whose timers are async-io timers, as async-std's;
-//! * [`AsyncIoClock`], the [`Clock`] behind them (re-exported from `ctx-smol`).
+//! * [`AsyncIoClock`], the [`Clock`] behind them (re-exported from `ctx-smol`);
 //! * [`spawn`]: `async_std::task::spawn` of a future that stops when a context is done.
 //!
 //! # Examples

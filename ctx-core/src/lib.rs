@@ -94,8 +94,8 @@
 //!
 //! # Features
 //!
-//! * `test-util` (off): test-only counters in `ctx_core::test_util` (live nodes, armed timers, started
-//!   watchers). They tax every derivation; never enable it in production.
+//! * `test-util` (off): test-only counters in `ctx_core::test_util` (live nodes, armed
+//!   timers, started watchers). They tax every derivation; never enable it in production.
 //! * `tracing` (off): one [`tracing`](https://docs.rs/tracing) event at `DEBUG` level, target
 //!   `ctx_core`, for each context canceled for its own reason — by a handle, by the drop of its
 //!   last handle, or by its own deadline — and none for the descendants that go with it. It is
@@ -103,8 +103,9 @@
 //!   (the context's `Display`), `err`, `cause`, `at` (`"file:line:col"` of the `cancel()` call,
 //!   or of the `with_*` call that made the handle when its last clone was dropped or its
 //!   deadline passed) and `descendants` (how many contexts that can be canceled were canceled
-//!   with it, wraps of custom contexts that follow them included). Without the feature there is no `tracing` dependency and no cost. See the guide's
-//!   section "Who canceled this context?".
+//!   with it, wraps of custom contexts that follow them included). Without the feature there
+//!   is no `tracing` dependency and no cost. See the guide's section "Who canceled this
+//!   context?".
 //!
 //! # Supported Rust versions
 //!
