@@ -67,7 +67,10 @@ mod task;
 #[doc(inline)]
 pub use crate::task::spawn;
 #[doc(inline)]
-pub use ctx_core::*;
+pub use ctx_core::{
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Run, RunStream,
+    Sleep, clock,
+};
 #[doc(inline)]
 pub use ctx_smol::AsyncIoClock;
 

@@ -35,7 +35,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::{Duration, Instant};
-//! use ctx_core::{Clock, Ctx, clock::Sleep};
+//! use ctx_core::{Clock, Ctx, clock::Timer};
 //!
 //! #[derive(Debug, Default)]
 //! struct DelayClock;
@@ -44,7 +44,7 @@
 //!     fn now(&self) -> Instant {
 //!         Instant::now()
 //!     }
-//!     fn sleep_until(&self, deadline: Instant) -> Sleep {
+//!     fn sleep_until(&self, deadline: Instant) -> Timer {
 //!         let delay = deadline.saturating_duration_since(Instant::now());
 //!         Box::pin(futures_timer::Delay::new(delay))
 //!     }
@@ -61,8 +61,23 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The future returned by [`Clock::sleep_until`].
-pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// The timer future returned by [`Clock::sleep_until`]: boxed, `Send`, ready at the deadline.
+///
+/// Not to be confused with [`Sleep`](crate::Sleep), the future of
+/// [`Ctx::sleep`](crate::Ctx::sleep), which waits on such a timer and ends early when its
+/// context is done.
+///
+/// # Examples
+///
+/// ```
+/// use ctx_core::clock::Timer;
+/// # ctx_testkit::MockClock::new().block_on(async {
+/// // A clock whose deadline has already passed may hand out a timer that is ready at once.
+/// let timer: Timer = Box::pin(std::future::ready(()));
+/// timer.await;
+/// # });
+/// ```
+pub type Timer = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A source of time and timers for a tree of contexts. See the [module docs](self).
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
@@ -72,7 +87,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// A future that completes at or after `deadline` on this clock, never before, and that
     /// wakes its last waker by itself when it does. A `deadline` that has already passed gives
     /// a future that is ready at once.
-    fn sleep_until(&self, deadline: Instant) -> Sleep;
+    fn sleep_until(&self, deadline: Instant) -> Timer;
 
     /// Whether after-funcs that this clock's timers fire run on the thread that wakes the
     /// timer (`true`), or on ctx-core's after-func threads (`false`, the default).
@@ -128,7 +143,7 @@ impl Clock for SystemClock {
         Instant::now()
     }
 
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
+    fn sleep_until(&self, deadline: Instant) -> Timer {
         let delay = deadline.saturating_duration_since(Instant::now());
         Box::pin(futures_timer::Delay::new(delay))
     }

@@ -421,8 +421,11 @@ impl Ctx {
     /// stalling anything but itself. Go runs each after-func in a goroutine of its own; here:
     ///
     /// * When the context is done by a call of yours — a cancel handle's `cancel()` or drop, or
-    ///   a deadline noticed by `err()`, `done()` or `after_func` itself — `f` runs inline, on
-    ///   that thread, before the call returns: the thread is yours.
+    ///   a passed deadline noticed by a read before its timer fired (`err()`, `is_done()`,
+    ///   `cause()`, `{:?}`, polling `done()`, or `after_func` itself; see *A read may end the
+    ///   context* in [`err`](Ctx::err)) — `f` runs inline, on that thread, before the call
+    ///   returns: the thread is yours. Any thread that reads the context may be that thread,
+    ///   including one that only logs it.
     /// * When a timer fires the deadline (futures-timer's thread for [`Ctx::background`], a
     ///   runtime's timer driver for the adapters' roots), or the watcher thread sees a wrapped
     ///   foreign context end (see [`Ctx::wrap`]), that shared thread hands `f` to ctx-core's
@@ -524,6 +527,21 @@ impl Ctx {
     /// clock (and becomes [`Error::DeadlineExceeded`] right there if the deadline has passed,
     /// even if no timer was armed).
     ///
+    /// # A read may end the context, on the reading thread
+    ///
+    /// A deadline is noticed by whoever looks first: its timer, or a read. When this call finds
+    /// the deadline passed and the context not yet done (the timer has not fired, or none was
+    /// armed because nobody waited), it expires the context itself, before it returns, on this
+    /// thread: the context and its descendants are marked done, the wakers of their `done()`
+    /// futures are woken, and their after-funcs run, here (see *Where `f` runs* in
+    /// [`after_func`](Ctx::after_func)). The same holds for [`is_done`](Ctx::is_done),
+    /// [`cause`](Ctx::cause) and `{:?}`, which read the same state.
+    /// For a [`wrap`](Ctx::wrap)ped custom context the read also asks the custom context's own
+    /// `err()`, and if it says done, ends the wrap's descendants the same way.
+    ///
+    /// So a thread that only reads (a logger, a metrics loop) may run after-funcs: keep them
+    /// short and non-blocking, or run them on a thread of yours.
+    ///
     /// # Memory ordering
     ///
     /// Seeing `Some` here happens-after the cancel that caused it, and [`cause`](Ctx::cause)
@@ -568,6 +586,10 @@ impl Ctx {
 
     /// `err().is_some()`.
     ///
+    /// Like [`err`](Ctx::err), it may notice a passed deadline and so end the context right
+    /// there: wakers woken and after-funcs run on this thread before it returns (see *A read
+    /// may end the context* in [`err`](Ctx::err)).
+    ///
     /// # Examples
     ///
     /// ```
@@ -585,6 +607,10 @@ impl Ctx {
     /// to [`CancelCauseHandle::cancel`] or [`with_deadline_cause`](Ctx::with_deadline_cause)
     /// (the same `Arc`), else the [`Error`] itself as a [`Cause`]. First cancel wins, for
     /// `err()` and `cause()` alike. Go: `context.Cause`.
+    ///
+    /// Like [`err`](Ctx::err), it may notice a passed deadline and so end the context right
+    /// there: wakers woken and after-funcs run on this thread before it returns (see *A read
+    /// may end the context* in [`err`](Ctx::err)).
     ///
     /// # Examples
     ///
@@ -996,7 +1022,21 @@ impl fmt::Display for Ctx {
     }
 }
 
-/// Shows the chain, whether it is done, and the deadline. Never blocks.
+/// Shows the chain, whether it is done, and the deadline.
+///
+/// It reads [`err`](Ctx::err), so it may notice a passed deadline and end the context there:
+/// wakers woken and after-funcs run on the formatting thread before `fmt` returns (see *A
+/// read may end the context* in [`err`](Ctx::err)); an after-func that blocks then blocks
+/// the formatting.
+///
+/// # Examples
+///
+/// ```
+/// let (ctx, _cancel) = ctx_core::Ctx::background().with_cancel();
+/// let shown = format!("{ctx:?}");
+/// assert!(shown.starts_with("Ctx {"), "{shown}");
+/// assert!(shown.contains("err: None"), "{shown}");
+/// ```
 impl fmt::Debug for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ctx")

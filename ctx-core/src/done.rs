@@ -123,32 +123,14 @@ impl Done {
     /// Like [`new`](Done::new), for a future whose waker is never called while the waking
     /// thread holds a lock — neither one that the future's own `poll` takes, nor one that
     /// code reacting to the cancel might take (wakers of derived contexts run inside that
-    /// wake; their after-funcs run on ctx-core's after-func threads). `futures`' oneshot
-    /// channel and every `Done` keep that promise. Then
-    /// [`Ctx::wrap`](crate::Ctx::wrap) re-polls the future inline, inside the wake, so the
-    /// children of the wrapped context are done before the call that completed the future
-    /// returns.
+    /// wake). Then [`Ctx::wrap`](crate::Ctx::wrap) re-polls the future inline, inside the
+    /// wake, with no watcher thread.
     ///
-    /// Breaking that promise cannot cause undefined behaviour, but it can deadlock the thread
-    /// that wakes the future. When unsure, use [`new`](Done::new). (tokio-util's
-    /// `CancellationToken` does not keep it: a child token's waiters are woken under the
-    /// parent token's lock.)
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ctx_core::{Done, Error};
-    /// # futures::executor::block_on(async {
-    /// let (tx, rx) = futures::channel::oneshot::channel::<()>();
-    /// let done = Done::new_inline(async move {
-    ///     let _ = rx.await;
-    ///     Error::Canceled
-    /// });
-    /// tx.send(()).unwrap();
-    /// assert_eq!(done.await, Error::Canceled);
-    /// # });
-    /// ```
-    pub fn new_inline(fut: impl Future<Output = Error> + Send + 'static) -> Done {
+    /// Crate-private: that promise is one users cannot check, and breaking it deadlocks the
+    /// waking thread. ctx-core's tests reach it through `test_util::done_inline` (they need
+    /// foreign contexts that start no thread under Miri).
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
+    pub(crate) fn new_inline(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
             inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Inline),
         }

@@ -9,10 +9,17 @@ use crate::trace::Site;
 use crate::tree::{self, Node};
 use crate::{Cause, Ctx};
 
-/// Shared by both handle types: a weak link to the node, and the node's clone count.
+/// Shared by both handle types: a weak link to the node, and the node's clone count. The
+/// handles' `Clone` (count one more), drop (the last clone cancels), `disarm` (give a clone up
+/// without canceling) and `Debug` are this type's; the handles only add their `cancel` methods.
 ///
 /// The handle holds the node weakly, so a context whose every `Ctx` clone is gone is freed
 /// even while a handle lives (canceling it then would change nothing anyone can see).
+///
+/// Invariant: each `Link` with `node: Some` holds one unit of the node's `handles` count:
+/// `clone` adds the new link's unit, `release` gives this link's up at most once (it empties
+/// `node`). A link that has fired keeps its unit: the context is done, the count no longer
+/// matters, and its drop need not touch the node.
 struct Link {
     /// `None` once disarmed.
     node: Option<Weak<Node>>,
@@ -38,7 +45,30 @@ impl Link {
         }
     }
 
-    fn clone_link(&self) -> Link {
+    /// Gives this clone up without canceling, even if it was the last one.
+    fn disarm(&mut self) {
+        let _ = self.release();
+    }
+
+    /// Gives up this clone; the node if it was the last one of a live node.
+    fn release(&mut self) -> Option<Arc<Node>> {
+        let weak = self.node.take()?;
+        if *self.fired.get_mut() {
+            return None;
+        }
+        let node = weak.upgrade()?;
+        // AcqRel: the last releaser sees every other clone's release before it cancels.
+        (node.cancel_node().handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
+    }
+
+    /// The handles' `Debug`: their name and whether this clone is still armed.
+    fn debug(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+        f.debug_struct(name).field("armed", &self.node.is_some()).finish()
+    }
+}
+
+impl Clone for Link {
+    fn clone(&self) -> Link {
         let node = self.node.as_ref().and_then(|weak| {
             let strong = weak.upgrade()?;
             strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed);
@@ -49,16 +79,15 @@ impl Link {
             fired: AtomicBool::new(false),
         }
     }
+}
 
-    /// Gives up this clone; `true` if it was the last one of a live node.
-    fn release(&mut self) -> Option<Arc<Node>> {
-        let weak = self.node.take()?;
-        if *self.fired.get_mut() {
-            return None;
+/// Dropping the last armed clone cancels, with no cause (a `CancelCauseHandle`'s context then
+/// reports `Canceled`); the event names where the context was created, not this drop.
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some(node) = self.release() {
+            tree::cancel(&node, None, Site::CREATED);
         }
-        let node = weak.upgrade()?;
-        // AcqRel: the last releaser sees every other clone's release before it cancels.
-        (node.cancel_node().handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
     }
 }
 
@@ -89,6 +118,7 @@ impl Link {
 #[doc(alias = "drop_guard")]
 #[doc(alias = "DropGuard")]
 #[must_use = "dropping the last handle cancels the context at once; bind it (`let (ctx, cancel)`) or call `disarm()`"]
+#[derive(Clone)]
 pub struct CancelHandle {
     link: Link,
 }
@@ -125,31 +155,13 @@ impl CancelHandle {
     /// assert!(!ctx.is_done());
     /// ```
     pub fn disarm(mut self) {
-        let _ = self.link.release();
-    }
-}
-
-impl Clone for CancelHandle {
-    fn clone(&self) -> CancelHandle {
-        CancelHandle {
-            link: self.link.clone_link(),
-        }
-    }
-}
-
-impl Drop for CancelHandle {
-    fn drop(&mut self) {
-        if let Some(node) = self.link.release() {
-            tree::cancel(&node, None, Site::CREATED);
-        }
+        self.link.disarm();
     }
 }
 
 impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelHandle")
-            .field("armed", &self.link.node.is_some())
-            .finish()
+        self.link.debug(f, "CancelHandle")
     }
 }
 
@@ -181,6 +193,7 @@ impl fmt::Debug for CancelHandle {
 /// ```
 #[doc(alias = "CancelCauseFunc")]
 #[must_use = "dropping the last handle cancels the context at once; bind it (`let (ctx, cancel)`) or call `disarm()`"]
+#[derive(Clone)]
 pub struct CancelCauseHandle {
     link: Link,
 }
@@ -238,30 +251,12 @@ impl CancelCauseHandle {
     /// assert!(!ctx.is_done());
     /// ```
     pub fn disarm(mut self) {
-        let _ = self.link.release();
-    }
-}
-
-impl Clone for CancelCauseHandle {
-    fn clone(&self) -> CancelCauseHandle {
-        CancelCauseHandle {
-            link: self.link.clone_link(),
-        }
-    }
-}
-
-impl Drop for CancelCauseHandle {
-    fn drop(&mut self) {
-        if let Some(node) = self.link.release() {
-            tree::cancel(&node, None, Site::CREATED);
-        }
+        self.link.disarm();
     }
 }
 
 impl fmt::Debug for CancelCauseHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelCauseHandle")
-            .field("armed", &self.link.node.is_some())
-            .finish()
+        self.link.debug(f, "CancelCauseHandle")
     }
 }

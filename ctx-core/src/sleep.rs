@@ -14,7 +14,7 @@ use std::time::Instant;
 use futures_core::future::FusedFuture;
 use sync_wrapper::SyncWrapper;
 
-use crate::clock::Sleep as Timer;
+use crate::clock::Timer;
 use crate::{Ctx, Done, Error};
 
 impl Sleep {

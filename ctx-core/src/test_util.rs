@@ -1,7 +1,11 @@
-//! Test-only counters, behind the `test-util` feature. Global and relaxed: read them only in
-//! tests that run alone (or compare before/after around work that nothing else does).
+//! Test-only counters and hooks, behind the `test-util` feature. The counters are global and
+//! relaxed: read them only in tests that run alone (or compare before/after around work that
+//! nothing else does).
 
+use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
+
+use crate::{Done, Error};
 
 use crate::tree::counters;
 
@@ -56,4 +60,31 @@ pub fn watchers_started() -> usize {
 #[cfg(not(loom))]
 pub fn after_func_threads() -> usize {
     crate::pool::threads()
+}
+
+/// A [`Done`] backed by `fut` that [`Ctx::wrap`](crate::Ctx::wrap) re-polls inline, inside
+/// the future's wake, instead of on ctx-core's watcher thread: so a test of a foreign context
+/// starts no thread (Miri reports a thread still running at exit).
+///
+/// The caller promises that `fut`'s waker is never called while the waking thread holds a lock
+/// that `fut`'s own `poll`, or code reacting to the cancel (wakers of derived contexts), might
+/// take; `futures`' oneshot channel keeps it. Breaking it cannot cause undefined behaviour, but
+/// it can deadlock the waking thread. Not part of the public API: [`Done::new`] is.
+///
+/// # Examples
+///
+/// ```
+/// use ctx_core::{Error, test_util::done_inline};
+/// # futures::executor::block_on(async {
+/// let (tx, rx) = futures::channel::oneshot::channel::<()>();
+/// let done = done_inline(async move {
+///     let _ = rx.await;
+///     Error::Canceled
+/// });
+/// tx.send(()).unwrap();
+/// assert_eq!(done.await, Error::Canceled);
+/// # });
+/// ```
+pub fn done_inline(fut: impl Future<Output = Error> + Send + 'static) -> Done {
+    Done::new_inline(fut)
 }

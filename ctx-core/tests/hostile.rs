@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use ctx_core::clock::Sleep;
+use ctx_core::clock::Timer;
 use ctx_core::{CancelHandle, Cause, Clock, Context, Ctx, Done, Error};
 
 /// Panics raised on purpose carry this marker; the hook keeps them out of the test output.
@@ -57,7 +57,7 @@ impl Clock for FrozenClock {
     fn now(&self) -> Instant {
         *self.now.lock().unwrap()
     }
-    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+    fn sleep_until(&self, _deadline: Instant) -> Timer {
         if self.panic_in_sleep {
             panic!("{DELIBERATE}: sleep_until");
         }
@@ -913,7 +913,7 @@ impl Clock for TrapClock {
         }
         self.base + Duration::from_millis(self.offset_ms.load(SeqCst))
     }
-    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+    fn sleep_until(&self, _deadline: Instant) -> Timer {
         Box::pin(std::future::pending())
     }
 }
@@ -962,7 +962,7 @@ impl Clock for PanicClock {
         }
         self.base
     }
-    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+    fn sleep_until(&self, _deadline: Instant) -> Timer {
         Box::pin(std::future::pending())
     }
 }

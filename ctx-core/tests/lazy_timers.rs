@@ -176,7 +176,7 @@ fn wrapping_an_inline_foreign_done_cancels_children_before_the_wake_returns() {
         }
         fn done(&self) -> Done {
             match self.rx.lock().unwrap().take() {
-                Some(rx) => Done::new_inline(async move {
+                Some(rx) => ctx_core::test_util::done_inline(async move {
                     let _ = rx.await;
                     Error::Canceled
                 }),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use ctx_core::clock::Sleep;
+use ctx_core::clock::Timer;
 use ctx_core::test_util::live_nodes;
 use ctx_core::{Cause, Clock, Context, Ctx, Done, Error};
 
@@ -353,7 +353,7 @@ impl Clock for CountingClock {
     fn now(&self) -> Instant {
         *self.start.lock().unwrap().get_or_insert_with(Instant::now)
     }
-    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+    fn sleep_until(&self, _deadline: Instant) -> Timer {
         self.live_sleeps.fetch_add(1, SeqCst);
         Box::pin(CountedSleep(self.live_sleeps.clone()))
     }

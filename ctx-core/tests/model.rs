@@ -377,7 +377,7 @@ impl Future for SignalDone {
 
 /// A context that is not a `Ctx`: done when its signal fires. It answers values (and so the
 /// clock) from `base`, and has no deadline. Its `done()` is re-polled on ctx-core's watcher
-/// thread, or inline (`Done::new_inline`: `Signal::fire` wakes after unlocking); always inline
+/// thread, or inline (`test_util::done_inline`: `Signal::fire` wakes after unlocking); always inline
 /// under Miri, where a thread still running at exit is an error.
 struct Foreign {
     base: Ctx,
@@ -392,7 +392,7 @@ impl Context for Foreign {
     fn done(&self) -> Done {
         let done = SignalDone(self.signal.clone());
         if self.inline {
-            Done::new_inline(done)
+            ctx_core::test_util::done_inline(done)
         } else {
             Done::new(done)
         }

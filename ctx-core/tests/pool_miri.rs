@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use ctx_core::clock::Sleep;
+use ctx_core::clock::Timer;
 use ctx_core::{Clock, Ctx, Error};
 
 /// A clock whose time stands still and whose timers fire when the test says so, from the
@@ -42,7 +42,7 @@ impl Clock for Manual {
             start
         }
     }
-    fn sleep_until(&self, _: Instant) -> Sleep {
+    fn sleep_until(&self, _: Instant) -> Timer {
         Box::pin(ManualSleep(self.0.clone()))
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use ctx_core::clock::Sleep;
+use ctx_core::clock::Timer;
 use ctx_core::{Clock, Ctx};
 
 /// A background root whose deadlines are fired by the async-io reactor. Go:
@@ -94,7 +94,7 @@ impl Clock for AsyncIoClock {
         Instant::now()
     }
 
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
+    fn sleep_until(&self, deadline: Instant) -> Timer {
         let timer = async_io::Timer::at(deadline);
         Box::pin(async move {
             timer.await;

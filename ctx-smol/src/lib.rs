@@ -82,7 +82,10 @@ pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 pub use crate::group::Group;
 pub use crate::task::spawn;
 #[doc(inline)]
-pub use ctx_core::*;
+pub use ctx_core::{
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Run, RunStream,
+    Sleep, clock,
+};
 
 /// The README's examples, compiled and run by `cargo test --doc`.
 #[doc = include_str!("../README.md")]

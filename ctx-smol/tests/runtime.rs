@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ctx_smol::clock::Sleep;
+use ctx_smol::clock::Timer;
 use ctx_smol::{AsyncIoClock, Clock, Ctx, Error};
 use futures::FutureExt;
 
@@ -170,7 +170,7 @@ impl Clock for CountingClock {
     fn now(&self) -> Instant {
         AsyncIoClock::new().now()
     }
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
+    fn sleep_until(&self, deadline: Instant) -> Timer {
         self.made.fetch_add(1, Ordering::SeqCst);
         self.live.fetch_add(1, Ordering::SeqCst);
         let guard = LiveGuard(self.live.clone());

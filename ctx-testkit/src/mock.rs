@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use ctx_core::clock::Sleep;
+use ctx_core::clock::Timer;
 use ctx_core::{Clock, Ctx};
 
 /// A clock for tests: deterministic, manually advanced time that works with any executor.
@@ -390,7 +390,7 @@ impl Clock for MockClock {
         MockClock::now(self)
     }
 
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
+    fn sleep_until(&self, deadline: Instant) -> Timer {
         Box::pin(MockSleep {
             shared: self.shared.clone(),
             deadline,

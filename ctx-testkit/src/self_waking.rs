@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use ctx_core::clock::Sleep;
+use ctx_core::clock::Timer;
 use ctx_core::{Clock, Done};
 
 /// A hostile future, and a clock whose timers are such futures: each poll wakes its own waker
@@ -119,7 +119,7 @@ impl<C: Clock + Clone> Clock for SelfWaking<C> {
         self.inner.now()
     }
 
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
+    fn sleep_until(&self, deadline: Instant) -> Timer {
         Box::pin(Wakes {
             left: self.times,
             then: self.inner.sleep_until(deadline),

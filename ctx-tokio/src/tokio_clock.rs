@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use ctx_core::clock::{Sleep, SystemClock};
+use ctx_core::clock::{SystemClock, Timer};
 use ctx_core::{Clock, Ctx};
 use pin_project_lite::pin_project;
 use tokio::runtime::{Handle, RuntimeFlavor, TryCurrentError};
@@ -202,7 +202,7 @@ impl TokioClock {
         self.runtime.get_or_init(|| Runtime::of(&self.handle))
     }
 
-    fn tokio_sleep(&self, deadline: Instant) -> Sleep {
+    fn tokio_sleep(&self, deadline: Instant) -> Timer {
         let sleep = {
             let _enter = self.handle.enter();
             tokio::task::unconstrained(tokio::time::sleep_until(deadline.into()))
@@ -280,7 +280,7 @@ const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 impl TokioClock {
     /// A timer on tokio, or on the system timer if the runtime shut down or has no time driver.
-    fn timer(&self, deadline: Instant) -> Sleep {
+    fn timer(&self, deadline: Instant) -> Timer {
         if !*self
             .runtime()
             .running
@@ -293,7 +293,7 @@ impl TokioClock {
     }
 
     #[cfg(panic = "unwind")]
-    fn timer_probed(&self, deadline: Instant) -> Sleep {
+    fn timer_probed(&self, deadline: Instant) -> Timer {
         use std::panic::{AssertUnwindSafe, catch_unwind};
         // Damage control for a runtime built without `enable_time` (see `# Requirements`), not
         // a path any correct program takes: tokio has no way to ask a handle whether it has a
@@ -313,7 +313,7 @@ impl TokioClock {
     }
 
     #[cfg(not(panic = "unwind"))]
-    fn timer_probed(&self, deadline: Instant) -> Sleep {
+    fn timer_probed(&self, deadline: Instant) -> Timer {
         self.tokio_sleep(deadline)
     }
 }
@@ -337,7 +337,7 @@ pin_project! {
         // Unconstrained: out of the polling task's cooperative budget, tokio's `Sleep` would
         // return `Pending` and wake itself at once, however often it is polled in that poll.
         Tokio { #[pin] sleep: Unconstrained<tokio::time::Sleep> },
-        System { sleep: Sleep },
+        System { sleep: Timer },
         // The system timer fired but the tokio clock (frozen by `pause`) has not reached the
         // deadline, and nothing will move it now: never fire, rather than spin.
         Stalled,
@@ -387,7 +387,7 @@ impl Clock for TokioClock {
         tokio::time::Instant::now().into_std()
     }
 
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
+    fn sleep_until(&self, deadline: Instant) -> Timer {
         match self.now().checked_add(FAR) {
             Some(far) if deadline <= far => self.timer(deadline),
             _ => Box::pin(std::future::pending()),

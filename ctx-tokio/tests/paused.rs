@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use ctx_tokio::clock::Sleep;
+use ctx_tokio::clock::Timer;
 use ctx_tokio::{Clock, Ctx, Error, TokioClock};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -122,7 +122,7 @@ impl Clock for CountingClock {
     fn now(&self) -> Instant {
         self.inner.now()
     }
-    fn sleep_until(&self, deadline: Instant) -> Sleep {
+    fn sleep_until(&self, deadline: Instant) -> Timer {
         self.made.fetch_add(1, Ordering::SeqCst);
         self.live.fetch_add(1, Ordering::SeqCst);
         let guard = LiveGuard(self.live.clone());

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
-use crate::clock::Sleep;
+use crate::clock::Timer;
 use crate::{Clock, Ctx, Error};
 
 /// A clock that jumps one hour ahead when told to; its timers never fire (nobody waits here).
@@ -24,7 +24,7 @@ impl Clock for JumpClock {
             self.base
         }
     }
-    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+    fn sleep_until(&self, _deadline: Instant) -> Timer {
         Box::pin(std::future::pending())
     }
 }
@@ -75,7 +75,7 @@ impl Clock for CountingClock {
         static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         *BASE.get_or_init(Instant::now)
     }
-    fn sleep_until(&self, _deadline: Instant) -> Sleep {
+    fn sleep_until(&self, _deadline: Instant) -> Timer {
         self.live.fetch_add(1, Ordering::SeqCst);
         let guard = CountedSleep(self.live.clone());
         Box::pin(async move {
