@@ -94,8 +94,10 @@
 //!
 //! # Features
 //!
-//! * `test-util` (off): test-only counters in `ctx_core::test_util` (live nodes, armed
-//!   timers, started watchers). They tax every derivation; never enable it in production.
+//! * `test-util` (off): test-only counters and hooks in `ctx_core::test_util` (live nodes,
+//!   armed timers, started watchers and after-func threads; `done_inline` for foreign `done()`
+//!   futures that start no thread). The counters tax every derivation; never enable it in
+//!   production.
 //! * `tracing` (off): one [`tracing`](https://docs.rs/tracing) event at `DEBUG` level, target
 //!   `ctx_core`, for each context canceled for its own reason — by a handle, by the drop of its
 //!   last handle, or by its own deadline — and none for the descendants that go with it. It is
