@@ -17,7 +17,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ctx_benches::runtime::{BenchRuntime, bench_runtime};
 use ctx_core::Ctx;
-use futures::executor::LocalPool;
+use futures::executor::{LocalPool, LocalSpawner};
 use futures::future::BoxFuture;
 use futures::task::SpawnExt;
 
@@ -79,6 +79,8 @@ impl BenchRuntime for Smol {
 struct Mock {
     clock: ctx_testkit::MockClock,
     pool: RefCell<LocalPool>,
+    /// Taken once: `spawn` runs inside `block_on`, while the pool is borrowed.
+    spawner: LocalSpawner,
 }
 
 impl BenchRuntime for Mock {
@@ -92,7 +94,7 @@ impl BenchRuntime for Mock {
         self.pool.borrow_mut().run_until(fut)
     }
     fn spawn(&self, fut: BoxFuture<'static, ()>) {
-        self.pool.borrow().spawner().spawn(fut).expect("LocalPool spawn");
+        self.spawner.spawn(fut).expect("LocalPool spawn");
     }
     fn pass(&self, d: Duration) {
         self.clock.advance(d);
@@ -108,9 +110,11 @@ fn all(c: &mut Criterion) {
     bench_runtime(c, &Tokio(tokio));
     bench_runtime(c, &AsyncStd);
     bench_runtime(c, &Smol(Arc::new(smol::Executor::new())));
+    let pool = LocalPool::new();
     let mock = Mock {
         clock: ctx_testkit::MockClock::new(),
-        pool: RefCell::new(LocalPool::new()),
+        spawner: pool.spawner(),
+        pool: RefCell::new(pool),
     };
     bench_runtime(c, &mock);
 }

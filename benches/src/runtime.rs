@@ -24,25 +24,36 @@
 //! use std::time::Duration;
 //! use ctx_benches::runtime::{BenchRuntime, bench_runtime};
 //! use ctx_core::Ctx;
-//! use futures::executor::LocalPool;
+//! use futures::executor::{LocalPool, LocalSpawner};
 //! use futures::future::BoxFuture;
 //! use futures::task::SpawnExt;
 //!
-//! struct Pool(RefCell<LocalPool>);
+//! // The spawner is kept apart: `spawn` is called inside `block_on`, while the pool is busy.
+//! struct Pool(RefCell<LocalPool>, LocalSpawner);
 //!
 //! impl BenchRuntime for Pool {
 //!     fn name(&self) -> &str { "local-pool" }
 //!     fn background(&self) -> Ctx { Ctx::background() }
 //!     fn block_on<F: Future>(&self, fut: F) -> F::Output { self.0.borrow_mut().run_until(fut) }
-//!     fn spawn(&self, fut: BoxFuture<'static, ()>) {
-//!         self.0.borrow().spawner().spawn(fut).expect("spawn");
-//!     }
+//!     fn spawn(&self, fut: BoxFuture<'static, ()>) { self.1.spawn(fut).expect("spawn") }
 //!     fn pass(&self, _d: Duration) {} // real time: awaiting the deadline waits for it
 //! }
 //!
 //! fn my_benches(c: &mut criterion::Criterion) {
-//!     bench_runtime(c, &Pool(RefCell::new(LocalPool::new())));
+//!     let pool = LocalPool::new();
+//!     let spawner = pool.spawner();
+//!     bench_runtime(c, &Pool(RefCell::new(pool), spawner));
 //! }
+//!
+//! // The benchmarks spawn from inside `block_on`:
+//! let pool = LocalPool::new();
+//! let spawner = pool.spawner();
+//! let rt = Pool(RefCell::new(pool), spawner);
+//! let (tx, rx) = futures::channel::oneshot::channel();
+//! rt.block_on(async {
+//!     rt.spawn(Box::pin(async move { tx.send(7).unwrap() }));
+//!     assert_eq!(rx.await, Ok(7));
+//! });
 //! # let _ = my_benches; // criterion_group!(benches, my_benches); criterion_main!(benches);
 //! ```
 
