@@ -948,7 +948,7 @@ impl fmt::Display for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // What is left to write, last first: whole chains, the rest of a chain after a merge,
         // and the `)` closing a merge. An explicit stack, so that a deep nest of merges does not
-        // recurse (invariant 6 of `tree.rs`).
+        // recurse (invariant 6 of `tree/mod.rs`).
         enum Part<'a> {
             /// The chain ending at this node, from its root.
             Chain(&'a Node),

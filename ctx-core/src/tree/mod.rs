@@ -17,6 +17,20 @@
 //! A merged node (`with_merged`) is a cancel node registered with the cancelers of both its
 //! parents, keeping two slots (invariant 9, `tree/merge.rs`).
 //!
+//! # Files
+//!
+//! Read in this order; each file cites the invariants below by number.
+//!
+//! * `node.rs`: what a node holds, attaching a cancel node to its canceler and leaving it
+//!   (`attach`, `attach_to`, `leave`), and dropping a node without recursion.
+//! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
+//!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
+//! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
+//!   timer (`arm_timer`).
+//! * `foreign.rs`: `wrap` of a custom context, its bridge (a relay, or fed by a `Feed`), and the
+//!   trampoline that drops custom contexts.
+//! * `merge.rs`: merged nodes (`with_merged`).
+//!
 //! # Invariants
 //!
 //! 1. No path holds two of these locks at once: attach locks only the canceler (the child's
