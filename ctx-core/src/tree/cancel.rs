@@ -1,7 +1,22 @@
 //! Canceling: the walk that marks a subtree done (`cancel`, `propagate`, `walk`), and what it
 //! settles afterwards: waking the waiters and running the after-funcs registered here.
 
-use super::*;
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::deadline::expire;
+use super::foreign::{Feed, bridge_outcome};
+use super::merge;
+use super::node::{AfterFn, CancelNode, Entry, Inner, NO_SLOT, Node, leave, state_of};
+use crate::loom::{Ordering, lock};
+use crate::trace::{self, Site};
+use crate::watch::Watch;
+use crate::{Cause, Error};
 
 // ===== canceling =====
 
@@ -170,14 +185,6 @@ pub(crate) fn run_after(f: AfterFn) {
 /// is fully canceled before any of them starts.
 pub(super) fn run_after_here(f: AfterFn) {
     let _ = catch_unwind(AssertUnwindSafe(f));
-}
-
-#[inline]
-pub(super) fn state_of(err: Error) -> u8 {
-    match err {
-        Error::Canceled => CANCELED,
-        Error::DeadlineExceeded => DEADLINE,
-    }
 }
 
 /// What a node gives up when it is marked done: taken under its lock, settled after every

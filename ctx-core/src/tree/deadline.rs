@@ -1,7 +1,19 @@
 //! Deadlines and timers: the lazy expiry in `err()`, `expire`, and the timer armed on the
 //! owner of a deadline.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::cancel::propagate;
+#[cfg(feature = "test-util")]
+use super::counters;
+use super::foreign::poll_bridge;
+use super::merge;
+use super::node::Node;
+use crate::Error;
+use crate::loom::lock;
+use crate::trace::{self, Site};
+use crate::watch::Watch;
 
 /// `err()` of a cancel node: one atomic load when done or when there is no deadline; a clock
 /// read on an open node with a deadline (which then expires lazily if the deadline passed).

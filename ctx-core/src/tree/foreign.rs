@@ -1,7 +1,19 @@
 //! Foreign contexts: `Ctx::wrap` of a custom context, the bridge that follows it (a relay, an
 //! `on_done` callback or a watcher: `Feed`), and the trampoline that drops its custom context.
 
-use super::*;
+use std::any::TypeId;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use super::cancel::propagate;
+#[cfg(feature = "test-util")]
+use super::counters;
+use super::node::{CancelNode, Kind, Node, WrapNode, attach};
+use crate::clock::ClockRef;
+use crate::loom::lock;
+use crate::watch::Watch;
+use crate::{Cause, Context, Ctx, Done, Error};
 
 /// What a bridge node answers to. A bridge is done with the custom context's own `err()` and
 /// `cause()` once the custom's `done()` has fired, and is checked *lazily*, as deadlines are:

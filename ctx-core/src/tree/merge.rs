@@ -27,7 +27,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, err, leave};
+use super::deadline::err;
+use super::node::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, leave};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::{Cause, Ctx, Error};
 

@@ -77,31 +77,27 @@
 //! deadline. The timer lives on the *owner* (the nearest cancel node whose own deadline is the
 //! effective one), so all descendants share one timer.
 
-use std::any::{Any, TypeId};
-use std::mem;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Weak};
-use std::task::Waker;
-use std::time::Instant;
+#[cfg(test)]
+use std::sync::Arc;
 
-use slab::Slab;
+#[cfg(test)]
+use crate::loom::lock;
 
-use crate::clock::ClockRef;
-use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
-use crate::trace::{self, Site};
-use crate::watch::Watch;
-use crate::{Cause, Context, Ctx, Done, Error};
-
-mod node;
-pub(crate) use self::node::*;
 mod cancel;
-pub(crate) use self::cancel::*;
 mod deadline;
-pub(crate) use self::deadline::*;
 mod foreign;
-pub(crate) use self::foreign::*;
 mod merge;
+mod node;
+
+pub(crate) use self::cancel::{
+    Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
+};
+pub(crate) use self::deadline::{arm_timer, err};
+pub(crate) use self::foreign::wrap;
 pub(crate) use self::merge::derive_merged;
+#[cfg(test)]
+use self::node::Entry;
+pub(crate) use self::node::{AfterFn, CancelNode, Kind, NO_SLOT, Node, StaticParent, WrapNode, attach};
 
 #[cfg(feature = "test-util")]
 pub(crate) mod counters {

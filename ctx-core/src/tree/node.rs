@@ -1,13 +1,38 @@
 //! Nodes: what a node holds (`Node`, `Kind`, `CancelNode` and its `Inner`), how a cancel
 //! node attaches to its parent's canceler and leaves it, and how a node is dropped.
 
-use super::*;
+use std::any::{Any, TypeId};
+use std::mem;
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::cancel::propagate;
+#[cfg(feature = "test-util")]
+use super::counters;
+use super::deadline::check_deadline;
+use super::foreign::{Bridge, Feed, bridge_outcome, drop_custom, placeholder, poll_bridge};
+use super::merge;
+use crate::clock::ClockRef;
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
+use crate::watch::Watch;
+use crate::{Cause, Context, Ctx, Error};
 
 pub(crate) const NO_SLOT: usize = usize::MAX;
 
 pub(super) const OPEN: u8 = 0;
 pub(super) const CANCELED: u8 = 1;
 pub(super) const DEADLINE: u8 = 2;
+
+#[inline]
+pub(super) fn state_of(err: Error) -> u8 {
+    match err {
+        Error::Canceled => CANCELED,
+        Error::DeadlineExceeded => DEADLINE,
+    }
+}
 
 pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
 
