@@ -335,7 +335,7 @@ impl Ctx {
                 key: TypeId::of::<T>(),
                 value: Box::new(value),
                 type_name: std::any::type_name::<T>(),
-                source: self.0.canceler().cloned(),
+                source: self.0.source().cloned(),
             },
         ))
     }
@@ -473,7 +473,7 @@ impl Ctx {
         // A custom parent answers for itself, in `attach`.
         let born = match &self.0.kind {
             Kind::Wrap(_) => None,
-            _ => self.0.canceler().and_then(|p| p.cancel_node().outcome()),
+            _ => self.0.source().and_then(|p| p.cancel_node().outcome()),
         };
         let born_done = born.is_some();
         let node = Node::new(
@@ -629,7 +629,7 @@ impl Ctx {
                 _ => w.custom.cause(),
             },
             _ => {
-                let node = self.0.canceler()?;
+                let node = self.0.source()?;
                 tree::err(node)?;
                 node.cancel_node().cause()
             }
@@ -661,7 +661,7 @@ impl Ctx {
     #[doc(alias = "cancelled_owned")]
     pub fn done(&self) -> Done {
         // A wrap's `done()` was resolved at `wrap` (its bridge, or never): O(1) at any depth.
-        Done::of(self.0.canceler())
+        Done::of(self.0.source())
     }
 
     /// The value of type `T` carried by this context or its nearest ancestor that has one.

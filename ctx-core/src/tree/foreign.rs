@@ -108,7 +108,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
         && node
             .parent
             .as_ref()
-            .and_then(|p| p.0.canceler())
+            .and_then(|p| p.0.source())
             .is_some_and(|feeder| feeder.cancel_node().is_open());
     // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
     if feeder_open && b.foreign_root.is_none() {

@@ -59,7 +59,7 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     // any observer calls: it expires a deadline that has passed unobserved, and checks a
     // wrap's bridge lazily, as `attach` does (user code: no lock is held).
     let outcome = |p: &Ctx| {
-        let c = p.0.canceler()?;
+        let c = p.0.source()?;
         err(c)?;
         c.cancel_node().outcome()
     };
@@ -87,12 +87,12 @@ fn attach_other(node: &Arc<Node>, other: &Ctx) {
     if !c.is_open() {
         return;
     }
-    let Some(p) = other.0.canceler() else {
+    let Some(p) = other.0.source() else {
         return; // never done: nothing to register with (behaves like `with_cancel`)
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.as_ref().and_then(|p| p.0.canceler());
+    let first = node.parent.as_ref().and_then(|p| p.0.source());
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }
@@ -193,7 +193,7 @@ pub(super) fn deadline_first(
 #[inline]
 pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     fn via(p: Option<&Ctx>, d: Instant) -> Option<&Arc<Node>> {
-        p.and_then(|p| p.0.canceler()).filter(|n| n.deadline == Some(d))
+        p.and_then(|p| p.0.source()).filter(|n| n.deadline == Some(d))
     }
     via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }

@@ -111,7 +111,7 @@ pub(crate) mod counters {
 
 #[cfg(test)]
 pub(crate) fn child_count(node: &Arc<Node>) -> usize {
-    node.canceler().map_or(0, |c| {
+    node.source().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);
         g.entries
             .iter()
@@ -122,7 +122,7 @@ pub(crate) fn child_count(node: &Arc<Node>) -> usize {
 
 #[cfg(all(test, loom))]
 pub(crate) fn waiter_count(node: &Arc<Node>) -> usize {
-    node.canceler().map_or(0, |c| {
+    node.source().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);
         g.entries
             .iter()

@@ -217,9 +217,10 @@ impl Node {
         })
     }
 
-    /// The cancel node this node answers `err()`/`done()` from: itself, its source, or none.
+    /// The node's *source*: the cancel node it answers `err()`/`done()` from (itself if it is
+    /// one, else the nearest one above it), or none. A child's canceler is its parent's source.
     #[inline]
-    pub(crate) fn canceler(self: &Arc<Node>) -> Option<&Arc<Node>> {
+    pub(crate) fn source(self: &Arc<Node>) -> Option<&Arc<Node>> {
         match &self.kind {
             Kind::Cancel(_) => Some(self),
             Kind::Value { source, .. } => source.as_ref(),
@@ -373,7 +374,7 @@ pub(crate) fn attach(node: &Arc<Node>) {
     // A custom parent is done for its children when its `done()` fires (Go's rule), which its
     // bridge (the canceler here) follows; one whose `done()` never fires has no canceler. It is
     // not asked otherwise: in a chain of wraps that would go through every custom in it.
-    if let Some(p) = parent.0.canceler() {
+    if let Some(p) = parent.0.source() {
         let slot = &node.cancel_node().slot;
         // invariant 4: set under the parent's lock, which a cancel reaching the child needs
         let attached = attach_to(node, p, |key| {
@@ -433,7 +434,7 @@ pub(super) fn leave(parent: Option<&Ctx>, slot: usize) {
 }
 
 pub(super) fn leave_slow(parent: Option<&Ctx>, slot: usize) {
-    let Some(p) = parent.and_then(|p| p.0.canceler()) else {
+    let Some(p) = parent.and_then(|p| p.0.source()) else {
         return;
     };
     let pc = p.cancel_node();
