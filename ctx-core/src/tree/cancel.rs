@@ -201,7 +201,7 @@ pub(super) struct Taken {
 pub(super) fn mark(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) {
     g.cause = cause;
     c.state.store(state_of(err), Ordering::Release);
-    g.afters = 0;
+    g.after_count = 0;
 }
 
 /// Marks one node done under its lock (invariant 2) and takes what it held.
@@ -317,7 +317,7 @@ pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(usize, boo
         return Err(f);
     }
     let key = g.entries.insert(Entry::After(f));
-    g.afters += 1;
+    g.after_count += 1;
     if g.keep_alive.is_none() {
         g.keep_alive = Some(node.clone()); // invariant 7
     }
@@ -335,9 +335,13 @@ pub(crate) fn unregister_after(node: &Arc<Node>, key: usize) -> bool {
         }
         let f = g.entries.try_remove(key);
         if f.is_some() {
-            g.afters -= 1;
+            g.after_count -= 1;
         }
-        let keep = if g.afters == 0 { g.keep_alive.take() } else { None };
+        let keep = if g.after_count == 0 {
+            g.keep_alive.take()
+        } else {
+            None
+        };
         (f, keep)
     };
     let stopped = f.is_some();

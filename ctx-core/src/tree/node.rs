@@ -142,7 +142,7 @@ pub(super) struct Inner {
     /// Children, waiters and after-funcs, in one slab: one allocation, one walk on cancel.
     pub(super) entries: Slab<Entry>,
     /// How many `entries` are after-funcs (for `keep_alive`, invariant 7).
-    pub(super) afters: usize,
+    pub(super) after_count: usize,
     /// `Some(self)` while `after` is not empty (invariant 7).
     pub(super) keep_alive: Option<Arc<Node>>,
     /// A waiter on this node asked for the deadline timer (asked once per node).
@@ -324,7 +324,7 @@ impl CancelNode {
             inner: Mutex::new(Inner {
                 cause,
                 entries: Slab::new(),
-                afters: 0,
+                after_count: 0,
                 keep_alive: None,
                 timer_requested: false,
                 timer: None,
