@@ -85,7 +85,7 @@ pub(super) fn walk(
             let top_slot = c.slot.load(Ordering::Relaxed);
             c.slot.store(NO_SLOT, Ordering::Relaxed);
             let other_slot = merge::take_slot(c); // invariant 9
-            mark(c, &mut g, err, cause);
+            mark_done(c, &mut g, err, cause);
             drop(g);
             leave(top.parent.as_ref(), top_slot);
             merge::leave_other(c, other_slot);
@@ -107,7 +107,7 @@ pub(super) fn walk(
     c.slot.store(NO_SLOT, Ordering::Relaxed);
     let other_slot = merge::take_slot(c); // invariant 9
     let for_children = if has_children { cause.clone() } else { None };
-    let taken = close(c, &mut g, err, cause);
+    let taken = mark_done_and_take(c, &mut g, err, cause);
     drop(g);
 
     if !has_children {
@@ -147,7 +147,7 @@ pub(super) fn walk(
                 merged.push(merge::take_slots(&node));
             }
             c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
-            close(c, &mut g, err, cause.clone())
+            mark_done_and_take(c, &mut g, err, cause.clone())
         };
         done.push((taken.split_children(err, &cause, &mut stack), Some(node)));
     }
@@ -198,15 +198,15 @@ pub(super) struct Taken {
 
 /// Marks one node done under its lock (invariant 2).
 #[inline(always)]
-pub(super) fn mark(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) {
+pub(super) fn mark_done(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) {
     g.cause = cause;
     c.state.store(state_of(err), Ordering::Release);
     g.after_count = 0;
 }
 
 /// Marks one node done under its lock (invariant 2) and takes what it held.
-pub(super) fn close(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) -> Taken {
-    mark(c, g, err, cause);
+pub(super) fn mark_done_and_take(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) -> Taken {
+    mark_done(c, g, err, cause);
     Taken {
         entries: mem::take(&mut g.entries),
         keep_alive: g.keep_alive.take(),
