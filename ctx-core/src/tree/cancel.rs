@@ -115,17 +115,17 @@ pub(super) fn walk(
         // lock is released (invariant 5).
         leave(top.parent.as_ref(), top_slot);
         merge::leave_other(c, other_slot);
-        taken.settle();
+        taken.wake_and_run();
         return Some(0);
     }
 
     // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
     // so no waker or after-func runs while part of the subtree is still open.
     let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
-    let mut done: Vec<(Taken, Option<Arc<Node>>)> = Vec::new();
+    let mut done: Vec<(Released, Option<Arc<Node>>)> = Vec::new();
     let now = now.expect("ctx-core: internal error: clock not read before the walk");
     let mut merged = Vec::new();
-    done.push((taken.split_children(err, &for_children, &mut stack), None));
+    done.push((taken.push_children(err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
         if c.bridge.as_ref().is_some_and(|b| b.relay) {
@@ -149,7 +149,7 @@ pub(super) fn walk(
             c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
             mark_done_and_take(c, &mut g, err, cause.clone())
         };
-        done.push((taken.split_children(err, &cause, &mut stack), Some(node)));
+        done.push((taken.push_children(err, &cause, &mut stack), Some(node)));
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
@@ -158,7 +158,7 @@ pub(super) fn walk(
     merge::leave_all(merged);
     let descendants = done.len() - 1;
     for (taken, node) in done {
-        taken.settle();
+        taken.wake_and_run();
         drop(node);
     }
     Some(descendants)
@@ -187,9 +187,9 @@ pub(super) fn run_after_here(f: AfterFn) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
-/// What a node gives up when it is marked done: taken under its lock, settled after every
+/// What a node releases when it is marked done: taken under its lock, woken and run after every
 /// lock is released (invariant 5).
-pub(super) struct Taken {
+pub(super) struct Released {
     pub(super) entries: Slab<Entry>,
     pub(super) keep_alive: Option<Arc<Node>>,
     pub(super) timer: Option<Arc<Watch>>,
@@ -205,9 +205,14 @@ pub(super) fn mark_done(c: &CancelNode, g: &mut Inner, err: Error, cause: Option
 }
 
 /// Marks one node done under its lock (invariant 2) and takes what it held.
-pub(super) fn mark_done_and_take(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) -> Taken {
+pub(super) fn mark_done_and_take(
+    c: &CancelNode,
+    g: &mut Inner,
+    err: Error,
+    cause: Option<Cause>,
+) -> Released {
     mark_done(c, g, err, cause);
-    Taken {
+    Released {
         entries: mem::take(&mut g.entries),
         keep_alive: g.keep_alive.take(),
         timer: g.timer.take(),
@@ -215,14 +220,14 @@ pub(super) fn mark_done_and_take(c: &CancelNode, g: &mut Inner, err: Error, caus
     }
 }
 
-impl Taken {
+impl Released {
     /// Moves the children onto the walk's stack, with the error and cause they inherit.
-    pub(super) fn split_children(
+    pub(super) fn push_children(
         mut self,
         err: Error,
         cause: &Option<Cause>,
         stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
-    ) -> Taken {
+    ) -> Released {
         self.entries.retain(|_, entry| match entry {
             Entry::Child(weak) => {
                 // A child that fails to upgrade is being dropped; its drop finds us done and
@@ -239,7 +244,7 @@ impl Taken {
 
     /// Stops the timers, wakes the waiters and runs the after-funcs (children, if any are
     /// left, are simply released).
-    pub(super) fn settle(self) {
+    pub(super) fn wake_and_run(self) {
         if let Some(w) = self.timer {
             w.cancel();
         }
