@@ -12,7 +12,7 @@ use slab::Slab;
 use super::deadline::expire;
 use super::foreign::{Feed, bridge_outcome};
 use super::merge;
-use super::node::{AfterFn, CancelNode, Entry, Inner, NO_SLOT, Node, leave, state_of};
+use super::node::{AfterFn, CancelNode, Entry, Inner, NO_SLOT, Node, leave_canceler, state_of};
 use crate::loom::{Ordering, lock};
 use crate::trace::{self, Site};
 use crate::watch::Watch;
@@ -87,7 +87,7 @@ pub(super) fn walk(
             let other_slot = merge::take_slot(c); // invariant 9
             mark_done(c, &mut g, err, cause);
             drop(g);
-            leave(top.parent.as_ref(), top_slot);
+            leave_canceler(top.parent.as_ref(), top_slot);
             merge::leave_other(c, other_slot);
             return Some(0);
         }
@@ -113,7 +113,7 @@ pub(super) fn walk(
     if !has_children {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
-        leave(top.parent.as_ref(), top_slot);
+        leave_canceler(top.parent.as_ref(), top_slot);
         merge::leave_other(c, other_slot);
         taken.wake_and_run();
         return Some(0);
@@ -153,7 +153,7 @@ pub(super) fn walk(
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
-    leave(top.parent.as_ref(), top_slot);
+    leave_canceler(top.parent.as_ref(), top_slot);
     merge::leave_other(c, other_slot);
     merge::leave_all(merged);
     let descendants = done.len() - 1;

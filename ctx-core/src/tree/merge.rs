@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::deadline::err;
-use super::node::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, leave};
+use super::node::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, leave_canceler};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::{Cause, Ctx, Error};
 
@@ -128,7 +128,7 @@ pub(super) fn leave_other(c: &CancelNode, slot: usize) {
         && slot != GONE
         && let Some(m) = &c.merge
     {
-        leave(Some(&m.other), slot);
+        leave_canceler(Some(&m.other), slot);
     }
 }
 
@@ -146,7 +146,7 @@ pub(super) fn take_slots(node: &Arc<Node>) -> Left {
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
 pub(super) fn leave_all(merged: Vec<Left>) {
     for Left(node, first, second) in merged {
-        leave(node.parent.as_ref(), first);
+        leave_canceler(node.parent.as_ref(), first);
         leave_other(node.cancel_node(), second);
     }
 }
@@ -249,7 +249,7 @@ impl Node {
         let slot = m.slot.swap(GONE, Ordering::AcqRel);
         let Merge { other, .. } = *m;
         if slot != NO_SLOT && slot != GONE {
-            leave(Some(&other), slot);
+            leave_canceler(Some(&other), slot);
         }
         Some(other)
     }

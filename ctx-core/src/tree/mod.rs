@@ -22,7 +22,7 @@
 //! Read in this order; each file cites the invariants below by number.
 //!
 //! * `node.rs`: what a node holds, attaching a cancel node to its canceler and leaving it
-//!   (`attach`, `attach_to`, `leave`), and dropping a node without recursion.
+//!   (`attach`, `attach_to`, `leave_canceler`), and dropping a node without recursion.
 //! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
 //!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
 //! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its

@@ -283,7 +283,7 @@ impl Node {
             if let Some(feed) = foreign {
                 feed.cancel();
             }
-            leave(self.parent.as_ref(), slot);
+            leave_canceler(self.parent.as_ref(), slot);
         }
         if let Kind::Wrap(w) = &mut self.kind {
             // The custom context may hold the next wrap down: drop it on the trampoline, not
@@ -427,13 +427,14 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(u
 /// of `parent`'s canceler. A slab left empty gives its memory back, so a parent that once had
 /// a million children returns to its original footprint.
 #[inline]
-pub(super) fn leave(parent: Option<&Ctx>, slot: usize) {
+pub(super) fn leave_canceler(parent: Option<&Ctx>, slot: usize) {
     if slot != NO_SLOT {
-        leave_slow(parent, slot);
+        remove_from_canceler(parent, slot);
     }
 }
 
-pub(super) fn leave_slow(parent: Option<&Ctx>, slot: usize) {
+/// `leave_canceler` with a slot to remove, kept out of line.
+fn remove_from_canceler(parent: Option<&Ctx>, slot: usize) {
     let Some(p) = parent.and_then(|p| p.0.source()) else {
         return;
     };
