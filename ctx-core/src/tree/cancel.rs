@@ -65,7 +65,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Op
 
 /// `propagate` without the relays: collects them into `relays`. Returns how many nodes below
 /// `top` it marked, or `None` if `top` was done already.
-pub(super) fn walk(
+fn walk(
     top: &Arc<Node>,
     err: Error,
     cause: Option<Cause>,
@@ -166,7 +166,7 @@ pub(super) fn walk(
 
 /// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
 /// asleep or the after-funcs unrun: it is contained like an after-func's panic.
-pub(super) fn wake(w: Waker) {
+fn wake(w: Waker) {
     let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
 }
 
@@ -183,34 +183,29 @@ pub(crate) fn run_after(f: AfterFn) {
 /// Runs an after-func on this thread. A panic is contained: the panic hook has already
 /// reported it (as for a panicking thread), the rest of the after-funcs still run, and the tree
 /// is fully canceled before any of them starts.
-pub(super) fn run_after_here(f: AfterFn) {
+fn run_after_here(f: AfterFn) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
 /// What a node releases when it is marked done: taken under its lock, woken and run after every
 /// lock is released (invariant 5).
-pub(super) struct Released {
-    pub(super) entries: Slab<Entry>,
-    pub(super) keep_alive: Option<Arc<Node>>,
-    pub(super) timer: Option<Arc<Watch>>,
-    pub(super) foreign: Option<Feed>,
+struct Released {
+    entries: Slab<Entry>,
+    keep_alive: Option<Arc<Node>>,
+    timer: Option<Arc<Watch>>,
+    foreign: Option<Feed>,
 }
 
 /// Marks one node done under its lock (invariant 2).
 #[inline(always)]
-pub(super) fn mark_done(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) {
+fn mark_done(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) {
     g.cause = cause;
     c.state.store(state_of(err), Ordering::Release);
     g.after_count = 0;
 }
 
 /// Marks one node done under its lock (invariant 2) and takes what it held.
-pub(super) fn mark_done_and_take(
-    c: &CancelNode,
-    g: &mut Inner,
-    err: Error,
-    cause: Option<Cause>,
-) -> Released {
+fn mark_done_and_take(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) -> Released {
     mark_done(c, g, err, cause);
     Released {
         entries: mem::take(&mut g.entries),
@@ -222,7 +217,7 @@ pub(super) fn mark_done_and_take(
 
 impl Released {
     /// Moves the children onto the walk's stack, with the error and cause they inherit.
-    pub(super) fn push_children(
+    fn push_children(
         mut self,
         err: Error,
         cause: &Option<Cause>,
@@ -244,7 +239,7 @@ impl Released {
 
     /// Stops the timers, wakes the waiters and runs the after-funcs (children, if any are
     /// left, are simply released).
-    pub(super) fn wake_and_run(self) {
+    fn wake_and_run(self) {
         if let Some(w) = self.timer {
             w.cancel();
         }

@@ -84,7 +84,7 @@ impl CancelNode {
 /// A custom context's `err()` and `cause()`, asked for by ctx-core itself (at wrap, at derive,
 /// when its `done()` fires). They are user code: a panic in them is contained (the hook reports
 /// it) and read as "not done", so ctx-core then relies on the context's `done()` alone.
-pub(super) fn custom_outcome(custom: &dyn Context) -> Option<(Error, Option<Cause>)> {
+fn custom_outcome(custom: &dyn Context) -> Option<(Error, Option<Cause>)> {
     catch_unwind(AssertUnwindSafe(|| {
         let err = custom.err()?;
         Some((err, custom.cause()))
@@ -119,7 +119,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
 
 #[cold]
 #[inline(never)]
-pub(super) fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<Error> {
+fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<Error> {
     if feeder_open {
         let root = b.foreign_root.as_ref().and_then(Weak::upgrade)?;
         if let Kind::Cancel(rc) = &root.kind
@@ -195,7 +195,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
 
 /// The bridge behind a foreign `done()`, fed by the custom's `on_done` callback if it has
 /// one, else by a watcher.
-pub(super) fn foreign_bridge(
+fn foreign_bridge(
     custom: &Arc<dyn Context>,
     done: Done,
     clock: ClockRef,

@@ -155,7 +155,7 @@ pub(super) struct Inner {
 }
 
 #[inline]
-pub(super) fn count_node(_delta: isize) {
+fn count_node(_delta: isize) {
     #[cfg(feature = "test-util")]
     {
         use std::sync::atomic::Ordering::Relaxed;
