@@ -51,7 +51,7 @@ pub(super) fn check_deadline(node: &Arc<Node>) {
 /// `start` itself expires.
 pub(crate) fn expire(start: &Arc<Node>) {
     let Some(d) = start.deadline else { return };
-    let owner = deadline_owner(start, d);
+    let owner = deadline_owner(start, d).unwrap_or(start);
     let cause = owner.cancel_node().deadline_cause.clone();
     if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause)
         && owner.cancel_node().bridge.is_none()
@@ -73,26 +73,23 @@ pub(crate) fn expire(start: &Arc<Node>) {
 }
 
 /// The node that owns the deadline `d` of `start`: the nearest cancel node at or above it whose
-/// own deadline is `d` (through either parent of a merged node, see `merge::up`), else `start`
-/// itself (the deadline came from a foreign context).
+/// own deadline is `d` (through either parent of a merged node, see `merge::up`). `None` when no
+/// cancel node owns it (the deadline came from a foreign context).
 #[inline]
-fn deadline_owner(start: &Arc<Node>, d: Instant) -> &Arc<Node> {
+pub(super) fn deadline_owner(start: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     let mut cur = start;
     loop {
         if cur.cancel_node().own_deadline == Some(d) {
-            return cur;
+            return Some(cur);
         }
-        match merge::up(cur, d) {
-            Some(next) => cur = next,
-            None => return start,
-        }
+        cur = merge::up(cur, d)?;
     }
 }
 
 /// Arms the deadline timer for waiters on `node`: on the owner of its deadline, once.
 pub(crate) fn arm_timer(node: &Arc<Node>) {
     let Some(d) = node.deadline else { return };
-    let owner = deadline_owner(node, d);
+    let owner = deadline_owner(node, d).unwrap_or(node);
     let oc = owner.cancel_node();
     {
         let g = lock(&oc.inner);

@@ -27,7 +27,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::deadline::err;
+use super::deadline::{deadline_owner, err};
 use super::node::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, leave_canceler};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::{Cause, Ctx, Error};
@@ -158,7 +158,7 @@ pub(super) fn leave_all(merged: Vec<Left>) {
 /// deadline has passed is in the walk. Other nodes: unchanged.
 ///
 /// `now` is the walk's one reading of the clock, taken before it changed anything (invariant 8
-/// of `tree.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
+/// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
 /// merge of two trees on different clocks compares its deadline with that one.
 #[inline]
 pub(super) fn deadline_first(
@@ -175,17 +175,8 @@ pub(super) fn deadline_first(
         return (err, cause);
     }
     // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
-    let mut cur = node;
-    loop {
-        let cc = cur.cancel_node();
-        if cc.own_deadline == Some(d) {
-            return (Error::DeadlineExceeded, cc.deadline_cause.clone());
-        }
-        match up(cur, d) {
-            Some(next) => cur = next,
-            None => return (Error::DeadlineExceeded, None),
-        }
-    }
+    let cause = deadline_owner(node, d).and_then(|o| o.cancel_node().deadline_cause.clone());
+    (Error::DeadlineExceeded, cause)
 }
 
 /// The next cancel node above `cur` whose effective deadline is `d`: through the first parent,
