@@ -12,7 +12,7 @@ use slab::Slab;
 use super::deadline::expire;
 use super::foreign::{Feed, bridge_outcome};
 use super::merge;
-use super::node::{AfterFn, CancelNode, Entry, Inner, NO_SLOT, Node, leave_canceler, state_of};
+use super::node::{AfterFn, CancelNode, Entry, Inner, NO_SLOT, Node, Outcome, leave_canceler, state_of};
 use crate::loom::{Ordering, lock};
 use crate::trace::{self, Site};
 use crate::watch::Watch;
@@ -55,7 +55,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Op
     let mut relays: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
     let mut descendants = walk(top, err, cause, &mut relays)?;
     while let Some((relay, err, cause)) = relays.pop() {
-        let (err, cause) = bridge_outcome(&relay).unwrap_or((err, cause));
+        let Outcome { err, cause } = bridge_outcome(&relay).unwrap_or(Outcome { err, cause });
         if let Some(below) = walk(&relay, err, cause, &mut relays) {
             descendants += 1 + below;
         }
@@ -136,7 +136,7 @@ fn walk(
             Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause.clone()),
             _ => (err, cause),
         };
-        let (err, cause) = merge::deadline_first(&node, now, err, cause);
+        let Outcome { err, cause } = merge::deadline_first(&node, now, err, cause);
         let taken = {
             let mut g = lock(&c.inner);
             if !c.is_open() {

@@ -9,7 +9,7 @@ use super::cancel::propagate;
 use super::counters;
 use super::foreign::poll_bridge;
 use super::merge;
-use super::node::Node;
+use super::node::{Node, Outcome};
 use crate::Error;
 use crate::loom::lock;
 use crate::trace::{self, Site};
@@ -66,7 +66,7 @@ pub(crate) fn expire(start: &Arc<Node>) {
     // `Canceled` if an explicit cancel reached the owner before its deadline did.
     if !Arc::ptr_eq(owner, start)
         && start.cancel_node().is_open()
-        && let Some((err, cause)) = owner.cancel_node().outcome()
+        && let Some(Outcome { err, cause }) = owner.cancel_node().outcome()
     {
         propagate(start, err, cause);
     }

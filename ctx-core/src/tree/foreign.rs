@@ -9,11 +9,11 @@ use std::time::Instant;
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
-use super::node::{CancelNode, Kind, Node, WrapNode, attach};
+use super::node::{CancelNode, Kind, Node, Outcome, WrapNode, attach};
 use crate::clock::ClockRef;
 use crate::loom::lock;
 use crate::watch::Watch;
-use crate::{Cause, Context, Ctx, Done, Error};
+use crate::{Context, Ctx, Done, Error};
 
 /// What a bridge node answers to. A bridge is done with the custom context's own `err()` and
 /// `cause()` once the custom's `done()` has fired, and is checked *lazily*, as deadlines are:
@@ -84,10 +84,13 @@ impl CancelNode {
 /// A custom context's `err()` and `cause()`, asked for by ctx-core itself (at wrap, at derive,
 /// when its `done()` fires). They are user code: a panic in them is contained (the hook reports
 /// it) and read as "not done", so ctx-core then relies on the context's `done()` alone.
-fn custom_outcome(custom: &dyn Context) -> Option<(Error, Option<Cause>)> {
+fn custom_outcome(custom: &dyn Context) -> Option<Outcome> {
     catch_unwind(AssertUnwindSafe(|| {
         let err = custom.err()?;
-        Some((err, custom.cause()))
+        Some(Outcome {
+            err,
+            cause: custom.cause(),
+        })
     }))
     .ok()
     .flatten()
@@ -130,13 +133,13 @@ fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<E
         }
         return node.cancel_node().state_err();
     }
-    let (err, cause) = bridge_outcome(node)?;
+    let Outcome { err, cause } = bridge_outcome(node)?;
     propagate(node, err, cause);
     node.cancel_node().state_err()
 }
 
 /// A bridge's custom context's answers, if `node` is a bridge whose custom is alive and done.
-pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<(Error, Option<Cause>)> {
+pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
     let Kind::Cancel(c) = &node.kind else { return None };
     let custom = c.bridge.as_ref()?.custom.upgrade()?;
     let outcome = custom_outcome(&*custom);
@@ -207,7 +210,7 @@ fn foreign_bridge(
         deadline,
         Kind::Cancel(CancelNode::bridge(custom, None)),
     );
-    if let Some((err, cause)) = custom_outcome(&**custom) {
+    if let Some(Outcome { err, cause }) = custom_outcome(&**custom) {
         propagate(&bridge, err, cause);
         return bridge;
     }
@@ -215,7 +218,10 @@ fn foreign_bridge(
     let on_done = Box::new(move || {
         if let Some(bridge) = weak.upgrade() {
             // The children take the custom context's own answers (contained if they panic).
-            let (err, cause) = bridge_outcome(&bridge).unwrap_or((Error::Canceled, None));
+            let Outcome { err, cause } = bridge_outcome(&bridge).unwrap_or(Outcome {
+                err: Error::Canceled,
+                cause: None,
+            });
             propagate(&bridge, err, cause);
         }
     });
@@ -242,7 +248,8 @@ fn foreign_bridge(
                     };
                     // The children take the custom context's own answers when it has them. Its
                     // methods are user code: if they panic, the children still get canceled.
-                    let (err, cause) = bridge_outcome(&bridge).unwrap_or((err, None));
+                    let Outcome { err, cause } =
+                        bridge_outcome(&bridge).unwrap_or(Outcome { err, cause: None });
                     propagate(&bridge, err, cause);
                 },
             ))

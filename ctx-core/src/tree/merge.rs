@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::deadline::{deadline_owner, err};
-use super::node::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, leave_canceler};
+use super::node::{CancelNode, Kind, NO_SLOT, Node, Outcome, attach, attach_to, leave_canceler};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::{Cause, Ctx, Error};
 
@@ -161,22 +161,20 @@ pub(super) fn leave_all(merged: Vec<Left>) {
 /// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
 /// merge of two trees on different clocks compares its deadline with that one.
 #[inline]
-pub(super) fn deadline_first(
-    node: &Arc<Node>,
-    now: Instant,
-    err: Error,
-    cause: Option<Cause>,
-) -> (Error, Option<Cause>) {
+pub(super) fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: Option<Cause>) -> Outcome {
     let c = node.cancel_node();
     let Some(d) = node.deadline.filter(|_| c.merge.is_some()) else {
-        return (err, cause);
+        return Outcome { err, cause };
     };
     if now < d {
-        return (err, cause);
+        return Outcome { err, cause };
     }
     // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
     let cause = deadline_owner(node, d).and_then(|o| o.cancel_node().deadline_cause.clone());
-    (Error::DeadlineExceeded, cause)
+    Outcome {
+        err: Error::DeadlineExceeded,
+        cause,
+    }
 }
 
 /// The next cancel node above `cur` whose effective deadline is `d`: through the first parent,

@@ -295,6 +295,13 @@ impl Node {
 
 // ===== CancelNode =====
 
+/// How a cancel node ended: its error, and the cause given with it (`None`: none was given, the
+/// error itself is the cause).
+pub(crate) struct Outcome {
+    pub(crate) err: Error,
+    pub(crate) cause: Option<Cause>,
+}
+
 impl CancelNode {
     /// A cancel node, open, or born done with `born` (error and given cause) — the latter for a
     /// child of a parent that is already done, which then needs no attaching at all.
@@ -304,10 +311,10 @@ impl CancelNode {
         own_deadline: Option<Instant>,
         deadline_cause: Option<Cause>,
         named_deadline: bool,
-        born: Option<(Error, Option<Cause>)>,
+        born: Option<Outcome>,
     ) -> CancelNode {
         let (state, cause) = match born {
-            Some((err, cause)) => (state_of(err), cause),
+            Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
         };
         CancelNode {
@@ -349,15 +356,16 @@ impl CancelNode {
     }
 
     pub(crate) fn cause(&self) -> Option<Cause> {
-        let (err, given) = self.outcome()?;
-        Some(given.unwrap_or_else(|| err.as_cause()))
+        let Outcome { err, cause } = self.outcome()?;
+        Some(cause.unwrap_or_else(|| err.as_cause()))
     }
 
     /// The error and the given cause (if any) of a done node, read together.
-    pub(crate) fn outcome(&self) -> Option<(Error, Option<Cause>)> {
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
         let err = self.state_err()?;
         // invariant 2: `cause` was written before `state` left OPEN, under this lock
-        Some((err, lock(&self.inner).cause.clone()))
+        let cause = lock(&self.inner).cause.clone();
+        Some(Outcome { err, cause })
     }
 }
 
@@ -413,11 +421,11 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(u
     } else {
         drop(pg);
         // invariant 2: state is final, cause published with it
-        let (err, cause) = pc
+        let outcome = pc
             .outcome()
             .expect("ctx-core: internal error: done without error");
         // A relay born under a done parent takes its custom context's answers instead.
-        let (err, cause) = bridge_outcome(node).unwrap_or((err, cause));
+        let Outcome { err, cause } = bridge_outcome(node).unwrap_or(outcome);
         propagate(node, err, cause);
         false
     }
