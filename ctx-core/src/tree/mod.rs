@@ -1,9 +1,9 @@
 //! The engine: nodes of the context tree and how cancellation flows through them.
 //!
-//! A [`Ctx`] is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`, `with_deadline*`,
-//! `with_timeout*`, and the *bridge* behind a `Ctx::wrap`, see [`Bridge`]) can become done;
-//! every other node (`with_value`, `wrap`) points at the nearest cancel node above it, its
-//! *source*, and answers `err()`/`done()` from there. `without_cancel` and the roots have no
+//! A [`Ctx`](crate::Ctx) is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`,
+//! `with_deadline*`, `with_timeout*`, and the *bridge* behind a `Ctx::wrap`, see
+//! [`Bridge`](foreign::Bridge)) can become done; every other node (`with_value`, `wrap`) points
+//! at the nearest cancel node above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the roots have no
 //! source: they are never done.
 //!
 //! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
