@@ -12,7 +12,7 @@ use slab::Slab;
 use super::deadline::expire;
 use super::foreign::{Feed, bridge_outcome};
 use super::merge;
-use super::node::{AfterFn, CancelNode, Entry, Inner, NO_SLOT, Node, Outcome, leave_canceler, state_of};
+use super::node::{AfterFn, CancelNode, Entry, Locked, NO_SLOT, Node, Outcome, leave_canceler, state_of};
 use crate::loom::{Ordering, lock};
 use crate::trace::{self, Site};
 use crate::watch::Watch;
@@ -198,14 +198,14 @@ struct Released {
 
 /// Marks one node done under its lock (invariant 2).
 #[inline(always)]
-fn mark_done(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) {
+fn mark_done(c: &CancelNode, g: &mut Locked, err: Error, cause: Option<Cause>) {
     g.cause = cause;
     c.state.store(state_of(err), Ordering::Release);
     g.after_count = 0;
 }
 
 /// Marks one node done under its lock (invariant 2) and takes what it held.
-fn mark_done_and_take(c: &CancelNode, g: &mut Inner, err: Error, cause: Option<Cause>) -> Released {
+fn mark_done_and_take(c: &CancelNode, g: &mut Locked, err: Error, cause: Option<Cause>) -> Released {
     mark_done(c, g, err, cause);
     Released {
         entries: mem::take(&mut g.entries),

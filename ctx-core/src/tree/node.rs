@@ -1,5 +1,6 @@
-//! Nodes: what a node holds (`Node`, `Kind`, `CancelNode` and its `Inner`), how a cancel
-//! node attaches to its parent's canceler and leaves it, and how a node is dropped.
+//! Nodes: what a node holds (`Node`, `Kind`, `CancelNode` and the part its lock guards,
+//! `Locked`), how a cancel node attaches to its parent's canceler and leaves it, and how a node
+//! is dropped.
 
 use std::any::{Any, TypeId};
 use std::mem;
@@ -131,10 +132,11 @@ pub(crate) struct CancelNode {
     /// The `with_*` call that made this node, for the cancel event. Only with the feature.
     #[cfg(feature = "tracing")]
     pub(crate) created: &'static std::panic::Location<'static>,
-    pub(super) inner: Mutex<Inner>,
+    pub(super) inner: Mutex<Locked>,
 }
 
-pub(super) struct Inner {
+/// What a cancel node's lock guards (`CancelNode::inner`).
+pub(super) struct Locked {
     /// Set once, with `state` (invariant 2). `None` once done means "no cause given": the
     /// error itself is the cause, built on demand so a cause-less cancel touches no shared
     /// reference count.
@@ -328,7 +330,7 @@ impl CancelNode {
             merge: None,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
-            inner: Mutex::new(Inner {
+            inner: Mutex::new(Locked {
                 cause,
                 entries: Slab::new(),
                 after_count: 0,
