@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::sleep::Sleep;
-use crate::tree::{self, CancelNode, Kind, Node, StaticParent, WrapNode};
+use crate::tree::{self, CancelNode, CancelSpec, Kind, Node, StaticParent, WrapNode};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
@@ -480,7 +480,12 @@ impl Ctx {
             Some(self),
             self.0.clock.clone(),
             deadline,
-            Kind::Cancel(CancelNode::new(own_deadline, cause, named_deadline, born)),
+            Kind::Cancel(CancelNode::new(CancelSpec {
+                own_deadline,
+                deadline_cause: cause,
+                named_deadline,
+                born,
+            })),
         );
         if !born_done {
             tree::attach(&node);

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
-use super::node::{CancelNode, Kind, Node, Outcome, WrapNode, attach};
+use super::node::{CancelNode, CancelSpec, Kind, Node, Outcome, WrapNode, attach};
 use crate::clock::ClockRef;
 use crate::loom::lock;
 use crate::watch::Watch;
@@ -74,7 +74,7 @@ impl CancelNode {
                 relay: feeder.is_some(),
                 foreign_root,
             })),
-            ..CancelNode::new(None, None, false, None)
+            ..CancelNode::new(CancelSpec::default())
         }
     }
 }

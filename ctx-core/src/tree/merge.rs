@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::deadline::{deadline_owner, err};
-use super::node::{CancelNode, Kind, NO_SLOT, Node, Outcome, attach, attach_to, leave_canceler};
+use super::node::{CancelNode, CancelSpec, Kind, NO_SLOT, Node, Outcome, attach, attach_to, leave_canceler};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::{Cause, Ctx, Error};
 
@@ -65,7 +65,10 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     };
     let born = outcome(a).or_else(|| outcome(b));
     let born_done = born.is_some();
-    let mut cancel = CancelNode::new(None, None, false, born);
+    let mut cancel = CancelNode::new(CancelSpec {
+        born,
+        ..CancelSpec::default()
+    });
     cancel.merge = Some(Box::new(Merge {
         other: b.clone(),
         slot: AtomicUsize::new(NO_SLOT),

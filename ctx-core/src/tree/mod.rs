@@ -97,7 +97,9 @@ pub(crate) use self::foreign::wrap;
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
 use self::node::Entry;
-pub(crate) use self::node::{AfterFn, CancelNode, Kind, NO_SLOT, Node, StaticParent, WrapNode, attach};
+pub(crate) use self::node::{
+    AfterFn, CancelNode, CancelSpec, Kind, NO_SLOT, Node, StaticParent, WrapNode, attach,
+};
 
 #[cfg(feature = "test-util")]
 pub(crate) mod counters {

@@ -304,17 +304,32 @@ pub(crate) struct Outcome {
     pub(crate) cause: Option<Cause>,
 }
 
+/// What a new cancel node is made of (`CancelNode::new`). The default is a plain open node, as
+/// `with_cancel` makes.
+#[derive(Default)]
+pub(crate) struct CancelSpec {
+    /// The node's own deadline, if it set one (see `CancelNode::own_deadline`).
+    pub(crate) own_deadline: Option<Instant>,
+    /// The cause recorded when `own_deadline` passes.
+    pub(crate) deadline_cause: Option<Cause>,
+    /// Named `WithDeadline` in `Display` (else `WithCancel`).
+    pub(crate) named_deadline: bool,
+    /// `Some` for a child of a parent that is already done: the node is built done with the
+    /// parent's outcome, and then needs no attaching at all.
+    pub(crate) born: Option<Outcome>,
+}
+
 impl CancelNode {
-    /// A cancel node, open, or born done with `born` (error and given cause) — the latter for a
-    /// child of a parent that is already done, which then needs no attaching at all.
+    /// A cancel node, open, or born done with `spec.born`.
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
-    pub(crate) fn new(
-        own_deadline: Option<Instant>,
-        deadline_cause: Option<Cause>,
-        named_deadline: bool,
-        born: Option<Outcome>,
-    ) -> CancelNode {
+    pub(crate) fn new(spec: CancelSpec) -> CancelNode {
+        let CancelSpec {
+            own_deadline,
+            deadline_cause,
+            named_deadline,
+            born,
+        } = spec;
         let (state, cause) = match born {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
