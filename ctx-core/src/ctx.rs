@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::sleep::Sleep;
-use crate::tree::{self, CancelNode, Kind, Node, StaticParent, WrapNode};
+use crate::tree::{self, CancelNode, CancelSpec, Kind, Node, StaticParent, WrapNode};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
@@ -335,7 +335,7 @@ impl Ctx {
                 key: TypeId::of::<T>(),
                 value: Box::new(value),
                 type_name: std::any::type_name::<T>(),
-                source: self.0.canceler().cloned(),
+                source: self.0.source().cloned(),
             },
         ))
     }
@@ -473,14 +473,19 @@ impl Ctx {
         // A custom parent answers for itself, in `attach`.
         let born = match &self.0.kind {
             Kind::Wrap(_) => None,
-            _ => self.0.canceler().and_then(|p| p.cancel_node().outcome()),
+            _ => self.0.source().and_then(|p| p.cancel_node().outcome()),
         };
         let born_done = born.is_some();
         let node = Node::new(
             Some(self),
             self.0.clock.clone(),
             deadline,
-            Kind::Cancel(CancelNode::new(own_deadline, cause, named_deadline, born)),
+            Kind::Cancel(CancelNode::new(CancelSpec {
+                own_deadline,
+                deadline_cause: cause,
+                named_deadline,
+                born,
+            })),
         );
         if !born_done {
             tree::attach(&node);
@@ -629,7 +634,7 @@ impl Ctx {
                 _ => w.custom.cause(),
             },
             _ => {
-                let node = self.0.canceler()?;
+                let node = self.0.source()?;
                 tree::err(node)?;
                 node.cancel_node().cause()
             }
@@ -661,7 +666,7 @@ impl Ctx {
     #[doc(alias = "cancelled_owned")]
     pub fn done(&self) -> Done {
         // A wrap's `done()` was resolved at `wrap` (its bridge, or never): O(1) at any depth.
-        Done::of(self.0.canceler())
+        Done::of(self.0.source())
     }
 
     /// The value of type `T` carried by this context or its nearest ancestor that has one.
@@ -948,7 +953,7 @@ impl fmt::Display for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // What is left to write, last first: whole chains, the rest of a chain after a merge,
         // and the `)` closing a merge. An explicit stack, so that a deep nest of merges does not
-        // recurse (invariant 6 of `tree.rs`).
+        // recurse (invariant 6 of `tree/mod.rs`).
         enum Part<'a> {
             /// The chain ending at this node, from its root.
             Chain(&'a Node),

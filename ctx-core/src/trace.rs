@@ -42,7 +42,7 @@ impl Site {
 
 /// Reports that `node` was canceled for its own reason, with `err`, from `at`, together with
 /// `descendants` cancel nodes below it. Call with every lock released (invariant 5 of
-/// `tree.rs`), on the thread that canceled it.
+/// `tree/mod.rs`), on the thread that canceled it.
 #[inline(always)]
 pub(crate) fn canceled(node: &Arc<Node>, err: Error, at: Site, descendants: usize) {
     #[cfg(feature = "tracing")]

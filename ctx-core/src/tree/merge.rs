@@ -27,7 +27,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{CancelNode, Kind, NO_SLOT, Node, attach, attach_to, err, leave};
+use super::deadline::{deadline_owner, err};
+use super::node::{CancelNode, CancelSpec, Kind, NO_SLOT, Node, Outcome, attach, attach_to, leave_canceler};
 use crate::loom::{AtomicUsize, Ordering};
 use crate::{Cause, Ctx, Error};
 
@@ -58,13 +59,16 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     // any observer calls: it expires a deadline that has passed unobserved, and checks a
     // wrap's bridge lazily, as `attach` does (user code: no lock is held).
     let outcome = |p: &Ctx| {
-        let c = p.0.canceler()?;
+        let c = p.0.source()?;
         err(c)?;
         c.cancel_node().outcome()
     };
     let born = outcome(a).or_else(|| outcome(b));
     let born_done = born.is_some();
-    let mut cancel = CancelNode::new(None, None, false, born);
+    let mut cancel = CancelNode::new(CancelSpec {
+        born,
+        ..CancelSpec::default()
+    });
     cancel.merge = Some(Box::new(Merge {
         other: b.clone(),
         slot: AtomicUsize::new(NO_SLOT),
@@ -86,12 +90,12 @@ fn attach_other(node: &Arc<Node>, other: &Ctx) {
     if !c.is_open() {
         return;
     }
-    let Some(p) = other.0.canceler() else {
+    let Some(p) = other.0.source() else {
         return; // never done: nothing to register with (behaves like `with_cancel`)
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.as_ref().and_then(|p| p.0.canceler());
+    let first = node.parent.as_ref().and_then(|p| p.0.source());
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }
@@ -127,7 +131,7 @@ pub(super) fn leave_other(c: &CancelNode, slot: usize) {
         && slot != GONE
         && let Some(m) = &c.merge
     {
-        leave(Some(&m.other), slot);
+        leave_canceler(Some(&m.other), slot);
     }
 }
 
@@ -145,7 +149,7 @@ pub(super) fn take_slots(node: &Arc<Node>) -> Left {
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
 pub(super) fn leave_all(merged: Vec<Left>) {
     for Left(node, first, second) in merged {
-        leave(node.parent.as_ref(), first);
+        leave_canceler(node.parent.as_ref(), first);
         leave_other(node.cancel_node(), second);
     }
 }
@@ -157,33 +161,22 @@ pub(super) fn leave_all(merged: Vec<Left>) {
 /// deadline has passed is in the walk. Other nodes: unchanged.
 ///
 /// `now` is the walk's one reading of the clock, taken before it changed anything (invariant 8
-/// of `tree.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
+/// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
 /// merge of two trees on different clocks compares its deadline with that one.
 #[inline]
-pub(super) fn deadline_first(
-    node: &Arc<Node>,
-    now: Instant,
-    err: Error,
-    cause: Option<Cause>,
-) -> (Error, Option<Cause>) {
+pub(super) fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: Option<Cause>) -> Outcome {
     let c = node.cancel_node();
     let Some(d) = node.deadline.filter(|_| c.merge.is_some()) else {
-        return (err, cause);
+        return Outcome { err, cause };
     };
     if now < d {
-        return (err, cause);
+        return Outcome { err, cause };
     }
     // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
-    let mut cur = node;
-    loop {
-        let cc = cur.cancel_node();
-        if cc.own_deadline == Some(d) {
-            return (Error::DeadlineExceeded, cc.deadline_cause.clone());
-        }
-        match up(cur, d) {
-            Some(next) => cur = next,
-            None => return (Error::DeadlineExceeded, None),
-        }
+    let cause = deadline_owner(node, d).and_then(|o| o.cancel_node().deadline_cause.clone());
+    Outcome {
+        err: Error::DeadlineExceeded,
+        cause,
     }
 }
 
@@ -192,7 +185,7 @@ pub(super) fn deadline_first(
 #[inline]
 pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     fn via(p: Option<&Ctx>, d: Instant) -> Option<&Arc<Node>> {
-        p.and_then(|p| p.0.canceler()).filter(|n| n.deadline == Some(d))
+        p.and_then(|p| p.0.source()).filter(|n| n.deadline == Some(d))
     }
     via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }
@@ -248,7 +241,7 @@ impl Node {
         let slot = m.slot.swap(GONE, Ordering::AcqRel);
         let Merge { other, .. } = *m;
         if slot != NO_SLOT && slot != GONE {
-            leave(Some(&other), slot);
+            leave_canceler(Some(&other), slot);
         }
         Some(other)
     }

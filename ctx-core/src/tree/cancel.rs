@@ -1,0 +1,351 @@
+//! Canceling: the walk that marks a subtree done (`cancel`, `propagate`, `walk`), and what it
+//! settles afterwards: waking the waiters and running the after-funcs registered here.
+
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::deadline::expire;
+use super::foreign::{Feed, bridge_outcome};
+use super::merge;
+use super::node::{AfterFn, CancelNode, Entry, Locked, NO_SLOT, Node, Outcome, leave_canceler, state_of};
+use crate::loom::{Ordering, lock};
+use crate::trace::{self, Site};
+use crate::watch::Watch;
+use crate::{Cause, Error};
+
+// ===== canceling =====
+
+/// An explicit cancel (a handle called or dropped, from `at`). If the node's deadline has passed
+/// it is `DeadlineExceeded` instead, even if nobody looked before.
+pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
+    let c = node.cancel_node();
+    if !c.is_open() {
+        return;
+    }
+    if let Some(d) = node.deadline
+        && node.clock.now() >= d
+    {
+        expire(node);
+        return;
+    }
+    if let Some(descendants) = propagate(node, Error::Canceled, cause) {
+        trace::canceled(node, Error::Canceled, at, descendants);
+    }
+}
+
+/// Marks `top` and every open node below it done, then wakes and runs what they held. Returns
+/// how many nodes below `top` it marked, or `None` if `top` was done already.
+///
+/// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
+/// cause rather than taking its parent's error: its timer would have fired first.
+///
+/// Relays (bridges behind `Ctx::wrap` of a custom context whose `done()` is one of these nodes)
+/// are not marked by the walk: they take the custom context's own answers, which only user code
+/// can give. They are resolved here afterwards, one by one with no lock held, and the relays
+/// found below them join the same list: a chain of a million wraps needs no deep stack.
+///
+/// The count includes the relays resolved here and the nodes below them (a relay is the cancel
+/// node of a wrap, which is done with it).
+pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Option<usize> {
+    let mut relays: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
+    let mut descendants = walk(top, err, cause, &mut relays)?;
+    while let Some((relay, err, cause)) = relays.pop() {
+        let Outcome { err, cause } = bridge_outcome(&relay).unwrap_or(Outcome { err, cause });
+        if let Some(below) = walk(&relay, err, cause, &mut relays) {
+            descendants += 1 + below;
+        }
+    }
+    Some(descendants)
+}
+
+/// `propagate` without the relays: collects them into `relays`. Returns how many nodes below
+/// `top` it marked, or `None` if `top` was done already.
+fn walk(
+    top: &Arc<Node>,
+    err: Error,
+    cause: Option<Cause>,
+    relays: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
+) -> Option<usize> {
+    let c = top.cancel_node();
+    let mut g = lock(&c.inner);
+    let mut now: Option<Instant> = None;
+    let has_children = loop {
+        if !c.is_open() {
+            return None; // whoever marked it took both slots (invariants 4 and 9)
+        }
+        // Fast path, a leaf nobody waits on: nothing to take, wake or run.
+        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
+            // Every taker of a slot holds this node's lock (or owns the node outright, in
+            // `release`): a plain load and store suffice (invariant 4).
+            let top_slot = c.slot.load(Ordering::Relaxed);
+            c.slot.store(NO_SLOT, Ordering::Relaxed);
+            let other_slot = merge::take_slot(c); // invariant 9
+            mark_done(c, &mut g, err, cause);
+            drop(g);
+            leave_canceler(top.parent.as_ref(), top_slot);
+            merge::leave_other(c, other_slot);
+            return Some(0);
+        }
+        let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
+        if !has_children || now.is_some() {
+            break has_children;
+        }
+        // The walk compares descendants' own deadlines with the clock. The clock is user code:
+        // read it now, with no lock held and before anything has changed, so that a clock that
+        // panics leaves the tree exactly as it was (a later cancel completes it) instead of
+        // half-canceled. Then look again: the node may have changed while unlocked.
+        drop(g);
+        now = Some(top.clock.now());
+        g = lock(&c.inner);
+    };
+    let top_slot = c.slot.load(Ordering::Relaxed);
+    c.slot.store(NO_SLOT, Ordering::Relaxed);
+    let other_slot = merge::take_slot(c); // invariant 9
+    let for_children = if has_children { cause.clone() } else { None };
+    let taken = mark_done_and_take(c, &mut g, err, cause);
+    drop(g);
+
+    if !has_children {
+        // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
+        // lock is released (invariant 5).
+        leave_canceler(top.parent.as_ref(), top_slot);
+        merge::leave_other(c, other_slot);
+        taken.wake_and_run();
+        return Some(0);
+    }
+
+    // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
+    // so no waker or after-func runs while part of the subtree is still open.
+    let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
+    let mut done: Vec<(Released, Option<Arc<Node>>)> = Vec::new();
+    let now = now.expect("ctx-core: internal error: clock not read before the walk");
+    let mut merged = Vec::new();
+    done.push((taken.push_children(err, &for_children, &mut stack), None));
+    while let Some((node, err, cause)) = stack.pop() {
+        let c = node.cancel_node();
+        if c.bridge.as_ref().is_some_and(|b| b.relay) {
+            relays.push((node, err, cause)); // resolved by `propagate`, after this walk
+            continue;
+        }
+        let (err, cause) = match c.own_deadline {
+            Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause.clone()),
+            _ => (err, cause),
+        };
+        let Outcome { err, cause } = merge::deadline_first(&node, now, err, cause);
+        let taken = {
+            let mut g = lock(&c.inner);
+            if !c.is_open() {
+                continue;
+            }
+            if c.merge.is_some() {
+                // Reached through one of its two cancelers: it leaves both (invariant 9).
+                merged.push(merge::take_slots(&node));
+            }
+            c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
+            mark_done_and_take(c, &mut g, err, cause.clone())
+        };
+        done.push((taken.push_children(err, &cause, &mut stack), Some(node)));
+    }
+
+    // Every lock is released (invariant 5). Leave the canceler, then wake and run.
+    leave_canceler(top.parent.as_ref(), top_slot);
+    merge::leave_other(c, other_slot);
+    merge::leave_all(merged);
+    let descendants = done.len() - 1;
+    for (taken, node) in done {
+        taken.wake_and_run();
+        drop(node);
+    }
+    Some(descendants)
+}
+
+/// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
+/// asleep or the after-funcs unrun: it is contained like an after-func's panic.
+fn wake(w: Waker) {
+    let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
+}
+
+/// Runs an after-func: here, or on a pool thread when this thread fires a timer or serves the
+/// watcher (where one that blocks would stall every other deadline; see pool.rs).
+pub(crate) fn run_after(f: AfterFn) {
+    if crate::pool::deferring() {
+        crate::pool::submit(f, run_after_here);
+    } else {
+        run_after_here(f);
+    }
+}
+
+/// Runs an after-func on this thread. A panic is contained: the panic hook has already
+/// reported it (as for a panicking thread), the rest of the after-funcs still run, and the tree
+/// is fully canceled before any of them starts.
+fn run_after_here(f: AfterFn) {
+    let _ = catch_unwind(AssertUnwindSafe(f));
+}
+
+/// What a node releases when it is marked done: taken under its lock, woken and run after every
+/// lock is released (invariant 5).
+struct Released {
+    entries: Slab<Entry>,
+    keep_alive: Option<Arc<Node>>,
+    timer: Option<Arc<Watch>>,
+    foreign: Option<Feed>,
+}
+
+/// Marks one node done under its lock (invariant 2).
+#[inline(always)]
+fn mark_done(c: &CancelNode, g: &mut Locked, err: Error, cause: Option<Cause>) {
+    g.cause = cause;
+    c.state.store(state_of(err), Ordering::Release);
+    g.after_count = 0;
+}
+
+/// Marks one node done under its lock (invariant 2) and takes what it held.
+fn mark_done_and_take(c: &CancelNode, g: &mut Locked, err: Error, cause: Option<Cause>) -> Released {
+    mark_done(c, g, err, cause);
+    Released {
+        entries: mem::take(&mut g.entries),
+        keep_alive: g.keep_alive.take(),
+        timer: g.timer.take(),
+        foreign: g.foreign.take(),
+    }
+}
+
+impl Released {
+    /// Moves the children onto the walk's stack, with the error and cause they inherit.
+    fn push_children(
+        mut self,
+        err: Error,
+        cause: &Option<Cause>,
+        stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
+    ) -> Released {
+        self.entries.retain(|_, entry| match entry {
+            Entry::Child(weak) => {
+                // A child that fails to upgrade is being dropped; its drop finds us done and
+                // skips the slab (invariant 3).
+                if let Some(child) = weak.upgrade() {
+                    stack.push((child, err, cause.clone()));
+                }
+                false
+            }
+            _ => true,
+        });
+        self
+    }
+
+    /// Stops the timers, wakes the waiters and runs the after-funcs (children, if any are
+    /// left, are simply released).
+    fn wake_and_run(self) {
+        if let Some(w) = self.timer {
+            w.cancel();
+        }
+        if let Some(feed) = self.foreign {
+            feed.cancel();
+        }
+        for (_, entry) in self.entries {
+            match entry {
+                Entry::Waiter(w) => wake(w),
+                Entry::After(f) => run_after(f),
+                Entry::Child(_) => {}
+            }
+        }
+        drop(self.keep_alive);
+    }
+}
+
+// ===== waiting =====
+
+/// What registering a waiter found.
+pub(crate) enum Registered {
+    Done(Error),
+    Waiting { arm: bool },
+}
+
+/// Registers (or refreshes) `waker` at `*key` on the cancel node `node`.
+pub(crate) fn register_waker(node: &Arc<Node>, key: &mut usize, waker: &Waker) -> Registered {
+    let c = node.cancel_node();
+    // A first registration clones the waker before locking; a re-poll with another waker
+    // (rare: the task moved) swaps it under the lock. Only clones happen there, never a wake,
+    // and the replaced waker is dropped after unlocking (invariant 5).
+    let new = (*key == NO_SLOT).then(|| waker.clone());
+    let mut old = None;
+    let mut g = lock(&c.inner);
+    if let Some(e) = c.state_err() {
+        drop(g);
+        drop(new);
+        return Registered::Done(e);
+    }
+    match new {
+        Some(w) => *key = g.entries.insert(Entry::Waiter(w)),
+        None => {
+            if let Some(Entry::Waiter(slot)) = g.entries.get_mut(*key)
+                && !slot.will_wake(waker)
+            {
+                old = Some(mem::replace(slot, waker.clone()));
+            }
+        }
+    }
+    let arm = node.deadline.is_some() && !mem::replace(&mut g.timer_requested, true);
+    drop(g);
+    drop(old);
+    Registered::Waiting { arm }
+}
+
+/// Removes the waker at `key`, if the node has not taken it already.
+pub(crate) fn unregister_waker(node: &Arc<Node>, key: usize) {
+    let c = node.cancel_node();
+    let removed = {
+        let mut g = lock(&c.inner);
+        if c.is_open() {
+            g.entries.try_remove(key)
+        } else {
+            None
+        }
+    };
+    drop(removed);
+}
+
+/// Registers an after-func; returns its key, or gives `f` back if the node is done.
+pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(usize, bool), AfterFn> {
+    let c = node.cancel_node();
+    let mut g = lock(&c.inner);
+    if !c.is_open() {
+        return Err(f);
+    }
+    let key = g.entries.insert(Entry::After(f));
+    g.after_count += 1;
+    if g.keep_alive.is_none() {
+        g.keep_alive = Some(node.clone()); // invariant 7
+    }
+    let arm = node.deadline.is_some() && !mem::replace(&mut g.timer_requested, true);
+    Ok((key, arm))
+}
+
+/// Removes the after-func at `key`; `true` if it was still pending (so it will never run).
+pub(crate) fn unregister_after(node: &Arc<Node>, key: usize) -> bool {
+    let c = node.cancel_node();
+    let (f, keep) = {
+        let mut g = lock(&c.inner);
+        if !c.is_open() {
+            return false;
+        }
+        let f = g.entries.try_remove(key);
+        if f.is_some() {
+            g.after_count -= 1;
+        }
+        let keep = if g.after_count == 0 {
+            g.keep_alive.take()
+        } else {
+            None
+        };
+        (f, keep)
+    };
+    let stopped = f.is_some();
+    drop(f); // user type: dropped after unlocking (invariant 5)
+    drop(keep);
+    stopped
+}

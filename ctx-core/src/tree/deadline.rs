@@ -1,0 +1,130 @@
+//! Deadlines and timers: the lazy expiry in `err()`, `expire`, and the timer armed on the
+//! owner of a deadline.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::cancel::propagate;
+#[cfg(feature = "test-util")]
+use super::counters;
+use super::foreign::poll_bridge;
+use super::merge;
+use super::node::{Node, Outcome};
+use crate::Error;
+use crate::loom::lock;
+use crate::trace::{self, Site};
+use crate::watch::Watch;
+
+/// `err()` of a cancel node: one atomic load when done or when there is no deadline; a clock
+/// read on an open node with a deadline (which then expires lazily if the deadline passed).
+#[inline]
+pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
+    let c = node.cancel_node();
+    if let Some(e) = c.state_err() {
+        return Some(e);
+    }
+    if let Some(b) = &c.bridge
+        && let Some(e) = poll_bridge(node, b)
+    {
+        return Some(e);
+    }
+    let d = node.deadline?;
+    if node.clock.now() < d {
+        return None;
+    }
+    expire(node);
+    c.state_err()
+}
+
+/// A new node whose deadline has already passed is born `DeadlineExceeded`.
+#[inline]
+pub(super) fn check_deadline(node: &Arc<Node>) {
+    if let Some(d) = node.deadline
+        && node.clock.now() >= d
+    {
+        expire(node);
+    }
+}
+
+/// The deadline of `start` has passed: find the node that owns it and cancel that one with
+/// `DeadlineExceeded`. If no cancel node above owns it (it came from a foreign context),
+/// `start` itself expires.
+pub(crate) fn expire(start: &Arc<Node>) {
+    let Some(d) = start.deadline else { return };
+    let owner = deadline_owner(start, d).unwrap_or(start);
+    let cause = owner.cancel_node().deadline_cause.clone();
+    if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause)
+        && owner.cancel_node().bridge.is_none()
+    {
+        // A bridge (its deadline is the custom context's, expired here because the custom
+        // had not said so yet) is no context of the user's: it has no name and no `with_*`
+        // call to report.
+        trace::canceled(owner, Error::DeadlineExceeded, Site::CREATED, descendants);
+    }
+    // If another thread is still propagating the owner's end down to `start`, do not wait for
+    // it: give `start` what that propagation will give it — the owner's outcome, which is
+    // `Canceled` if an explicit cancel reached the owner before its deadline did.
+    if !Arc::ptr_eq(owner, start)
+        && start.cancel_node().is_open()
+        && let Some(Outcome { err, cause }) = owner.cancel_node().outcome()
+    {
+        propagate(start, err, cause);
+    }
+}
+
+/// The node that owns the deadline `d` of `start`: the nearest cancel node at or above it whose
+/// own deadline is `d` (through either parent of a merged node, see `merge::up`). `None` when no
+/// cancel node owns it (the deadline came from a foreign context).
+#[inline]
+pub(super) fn deadline_owner(start: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
+    let mut cur = start;
+    loop {
+        if cur.cancel_node().own_deadline == Some(d) {
+            return Some(cur);
+        }
+        cur = merge::up(cur, d)?;
+    }
+}
+
+/// Arms the deadline timer for waiters on `node`: on the owner of its deadline, once.
+pub(crate) fn arm_timer(node: &Arc<Node>) {
+    let Some(d) = node.deadline else { return };
+    let owner = deadline_owner(node, d).unwrap_or(node);
+    let oc = owner.cancel_node();
+    {
+        let g = lock(&oc.inner);
+        if !oc.is_open() || g.timer.is_some() {
+            return;
+        }
+        // The watch is started after unlocking: its first poll may fire at once and lock us.
+        // Two racing arms may both start one; the loser is canceled below.
+    }
+    let weak = Arc::downgrade(owner);
+    let clock = owner.clock.clone();
+    let fut = async move {
+        // Never early: sleep again if the timer woke before the clock reached `d`.
+        while clock.now() < d {
+            clock.get().sleep_until(d).await;
+        }
+        if let Some(node) = weak.upgrade() {
+            expire(&node);
+        }
+    };
+    #[cfg(feature = "test-util")]
+    counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // A timer woken on a shared thread hands its after-funcs to the pool; a clock whose timers
+    // are woken by the caller's own thread keeps them there (`Clock::after_funcs_inline`).
+    let watch = Watch::start(!owner.clock.get().after_funcs_inline(), fut);
+    let lost = {
+        let mut g = lock(&oc.inner);
+        if oc.is_open() && g.timer.is_none() {
+            g.timer = Some(watch);
+            None
+        } else {
+            Some(watch) // done meanwhile, or another arm won: release ours
+        }
+    };
+    if let Some(w) = lost {
+        w.cancel();
+    }
+}

@@ -1,0 +1,134 @@
+//! The engine: nodes of the context tree and how cancellation flows through them.
+//!
+//! A [`Ctx`](crate::Ctx) is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`,
+//! `with_deadline*`, `with_timeout*`, and the *bridge* behind a `Ctx::wrap`, see
+//! [`Bridge`](foreign::Bridge)) can become done; every other node (`with_value`, `wrap`) points
+//! at the nearest cancel node above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the roots have no
+//! source: they are never done.
+//!
+//! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
+//! *canceler*) and keeps only its slot number. The canceler holds children weakly, so a child
+//! that is dropped un-canceled frees itself and removes its slot (nothing leaks, unlike Go); a
+//! child holds its parent strongly, so a parent outlives its children and never has to adopt
+//! grandchildren. (Children of the process-wide `background()`/`todo()` hold nothing: that
+//! root has no values, never ends and is never dropped.) A child of a parent that is already
+//! done is built done and never registers.
+//!
+//! A merged node (`with_merged`) is a cancel node registered with the cancelers of both its
+//! parents, keeping two slots (invariant 9, `tree/merge.rs`).
+//!
+//! # Files
+//!
+//! Read in this order; each file cites the invariants below by number.
+//!
+//! * `node.rs`: what a node holds, attaching a cancel node to its canceler and leaving it
+//!   (`attach`, `attach_to`, `leave_canceler`), and dropping a node without recursion.
+//! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
+//!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
+//! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
+//!   timer (`arm_timer`).
+//! * `foreign.rs`: `wrap` of a custom context, its bridge (a relay, or fed by a `Feed`), and the
+//!   trampoline that drops custom contexts.
+//! * `merge.rs`: merged nodes (`with_merged`).
+//!
+//! # Invariants
+//!
+//! 1. No path holds two of these locks at once: attach locks only the canceler (the child's
+//!    slot is an atomic), a cancel locks one node at a time as it walks down, and a detach
+//!    locks only the canceler. So there is no lock order to get wrong.
+//! 2. `state` leaves `OPEN` once, under `inner`'s lock, together with `cause`; after that
+//!    neither changes. `err()` reads `state` without the lock (Acquire pairs with the Release
+//!    store made under the lock), so `cause` is visible to anyone who saw the state.
+//! 3. A node that is done never gains children, waiters or after-funcs: every insertion checks
+//!    `state` under the lock. So the slot numbers of a done node's (taken) slabs are never
+//!    reused, and a late `remove` can tell from `state` that there is nothing to remove.
+//! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child), and
+//!    taken (read and reset) only under the child's own lock — by its own cancel, or by a
+//!    cancel walking down from above — or by its drop, which owns it outright. The slot in the
+//!    canceler is removed only by the one who took it.
+//! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
+//!    released: they are collected into local lists first.
+//! 6. Cancellation walks the subtree with an explicit stack (relays found on the way are
+//!    resolved afterwards, in a loop), dropping a chain unlinks parents in a loop, and a wrap's
+//!    custom context is dropped on a thread-local trampoline: nothing recurses over the depth
+//!    of the tree, wraps included.
+//! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
+//!    they have run or been stopped, so it stays attached even with no `Ctx` left.
+//! 8. No user code runs between the first and the last state change of a walk: the clock is
+//!    read before it, and a relay's custom context is asked after it. A panic in user code
+//!    therefore never leaves a subtree half-canceled.
+//! 9. A merged node (`with_merged`) is a `Child` entry in two cancelers' slabs. Its first slot
+//!    follows invariant 4; its second (`merge.rs`) is reachable from the first canceler while
+//!    it is being set, so it is set and taken with atomic read-modify-writes instead of a lock:
+//!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
+//!    (after every lock is released); an attach that finds `GONE` removes its own entry.
+//!
+//! # Deadlock safety
+//!
+//! Locks are never nested (invariant 1), and no user code (waker, after-func, `Drop` of a user
+//! type, a clock, a custom context's methods) runs while a lock is held (invariant 5). An
+//! after-func or waker may therefore cancel, derive or drop anything in the tree.
+//!
+//! # Deadlines
+//!
+//! A deadline costs its `Instant` until somebody waits: `err()` compares it with the clock
+//! (lazily expiring the node that owns the deadline), and a timer is armed only when a
+//! `done()` is polled, `wait_blocking` called or an after-func registered on a node with a
+//! deadline. The timer lives on the *owner* (the nearest cancel node whose own deadline is the
+//! effective one), so all descendants share one timer.
+
+#[cfg(test)]
+use std::sync::Arc;
+
+#[cfg(test)]
+use crate::loom::lock;
+
+mod cancel;
+mod deadline;
+mod foreign;
+mod merge;
+mod node;
+
+pub(crate) use self::cancel::{
+    Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
+};
+pub(crate) use self::deadline::{arm_timer, err};
+pub(crate) use self::foreign::wrap;
+pub(crate) use self::merge::derive_merged;
+#[cfg(test)]
+use self::node::Entry;
+pub(crate) use self::node::{
+    AfterFn, CancelNode, CancelSpec, Kind, NO_SLOT, Node, StaticParent, WrapNode, attach,
+};
+
+#[cfg(feature = "test-util")]
+pub(crate) mod counters {
+    use std::sync::atomic::AtomicUsize;
+    pub(crate) static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static TIMERS_ARMED: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static WATCHERS: AtomicUsize = AtomicUsize::new(0);
+}
+
+// ===== test inspection =====
+
+#[cfg(test)]
+pub(crate) fn child_count(node: &Arc<Node>) -> usize {
+    node.source().map_or(0, |c| {
+        let g = lock(&c.cancel_node().inner);
+        g.entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Child(_)))
+            .count()
+    })
+}
+
+#[cfg(all(test, loom))]
+pub(crate) fn waiter_count(node: &Arc<Node>) -> usize {
+    node.source().map_or(0, |c| {
+        let g = lock(&c.cancel_node().inner);
+        g.entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Waiter(_)))
+            .count()
+    })
+}
