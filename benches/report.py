@@ -500,8 +500,8 @@ def svg_chart(rows, path):
         v = min(max(v, lo), hi)
         return left + width * (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" font-family="sans-serif" font-size="11">',
-           f'<text x="10" y="18" font-size="13">ctx / other (log scale): left of 1× = ctx faster; tick = target</text>']
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<text x="10" y="18" font-size="13">ctx / other (log scale): left of 1× = ctx faster; tick = target; green met, amber faster but short of it, red slower</text>']
     for i, (name, r, goal) in enumerate(rows):
         y = top + i * (bar_h + gap)
         color = "#2a9d4b" if r <= goal else ("#e0a800" if r < 1 else "#c0392b")
