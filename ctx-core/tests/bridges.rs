@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use ctx_core::test_util::watchers_started;
 use ctx_core::{Cause, Context, Ctx, Done, Error};
+use ctx_testkit::Passthrough;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -404,27 +405,6 @@ fn asking_the_wrap_itself_cancels_its_children() {
     drop(hold);
 }
 
-/// The usual wrapper: forwards everything to the `Ctx` it holds.
-struct Forward(Ctx);
-
-impl Context for Forward {
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.0.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.0.value_any(key)
-    }
-}
-
 /// A wrap of a wrap (of a wrap) of a foreign context: asking a context derived from the top
 /// reaches the foreign context at the bottom in one step, and its cancel resolves every relay
 /// in between, with the foreign context's own cause.
@@ -437,8 +417,8 @@ fn wraps_of_a_done_foreign_context_are_done_at_once_too() {
     let _serial = serial();
     let switch = Switch::new(false);
     let foreign = Ctx::wrap(SwitchCtx(switch.clone()));
-    let middle = Ctx::wrap(Forward(foreign.with_value(1u8)));
-    let top = Ctx::wrap(Forward(middle.clone()));
+    let middle = Ctx::wrap(Passthrough(foreign.with_value(1u8)));
+    let top = Ctx::wrap(Passthrough(middle.clone()));
     let value = top.with_value(2u8);
     let (child, _c) = middle.with_cancel();
     let hold = HoldWatcher::start();
