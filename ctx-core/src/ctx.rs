@@ -36,11 +36,20 @@ use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, E
 /// ```
 #[doc(alias = "CancellationToken")]
 #[derive(Clone)]
-pub struct Ctx(pub(crate) Arc<Node>);
+pub struct Ctx {
+    /// The node this handle shares: the handle is one `Arc` (clone = refcount bump).
+    pub(crate) node: Arc<Node>,
+}
 
 // ===== roots =====
 
 impl Ctx {
+    /// The handle of a freshly built node.
+    #[inline]
+    pub(crate) fn from_node(node: Arc<Node>) -> Ctx {
+        Ctx { node }
+    }
+
     /// The root of every tree: never canceled, no deadline, no values. Its clock is the system
     /// clock ([`SystemClock`](crate::clock::SystemClock)), which fires deadlines with no
     /// runtime. Go: `context.Background()`.
@@ -58,7 +67,9 @@ impl Ctx {
     /// ```
     #[doc(alias = "Background")]
     pub fn background() -> Ctx {
-        static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx(Node::new_static_root(false)));
+        static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx {
+            node: Node::new_static_root(false),
+        });
         BACKGROUND.clone()
     }
 
@@ -72,7 +83,9 @@ impl Ctx {
     /// ```
     #[doc(alias = "TODO")]
     pub fn todo() -> Ctx {
-        static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx(Node::new_static_root(true)));
+        static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx {
+            node: Node::new_static_root(true),
+        });
         TODO.clone()
     }
 
@@ -89,7 +102,7 @@ impl Ctx {
     /// assert_eq!(root.to_string(), "context.Background");
     /// ```
     pub fn background_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx(Node::new(
+        Ctx::from_node(Node::new(
             None,
             ClockRef::Shared(clock),
             None,
@@ -110,7 +123,7 @@ impl Ctx {
     /// assert_eq!(Ctx::todo_with_clock(Arc::new(SystemClock::default())).to_string(), "context.TODO");
     /// ```
     pub fn todo_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx(Node::new(
+        Ctx::from_node(Node::new(
             None,
             ClockRef::Shared(clock),
             None,
@@ -250,7 +263,7 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), None);
+        let node = self.derive_deadline(self.node.clock.now().checked_add(timeout), None);
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
@@ -305,7 +318,7 @@ impl Ctx {
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(
-            self.0.clock.now().checked_add(timeout),
+            self.node.clock.now().checked_add(timeout),
             Some(crate::error::into_cause(cause)),
         );
         let handle = CancelHandle::new(&node);
@@ -327,15 +340,15 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithValue")]
     pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
-        Ctx(Node::new(
+        Ctx::from_node(Node::new(
             Some(self),
-            self.0.clock.clone(),
-            self.0.deadline,
+            self.node.clock.clone(),
+            self.node.deadline,
             Kind::Value {
                 key: TypeId::of::<T>(),
                 value: Box::new(value),
                 type_name: std::any::type_name::<T>(),
-                source: self.0.source().cloned(),
+                source: self.node.source().cloned(),
             },
         ))
     }
@@ -356,9 +369,9 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithoutCancel")]
     pub fn without_cancel(&self) -> Ctx {
-        Ctx(Node::new(
+        Ctx::from_node(Node::new(
             Some(self),
-            self.0.clock.clone(),
+            self.node.clock.clone(),
             None,
             Kind::WithoutCancel,
         ))
@@ -464,21 +477,21 @@ impl Ctx {
         cause: Option<Cause>,
         named_deadline: bool,
     ) -> Ctx {
-        let deadline = match (self.0.deadline, own_deadline) {
+        let deadline = match (self.node.deadline, own_deadline) {
             (Some(p), Some(o)) => Some(p.min(o)),
             (p, o) => p.or(o),
         };
         // Fast path for a child of a done parent: born done with the parent's error and cause
         // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
         // A custom parent answers for itself, in `attach`.
-        let born = match &self.0.kind {
+        let born = match &self.node.kind {
             Kind::Wrap(_) => None,
-            _ => self.0.source().and_then(|p| p.cancel_node().outcome()),
+            _ => self.node.source().and_then(|p| p.cancel_node().outcome()),
         };
         let born_done = born.is_some();
         let node = Node::new(
             Some(self),
-            self.0.clock.clone(),
+            self.node.clock.clone(),
             deadline,
             Kind::Cancel(CancelNode::new(CancelSpec {
                 own_deadline,
@@ -490,12 +503,12 @@ impl Ctx {
         if !born_done {
             tree::attach(&node);
         }
-        Ctx(node)
+        Ctx { node }
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
-        match (self.0.deadline, deadline) {
+        match (self.node.deadline, deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
             (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
             // Too far in the future for `Instant`: never expires.
@@ -523,7 +536,7 @@ impl Ctx {
     #[doc(alias = "Deadline")]
     #[inline]
     pub fn deadline(&self) -> Option<Instant> {
-        self.0.deadline
+        self.node.deadline
     }
 
     /// Returns `None` until the context is done, then the same [`Error`] forever. Go: `Err()`.
@@ -569,8 +582,8 @@ impl Ctx {
     #[doc(alias = "Err")]
     #[inline]
     pub fn err(&self) -> Option<Error> {
-        match &self.0.kind {
-            Kind::Cancel(_) => tree::err(&self.0),
+        match &self.node.kind {
+            Kind::Cancel(_) => tree::err(&self.node),
             Kind::Value { source, .. } => tree::err(source.as_ref()?),
             Kind::Wrap(w) => {
                 // Once the custom's `done()` has fired, its answers are in the bridge.
@@ -628,13 +641,13 @@ impl Ctx {
     /// ```
     #[doc(alias = "Cause")]
     pub fn cause(&self) -> Option<Cause> {
-        match &self.0.kind {
+        match &self.node.kind {
             Kind::Wrap(w) => match w.source.as_ref().map(|s| s.cancel_node()) {
                 Some(c) if !c.is_open() => c.cause(),
                 _ => w.custom.cause(),
             },
             _ => {
-                let node = self.0.source()?;
+                let node = self.node.source()?;
                 tree::err(node)?;
                 node.cancel_node().cause()
             }
@@ -666,7 +679,7 @@ impl Ctx {
     #[doc(alias = "cancelled_owned")]
     pub fn done(&self) -> Done {
         // A wrap's `done()` was resolved at `wrap` (its bridge, or never): O(1) at any depth.
-        Done::of(self.0.source())
+        Done::of(self.node.source())
     }
 
     /// The value of type `T` carried by this context or its nearest ancestor that has one.
@@ -687,7 +700,7 @@ impl Ctx {
     }
 
     fn lookup(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        let mut node: &Node = &self.0;
+        let mut node: &Node = &self.node;
         loop {
             match &node.kind {
                 Kind::Value { key: k, value, .. } if *k == key => return Some(&**value),
@@ -695,7 +708,7 @@ impl Ctx {
                 Kind::Root { .. } => return None,
                 _ => {}
             }
-            node = &node.parent.as_ref()?.0;
+            node = &node.parent.as_ref()?.node;
         }
     }
 
@@ -776,7 +789,7 @@ impl Ctx {
     /// assert!(ctx.now() >= t);
     /// ```
     pub fn now(&self) -> Instant {
-        self.0.clock.now()
+        self.node.clock.now()
     }
 
     /// Time left until the deadline on this context's clock (zero once passed), or `None`
@@ -792,7 +805,7 @@ impl Ctx {
     /// assert_eq!(Ctx::background().remaining(), None);
     /// ```
     pub fn remaining(&self) -> Option<Duration> {
-        Some(self.0.deadline?.saturating_duration_since(self.now()))
+        Some(self.node.deadline?.saturating_duration_since(self.now()))
     }
 }
 
@@ -920,7 +933,7 @@ impl Context for Ctx {
     }
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
         if key == TypeId::of::<ClockRef>() {
-            return Some(&self.0.clock); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
+            return Some(&self.node.clock); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
         }
         self.lookup(key)
     }
@@ -941,7 +954,7 @@ impl Context for Ctx {
 /// Same context (clones of one handle), not parent and child.
 impl PartialEq for Ctx {
     fn eq(&self, other: &Ctx) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.node, &other.node)
     }
 }
 
@@ -961,7 +974,7 @@ impl fmt::Display for Ctx {
             Nodes(Vec<&'a Node>),
             Close,
         }
-        let mut parts = vec![Part::Chain(&self.0)];
+        let mut parts = vec![Part::Chain(&self.node)];
         while let Some(part) = parts.pop() {
             match part {
                 Part::Close => f.write_str(")")?,
@@ -974,7 +987,7 @@ impl fmt::Display for Ctx {
                             break;
                         }
                         match &node.parent {
-                            Some(p) => node = &p.0,
+                            Some(p) => node = &p.node,
                             None => break,
                         }
                     }
@@ -996,7 +1009,7 @@ impl fmt::Display for Ctx {
                                 parts.push(Part::Nodes(nodes));
                             }
                             parts.push(Part::Close);
-                            parts.push(Part::Chain(&other.0));
+                            parts.push(Part::Chain(&other.node));
                             break;
                         }
                         write_node(f, node)?;

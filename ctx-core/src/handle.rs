@@ -32,7 +32,7 @@ impl Link {
     fn new(ctx: &Ctx) -> Link {
         // The node was created with `handles == 1`: this is that one.
         Link {
-            node: Some(Arc::downgrade(&ctx.0)),
+            node: Some(Arc::downgrade(&ctx.node)),
             fired: AtomicBool::new(false),
         }
     }

@@ -111,7 +111,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
         && node
             .parent
             .as_ref()
-            .and_then(|p| p.0.source())
+            .and_then(|p| p.node.source())
             .is_some_and(|feeder| feeder.cancel_node().is_open());
     // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
     if feeder_open && b.foreign_root.is_none() {
@@ -171,7 +171,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
         .unwrap_or(ClockRef::System);
     let source = if let Some(feeder) = done.node() {
         let relay = Node::new(
-            Some(&Ctx(feeder.clone())),
+            Some(&Ctx { node: feeder.clone() }),
             clock.clone(),
             deadline,
             Kind::Cancel(CancelNode::bridge(&custom, Some(feeder))),
@@ -184,7 +184,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     } else {
         Some(foreign_bridge(&custom, done, clock.clone(), deadline))
     };
-    Ctx(Node::new(
+    Ctx::from_node(Node::new(
         None,
         clock,
         deadline,

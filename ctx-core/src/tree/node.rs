@@ -180,7 +180,7 @@ impl Node {
         kind: Kind,
     ) -> Arc<Node> {
         count_node(1);
-        let static_parent = match parent.map(|p| &p.0.kind) {
+        let static_parent = match parent.map(|p| &p.node.kind) {
             Some(Kind::Root {
                 todo: true,
                 is_static: true,
@@ -250,7 +250,7 @@ impl Drop for Node {
             return merge::unlink(self); // two parents: a loop of its own
         }
         let mut next = self.parent.take();
-        while let Some(Ctx(arc)) = next.take() {
+        while let Some(Ctx { node: arc }) = next.take() {
             // A shared parent (the usual case) is only released: skip the unwrap attempt.
             if Arc::strong_count(&arc) > 1 {
                 break;
@@ -399,7 +399,7 @@ pub(crate) fn attach(node: &Arc<Node>) {
     // A custom parent is done for its children when its `done()` fires (Go's rule), which its
     // bridge (the canceler here) follows; one whose `done()` never fires has no canceler. It is
     // not asked otherwise: in a chain of wraps that would go through every custom in it.
-    if let Some(p) = parent.0.source() {
+    if let Some(p) = parent.node.source() {
         let slot = &node.cancel_node().slot;
         // invariant 4: set under the parent's lock, which a cancel reaching the child needs
         let attached = attach_to(node, p, |key| {
@@ -460,7 +460,7 @@ pub(super) fn leave_canceler(parent: Option<&Ctx>, slot: usize) {
 
 /// `leave_canceler` with a slot to remove, kept out of line.
 fn remove_from_canceler(parent: Option<&Ctx>, slot: usize) {
-    let Some(p) = parent.and_then(|p| p.0.source()) else {
+    let Some(p) = parent.and_then(|p| p.node.source()) else {
         return;
     };
     let pc = p.cancel_node();
