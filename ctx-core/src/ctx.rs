@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::sleep::Sleep;
-use crate::tree::{self, CancelNode, CancelSpec, Kind, Node, StaticParent, WrapNode};
+use crate::tree::{self, Node};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
@@ -102,15 +102,7 @@ impl Ctx {
     /// assert_eq!(root.to_string(), "context.Background");
     /// ```
     pub fn background_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx::from_node(Node::new(
-            None,
-            ClockRef::Shared(clock),
-            None,
-            Kind::Root {
-                todo: false,
-                is_static: false,
-            },
-        ))
+        Ctx::from_node(tree::root_with_clock(clock, false))
     }
 
     /// A TODO root whose time and timers come from `clock`.
@@ -123,15 +115,7 @@ impl Ctx {
     /// assert_eq!(Ctx::todo_with_clock(Arc::new(SystemClock::default())).to_string(), "context.TODO");
     /// ```
     pub fn todo_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx::from_node(Node::new(
-            None,
-            ClockRef::Shared(clock),
-            None,
-            Kind::Root {
-                todo: true,
-                is_static: false,
-            },
-        ))
+        Ctx::from_node(tree::root_with_clock(clock, true))
     }
 
     /// Turns any [`Context`] into a `Ctx` parent. Children derived from it see its values and
@@ -340,17 +324,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithValue")]
     pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
-        Ctx::from_node(Node::new(
-            Some(self),
-            self.node.clock.clone(),
-            self.node.deadline,
-            Kind::Value {
-                key: TypeId::of::<T>(),
-                value: Box::new(value),
-                type_name: std::any::type_name::<T>(),
-                source: self.node.source().cloned(),
-            },
-        ))
+        Ctx::from_node(tree::derive_value(self, value))
     }
 
     /// A child that keeps this context's values but is never canceled and has no deadline,
@@ -369,12 +343,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithoutCancel")]
     pub fn without_cancel(&self) -> Ctx {
-        Ctx::from_node(Node::new(
-            Some(self),
-            self.node.clock.clone(),
-            None,
-            Kind::WithoutCancel,
-        ))
+        Ctx::from_node(tree::derive_without_cancel(self))
     }
 
     /// A child of this context that is also done when `other` is done: done when this context
@@ -477,33 +446,7 @@ impl Ctx {
         cause: Option<Cause>,
         named_deadline: bool,
     ) -> Ctx {
-        let deadline = match (self.node.deadline, own_deadline) {
-            (Some(p), Some(o)) => Some(p.min(o)),
-            (p, o) => p.or(o),
-        };
-        // Fast path for a child of a done parent: born done with the parent's error and cause
-        // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
-        // A custom parent answers for itself, in `attach`.
-        let born = match &self.node.kind {
-            Kind::Wrap(_) => None,
-            _ => self.node.source().and_then(|p| p.cancel_node().outcome()),
-        };
-        let born_done = born.is_some();
-        let node = Node::new(
-            Some(self),
-            self.node.clock.clone(),
-            deadline,
-            Kind::Cancel(CancelNode::new(CancelSpec {
-                own_deadline,
-                deadline_cause: cause,
-                named_deadline,
-                born,
-            })),
-        );
-        if !born_done {
-            tree::attach(&node);
-        }
-        Ctx { node }
+        Ctx::from_node(tree::derive_cancel(self, own_deadline, cause, named_deadline))
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
@@ -582,24 +525,7 @@ impl Ctx {
     #[doc(alias = "Err")]
     #[inline]
     pub fn err(&self) -> Option<Error> {
-        match &self.node.kind {
-            Kind::Cancel(_) => tree::err(&self.node),
-            Kind::Value { source, .. } => tree::err(source.as_ref()?),
-            Kind::Wrap(w) => {
-                // Once the custom's `done()` has fired, its answers are in the bridge.
-                if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
-                    return Some(e);
-                }
-                let e = w.custom.err();
-                if e.is_some()
-                    && let Some(bridge) = &w.source
-                {
-                    tree::err(bridge); // the lazy check: cancels the bridge if it lags behind
-                }
-                e
-            }
-            Kind::Root { .. } | Kind::WithoutCancel => None,
-        }
+        tree::ctx_err(&self.node)
     }
 
     /// `err().is_some()`.
@@ -641,17 +567,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "Cause")]
     pub fn cause(&self) -> Option<Cause> {
-        match &self.node.kind {
-            Kind::Wrap(w) => match w.source.as_ref().map(|s| s.cancel_node()) {
-                Some(c) if !c.is_open() => c.cause(),
-                _ => w.custom.cause(),
-            },
-            _ => {
-                let node = self.node.source()?;
-                tree::err(node)?;
-                node.cancel_node().cause()
-            }
-        }
+        tree::ctx_cause(&self.node)
     }
 
     /// A future that completes with the [`Error`] once this context is done; it never completes
@@ -700,16 +616,7 @@ impl Ctx {
     }
 
     fn lookup(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        let mut node: &Node = &self.node;
-        loop {
-            match &node.kind {
-                Kind::Value { key: k, value, .. } if *k == key => return Some(&**value),
-                Kind::Wrap(w) => return w.custom.value_any(key),
-                Kind::Root { .. } => return None,
-                _ => {}
-            }
-            node = &node.parent.as_ref()?.node;
-        }
+        tree::value_any(&self.node, key)
     }
 
     /// Blocks this thread until the context is done and returns why. No runtime needed:
@@ -964,79 +871,7 @@ impl Eq for Ctx {}
 /// merged context names both: `<self>.WithMerged(<other>)`.
 impl fmt::Display for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // What is left to write, last first: whole chains, the rest of a chain after a merge,
-        // and the `)` closing a merge. An explicit stack, so that a deep nest of merges does not
-        // recurse (invariant 6 of `tree/mod.rs`).
-        enum Part<'a> {
-            /// The chain ending at this node, from its root.
-            Chain(&'a Node),
-            /// These nodes, leaf first (written from the end).
-            Nodes(Vec<&'a Node>),
-            Close,
-        }
-        let mut parts = vec![Part::Chain(&self.node)];
-        while let Some(part) = parts.pop() {
-            match part {
-                Part::Close => f.write_str(")")?,
-                Part::Chain(node) => {
-                    let mut chain: Vec<&Node> = Vec::new();
-                    let mut node: &Node = node;
-                    loop {
-                        chain.push(node);
-                        if matches!(node.kind, Kind::Wrap(_)) {
-                            break;
-                        }
-                        match &node.parent {
-                            Some(p) => node = &p.node,
-                            None => break,
-                        }
-                    }
-                    match chain.last().map(|n| n.static_parent) {
-                        Some(StaticParent::Background) => f.write_str("context.Background")?,
-                        Some(StaticParent::Todo) => f.write_str("context.TODO")?,
-                        _ => {}
-                    }
-                    parts.push(Part::Nodes(chain));
-                }
-                Part::Nodes(mut nodes) => {
-                    while let Some(node) = nodes.pop() {
-                        if let Kind::Cancel(c) = &node.kind
-                            && let Some(other) = c.merged_with()
-                        {
-                            // `.WithMerged(`, the other chain, `)`, then the rest of this one.
-                            f.write_str(".WithMerged(")?;
-                            if !nodes.is_empty() {
-                                parts.push(Part::Nodes(nodes));
-                            }
-                            parts.push(Part::Close);
-                            parts.push(Part::Chain(&other.node));
-                            break;
-                        }
-                        write_node(f, node)?;
-                    }
-                }
-            }
-        }
-        return Ok(());
-
-        fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
-            match &node.kind {
-                Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
-                Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
-                Kind::Cancel(c) if c.named_deadline => match node.deadline {
-                    Some(d) => {
-                        let left = d.saturating_duration_since(node.clock.now());
-                        write!(f, ".WithDeadline({left:?})")?
-                    }
-                    None => f.write_str(".WithDeadline(never)")?,
-                },
-                Kind::Cancel(_) => f.write_str(".WithCancel")?,
-                Kind::Value { type_name, .. } => write!(f, ".WithValue({type_name})")?,
-                Kind::WithoutCancel => f.write_str(".WithoutCancel")?,
-                Kind::Wrap(WrapNode { type_name, .. }) => f.write_str(type_name)?,
-            }
-            Ok(())
-        }
+        tree::write_chain(f, &self.node)
     }
 }
 
