@@ -444,9 +444,9 @@ impl Ctx {
         &self,
         own_deadline: Option<Instant>,
         cause: Option<Cause>,
-        named_deadline: bool,
+        shown_as_deadline: bool,
     ) -> Ctx {
-        Ctx::from_node(tree::derive_cancel(self, own_deadline, cause, named_deadline))
+        Ctx::from_node(tree::derive_cancel(self, own_deadline, cause, shown_as_deadline))
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]

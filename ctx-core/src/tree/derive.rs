@@ -45,13 +45,13 @@ pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
 }
 
 /// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
-/// and the parent's wins); `named_deadline` names it `.WithDeadline` rather than `.WithCancel`.
+/// and the parent's wins); `shown_as_deadline` names it `.WithDeadline` rather than `.WithCancel`.
 #[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_cancel(
     parent: &Ctx,
     own_deadline: Option<Instant>,
     cause: Option<Cause>,
-    named_deadline: bool,
+    shown_as_deadline: bool,
 ) -> Arc<Node> {
     let p = &parent.node;
     let deadline = match (p.deadline, own_deadline) {
@@ -61,11 +61,11 @@ pub(crate) fn derive_cancel(
     // Fast path for a child of a done parent: born done with the parent's error and cause
     // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
     // A custom parent answers for itself, in `attach`.
-    let born = match &p.kind {
+    let born_done = match &p.kind {
         Kind::Wrap(_) => None,
         _ => p.source().and_then(|s| s.cancel_node().outcome()),
     };
-    let born_done = born.is_some();
+    let is_born_done = born_done.is_some();
     let node = Node::new(
         Some(parent),
         p.clock.clone(),
@@ -73,11 +73,11 @@ pub(crate) fn derive_cancel(
         Kind::Cancel(CancelNode::new(CancelSpec {
             own_deadline,
             deadline_cause: cause,
-            named_deadline,
-            born,
+            shown_as_deadline,
+            born_done,
         })),
     );
-    if !born_done {
+    if !is_born_done {
         attach(&node);
     }
     node

@@ -63,10 +63,10 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
         err(c)?;
         c.cancel_node().outcome()
     };
-    let born = outcome(a).or_else(|| outcome(b));
-    let born_done = born.is_some();
+    let born_done = outcome(a).or_else(|| outcome(b));
+    let is_born_done = born_done.is_some();
     let mut cancel = CancelNode::new(CancelSpec {
-        born,
+        born_done,
         ..CancelSpec::default()
     });
     cancel.merge = Some(Box::new(Merge {
@@ -74,7 +74,7 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
         slot: AtomicUsize::new(NO_SLOT),
     }));
     let node = Node::new(Some(a), a.node.clock.clone(), deadline, Kind::Cancel(cancel));
-    if !born_done {
+    if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
         attach(&node);

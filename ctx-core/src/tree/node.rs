@@ -118,7 +118,7 @@ pub(crate) struct CancelNode {
     /// The cause recorded when `own_deadline` passes; set once at creation.
     pub(super) deadline_cause: Option<Cause>,
     /// Named `WithDeadline` in `Display` (else `WithCancel`); set once at creation.
-    pub(crate) named_deadline: bool,
+    pub(crate) shown_as_deadline: bool,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
     pub(crate) handles: AtomicUsize,
     /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
@@ -313,10 +313,10 @@ pub(crate) struct CancelSpec {
     /// The cause recorded when `own_deadline` passes.
     pub(crate) deadline_cause: Option<Cause>,
     /// Named `WithDeadline` in `Display` (else `WithCancel`).
-    pub(crate) named_deadline: bool,
+    pub(crate) shown_as_deadline: bool,
     /// `Some` for a child of a parent that is already done: the node is built done with the
     /// parent's outcome, and then needs no attaching at all.
-    pub(crate) born: Option<Outcome>,
+    pub(crate) born_done: Option<Outcome>,
 }
 
 impl CancelNode {
@@ -327,10 +327,10 @@ impl CancelNode {
         let CancelSpec {
             own_deadline,
             deadline_cause,
-            named_deadline,
-            born,
+            shown_as_deadline,
+            born_done,
         } = spec;
-        let (state, cause) = match born {
+        let (state, cause) = match born_done {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
         };
@@ -338,7 +338,7 @@ impl CancelNode {
             state: AtomicU8::new(state),
             own_deadline,
             deadline_cause,
-            named_deadline,
+            shown_as_deadline,
             handles: AtomicUsize::new(1),
             slot: AtomicUsize::new(NO_SLOT),
             bridge: None,

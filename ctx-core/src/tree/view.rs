@@ -124,7 +124,7 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
     match &node.kind {
         Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
         Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
-        Kind::Cancel(c) if c.named_deadline => match node.deadline {
+        Kind::Cancel(c) if c.shown_as_deadline => match node.deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(node.clock.now());
                 write!(f, ".WithDeadline({left:?})")?
