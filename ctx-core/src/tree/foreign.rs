@@ -239,20 +239,16 @@ fn foreign_bridge(
             counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Deferred unless the future promised otherwise (`Done::new_inline`): a foreign
             // future may be woken under its own lock (see `watch.rs`).
-            Feed::Watch(Watch::start_with(
-                wake == crate::done::Repoll::Inline,
-                async move {
-                    let err = fut.await;
-                    let Some(bridge) = weak.upgrade() else {
-                        return;
-                    };
-                    // The children take the custom context's own answers when it has them. Its
-                    // methods are user code: if they panic, the children still get canceled.
-                    let Outcome { err, cause } =
-                        bridge_outcome(&bridge).unwrap_or(Outcome { err, cause: None });
-                    propagate(&bridge, err, cause);
-                },
-            ))
+            Feed::Watch(Watch::start_with(wake, async move {
+                let err = fut.await;
+                let Some(bridge) = weak.upgrade() else {
+                    return;
+                };
+                // The children take the custom context's own answers when it has them. Its
+                // methods are user code: if they panic, the children still get canceled.
+                let Outcome { err, cause } = bridge_outcome(&bridge).unwrap_or(Outcome { err, cause: None });
+                propagate(&bridge, err, cause);
+            }))
         }
     };
     let bc = bridge.cancel_node();
