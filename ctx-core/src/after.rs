@@ -39,7 +39,7 @@ impl AfterFunc {
             key,
             stopped: AtomicBool::new(false),
         };
-        let Some(node) = ctx.0.source() else {
+        let Some(node) = ctx.node.source() else {
             // Never done: `f` never runs; `stop()` reports that it kept it from running.
             drop(f);
             return inert(NO_SLOT);

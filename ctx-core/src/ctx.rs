@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::sleep::Sleep;
-use crate::tree::{self, CancelNode, CancelSpec, Kind, Node, StaticParent, WrapNode};
+use crate::tree::{self, Node};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
@@ -36,11 +36,20 @@ use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, E
 /// ```
 #[doc(alias = "CancellationToken")]
 #[derive(Clone)]
-pub struct Ctx(pub(crate) Arc<Node>);
+pub struct Ctx {
+    /// The node this handle shares: the handle is one `Arc` (clone = refcount bump).
+    pub(crate) node: Arc<Node>,
+}
 
 // ===== roots =====
 
 impl Ctx {
+    /// The handle of a freshly built node.
+    #[inline]
+    pub(crate) fn from_node(node: Arc<Node>) -> Ctx {
+        Ctx { node }
+    }
+
     /// The root of every tree: never canceled, no deadline, no values. Its clock is the system
     /// clock ([`SystemClock`](crate::clock::SystemClock)), which fires deadlines with no
     /// runtime. Go: `context.Background()`.
@@ -58,7 +67,9 @@ impl Ctx {
     /// ```
     #[doc(alias = "Background")]
     pub fn background() -> Ctx {
-        static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx(Node::new_static_root(false)));
+        static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx {
+            node: Node::new_static_root(false),
+        });
         BACKGROUND.clone()
     }
 
@@ -72,7 +83,9 @@ impl Ctx {
     /// ```
     #[doc(alias = "TODO")]
     pub fn todo() -> Ctx {
-        static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx(Node::new_static_root(true)));
+        static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx {
+            node: Node::new_static_root(true),
+        });
         TODO.clone()
     }
 
@@ -89,15 +102,7 @@ impl Ctx {
     /// assert_eq!(root.to_string(), "context.Background");
     /// ```
     pub fn background_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx(Node::new(
-            None,
-            ClockRef::Shared(clock),
-            None,
-            Kind::Root {
-                todo: false,
-                is_static: false,
-            },
-        ))
+        Ctx::from_node(tree::root_with_clock(clock, false))
     }
 
     /// A TODO root whose time and timers come from `clock`.
@@ -110,15 +115,7 @@ impl Ctx {
     /// assert_eq!(Ctx::todo_with_clock(Arc::new(SystemClock::default())).to_string(), "context.TODO");
     /// ```
     pub fn todo_with_clock(clock: Arc<dyn Clock>) -> Ctx {
-        Ctx(Node::new(
-            None,
-            ClockRef::Shared(clock),
-            None,
-            Kind::Root {
-                todo: true,
-                is_static: false,
-            },
-        ))
+        Ctx::from_node(tree::root_with_clock(clock, true))
     }
 
     /// Turns any [`Context`] into a `Ctx` parent. Children derived from it see its values and
@@ -250,7 +247,7 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(self.0.clock.now().checked_add(timeout), None);
+        let node = self.derive_deadline(self.node.clock.now().checked_add(timeout), None);
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
@@ -305,7 +302,7 @@ impl Ctx {
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(
-            self.0.clock.now().checked_add(timeout),
+            self.node.clock.now().checked_add(timeout),
             Some(crate::error::into_cause(cause)),
         );
         let handle = CancelHandle::new(&node);
@@ -327,17 +324,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithValue")]
     pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
-        Ctx(Node::new(
-            Some(self),
-            self.0.clock.clone(),
-            self.0.deadline,
-            Kind::Value {
-                key: TypeId::of::<T>(),
-                value: Box::new(value),
-                type_name: std::any::type_name::<T>(),
-                source: self.0.source().cloned(),
-            },
-        ))
+        Ctx::from_node(tree::derive_value(self, value))
     }
 
     /// A child that keeps this context's values but is never canceled and has no deadline,
@@ -356,12 +343,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithoutCancel")]
     pub fn without_cancel(&self) -> Ctx {
-        Ctx(Node::new(
-            Some(self),
-            self.0.clock.clone(),
-            None,
-            Kind::WithoutCancel,
-        ))
+        Ctx::from_node(tree::derive_without_cancel(self))
     }
 
     /// A child of this context that is also done when `other` is done: done when this context
@@ -462,40 +444,14 @@ impl Ctx {
         &self,
         own_deadline: Option<Instant>,
         cause: Option<Cause>,
-        named_deadline: bool,
+        shown_as_deadline: bool,
     ) -> Ctx {
-        let deadline = match (self.0.deadline, own_deadline) {
-            (Some(p), Some(o)) => Some(p.min(o)),
-            (p, o) => p.or(o),
-        };
-        // Fast path for a child of a done parent: born done with the parent's error and cause
-        // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
-        // A custom parent answers for itself, in `attach`.
-        let born = match &self.0.kind {
-            Kind::Wrap(_) => None,
-            _ => self.0.source().and_then(|p| p.cancel_node().outcome()),
-        };
-        let born_done = born.is_some();
-        let node = Node::new(
-            Some(self),
-            self.0.clock.clone(),
-            deadline,
-            Kind::Cancel(CancelNode::new(CancelSpec {
-                own_deadline,
-                deadline_cause: cause,
-                named_deadline,
-                born,
-            })),
-        );
-        if !born_done {
-            tree::attach(&node);
-        }
-        Ctx(node)
+        Ctx::from_node(tree::derive_cancel(self, own_deadline, cause, shown_as_deadline))
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
-        match (self.0.deadline, deadline) {
+        match (self.node.deadline, deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
             (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
             // Too far in the future for `Instant`: never expires.
@@ -523,7 +479,7 @@ impl Ctx {
     #[doc(alias = "Deadline")]
     #[inline]
     pub fn deadline(&self) -> Option<Instant> {
-        self.0.deadline
+        self.node.deadline
     }
 
     /// Returns `None` until the context is done, then the same [`Error`] forever. Go: `Err()`.
@@ -569,24 +525,7 @@ impl Ctx {
     #[doc(alias = "Err")]
     #[inline]
     pub fn err(&self) -> Option<Error> {
-        match &self.0.kind {
-            Kind::Cancel(_) => tree::err(&self.0),
-            Kind::Value { source, .. } => tree::err(source.as_ref()?),
-            Kind::Wrap(w) => {
-                // Once the custom's `done()` has fired, its answers are in the bridge.
-                if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
-                    return Some(e);
-                }
-                let e = w.custom.err();
-                if e.is_some()
-                    && let Some(bridge) = &w.source
-                {
-                    tree::err(bridge); // the lazy check: cancels the bridge if it lags behind
-                }
-                e
-            }
-            Kind::Root { .. } | Kind::WithoutCancel => None,
-        }
+        tree::ctx_err(&self.node)
     }
 
     /// `err().is_some()`.
@@ -628,17 +567,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "Cause")]
     pub fn cause(&self) -> Option<Cause> {
-        match &self.0.kind {
-            Kind::Wrap(w) => match w.source.as_ref().map(|s| s.cancel_node()) {
-                Some(c) if !c.is_open() => c.cause(),
-                _ => w.custom.cause(),
-            },
-            _ => {
-                let node = self.0.source()?;
-                tree::err(node)?;
-                node.cancel_node().cause()
-            }
-        }
+        tree::ctx_cause(&self.node)
     }
 
     /// A future that completes with the [`Error`] once this context is done; it never completes
@@ -666,7 +595,7 @@ impl Ctx {
     #[doc(alias = "cancelled_owned")]
     pub fn done(&self) -> Done {
         // A wrap's `done()` was resolved at `wrap` (its bridge, or never): O(1) at any depth.
-        Done::of(self.0.source())
+        Done::of(self.node.source())
     }
 
     /// The value of type `T` carried by this context or its nearest ancestor that has one.
@@ -687,16 +616,7 @@ impl Ctx {
     }
 
     fn lookup(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        let mut node: &Node = &self.0;
-        loop {
-            match &node.kind {
-                Kind::Value { key: k, value, .. } if *k == key => return Some(&**value),
-                Kind::Wrap(w) => return w.custom.value_any(key),
-                Kind::Root { .. } => return None,
-                _ => {}
-            }
-            node = &node.parent.as_ref()?.0;
-        }
+        tree::value_any(&self.node, key)
     }
 
     /// Blocks this thread until the context is done and returns why. No runtime needed:
@@ -776,7 +696,7 @@ impl Ctx {
     /// assert!(ctx.now() >= t);
     /// ```
     pub fn now(&self) -> Instant {
-        self.0.clock.now()
+        self.node.clock.now()
     }
 
     /// Time left until the deadline on this context's clock (zero once passed), or `None`
@@ -792,7 +712,7 @@ impl Ctx {
     /// assert_eq!(Ctx::background().remaining(), None);
     /// ```
     pub fn remaining(&self) -> Option<Duration> {
-        Some(self.0.deadline?.saturating_duration_since(self.now()))
+        Some(self.node.deadline?.saturating_duration_since(self.now()))
     }
 }
 
@@ -920,7 +840,7 @@ impl Context for Ctx {
     }
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
         if key == TypeId::of::<ClockRef>() {
-            return Some(&self.0.clock); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
+            return Some(&self.node.clock); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
         }
         self.lookup(key)
     }
@@ -941,7 +861,7 @@ impl Context for Ctx {
 /// Same context (clones of one handle), not parent and child.
 impl PartialEq for Ctx {
     fn eq(&self, other: &Ctx) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.node, &other.node)
     }
 }
 
@@ -951,79 +871,7 @@ impl Eq for Ctx {}
 /// merged context names both: `<self>.WithMerged(<other>)`.
 impl fmt::Display for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // What is left to write, last first: whole chains, the rest of a chain after a merge,
-        // and the `)` closing a merge. An explicit stack, so that a deep nest of merges does not
-        // recurse (invariant 6 of `tree/mod.rs`).
-        enum Part<'a> {
-            /// The chain ending at this node, from its root.
-            Chain(&'a Node),
-            /// These nodes, leaf first (written from the end).
-            Nodes(Vec<&'a Node>),
-            Close,
-        }
-        let mut parts = vec![Part::Chain(&self.0)];
-        while let Some(part) = parts.pop() {
-            match part {
-                Part::Close => f.write_str(")")?,
-                Part::Chain(node) => {
-                    let mut chain: Vec<&Node> = Vec::new();
-                    let mut node: &Node = node;
-                    loop {
-                        chain.push(node);
-                        if matches!(node.kind, Kind::Wrap(_)) {
-                            break;
-                        }
-                        match &node.parent {
-                            Some(p) => node = &p.0,
-                            None => break,
-                        }
-                    }
-                    match chain.last().map(|n| n.static_parent) {
-                        Some(StaticParent::Background) => f.write_str("context.Background")?,
-                        Some(StaticParent::Todo) => f.write_str("context.TODO")?,
-                        _ => {}
-                    }
-                    parts.push(Part::Nodes(chain));
-                }
-                Part::Nodes(mut nodes) => {
-                    while let Some(node) = nodes.pop() {
-                        if let Kind::Cancel(c) = &node.kind
-                            && let Some(other) = c.merged_with()
-                        {
-                            // `.WithMerged(`, the other chain, `)`, then the rest of this one.
-                            f.write_str(".WithMerged(")?;
-                            if !nodes.is_empty() {
-                                parts.push(Part::Nodes(nodes));
-                            }
-                            parts.push(Part::Close);
-                            parts.push(Part::Chain(&other.0));
-                            break;
-                        }
-                        write_node(f, node)?;
-                    }
-                }
-            }
-        }
-        return Ok(());
-
-        fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
-            match &node.kind {
-                Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
-                Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
-                Kind::Cancel(c) if c.named_deadline => match node.deadline {
-                    Some(d) => {
-                        let left = d.saturating_duration_since(node.clock.now());
-                        write!(f, ".WithDeadline({left:?})")?
-                    }
-                    None => f.write_str(".WithDeadline(never)")?,
-                },
-                Kind::Cancel(_) => f.write_str(".WithCancel")?,
-                Kind::Value { type_name, .. } => write!(f, ".WithValue({type_name})")?,
-                Kind::WithoutCancel => f.write_str(".WithoutCancel")?,
-                Kind::Wrap(WrapNode { type_name, .. }) => f.write_str(type_name)?,
-            }
-            Ok(())
-        }
+        tree::write_chain(f, &self.node)
     }
 }
 

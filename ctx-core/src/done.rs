@@ -16,6 +16,7 @@ use sync_wrapper::SyncWrapper;
 
 use crate::Error;
 use crate::tree::{self, NO_SLOT, Node, Registered};
+use crate::watch::Repoll;
 
 /// A future that completes with the context's [`Error`] once it is done. See
 /// [`Ctx::done`](crate::Ctx::done).
@@ -50,15 +51,6 @@ pub struct Done {
 }
 
 type ForeignFuture = Pin<Box<dyn Future<Output = Error> + Send + 'static>>;
-
-/// How a foreign `done()` future may be re-polled when it wakes. See [`Done::new_inline`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Repoll {
-    /// On ctx-core's watcher thread: its waker may be called under its own lock.
-    Deferred,
-    /// Inline, inside the wake: its waker is never called under a lock its `poll` takes.
-    Inline,
-}
 
 enum Inner {
     Never,

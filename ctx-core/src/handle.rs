@@ -16,24 +16,24 @@ use crate::{Cause, Ctx};
 /// The handle holds the node weakly, so a context whose every `Ctx` clone is gone is freed
 /// even while a handle lives (canceling it then would change nothing anyone can see).
 ///
-/// Invariant: each `Link` with `node: Some` holds one unit of the node's `handles` count:
-/// `clone` adds the new link's unit, `release` gives this link's up at most once (it empties
-/// `node`). A link that has fired keeps its unit: the context is done, the count no longer
+/// Invariant: each `HandleCore` with `node: Some` holds one unit of the node's `handles` count:
+/// `clone` adds the new clone's unit, `release` gives this clone's up at most once (it empties
+/// `node`). A clone that has canceled keeps its unit: the context is done, the count no longer
 /// matters, and its drop need not touch the node.
-struct Link {
+struct HandleCore {
     /// `None` once disarmed.
     node: Option<Weak<Node>>,
     /// Set once this clone has canceled: dropping it then has nothing left to do (the context
     /// is done whatever the other clones do), so drop skips the upgrade and the count.
-    fired: AtomicBool,
+    canceled_here: AtomicBool,
 }
 
-impl Link {
-    fn new(ctx: &Ctx) -> Link {
+impl HandleCore {
+    fn new(ctx: &Ctx) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
-        Link {
-            node: Some(Arc::downgrade(&ctx.0)),
-            fired: AtomicBool::new(false),
+        HandleCore {
+            node: Some(Arc::downgrade(&ctx.node)),
+            canceled_here: AtomicBool::new(false),
         }
     }
 
@@ -41,7 +41,8 @@ impl Link {
     fn cancel(&self, cause: Option<Cause>) {
         if let Some(node) = self.node.as_ref().and_then(Weak::upgrade) {
             tree::cancel(&node, cause, Site::caller());
-            self.fired.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.canceled_here
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -53,7 +54,7 @@ impl Link {
     /// Gives up this clone; the node if it was the last one of a live node.
     fn release(&mut self) -> Option<Arc<Node>> {
         let weak = self.node.take()?;
-        if *self.fired.get_mut() {
+        if *self.canceled_here.get_mut() {
             return None;
         }
         let node = weak.upgrade()?;
@@ -67,23 +68,23 @@ impl Link {
     }
 }
 
-impl Clone for Link {
-    fn clone(&self) -> Link {
+impl Clone for HandleCore {
+    fn clone(&self) -> HandleCore {
         let node = self.node.as_ref().and_then(|weak| {
             let strong = weak.upgrade()?;
             strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed);
             Some(weak.clone())
         });
-        Link {
+        HandleCore {
             node,
-            fired: AtomicBool::new(false),
+            canceled_here: AtomicBool::new(false),
         }
     }
 }
 
 /// Dropping the last armed clone cancels, with no cause (a `CancelCauseHandle`'s context then
 /// reports `Canceled`); the event names where the context was created, not this drop.
-impl Drop for Link {
+impl Drop for HandleCore {
     fn drop(&mut self) {
         if let Some(node) = self.release() {
             tree::cancel(&node, None, Site::CREATED);
@@ -120,12 +121,14 @@ impl Drop for Link {
 #[must_use = "dropping the last handle cancels the context at once; bind it (`let (ctx, cancel)`) or call `disarm()`"]
 #[derive(Clone)]
 pub struct CancelHandle {
-    link: Link,
+    core: HandleCore,
 }
 
 impl CancelHandle {
     pub(crate) fn new(ctx: &Ctx) -> CancelHandle {
-        CancelHandle { link: Link::new(ctx) }
+        CancelHandle {
+            core: HandleCore::new(ctx),
+        }
     }
 
     /// Cancels the context and its descendants. Idempotent; may be called from any thread;
@@ -141,7 +144,7 @@ impl CancelHandle {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn cancel(&self) {
-        self.link.cancel(None);
+        self.core.cancel(None);
     }
 
     /// Gives this clone up without canceling. The context is then canceled only by its parent,
@@ -155,13 +158,13 @@ impl CancelHandle {
     /// assert!(!ctx.is_done());
     /// ```
     pub fn disarm(mut self) {
-        self.link.disarm();
+        self.core.disarm();
     }
 }
 
 impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.link.debug(f, "CancelHandle")
+        self.core.debug(f, "CancelHandle")
     }
 }
 
@@ -195,12 +198,14 @@ impl fmt::Debug for CancelHandle {
 #[must_use = "dropping the last handle cancels the context at once; bind it (`let (ctx, cancel)`) or call `disarm()`"]
 #[derive(Clone)]
 pub struct CancelCauseHandle {
-    link: Link,
+    core: HandleCore,
 }
 
 impl CancelCauseHandle {
     pub(crate) fn new(ctx: &Ctx) -> CancelCauseHandle {
-        CancelCauseHandle { link: Link::new(ctx) }
+        CancelCauseHandle {
+            core: HandleCore::new(ctx),
+        }
     }
 
     /// Cancels the context with `cause`: any error, or a [`Cause`]. A `Cause` comes back from
@@ -223,7 +228,7 @@ impl CancelCauseHandle {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn cancel(&self, cause: impl std::error::Error + Send + Sync + 'static) {
-        self.link.cancel(Some(crate::error::into_cause(cause)));
+        self.core.cancel(Some(crate::error::into_cause(cause)));
     }
 
     /// Cancels with no cause: `cause()` is then [`Error::Canceled`](crate::Error::Canceled).
@@ -238,7 +243,7 @@ impl CancelCauseHandle {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn cancel_without_cause(&self) {
-        self.link.cancel(None);
+        self.core.cancel(None);
     }
 
     /// Gives this clone up without canceling.
@@ -251,12 +256,12 @@ impl CancelCauseHandle {
     /// assert!(!ctx.is_done());
     /// ```
     pub fn disarm(mut self) {
-        self.link.disarm();
+        self.core.disarm();
     }
 }
 
 impl fmt::Debug for CancelCauseHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.link.debug(f, "CancelCauseHandle")
+        self.core.debug(f, "CancelCauseHandle")
     }
 }

@@ -118,8 +118,8 @@
 
 mod after;
 pub mod clock;
-mod context;
 mod ctx;
+mod custom;
 mod done;
 mod error;
 mod handle;
@@ -142,9 +142,9 @@ pub use crate::after::AfterFunc;
 #[doc(inline)]
 pub use crate::clock::Clock;
 #[doc(inline)]
-pub use crate::context::Context;
-#[doc(inline)]
 pub use crate::ctx::Ctx;
+#[doc(inline)]
+pub use crate::custom::Context;
 #[doc(inline)]
 pub use crate::done::{Done, Run, RunStream};
 #[doc(inline)]

@@ -9,9 +9,9 @@
 //! Foreign `done()` futures (from `Ctx::wrap`) are the exception: their wakers are often
 //! called under the future's own lock (`futures::future::Shared` does so), and polling again
 //! inside such a wake would deadlock. Their re-polls run on one lazily started watcher thread
-//! instead (`Watch::start_with(false, ..)`), unless they promise otherwise (`Done::new_inline`);
-//! timers keep the inline re-poll, which the `Clock` contract allows. Every kind of watch
-//! hands a wake that arrives *during* its poll to the watcher thread (invariant 4).
+//! instead (`Watch::start_with(Repoll::Deferred, ..)`), unless they promise otherwise
+//! (`Done::new_inline`); timers keep the inline re-poll, which the `Clock` contract allows.
+//! Every kind of watch hands a wake that arrives *during* its poll to the watcher thread (invariant 4).
 //!
 //! # Invariants
 //!
@@ -45,6 +45,16 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::loom::{AtomicU8, Mutex, Ordering, lock};
 
+/// How a foreign `done()` future may be re-polled when it wakes. See
+/// [`Done::new_inline`](crate::Done::new_inline).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repoll {
+    /// On ctx-core's watcher thread: its waker may be called under its own lock.
+    Deferred,
+    /// Inline, inside the wake: its waker is never called under a lock its `poll` takes.
+    Inline,
+}
+
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 const IDLE: u8 = 0;
@@ -56,8 +66,8 @@ pub(crate) struct Watch {
     state: AtomicU8,
     // guarded by `slot`'s mutex; `None` while being polled (invariant 1) and once done
     slot: Mutex<Option<BoxFuture>>,
-    /// Set once at creation: re-poll on the waking thread (`true`) or on the watcher thread.
-    inline: bool,
+    /// Set once at creation: re-poll on the waking thread (`Inline`) or on the watcher thread.
+    repoll: Repoll,
     /// Set once at creation: after-funcs run by a poll made in a wake go to the after-func
     /// pool (invariant 5).
     pool_afters: bool,
@@ -68,20 +78,20 @@ impl Watch {
     /// Re-polls run inline in the wake (save invariant 4); after-funcs run in those re-polls go
     /// to the pool when `pool_afters`.
     pub(crate) fn start(pool_afters: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        Watch::new(true, pool_afters, fut)
+        Watch::new(Repoll::Inline, pool_afters, fut)
     }
 
-    /// Polls `fut` once now; later polls run inline in the wake (`inline`) or on the watcher
-    /// thread, never inside the wake: for futures that may be woken under their own lock.
-    pub(crate) fn start_with(inline: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        Watch::new(inline, true, fut)
+    /// Polls `fut` once now; later polls run inline in the wake (`Repoll::Inline`) or on the
+    /// watcher thread, never inside the wake: for futures that may be woken under their own lock.
+    pub(crate) fn start_with(repoll: Repoll, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
+        Watch::new(repoll, true, fut)
     }
 
-    fn new(inline: bool, pool_afters: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
+    fn new(repoll: Repoll, pool_afters: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
         let watch = Arc::new(Watch {
             state: AtomicU8::new(POLLING),
             slot: Mutex::new(None),
-            inline,
+            repoll,
             pool_afters,
         });
         watch.run(Some(Box::pin(fut)), false);
@@ -173,7 +183,7 @@ impl Wake for Watch {
                 .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
             {
                 // We own `POLLING` now (invariant 1); the watcher thread takes it over.
-                Ok(_) if next == POLLING && self.inline => return self.run(None, true),
+                Ok(_) if next == POLLING && self.repoll == Repoll::Inline => return self.run(None, true),
                 Ok(_) if next == POLLING => return defer(self.clone()),
                 Ok(_) => return,
                 Err(actual) => cur = actual,

@@ -9,7 +9,7 @@ use super::loom_relay::Mixed;
 use crate::{Cause, Ctx, Error};
 
 fn children(ctx: &Ctx) -> usize {
-    crate::tree::child_count(&ctx.0)
+    crate::tree::child_count(&ctx.node)
 }
 
 /// Both parents cancel on two threads while the merged context is dropped on a third: its

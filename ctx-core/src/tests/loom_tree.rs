@@ -6,7 +6,7 @@ use crate::tree::{Kind, Node};
 use crate::{Ctx, Error};
 
 fn children(ctx: &Ctx) -> usize {
-    crate::tree::child_count(&ctx.0)
+    crate::tree::child_count(&ctx.node)
 }
 
 fn is_cancel(node: &Node) -> bool {
@@ -24,7 +24,7 @@ fn cancel_vs_child_attach_never_leaves_an_open_child() {
         cancel.cancel();
         let (child, handle) = t.join().unwrap();
         assert_eq!(child.err(), Some(Error::Canceled));
-        assert!(is_cancel(&child.0));
+        assert!(is_cancel(&child.node));
         handle.disarm();
         assert_eq!(children(&parent), 0);
     });

@@ -61,7 +61,7 @@ fn cancel_vs_done_drop_is_clean() {
         cancel.cancel();
         t.join().unwrap();
         assert!(flag.0.load(Ordering::SeqCst) <= 1);
-        assert_eq!(crate::tree::waiter_count(&ctx.0), 0);
+        assert_eq!(crate::tree::waiter_count(&ctx.node), 0);
     });
 }
 

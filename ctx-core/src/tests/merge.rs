@@ -4,7 +4,7 @@ use crate::tree::child_count;
 use crate::{Ctx, Error};
 
 fn children(ctx: &Ctx) -> usize {
-    child_count(&ctx.0)
+    child_count(&ctx.node)
 }
 
 #[test]

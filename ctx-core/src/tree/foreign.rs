@@ -111,7 +111,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
         && node
             .parent
             .as_ref()
-            .and_then(|p| p.0.source())
+            .and_then(|p| p.node.source())
             .is_some_and(|feeder| feeder.cancel_node().is_open());
     // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
     if feeder_open && b.foreign_root.is_none() {
@@ -171,7 +171,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
         .unwrap_or(ClockRef::System);
     let source = if let Some(feeder) = done.node() {
         let relay = Node::new(
-            Some(&Ctx(feeder.clone())),
+            Some(&Ctx { node: feeder.clone() }),
             clock.clone(),
             deadline,
             Kind::Cancel(CancelNode::bridge(&custom, Some(feeder))),
@@ -184,7 +184,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     } else {
         Some(foreign_bridge(&custom, done, clock.clone(), deadline))
     };
-    Ctx(Node::new(
+    Ctx::from_node(Node::new(
         None,
         clock,
         deadline,
@@ -239,20 +239,16 @@ fn foreign_bridge(
             counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Deferred unless the future promised otherwise (`Done::new_inline`): a foreign
             // future may be woken under its own lock (see `watch.rs`).
-            Feed::Watch(Watch::start_with(
-                wake == crate::done::Repoll::Inline,
-                async move {
-                    let err = fut.await;
-                    let Some(bridge) = weak.upgrade() else {
-                        return;
-                    };
-                    // The children take the custom context's own answers when it has them. Its
-                    // methods are user code: if they panic, the children still get canceled.
-                    let Outcome { err, cause } =
-                        bridge_outcome(&bridge).unwrap_or(Outcome { err, cause: None });
-                    propagate(&bridge, err, cause);
-                },
-            ))
+            Feed::Watch(Watch::start_with(wake, async move {
+                let err = fut.await;
+                let Some(bridge) = weak.upgrade() else {
+                    return;
+                };
+                // The children take the custom context's own answers when it has them. Its
+                // methods are user code: if they panic, the children still get canceled.
+                let Outcome { err, cause } = bridge_outcome(&bridge).unwrap_or(Outcome { err, cause: None });
+                propagate(&bridge, err, cause);
+            }))
         }
     };
     let bc = bridge.cancel_node();

@@ -49,7 +49,7 @@ pub(super) struct Merge {
 #[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
 pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
-    let deadline = match (a.0.deadline, b.0.deadline) {
+    let deadline = match (a.node.deadline, b.node.deadline) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
@@ -59,28 +59,28 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     // any observer calls: it expires a deadline that has passed unobserved, and checks a
     // wrap's bridge lazily, as `attach` does (user code: no lock is held).
     let outcome = |p: &Ctx| {
-        let c = p.0.source()?;
+        let c = p.node.source()?;
         err(c)?;
         c.cancel_node().outcome()
     };
-    let born = outcome(a).or_else(|| outcome(b));
-    let born_done = born.is_some();
+    let born_done = outcome(a).or_else(|| outcome(b));
+    let is_born_done = born_done.is_some();
     let mut cancel = CancelNode::new(CancelSpec {
-        born,
+        born_done,
         ..CancelSpec::default()
     });
     cancel.merge = Some(Box::new(Merge {
         other: b.clone(),
         slot: AtomicUsize::new(NO_SLOT),
     }));
-    let node = Node::new(Some(a), a.0.clock.clone(), deadline, Kind::Cancel(cancel));
-    if !born_done {
+    let node = Node::new(Some(a), a.node.clock.clone(), deadline, Kind::Cancel(cancel));
+    if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
         attach(&node);
         attach_other(&node, b);
     }
-    Ctx(node)
+    Ctx { node }
 }
 
 /// Registers the merged `node` under the canceler of its second parent `other`, or cancels it
@@ -90,12 +90,12 @@ fn attach_other(node: &Arc<Node>, other: &Ctx) {
     if !c.is_open() {
         return;
     }
-    let Some(p) = other.0.source() else {
+    let Some(p) = other.node.source() else {
         return; // never done: nothing to register with (behaves like `with_cancel`)
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.as_ref().and_then(|p| p.0.source());
+    let first = node.parent.as_ref().and_then(|p| p.node.source());
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }
@@ -185,7 +185,7 @@ pub(super) fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: 
 #[inline]
 pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     fn via(p: Option<&Ctx>, d: Instant) -> Option<&Arc<Node>> {
-        p.and_then(|p| p.0.source()).filter(|n| n.deadline == Some(d))
+        p.and_then(|p| p.node.source()).filter(|n| n.deadline == Some(d))
     }
     via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }
@@ -200,7 +200,7 @@ pub(super) fn unlink(node: &mut Node) {
     let mut next = node.parent.take();
     let mut more: Vec<Ctx> = Vec::new();
     more.extend(node.release_merge());
-    while let Some(Ctx(arc)) = next.take().or_else(|| more.pop()) {
+    while let Some(Ctx { node: arc }) = next.take().or_else(|| more.pop()) {
         // A shared parent is only released: its last owner drops it.
         if Arc::strong_count(&arc) > 1 {
             continue;

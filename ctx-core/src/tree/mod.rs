@@ -85,14 +85,17 @@ use crate::loom::lock;
 
 mod cancel;
 mod deadline;
+mod derive;
 mod foreign;
 mod merge;
 mod node;
+mod view;
 
 pub(crate) use self::cancel::{
     Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
 };
 pub(crate) use self::deadline::{arm_timer, err};
+pub(crate) use self::derive::{derive_cancel, derive_value, derive_without_cancel, root_with_clock};
 pub(crate) use self::foreign::wrap;
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
@@ -100,6 +103,8 @@ use self::node::Entry;
 pub(crate) use self::node::{
     AfterFn, CancelNode, CancelSpec, Kind, NO_SLOT, Node, StaticParent, WrapNode, attach,
 };
+
+pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};
 
 #[cfg(feature = "test-util")]
 pub(crate) mod counters {

@@ -118,7 +118,7 @@ pub(crate) struct CancelNode {
     /// The cause recorded when `own_deadline` passes; set once at creation.
     pub(super) deadline_cause: Option<Cause>,
     /// Named `WithDeadline` in `Display` (else `WithCancel`); set once at creation.
-    pub(crate) named_deadline: bool,
+    pub(crate) shown_as_deadline: bool,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
     pub(crate) handles: AtomicUsize,
     /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
@@ -180,7 +180,7 @@ impl Node {
         kind: Kind,
     ) -> Arc<Node> {
         count_node(1);
-        let static_parent = match parent.map(|p| &p.0.kind) {
+        let static_parent = match parent.map(|p| &p.node.kind) {
             Some(Kind::Root {
                 todo: true,
                 is_static: true,
@@ -250,7 +250,7 @@ impl Drop for Node {
             return merge::unlink(self); // two parents: a loop of its own
         }
         let mut next = self.parent.take();
-        while let Some(Ctx(arc)) = next.take() {
+        while let Some(Ctx { node: arc }) = next.take() {
             // A shared parent (the usual case) is only released: skip the unwrap attempt.
             if Arc::strong_count(&arc) > 1 {
                 break;
@@ -313,10 +313,10 @@ pub(crate) struct CancelSpec {
     /// The cause recorded when `own_deadline` passes.
     pub(crate) deadline_cause: Option<Cause>,
     /// Named `WithDeadline` in `Display` (else `WithCancel`).
-    pub(crate) named_deadline: bool,
+    pub(crate) shown_as_deadline: bool,
     /// `Some` for a child of a parent that is already done: the node is built done with the
     /// parent's outcome, and then needs no attaching at all.
-    pub(crate) born: Option<Outcome>,
+    pub(crate) born_done: Option<Outcome>,
 }
 
 impl CancelNode {
@@ -327,10 +327,10 @@ impl CancelNode {
         let CancelSpec {
             own_deadline,
             deadline_cause,
-            named_deadline,
-            born,
+            shown_as_deadline,
+            born_done,
         } = spec;
-        let (state, cause) = match born {
+        let (state, cause) = match born_done {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
         };
@@ -338,7 +338,7 @@ impl CancelNode {
             state: AtomicU8::new(state),
             own_deadline,
             deadline_cause,
-            named_deadline,
+            shown_as_deadline,
             handles: AtomicUsize::new(1),
             slot: AtomicUsize::new(NO_SLOT),
             bridge: None,
@@ -399,7 +399,7 @@ pub(crate) fn attach(node: &Arc<Node>) {
     // A custom parent is done for its children when its `done()` fires (Go's rule), which its
     // bridge (the canceler here) follows; one whose `done()` never fires has no canceler. It is
     // not asked otherwise: in a chain of wraps that would go through every custom in it.
-    if let Some(p) = parent.0.source() {
+    if let Some(p) = parent.node.source() {
         let slot = &node.cancel_node().slot;
         // invariant 4: set under the parent's lock, which a cancel reaching the child needs
         let attached = attach_to(node, p, |key| {
@@ -460,7 +460,7 @@ pub(super) fn leave_canceler(parent: Option<&Ctx>, slot: usize) {
 
 /// `leave_canceler` with a slot to remove, kept out of line.
 fn remove_from_canceler(parent: Option<&Ctx>, slot: usize) {
-    let Some(p) = parent.and_then(|p| p.0.source()) else {
+    let Some(p) = parent.and_then(|p| p.node.source()) else {
         return;
     };
     let pc = p.cancel_node();

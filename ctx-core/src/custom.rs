@@ -1,4 +1,4 @@
-//! The [`Context`] trait: Go's `context.Context` interface, object safe.
+//! The [`Context`] trait for contexts of your own: Go's `context.Context` interface, object safe.
 
 use std::any::{Any, TypeId};
 use std::time::Instant;

@@ -1,0 +1,84 @@
+//! Building nodes: the roots and the children the handle's `with_*` methods derive.
+//!
+//! The handle ([`Ctx`]) never matches on a node's [`Kind`]: it calls these.
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{CancelNode, CancelSpec, Kind, Node, attach};
+use crate::clock::ClockRef;
+use crate::{Cause, Clock, Ctx};
+
+/// A root whose time and timers come from `clock`: Background, or TODO if `todo`.
+pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
+    Node::new(
+        None,
+        ClockRef::Shared(clock),
+        None,
+        Kind::Root {
+            todo,
+            is_static: false,
+        },
+    )
+}
+
+/// A child of `parent` carrying `value`, keyed by its type.
+pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Arc<Node> {
+    let p = &parent.node;
+    Node::new(
+        Some(parent),
+        p.clock.clone(),
+        p.deadline,
+        Kind::Value {
+            key: TypeId::of::<T>(),
+            value: Box::new(value),
+            type_name: std::any::type_name::<T>(),
+            source: p.source().cloned(),
+        },
+    )
+}
+
+/// A child of `parent` that keeps its values but is never canceled and has no deadline.
+pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
+    Node::new(Some(parent), parent.node.clock.clone(), None, Kind::WithoutCancel)
+}
+
+/// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
+/// and the parent's wins); `shown_as_deadline` names it `.WithDeadline` rather than `.WithCancel`.
+#[cfg_attr(feature = "tracing", track_caller)]
+pub(crate) fn derive_cancel(
+    parent: &Ctx,
+    own_deadline: Option<Instant>,
+    cause: Option<Cause>,
+    shown_as_deadline: bool,
+) -> Arc<Node> {
+    let p = &parent.node;
+    let deadline = match (p.deadline, own_deadline) {
+        (Some(p), Some(o)) => Some(p.min(o)),
+        (p, o) => p.or(o),
+    };
+    // Fast path for a child of a done parent: born done with the parent's error and cause
+    // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
+    // A custom parent answers for itself, in `attach`.
+    let born_done = match &p.kind {
+        Kind::Wrap(_) => None,
+        _ => p.source().and_then(|s| s.cancel_node().outcome()),
+    };
+    let is_born_done = born_done.is_some();
+    let node = Node::new(
+        Some(parent),
+        p.clock.clone(),
+        deadline,
+        Kind::Cancel(CancelNode::new(CancelSpec {
+            own_deadline,
+            deadline_cause: cause,
+            shown_as_deadline,
+            born_done,
+        })),
+    );
+    if !is_born_done {
+        attach(&node);
+    }
+    node
+}

@@ -1,0 +1,140 @@
+//! What the handle reads from a node: its error and cause, its values, its name.
+//!
+//! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::Arc;
+
+use super::{Kind, Node, StaticParent, WrapNode, err};
+use crate::{Cause, Error};
+
+/// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
+#[inline]
+pub(crate) fn ctx_err(node: &Arc<Node>) -> Option<Error> {
+    match &node.kind {
+        Kind::Cancel(_) => err(node),
+        Kind::Value { source, .. } => err(source.as_ref()?),
+        Kind::Wrap(w) => {
+            // Once the custom's `done()` has fired, its answers are in the bridge.
+            if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
+                return Some(e);
+            }
+            let e = w.custom.err();
+            if e.is_some()
+                && let Some(bridge) = &w.source
+            {
+                err(bridge); // the lazy check: cancels the bridge if it lags behind
+            }
+            e
+        }
+        Kind::Root { .. } | Kind::WithoutCancel => None,
+    }
+}
+
+/// The cause of the context ending at `node`, or `None` while it is not done (`Ctx::cause`).
+pub(crate) fn ctx_cause(node: &Arc<Node>) -> Option<Cause> {
+    match &node.kind {
+        Kind::Wrap(w) => match w.source.as_ref().map(|s| s.cancel_node()) {
+            Some(c) if !c.is_open() => c.cause(),
+            _ => w.custom.cause(),
+        },
+        _ => {
+            let source = node.source()?;
+            err(source)?;
+            source.cancel_node().cause()
+        }
+    }
+}
+
+/// The value keyed `key` at `node` or its nearest ancestor that has one; a loop, not a
+/// recursion (invariant 6 of `tree/mod.rs`).
+pub(crate) fn value_any(mut node: &Node, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+    loop {
+        match &node.kind {
+            Kind::Value { key: k, value, .. } if *k == key => return Some(&**value),
+            Kind::Wrap(w) => return w.custom.value_any(key),
+            Kind::Root { .. } => return None,
+            _ => {}
+        }
+        node = &node.parent.as_ref()?.node;
+    }
+}
+
+/// Names the chain ending at `node` as Go's `String()` does (`Ctx`'s `Display`).
+pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
+    // What is left to write, last first: whole chains, the rest of a chain after a merge,
+    // and the `)` closing a merge. An explicit stack, so that a deep nest of merges does not
+    // recurse (invariant 6 of `tree/mod.rs`).
+    enum Part<'a> {
+        /// The chain ending at this node, from its root.
+        Chain(&'a Node),
+        /// These nodes, leaf first (written from the end).
+        Nodes(Vec<&'a Node>),
+        Close,
+    }
+    let mut parts = vec![Part::Chain(node)];
+    while let Some(part) = parts.pop() {
+        match part {
+            Part::Close => f.write_str(")")?,
+            Part::Chain(node) => {
+                let mut chain: Vec<&Node> = Vec::new();
+                let mut node: &Node = node;
+                loop {
+                    chain.push(node);
+                    if matches!(node.kind, Kind::Wrap(_)) {
+                        break;
+                    }
+                    match &node.parent {
+                        Some(p) => node = &p.node,
+                        None => break,
+                    }
+                }
+                match chain.last().map(|n| n.static_parent) {
+                    Some(StaticParent::Background) => f.write_str("context.Background")?,
+                    Some(StaticParent::Todo) => f.write_str("context.TODO")?,
+                    _ => {}
+                }
+                parts.push(Part::Nodes(chain));
+            }
+            Part::Nodes(mut nodes) => {
+                while let Some(node) = nodes.pop() {
+                    if let Kind::Cancel(c) = &node.kind
+                        && let Some(other) = c.merged_with()
+                    {
+                        // `.WithMerged(`, the other chain, `)`, then the rest of this one.
+                        f.write_str(".WithMerged(")?;
+                        if !nodes.is_empty() {
+                            parts.push(Part::Nodes(nodes));
+                        }
+                        parts.push(Part::Close);
+                        parts.push(Part::Chain(&other.node));
+                        break;
+                    }
+                    write_node(f, node)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One link of the name: `.WithCancel`, `.WithValue(T)`, ...
+fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
+    match &node.kind {
+        Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
+        Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
+        Kind::Cancel(c) if c.shown_as_deadline => match node.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(node.clock.now());
+                write!(f, ".WithDeadline({left:?})")?
+            }
+            None => f.write_str(".WithDeadline(never)")?,
+        },
+        Kind::Cancel(_) => f.write_str(".WithCancel")?,
+        Kind::Value { type_name, .. } => write!(f, ".WithValue({type_name})")?,
+        Kind::WithoutCancel => f.write_str(".WithoutCancel")?,
+        Kind::Wrap(WrapNode { type_name, .. }) => f.write_str(type_name)?,
+    }
+    Ok(())
+}
