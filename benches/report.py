@@ -485,6 +485,8 @@ if tw_server or tw_client:
                 w(f"  request's own deadline node {fmt_ns(afn)} ({fmt_ratio(afn / at)}): ≤ 0.5× is out of reach for a layer")
                 w("  that gives each request a ctx with a deadline of its own on ctx-core as it is, before any")
                 w("  header parsing or response wrapping.")
+            elif afn is None or ao is None:
+                w(f"* Handler {h}: the floor adds {fmt_ns(af)} ({fmt_ratio(af / at)} of tower's {fmt_ns(at)}).")
             else:
                 w(f"* Handler {h}: missed, though the floor with the request's own deadline node adds {fmt_ns(afn)}")
                 w(f"  ({fmt_ratio(afn / at)} of tower's {fmt_ns(at)}): what `ServerLayer` adds beyond it")
