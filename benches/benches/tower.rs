@@ -5,7 +5,14 @@
 //!   response, body read to its end. Twice: a handler that answers at once, and one that is
 //!   pending once first (as any handler doing I/O is). Tower's layer makes a tokio `Sleep`
 //!   per request and registers it in the timer wheel as soon as the handler is pending;
-//!   `ServerLayer` derives two contexts and arms nothing unless the handler waits on its ctx.
+//!   `ServerLayer` derives a context and arms nothing unless the handler waits on its ctx.
+//!   Beside them, what any such layer is measured against: the bare handler (no layer), and the
+//!   floor any layer that hands the handler a ctx must pay — the bare handler plus one `Ctx`
+//!   clone inserted into the request's `Extensions` (the map's allocation, the boxed value, and
+//!   their drop with the request). A layer's cost is its time minus the bare handler's. And the
+//!   floor with the one thing ctx-core adds: the inserted ctx is a deadline node of its own
+//!   (`with_deadline_cancel_cause(now + 5 s)`, canceled when the body has ended) — what
+//!   `ServerLayer` does, without its header parsing and response wrappers.
 //! * `tower/client`: one call through `ClientLayer` on a ctx without a deadline, against the
 //!   bare service — the request carries the ctx in both, so the difference is the layer.
 //!
@@ -31,6 +38,9 @@ use tower::{Layer, Service};
 const CTX_TOWER: &str = "ctx-tower ServerLayer";
 const CTX_TOWER_SYSTEM: &str = "ctx-tower ServerLayer, system-clock root";
 const TOWER_TIMEOUT: &str = "tower Timeout";
+const BARE: &str = "bare handler";
+const FLOOR: &str = "floor: bare handler + Ctx in extensions";
+const FLOOR_NODE: &str = "floor + a deadline node of its own";
 
 /// Polls `fut` to completion with a no-op waker (every future here finishes within 2 polls).
 fn drive<F: Future>(fut: F) -> F::Output {
@@ -105,6 +115,7 @@ fn server(c: &mut Criterion) {
         // ctx-core's own clock: `ctx-tokio`'s `now()` enters the runtime handle each time.
         let mut ours_system = ServerLayer::new(Ctx::background()).layer(handler);
         let mut theirs = TimeoutLayer::new(Duration::from_secs(5)).layer(handler);
+        let mut bare = handler;
 
         let mut g = c.benchmark_group(format!("tower/server/handler-{name}"));
         configure(&mut g, Weight::Light);
@@ -127,6 +138,37 @@ fn server(c: &mut Criterion) {
             b.iter_batched(
                 request_with_budget,
                 |req| drain(drive(theirs.call(req)).expect("an answer").into_body()),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(BARE, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |req| drain(drive(bare.call(req)).expect("an answer").into_body()),
+                BatchSize::SmallInput,
+            )
+        });
+        // What a layer cannot avoid: the handler finds a ctx in the request's extensions.
+        g.bench_function(FLOOR, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |mut req| {
+                    req.extensions_mut().insert(root.clone());
+                    drain(drive(bare.call(req)).expect("an answer").into_body())
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(FLOOR_NODE, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |mut req| {
+                    let deadline = root.now() + Duration::from_secs(5);
+                    let (ctx, cancel) = root.with_deadline_cancel_cause(deadline);
+                    req.extensions_mut().insert(ctx);
+                    drain(drive(bare.call(req)).expect("an answer").into_body());
+                    cancel.cancel_without_cause();
+                },
                 BatchSize::SmallInput,
             )
         });

@@ -309,6 +309,36 @@ impl Ctx {
         (node, handle)
     }
 
+    /// [`with_deadline`](Ctx::with_deadline) and [`with_cancel_cause`](Ctx::with_cancel_cause)
+    /// in one node: a child that is done at `deadline` (with [`Error::DeadlineExceeded`]), when
+    /// the handle cancels (with [`Error::Canceled`] and the cause it is given), or when this
+    /// context is done. Go writes this as two contexts, `WithDeadline(WithCancelCause(parent))`;
+    /// here it is one node, one allocation, one cancel.
+    ///
+    /// For a context whose owner must say why it ends early but that also has a budget — a
+    /// server's request, canceled with "client disconnected" or timed out. Everything else is
+    /// as in [`with_deadline`](Ctx::with_deadline): this context's earlier deadline wins, a
+    /// passed deadline gives a child born done, no timer is armed until something waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) =
+    ///     Ctx::background().with_deadline_cancel_cause(Instant::now() + Duration::from_secs(60));
+    /// assert!(ctx.deadline().is_some());
+    /// cancel.cancel(std::io::Error::other("client went away"));
+    /// assert_eq!(ctx.err(), Some(Error::Canceled));
+    /// assert_eq!(ctx.cause().unwrap().to_string(), "client went away");
+    /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
+    pub fn with_deadline_cancel_cause(&self, deadline: Instant) -> (Ctx, CancelCauseHandle) {
+        let node = self.derive_deadline(Some(deadline), None);
+        let handle = CancelCauseHandle::new(&node);
+        (node, handle)
+    }
+
     /// A child that carries `value`, found by [`value::<T>()`](Ctx::value) on it and its
     /// descendants (the nearest one wins). Values are keyed by type: wrap a value in a newtype
     /// of your own to keep it apart from other crates' values. Go: `context.WithValue`.

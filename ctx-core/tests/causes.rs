@@ -136,3 +136,88 @@ fn a_timeout_cause_is_not_used_before_the_deadline() {
         Some(&Error::Canceled)
     );
 }
+
+// ===== with_deadline_cancel_cause: one node, a deadline and a handle with a cause =====
+
+#[test]
+fn deadline_cancel_cause_handle_records_its_cause() {
+    let clock = ctx_testkit::MockClock::new();
+    let root = clock.background();
+    let deadline = clock.now() + Duration::from_secs(5);
+    let (ctx, cancel) = root.with_deadline_cancel_cause(deadline);
+    assert_eq!(ctx.deadline(), Some(deadline));
+    let (child, _c) = ctx.with_cancel();
+    let why: Cause = Arc::new(MyErr(13));
+    cancel.cancel(why.clone());
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    assert!(Arc::ptr_eq(&child.cause().unwrap(), &why));
+    // The deadline passing afterwards changes nothing.
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+}
+
+#[test]
+fn deadline_cancel_cause_expires_as_deadline_exceeded() {
+    let clock = ctx_testkit::MockClock::new();
+    let root = clock.background();
+    let start = clock.now();
+    let (ctx, cancel) = root.with_deadline_cancel_cause(start + Duration::from_secs(5));
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(ctx.err(), None);
+    // A waiter is woken by the deadline's timer.
+    let waited = ctx.clone();
+    assert_eq!(clock.block_on(waited.done()), Error::DeadlineExceeded);
+    assert_eq!(clock.now(), start + Duration::from_secs(5));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(
+        ctx.cause().unwrap().downcast_ref::<Error>(),
+        Some(&Error::DeadlineExceeded)
+    );
+    // Canceling after the deadline changes nothing.
+    cancel.cancel(MyErr(14));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+}
+
+#[test]
+fn deadline_cancel_cause_cancel_without_cause_is_plain_canceled() {
+    let clock = ctx_testkit::MockClock::new();
+    let (ctx, cancel) = clock
+        .background()
+        .with_deadline_cancel_cause(clock.now() + Duration::from_secs(5));
+    cancel.cancel_without_cause();
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    assert_eq!(
+        ctx.cause().unwrap().downcast_ref::<Error>(),
+        Some(&Error::Canceled)
+    );
+}
+
+#[test]
+fn deadline_cancel_cause_keeps_an_earlier_parent_deadline_and_parent_cancels() {
+    let clock = ctx_testkit::MockClock::new();
+    let start = clock.now();
+    let (parent, cancel_parent) = clock
+        .background()
+        .with_deadline_cancel_cause(start + Duration::from_secs(1));
+    let (ctx, _cancel) = parent.with_deadline_cancel_cause(start + Duration::from_secs(60));
+    assert_eq!(ctx.deadline(), Some(start + Duration::from_secs(1)));
+    let why: Cause = Arc::new(MyErr(15));
+    cancel_parent.cancel(why.clone());
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+}
+
+#[test]
+fn deadline_cancel_cause_in_the_past_is_born_done_and_drop_cancels() {
+    let clock = ctx_testkit::MockClock::new();
+    let (late, _c) = clock.background().with_deadline_cancel_cause(clock.now());
+    assert_eq!(late.err(), Some(Error::DeadlineExceeded));
+
+    let (ctx, cancel) = clock
+        .background()
+        .with_deadline_cancel_cause(clock.now() + Duration::from_secs(5));
+    drop(cancel);
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+}

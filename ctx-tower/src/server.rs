@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, ready};
 
-use ctx_core::{CancelCauseHandle, CancelHandle, Cause, Ctx};
+use ctx_core::{CancelCauseHandle, Cause, Ctx};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -20,10 +20,11 @@ use crate::{ClientDisconnected, grpc_timeout};
 /// a child of `root`, with the deadline the caller sent in `grpc-timeout`, canceled when the
 /// client goes away. Go's `net/http` does the same for `r.Context()`.
 ///
-/// Per request, the [`ServerService`] inserts into `req.extensions_mut()` a child of `root`
-/// (`root.with_cancel()`), with deadline `now + t` (on `root`'s clock) when the request
-/// carries a valid `grpc-timeout: t` (an invalid one is ignored, as gRPC does). That ctx is
-/// done:
+/// Per request, the [`ServerService`] inserts into `req.extensions_mut()` one child of `root`:
+/// [`root.with_deadline_cancel_cause(now + t)`](Ctx::with_deadline_cancel_cause) (`now` on
+/// `root`'s clock) when the request carries a valid `grpc-timeout: t`, else
+/// [`root.with_cancel_cause()`](Ctx::with_cancel_cause) (an invalid header is ignored, as gRPC
+/// does). That ctx is done:
 ///
 /// * with cause [`ClientDisconnected`] when the response future or the response body
 ///   ([`CtxBody`]) is dropped before the body has ended — the server dropped the request
@@ -181,63 +182,42 @@ where
 
 // ===== Guard =====
 
-/// Owns the cancel handles of one request's ctx. Dropped without [`finish`](Guard::finish),
+/// Owns the cancel handle of one request's ctx. Dropped without [`finish`](Guard::finish),
 /// it cancels with [`ClientDisconnected`]: the only ways to drop it early are dropping the
 /// response future or the body before the end, which a server does when its client is gone.
 struct Guard {
-    /// Cancels the request's node (the ctx itself, or the parent of its deadline node).
-    /// Taken by `finish`; still here in `drop` means the request was abandoned.
+    /// Cancels the request's ctx. Taken by `finish`; still here in `drop` means the request
+    /// was abandoned.
     cancel: Option<CancelCauseHandle>,
-    /// The deadline node's handle, when the request carried a budget.
-    deadline: Option<CancelHandle>,
 }
 
 impl Guard {
-    /// The request's ctx and its guard. With a budget, two nodes: the cause node (so that a
-    /// disconnect carries [`ClientDisconnected`]) and a deadline child below it; the handler
-    /// sees the child, and any cancel of the cause node reaches it.
+    /// The request's ctx and its guard: one node, a child of `root`, with the deadline
+    /// `now + budget` on the root's clock when there is a budget (a budget too large for
+    /// `Instant` never expires), and a handle that cancels with a cause (so that a disconnect
+    /// carries [`ClientDisconnected`]).
     fn new(root: &Ctx, budget: Option<std::time::Duration>) -> (Ctx, Guard) {
-        let (ctx, cancel) = root.with_cancel_cause();
-        match budget {
-            // `now + t` on the root's clock; a budget too large for `Instant` never expires.
-            Some(t) => {
-                let (child, deadline) = ctx.with_timeout(t);
-                let guard = Guard {
-                    cancel: Some(cancel),
-                    deadline: Some(deadline),
-                };
-                (child, guard)
-            }
-            None => (
-                ctx,
-                Guard {
-                    cancel: Some(cancel),
-                    deadline: None,
-                },
-            ),
-        }
+        let (ctx, cancel) = match budget.and_then(|t| root.now().checked_add(t)) {
+            Some(deadline) => root.with_deadline_cancel_cause(deadline),
+            None => root.with_cancel_cause(),
+        };
+        let guard = Guard { cancel: Some(cancel) };
+        (ctx, guard)
     }
 
-    /// The response has ended: cancel without a cause (Go: the handler returned). Cancels the
-    /// cause node first, so the deadline node below inherits plain `Canceled` even if its
-    /// handle's drop comes after.
+    /// The response has ended: cancel without a cause (Go: the handler returned).
     fn finish(mut self) {
         if let Some(c) = self.cancel.take() {
             c.cancel_without_cause();
         }
-        // The deadline node is a child of the node just canceled: it is done already, and its
-        // handle has nothing left to do.
-        if let Some(d) = self.deadline.take() {
-            d.disarm();
-        }
-        // `Drop` runs next and finds nothing left to cancel.
+        // `Drop` runs next and finds nothing left to cancel; the handle's own drop, after a
+        // cancel of its own, touches nothing.
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(c) = self.cancel.take() {
-            // Cancels the deadline node below too; its handle's drop afterwards is a no-op.
             c.cancel(client_disconnected());
         }
     }
@@ -252,8 +232,8 @@ fn client_disconnected() -> Cause {
 impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
-            .field("has_deadline", &self.deadline.is_some())
-            .finish_non_exhaustive()
+            .field("finished", &self.cancel.is_none())
+            .finish()
     }
 }
 

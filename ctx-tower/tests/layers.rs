@@ -303,6 +303,52 @@ fn a_body_that_says_it_is_over_ends_the_request_without_another_poll() {
 }
 
 #[test]
+fn a_request_with_a_deadline_is_one_context_that_ends_like_any_other() {
+    let clock = MockClock::new();
+    let (mut svc, seen) = server_with(clock.background(), || Chunks::new(&[Some("a"), Some("b")]));
+
+    // One node below the root, not a deadline under a cancel node.
+    let resp = svc.call(request(Some("5S"))).now_or_never().unwrap().unwrap();
+    let ctx = last(&seen);
+    let shown = ctx.to_string();
+    assert!(
+        shown.starts_with("context.Background.WithDeadline(") && !shown.contains("WithCancel"),
+        "{shown}"
+    );
+    // Read to its end: plain `Canceled`, and the deadline passing later changes nothing.
+    let mut body = resp.into_body();
+    while let Poll::Ready(Some(_)) = poll_frame(&mut body) {}
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    assert!(cause_is::<Error>(&ctx), "plain cancel: {:?}", ctx.cause());
+    drop(body);
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+
+    // Dropped before its end: `ClientDisconnected`, though it has a deadline.
+    let resp = svc.call(request(Some("5S"))).now_or_never().unwrap().unwrap();
+    let ctx = last(&seen);
+    drop(resp);
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    assert!(cause_is::<ClientDisconnected>(&ctx), "{:?}", ctx.cause());
+
+    // Left open past its deadline: `DeadlineExceeded`, and ending it afterwards changes nothing.
+    let resp = svc.call(request(Some("5S"))).now_or_never().unwrap().unwrap();
+    let ctx = last(&seen);
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    drop(resp);
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    assert!(
+        ctx.cause()
+            .is_some_and(|c| c.downcast_ref::<Error>() == Some(&Error::DeadlineExceeded))
+    );
+
+    // Without the header: one `WithCancel` node.
+    let _resp = svc.call(request(None)).now_or_never().unwrap().unwrap();
+    assert_eq!(last(&seen).to_string(), "context.Background.WithCancel");
+}
+
+#[test]
 fn an_inner_error_ends_the_request_plainly() {
     let clock = MockClock::new();
     let seen = Arc::new(Mutex::new(None));
