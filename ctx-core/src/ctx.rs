@@ -451,7 +451,7 @@ impl Ctx {
 
     #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
-        match (self.node.deadline, deadline) {
+        match (self.node.deadline(), deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
             (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
             // Too far in the future for `Instant`: never expires.
@@ -479,7 +479,7 @@ impl Ctx {
     #[doc(alias = "Deadline")]
     #[inline]
     pub fn deadline(&self) -> Option<Instant> {
-        self.node.deadline
+        self.node.deadline()
     }
 
     /// Returns `None` until the context is done, then the same [`Error`] forever. Go: `Err()`.
@@ -712,7 +712,7 @@ impl Ctx {
     /// assert_eq!(Ctx::background().remaining(), None);
     /// ```
     pub fn remaining(&self) -> Option<Duration> {
-        Some(self.node.deadline?.saturating_duration_since(self.now()))
+        Some(self.node.deadline()?.saturating_duration_since(self.now()))
     }
 }
 

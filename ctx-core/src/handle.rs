@@ -72,7 +72,10 @@ impl Clone for HandleCore {
     fn clone(&self) -> HandleCore {
         let node = self.node.as_ref().and_then(|weak| {
             let strong = weak.upgrade()?;
-            strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed);
+            // A `u32` count: as `Arc` does, abort rather than wrap (billions of clones).
+            if strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+                std::process::abort();
+            }
             Some(weak.clone())
         });
         HandleCore {

@@ -14,8 +14,7 @@ use crate::{Cause, Clock, Ctx};
 pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
     Node::new(
         None,
-        ClockRef::Shared(clock),
-        None,
+        ClockRef::shared(clock),
         Kind::Root {
             todo,
             is_static: false,
@@ -29,11 +28,9 @@ pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Arc<
     Node::new(
         Some(parent),
         p.clock.clone(),
-        p.deadline,
         Kind::Value {
             key: TypeId::of::<T>(),
             value: Box::new(value),
-            type_name: std::any::type_name::<T>(),
             source: p.source().cloned(),
         },
     )
@@ -41,7 +38,7 @@ pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Arc<
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.
 pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
-    Node::new(Some(parent), parent.node.clock.clone(), None, Kind::WithoutCancel)
+    Node::new(Some(parent), parent.node.clock.clone(), Kind::WithoutCancel)
 }
 
 /// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
@@ -54,7 +51,7 @@ pub(crate) fn derive_cancel(
     shown_as_deadline: bool,
 ) -> Arc<Node> {
     let p = &parent.node;
-    let deadline = match (p.deadline, own_deadline) {
+    let deadline = match (p.deadline(), own_deadline) {
         (Some(p), Some(o)) => Some(p.min(o)),
         (p, o) => p.or(o),
     };
@@ -69,12 +66,13 @@ pub(crate) fn derive_cancel(
     let node = Node::new(
         Some(parent),
         p.clock.clone(),
-        deadline,
         Kind::Cancel(CancelNode::new(CancelSpec {
+            deadline,
             own_deadline,
-            deadline_cause: cause,
+            deadline_cause: cause.map(Arc::new),
             shown_as_deadline,
             born_done,
+            ..CancelSpec::default()
         })),
     );
     if !is_born_done {

@@ -6,7 +6,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Kind, Node, StaticParent, WrapNode, err};
+use super::{Kind, Node, StaticParent, err};
 use crate::{Cause, Error};
 
 /// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
@@ -52,7 +52,9 @@ pub(crate) fn ctx_cause(node: &Arc<Node>) -> Option<Cause> {
 pub(crate) fn value_any(mut node: &Node, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
     loop {
         match &node.kind {
-            Kind::Value { key: k, value, .. } if *k == key => return Some(&**value),
+            Kind::Value { key: k, value, .. } if *k == key => {
+                return Some(&**value as &(dyn Any + Send + Sync));
+            }
             Kind::Wrap(w) => return w.custom.value_any(key),
             Kind::Root { .. } => return None,
             _ => {}
@@ -124,7 +126,7 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
     match &node.kind {
         Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
         Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
-        Kind::Cancel(c) if c.shown_as_deadline => match node.deadline {
+        Kind::Cancel(c) if c.shown_as_deadline() => match node.deadline() {
             Some(d) => {
                 let left = d.saturating_duration_since(node.clock.now());
                 write!(f, ".WithDeadline({left:?})")?
@@ -132,9 +134,9 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
             None => f.write_str(".WithDeadline(never)")?,
         },
         Kind::Cancel(_) => f.write_str(".WithCancel")?,
-        Kind::Value { type_name, .. } => write!(f, ".WithValue({type_name})")?,
+        Kind::Value { value, .. } => write!(f, ".WithValue({})", value.type_name())?,
         Kind::WithoutCancel => f.write_str(".WithoutCancel")?,
-        Kind::Wrap(WrapNode { type_name, .. }) => f.write_str(type_name)?,
+        Kind::Wrap(w) => f.write_str(w.type_name)?,
     }
     Ok(())
 }
