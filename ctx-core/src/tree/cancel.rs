@@ -24,6 +24,19 @@ use crate::{Cause, Error};
 /// it is `DeadlineExceeded` instead, even if nobody looked before.
 pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.cancel_node();
+    // Fast path, the usual `cancel()`: no cause, no deadline to compare with the clock, nothing
+    // depending on the node. One compare-exchange, no lock (invariant 10).
+    if cause.is_none() && c.plain() {
+        match c.finish_lock_free(Error::Canceled) {
+            LockFree::Marked => {
+                leave_marked(node);
+                trace::canceled(node, Error::Canceled, at, 0);
+                return;
+            }
+            LockFree::WasDone => return,
+            LockFree::Busy => {}
+        }
+    }
     if !c.is_open() {
         return;
     }
@@ -78,8 +91,7 @@ fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Rela
     if cause.is_none() {
         match c.finish_lock_free(err) {
             LockFree::Marked => {
-                leave_canceler(top.parent.as_ref(), c.slot.take());
-                merge::leave_other(c, merge::take_slot(c)); // invariant 9
+                leave_marked(top);
                 return Some(0);
             }
             LockFree::WasDone => return None,
@@ -169,6 +181,16 @@ fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Rela
         drop(node);
     }
     Some(descendants)
+}
+
+/// What a node marked done without its lock gives back: its slots (invariants 4 and 9).
+#[inline]
+fn leave_marked(node: &Arc<Node>) {
+    let c = node.cancel_node();
+    leave_canceler(node.parent.as_ref(), c.slot.take());
+    if c.cold.is_some() {
+        merge::leave_other(c, merge::take_slot(c));
+    }
 }
 
 /// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters

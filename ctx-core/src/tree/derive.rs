@@ -6,7 +6,7 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{CancelNode, CancelSpec, Kind, Node, attach};
+use super::{CancelNode, Cold, Kind, Node, attach};
 use crate::clock::ClockRef;
 use crate::{Cause, Clock, Ctx};
 
@@ -63,19 +63,23 @@ pub(crate) fn derive_cancel(
         _ => p.source().and_then(|s| s.cancel_node().outcome()),
     };
     let is_born_done = born_done.is_some();
+    // Only a node with a deadline has a cold part (a cause comes with a deadline of its own).
+    let cold = deadline.map(|deadline| {
+        Box::new(Cold {
+            deadline: Some(deadline),
+            own_deadline,
+            deadline_cause: cause.map(Arc::new),
+            ..Cold::default()
+        })
+    });
     let node = Node::new(
         Some(parent),
         p.clock.clone(),
-        Kind::Cancel(CancelNode::new(CancelSpec {
-            deadline,
-            own_deadline,
-            deadline_cause: cause.map(Arc::new),
-            shown_as_deadline,
-            born_done,
-            ..CancelSpec::default()
-        })),
+        Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, cold)),
     );
-    if !is_born_done {
+    // A child of the process-wide root with no deadline has nothing to attach to and nothing
+    // to check.
+    if !is_born_done && (node.parent.is_some() || deadline.is_some()) {
         attach(&node);
     }
     node

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
-use super::node::{CancelNode, CancelSpec, Kind, Node, Outcome, WrapNode, attach};
+use super::node::{CancelNode, Cold, Kind, Node, Outcome, WrapNode, attach};
 use crate::clock::ClockRef;
 use crate::loom::lock;
 use crate::watch::Watch;
@@ -72,15 +72,16 @@ impl CancelNode {
             }),
             _ => None,
         });
-        CancelNode::new(CancelSpec {
+        let cold = Cold {
             deadline,
             bridge: Some(Bridge {
                 custom: Arc::downgrade(custom),
                 relay: feeder.is_some(),
                 foreign_root,
             }),
-            ..CancelSpec::default()
-        })
+            ..Cold::default()
+        };
+        CancelNode::new(None, false, Some(Box::new(cold)))
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use super::deadline::{deadline_owner, err};
 use super::node::{
-    CancelNode, CancelSpec, Kind, Node, Outcome, Slot, ThinCause, attach, attach_to, leave_canceler,
+    CancelNode, Cold, Kind, Node, Outcome, Slot, ThinCause, attach, attach_to, leave_canceler,
 };
 use crate::Ctx;
 use crate::Error;
@@ -76,15 +76,15 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     };
     let born_done = outcome(a).or_else(|| outcome(b));
     let is_born_done = born_done.is_some();
-    let cancel = CancelNode::new(CancelSpec {
+    let cold = Cold {
         deadline,
-        born_done,
         merge: Some(Merge {
             other: b.clone(),
             slot: AtomicUsize::new(NONE),
         }),
-        ..CancelSpec::default()
-    });
+        ..Cold::default()
+    };
+    let cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
     let node = Node::new(Some(a), a.node.clock.clone(), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),

@@ -99,6 +99,12 @@ impl AtomicSlot {
         self.0.store(Slot::into_raw(Some(slot)), Ordering::Release);
     }
 
+    /// No slot (a `Relaxed` load: for the owner of the node, or its one taker).
+    #[inline]
+    pub(super) fn is_none(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+
     /// Takes the slot. Only its one taker calls this (invariant 4), so a load and a store do.
     #[inline]
     pub(super) fn take(&self) -> Option<Slot> {
@@ -399,8 +405,14 @@ impl Drop for Node {
 impl Node {
     /// Everything a dying node gives back: its slot in the canceler, its timer, its watcher.
     /// Idempotent: the loop in `drop` calls it before the node's own `Drop` runs.
+    #[inline]
     pub(super) fn release(&mut self) {
         if let Kind::Cancel(c) = &mut self.kind {
+            // The usual cancel node: nothing attached, nothing busy.
+            let busy = with_mut(&mut c.inner, |inner| inner.busy.is_some());
+            if !busy && c.slot.is_none() {
+                return;
+            }
             // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the
             // slot outright).
             let slot = c.slot.take();
@@ -432,27 +444,6 @@ pub(crate) struct Outcome {
     pub(crate) cause: Option<ThinCause>,
 }
 
-/// What a new cancel node is made of (`CancelNode::new`). The default is a plain open node, as
-/// `with_cancel` makes.
-#[derive(Default)]
-pub(crate) struct CancelSpec {
-    /// The effective deadline (see `Cold::deadline`).
-    pub(crate) deadline: Option<Instant>,
-    /// The node's own deadline, if it set one (see `Cold::own_deadline`).
-    pub(crate) own_deadline: Option<Instant>,
-    /// The cause recorded when `own_deadline` passes.
-    pub(crate) deadline_cause: Option<ThinCause>,
-    /// Named `WithDeadline` in `Display` (else `WithCancel`).
-    pub(crate) shown_as_deadline: bool,
-    /// `Some` for a child of a parent that is already done: the node is built done with the
-    /// parent's outcome, and then needs no attaching at all.
-    pub(crate) born_done: Option<Outcome>,
-    /// See `Cold::bridge`.
-    pub(super) bridge: Option<Bridge>,
-    /// See `Cold::merge`.
-    pub(super) merge: Option<merge::Merge>,
-}
-
 /// What a cancel without the lock found (`CancelNode::finish_lock_free`).
 pub(super) enum LockFree {
     /// This call marked the node done.
@@ -464,39 +455,25 @@ pub(super) enum LockFree {
 }
 
 impl CancelNode {
-    /// A cancel node, open, or born done with `spec.born_done`.
+    /// A cancel node, open, or born done with `born_done` (a child of a parent that is already
+    /// done: built done with the parent's outcome, it needs no attaching at all). `cold`: see
+    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`).
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
-    pub(crate) fn new(spec: CancelSpec) -> CancelNode {
-        let CancelSpec {
-            deadline,
-            own_deadline,
-            deadline_cause,
-            shown_as_deadline,
-            born_done,
-            bridge,
-            merge,
-        } = spec;
+    pub(crate) fn new(born_done: Option<Outcome>, shown_as_deadline: bool, cold: Option<Box<Cold>>) -> CancelNode {
         let (mut state, cause) = match born_done {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
         };
-        if deadline.is_some() || bridge.is_some() {
+        if cold
+            .as_ref()
+            .is_some_and(|c| c.deadline.is_some() || c.bridge.is_some())
+        {
             state |= LOOK;
         }
         if shown_as_deadline {
             state |= SHOWN_AS_DEADLINE;
         }
-        let cold = (deadline.is_some() || bridge.is_some() || merge.is_some() || deadline_cause.is_some())
-            .then(|| {
-                Box::new(Cold {
-                    deadline,
-                    own_deadline,
-                    deadline_cause,
-                    bridge,
-                    merge,
-                })
-            });
         CancelNode {
             state: AtomicU32::new(state),
             handles: AtomicU32::new(1),
@@ -531,6 +508,12 @@ impl CancelNode {
             Some(e) => Ok(Some(e)),
             None => Err(()),
         }
+    }
+
+    /// Open, with no deadline and no bridge, and never busy: a cancel needs no clock and no lock.
+    #[inline]
+    pub(super) fn plain(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (DONE_MASK | LOOK | BUSY) == OPEN
     }
 
     /// Named `WithDeadline` in `Display`.
