@@ -247,7 +247,8 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(self.node.clock.now().checked_add(timeout), None);
+        let now = self.node.clock.now();
+        let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
@@ -301,9 +302,11 @@ impl Ctx {
         timeout: Duration,
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(
-            self.node.clock.now().checked_add(timeout),
+        let now = self.node.clock.now();
+        let node = self.derive_deadline_read_at(
+            now.checked_add(timeout),
             Some(crate::error::into_cause(cause)),
+            Some(now),
         );
         let handle = CancelHandle::new(&node);
         (node, handle)
@@ -446,17 +449,35 @@ impl Ctx {
         cause: Option<Cause>,
         shown_as_deadline: bool,
     ) -> Ctx {
-        Ctx::from_node(tree::derive_cancel(self, own_deadline, cause, shown_as_deadline))
+        Ctx::from_node(tree::derive_cancel(
+            self,
+            own_deadline,
+            cause,
+            shown_as_deadline,
+            None,
+        ))
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
+        self.derive_deadline_read_at(deadline, cause, None)
+    }
+
+    /// `derive_deadline`, told when the clock was last read (`with_timeout*`): a deadline
+    /// after that reading has not passed, and the new node is not checked again.
+    #[cfg_attr(feature = "tracing", track_caller)]
+    fn derive_deadline_read_at(
+        &self,
+        deadline: Option<Instant>,
+        cause: Option<Cause>,
+        read_at: Option<Instant>,
+    ) -> Ctx {
         match (self.node.deadline(), deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
             (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
             // Too far in the future for `Instant`: never expires.
             (_, None) => self.derive_cancel(None, None, true),
-            (_, Some(d)) => self.derive_cancel(Some(d), cause, true),
+            (_, Some(d)) => Ctx::from_node(tree::derive_cancel(self, Some(d), cause, true, read_at)),
         }
     }
 }

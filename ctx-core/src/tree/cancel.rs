@@ -24,9 +24,19 @@ use crate::{Cause, Error};
 /// it is `DeadlineExceeded` instead, even if nobody looked before.
 pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.cancel_node();
-    // Fast path, the usual `cancel()`: no cause, no deadline to compare with the clock, nothing
-    // depending on the node. One compare-exchange, no lock (invariant 10).
-    if cause.is_none() && c.plain() {
+    if !c.is_open() {
+        return;
+    }
+    if c.looks_further()
+        && let Some(d) = node.deadline()
+        && node.clock.now() >= d
+    {
+        expire(node);
+        return;
+    }
+    // Fast path, the usual `cancel()`: no cause, nothing depending on the node. One
+    // compare-exchange, no lock (invariant 10).
+    if cause.is_none() {
         match c.finish_lock_free(Error::Canceled) {
             LockFree::Marked => {
                 leave_marked(node);
@@ -36,15 +46,6 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
             LockFree::WasDone => return,
             LockFree::Busy => {}
         }
-    }
-    if !c.is_open() {
-        return;
-    }
-    if let Some(d) = node.deadline()
-        && node.clock.now() >= d
-    {
-        expire(node);
-        return;
     }
     if let Some(descendants) = propagate(node, Error::Canceled, cause.map(Arc::new)) {
         trace::canceled(node, Error::Canceled, at, descendants);

@@ -43,12 +43,15 @@ pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
 
 /// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
 /// and the parent's wins); `shown_as_deadline` names it `.WithDeadline` rather than `.WithCancel`.
+/// `read_at`: when the caller last read the clock, if it did (`with_timeout`): a deadline later
+/// than that is not compared with the clock again.
 #[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_cancel(
     parent: &Ctx,
     own_deadline: Option<Instant>,
     cause: Option<Cause>,
     shown_as_deadline: bool,
+    read_at: Option<Instant>,
 ) -> Arc<Node> {
     let p = &parent.node;
     let deadline = match (p.deadline(), own_deadline) {
@@ -60,7 +63,7 @@ pub(crate) fn derive_cancel(
     // A custom parent answers for itself, in `attach`.
     let born_done = match &p.kind {
         Kind::Wrap(_) => None,
-        _ => p.source().and_then(|s| s.cancel_node().outcome()),
+        _ => p.source().and_then(|s| s.cancel_node().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
     // Only a node with a deadline has a cold part (a cause comes with a deadline of its own).
@@ -79,8 +82,9 @@ pub(crate) fn derive_cancel(
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.
-    if !is_born_done && (node.parent.is_some() || deadline.is_some()) {
-        attach(&node);
+    let check_deadline = deadline.is_some_and(|d| read_at.is_none_or(|t| d <= t));
+    if !is_born_done && (node.parent.is_some() || check_deadline) {
+        attach(&node, check_deadline);
     }
     node
 }

@@ -182,7 +182,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
             Kind::Cancel(CancelNode::new_bridge(&custom, Some(feeder), deadline)),
         );
         drop(done);
-        attach(&relay);
+        attach(&relay, true);
         Some(relay)
     } else if done.is_never() {
         None

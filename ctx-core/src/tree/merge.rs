@@ -89,7 +89,7 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
-        attach(&node);
+        attach(&node, true);
         attach_other(&node, b);
     }
     Ctx { node }

@@ -460,7 +460,11 @@ impl CancelNode {
     /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`).
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
-    pub(crate) fn new(born_done: Option<Outcome>, shown_as_deadline: bool, cold: Option<Box<Cold>>) -> CancelNode {
+    pub(crate) fn new(
+        born_done: Option<Outcome>,
+        shown_as_deadline: bool,
+        cold: Option<Box<Cold>>,
+    ) -> CancelNode {
         let (mut state, cause) = match born_done {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
@@ -510,10 +514,10 @@ impl CancelNode {
         }
     }
 
-    /// Open, with no deadline and no bridge, and never busy: a cancel needs no clock and no lock.
+    /// The node has a deadline or is a bridge (set at creation).
     #[inline]
-    pub(super) fn plain(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & (DONE_MASK | LOOK | BUSY) == OPEN
+    pub(super) fn looks_further(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LOOK != 0
     }
 
     /// Named `WithDeadline` in `Display`.
@@ -602,6 +606,12 @@ impl CancelNode {
         Some(cause.map_or_else(|| err.as_cause(), |c| (*c).clone()))
     }
 
+    /// `outcome`, with the open case (the usual one) answered inline.
+    #[inline]
+    pub(crate) fn outcome_if_done(&self) -> Option<Outcome> {
+        if self.is_open() { None } else { self.outcome() }
+    }
+
     /// The error and the given cause (if any) of a done node, read together.
     pub(crate) fn outcome(&self) -> Option<Outcome> {
         let err = self.state_err()?;
@@ -615,8 +625,9 @@ impl CancelNode {
 // ===== attaching =====
 
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
-/// deadline. Called once, right after `Node::new`, before the node is shared.
-pub(crate) fn attach(node: &Arc<Node>) {
+/// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
+/// after `Node::new`, before the node is shared.
+pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
     if let Some(p) = node.parent.as_ref().and_then(|p| p.node.source()) {
         // A custom parent is done for its children when its `done()` fires (Go's rule), which
         // its bridge (the canceler here) follows; one whose `done()` never fires has no
@@ -632,7 +643,9 @@ pub(crate) fn attach(node: &Arc<Node>) {
             return;
         }
     }
-    check_deadline(node);
+    if check_deadline {
+        self::check_deadline(node);
+    }
 }
 
 /// Registers `node` as a child of the canceler `p` (`attach`, and the second parent of a
