@@ -10,8 +10,10 @@
 //! (the difference of the two `Collected` totals, divided by 100,000, is the cost of one
 //! operation). Operations: `with-cancel` (`with_cancel` of `background()`, `cancel()`, drop),
 //! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
-//! `err-open`, `floor` (the allocation floor of `Ops/AllocFloor`).
+//! `err-open`, `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
+//! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `floor` (the allocation floor of `Ops/AllocFloor`).
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -44,6 +46,26 @@ fn main() {
         "with-value" => (0..n).for_each(|_| drop(black_box(black_box(&bg).with_value(7usize)))),
         "err-open" => (0..n).for_each(|_| {
             black_box(black_box(&parent).err());
+        }),
+        "chain-100" => (0..n / 100).for_each(|_| {
+            let (root, cancel) = black_box(&bg).with_cancel();
+            let mut leaf = root.clone();
+            let mut handles = Vec::with_capacity(100);
+            for _ in 0..100 {
+                let (child, h) = leaf.with_cancel();
+                handles.push(h);
+                leaf = child;
+            }
+            cancel.cancel();
+            drop(black_box((handles, leaf, root)));
+        }),
+        "waiter" => (0..n).for_each(|_| {
+            let (ctx, cancel) = black_box(&bg).with_cancel();
+            let mut done = std::pin::pin!(ctx.done());
+            let waker = std::task::Waker::noop();
+            let _ = done.as_mut().poll(&mut std::task::Context::from_waker(waker));
+            cancel.cancel();
+            drop(black_box(ctx));
         }),
         "floor" => (0..n).for_each(|_| {
             let node = Arc::new([const { AtomicU8::new(0) }; 80]);

@@ -104,6 +104,7 @@ use crate::loom::lock;
 mod cancel;
 mod deadline;
 mod derive;
+mod entries;
 mod foreign;
 mod merge;
 mod node;

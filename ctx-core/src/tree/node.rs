@@ -9,12 +9,11 @@ use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Instant;
 
-use slab::Slab;
-
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::deadline::check_deadline;
+use super::entries::Entries;
 use super::foreign::{Bridge, Feed, bridge_outcome, drop_custom, placeholder, poll_bridge};
 use super::merge;
 use crate::clock::ClockRef;
@@ -259,7 +258,7 @@ pub(super) struct Locked {
 #[derive(Default)]
 pub(super) struct Busy {
     /// Children, waiters and after-funcs, in one slab: one allocation, one walk on cancel.
-    pub(super) entries: Slab<Entry>,
+    pub(super) entries: Entries,
     /// How many `entries` are after-funcs (for `keep_alive`, invariant 7).
     pub(super) after_count: usize,
     /// `Some(self)` while there are after-funcs (invariant 7).
@@ -559,11 +558,17 @@ impl CancelNode {
     }
 
     /// Marks the node done with `err`, under its lock (invariant 2; the caller sets `cause` in
-    /// the same critical section). `false` if it was done already: a lock-free cancel may have
-    /// won (invariant 10), so this is a compare-exchange, not a store.
+    /// the same critical section). `false` if it was done already. Unless the node is busy, a
+    /// lock-free cancel may race (invariant 10), so this is a compare-exchange then.
     #[inline]
     pub(super) fn mark(&self, err: Error) -> bool {
         let mut word = self.state.load(Ordering::Relaxed);
+        if word & (DONE_MASK | BUSY) == BUSY {
+            // Busy and open: only lock holders change the word now (invariant 10), and we hold
+            // the lock, so a store does.
+            self.state.store(word | state_of(err), Ordering::Release);
+            return true;
+        }
         loop {
             if word & DONE_MASK != OPEN {
                 return false;
@@ -667,7 +672,7 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
         let entries = &mut pg.busy().entries;
         let key = entries.insert(Entry::Child(Arc::downgrade(node)));
         if !set_slot(Slot::new(key)) {
-            entries.remove(key);
+            entries.try_remove(key);
         }
         drop(pg);
         true
@@ -712,7 +717,7 @@ pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
     let busy = g.busy.as_mut()?;
     let entry = busy.entries.try_remove(slot.key());
     if busy.entries.is_empty() && busy.entries.capacity() > 64 {
-        busy.entries = Slab::new();
+        busy.entries = Entries::default();
     }
     entry
 }
