@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::sleep::Sleep;
-use crate::tree::{self, Node};
+use crate::tree::{self, Node, NodeRef};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
@@ -38,7 +38,7 @@ use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, E
 #[derive(Clone)]
 pub struct Ctx {
     /// The node this handle shares: the handle is one `Arc` (clone = refcount bump).
-    pub(crate) node: Arc<Node>,
+    pub(crate) node: NodeRef,
 }
 
 // ===== roots =====
@@ -47,7 +47,9 @@ impl Ctx {
     /// The handle of a freshly built node.
     #[inline]
     pub(crate) fn from_node(node: Arc<Node>) -> Ctx {
-        Ctx { node }
+        Ctx {
+            node: NodeRef::Node(node),
+        }
     }
 
     /// The root of every tree: never canceled, no deadline, no values. Its clock is the system
@@ -68,7 +70,7 @@ impl Ctx {
     #[doc(alias = "Background")]
     pub fn background() -> Ctx {
         static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx {
-            node: Node::new_static_root(false),
+            node: NodeRef::Node(Node::new_static_root(false)),
         });
         BACKGROUND.clone()
     }
@@ -84,7 +86,7 @@ impl Ctx {
     #[doc(alias = "TODO")]
     pub fn todo() -> Ctx {
         static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx {
-            node: Node::new_static_root(true),
+            node: NodeRef::Node(Node::new_static_root(true)),
         });
         TODO.clone()
     }
@@ -247,7 +249,7 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
-        let now = self.node.clock.now();
+        let now = self.node.clock().now();
         let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
         let handle = CancelHandle::new(&node);
         (node, handle)
@@ -302,7 +304,7 @@ impl Ctx {
         timeout: Duration,
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> (Ctx, CancelHandle) {
-        let now = self.node.clock.now();
+        let now = self.node.clock().now();
         let node = self.derive_deadline_read_at(
             now.checked_add(timeout),
             Some(crate::error::into_cause(cause)),
@@ -327,7 +329,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithValue")]
     pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
-        Ctx::from_node(tree::derive_value(self, value))
+        tree::derive_value(self, value)
     }
 
     /// A child that keeps this context's values but is never canceled and has no deadline,
@@ -717,7 +719,7 @@ impl Ctx {
     /// assert!(ctx.now() >= t);
     /// ```
     pub fn now(&self) -> Instant {
-        self.node.clock.now()
+        self.node.clock().now()
     }
 
     /// Time left until the deadline on this context's clock (zero once passed), or `None`
@@ -861,7 +863,7 @@ impl Context for Ctx {
     }
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
         if key == TypeId::of::<ClockRef>() {
-            return Some(&self.node.clock); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
+            return Some(self.node.clock()); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
         }
         self.lookup(key)
     }
@@ -882,7 +884,7 @@ impl Context for Ctx {
 /// Same context (clones of one handle), not parent and child.
 impl PartialEq for Ctx {
     fn eq(&self, other: &Ctx) -> bool {
-        Arc::ptr_eq(&self.node, &other.node)
+        self.node.ptr_eq(&other.node)
     }
 }
 

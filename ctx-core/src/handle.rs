@@ -32,7 +32,7 @@ impl HandleCore {
     fn new(ctx: &Ctx) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
         HandleCore {
-            node: Some(Arc::downgrade(&ctx.node)),
+            node: Some(Arc::downgrade(ctx.node.node())),
             canceled_here: AtomicBool::new(false),
         }
     }

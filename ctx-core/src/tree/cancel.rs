@@ -131,7 +131,7 @@ fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Rela
     if !has_children {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
-        leave_canceler(top.parent.as_ref(), top_slot);
+        leave_canceler(top.parent.get(), top_slot);
         merge::leave_other(c, other_slot);
         wake_and_run(taken);
         return Some(0);
@@ -173,7 +173,7 @@ fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Rela
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
-    leave_canceler(top.parent.as_ref(), top_slot);
+    leave_canceler(top.parent.get(), top_slot);
     merge::leave_other(c, other_slot);
     merge::leave_all(merged);
     let descendants = done.len() - 1;
@@ -188,7 +188,7 @@ fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Rela
 #[inline]
 fn leave_marked(node: &Arc<Node>) {
     let c = node.cancel_node();
-    leave_canceler(node.parent.as_ref(), c.slot.take());
+    leave_canceler(node.parent.get(), c.slot.take());
     if c.cold.is_some() {
         merge::leave_other(c, merge::take_slot(c));
     }

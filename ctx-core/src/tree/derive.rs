@@ -2,11 +2,12 @@
 //!
 //! The handle ([`Ctx`]) never matches on a node's [`Kind`]: it calls these.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{CancelNode, Cold, Kind, Node, attach};
+use super::node::Held;
+use super::{CancelNode, Cold, Kind, Node, NodeRef, ValueNode, attach};
 use crate::clock::ClockRef;
 use crate::{Cause, Clock, Ctx};
 
@@ -23,22 +24,15 @@ pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
 }
 
 /// A child of `parent` carrying `value`, keyed by its type.
-pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Arc<Node> {
-    let p = &parent.node;
-    Node::new(
-        Some(parent),
-        p.clock.clone(),
-        Kind::Value {
-            key: TypeId::of::<T>(),
-            value: Box::new(value),
-            source: p.source().cloned(),
-        },
-    )
+pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Ctx {
+    Ctx {
+        node: NodeRef::Value(ValueNode::new(parent, Box::new(Held(value)))),
+    }
 }
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.
 pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
-    Node::new(Some(parent), parent.node.clock.clone(), Kind::WithoutCancel)
+    Node::new(Some(parent), parent.node.clock().clone(), Kind::WithoutCancel)
 }
 
 /// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
@@ -61,8 +55,8 @@ pub(crate) fn derive_cancel(
     // Fast path for a child of a done parent: born done with the parent's error and cause
     // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
     // A custom parent answers for itself, in `attach`.
-    let born_done = match &p.kind {
-        Kind::Wrap(_) => None,
+    let born_done = match p {
+        NodeRef::Node(n) if matches!(n.kind, Kind::Wrap(_)) => None,
         _ => p.source().and_then(|s| s.cancel_node().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
@@ -77,13 +71,13 @@ pub(crate) fn derive_cancel(
     });
     let node = Node::new(
         Some(parent),
-        p.clock.clone(),
+        p.clock().clone(),
         Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, cold)),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.
     let check_deadline = deadline.is_some_and(|d| read_at.is_none_or(|t| d <= t));
-    if !is_born_done && (node.parent.is_some() || check_deadline) {
+    if !is_born_done && (node.parent.get().is_some() || check_deadline) {
         attach(&node, check_deadline);
     }
     node

@@ -116,7 +116,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
     let feeder_open = b.relay
         && node
             .parent
-            .as_ref()
+            .get()
             .and_then(|p| p.node.source())
             .is_some_and(|feeder| feeder.cancel_node().is_open());
     // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
@@ -177,7 +177,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
         .unwrap_or(ClockRef::SYSTEM);
     let source = if let Some(feeder) = done.node() {
         let relay = Node::new(
-            Some(&Ctx { node: feeder.clone() }),
+            Some(&Ctx::from_node(feeder.clone())),
             clock.clone(),
             Kind::Cancel(CancelNode::new_bridge(&custom, Some(feeder), deadline)),
         );

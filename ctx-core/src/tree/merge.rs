@@ -85,14 +85,14 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
         ..Cold::default()
     };
     let cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
-    let node = Node::new(Some(a), a.node.clock.clone(), Kind::Cancel(cancel));
+    let node = Node::new(Some(a), a.node.clock().clone(), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
         attach(&node, true);
         attach_other(&node, b);
     }
-    Ctx { node }
+    Ctx::from_node(node)
 }
 
 /// Registers the merged `node` under the canceler of its second parent `other`, or cancels it
@@ -107,7 +107,7 @@ fn attach_other(node: &Arc<Node>, other: &Ctx) {
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.as_ref().and_then(|p| p.node.source());
+    let first = node.parent.get().and_then(|p| p.node.source());
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }
@@ -161,7 +161,7 @@ pub(super) fn take_slots(node: &Arc<Node>) -> Left {
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
 pub(super) fn leave_all(merged: Vec<Left>) {
     for Left(node, first, second) in merged {
-        leave_canceler(node.parent.as_ref(), first);
+        leave_canceler(node.parent.get(), first);
         leave_other(node.cancel_node(), second);
     }
 }
@@ -205,31 +205,7 @@ pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
         p.and_then(|p| p.node.source())
             .filter(|n| n.deadline() == Some(d))
     }
-    via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
-}
-
-/// Unlinks the parents of a dying merged node (released already) without recursing
-/// (invariant 6): like the loop in `Drop for Node`, with a stack instead of a single link, since
-/// every merged node met on the way has two parents to release.
-#[cold]
-pub(super) fn unlink(node: &mut Node) {
-    // The next parent to release, and the second parents still to come (on the heap only when
-    // a merged node that nobody else holds is met on the way).
-    let mut next = node.parent.take();
-    let mut more: Vec<Ctx> = Vec::new();
-    more.extend(node.release_merge());
-    while let Some(Ctx { node: arc }) = next.take().or_else(|| more.pop()) {
-        // A shared parent is only released: its last owner drops it.
-        if Arc::strong_count(&arc) > 1 {
-            continue;
-        }
-        if let Ok(mut parent) = Arc::try_unwrap(arc) {
-            parent.release();
-            more.extend(parent.release_merge());
-            next = parent.parent.take();
-            // `parent` drops here with no parents: its `Drop` does nothing more.
-        }
-    }
+    via(cur.parent.get(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }
 
 impl CancelNode {
@@ -240,12 +216,6 @@ impl CancelNode {
 }
 
 impl Node {
-    /// Whether this is a merged node that still holds its second parent.
-    #[inline]
-    pub(super) fn is_merged(&self) -> bool {
-        matches!(&self.kind, Kind::Cancel(c) if c.merge().is_some())
-    }
-
     /// What a dying merged node gives back to its second parent: its slot (removed here), and
     /// the parent itself, for the caller to release without recursing. `None` for any other
     /// node.

@@ -1,10 +1,12 @@
 //! The engine: nodes of the context tree and how cancellation flows through them.
 //!
-//! A [`Ctx`](crate::Ctx) is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`,
-//! `with_deadline*`, `with_timeout*`, and the *bridge* behind a `Ctx::wrap`, see
-//! [`Bridge`](foreign::Bridge)) can become done; every other node (`with_value`, `wrap`) points
-//! at the nearest cancel node above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the roots have no
-//! source: they are never done.
+//! A [`Ctx`](crate::Ctx) is an `Arc` of a node: a `NodeRef`, which points at a `Node` or at a
+//! `ValueNode` (`with_value`; a type of its own, so that it is smaller than a cancel node).
+//! Only *cancel nodes* (`with_cancel*`, `with_deadline*`, `with_timeout*`, and the *bridge*
+//! behind a `Ctx::wrap`, see [`Bridge`](foreign::Bridge)) can become done; every other node
+//! (`with_value`, `wrap`) points at the nearest cancel node above it, its *source*, and answers
+//! `err()`/`done()` from there. `without_cancel` and the roots have no source: they are never
+//! done.
 //!
 //! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
 //! *canceler*) and keeps only its slot number. The canceler holds children weakly, so a child
@@ -24,9 +26,9 @@
 //! * `node.rs`: what a node holds (a cancel node keeps what every one needs inline, in 96
 //!   bytes with the `Arc`'s counts: its state word, handle count, slot, lock; what only some
 //!   need is in `Cold`, fixed at creation, and `Busy`, allocated under the lock when the first
-//!   child, waiter, after-func, timer or feed arrives), attaching a cancel node to its canceler
-//!   and leaving it (`attach`, `attach_to`, `leave_canceler`), and dropping a node without
-//!   recursion.
+//!   child, waiter, after-func, timer or feed arrives), value nodes (64 bytes), attaching a
+//!   cancel node to its canceler and leaving it (`attach`, `attach_to`, `leave_canceler`), and
+//!   dropping a node without recursion (`unlink`).
 //! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
 //!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
 //! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
@@ -96,9 +98,6 @@
 //! effective one), so all descendants share one timer.
 
 #[cfg(test)]
-use std::sync::Arc;
-
-#[cfg(test)]
 use crate::loom::lock;
 
 mod cancel;
@@ -119,7 +118,9 @@ pub(crate) use self::foreign::wrap;
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
 use self::node::Entry;
-pub(crate) use self::node::{AfterFn, CancelNode, Cold, Kind, Node, Slot, StaticParent, attach};
+pub(crate) use self::node::{
+    AfterFn, CancelNode, Cold, Kind, Node, NodeRef, Parent, Slot, ValueNode, attach,
+};
 
 pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};
 
@@ -134,7 +135,7 @@ pub(crate) mod counters {
 // ===== test inspection =====
 
 #[cfg(test)]
-pub(crate) fn child_count(node: &Arc<Node>) -> usize {
+pub(crate) fn child_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);
         g.busy.as_ref().map_or(0, |b| {
@@ -147,7 +148,7 @@ pub(crate) fn child_count(node: &Arc<Node>) -> usize {
 }
 
 #[cfg(all(test, loom))]
-pub(crate) fn waiter_count(node: &Arc<Node>) -> usize {
+pub(crate) fn waiter_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);
         g.busy.as_ref().map_or(0, |b| {

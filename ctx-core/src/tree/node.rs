@@ -133,17 +133,84 @@ pub(super) enum Entry {
 
 // ===== Node =====
 
+/// What a `Ctx` points at: a node, or a value node (a type of its own, so that it is smaller
+/// than a cancel node).
+#[derive(Clone)]
+pub(crate) enum NodeRef {
+    Node(Arc<Node>),
+    Value(Arc<ValueNode>),
+}
+
+/// A node's parent.
+pub(crate) enum Parent {
+    /// A root (or a node being dropped, whose parent was taken).
+    None,
+    /// The process-wide `background()`/`todo()`: not held (it has no values, never ends and
+    /// is never dropped: holding it would only bump a shared reference count on every
+    /// derivation); kept apart for `Display`.
+    Background,
+    Todo,
+    Ctx(Ctx),
+}
+
+impl Parent {
+    fn of(parent: Option<&Ctx>) -> Parent {
+        match parent.map(|p| &p.node) {
+            None => Parent::None,
+            Some(NodeRef::Node(n)) => match n.kind {
+                Kind::Root {
+                    todo: true,
+                    is_static: true,
+                } => Parent::Todo,
+                Kind::Root {
+                    todo: false,
+                    is_static: true,
+                } => Parent::Background,
+                _ => Parent::Ctx(Ctx {
+                    node: NodeRef::Node(n.clone()),
+                }),
+            },
+            Some(v @ NodeRef::Value(_)) => Parent::Ctx(Ctx { node: v.clone() }),
+        }
+    }
+
+    /// The parent, unless it is none or a process-wide root.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&Ctx> {
+        match self {
+            Parent::Ctx(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Takes the parent (while dropping, for the iterative unlink).
+    #[inline]
+    fn take(&mut self) -> Option<Ctx> {
+        match mem::replace(self, Parent::None) {
+            Parent::Ctx(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 pub(crate) struct Node {
     /// Set once at creation; taken only while the node is being dropped (iterative unlink).
-    /// `None` for a root, and for a child of the process-wide `background()`/`todo()` (which
-    /// has no values, never ends and is never dropped: holding it would only bump a shared
-    /// reference count on every derivation); `static_parent` then says which.
-    pub(crate) parent: Option<Ctx>,
+    pub(crate) parent: Parent,
     /// The root's clock, inherited by every node.
     pub(crate) clock: ClockRef,
     pub(crate) kind: Kind,
-    /// The process-wide root this node hangs from directly, if any (for `Display`).
-    pub(crate) static_parent: StaticParent,
+}
+
+/// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value. Its
+/// deadline is its parent's: `NodeRef::deadline` looks it up.
+pub(crate) struct ValueNode {
+    /// Set once at creation; taken only while the node is being dropped (iterative unlink).
+    pub(crate) parent: Parent,
+    /// The root's clock, inherited by every node.
+    pub(crate) clock: ClockRef,
+    pub(crate) value: Box<dyn Value>,
+    /// The nearest cancel node above: this node's `err()` and `done()`.
+    pub(crate) source: Option<Arc<Node>>,
 }
 
 // A panic cannot leave a node half-changed for code that catches it: every state change is made
@@ -154,14 +221,8 @@ pub(crate) struct Node {
 // `AfterFunc` are unwind safe (tokio-util's `CancellationToken` makes the same promise).
 impl std::panic::RefUnwindSafe for Node {}
 impl std::panic::UnwindSafe for Node {}
-
-/// Which process-wide root, if any, is a node's parent (see `Node::parent`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StaticParent {
-    None,
-    Background,
-    Todo,
-}
+impl std::panic::RefUnwindSafe for ValueNode {}
+impl std::panic::UnwindSafe for ValueNode {}
 
 pub(crate) enum Kind {
     Root {
@@ -170,26 +231,36 @@ pub(crate) enum Kind {
         is_static: bool,
     },
     Cancel(CancelNode),
-    /// A value node's deadline is its parent's: `Node::deadline` looks it up.
-    Value {
-        key: TypeId,
-        value: Box<dyn Value>,
-        source: Option<Arc<Node>>,
-    },
     WithoutCancel,
     /// Boxed: wraps are rare, and inline they would make every node bigger.
     Wrap(Box<WrapNode>),
 }
 
-/// A value stored by `with_value`: any `Any + Send + Sync`, which also names its type (for
-/// `Display`) so that a value node needs no field for it.
+/// A value stored by `with_value`, with its key (the `TypeId` of its type) and its type's name
+/// (for `Display`), so that a value node needs one fat pointer for all three.
 pub(crate) trait Value: Any + Send + Sync {
+    fn key(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
+    fn get(&self) -> &(dyn Any + Send + Sync);
 }
 
-impl<T: Any + Send + Sync> Value for T {
+/// A user's value as a [`Value`]. (A wrapper rather than a blanket impl, so that
+/// `Box<dyn Value>` is not a `Value` itself and a method call on it cannot pick the box's.)
+pub(crate) struct Held<T>(pub(crate) T);
+
+impl<T: Any + Send + Sync> Value for Held<T> {
+    #[inline]
+    fn key(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
+
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
+    }
+
+    #[inline]
+    fn get(&self) -> &(dyn Any + Send + Sync) {
+        &self.0
     }
 }
 
@@ -298,26 +369,10 @@ impl Node {
     #[inline(always)]
     pub(crate) fn new(parent: Option<&Ctx>, clock: ClockRef, kind: Kind) -> Arc<Node> {
         count_node(1);
-        let static_parent = match parent.map(|p| &p.node.kind) {
-            Some(Kind::Root {
-                todo: true,
-                is_static: true,
-            }) => StaticParent::Todo,
-            Some(Kind::Root {
-                todo: false,
-                is_static: true,
-            }) => StaticParent::Background,
-            _ => StaticParent::None,
-        };
-        let parent = match static_parent {
-            StaticParent::None => parent.cloned(),
-            _ => None,
-        };
         Arc::new(Node {
-            parent,
+            parent: Parent::of(parent),
             clock,
             kind,
-            static_parent,
         })
     }
 
@@ -325,13 +380,12 @@ impl Node {
     /// among live nodes.
     pub(crate) fn new_static_root(todo: bool) -> Arc<Node> {
         Arc::new(Node {
-            parent: None,
+            parent: Parent::None,
             clock: ClockRef::SYSTEM,
             kind: Kind::Root {
                 todo,
                 is_static: true,
             },
-            static_parent: StaticParent::None,
         })
     }
 
@@ -341,7 +395,6 @@ impl Node {
     pub(crate) fn source(self: &Arc<Node>) -> Option<&Arc<Node>> {
         match &self.kind {
             Kind::Cancel(_) => Some(self),
-            Kind::Value { source, .. } => source.as_ref(),
             Kind::Wrap(w) => w.source.as_ref(),
             Kind::Root { .. } | Kind::WithoutCancel => None,
         }
@@ -355,47 +408,153 @@ impl Node {
         }
     }
 
-    /// The effective deadline: the earliest of this node's and its ancestors'. A value node
-    /// has its parent's (looked up in a loop, as Go's `valueCtx` asks its parent).
+    /// The effective deadline: the earliest of this node's and its ancestors'.
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match &self.kind {
+            Kind::Cancel(c) => c.cold.as_ref()?.deadline,
+            Kind::Wrap(w) => w.deadline,
+            Kind::Root { .. } | Kind::WithoutCancel => None,
+        }
+    }
+}
+
+impl ValueNode {
+    pub(crate) fn new(parent: &Ctx, value: Box<dyn Value>) -> Arc<ValueNode> {
+        count_node(1);
+        Arc::new(ValueNode {
+            parent: Parent::of(Some(parent)),
+            clock: parent.node.clock().clone(),
+            value,
+            source: parent.node.source().cloned(),
+        })
+    }
+}
+
+impl NodeRef {
+    /// The node's *source* (see `Node::source`).
+    #[inline]
+    pub(crate) fn source(&self) -> Option<&Arc<Node>> {
+        match self {
+            NodeRef::Node(n) => n.source(),
+            NodeRef::Value(v) => v.source.as_ref(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn clock(&self) -> &ClockRef {
+        match self {
+            NodeRef::Node(n) => &n.clock,
+            NodeRef::Value(v) => &v.clock,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn parent(&self) -> &Parent {
+        match self {
+            NodeRef::Node(n) => &n.parent,
+            NodeRef::Value(v) => &v.parent,
+        }
+    }
+
+    /// The effective deadline. A value node has its parent's (looked up in a loop, as Go's
+    /// `valueCtx` asks its parent).
     #[inline]
     pub(crate) fn deadline(&self) -> Option<Instant> {
         let mut node = self;
         loop {
-            match &node.kind {
-                Kind::Cancel(c) => return c.cold.as_ref()?.deadline,
-                Kind::Wrap(w) => return w.deadline,
-                Kind::Value { .. } => node = &node.parent.as_ref()?.node,
-                Kind::Root { .. } | Kind::WithoutCancel => return None,
+            match node {
+                NodeRef::Node(n) => return n.deadline(),
+                NodeRef::Value(v) => node = &v.parent.get()?.node,
             }
+        }
+    }
+
+    /// The node behind a `Ctx` that a `with_*` method has just built as one.
+    #[inline]
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        match self {
+            NodeRef::Node(n) => n,
+            NodeRef::Value(_) => unreachable!("ctx-core: internal error: a value node"),
+        }
+    }
+
+    /// Held by others too (as far as this thread can tell: they may drop it meanwhile).
+    #[inline]
+    fn is_shared(&self) -> bool {
+        match self {
+            NodeRef::Node(n) => Arc::strong_count(n) > 1,
+            NodeRef::Value(v) => Arc::strong_count(v) > 1,
+        }
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &NodeRef) -> bool {
+        match (self, other) {
+            (NodeRef::Node(a), NodeRef::Node(b)) => Arc::ptr_eq(a, b),
+            (NodeRef::Value(a), NodeRef::Value(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // Unlink the parent chain in a loop (invariant 6): a node whose last reference is the
-        // one we hold is detached and emptied here instead of by a recursive drop.
         count_node(-1);
         self.release();
-        if self.is_merged() {
-            return merge::unlink(self); // two parents: a loop of its own
+        let second = self.release_merge();
+        let first = self.parent.take();
+        if first.is_some() || second.is_some() {
+            unlink(first, second);
         }
-        let mut next = self.parent.take();
-        while let Some(Ctx { node: arc }) = next.take() {
-            // A shared parent (the usual case) is only released: skip the unwrap attempt.
-            if Arc::strong_count(&arc) > 1 {
-                break;
-            }
-            match Arc::try_unwrap(arc) {
-                Ok(mut node) => {
-                    node.release();
-                    if node.is_merged() {
-                        return merge::unlink(&mut node);
-                    }
-                    next = node.parent.take();
-                    // `node` drops here with no parent: its `Drop` does nothing more.
+    }
+}
+
+impl Drop for ValueNode {
+    fn drop(&mut self) {
+        count_node(-1);
+        if let Some(parent) = self.parent.take() {
+            unlink(Some(parent), None);
+        }
+    }
+}
+
+/// Releases a dying node's parents (its parent, and the second parent of a merge), and every
+/// ancestor whose last reference that was, in a loop (invariant 6): a node whose last
+/// reference is the one we hold is detached and emptied here instead of by a recursive drop.
+/// The second parents of merged nodes met on the way wait on a stack (on the heap only when a
+/// merged node that nobody else holds is met).
+fn unlink(first: Option<Ctx>, second: Option<Ctx>) {
+    // The usual case: one parent, shared with others. Only released (by the return).
+    if second.is_none()
+        && let Some(p) = &first
+        && p.node.is_shared()
+    {
+        return;
+    }
+    let mut next = first;
+    let mut more: Vec<Ctx> = Vec::new();
+    more.extend(second);
+    while let Some(Ctx { node }) = next.take().or_else(|| more.pop()) {
+        match node {
+            NodeRef::Node(arc) => {
+                // A shared parent (the usual case) is only released: skip the unwrap attempt.
+                if Arc::strong_count(&arc) > 1 {
+                    continue;
                 }
-                Err(_) => break, // still shared: its last owner drops it
+                if let Ok(mut parent) = Arc::try_unwrap(arc) {
+                    parent.release();
+                    more.extend(parent.release_merge());
+                    next = parent.parent.take();
+                    // `parent` drops here with no parents: its `Drop` does nothing more.
+                }
+            }
+            NodeRef::Value(arc) => {
+                if Arc::strong_count(&arc) > 1 {
+                    continue;
+                }
+                if let Ok(mut parent) = Arc::try_unwrap(arc) {
+                    next = parent.parent.take();
+                }
             }
         }
     }
@@ -424,7 +583,7 @@ impl Node {
                     feed.cancel();
                 }
             }
-            leave_canceler(self.parent.as_ref(), slot);
+            leave_canceler(self.parent.get(), slot);
         }
         if let Kind::Wrap(w) = &mut self.kind {
             // The custom context may hold the next wrap down: drop it on the trampoline, not
@@ -633,7 +792,7 @@ impl CancelNode {
 /// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
 /// after `Node::new`, before the node is shared.
 pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
-    if let Some(p) = node.parent.as_ref().and_then(|p| p.node.source()) {
+    if let Some(p) = node.parent.get().and_then(|p| p.node.source()) {
         // A custom parent is done for its children when its `done()` fires (Go's rule), which
         // its bridge (the canceler here) follows; one whose `done()` never fires has no
         // canceler. It is not asked otherwise: in a chain of wraps that would go through every
@@ -743,11 +902,19 @@ mod tests {
         mem::size_of::<T>() + 2 * mem::size_of::<usize>()
     }
 
-    /// Issue 11's layout targets: a cancel node is one allocation of at most 96 bytes; a
-    /// `Slot` is one word, as is `Option<Slot>`.
+    /// Issue 11's layout targets: a cancel node is one allocation of at most 96 bytes, a value
+    /// node one of at most 64 (plus its boxed value); a `Slot` is one word, as is
+    /// `Option<Slot>`.
     #[test]
     fn sizes() {
         assert!(arc_size::<Node>() <= 96, "node: {} bytes", arc_size::<Node>());
+        assert!(
+            arc_size::<ValueNode>() <= 64,
+            "value node: {} bytes",
+            arc_size::<ValueNode>()
+        );
+        assert_eq!(mem::size_of::<Ctx>(), 2 * mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<Parent>(), mem::size_of::<Ctx>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());
