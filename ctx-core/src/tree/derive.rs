@@ -6,7 +6,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::node::Held;
+use super::node::Keyed;
 use super::{CancelNode, Cold, Kind, Node, NodeRef, ValueNode, attach};
 use crate::clock::ClockRef;
 use crate::{Cause, Clock, Ctx};
@@ -26,7 +26,7 @@ pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
 /// A child of `parent` carrying `value`, keyed by its type.
 pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Ctx {
     Ctx {
-        node: NodeRef::Value(ValueNode::new(parent, Box::new(Held(value)))),
+        node: NodeRef::Value(ValueNode::new(parent, Keyed::boxed(value))),
     }
 }
 

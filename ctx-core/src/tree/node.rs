@@ -201,14 +201,14 @@ pub(crate) struct Node {
     pub(crate) kind: Kind,
 }
 
-/// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value. Its
-/// deadline is its parent's: `NodeRef::deadline` looks it up.
+/// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value and
+/// key. Its deadline is its parent's: `NodeRef::deadline` looks it up.
 pub(crate) struct ValueNode {
     /// Set once at creation; taken only while the node is being dropped (iterative unlink).
     pub(crate) parent: Parent,
     /// The root's clock, inherited by every node.
     pub(crate) clock: ClockRef,
-    pub(crate) value: Box<dyn Value>,
+    pub(crate) value: Box<Keyed<dyn Value>>,
     /// The nearest cancel node above: this node's `err()` and `done()`.
     pub(crate) source: Option<Arc<Node>>,
 }
@@ -236,31 +236,31 @@ pub(crate) enum Kind {
     Wrap(Box<WrapNode>),
 }
 
-/// A value stored by `with_value`, with its key (the `TypeId` of its type) and its type's name
-/// (for `Display`), so that a value node needs one fat pointer for all three.
+/// A value stored by `with_value` (as `Keyed<dyn Value>`), which names its type for
+/// `Display`.
 pub(crate) trait Value: Any + Send + Sync {
-    fn key(&self) -> TypeId;
     fn type_name(&self) -> &'static str;
-    fn get(&self) -> &(dyn Any + Send + Sync);
 }
 
-/// A user's value as a [`Value`]. (A wrapper rather than a blanket impl, so that
-/// `Box<dyn Value>` is not a `Value` itself and a method call on it cannot pick the box's.)
-pub(crate) struct Held<T>(pub(crate) T);
-
-impl<T: Any + Send + Sync> Value for Held<T> {
-    #[inline]
-    fn key(&self) -> TypeId {
-        TypeId::of::<T>()
-    }
-
+impl<T: Any + Send + Sync> Value for T {
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
+}
 
-    #[inline]
-    fn get(&self) -> &(dyn Any + Send + Sync) {
-        &self.0
+/// A value with its key (the `TypeId` of its type) in front, in one box: a lookup compares the
+/// key with one load and no call, and the value node needs one fat pointer for both.
+pub(crate) struct Keyed<T: ?Sized> {
+    pub(crate) key: TypeId,
+    pub(crate) value: T,
+}
+
+impl Keyed<dyn Value> {
+    pub(crate) fn boxed<T: Any + Send + Sync>(value: T) -> Box<Keyed<dyn Value>> {
+        Box::new(Keyed {
+            key: TypeId::of::<T>(),
+            value,
+        })
     }
 }
 
@@ -420,7 +420,7 @@ impl Node {
 }
 
 impl ValueNode {
-    pub(crate) fn new(parent: &Ctx, value: Box<dyn Value>) -> Arc<ValueNode> {
+    pub(crate) fn new(parent: &Ctx, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
         count_node(1);
         Arc::new(ValueNode {
             parent: Parent::of(Some(parent)),

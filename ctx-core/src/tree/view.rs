@@ -54,7 +54,7 @@ pub(crate) fn ctx_cause(node: &NodeRef) -> Option<Cause> {
 pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
     loop {
         match node {
-            NodeRef::Value(v) if v.value.key() == key => return Some(v.value.get()),
+            NodeRef::Value(v) if v.value.key == key => return Some(&v.value.value),
             NodeRef::Node(n) => match &n.kind {
                 Kind::Wrap(w) => return w.custom.value_any(key),
                 Kind::Root { .. } => return None,
@@ -131,7 +131,7 @@ pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Re
 fn write_node(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
     let node = match node {
         NodeRef::Node(n) => n,
-        NodeRef::Value(v) => return write!(f, ".WithValue({})", v.value.type_name()),
+        NodeRef::Value(v) => return write!(f, ".WithValue({})", v.value.value.type_name()),
     };
     match &node.kind {
         Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
