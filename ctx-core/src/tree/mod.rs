@@ -29,6 +29,8 @@
 //!   child, waiter, after-func, timer or feed arrives), value nodes (64 bytes), attaching a
 //!   cancel node to its canceler and leaving it (`attach`, `attach_to`, `leave_canceler`), and
 //!   dropping a node without recursion (`unlink`).
+//! * `entries.rs`: the slab of a cancel node's children, waiters and after-funcs, whose first
+//!   two places are inline.
 //! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
 //!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
 //! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
