@@ -11,7 +11,8 @@
 //! operation). Operations: `with-cancel` (`with_cancel` of `background()`, `cancel()`, drop),
 //! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
 //! `err-open`, `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
-//! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `floor` (the allocation floor of `Ops/AllocFloor`).
+//! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
+//! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -66,6 +67,16 @@ fn main() {
             let _ = done.as_mut().poll(&mut std::task::Context::from_waker(waker));
             cancel.cancel();
             drop(black_box(ctx));
+        }),
+        "waiters-100" => (0..n / 100).for_each(|_| {
+            let (ctx, cancel) = black_box(&bg).with_cancel();
+            let waker = std::task::Waker::noop();
+            let mut dones: Vec<_> = (0..100).map(|_| Box::pin(ctx.done())).collect();
+            for done in &mut dones {
+                let _ = done.as_mut().poll(&mut std::task::Context::from_waker(waker));
+            }
+            cancel.cancel();
+            drop(black_box((dones, ctx)));
         }),
         "floor" => (0..n).for_each(|_| {
             let node = Arc::new([const { AtomicU8::new(0) }; 80]);

@@ -37,20 +37,16 @@ impl Entries {
     #[inline]
     pub(super) fn insert(&mut self, entry: Entry) -> usize {
         let key = self.next_free;
-        match self.items.get_mut(key) {
-            Some(item) => {
-                let Item::Free(next) = *item else {
-                    unreachable!("ctx-core: internal error: free list points at a taken place")
-                };
-                self.next_free = next;
-                *item = Item::Taken(entry);
-            }
-            None => {
-                self.items.push(Item::Taken(entry));
-                self.next_free = self.items.len();
-            }
-        }
         self.len += 1;
+        if key == self.items.len() {
+            self.items.push(Item::Taken(entry));
+            self.next_free = key + 1;
+        } else {
+            let Item::Free(next) = std::mem::replace(&mut self.items[key], Item::Taken(entry)) else {
+                unreachable!("ctx-core: internal error: free list points at a taken place")
+            };
+            self.next_free = next;
+        }
         key
     }
 
@@ -112,20 +108,36 @@ impl Entries {
 
 impl IntoIterator for Entries {
     type Item = (usize, Entry);
-    type IntoIter = std::iter::FilterMap<
-        std::iter::Enumerate<smallvec::IntoIter<[Item; 2]>>,
-        fn((usize, Item)) -> Option<(usize, Entry)>,
-    >;
+    type IntoIter = IntoIter;
 
     /// The entries with their keys, in key order.
-    fn into_iter(self) -> Self::IntoIter {
-        fn taken((key, item): (usize, Item)) -> Option<(usize, Entry)> {
-            match item {
-                Item::Taken(entry) => Some((key, entry)),
-                Item::Free(_) => None,
+    fn into_iter(self) -> IntoIter {
+        IntoIter {
+            items: self.items.into_iter(),
+            key: 0,
+        }
+    }
+}
+
+/// The entries of an [`Entries`], taken.
+pub(super) struct IntoIter {
+    items: smallvec::IntoIter<[Item; 2]>,
+    key: usize,
+}
+
+impl Iterator for IntoIter {
+    type Item = (usize, Entry);
+
+    #[inline]
+    fn next(&mut self) -> Option<(usize, Entry)> {
+        loop {
+            let item = self.items.next()?;
+            let key = self.key;
+            self.key += 1;
+            if let Item::Taken(entry) = item {
+                return Some((key, entry));
             }
         }
-        self.items.into_iter().enumerate().filter_map(taken)
     }
 }
 
