@@ -1,6 +1,7 @@
-//! Nodes: what a node holds (`Node`, `Kind`, `CancelNode`, its state word, the part its lock
-//! guards, `Locked`, and its cold parts, `Cold` and `Busy`), how a cancel node attaches to its
-//! parent's canceler and leaves it, and how a node is dropped.
+//! Nodes: what a `Ctx` points at (`NodeRef`: a `Node`, or a `ValueNode`), what a node holds
+//! (`Parent`, `Kind`, `CancelNode`, its state word, the part its lock guards, `Locked`, and its
+//! out-of-line parts, `Cold` and `Busy`), how a cancel node attaches to its parent's canceler
+//! and leaves it, and how a node is dropped (`unlink`).
 
 use std::any::{Any, TypeId};
 use std::mem;
@@ -214,7 +215,7 @@ pub(crate) struct ValueNode {
 }
 
 // A panic cannot leave a node half-changed for code that catches it: every state change is made
-// whole under one lock (which ignores poisoning) or by one atomic store, no user code runs under
+// whole under one lock (which ignores poisoning) or by one atomic operation, no user code runs under
 // a lock, and a cancel reads the clock before it changes anything. What the compiler cannot see
 // through are the user's values, custom contexts, clocks and callbacks (`dyn` types); they are
 // only shared by `&` and are `Sync`. So `Ctx`, `CancelHandle`, `CancelCauseHandle` and
