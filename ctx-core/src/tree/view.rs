@@ -5,7 +5,7 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 
-use super::{Kind, NodeRef, Parent, err};
+use super::{Kind, Node, NodeRef, Parent, err};
 use crate::{Cause, Error};
 
 /// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
@@ -15,8 +15,17 @@ pub(crate) fn ctx_err(node: &NodeRef) -> Option<Error> {
         NodeRef::Node(n) => n,
         NodeRef::Value(v) => return err(v.source.as_ref()?),
     };
+    // The usual case first, with a compare rather than a jump table.
+    if let Kind::Cancel(_) = &node.kind {
+        return err(node);
+    }
+    ctx_err_other(node)
+}
+
+/// `ctx_err` of a node that is not a cancel node.
+fn ctx_err_other(node: &Node) -> Option<Error> {
     match &node.kind {
-        Kind::Cancel(_) => err(node),
+        Kind::Cancel(_) => unreachable!("ctx-core: internal error: a cancel node"),
         Kind::Wrap(w) => {
             // Once the custom's `done()` has fired, its answers are in the bridge.
             if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
