@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::Ctx;
-use crate::tree::{self, AfterFn, NO_SLOT, Node};
+use crate::tree::{self, AfterFn, Node, Slot};
 
 /// The handle returned by [`Ctx::after_func`]: [`stop`](AfterFunc::stop) it to keep the
 /// function from running. Go: the `stop` function returned by `context.AfterFunc`.
@@ -25,8 +25,8 @@ pub struct AfterFunc {
     /// The cancel node holding the registration (weak: the registration itself keeps the node
     /// alive until it has run or been stopped).
     node: Weak<Node>,
-    /// The registration's slot, or `NO_SLOT` when `f` ran at once or can never run.
-    key: usize,
+    /// The registration's slot, or none when `f` ran at once or can never run.
+    key: Option<Slot>,
     /// Set by the first `stop()`: later calls answer `false` without touching the slot, which
     /// another registration may own by then.
     stopped: AtomicBool,
@@ -42,13 +42,13 @@ impl AfterFunc {
         let Some(node) = ctx.node.source() else {
             // Never done: `f` never runs; `stop()` reports that it kept it from running.
             drop(f);
-            return inert(NO_SLOT);
+            return inert(None);
         };
         if tree::err(node).is_some() {
             tree::run_after(f);
             return AfterFunc {
                 stopped: AtomicBool::new(true), // already ran: stop() is false
-                ..inert(NO_SLOT)
+                ..inert(None)
             };
         }
         match tree::register_after(node, f) {
@@ -58,7 +58,7 @@ impl AfterFunc {
                 }
                 AfterFunc {
                     node: Arc::downgrade(node),
-                    key,
+                    key: Some(key),
                     stopped: AtomicBool::new(false),
                 }
             }
@@ -66,7 +66,7 @@ impl AfterFunc {
                 tree::run_after(f);
                 AfterFunc {
                     stopped: AtomicBool::new(true),
-                    ..inert(NO_SLOT)
+                    ..inert(None)
                 }
             }
         }
@@ -91,11 +91,11 @@ impl AfterFunc {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return false;
         }
-        if self.key == NO_SLOT {
+        let Some(key) = self.key else {
             return true; // the never-done case; the ran-at-once case was `stopped` from birth
-        }
+        };
         match self.node.upgrade() {
-            Some(node) => tree::unregister_after(&node, self.key),
+            Some(node) => tree::unregister_after(&node, key),
             None => false, // the registration kept the node alive: it is gone, so `f` ran
         }
     }

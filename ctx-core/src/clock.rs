@@ -149,26 +149,33 @@ impl Clock for SystemClock {
     }
 }
 
-/// How a node holds its clock. The system clock is a unit and costs nothing to copy; any other
-/// clock is shared. Kept private so the representation can change.
+/// How a node holds its clock: one word. The system clock is none (it costs nothing to copy);
+/// any other clock is shared, boxed once per root so that the pointer is thin. Kept private so
+/// the representation can change.
 #[derive(Clone)]
-pub(crate) enum ClockRef {
-    System,
-    Shared(Arc<dyn Clock>),
-}
+pub(crate) struct ClockRef(Option<Arc<Arc<dyn Clock>>>);
 
 impl ClockRef {
+    /// The system clock.
+    pub(crate) const SYSTEM: ClockRef = ClockRef(None);
+
+    /// A root's clock, shared by every node derived from it.
+    pub(crate) fn shared(clock: Arc<dyn Clock>) -> ClockRef {
+        ClockRef(Some(Arc::new(clock)))
+    }
+
     pub(crate) fn get(&self) -> &dyn Clock {
-        match self {
-            ClockRef::System => &SystemClock,
-            ClockRef::Shared(c) => &**c,
+        match &self.0 {
+            None => &SystemClock,
+            Some(c) => &***c,
         }
     }
 
+    #[inline]
     pub(crate) fn now(&self) -> Instant {
-        match self {
-            ClockRef::System => Instant::now(),
-            ClockRef::Shared(c) => c.now(),
+        match &self.0 {
+            None => Instant::now(),
+            Some(c) => c.now(),
         }
     }
 }

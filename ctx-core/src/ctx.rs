@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::sleep::Sleep;
-use crate::tree::{self, Node};
+use crate::tree::{self, Node, NodeRef};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
@@ -38,7 +38,7 @@ use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, E
 #[derive(Clone)]
 pub struct Ctx {
     /// The node this handle shares: the handle is one `Arc` (clone = refcount bump).
-    pub(crate) node: Arc<Node>,
+    pub(crate) node: NodeRef,
 }
 
 // ===== roots =====
@@ -47,7 +47,9 @@ impl Ctx {
     /// The handle of a freshly built node.
     #[inline]
     pub(crate) fn from_node(node: Arc<Node>) -> Ctx {
-        Ctx { node }
+        Ctx {
+            node: NodeRef::Node(node),
+        }
     }
 
     /// The root of every tree: never canceled, no deadline, no values. Its clock is the system
@@ -68,7 +70,7 @@ impl Ctx {
     #[doc(alias = "Background")]
     pub fn background() -> Ctx {
         static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx {
-            node: Node::new_static_root(false),
+            node: NodeRef::Node(Node::new_static_root(false)),
         });
         BACKGROUND.clone()
     }
@@ -84,7 +86,7 @@ impl Ctx {
     #[doc(alias = "TODO")]
     pub fn todo() -> Ctx {
         static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx {
-            node: Node::new_static_root(true),
+            node: NodeRef::Node(Node::new_static_root(true)),
         });
         TODO.clone()
     }
@@ -247,7 +249,8 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(self.node.clock.now().checked_add(timeout), None);
+        let now = self.node.clock().now();
+        let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
         let handle = CancelHandle::new(&node);
         (node, handle)
     }
@@ -301,9 +304,11 @@ impl Ctx {
         timeout: Duration,
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(
-            self.node.clock.now().checked_add(timeout),
+        let now = self.node.clock().now();
+        let node = self.derive_deadline_read_at(
+            now.checked_add(timeout),
             Some(crate::error::into_cause(cause)),
+            Some(now),
         );
         let handle = CancelHandle::new(&node);
         (node, handle)
@@ -354,7 +359,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithValue")]
     pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
-        Ctx::from_node(tree::derive_value(self, value))
+        tree::derive_value(self, value)
     }
 
     /// A child that keeps this context's values but is never canceled and has no deadline,
@@ -476,17 +481,35 @@ impl Ctx {
         cause: Option<Cause>,
         shown_as_deadline: bool,
     ) -> Ctx {
-        Ctx::from_node(tree::derive_cancel(self, own_deadline, cause, shown_as_deadline))
+        Ctx::from_node(tree::derive_cancel(
+            self,
+            own_deadline,
+            cause,
+            shown_as_deadline,
+            None,
+        ))
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
-        match (self.node.deadline, deadline) {
+        self.derive_deadline_read_at(deadline, cause, None)
+    }
+
+    /// `derive_deadline`, told when the clock was last read (`with_timeout*`): a deadline
+    /// after that reading has not passed, and the new node is not checked again.
+    #[cfg_attr(feature = "tracing", track_caller)]
+    fn derive_deadline_read_at(
+        &self,
+        deadline: Option<Instant>,
+        cause: Option<Cause>,
+        read_at: Option<Instant>,
+    ) -> Ctx {
+        match (self.node.deadline(), deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
             (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
             // Too far in the future for `Instant`: never expires.
             (_, None) => self.derive_cancel(None, None, true),
-            (_, Some(d)) => self.derive_cancel(Some(d), cause, true),
+            (_, Some(d)) => Ctx::from_node(tree::derive_cancel(self, Some(d), cause, true, read_at)),
         }
     }
 }
@@ -509,7 +532,7 @@ impl Ctx {
     #[doc(alias = "Deadline")]
     #[inline]
     pub fn deadline(&self) -> Option<Instant> {
-        self.node.deadline
+        self.node.deadline()
     }
 
     /// Returns `None` until the context is done, then the same [`Error`] forever. Go: `Err()`.
@@ -726,7 +749,7 @@ impl Ctx {
     /// assert!(ctx.now() >= t);
     /// ```
     pub fn now(&self) -> Instant {
-        self.node.clock.now()
+        self.node.clock().now()
     }
 
     /// Time left until the deadline on this context's clock (zero once passed), or `None`
@@ -742,7 +765,7 @@ impl Ctx {
     /// assert_eq!(Ctx::background().remaining(), None);
     /// ```
     pub fn remaining(&self) -> Option<Duration> {
-        Some(self.node.deadline?.saturating_duration_since(self.now()))
+        Some(self.node.deadline()?.saturating_duration_since(self.now()))
     }
 }
 
@@ -870,7 +893,7 @@ impl Context for Ctx {
     }
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
         if key == TypeId::of::<ClockRef>() {
-            return Some(&self.node.clock); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
+            return Some(self.node.clock()); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
         }
         self.lookup(key)
     }
@@ -891,7 +914,7 @@ impl Context for Ctx {
 /// Same context (clones of one handle), not parent and child.
 impl PartialEq for Ctx {
     fn eq(&self, other: &Ctx) -> bool {
-        Arc::ptr_eq(&self.node, &other.node)
+        self.node.ptr_eq(&other.node)
     }
 }
 

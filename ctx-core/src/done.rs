@@ -15,7 +15,7 @@ use futures_core::stream::FusedStream;
 use sync_wrapper::SyncWrapper;
 
 use crate::Error;
-use crate::tree::{self, NO_SLOT, Node, Registered};
+use crate::tree::{self, Node, Registered, Slot};
 use crate::watch::Repoll;
 
 /// A future that completes with the context's [`Error`] once it is done. See
@@ -54,10 +54,10 @@ type ForeignFuture = Pin<Box<dyn Future<Output = Error> + Send + 'static>>;
 
 enum Inner {
     Never,
-    /// A cancel node of ours, and our waker's slot in it (`NO_SLOT` until first pending poll).
+    /// A cancel node of ours, and our waker's slot in it (none until the first pending poll).
     Node {
         node: Arc<Node>,
-        key: usize,
+        key: Option<Slot>,
     },
     /// A foreign future, from [`Done::new`].
     Foreign(SyncWrapper<ForeignFuture>, Repoll),
@@ -72,7 +72,7 @@ impl Done {
             Some(n) => Done {
                 inner: Inner::Node {
                     node: n.clone(),
-                    key: NO_SLOT,
+                    key: None,
                 },
             },
             None => Done::never(),
@@ -167,7 +167,7 @@ impl Future for Done {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Error> {
         let out = self.poll_inner(cx);
         if let Poll::Ready(e) = out {
-            // Every path to `Ready` left `key` at `NO_SLOT`: nothing to unregister.
+            // Every path to `Ready` left `key` at none: nothing to unregister.
             self.inner = Inner::Finished(e);
         }
         out
@@ -195,12 +195,12 @@ impl Done {
                 // Fast path, and the lazy deadline check: one atomic load (plus a clock read
                 // on an open node with a deadline).
                 if let Some(e) = tree::err(node) {
-                    *key = NO_SLOT; // the node took (or never had) our waker
+                    *key = None; // the node took (or never had) our waker
                     return Poll::Ready(e);
                 }
                 match tree::register_waker(node, key, cx.waker()) {
                     Registered::Done(e) => {
-                        *key = NO_SLOT;
+                        *key = None;
                         Poll::Ready(e)
                     }
                     Registered::Waiting { arm } => {
@@ -219,9 +219,7 @@ impl Done {
 
 impl Drop for Done {
     fn drop(&mut self) {
-        if let Inner::Node { node, key } = &self.inner
-            && *key != NO_SLOT
-        {
+        if let Inner::Node { node, key: Some(key) } = &self.inner {
             tree::unregister_waker(node, *key);
         }
     }

@@ -18,8 +18,8 @@ use crate::{Cause, Ctx};
 ///
 /// Invariant: each `HandleCore` with `node: Some` holds one unit of the node's `handles` count:
 /// `clone` adds the new clone's unit, `release` gives this clone's up at most once (it empties
-/// `node`). A clone that has canceled keeps its unit: the context is done, the count no longer
-/// matters, and its drop need not touch the node.
+/// `node`). A clone that has canceled, or is released once the context is done, keeps its unit:
+/// the context is done, the count no longer matters, and its drop need not touch the count.
 struct HandleCore {
     /// `None` once disarmed.
     node: Option<Weak<Node>>,
@@ -32,7 +32,7 @@ impl HandleCore {
     fn new(ctx: &Ctx) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
         HandleCore {
-            node: Some(Arc::downgrade(&ctx.node)),
+            node: Some(Arc::downgrade(ctx.node.node())),
             canceled_here: AtomicBool::new(false),
         }
     }
@@ -58,8 +58,12 @@ impl HandleCore {
             return None;
         }
         let node = weak.upgrade()?;
+        let c = node.cancel_node();
+        if !c.is_open() {
+            return None; // done (by a parent, a deadline, another clone): the count no longer matters
+        }
         // AcqRel: the last releaser sees every other clone's release before it cancels.
-        (node.cancel_node().handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
+        (c.handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
     }
 
     /// The handles' `Debug`: their name and whether this clone is still armed.
@@ -72,7 +76,10 @@ impl Clone for HandleCore {
     fn clone(&self) -> HandleCore {
         let node = self.node.as_ref().and_then(|weak| {
             let strong = weak.upgrade()?;
-            strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed);
+            // A `u32` count: as `Arc` does, abort rather than wrap (billions of clones).
+            if strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+                std::process::abort();
+            }
             Some(weak.clone())
         });
         HandleCore {

@@ -115,7 +115,7 @@ impl Waiting {
             if self.ctx.now() >= end {
                 return Poll::Ready(Ok(()));
             }
-            let clock = &self.ctx.node.clock;
+            let clock = self.ctx.node.clock();
             let timer = self
                 .timer
                 .get_or_insert_with(|| SyncWrapper::new(clock.get().sleep_until(end)));

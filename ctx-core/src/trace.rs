@@ -72,7 +72,7 @@ fn emit(node: &Arc<Node>, err: Error, at: Site, descendants: usize) {
     tracing::event!(
         target: "ctx_core",
         tracing::Level::DEBUG,
-        ctx = %crate::Ctx { node: node.clone() },
+        ctx = %crate::Ctx::from_node(node.clone()),
         err = %err,
         cause = %CauseOf(node),
         at = %at,

@@ -2,15 +2,15 @@
 
 use loom::thread;
 
-use crate::tree::{Kind, Node};
+use crate::tree::{Kind, NodeRef};
 use crate::{Ctx, Error};
 
 fn children(ctx: &Ctx) -> usize {
     crate::tree::child_count(&ctx.node)
 }
 
-fn is_cancel(node: &Node) -> bool {
-    matches!(node.kind, Kind::Cancel(_))
+fn is_cancel(node: &NodeRef) -> bool {
+    matches!(node, NodeRef::Node(n) if matches!(n.kind, Kind::Cancel(_)))
 }
 
 /// Invariant 3: a child attached while its parent is being canceled is either found by the

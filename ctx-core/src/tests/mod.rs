@@ -6,6 +6,8 @@ mod loom_after;
 #[cfg(loom)]
 mod loom_deadline;
 #[cfg(loom)]
+mod loom_lockfree;
+#[cfg(loom)]
 mod loom_merge;
 #[cfg(loom)]
 mod loom_relay;

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-use slab::Slab;
-
 use super::deadline::expire;
-use super::foreign::{Feed, bridge_outcome};
+use super::foreign::bridge_outcome;
 use super::merge;
-use super::node::{AfterFn, CancelNode, Entry, Locked, NO_SLOT, Node, Outcome, leave_canceler, state_of};
-use crate::loom::{Ordering, lock};
+use super::node::{
+    AfterFn, Busy, CancelNode, Entry, LockFree, Locked, Node, Outcome, Slot, ThinCause, entry_mut,
+    insert_entry, leave_canceler, remove_entry,
+};
+use crate::loom::lock;
 use crate::trace::{self, Site};
-use crate::watch::Watch;
 use crate::{Cause, Error};
 
 // ===== canceling =====
@@ -27,16 +27,36 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     if !c.is_open() {
         return;
     }
-    if let Some(d) = node.deadline
+    if c.looks_further()
+        && let Some(d) = node.deadline()
         && node.clock.now() >= d
     {
         expire(node);
         return;
     }
-    if let Some(descendants) = propagate(node, Error::Canceled, cause) {
+    // Fast path, the usual `cancel()`: no cause, nothing depending on the node. One
+    // compare-exchange, no lock (invariant 10).
+    if cause.is_none() {
+        match c.finish_lock_free(Error::Canceled) {
+            LockFree::Marked => {
+                leave_marked(node);
+                trace::canceled(node, Error::Canceled, at, 0);
+                return;
+            }
+            LockFree::WasDone => return,
+            LockFree::Busy => {}
+        }
+    }
+    if let Some(descendants) = propagate(node, Error::Canceled, cause.map(Arc::new)) {
         trace::canceled(node, Error::Canceled, at, descendants);
     }
 }
+
+/// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
+type Relays = Vec<(Arc<Node>, Error, Option<ThinCause>)>;
+
+/// What a marked node gave up (to be woken and run once every lock is released), and the node.
+type Settle = Vec<(Option<Box<Busy>>, Option<Arc<Node>>)>;
 
 /// Marks `top` and every open node below it done, then wakes and runs what they held. Returns
 /// how many nodes below `top` it marked, or `None` if `top` was done already.
@@ -51,8 +71,8 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
 ///
 /// The count includes the relays resolved here and the nodes below them (a relay is the cancel
 /// node of a wrap, which is done with it).
-pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Option<usize> {
-    let mut relays: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
+pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<ThinCause>) -> Option<usize> {
+    let mut relays: Relays = Vec::new();
     let mut descendants = walk(top, err, cause, &mut relays)?;
     while let Some((relay, err, cause)) = relays.pop() {
         let Outcome { err, cause } = bridge_outcome(&relay).unwrap_or(Outcome { err, cause });
@@ -65,33 +85,30 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<Cause>) -> Op
 
 /// `propagate` without the relays: collects them into `relays`. Returns how many nodes below
 /// `top` it marked, or `None` if `top` was done already.
-fn walk(
-    top: &Arc<Node>,
-    err: Error,
-    cause: Option<Cause>,
-    relays: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
-) -> Option<usize> {
+fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Relays) -> Option<usize> {
     let c = top.cancel_node();
+    // Fast path, a node that never had anything depend on it and no cause to publish: one
+    // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
+    if cause.is_none() {
+        match c.finish_lock_free(err) {
+            LockFree::Marked => {
+                leave_marked(top);
+                return Some(0);
+            }
+            LockFree::WasDone => return None,
+            LockFree::Busy => {}
+        }
+    }
     let mut g = lock(&c.inner);
     let mut now: Option<Instant> = None;
     let has_children = loop {
         if !c.is_open() {
             return None; // whoever marked it took both slots (invariants 4 and 9)
         }
-        // Fast path, a leaf nobody waits on: nothing to take, wake or run.
-        if g.entries.is_empty() && g.keep_alive.is_none() && g.timer.is_none() && g.foreign.is_none() {
-            // Every taker of a slot holds this node's lock (or owns the node outright, in
-            // `release`): a plain load and store suffice (invariant 4).
-            let top_slot = c.slot.load(Ordering::Relaxed);
-            c.slot.store(NO_SLOT, Ordering::Relaxed);
-            let other_slot = merge::take_slot(c); // invariant 9
-            mark_done(c, &mut g, err, cause);
-            drop(g);
-            leave_canceler(top.parent.as_ref(), top_slot);
-            merge::leave_other(c, other_slot);
-            return Some(0);
-        }
-        let has_children = g.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_)));
+        let has_children = g
+            .busy
+            .as_ref()
+            .is_some_and(|b| b.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_))));
         if !has_children || now.is_some() {
             break has_children;
         }
@@ -103,65 +120,78 @@ fn walk(
         now = Some(top.clock.now());
         g = lock(&c.inner);
     };
-    let top_slot = c.slot.load(Ordering::Relaxed);
-    c.slot.store(NO_SLOT, Ordering::Relaxed);
-    let other_slot = merge::take_slot(c); // invariant 9
     let for_children = if has_children { cause.clone() } else { None };
-    let taken = mark_done_and_take(c, &mut g, err, cause);
+    let Some(taken) = mark_done_and_take(c, &mut g, err, cause) else {
+        return None; // a lock-free cancel won (invariant 10) and took the slots
+    };
     drop(g);
+    let top_slot = c.slot.take();
+    let other_slot = merge::take_slot(c); // invariant 9
 
     if !has_children {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
-        leave_canceler(top.parent.as_ref(), top_slot);
+        leave_canceler(top.parent.get(), top_slot);
         merge::leave_other(c, other_slot);
-        taken.wake_and_run();
+        wake_and_run(taken);
         return Some(0);
     }
 
     // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
     // so no waker or after-func runs while part of the subtree is still open.
-    let mut stack: Vec<(Arc<Node>, Error, Option<Cause>)> = Vec::new();
-    let mut done: Vec<(Released, Option<Arc<Node>>)> = Vec::new();
+    let mut stack: Relays = Vec::new();
+    let mut done: Settle = Vec::new();
     let now = now.expect("ctx-core: internal error: clock not read before the walk");
     let mut merged = Vec::new();
-    done.push((taken.push_children(err, &for_children, &mut stack), None));
+    done.push((push_children(taken, err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
-        if c.bridge.as_ref().is_some_and(|b| b.relay) {
+        if c.bridge().is_some_and(|b| b.relay) {
             relays.push((node, err, cause)); // resolved by `propagate`, after this walk
             continue;
         }
-        let (err, cause) = match c.own_deadline {
-            Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause.clone()),
+        let (err, cause) = match c.own_deadline() {
+            Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause()),
             _ => (err, cause),
         };
         let Outcome { err, cause } = merge::deadline_first(&node, now, err, cause);
         let taken = {
             let mut g = lock(&c.inner);
-            if !c.is_open() {
-                continue;
-            }
-            if c.merge.is_some() {
+            let Some(taken) = mark_done_and_take(c, &mut g, err, cause.clone()) else {
+                continue; // done already; whoever marked it took its slots
+            };
+            drop(g);
+            if c.merge().is_some() {
                 // Reached through one of its two cancelers: it leaves both (invariant 9).
                 merged.push(merge::take_slots(&node));
+            } else {
+                c.slot.take(); // our canceler's slab is gone (invariant 3)
             }
-            c.slot.store(NO_SLOT, Ordering::Relaxed); // our canceler's slab is gone (invariant 3)
-            mark_done_and_take(c, &mut g, err, cause.clone())
+            taken
         };
-        done.push((taken.push_children(err, &cause, &mut stack), Some(node)));
+        done.push((push_children(taken, err, &cause, &mut stack), Some(node)));
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
-    leave_canceler(top.parent.as_ref(), top_slot);
+    leave_canceler(top.parent.get(), top_slot);
     merge::leave_other(c, other_slot);
     merge::leave_all(merged);
     let descendants = done.len() - 1;
     for (taken, node) in done {
-        taken.wake_and_run();
+        wake_and_run(taken);
         drop(node);
     }
     Some(descendants)
+}
+
+/// What a node marked done without its lock gives back: its slots (invariants 4 and 9).
+#[inline]
+fn leave_marked(node: &Arc<Node>) {
+    let c = node.cancel_node();
+    leave_canceler(node.parent.get(), c.slot.take());
+    if c.cold.is_some() {
+        merge::leave_other(c, merge::take_slot(c));
+    }
 }
 
 /// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
@@ -187,43 +217,31 @@ fn run_after_here(f: AfterFn) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
-/// What a node releases when it is marked done: taken under its lock, woken and run after every
-/// lock is released (invariant 5).
-struct Released {
-    entries: Slab<Entry>,
-    keep_alive: Option<Arc<Node>>,
-    timer: Option<Arc<Watch>>,
-    foreign: Option<Feed>,
-}
-
-/// Marks one node done under its lock (invariant 2).
-#[inline(always)]
-fn mark_done(c: &CancelNode, g: &mut Locked, err: Error, cause: Option<Cause>) {
-    g.cause = cause;
-    c.state.store(state_of(err), Ordering::Release);
-    g.after_count = 0;
-}
-
-/// Marks one node done under its lock (invariant 2) and takes what it held.
-fn mark_done_and_take(c: &CancelNode, g: &mut Locked, err: Error, cause: Option<Cause>) -> Released {
-    mark_done(c, g, err, cause);
-    Released {
-        entries: mem::take(&mut g.entries),
-        keep_alive: g.keep_alive.take(),
-        timer: g.timer.take(),
-        foreign: g.foreign.take(),
+/// Marks one node done under its lock (invariant 2) and takes what depended on it (woken and
+/// run after every lock is released, invariant 5). `None` if it was done already (invariant 10:
+/// a lock-free cancel may have won).
+fn mark_done_and_take(
+    c: &CancelNode,
+    g: &mut Locked,
+    err: Error,
+    cause: Option<ThinCause>,
+) -> Option<Option<Box<Busy>>> {
+    if !c.mark(err) {
+        return None;
     }
+    g.cause = cause;
+    Some(g.busy.take())
 }
 
-impl Released {
-    /// Moves the children onto the walk's stack, with the error and cause they inherit.
-    fn push_children(
-        mut self,
-        err: Error,
-        cause: &Option<Cause>,
-        stack: &mut Vec<(Arc<Node>, Error, Option<Cause>)>,
-    ) -> Released {
-        self.entries.retain(|_, entry| match entry {
+/// Moves the children onto the walk's stack, with the error and cause they inherit.
+fn push_children(
+    mut taken: Option<Box<Busy>>,
+    err: Error,
+    cause: &Option<ThinCause>,
+    stack: &mut Relays,
+) -> Option<Box<Busy>> {
+    if let Some(busy) = taken.as_mut() {
+        busy.entries.retain(|_, entry| match entry {
             Entry::Child(weak) => {
                 // A child that fails to upgrade is being dropped; its drop finds us done and
                 // skips the slab (invariant 3).
@@ -234,27 +252,35 @@ impl Released {
             }
             _ => true,
         });
-        self
     }
+    taken
+}
 
-    /// Stops the timers, wakes the waiters and runs the after-funcs (children, if any are
-    /// left, are simply released).
-    fn wake_and_run(self) {
-        if let Some(w) = self.timer {
-            w.cancel();
-        }
-        if let Some(feed) = self.foreign {
-            feed.cancel();
-        }
-        for (_, entry) in self.entries {
-            match entry {
-                Entry::Waiter(w) => wake(w),
-                Entry::After(f) => run_after(f),
-                Entry::Child(_) => {}
-            }
-        }
-        drop(self.keep_alive);
+/// Stops the timer and the feed, wakes the waiters and runs the after-funcs of a node marked
+/// done (children, if any are left, are simply released).
+fn wake_and_run(taken: Option<Box<Busy>>) {
+    let Some(busy) = taken else { return };
+    let Busy {
+        entries,
+        keep_alive,
+        timer,
+        foreign,
+        ..
+    } = *busy;
+    if let Some(w) = timer {
+        w.cancel();
     }
+    if let Some(feed) = foreign {
+        feed.cancel();
+    }
+    for (_, entry) in entries {
+        match entry {
+            Entry::Waiter(w) => wake(w),
+            Entry::After(f) => run_after(f),
+            Entry::Child(_) => {}
+        }
+    }
+    drop(keep_alive);
 }
 
 // ===== waiting =====
@@ -266,79 +292,79 @@ pub(crate) enum Registered {
 }
 
 /// Registers (or refreshes) `waker` at `*key` on the cancel node `node`.
-pub(crate) fn register_waker(node: &Arc<Node>, key: &mut usize, waker: &Waker) -> Registered {
+pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &Waker) -> Registered {
     let c = node.cancel_node();
     // A first registration clones the waker before locking; a re-poll with another waker
     // (rare: the task moved) swaps it under the lock. Only clones happen there, never a wake,
     // and the replaced waker is dropped after unlocking (invariant 5).
-    let new = (*key == NO_SLOT).then(|| waker.clone());
+    let new = key.is_none().then(|| waker.clone());
     let mut old = None;
     let mut g = lock(&c.inner);
-    if let Some(e) = c.state_err() {
+    if !c.claim() {
         drop(g);
         drop(new);
-        return Registered::Done(e);
+        *key = None;
+        return Registered::Done(
+            c.state_err()
+                .expect("ctx-core: internal error: done without error"),
+        );
     }
     match new {
-        Some(w) => *key = g.entries.insert(Entry::Waiter(w)),
+        Some(w) => *key = Some(insert_entry(&mut g, Entry::Waiter(w))),
         None => {
-            if let Some(Entry::Waiter(slot)) = g.entries.get_mut(*key)
+            if let Some(Entry::Waiter(slot)) = key.and_then(|k| entry_mut(&mut g, k))
                 && !slot.will_wake(waker)
             {
                 old = Some(mem::replace(slot, waker.clone()));
             }
         }
     }
-    let arm = node.deadline.is_some() && !mem::replace(&mut g.timer_requested, true);
+    let arm = node.deadline().is_some() && !mem::replace(&mut g.busy().timer_requested, true);
     drop(g);
     drop(old);
     Registered::Waiting { arm }
 }
 
 /// Removes the waker at `key`, if the node has not taken it already.
-pub(crate) fn unregister_waker(node: &Arc<Node>, key: usize) {
-    let c = node.cancel_node();
-    let removed = {
-        let mut g = lock(&c.inner);
-        if c.is_open() {
-            g.entries.try_remove(key)
-        } else {
-            None
-        }
-    };
-    drop(removed);
+pub(crate) fn unregister_waker(node: &Arc<Node>, key: Slot) {
+    drop(remove_entry(node.cancel_node(), key));
 }
 
 /// Registers an after-func; returns its key, or gives `f` back if the node is done.
-pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(usize, bool), AfterFn> {
+pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(Slot, bool), AfterFn> {
     let c = node.cancel_node();
     let mut g = lock(&c.inner);
-    if !c.is_open() {
+    if !c.claim() {
         return Err(f);
     }
-    let key = g.entries.insert(Entry::After(f));
-    g.after_count += 1;
-    if g.keep_alive.is_none() {
-        g.keep_alive = Some(node.clone()); // invariant 7
+    let key = insert_entry(&mut g, Entry::After(f));
+    let has_deadline = node.deadline().is_some();
+    let busy = g.busy();
+    busy.after_count += 1;
+    if busy.keep_alive.is_none() {
+        busy.keep_alive = Some(node.clone()); // invariant 7
     }
-    let arm = node.deadline.is_some() && !mem::replace(&mut g.timer_requested, true);
+    let arm = has_deadline && !mem::replace(&mut busy.timer_requested, true);
     Ok((key, arm))
 }
 
 /// Removes the after-func at `key`; `true` if it was still pending (so it will never run).
-pub(crate) fn unregister_after(node: &Arc<Node>, key: usize) -> bool {
+pub(crate) fn unregister_after(node: &Arc<Node>, key: Slot) -> bool {
     let c = node.cancel_node();
     let (f, keep) = {
         let mut g = lock(&c.inner);
         if !c.is_open() {
             return false;
         }
-        let f = g.entries.try_remove(key);
+        let Some(busy) = g.busy.as_mut() else {
+            return false;
+        };
+        let f = busy.entries.try_remove(key.key());
         if f.is_some() {
-            g.after_count -= 1;
+            busy.after_count -= 1;
         }
-        let keep = if g.after_count == 0 {
-            g.keep_alive.take()
+        let keep = if busy.after_count == 0 {
+            busy.keep_alive.take()
         } else {
             None
         };

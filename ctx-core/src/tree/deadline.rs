@@ -19,16 +19,22 @@ use crate::watch::Watch;
 /// read on an open node with a deadline (which then expires lazily if the deadline passed).
 #[inline]
 pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
-    let c = node.cancel_node();
-    if let Some(e) = c.state_err() {
-        return Some(e);
+    match node.cancel_node().quick_err() {
+        Ok(e) => e,
+        Err(()) => err_slow(node),
     }
-    if let Some(b) = &c.bridge
+}
+
+/// `err()` of an open cancel node with a deadline or a bridge.
+#[inline(never)]
+fn err_slow(node: &Arc<Node>) -> Option<Error> {
+    let c = node.cancel_node();
+    if let Some(b) = c.bridge()
         && let Some(e) = poll_bridge(node, b)
     {
         return Some(e);
     }
-    let d = node.deadline?;
+    let d = node.deadline()?;
     if node.clock.now() < d {
         return None;
     }
@@ -39,7 +45,7 @@ pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
 /// A new node whose deadline has already passed is born `DeadlineExceeded`.
 #[inline]
 pub(super) fn check_deadline(node: &Arc<Node>) {
-    if let Some(d) = node.deadline
+    if let Some(d) = node.deadline()
         && node.clock.now() >= d
     {
         expire(node);
@@ -50,11 +56,11 @@ pub(super) fn check_deadline(node: &Arc<Node>) {
 /// `DeadlineExceeded`. If no cancel node above owns it (it came from a foreign context),
 /// `start` itself expires.
 pub(crate) fn expire(start: &Arc<Node>) {
-    let Some(d) = start.deadline else { return };
+    let Some(d) = start.deadline() else { return };
     let owner = deadline_owner(start, d).unwrap_or(start);
-    let cause = owner.cancel_node().deadline_cause.clone();
+    let cause = owner.cancel_node().deadline_cause();
     if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause)
-        && owner.cancel_node().bridge.is_none()
+        && owner.cancel_node().bridge().is_none()
     {
         // A bridge (its deadline is the custom context's, expired here because the custom
         // had not said so yet) is no context of the user's: it has no name and no `with_*`
@@ -79,7 +85,7 @@ pub(crate) fn expire(start: &Arc<Node>) {
 pub(super) fn deadline_owner(start: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     let mut cur = start;
     loop {
-        if cur.cancel_node().own_deadline == Some(d) {
+        if cur.cancel_node().own_deadline() == Some(d) {
             return Some(cur);
         }
         cur = merge::up(cur, d)?;
@@ -88,12 +94,12 @@ pub(super) fn deadline_owner(start: &Arc<Node>, d: Instant) -> Option<&Arc<Node>
 
 /// Arms the deadline timer for waiters on `node`: on the owner of its deadline, once.
 pub(crate) fn arm_timer(node: &Arc<Node>) {
-    let Some(d) = node.deadline else { return };
+    let Some(d) = node.deadline() else { return };
     let owner = deadline_owner(node, d).unwrap_or(node);
     let oc = owner.cancel_node();
     {
         let g = lock(&oc.inner);
-        if !oc.is_open() || g.timer.is_some() {
+        if !oc.is_open() || g.busy.as_ref().is_some_and(|b| b.timer.is_some()) {
             return;
         }
         // The watch is started after unlocking: its first poll may fire at once and lock us.
@@ -117,8 +123,9 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
     let watch = Watch::start(!owner.clock.get().after_funcs_inline(), fut);
     let lost = {
         let mut g = lock(&oc.inner);
-        if oc.is_open() && g.timer.is_none() {
-            g.timer = Some(watch);
+        // invariant 10: claimed under the lock before the busy part gains the timer
+        if oc.claim() && g.busy().timer.is_none() {
+            g.busy().timer = Some(watch);
             None
         } else {
             Some(watch) // done meanwhile, or another arm won: release ours

@@ -2,11 +2,12 @@
 //!
 //! The handle ([`Ctx`]) never matches on a node's [`Kind`]: it calls these.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{CancelNode, CancelSpec, Kind, Node, attach};
+use super::node::Keyed;
+use super::{CancelNode, Cold, Kind, Node, NodeRef, ValueNode, attach};
 use crate::clock::ClockRef;
 use crate::{Cause, Clock, Ctx};
 
@@ -14,8 +15,7 @@ use crate::{Cause, Clock, Ctx};
 pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
     Node::new(
         None,
-        ClockRef::Shared(clock),
-        None,
+        ClockRef::shared(clock),
         Kind::Root {
             todo,
             is_static: false,
@@ -24,61 +24,61 @@ pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
 }
 
 /// A child of `parent` carrying `value`, keyed by its type.
-pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Arc<Node> {
-    let p = &parent.node;
-    Node::new(
-        Some(parent),
-        p.clock.clone(),
-        p.deadline,
-        Kind::Value {
-            key: TypeId::of::<T>(),
-            value: Box::new(value),
-            type_name: std::any::type_name::<T>(),
-            source: p.source().cloned(),
-        },
-    )
+pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Ctx {
+    Ctx {
+        node: NodeRef::Value(ValueNode::new(parent, Keyed::boxed(value))),
+    }
 }
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.
 pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
-    Node::new(Some(parent), parent.node.clock.clone(), None, Kind::WithoutCancel)
+    Node::new(Some(parent), parent.node.clock().clone(), Kind::WithoutCancel)
 }
 
 /// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
 /// and the parent's wins); `shown_as_deadline` names it `.WithDeadline` rather than `.WithCancel`.
+/// `read_at`: when the caller last read the clock, if it did (`with_timeout`): a deadline later
+/// than that is not compared with the clock again.
 #[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_cancel(
     parent: &Ctx,
     own_deadline: Option<Instant>,
     cause: Option<Cause>,
     shown_as_deadline: bool,
+    read_at: Option<Instant>,
 ) -> Arc<Node> {
     let p = &parent.node;
-    let deadline = match (p.deadline, own_deadline) {
+    let deadline = match (p.deadline(), own_deadline) {
         (Some(p), Some(o)) => Some(p.min(o)),
         (p, o) => p.or(o),
     };
     // Fast path for a child of a done parent: born done with the parent's error and cause
     // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
     // A custom parent answers for itself, in `attach`.
-    let born_done = match &p.kind {
-        Kind::Wrap(_) => None,
-        _ => p.source().and_then(|s| s.cancel_node().outcome()),
+    let born_done = match p {
+        NodeRef::Node(n) if matches!(n.kind, Kind::Wrap(_)) => None,
+        _ => p.source().and_then(|s| s.cancel_node().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
+    // Only a node with a deadline has a cold part (a cause comes with a deadline of its own).
+    let cold = deadline.map(|deadline| {
+        Box::new(Cold {
+            deadline: Some(deadline),
+            own_deadline,
+            deadline_cause: cause.map(Arc::new),
+            ..Cold::default()
+        })
+    });
     let node = Node::new(
         Some(parent),
-        p.clock.clone(),
-        deadline,
-        Kind::Cancel(CancelNode::new(CancelSpec {
-            own_deadline,
-            deadline_cause: cause,
-            shown_as_deadline,
-            born_done,
-        })),
+        p.clock().clone(),
+        Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, cold)),
     );
-    if !is_born_done {
-        attach(&node);
+    // A child of the process-wide root with no deadline has nothing to attach to and nothing
+    // to check.
+    let check_deadline = deadline.is_some_and(|d| read_at.is_none_or(|t| d <= t));
+    if !is_born_done && (node.parent.get().is_some() || check_deadline) {
+        attach(&node, check_deadline);
     }
     node
 }

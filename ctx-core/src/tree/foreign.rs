@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
-use super::node::{CancelNode, CancelSpec, Kind, Node, Outcome, WrapNode, attach};
+use super::node::{CancelNode, Cold, Kind, Node, Outcome, WrapNode, attach};
 use crate::clock::ClockRef;
 use crate::loom::lock;
 use crate::watch::Watch;
@@ -58,24 +58,30 @@ impl Feed {
 }
 
 impl CancelNode {
-    /// An open bridge for `custom` (see [`Bridge`]): a relay under `feeder`, or fed from a
-    /// foreign `done()`.
-    pub(super) fn bridge(custom: &Arc<dyn Context>, feeder: Option<&Arc<Node>>) -> CancelNode {
+    /// An open bridge for `custom` (see [`Bridge`]) with the custom's `deadline`: a relay under
+    /// `feeder`, or fed from a foreign `done()`.
+    pub(super) fn new_bridge(
+        custom: &Arc<dyn Context>,
+        feeder: Option<&Arc<Node>>,
+        deadline: Option<Instant>,
+    ) -> CancelNode {
         let foreign_root = feeder.and_then(|f| match &f.kind {
-            Kind::Cancel(c) => c.bridge.as_ref().and_then(|b| match b.relay {
+            Kind::Cancel(c) => c.bridge().and_then(|b| match b.relay {
                 true => b.foreign_root.clone(),
                 false => Some(Arc::downgrade(f)),
             }),
             _ => None,
         });
-        CancelNode {
-            bridge: Some(Box::new(Bridge {
+        let cold = Cold {
+            deadline,
+            bridge: Some(Bridge {
                 custom: Arc::downgrade(custom),
                 relay: feeder.is_some(),
                 foreign_root,
-            })),
-            ..CancelNode::new(CancelSpec::default())
-        }
+            }),
+            ..Cold::default()
+        };
+        CancelNode::new(None, false, Some(Box::new(cold)))
     }
 }
 
@@ -89,7 +95,7 @@ fn custom_outcome(custom: &dyn Context) -> Option<Outcome> {
         let err = custom.err()?;
         Some(Outcome {
             err,
-            cause: custom.cause(),
+            cause: custom.cause().map(Arc::new),
         })
     }))
     .ok()
@@ -110,7 +116,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
     let feeder_open = b.relay
         && node
             .parent
-            .as_ref()
+            .get()
             .and_then(|p| p.node.source())
             .is_some_and(|feeder| feeder.cancel_node().is_open());
     // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
@@ -126,7 +132,7 @@ fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<E
     if feeder_open {
         let root = b.foreign_root.as_ref().and_then(Weak::upgrade)?;
         if let Kind::Cancel(rc) = &root.kind
-            && let Some(rb) = &rc.bridge
+            && let Some(rb) = rc.bridge()
             && rc.is_open()
         {
             poll_bridge(&root, rb); // a foreign bridge: no further step down
@@ -141,7 +147,7 @@ fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<E
 /// A bridge's custom context's answers, if `node` is a bridge whose custom is alive and done.
 pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
     let Kind::Cancel(c) = &node.kind else { return None };
-    let custom = c.bridge.as_ref()?.custom.upgrade()?;
+    let custom = c.bridge()?.custom.upgrade()?;
     let outcome = custom_outcome(&*custom);
     drop_custom(custom);
     outcome
@@ -168,16 +174,15 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
         .and_then(|v| v.downcast_ref::<ClockRef>())
         .or_else(|| done.node().map(|n| &n.clock))
         .cloned()
-        .unwrap_or(ClockRef::System);
+        .unwrap_or(ClockRef::SYSTEM);
     let source = if let Some(feeder) = done.node() {
         let relay = Node::new(
-            Some(&Ctx { node: feeder.clone() }),
+            Some(&Ctx::from_node(feeder.clone())),
             clock.clone(),
-            deadline,
-            Kind::Cancel(CancelNode::bridge(&custom, Some(feeder))),
+            Kind::Cancel(CancelNode::new_bridge(&custom, Some(feeder), deadline)),
         );
         drop(done);
-        attach(&relay);
+        attach(&relay, true);
         Some(relay)
     } else if done.is_never() {
         None
@@ -187,12 +192,12 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     Ctx::from_node(Node::new(
         None,
         clock,
-        deadline,
-        Kind::Wrap(WrapNode {
+        Kind::Wrap(Box::new(WrapNode {
             custom,
             type_name,
+            deadline,
             source,
-        }),
+        })),
     ))
 }
 
@@ -207,8 +212,7 @@ fn foreign_bridge(
     let bridge = Node::new(
         None,
         clock,
-        deadline,
-        Kind::Cancel(CancelNode::bridge(custom, None)),
+        Kind::Cancel(CancelNode::new_bridge(custom, None, deadline)),
     );
     if let Some(Outcome { err, cause }) = custom_outcome(&**custom) {
         propagate(&bridge, err, cause);
@@ -254,8 +258,9 @@ fn foreign_bridge(
     let bc = bridge.cancel_node();
     let lost = {
         let mut g = lock(&bc.inner);
-        if bc.is_open() {
-            g.foreign = Some(feed);
+        // invariant 10: claimed under the lock before the busy part gains the feed
+        if bc.claim() {
+            g.busy().foreign = Some(feed);
             None
         } else {
             Some(feed) // fired already (during its first poll, or inside `on_done`)

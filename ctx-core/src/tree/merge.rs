@@ -13,11 +13,11 @@
 //! done at that very moment, and taking the node's own lock there would nest two locks
 //! (invariant 1). So the second slot is an atomic with three states:
 //!
-//! * `NO_SLOT`: not registered with the second canceler (yet, or ever);
+//! * none: not registered with the second canceler (yet, or ever);
 //! * a key: registered, under that key;
 //! * `GONE`: taken, by the cancel that marked the node done or by its drop; never set again.
 //!
-//! The attach sets it with a compare-exchange from `NO_SLOT`, under the second canceler's lock;
+//! The attach sets it with a compare-exchange from none, under the second canceler's lock;
 //! if it finds `GONE`, the node was done meanwhile and the attach removes the entry it has just
 //! inserted, still under that lock. Every taker swaps in `GONE` and removes the key it got
 //! after every lock is released (a canceler that is done has given its slab away, and its slot
@@ -28,19 +28,30 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::deadline::{deadline_owner, err};
-use super::node::{CancelNode, CancelSpec, Kind, NO_SLOT, Node, Outcome, attach, attach_to, leave_canceler};
+use super::node::{
+    CancelNode, Cold, Kind, Node, Outcome, Slot, ThinCause, attach, attach_to, leave_canceler,
+};
+use crate::Ctx;
+use crate::Error;
 use crate::loom::{AtomicUsize, Ordering};
-use crate::{Cause, Ctx, Error};
 
-/// The second slot's "taken" state (see the module doc). Slab keys never come near it.
-const GONE: usize = usize::MAX - 1;
+/// The second slot's states (see the module doc) as raw words of an `Option<Slot>`: none is
+/// `0`, and "taken" is a word no slot comes near.
+const NONE: usize = 0;
+const GONE: usize = usize::MAX;
+
+/// A raw second slot that is a slot (neither none nor `GONE`).
+#[inline]
+fn real(raw: usize) -> Option<Slot> {
+    if raw == GONE { None } else { Slot::from_raw(raw) }
+}
 
 /// What a merged node keeps of its second parent.
 pub(super) struct Merge {
     /// The second parent. It is held strongly (as `parent` is) so that its canceler outlives
     /// our entry in it; values are never looked up through it.
     other: Ctx,
-    /// Our key in the children of `other`'s canceler: `NO_SLOT`, a key, or `GONE`.
+    /// Our slot in the children of `other`'s canceler, raw: none, a slot, or `GONE`.
     slot: AtomicUsize,
 }
 
@@ -49,7 +60,7 @@ pub(super) struct Merge {
 #[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
 pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
-    let deadline = match (a.node.deadline, b.node.deadline) {
+    let deadline = match (a.node.deadline(), b.node.deadline()) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
@@ -65,22 +76,23 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     };
     let born_done = outcome(a).or_else(|| outcome(b));
     let is_born_done = born_done.is_some();
-    let mut cancel = CancelNode::new(CancelSpec {
-        born_done,
-        ..CancelSpec::default()
-    });
-    cancel.merge = Some(Box::new(Merge {
-        other: b.clone(),
-        slot: AtomicUsize::new(NO_SLOT),
-    }));
-    let node = Node::new(Some(a), a.node.clock.clone(), deadline, Kind::Cancel(cancel));
+    let cold = Cold {
+        deadline,
+        merge: Some(Merge {
+            other: b.clone(),
+            slot: AtomicUsize::new(NONE),
+        }),
+        ..Cold::default()
+    };
+    let cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
+    let node = Node::new(Some(a), a.node.clock().clone(), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
-        attach(&node);
+        attach(&node, true);
         attach_other(&node, b);
     }
-    Ctx { node }
+    Ctx::from_node(node)
 }
 
 /// Registers the merged `node` under the canceler of its second parent `other`, or cancels it
@@ -95,61 +107,61 @@ fn attach_other(node: &Arc<Node>, other: &Ctx) {
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.as_ref().and_then(|p| p.node.source());
+    let first = node.parent.get().and_then(|p| p.node.source());
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }
     let m = c
-        .merge
-        .as_ref()
+        .merge()
         .expect("ctx-core: internal error: merged node without its second parent");
-    // invariant 9: set only from `NO_SLOT`; `GONE` means the node was done (or is being
+    // invariant 9: set only from none; `GONE` means the node was done (or is being
     // dropped) meanwhile, and nobody will remove this entry but us (`attach_to` does, still
     // under the canceler's lock).
-    attach_to(node, p, |key| {
+    attach_to(node, p, |slot| {
         m.slot
-            .compare_exchange(NO_SLOT, key, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                NONE,
+                Slot::into_raw(Some(slot)),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     });
 }
 
-/// Takes the second slot of a node being marked done (invariant 9); `NO_SLOT` for a node that
-/// is not merged.
+/// Takes the second slot of a node being marked done (invariant 9); none for a node that is
+/// not merged, or not registered with its second canceler.
 #[inline]
-pub(super) fn take_slot(c: &CancelNode) -> usize {
-    match &c.merge {
-        None => NO_SLOT,
-        Some(m) => m.slot.swap(GONE, Ordering::AcqRel),
-    }
+pub(super) fn take_slot(c: &CancelNode) -> Option<Slot> {
+    real(c.merge()?.slot.swap(GONE, Ordering::AcqRel))
 }
 
 /// Removes `slot` (taken by [`take_slot`]) from the children of the second parent's canceler.
 /// Call only with every lock released.
 #[inline]
-pub(super) fn leave_other(c: &CancelNode, slot: usize) {
-    if slot != NO_SLOT
-        && slot != GONE
-        && let Some(m) = &c.merge
+pub(super) fn leave_other(c: &CancelNode, slot: Option<Slot>) {
+    if slot.is_some()
+        && let Some(m) = c.merge()
     {
         leave_canceler(Some(&m.other), slot);
     }
 }
 
 /// A merged node met by a cancel walk, and both slots it gave up.
-pub(super) struct Left(Arc<Node>, usize, usize);
+pub(super) struct Left(Arc<Node>, Option<Slot>, Option<Slot>);
 
-/// Both slots of a merged node reached by a cancel walk from one of its cancelers. Called under
-/// the node's lock, just before it is marked done (invariants 4 and 9); the walk's own canceler
-/// is done already, so leaving it later changes nothing there.
+/// Both slots of a merged node reached by a cancel walk from one of its cancelers. Called by
+/// the walk that has just marked it done (invariants 4 and 9); the walk's own canceler is done
+/// already, so leaving it later changes nothing there.
 pub(super) fn take_slots(node: &Arc<Node>) -> Left {
     let c = node.cancel_node();
-    Left(node.clone(), c.slot.load(Ordering::Relaxed), take_slot(c))
+    Left(node.clone(), c.slot.take(), take_slot(c))
 }
 
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
 pub(super) fn leave_all(merged: Vec<Left>) {
     for Left(node, first, second) in merged {
-        leave_canceler(node.parent.as_ref(), first);
+        leave_canceler(node.parent.get(), first);
         leave_other(node.cancel_node(), second);
     }
 }
@@ -164,16 +176,21 @@ pub(super) fn leave_all(merged: Vec<Left>) {
 /// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
 /// merge of two trees on different clocks compares its deadline with that one.
 #[inline]
-pub(super) fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: Option<Cause>) -> Outcome {
+pub(super) fn deadline_first(
+    node: &Arc<Node>,
+    now: Instant,
+    err: Error,
+    cause: Option<ThinCause>,
+) -> Outcome {
     let c = node.cancel_node();
-    let Some(d) = node.deadline.filter(|_| c.merge.is_some()) else {
+    let Some(d) = node.deadline().filter(|_| c.merge().is_some()) else {
         return Outcome { err, cause };
     };
     if now < d {
         return Outcome { err, cause };
     }
     // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
-    let cause = deadline_owner(node, d).and_then(|o| o.cancel_node().deadline_cause.clone());
+    let cause = deadline_owner(node, d).and_then(|o| o.cancel_node().deadline_cause());
     Outcome {
         err: Error::DeadlineExceeded,
         cause,
@@ -185,49 +202,20 @@ pub(super) fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: 
 #[inline]
 pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     fn via(p: Option<&Ctx>, d: Instant) -> Option<&Arc<Node>> {
-        p.and_then(|p| p.node.source()).filter(|n| n.deadline == Some(d))
+        p.and_then(|p| p.node.source())
+            .filter(|n| n.deadline() == Some(d))
     }
-    via(cur.parent.as_ref(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
-}
-
-/// Unlinks the parents of a dying merged node (released already) without recursing
-/// (invariant 6): like the loop in `Drop for Node`, with a stack instead of a single link, since
-/// every merged node met on the way has two parents to release.
-#[cold]
-pub(super) fn unlink(node: &mut Node) {
-    // The next parent to release, and the second parents still to come (on the heap only when
-    // a merged node that nobody else holds is met on the way).
-    let mut next = node.parent.take();
-    let mut more: Vec<Ctx> = Vec::new();
-    more.extend(node.release_merge());
-    while let Some(Ctx { node: arc }) = next.take().or_else(|| more.pop()) {
-        // A shared parent is only released: its last owner drops it.
-        if Arc::strong_count(&arc) > 1 {
-            continue;
-        }
-        if let Ok(mut parent) = Arc::try_unwrap(arc) {
-            parent.release();
-            more.extend(parent.release_merge());
-            next = parent.parent.take();
-            // `parent` drops here with no parents: its `Drop` does nothing more.
-        }
-    }
+    via(cur.parent.get(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }
 
 impl CancelNode {
     /// The second parent of a merged node (for `Display`).
     pub(crate) fn merged_with(&self) -> Option<&Ctx> {
-        self.merge.as_ref().map(|m| &m.other)
+        self.merge().map(|m| &m.other)
     }
 }
 
 impl Node {
-    /// Whether this is a merged node that still holds its second parent.
-    #[inline]
-    pub(super) fn is_merged(&self) -> bool {
-        matches!(&self.kind, Kind::Cancel(c) if c.merge.is_some())
-    }
-
     /// What a dying merged node gives back to its second parent: its slot (removed here), and
     /// the parent itself, for the caller to release without recursing. `None` for any other
     /// node.
@@ -235,14 +223,12 @@ impl Node {
         let Kind::Cancel(c) = &mut self.kind else {
             return None;
         };
-        let m = c.merge.take()?;
+        let m = c.cold.as_mut()?.merge.take()?;
         // `&mut self`: nobody else can reach this node; a cancel that took the slot first left
         // `GONE` (invariant 9).
-        let slot = m.slot.swap(GONE, Ordering::AcqRel);
-        let Merge { other, .. } = *m;
-        if slot != NO_SLOT && slot != GONE {
-            leave_canceler(Some(&other), slot);
-        }
+        let slot = real(m.slot.swap(GONE, Ordering::AcqRel));
+        let Merge { other, .. } = m;
+        leave_canceler(Some(&other), slot);
         Some(other)
     }
 }

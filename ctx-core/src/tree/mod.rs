@@ -1,10 +1,12 @@
 //! The engine: nodes of the context tree and how cancellation flows through them.
 //!
-//! A [`Ctx`](crate::Ctx) is an `Arc<Node>`. Only *cancel nodes* (`with_cancel*`,
-//! `with_deadline*`, `with_timeout*`, and the *bridge* behind a `Ctx::wrap`, see
-//! [`Bridge`](foreign::Bridge)) can become done; every other node (`with_value`, `wrap`) points
-//! at the nearest cancel node above it, its *source*, and answers `err()`/`done()` from there. `without_cancel` and the roots have no
-//! source: they are never done.
+//! A [`Ctx`](crate::Ctx) is an `Arc` of a node: a `NodeRef`, which points at a `Node` or at a
+//! `ValueNode` (`with_value`; a type of its own, so that it is smaller than a cancel node).
+//! Only *cancel nodes* (`with_cancel*`, `with_deadline*`, `with_timeout*`, and the *bridge*
+//! behind a `Ctx::wrap`, see [`Bridge`](foreign::Bridge)) can become done; every other node
+//! (`with_value`, `wrap`) points at the nearest cancel node above it, its *source*, and answers
+//! `err()`/`done()` from there. `without_cancel` and the roots have no source: they are never
+//! done.
 //!
 //! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
 //! *canceler*) and keeps only its slot number. The canceler holds children weakly, so a child
@@ -21,8 +23,14 @@
 //!
 //! Read in this order; each file cites the invariants below by number.
 //!
-//! * `node.rs`: what a node holds, attaching a cancel node to its canceler and leaving it
-//!   (`attach`, `attach_to`, `leave_canceler`), and dropping a node without recursion.
+//! * `node.rs`: what a node holds (a cancel node keeps what every one needs inline, in 96
+//!   bytes with the `Arc`'s counts: its state word, handle count, slot, lock; what only some
+//!   need is in `Cold`, fixed at creation, and `Busy`, allocated under the lock when the first
+//!   child, waiter, after-func, timer or feed arrives), value nodes (64 bytes), attaching a
+//!   cancel node to its canceler and leaving it (`attach`, `attach_to`, `leave_canceler`), and
+//!   dropping a node without recursion (`unlink`).
+//! * `entries.rs`: the slab of a cancel node's children, waiters and after-funcs, whose first
+//!   two places are inline.
 //! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
 //!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
 //! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
@@ -36,16 +44,21 @@
 //! 1. No path holds two of these locks at once: attach locks only the canceler (the child's
 //!    slot is an atomic), a cancel locks one node at a time as it walks down, and a detach
 //!    locks only the canceler. So there is no lock order to get wrong.
-//! 2. `state` leaves `OPEN` once, under `inner`'s lock, together with `cause`; after that
-//!    neither changes. `err()` reads `state` without the lock (Acquire pairs with the Release
-//!    store made under the lock), so `cause` is visible to anyone who saw the state.
-//! 3. A node that is done never gains children, waiters or after-funcs: every insertion checks
-//!    `state` under the lock. So the slot numbers of a done node's (taken) slabs are never
-//!    reused, and a late `remove` can tell from `state` that there is nothing to remove.
+//! 2. The state leaves `OPEN` once, and `cause` is set with it: under `inner`'s lock (by a
+//!    compare-exchange, since a lock-free cancel may race it, invariant 10; `cause` in the same
+//!    critical section), or by the lock-free cancel of invariant 10, which gives no cause. After
+//!    that neither changes. `err()` reads the state without the lock (Acquire pairs with the
+//!    Release of the compare-exchange), and a reader of `cause` takes the lock, so `cause` is
+//!    visible to anyone who saw the state.
+//! 3. A node that is done never gains children, waiters, after-funcs, a timer or a feed: every
+//!    insertion checks the state under the lock (`claim`, invariant 10). So the slot numbers of a
+//!    done node's (taken) slab are never reused, and a late `remove` can tell from the state
+//!    that there is nothing to remove.
 //! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child), and
-//!    taken (read and reset) only under the child's own lock — by its own cancel, or by a
-//!    cancel walking down from above — or by its drop, which owns it outright. The slot in the
-//!    canceler is removed only by the one who took it.
+//!    taken (read and reset) only by whoever marks the child done — its own cancel, or a cancel
+//!    walking down from above; the one whose compare-exchange changed the state (invariants 2
+//!    and 10) — or by its drop, which owns it outright. The slot in the canceler is removed only
+//!    by the one who took it.
 //! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
 //!    released: they are collected into local lists first.
 //! 6. Cancellation walks the subtree with an explicit stack (relays found on the way are
@@ -62,6 +75,15 @@
 //!    it is being set, so it is set and taken with atomic read-modify-writes instead of a lock:
 //!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
 //!    (after every lock is released); an attach that finds `GONE` removes its own entry.
+//! 10. A node that nothing has ever depended on is canceled without its lock. Its state word
+//!     carries `BUSY`, set by `claim` (a `fetch_or`, under the lock) before the node first gains
+//!     anything in its busy part (a child, a waiter, an after-func, a timer, a feed), and never
+//!     cleared. A cancel with no cause of a node whose word lacks `BUSY` marks it with one
+//!     compare-exchange (`finish_lock_free`); the `fetch_or` returns whether the node was still
+//!     open. One of the two goes first: if the cancel, `claim` sees the node done and nothing
+//!     is added (invariant 3); if `claim`, the cancel's compare-exchange fails and it takes the
+//!     lock, where it finds what was added. So nothing is added to a done node and nothing added
+//!     is missed. Once `BUSY`, a node is marked only under its lock. Model: `loom_lockfree`.
 //!
 //! # Deadlock safety
 //!
@@ -78,14 +100,12 @@
 //! effective one), so all descendants share one timer.
 
 #[cfg(test)]
-use std::sync::Arc;
-
-#[cfg(test)]
 use crate::loom::lock;
 
 mod cancel;
 mod deadline;
 mod derive;
+mod entries;
 mod foreign;
 mod merge;
 mod node;
@@ -101,7 +121,7 @@ pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
 use self::node::Entry;
 pub(crate) use self::node::{
-    AfterFn, CancelNode, CancelSpec, Kind, NO_SLOT, Node, StaticParent, WrapNode, attach,
+    AfterFn, CancelNode, Cold, Kind, Node, NodeRef, Parent, Slot, ValueNode, attach,
 };
 
 pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};
@@ -117,23 +137,27 @@ pub(crate) mod counters {
 // ===== test inspection =====
 
 #[cfg(test)]
-pub(crate) fn child_count(node: &Arc<Node>) -> usize {
+pub(crate) fn child_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);
-        g.entries
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Child(_)))
-            .count()
+        g.busy.as_ref().map_or(0, |b| {
+            b.entries
+                .iter()
+                .filter(|(_, e)| matches!(e, Entry::Child(_)))
+                .count()
+        })
     })
 }
 
 #[cfg(all(test, loom))]
-pub(crate) fn waiter_count(node: &Arc<Node>) -> usize {
+pub(crate) fn waiter_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
         let g = lock(&c.cancel_node().inner);
-        g.entries
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Waiter(_)))
-            .count()
+        g.busy.as_ref().map_or(0, |b| {
+            b.entries
+                .iter()
+                .filter(|(_, e)| matches!(e, Entry::Waiter(_)))
+                .count()
+        })
     })
 }

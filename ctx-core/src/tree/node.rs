@@ -1,41 +1,126 @@
-//! Nodes: what a node holds (`Node`, `Kind`, `CancelNode` and the part its lock guards,
-//! `Locked`), how a cancel node attaches to its parent's canceler and leaves it, and how a node
-//! is dropped.
+//! Nodes: what a `Ctx` points at (`NodeRef`: a `Node`, or a `ValueNode`), what a node holds
+//! (`Parent`, `Kind`, `CancelNode`, its state word, the part its lock guards, `Locked`, and its
+//! out-of-line parts, `Cold` and `Busy`), how a cancel node attaches to its parent's canceler
+//! and leaves it, and how a node is dropped (`unlink`).
 
 use std::any::{Any, TypeId};
 use std::mem;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Instant;
-
-use slab::Slab;
 
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::deadline::check_deadline;
+use super::entries::Entries;
 use super::foreign::{Bridge, Feed, bridge_outcome, drop_custom, placeholder, poll_bridge};
 use super::merge;
 use crate::clock::ClockRef;
-use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock, with_mut};
+use crate::loom::{AtomicU32, AtomicUsize, Mutex, Ordering, lock, with_mut};
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx, Error};
 
-pub(crate) const NO_SLOT: usize = usize::MAX;
+// ===== the state word =====
 
-pub(super) const OPEN: u8 = 0;
-pub(super) const CANCELED: u8 = 1;
-pub(super) const DEADLINE: u8 = 2;
+/// The two low bits of a cancel node's state word: open, or done and how.
+pub(super) const OPEN: u32 = 0;
+pub(super) const CANCELED: u32 = 1;
+pub(super) const DEADLINE: u32 = 2;
+const DONE_MASK: u32 = 0b11;
+/// Set (under the node's lock, never cleared) before the node first gets a [`Busy`] part:
+/// from then on only a holder of the lock may mark it done (invariant 10).
+const BUSY: u32 = 1 << 2;
+/// Set at creation: the node has a deadline or is a bridge, so an open state word alone does
+/// not answer `err()`.
+const LOOK: u32 = 1 << 3;
+/// Set at creation: named `WithDeadline` in `Display` (else `WithCancel`).
+const SHOWN_AS_DEADLINE: u32 = 1 << 4;
 
 #[inline]
-pub(super) fn state_of(err: Error) -> u8 {
+pub(super) fn state_of(err: Error) -> u32 {
     match err {
         Error::Canceled => CANCELED,
         Error::DeadlineExceeded => DEADLINE,
     }
 }
 
+#[inline]
+fn err_of(word: u32) -> Option<Error> {
+    match word & DONE_MASK {
+        OPEN => None,
+        CANCELED => Some(Error::Canceled),
+        _ => Some(Error::DeadlineExceeded),
+    }
+}
+
+// ===== slots =====
+
+/// A key in a cancel node's entries (a child's place in its canceler, a waiter's, an
+/// after-func's). Never zero, so `Option<Slot>` is one word and fits an atomic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Slot(NonZeroUsize);
+
+impl Slot {
+    #[inline]
+    fn new(key: usize) -> Slot {
+        Slot(NonZeroUsize::MIN.saturating_add(key))
+    }
+
+    #[inline]
+    pub(super) fn key(self) -> usize {
+        self.0.get() - 1
+    }
+
+    /// The raw word of an `Option<Slot>` (`0` is none), for an atomic.
+    #[inline]
+    pub(super) fn into_raw(slot: Option<Slot>) -> usize {
+        slot.map_or(0, |s| s.0.get())
+    }
+
+    #[inline]
+    pub(super) fn from_raw(raw: usize) -> Option<Slot> {
+        NonZeroUsize::new(raw).map(Slot)
+    }
+}
+
+/// An `Option<Slot>` in one atomic word.
+pub(super) struct AtomicSlot(AtomicUsize);
+
+impl AtomicSlot {
+    pub(super) fn none() -> AtomicSlot {
+        AtomicSlot(AtomicUsize::new(0))
+    }
+
+    /// Records the slot (invariant 4: under the canceler's lock, before the node is shared).
+    #[inline]
+    pub(super) fn set(&self, slot: Slot) {
+        self.0.store(Slot::into_raw(Some(slot)), Ordering::Release);
+    }
+
+    /// No slot (a `Relaxed` load: for the owner of the node, or its one taker).
+    #[inline]
+    pub(super) fn is_none(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+
+    /// Takes the slot. Only its one taker calls this (invariant 4), so a load and a store do.
+    #[inline]
+    pub(super) fn take(&self) -> Option<Slot> {
+        let raw = self.0.load(Ordering::Acquire);
+        if raw != 0 {
+            self.0.store(0, Ordering::Relaxed);
+        }
+        Slot::from_raw(raw)
+    }
+}
+
 pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
+
+/// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
+/// node it marks shares that one `Arc`.
+pub(crate) type ThinCause = Arc<Cause>;
 
 /// What a cancel node holds for the time it is open.
 pub(super) enum Entry {
@@ -49,37 +134,96 @@ pub(super) enum Entry {
 
 // ===== Node =====
 
+/// What a `Ctx` points at: a node, or a value node (a type of its own, so that it is smaller
+/// than a cancel node).
+#[derive(Clone)]
+pub(crate) enum NodeRef {
+    Node(Arc<Node>),
+    Value(Arc<ValueNode>),
+}
+
+/// A node's parent.
+pub(crate) enum Parent {
+    /// A root (or a node being dropped, whose parent was taken).
+    None,
+    /// The process-wide `background()`/`todo()`: not held (it has no values, never ends and
+    /// is never dropped: holding it would only bump a shared reference count on every
+    /// derivation); kept apart for `Display`.
+    Background,
+    Todo,
+    Ctx(Ctx),
+}
+
+impl Parent {
+    fn of(parent: Option<&Ctx>) -> Parent {
+        match parent.map(|p| &p.node) {
+            None => Parent::None,
+            Some(NodeRef::Node(n)) => match n.kind {
+                Kind::Root {
+                    todo: true,
+                    is_static: true,
+                } => Parent::Todo,
+                Kind::Root {
+                    todo: false,
+                    is_static: true,
+                } => Parent::Background,
+                _ => Parent::Ctx(Ctx {
+                    node: NodeRef::Node(n.clone()),
+                }),
+            },
+            Some(v @ NodeRef::Value(_)) => Parent::Ctx(Ctx { node: v.clone() }),
+        }
+    }
+
+    /// The parent, unless it is none or a process-wide root.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&Ctx> {
+        match self {
+            Parent::Ctx(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Takes the parent (while dropping, for the iterative unlink).
+    #[inline]
+    fn take(&mut self) -> Option<Ctx> {
+        match mem::replace(self, Parent::None) {
+            Parent::Ctx(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 pub(crate) struct Node {
     /// Set once at creation; taken only while the node is being dropped (iterative unlink).
-    /// `None` for a root, and for a child of the process-wide `background()`/`todo()` (which
-    /// has no values, never ends and is never dropped: holding it would only bump a shared
-    /// reference count on every derivation); `static_parent` then says which.
-    pub(crate) parent: Option<Ctx>,
-    /// The process-wide root this node hangs from directly, if any (for `Display`).
-    pub(crate) static_parent: StaticParent,
+    pub(crate) parent: Parent,
     /// The root's clock, inherited by every node.
     pub(crate) clock: ClockRef,
-    /// The effective deadline: the earliest of this node's and its ancestors'. Immutable.
-    pub(crate) deadline: Option<Instant>,
     pub(crate) kind: Kind,
 }
 
+/// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value and
+/// key. Its deadline is its parent's: `NodeRef::deadline` looks it up.
+pub(crate) struct ValueNode {
+    /// Set once at creation; taken only while the node is being dropped (iterative unlink).
+    pub(crate) parent: Parent,
+    /// The root's clock, inherited by every node.
+    pub(crate) clock: ClockRef,
+    pub(crate) value: Box<Keyed<dyn Value>>,
+    /// The nearest cancel node above: this node's `err()` and `done()`.
+    pub(crate) source: Option<Arc<Node>>,
+}
+
 // A panic cannot leave a node half-changed for code that catches it: every state change is made
-// whole under one lock (which ignores poisoning) or by one atomic store, no user code runs under
+// whole under one lock (which ignores poisoning) or by one atomic operation, no user code runs under
 // a lock, and a cancel reads the clock before it changes anything. What the compiler cannot see
 // through are the user's values, custom contexts, clocks and callbacks (`dyn` types); they are
 // only shared by `&` and are `Sync`. So `Ctx`, `CancelHandle`, `CancelCauseHandle` and
 // `AfterFunc` are unwind safe (tokio-util's `CancellationToken` makes the same promise).
 impl std::panic::RefUnwindSafe for Node {}
 impl std::panic::UnwindSafe for Node {}
-
-/// Which process-wide root, if any, is a node's parent (see `Node::parent`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StaticParent {
-    None,
-    Background,
-    Todo,
-}
+impl std::panic::RefUnwindSafe for ValueNode {}
+impl std::panic::UnwindSafe for ValueNode {}
 
 pub(crate) enum Kind {
     Root {
@@ -88,14 +232,37 @@ pub(crate) enum Kind {
         is_static: bool,
     },
     Cancel(CancelNode),
-    Value {
-        key: TypeId,
-        value: Box<dyn Any + Send + Sync>,
-        type_name: &'static str,
-        source: Option<Arc<Node>>,
-    },
     WithoutCancel,
-    Wrap(WrapNode),
+    /// Boxed: wraps are rare, and inline they would make every node bigger.
+    Wrap(Box<WrapNode>),
+}
+
+/// A value stored by `with_value` (as `Keyed<dyn Value>`), which names its type for
+/// `Display`.
+pub(crate) trait Value: Any + Send + Sync {
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Any + Send + Sync> Value for T {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// A value with its key (the `TypeId` of its type) in front, in one box: a lookup compares the
+/// key with one load and no call, and the value node needs one fat pointer for both.
+pub(crate) struct Keyed<T: ?Sized> {
+    pub(crate) key: TypeId,
+    pub(crate) value: T,
+}
+
+impl Keyed<dyn Value> {
+    pub(crate) fn boxed<T: Any + Send + Sync>(value: T) -> Box<Keyed<dyn Value>> {
+        Box::new(Keyed {
+            key: TypeId::of::<T>(),
+            value,
+        })
+    }
 }
 
 pub(crate) struct WrapNode {
@@ -103,6 +270,8 @@ pub(crate) struct WrapNode {
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
     pub(crate) custom: Arc<dyn Context>,
     pub(crate) type_name: &'static str,
+    /// The custom context's deadline, asked once, at `wrap`.
+    pub(crate) deadline: Option<Instant>,
     /// The bridge behind the custom context (see `wrap`): the cancel node its children attach
     /// to, done with the custom's own answers once its `done()` fires. Resolved once, at
     /// `wrap`, so nothing that asks it goes through the custom again. `None` when the custom
@@ -110,42 +279,61 @@ pub(crate) struct WrapNode {
     pub(crate) source: Option<Arc<Node>>,
 }
 
+/// A cancel node. What every one of them needs is inline; what only some need is behind two
+/// boxes: [`Cold`] (set at creation, immutable) and [`Busy`] (under the lock, allocated when
+/// the first child, waiter, after-func, timer or feed arrives). A plain `with_cancel` node that
+/// nobody waits on is one allocation of 96 bytes (see `tests::sizes`).
 pub(crate) struct CancelNode {
-    /// `OPEN`, `CANCELED` or `DEADLINE`; leaves `OPEN` once, under `inner` (invariant 2).
-    pub(super) state: AtomicU8,
-    /// `Some` when this node set a deadline of its own that is the effective one (it owns it).
-    pub(super) own_deadline: Option<Instant>,
-    /// The cause recorded when `own_deadline` passes; set once at creation.
-    pub(super) deadline_cause: Option<Cause>,
-    /// Named `WithDeadline` in `Display` (else `WithCancel`); set once at creation.
-    pub(crate) shown_as_deadline: bool,
+    /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
+    /// invariants 2 and 10), and the flags `BUSY`, `LOOK` and `SHOWN_AS_DEADLINE`.
+    pub(super) state: AtomicU32,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
-    pub(crate) handles: AtomicUsize,
-    /// Our key in the children of our parent's canceler, or `NO_SLOT` (invariant 4).
-    pub(super) slot: AtomicUsize,
-    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context); set once at
-    /// creation. Boxed: one word on every other cancel node.
-    pub(super) bridge: Option<Box<Bridge>>,
-    /// `Some` on a merged node: its second parent and slot (invariant 9). Set once, before
-    /// the node is shared; taken only by its drop.
-    pub(super) merge: Option<Box<merge::Merge>>,
+    pub(crate) handles: AtomicU32,
+    /// Our key in the children of our parent's canceler, if any (invariant 4).
+    pub(super) slot: AtomicSlot,
+    pub(super) inner: Mutex<Locked>,
+    /// Set once at creation, never changed: see [`Cold`].
+    pub(super) cold: Option<Box<Cold>>,
     /// The `with_*` call that made this node, for the cancel event. Only with the feature.
     #[cfg(feature = "tracing")]
     pub(crate) created: &'static std::panic::Location<'static>,
-    pub(super) inner: Mutex<Locked>,
+}
+
+/// What only some cancel nodes have, fixed at creation.
+#[derive(Default)]
+pub(crate) struct Cold {
+    /// The effective deadline: the earliest of this node's and its ancestors'.
+    pub(super) deadline: Option<Instant>,
+    /// `Some` when this node set a deadline of its own that is the effective one (it owns it).
+    pub(super) own_deadline: Option<Instant>,
+    /// The cause recorded when `own_deadline` passes.
+    pub(super) deadline_cause: Option<ThinCause>,
+    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context).
+    pub(super) bridge: Option<Bridge>,
+    /// `Some` on a merged node: its second parent and slot (invariant 9). Taken only by its
+    /// drop (which owns the node).
+    pub(super) merge: Option<merge::Merge>,
 }
 
 /// What a cancel node's lock guards (`CancelNode::inner`).
 pub(super) struct Locked {
-    /// Set once, with `state` (invariant 2). `None` once done means "no cause given": the
+    /// Set once, with the state (invariant 2). `None` once done means "no cause given": the
     /// error itself is the cause, built on demand so a cause-less cancel touches no shared
     /// reference count.
-    pub(super) cause: Option<Cause>,
+    pub(super) cause: Option<ThinCause>,
+    /// What depends on this node; allocated with the first of it (setting `BUSY` first,
+    /// invariant 10), given away when the node is done.
+    pub(super) busy: Option<Box<Busy>>,
+}
+
+/// What depends on an open cancel node (`Locked::busy`).
+#[derive(Default)]
+pub(super) struct Busy {
     /// Children, waiters and after-funcs, in one slab: one allocation, one walk on cancel.
-    pub(super) entries: Slab<Entry>,
+    pub(super) entries: Entries,
     /// How many `entries` are after-funcs (for `keep_alive`, invariant 7).
     pub(super) after_count: usize,
-    /// `Some(self)` while `after` is not empty (invariant 7).
+    /// `Some(self)` while there are after-funcs (invariant 7).
     pub(super) keep_alive: Option<Arc<Node>>,
     /// A waiter on this node asked for the deadline timer (asked once per node).
     pub(super) timer_requested: bool,
@@ -154,6 +342,15 @@ pub(super) struct Locked {
     /// On a bridge node (see `wrap`): what feeds it from a foreign `done()`, owned here so that
     /// it lives exactly as long as something can observe the bridge.
     pub(super) foreign: Option<Feed>,
+}
+
+impl Locked {
+    /// The busy part, allocated if need be. Call only after `CancelNode::claim` said the node is
+    /// open (invariant 10).
+    #[inline]
+    pub(super) fn busy(&mut self) -> &mut Busy {
+        self.busy.get_or_insert_with(Box::default)
+    }
 }
 
 #[inline]
@@ -170,36 +367,12 @@ fn count_node(_delta: isize) {
 }
 
 impl Node {
-    // Inlined so that the node is built in place: out of line, the ~200-byte kind is copied
-    // two or three times on its way into the `Arc`.
     #[inline(always)]
-    pub(crate) fn new(
-        parent: Option<&Ctx>,
-        clock: ClockRef,
-        deadline: Option<Instant>,
-        kind: Kind,
-    ) -> Arc<Node> {
+    pub(crate) fn new(parent: Option<&Ctx>, clock: ClockRef, kind: Kind) -> Arc<Node> {
         count_node(1);
-        let static_parent = match parent.map(|p| &p.node.kind) {
-            Some(Kind::Root {
-                todo: true,
-                is_static: true,
-            }) => StaticParent::Todo,
-            Some(Kind::Root {
-                todo: false,
-                is_static: true,
-            }) => StaticParent::Background,
-            _ => StaticParent::None,
-        };
-        let parent = match static_parent {
-            StaticParent::None => parent.cloned(),
-            _ => None,
-        };
         Arc::new(Node {
-            parent,
-            static_parent,
+            parent: Parent::of(parent),
             clock,
-            deadline,
             kind,
         })
     }
@@ -208,10 +381,8 @@ impl Node {
     /// among live nodes.
     pub(crate) fn new_static_root(todo: bool) -> Arc<Node> {
         Arc::new(Node {
-            parent: None,
-            static_parent: StaticParent::None,
-            clock: ClockRef::System,
-            deadline: None,
+            parent: Parent::None,
+            clock: ClockRef::SYSTEM,
             kind: Kind::Root {
                 todo,
                 is_static: true,
@@ -225,7 +396,6 @@ impl Node {
     pub(crate) fn source(self: &Arc<Node>) -> Option<&Arc<Node>> {
         match &self.kind {
             Kind::Cancel(_) => Some(self),
-            Kind::Value { source, .. } => source.as_ref(),
             Kind::Wrap(w) => w.source.as_ref(),
             Kind::Root { .. } | Kind::WithoutCancel => None,
         }
@@ -238,33 +408,154 @@ impl Node {
             _ => unreachable!("ctx-core: internal error: not a cancel node"),
         }
     }
+
+    /// The effective deadline: the earliest of this node's and its ancestors'.
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match &self.kind {
+            Kind::Cancel(c) => c.cold.as_ref()?.deadline,
+            Kind::Wrap(w) => w.deadline,
+            Kind::Root { .. } | Kind::WithoutCancel => None,
+        }
+    }
+}
+
+impl ValueNode {
+    pub(crate) fn new(parent: &Ctx, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
+        count_node(1);
+        Arc::new(ValueNode {
+            parent: Parent::of(Some(parent)),
+            clock: parent.node.clock().clone(),
+            value,
+            source: parent.node.source().cloned(),
+        })
+    }
+}
+
+impl NodeRef {
+    /// The node's *source* (see `Node::source`).
+    #[inline]
+    pub(crate) fn source(&self) -> Option<&Arc<Node>> {
+        match self {
+            NodeRef::Node(n) => n.source(),
+            NodeRef::Value(v) => v.source.as_ref(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn clock(&self) -> &ClockRef {
+        match self {
+            NodeRef::Node(n) => &n.clock,
+            NodeRef::Value(v) => &v.clock,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn parent(&self) -> &Parent {
+        match self {
+            NodeRef::Node(n) => &n.parent,
+            NodeRef::Value(v) => &v.parent,
+        }
+    }
+
+    /// The effective deadline. A value node has its parent's (looked up in a loop, as Go's
+    /// `valueCtx` asks its parent).
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let mut node = self;
+        loop {
+            match node {
+                NodeRef::Node(n) => return n.deadline(),
+                NodeRef::Value(v) => node = &v.parent.get()?.node,
+            }
+        }
+    }
+
+    /// The node behind a `Ctx` that a `with_*` method has just built as one.
+    #[inline]
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        match self {
+            NodeRef::Node(n) => n,
+            NodeRef::Value(_) => unreachable!("ctx-core: internal error: a value node"),
+        }
+    }
+
+    /// Held by others too (as far as this thread can tell: they may drop it meanwhile).
+    #[inline]
+    fn is_shared(&self) -> bool {
+        match self {
+            NodeRef::Node(n) => Arc::strong_count(n) > 1,
+            NodeRef::Value(v) => Arc::strong_count(v) > 1,
+        }
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &NodeRef) -> bool {
+        match (self, other) {
+            (NodeRef::Node(a), NodeRef::Node(b)) => Arc::ptr_eq(a, b),
+            (NodeRef::Value(a), NodeRef::Value(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // Unlink the parent chain in a loop (invariant 6): a node whose last reference is the
-        // one we hold is detached and emptied here instead of by a recursive drop.
         count_node(-1);
         self.release();
-        if self.is_merged() {
-            return merge::unlink(self); // two parents: a loop of its own
+        let second = self.release_merge();
+        let first = self.parent.take();
+        if first.is_some() || second.is_some() {
+            unlink(first, second);
         }
-        let mut next = self.parent.take();
-        while let Some(Ctx { node: arc }) = next.take() {
-            // A shared parent (the usual case) is only released: skip the unwrap attempt.
-            if Arc::strong_count(&arc) > 1 {
-                break;
-            }
-            match Arc::try_unwrap(arc) {
-                Ok(mut node) => {
-                    node.release();
-                    if node.is_merged() {
-                        return merge::unlink(&mut node);
-                    }
-                    next = node.parent.take();
-                    // `node` drops here with no parent: its `Drop` does nothing more.
+    }
+}
+
+impl Drop for ValueNode {
+    fn drop(&mut self) {
+        count_node(-1);
+        if let Some(parent) = self.parent.take() {
+            unlink(Some(parent), None);
+        }
+    }
+}
+
+/// Releases a dying node's parents (its parent, and the second parent of a merge), and every
+/// ancestor whose last reference that was, in a loop (invariant 6): a node whose last
+/// reference is the one we hold is detached and emptied here instead of by a recursive drop.
+/// The second parents of merged nodes met on the way wait on a stack (on the heap only when a
+/// merged node that nobody else holds is met).
+fn unlink(first: Option<Ctx>, second: Option<Ctx>) {
+    // The usual case: one parent, shared with others. Only released (by the return).
+    if second.is_none()
+        && let Some(p) = &first
+        && p.node.is_shared()
+    {
+        return;
+    }
+    let mut next = first;
+    let mut more: Vec<Ctx> = Vec::new();
+    more.extend(second);
+    while let Some(Ctx { node }) = next.take().or_else(|| more.pop()) {
+        match node {
+            NodeRef::Node(arc) => {
+                // A shared parent (the usual case) is only released: skip the unwrap attempt.
+                if Arc::strong_count(&arc) > 1 {
+                    continue;
                 }
-                Err(_) => break, // still shared: its last owner drops it
+                if let Ok(mut parent) = Arc::try_unwrap(arc) {
+                    parent.release();
+                    more.extend(parent.release_merge());
+                    next = parent.parent.take();
+                    // `parent` drops here with no parents: its `Drop` does nothing more.
+                }
+            }
+            NodeRef::Value(arc) => {
+                if Arc::strong_count(&arc) > 1 {
+                    continue;
+                }
+                if let Ok(mut parent) = Arc::try_unwrap(arc) {
+                    next = parent.parent.take();
+                }
             }
         }
     }
@@ -273,19 +564,27 @@ impl Drop for Node {
 impl Node {
     /// Everything a dying node gives back: its slot in the canceler, its timer, its watcher.
     /// Idempotent: the loop in `drop` calls it before the node's own `Drop` runs.
+    #[inline]
     pub(super) fn release(&mut self) {
         if let Kind::Cancel(c) = &mut self.kind {
-            // `&mut self`: nobody else can reach this node: no lock, no read-modify-write.
-            let slot = c.slot.load(Ordering::Relaxed);
-            c.slot.store(NO_SLOT, Ordering::Relaxed);
-            let (timer, foreign) = with_mut(&mut c.inner, |inner| (inner.timer.take(), inner.foreign.take()));
-            if let Some(watch) = timer {
-                watch.cancel();
+            // The usual cancel node: nothing attached, nothing busy.
+            let busy = with_mut(&mut c.inner, |inner| inner.busy.is_some());
+            if !busy && c.slot.is_none() {
+                return;
             }
-            if let Some(feed) = foreign {
-                feed.cancel();
+            // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the
+            // slot outright).
+            let slot = c.slot.take();
+            if let Some(busy) = with_mut(&mut c.inner, |inner| inner.busy.take()) {
+                let Busy { timer, foreign, .. } = *busy;
+                if let Some(watch) = timer {
+                    watch.cancel();
+                }
+                if let Some(feed) = foreign {
+                    feed.cancel();
+                }
             }
-            leave_canceler(self.parent.as_ref(), slot);
+            leave_canceler(self.parent.get(), slot);
         }
         if let Kind::Wrap(w) = &mut self.kind {
             // The custom context may hold the next wrap down: drop it on the trampoline, not
@@ -301,86 +600,188 @@ impl Node {
 /// error itself is the cause).
 pub(crate) struct Outcome {
     pub(crate) err: Error,
-    pub(crate) cause: Option<Cause>,
+    pub(crate) cause: Option<ThinCause>,
 }
 
-/// What a new cancel node is made of (`CancelNode::new`). The default is a plain open node, as
-/// `with_cancel` makes.
-#[derive(Default)]
-pub(crate) struct CancelSpec {
-    /// The node's own deadline, if it set one (see `CancelNode::own_deadline`).
-    pub(crate) own_deadline: Option<Instant>,
-    /// The cause recorded when `own_deadline` passes.
-    pub(crate) deadline_cause: Option<Cause>,
-    /// Named `WithDeadline` in `Display` (else `WithCancel`).
-    pub(crate) shown_as_deadline: bool,
-    /// `Some` for a child of a parent that is already done: the node is built done with the
-    /// parent's outcome, and then needs no attaching at all.
-    pub(crate) born_done: Option<Outcome>,
+/// What a cancel without the lock found (`CancelNode::finish_lock_free`).
+pub(super) enum LockFree {
+    /// This call marked the node done.
+    Marked,
+    /// The node was done already.
+    WasDone,
+    /// The node is busy: only a holder of its lock may mark it (invariant 10).
+    Busy,
 }
 
 impl CancelNode {
-    /// A cancel node, open, or born done with `spec.born`.
+    /// A cancel node, open, or born done with `born_done` (a child of a parent that is already
+    /// done: built done with the parent's outcome, it needs no attaching at all). `cold`: see
+    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`).
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
-    pub(crate) fn new(spec: CancelSpec) -> CancelNode {
-        let CancelSpec {
-            own_deadline,
-            deadline_cause,
-            shown_as_deadline,
-            born_done,
-        } = spec;
-        let (state, cause) = match born_done {
+    pub(crate) fn new(
+        born_done: Option<Outcome>,
+        shown_as_deadline: bool,
+        cold: Option<Box<Cold>>,
+    ) -> CancelNode {
+        let (mut state, cause) = match born_done {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
         };
+        if cold
+            .as_ref()
+            .is_some_and(|c| c.deadline.is_some() || c.bridge.is_some())
+        {
+            state |= LOOK;
+        }
+        if shown_as_deadline {
+            state |= SHOWN_AS_DEADLINE;
+        }
         CancelNode {
-            state: AtomicU8::new(state),
-            own_deadline,
-            deadline_cause,
-            shown_as_deadline,
-            handles: AtomicUsize::new(1),
-            slot: AtomicUsize::new(NO_SLOT),
-            bridge: None,
-            merge: None,
+            state: AtomicU32::new(state),
+            handles: AtomicU32::new(1),
+            slot: AtomicSlot::none(),
+            inner: Mutex::new(Locked { cause, busy: None }),
+            cold,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
-            inner: Mutex::new(Locked {
-                cause,
-                entries: Slab::new(),
-                after_count: 0,
-                keep_alive: None,
-                timer_requested: false,
-                timer: None,
-                foreign: None,
-            }),
         }
     }
 
     #[inline]
     pub(crate) fn is_open(&self) -> bool {
-        self.state.load(Ordering::Acquire) == OPEN
+        self.state.load(Ordering::Acquire) & DONE_MASK == OPEN
     }
 
     /// The error this node was done with, if it is done. One atomic load.
     #[inline]
     pub(crate) fn state_err(&self) -> Option<Error> {
-        match self.state.load(Ordering::Acquire) {
-            OPEN => None,
-            CANCELED => Some(Error::Canceled),
-            _ => Some(Error::DeadlineExceeded),
+        err_of(self.state.load(Ordering::Acquire))
+    }
+
+    /// `err()` when the state word alone answers it (done, or open with no deadline and no
+    /// bridge): one atomic load. `Err(())` when the deadline or the bridge must be asked.
+    #[inline]
+    pub(super) fn quick_err(&self) -> Result<Option<Error>, ()> {
+        let word = self.state.load(Ordering::Acquire);
+        if word & (DONE_MASK | LOOK) == OPEN {
+            return Ok(None);
+        }
+        match err_of(word) {
+            Some(e) => Ok(Some(e)),
+            None => Err(()),
+        }
+    }
+
+    /// The node has a deadline or is a bridge (set at creation).
+    #[inline]
+    pub(super) fn looks_further(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LOOK != 0
+    }
+
+    /// Named `WithDeadline` in `Display`.
+    pub(crate) fn shown_as_deadline(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & SHOWN_AS_DEADLINE != 0
+    }
+
+    #[inline]
+    pub(super) fn own_deadline(&self) -> Option<Instant> {
+        self.cold.as_ref()?.own_deadline
+    }
+
+    #[inline]
+    pub(super) fn deadline_cause(&self) -> Option<ThinCause> {
+        self.cold.as_ref()?.deadline_cause.clone()
+    }
+
+    #[inline]
+    pub(super) fn bridge(&self) -> Option<&Bridge> {
+        self.cold.as_ref()?.bridge.as_ref()
+    }
+
+    #[inline]
+    pub(super) fn merge(&self) -> Option<&merge::Merge> {
+        self.cold.as_ref()?.merge.as_ref()
+    }
+
+    /// Under the lock, before anything is added to the node's busy part: turns lock-free
+    /// cancels off for good (invariant 10). `false` if the node is done (nothing may be added,
+    /// invariant 3).
+    #[inline]
+    pub(super) fn claim(&self) -> bool {
+        let word = self.state.load(Ordering::Acquire);
+        if word & BUSY != 0 {
+            // Only lock holders mark a busy node: what we read under the lock stands.
+            return word & DONE_MASK == OPEN;
+        }
+        self.state.fetch_or(BUSY, Ordering::AcqRel) & DONE_MASK == OPEN
+    }
+
+    /// Marks the node done with `err`, under its lock (invariant 2; the caller sets `cause` in
+    /// the same critical section). `false` if it was done already. Unless the node is busy, a
+    /// lock-free cancel may race (invariant 10), so this is a compare-exchange then.
+    #[inline]
+    pub(super) fn mark(&self, err: Error) -> bool {
+        let mut word = self.state.load(Ordering::Relaxed);
+        if word & (DONE_MASK | BUSY) == BUSY {
+            // Busy and open: only lock holders change the word now (invariant 10), and we hold
+            // the lock, so a store does.
+            self.state.store(word | state_of(err), Ordering::Release);
+            return true;
+        }
+        loop {
+            if word & DONE_MASK != OPEN {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                word,
+                word | state_of(err),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Marks a node that was never busy done without taking its lock, with no cause
+    /// (invariant 10).
+    #[inline]
+    pub(super) fn finish_lock_free(&self, err: Error) -> LockFree {
+        let word = self.state.load(Ordering::Acquire);
+        if word & DONE_MASK != OPEN {
+            return LockFree::WasDone;
+        }
+        if word & BUSY != 0 {
+            return LockFree::Busy;
+        }
+        match self
+            .state
+            .compare_exchange(word, word | state_of(err), Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => LockFree::Marked,
+            Err(now) if now & DONE_MASK != OPEN => LockFree::WasDone,
+            Err(_) => LockFree::Busy, // claimed meanwhile
         }
     }
 
     pub(crate) fn cause(&self) -> Option<Cause> {
         let Outcome { err, cause } = self.outcome()?;
-        Some(cause.unwrap_or_else(|| err.as_cause()))
+        Some(cause.map_or_else(|| err.as_cause(), |c| (*c).clone()))
+    }
+
+    /// `outcome`, with the open case (the usual one) answered inline.
+    #[inline]
+    pub(crate) fn outcome_if_done(&self) -> Option<Outcome> {
+        if self.is_open() { None } else { self.outcome() }
     }
 
     /// The error and the given cause (if any) of a done node, read together.
     pub(crate) fn outcome(&self) -> Option<Outcome> {
         let err = self.state_err()?;
-        // invariant 2: `cause` was written before `state` left OPEN, under this lock
+        // invariant 2: `cause` was written before the state left OPEN, under this lock; a
+        // lock-free cancel gives none (invariant 10)
         let cause = lock(&self.inner).cause.clone();
         Some(Outcome { err, cause })
     }
@@ -389,49 +790,49 @@ impl CancelNode {
 // ===== attaching =====
 
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
-/// deadline. Called once, right after `Node::new`, before the node is shared.
-pub(crate) fn attach(node: &Arc<Node>) {
-    let Some(parent) = node.parent.as_ref() else {
-        // A child of the process-wide root: nothing to attach to, only a deadline to check.
-        check_deadline(node);
-        return;
-    };
-    // A custom parent is done for its children when its `done()` fires (Go's rule), which its
-    // bridge (the canceler here) follows; one whose `done()` never fires has no canceler. It is
-    // not asked otherwise: in a chain of wraps that would go through every custom in it.
-    if let Some(p) = parent.node.source() {
+/// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
+/// after `Node::new`, before the node is shared.
+pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
+    if let Some(p) = node.parent.get().and_then(|p| p.node.source()) {
+        // A custom parent is done for its children when its `done()` fires (Go's rule), which
+        // its bridge (the canceler here) follows; one whose `done()` never fires has no
+        // canceler. It is not asked otherwise: in a chain of wraps that would go through every
+        // custom in it. (A child of the process-wide root has nothing to attach to.)
         let slot = &node.cancel_node().slot;
         // invariant 4: set under the parent's lock, which a cancel reaching the child needs
-        let attached = attach_to(node, p, |key| {
-            slot.store(key, Ordering::Release);
+        let attached = attach_to(node, p, |s| {
+            slot.set(s);
             true
         });
         if !attached {
             return;
         }
     }
-    check_deadline(node);
+    if check_deadline {
+        self::check_deadline(node);
+    }
 }
 
 /// Registers `node` as a child of the canceler `p` (`attach`, and the second parent of a
 /// merged node), or, if `p` is done, cancels `node` with `p`'s answers. `set_slot` records the
-/// key under `p`'s lock; if it returns `false` the node does not want it any more (invariant 9)
-/// and the entry is removed again, still under the lock. Returns `false` if `p` was done.
-pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(usize) -> bool) -> bool {
+/// slot under `p`'s lock; if it returns `false` the node does not want it any more (invariant
+/// 9) and the entry is removed again, still under the lock. Returns `false` if `p` was done.
+pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(Slot) -> bool) -> bool {
     // A bridge is checked lazily (it may lag behind the custom context it answers for): if
     // the custom says it is done, the bridge is canceled now and the child born done.
     let pc = p.cancel_node();
-    if let Some(b) = &pc.bridge
+    if let Some(b) = pc.bridge()
         && pc.is_open()
     {
         poll_bridge(p, b);
     }
     let mut pg = lock(&pc.inner);
-    if pc.is_open() {
-        // invariant 3: checked under the lock, so a done canceler never gains this child
-        let key = pg.entries.insert(Entry::Child(Arc::downgrade(node)));
-        if !set_slot(key) {
-            pg.entries.remove(key);
+    // invariants 3 and 10: claimed under the lock, so a done canceler never gains this child
+    if pc.claim() {
+        let entries = &mut pg.busy().entries;
+        let key = entries.insert(Entry::Child(Arc::downgrade(node)));
+        if !set_slot(Slot::new(key)) {
+            entries.try_remove(key);
         }
         drop(pg);
         true
@@ -448,28 +849,75 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(u
     }
 }
 
-/// Removes `slot` (taken from a child under the child's lock, invariant 4) from the children
-/// of `parent`'s canceler. A slab left empty gives its memory back, so a parent that once had
-/// a million children returns to its original footprint.
+/// Removes `slot` (taken from a child by whoever marked it done, or by its drop: invariant 4)
+/// from the children of `parent`'s canceler. A slab left empty gives its memory back, so a
+/// parent that once had a million children returns to its original footprint.
 #[inline]
-pub(super) fn leave_canceler(parent: Option<&Ctx>, slot: usize) {
-    if slot != NO_SLOT {
+pub(super) fn leave_canceler(parent: Option<&Ctx>, slot: Option<Slot>) {
+    if let Some(slot) = slot {
         remove_from_canceler(parent, slot);
     }
 }
 
 /// `leave_canceler` with a slot to remove, kept out of line.
-fn remove_from_canceler(parent: Option<&Ctx>, slot: usize) {
+fn remove_from_canceler(parent: Option<&Ctx>, slot: Slot) {
     let Some(p) = parent.and_then(|p| p.node.source()) else {
         return;
     };
-    let pc = p.cancel_node();
-    let mut g = lock(&pc.inner);
-    // invariant 3: a done canceler has given its slab away already
-    if pc.is_open() {
-        g.entries.try_remove(slot);
-        if g.entries.is_empty() && g.entries.capacity() > 64 {
-            g.entries = Slab::new();
-        }
+    remove_entry(p.cancel_node(), slot);
+}
+
+/// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
+/// and never reuses their slots: invariant 3), and returns it to be dropped with no lock held.
+pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
+    let mut g = lock(&c.inner);
+    if !c.is_open() {
+        return None;
+    }
+    let busy = g.busy.as_mut()?;
+    let entry = busy.entries.try_remove(slot.key());
+    if busy.entries.is_empty() && busy.entries.capacity() > 64 {
+        busy.entries = Entries::default();
+    }
+    entry
+}
+
+/// Inserts `entry` in a node that `claim` said is open; its slot.
+#[inline]
+pub(super) fn insert_entry(g: &mut Locked, entry: Entry) -> Slot {
+    Slot::new(g.busy().entries.insert(entry))
+}
+
+/// The entry at `slot`, if it is still there.
+#[inline]
+pub(super) fn entry_mut(g: &mut Locked, slot: Slot) -> Option<&mut Entry> {
+    g.busy.as_mut()?.entries.get_mut(slot.key())
+}
+
+#[cfg(all(test, not(loom), not(feature = "tracing")))]
+mod tests {
+    use super::*;
+
+    /// What the allocator is asked for per node: the `Arc`'s two counts, then the node.
+    fn arc_size<T>() -> usize {
+        mem::size_of::<T>() + 2 * mem::size_of::<usize>()
+    }
+
+    /// Issue 11's layout targets: a cancel node is one allocation of at most 96 bytes, a value
+    /// node one of at most 64 (plus its boxed value); a `Slot` is one word, as is
+    /// `Option<Slot>`.
+    #[test]
+    fn sizes() {
+        assert!(arc_size::<Node>() <= 96, "node: {} bytes", arc_size::<Node>());
+        assert!(
+            arc_size::<ValueNode>() <= 64,
+            "value node: {} bytes",
+            arc_size::<ValueNode>()
+        );
+        assert_eq!(mem::size_of::<Ctx>(), 2 * mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<Parent>(), mem::size_of::<Ctx>());
+        assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());
     }
 }

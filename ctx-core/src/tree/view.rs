@@ -4,17 +4,28 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::Arc;
 
-use super::{Kind, Node, StaticParent, WrapNode, err};
+use super::{Kind, Node, NodeRef, Parent, err};
 use crate::{Cause, Error};
 
 /// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
 #[inline]
-pub(crate) fn ctx_err(node: &Arc<Node>) -> Option<Error> {
+pub(crate) fn ctx_err(node: &NodeRef) -> Option<Error> {
+    let node = match node {
+        NodeRef::Node(n) => n,
+        NodeRef::Value(v) => return err(v.source.as_ref()?),
+    };
+    // The usual case first, with a compare rather than a jump table.
+    if let Kind::Cancel(_) = &node.kind {
+        return err(node);
+    }
+    ctx_err_other(node)
+}
+
+/// `ctx_err` of a node that is not a cancel node.
+fn ctx_err_other(node: &Node) -> Option<Error> {
     match &node.kind {
-        Kind::Cancel(_) => err(node),
-        Kind::Value { source, .. } => err(source.as_ref()?),
+        Kind::Cancel(_) => unreachable!("ctx-core: internal error: a cancel node"),
         Kind::Wrap(w) => {
             // Once the custom's `done()` has fired, its answers are in the bridge.
             if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
@@ -33,44 +44,47 @@ pub(crate) fn ctx_err(node: &Arc<Node>) -> Option<Error> {
 }
 
 /// The cause of the context ending at `node`, or `None` while it is not done (`Ctx::cause`).
-pub(crate) fn ctx_cause(node: &Arc<Node>) -> Option<Cause> {
-    match &node.kind {
-        Kind::Wrap(w) => match w.source.as_ref().map(|s| s.cancel_node()) {
+pub(crate) fn ctx_cause(node: &NodeRef) -> Option<Cause> {
+    if let NodeRef::Node(n) = node
+        && let Kind::Wrap(w) = &n.kind
+    {
+        return match w.source.as_ref().map(|s| s.cancel_node()) {
             Some(c) if !c.is_open() => c.cause(),
             _ => w.custom.cause(),
-        },
-        _ => {
-            let source = node.source()?;
-            err(source)?;
-            source.cancel_node().cause()
-        }
+        };
     }
+    let source = node.source()?;
+    err(source)?;
+    source.cancel_node().cause()
 }
 
 /// The value keyed `key` at `node` or its nearest ancestor that has one; a loop, not a
 /// recursion (invariant 6 of `tree/mod.rs`).
-pub(crate) fn value_any(mut node: &Node, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
     loop {
-        match &node.kind {
-            Kind::Value { key: k, value, .. } if *k == key => return Some(&**value),
-            Kind::Wrap(w) => return w.custom.value_any(key),
-            Kind::Root { .. } => return None,
-            _ => {}
+        match node {
+            NodeRef::Value(v) if v.value.key == key => return Some(&v.value.value),
+            NodeRef::Node(n) => match &n.kind {
+                Kind::Wrap(w) => return w.custom.value_any(key),
+                Kind::Root { .. } => return None,
+                _ => {}
+            },
+            NodeRef::Value(_) => {}
         }
-        node = &node.parent.as_ref()?.node;
+        node = &node.parent().get()?.node;
     }
 }
 
 /// Names the chain ending at `node` as Go's `String()` does (`Ctx`'s `Display`).
-pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
+pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
     // What is left to write, last first: whole chains, the rest of a chain after a merge,
     // and the `)` closing a merge. An explicit stack, so that a deep nest of merges does not
     // recurse (invariant 6 of `tree/mod.rs`).
     enum Part<'a> {
         /// The chain ending at this node, from its root.
-        Chain(&'a Node),
+        Chain(&'a NodeRef),
         /// These nodes, leaf first (written from the end).
-        Nodes(Vec<&'a Node>),
+        Nodes(Vec<&'a NodeRef>),
         Close,
     }
     let mut parts = vec![Part::Chain(node)];
@@ -78,28 +92,31 @@ pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Resul
         match part {
             Part::Close => f.write_str(")")?,
             Part::Chain(node) => {
-                let mut chain: Vec<&Node> = Vec::new();
-                let mut node: &Node = node;
+                let mut chain: Vec<&NodeRef> = Vec::new();
+                let mut node: &NodeRef = node;
                 loop {
                     chain.push(node);
-                    if matches!(node.kind, Kind::Wrap(_)) {
+                    if let NodeRef::Node(n) = node
+                        && matches!(n.kind, Kind::Wrap(_))
+                    {
                         break;
                     }
-                    match &node.parent {
+                    match node.parent().get() {
                         Some(p) => node = &p.node,
                         None => break,
                     }
                 }
-                match chain.last().map(|n| n.static_parent) {
-                    Some(StaticParent::Background) => f.write_str("context.Background")?,
-                    Some(StaticParent::Todo) => f.write_str("context.TODO")?,
+                match chain.last().map(|n| n.parent()) {
+                    Some(Parent::Background) => f.write_str("context.Background")?,
+                    Some(Parent::Todo) => f.write_str("context.TODO")?,
                     _ => {}
                 }
                 parts.push(Part::Nodes(chain));
             }
             Part::Nodes(mut nodes) => {
                 while let Some(node) = nodes.pop() {
-                    if let Kind::Cancel(c) = &node.kind
+                    if let NodeRef::Node(n) = node
+                        && let Kind::Cancel(c) = &n.kind
                         && let Some(other) = c.merged_with()
                     {
                         // `.WithMerged(`, the other chain, `)`, then the rest of this one.
@@ -120,11 +137,15 @@ pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Resul
 }
 
 /// One link of the name: `.WithCancel`, `.WithValue(T)`, ...
-fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
+fn write_node(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
+    let node = match node {
+        NodeRef::Node(n) => n,
+        NodeRef::Value(v) => return write!(f, ".WithValue({})", v.value.value.type_name()),
+    };
     match &node.kind {
         Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
         Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
-        Kind::Cancel(c) if c.shown_as_deadline => match node.deadline {
+        Kind::Cancel(c) if c.shown_as_deadline() => match node.deadline() {
             Some(d) => {
                 let left = d.saturating_duration_since(node.clock.now());
                 write!(f, ".WithDeadline({left:?})")?
@@ -132,9 +153,8 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &Node) -> fmt::Result {
             None => f.write_str(".WithDeadline(never)")?,
         },
         Kind::Cancel(_) => f.write_str(".WithCancel")?,
-        Kind::Value { type_name, .. } => write!(f, ".WithValue({type_name})")?,
         Kind::WithoutCancel => f.write_str(".WithoutCancel")?,
-        Kind::Wrap(WrapNode { type_name, .. }) => f.write_str(type_name)?,
+        Kind::Wrap(w) => f.write_str(w.type_name)?,
     }
     Ok(())
 }

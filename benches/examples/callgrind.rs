@@ -1,0 +1,90 @@
+//! Instructions per operation, for `valgrind --tool=callgrind` (criterion's nanoseconds are noisy
+//! on a shared machine; instruction counts are not). Runs one operation `N` times:
+//!
+//! ```text
+//! cargo build --release -p ctx-benches --example callgrind
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/callgrind with-cancel 0
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/callgrind with-cancel 100000
+//! ```
+//!
+//! (the difference of the two `Collected` totals, divided by 100,000, is the cost of one
+//! operation). Operations: `with-cancel` (`with_cancel` of `background()`, `cancel()`, drop),
+//! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
+//! `err-open`, `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
+//! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
+//! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use ctx_core::Ctx;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let op = args.next().unwrap_or_else(|| "with-cancel".into());
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let bg = Ctx::background();
+    let (parent, _parent_cancel) = bg.with_cancel();
+    match op.as_str() {
+        "with-cancel" => (0..n).for_each(|_| {
+            let (ctx, cancel) = black_box(&bg).with_cancel();
+            cancel.cancel();
+            drop(black_box(ctx));
+        }),
+        "child-of-open" => (0..n).for_each(|_| {
+            let (ctx, cancel) = black_box(&parent).with_cancel();
+            cancel.cancel();
+            drop(black_box(ctx));
+        }),
+        "with-timeout" => (0..n).for_each(|_| {
+            let (ctx, cancel) = black_box(&bg).with_timeout(Duration::from_secs(3600));
+            cancel.cancel();
+            drop(black_box(ctx));
+        }),
+        "with-value" => (0..n).for_each(|_| drop(black_box(black_box(&bg).with_value(7usize)))),
+        "err-open" => (0..n).for_each(|_| {
+            black_box(black_box(&parent).err());
+        }),
+        "chain-100" => (0..n / 100).for_each(|_| {
+            let (root, cancel) = black_box(&bg).with_cancel();
+            let mut leaf = root.clone();
+            let mut handles = Vec::with_capacity(100);
+            for _ in 0..100 {
+                let (child, h) = leaf.with_cancel();
+                handles.push(h);
+                leaf = child;
+            }
+            cancel.cancel();
+            drop(black_box((handles, leaf, root)));
+        }),
+        "waiter" => (0..n).for_each(|_| {
+            let (ctx, cancel) = black_box(&bg).with_cancel();
+            let mut done = std::pin::pin!(ctx.done());
+            let waker = std::task::Waker::noop();
+            let _ = done.as_mut().poll(&mut std::task::Context::from_waker(waker));
+            cancel.cancel();
+            drop(black_box(ctx));
+        }),
+        "waiters-100" => (0..n / 100).for_each(|_| {
+            let (ctx, cancel) = black_box(&bg).with_cancel();
+            let waker = std::task::Waker::noop();
+            let mut dones: Vec<_> = (0..100).map(|_| Box::pin(ctx.done())).collect();
+            for done in &mut dones {
+                let _ = done.as_mut().poll(&mut std::task::Context::from_waker(waker));
+            }
+            cancel.cancel();
+            drop(black_box((dones, ctx)));
+        }),
+        "floor" => (0..n).for_each(|_| {
+            let node = Arc::new([const { AtomicU8::new(0) }; 80]);
+            let handle = black_box(&node).clone();
+            black_box(&handle[0]).swap(1, Ordering::AcqRel);
+            drop(handle);
+            drop(node);
+        }),
+        other => panic!("unknown operation {other}"),
+    }
+}

@@ -1,0 +1,74 @@
+//! Invariant 10: the lock-free cancel of a node that was never busy, against everything that
+//! makes a node busy (a child attaching, a waiter, an after-func) and against a cancel walking
+//! down from its parent. (`loom_tree` and `loom_wake` race it too, through the ordinary API.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use loom::thread;
+
+use crate::{Ctx, Error};
+
+fn children(ctx: &Ctx) -> usize {
+    crate::tree::child_count(&ctx.node)
+}
+
+/// A child's own (lock-free) cancel and its parent's walk both try to mark it: exactly one
+/// wins, the child's slot is removed once, and the child reports the winner's error.
+#[test]
+fn lock_free_cancel_vs_parent_walk_marks_the_child_once() {
+    loom::model(|| {
+        let (parent, cancel_parent) = Ctx::background().with_cancel_cause();
+        let (child, cancel_child) = parent.with_cancel();
+        let (sibling, _sibling_handle) = parent.with_cancel();
+        let t = thread::spawn(move || cancel_child.cancel());
+        cancel_parent.cancel(std::fmt::Error);
+        t.join().unwrap();
+        assert_eq!(child.err(), Some(Error::Canceled));
+        // The parent's cause reached the child exactly when its walk marked it.
+        let by_parent = child.cause().unwrap().is::<std::fmt::Error>();
+        let by_itself = child.cause().unwrap().downcast_ref::<Error>() == Some(&Error::Canceled);
+        assert!(by_parent != by_itself);
+        assert_eq!(sibling.err(), Some(Error::Canceled));
+        assert_eq!(children(&parent), 0);
+    });
+}
+
+/// An after-func registered while the node is canceled without its lock either finds the node
+/// done (and runs at once) or is registered before it is marked (and run by the cancel):
+/// it runs exactly once either way, and nothing stays registered.
+#[test]
+fn lock_free_cancel_vs_after_func_runs_it_once() {
+    loom::model(|| {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let c = ctx.clone();
+        let t = thread::spawn(move || {
+            c.after_func(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+        });
+        cancel.cancel();
+        let stop = t.join().unwrap();
+        assert!(!stop.stop());
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(ctx.err(), Some(Error::Canceled));
+    });
+}
+
+/// A cancel with a cause takes the lock; one without may not. Racing them, both the error and
+/// the cause come from one winner, never the error of one and the cause of the other.
+#[test]
+fn lock_free_and_locked_cancels_agree_on_err_and_cause() {
+    loom::model(|| {
+        let (ctx, cancel) = Ctx::background().with_cancel_cause();
+        let other = cancel.clone();
+        let t = thread::spawn(move || other.cancel(std::fmt::Error));
+        cancel.cancel_without_cause();
+        t.join().unwrap();
+        let cause = ctx.cause().unwrap();
+        assert_eq!(ctx.err(), Some(Error::Canceled));
+        assert!(cause.is::<std::fmt::Error>() || cause.downcast_ref::<Error>() == Some(&Error::Canceled));
+    });
+}
