@@ -236,6 +236,10 @@ fn ops(c: &mut Criterion) {
             drop(node);
         })
     });
+    // One read of the system clock (no Go twin): `with_timeout` + `cancel` must read it twice
+    // (at creation, and at the cancel, which is `DeadlineExceeded` if the deadline has passed
+    // even though nobody looked), so this bounds how cheap that row can be.
+    g.bench_function("ClockRead", |b| b.iter(std::time::Instant::now));
     g.bench_function("WithValue", |b| b.iter(|| black_box(&bg).with_value(7usize)));
     g.bench_function("ErrOpen", |b| b.iter(|| black_box(&parent).err()));
     let (closed, close) = bg.with_cancel();
