@@ -344,6 +344,32 @@ impl Ctx {
         (node, handle)
     }
 
+    /// [`with_deadline_cancel_cause`](Ctx::with_deadline_cancel_cause) with the deadline
+    /// `now + timeout` on this context's clock, read once. A timeout too large for `Instant`
+    /// never expires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::{Ctx, Error};
+    /// let (ctx, cancel) = Ctx::background().with_timeout_cancel_cause(Duration::from_secs(60));
+    /// assert!(ctx.deadline().is_some());
+    /// cancel.cancel(std::io::Error::other("client went away"));
+    /// assert_eq!(ctx.err(), Some(Error::Canceled));
+    /// assert_eq!(ctx.cause().unwrap().to_string(), "client went away");
+    ///
+    /// let (ctx, _cancel) = Ctx::background().with_timeout_cancel_cause(Duration::ZERO);
+    /// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
+    pub fn with_timeout_cancel_cause(&self, timeout: Duration) -> (Ctx, CancelCauseHandle) {
+        let now = self.node.clock().now();
+        let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
+        let handle = CancelCauseHandle::new(&node);
+        (node, handle)
+    }
+
     /// A child that carries `value`, found by [`value::<T>()`](Ctx::value) on it and its
     /// descendants (the nearest one wins). Values are keyed by type: wrap a value in a newtype
     /// of your own to keep it apart from other crates' values. Go: `context.WithValue`.

@@ -7,7 +7,8 @@
 //! * derivations — [`with_cancel`](Ctx::with_cancel), [`with_cancel_cause`](Ctx::with_cancel_cause),
 //!   [`with_deadline`](Ctx::with_deadline), [`with_timeout`](Ctx::with_timeout) (and their
 //!   `_cause` forms), [`with_value`](Ctx::with_value), [`without_cancel`](Ctx::without_cancel),
-//!   [`with_deadline_cancel_cause`](Ctx::with_deadline_cancel_cause) (a deadline and a cancel
+//!   [`with_deadline_cancel_cause`](Ctx::with_deadline_cancel_cause) and
+//!   [`with_timeout_cancel_cause`](Ctx::with_timeout_cancel_cause) (a deadline and a cancel
 //!   cause in one node), [`with_merged`](Ctx::with_merged) (a child of two parents),
 //!   [`after_func`](Ctx::after_func);
 //! * observers — [`err`](Ctx::err), [`cause`](Ctx::cause), [`deadline`](Ctx::deadline),

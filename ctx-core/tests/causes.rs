@@ -221,3 +221,32 @@ fn deadline_cancel_cause_in_the_past_is_born_done_and_drop_cancels() {
     drop(cancel);
     assert_eq!(ctx.err(), Some(Error::Canceled));
 }
+
+#[test]
+fn timeout_cancel_cause_is_now_plus_timeout_on_the_context_clock() {
+    let clock = ctx_testkit::MockClock::new();
+    let start = clock.now();
+    let (ctx, cancel) = clock
+        .background()
+        .with_timeout_cancel_cause(Duration::from_secs(5));
+    assert_eq!(ctx.deadline(), Some(start + Duration::from_secs(5)));
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    cancel.cancel(MyErr(16));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+
+    let (ctx, cancel) = clock
+        .background()
+        .with_timeout_cancel_cause(Duration::from_secs(5));
+    let why: Cause = Arc::new(MyErr(17));
+    cancel.cancel(why.clone());
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+
+    // Zero is born done; too large for `Instant` never expires (and never panics).
+    let (zero, _c) = clock.background().with_timeout_cancel_cause(Duration::ZERO);
+    assert_eq!(zero.err(), Some(Error::DeadlineExceeded));
+    let (never, _c) = clock.background().with_timeout_cancel_cause(Duration::MAX);
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(never.err(), None);
+}

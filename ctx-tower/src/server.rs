@@ -21,8 +21,8 @@ use crate::{ClientDisconnected, grpc_timeout};
 /// client goes away. Go's `net/http` does the same for `r.Context()`.
 ///
 /// Per request, the [`ServerService`] inserts into `req.extensions_mut()` one child of `root`:
-/// [`root.with_deadline_cancel_cause(now + t)`](Ctx::with_deadline_cancel_cause) (`now` on
-/// `root`'s clock) when the request carries a valid `grpc-timeout: t`, else
+/// [`root.with_timeout_cancel_cause(t)`](Ctx::with_timeout_cancel_cause) (deadline `now + t`
+/// on `root`'s clock) when the request carries a valid `grpc-timeout: t`, else
 /// [`root.with_cancel_cause()`](Ctx::with_cancel_cause) (an invalid header is ignored, as gRPC
 /// does). That ctx is done:
 ///
@@ -197,8 +197,8 @@ impl Guard {
     /// `Instant` never expires), and a handle that cancels with a cause (so that a disconnect
     /// carries [`ClientDisconnected`]).
     fn new(root: &Ctx, budget: Option<std::time::Duration>) -> (Ctx, Guard) {
-        let (ctx, cancel) = match budget.and_then(|t| root.now().checked_add(t)) {
-            Some(deadline) => root.with_deadline_cancel_cause(deadline),
+        let (ctx, cancel) = match budget {
+            Some(t) => root.with_timeout_cancel_cause(t),
             None => root.with_cancel_cause(),
         };
         let guard = Guard { cancel: Some(cancel) };
