@@ -22,16 +22,16 @@
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::hint::black_box;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use ctx_benches::poll::{drain, drive};
 use ctx_benches::{Weight, configure};
 use ctx_core::Ctx;
 use ctx_tower::{ClientLayer, ServerLayer};
 use http::{HeaderValue, Request, Response};
-use http_body::Body;
 use tower::timeout::TimeoutLayer;
 use tower::{Layer, Service};
 
@@ -41,25 +41,6 @@ const TOWER_TIMEOUT: &str = "tower Timeout";
 const BARE: &str = "bare handler";
 const FLOOR: &str = "floor: bare handler + Ctx in extensions";
 const FLOOR_NODE: &str = "floor + a deadline node of its own";
-
-/// Polls `fut` to completion with a no-op waker (every future here finishes within 2 polls).
-fn drive<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-/// Reads a body to its end, as a server does.
-fn drain<B: Body + Unpin>(mut body: B) {
-    let mut cx = Context::from_waker(Waker::noop());
-    while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
-        black_box(frame.is_ok());
-    }
-}
 
 /// A handler's answer that is pending once (it wakes itself), then ready.
 struct PendingOnce(bool);

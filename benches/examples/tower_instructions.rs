@@ -16,37 +16,18 @@
 //! read to its end, as in the bench.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use ctx_benches::poll::{drain, drive};
 use ctx_core::Ctx;
 use ctx_tower::ServerLayer;
 use http::{HeaderValue, Request, Response};
 use http_body::Body;
 use tower::timeout::TimeoutLayer;
 use tower::{Layer, Service};
-
-/// Polls `fut` to completion with a no-op waker.
-fn drive<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-/// Reads a body to its end, as a server does.
-fn drain<B: Body + Unpin>(mut body: B) {
-    let mut cx = Context::from_waker(Waker::noop());
-    while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
-        black_box(frame.is_ok());
-    }
-}
 
 /// The bench's handler, ready at once: a boxed future, a `String` body.
 #[derive(Clone, Copy)]

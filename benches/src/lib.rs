@@ -23,6 +23,7 @@
 
 #![deny(missing_docs)]
 
+pub mod poll;
 pub mod runtime;
 
 use std::alloc::{GlobalAlloc, Layout, System};
