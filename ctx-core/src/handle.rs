@@ -1,48 +1,47 @@
 //! [`CancelHandle`] and [`CancelCauseHandle`]: the right to cancel one context.
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use crate::loom::Ordering;
 use crate::trace::Site;
 use crate::tree::{self, Node};
 use crate::{Cause, Ctx};
 
-/// Shared by both handle types: a weak link to the node, and the node's clone count. The
-/// handles' `Clone` (count one more), drop (the last clone cancels), `disarm` (give a clone up
-/// without canceling) and `Debug` are this type's; the handles only add their `cancel` methods.
+/// Shared by both handle types: a strong reference to the node, and the node's clone count.
+/// The handles' `Clone` (count one more), drop (the last clone cancels), `disarm` (give a clone
+/// up without canceling) and `Debug` are this type's; the handles only add their `cancel`
+/// methods.
 ///
-/// The handle holds the node weakly, so a context whose every `Ctx` clone is gone is freed
-/// even while a handle lives (canceling it then would change nothing anyone can see).
+/// The handle holds the node strongly, as Go's `CancelFunc` closure and tokio-util's
+/// `DropGuard` do: an armed handle keeps its node (not the `Ctx` clones, nor anything the
+/// node does not already hold) alive until it is dropped or disarmed. Canceling is then one
+/// step from the handle, with no upgrade that could fail, and a handle costs one reference
+/// count where a weak one cost two (`downgrade`, then `upgrade` to cancel).
 ///
-/// Invariant: each `HandleCore` with `node: Some` holds one unit of the node's `handles` count:
-/// `clone` adds the new clone's unit, `release` gives this clone's up at most once (it empties
-/// `node`). A clone that has canceled, or is released once the context is done, keeps its unit:
-/// the context is done, the count no longer matters, and its drop need not touch the count.
+/// Invariant: each `HandleCore` with `node: Some` holds one strong reference to the node and
+/// one unit of the node's `handles` count: `clone` adds the new clone's unit, `release` gives
+/// this clone's up at most once (it empties `node`). A clone released once the context is
+/// done keeps its unit: the context is done, the count no longer matters (nothing reads it
+/// again: only an open node's count can reach zero and cancel), and its drop need not touch
+/// the count. Its strong reference is always given up with it.
 struct HandleCore {
-    /// `None` once disarmed.
-    node: Option<Weak<Node>>,
-    /// Set once this clone has canceled: dropping it then has nothing left to do (the context
-    /// is done whatever the other clones do), so drop skips the upgrade and the count.
-    canceled_here: AtomicBool,
+    /// `None` once disarmed (or dropped).
+    node: Option<Arc<Node>>,
 }
 
 impl HandleCore {
     fn new(ctx: &Ctx) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
         HandleCore {
-            node: Some(Arc::downgrade(ctx.node.node())),
-            canceled_here: AtomicBool::new(false),
+            node: Some(Arc::clone(ctx.node.node())),
         }
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
     fn cancel(&self, cause: Option<Cause>) {
-        if let Some(node) = self.node.as_ref().and_then(Weak::upgrade) {
-            tree::cancel(&node, cause, Site::caller());
-            self.canceled_here
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(node) = &self.node {
+            tree::cancel(node, cause, Site::caller());
         }
     }
 
@@ -51,16 +50,13 @@ impl HandleCore {
         let _ = self.release();
     }
 
-    /// Gives up this clone; the node if it was the last one of a live node.
+    /// Gives up this clone (and, with the returned value, its strong reference); the node if
+    /// this was the last clone of a live node, for the caller to cancel.
     fn release(&mut self) -> Option<Arc<Node>> {
-        let weak = self.node.take()?;
-        if *self.canceled_here.get_mut() {
-            return None;
-        }
-        let node = weak.upgrade()?;
+        let node = self.node.take()?;
         let c = node.cancel_node();
         if !c.is_open() {
-            return None; // done (by a parent, a deadline, another clone): the count no longer matters
+            return None; // done (by a clone, a parent, a deadline): the count no longer matters
         }
         // AcqRel: the last releaser sees every other clone's release before it cancels.
         (c.handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
@@ -74,18 +70,14 @@ impl HandleCore {
 
 impl Clone for HandleCore {
     fn clone(&self) -> HandleCore {
-        let node = self.node.as_ref().and_then(|weak| {
-            let strong = weak.upgrade()?;
+        let node = self.node.as_ref().map(|node| {
             // A `u32` count: as `Arc` does, abort rather than wrap (billions of clones).
-            if strong.cancel_node().handles.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+            if node.cancel_node().handles.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
                 std::process::abort();
             }
-            Some(weak.clone())
+            Arc::clone(node)
         });
-        HandleCore {
-            node,
-            canceled_here: AtomicBool::new(false),
-        }
+        HandleCore { node }
     }
 }
 
@@ -110,6 +102,24 @@ impl Drop for HandleCore {
 ///
 /// The handle of a deadline context cancels with `Canceled` and no cause; if the deadline has
 /// already passed, the context is `DeadlineExceeded` instead.
+///
+/// **An armed handle keeps its context alive.** Each clone holds the context's node (and so
+/// its parents and their values) until it is dropped or disarmed, even when every [`Ctx`]
+/// clone is gone; Go's `CancelFunc` closure and tokio-util's `DropGuard` do the same. A handle
+/// kept for later (in a struct, a map of requests) holds that memory until then; once every
+/// handle and `Ctx` clone is gone, the context releases everything it took from its parent,
+/// canceled or not.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ctx_core::Ctx;
+/// let big = Arc::new([0u8; 1024]);
+/// let (ctx, cancel) = Ctx::background().with_value(big.clone()).with_cancel();
+/// drop(ctx);
+/// assert_eq!(Arc::strong_count(&big), 2); // the handle holds the context, which holds `big`
+/// drop(cancel);
+/// assert_eq!(Arc::strong_count(&big), 1); // released
+/// ```
 ///
 /// # Examples
 ///
@@ -154,8 +164,8 @@ impl CancelHandle {
         self.core.cancel(None);
     }
 
-    /// Gives this clone up without canceling. The context is then canceled only by its parent,
-    /// its deadline, or another clone.
+    /// Gives this clone up without canceling, and with it the clone's hold on the context.
+    /// The context is then canceled only by its parent, its deadline, or another clone.
     ///
     /// # Examples
     ///
@@ -180,7 +190,8 @@ impl fmt::Debug for CancelHandle {
 /// Cancels the context it came with and records why. Go: `context.CancelCauseFunc`.
 ///
 /// Like [`CancelHandle`]: `Clone + Send + Sync`, idempotent, first cancel wins, dropping the last
-/// clone cancels (with cause [`Error::Canceled`](crate::Error::Canceled)).
+/// clone cancels (with cause [`Error::Canceled`](crate::Error::Canceled)), and an armed clone
+/// keeps its context alive until it is dropped or disarmed (as Go's `CancelCauseFunc` does).
 ///
 /// Which cause a context reports when both it and its parent are canceled:
 ///
@@ -253,7 +264,7 @@ impl CancelCauseHandle {
         self.core.cancel(None);
     }
 
-    /// Gives this clone up without canceling.
+    /// Gives this clone up without canceling, and with it the clone's hold on the context.
     ///
     /// # Examples
     ///

@@ -1,32 +1,46 @@
 //! What `CancelHandle` and `CancelCauseHandle` share: clones count, the last drop cancels,
-//! `disarm` gives one clone up, and `Debug` names the type and whether it is armed.
+//! `disarm` gives one clone up, an armed clone keeps its context's node (and so what the node
+//! holds) alive until it is dropped or disarmed, and `Debug` names the type and whether it is
+//! armed.
+
+use std::sync::Arc;
 
 use ctx_core::{CancelCauseHandle, CancelHandle, Ctx, Error};
 
 /// Both handle types, through one interface, so each test runs against both.
 trait Handle: Clone + std::fmt::Debug {
     const NAME: &'static str;
-    fn make() -> (Ctx, Self);
+    fn make_under(parent: &Ctx) -> (Ctx, Self);
     fn disarm(self);
+    fn cancel_now(&self);
+    fn make() -> (Ctx, Self) {
+        Self::make_under(&Ctx::background())
+    }
 }
 
 impl Handle for CancelHandle {
     const NAME: &'static str = "CancelHandle";
-    fn make() -> (Ctx, Self) {
-        Ctx::background().with_cancel()
+    fn make_under(parent: &Ctx) -> (Ctx, Self) {
+        parent.with_cancel()
     }
     fn disarm(self) {
         CancelHandle::disarm(self)
+    }
+    fn cancel_now(&self) {
+        self.cancel()
     }
 }
 
 impl Handle for CancelCauseHandle {
     const NAME: &'static str = "CancelCauseHandle";
-    fn make() -> (Ctx, Self) {
-        Ctx::background().with_cancel_cause()
+    fn make_under(parent: &Ctx) -> (Ctx, Self) {
+        parent.with_cancel_cause()
     }
     fn disarm(self) {
         CancelCauseHandle::disarm(self)
+    }
+    fn cancel_now(&self) {
+        self.cancel_without_cause()
     }
 }
 
@@ -74,11 +88,60 @@ fn debug_shows_name_and_armed<H: Handle>() {
     assert_eq!(format!("{:?}", a.clone()), format!("{a:?}"));
 }
 
-fn clone_of_a_freed_context_is_disarmed<H: Handle>() {
-    let (ctx, a) = H::make();
-    drop(ctx);
+/// What the handle's node holds, seen from outside: the node holds its parent, a value node
+/// holding `token`. `token`'s count is 2 while the node lives, 1 once it is freed.
+fn held(token: &Arc<()>) -> bool {
+    Arc::strong_count(token) > 1
+}
+
+fn armed_clone_keeps_the_node_until_dropped_or_disarmed<H: Handle>() {
+    let name = H::NAME;
+    let under = |token: &Arc<()>| H::make_under(&Ctx::background().with_value(token.clone()));
+
+    // Every `Ctx` clone gone: the armed handles keep the node, the last drop frees it.
+    let token = Arc::new(());
+    let (ctx, a) = under(&token);
     let b = a.clone();
-    assert_eq!(format!("{b:?}"), format!("{} {{ armed: false }}", H::NAME));
+    drop(ctx);
+    assert!(held(&token), "{name}: armed clones keep the node");
+    assert_eq!(format!("{b:?}"), format!("{name} {{ armed: true }}"));
+    drop(a);
+    assert!(held(&token), "{name}: one armed clone left");
+    drop(b);
+    assert!(!held(&token), "{name}: the last drop frees the node");
+
+    // Disarming gives the node up as well.
+    let token = Arc::new(());
+    let (ctx, a) = under(&token);
+    let b = a.clone();
+    drop(ctx);
+    a.disarm();
+    assert!(held(&token), "{name}: one armed clone left");
+    b.disarm();
+    assert!(!held(&token), "{name}: disarming the last clone frees the node");
+
+    // Canceled, the node is still held by the handles until they go (a done node's handles
+    // skip the clone count, not the reference).
+    let token = Arc::new(());
+    let (ctx, a) = under(&token);
+    let b = a.clone();
+    a.cancel_now();
+    assert_eq!(ctx.err(), Some(Error::Canceled), "{name}");
+    drop(ctx);
+    assert!(held(&token), "{name}: a and b are armed");
+    drop(a);
+    assert!(held(&token), "{name}: b is armed");
+    b.disarm();
+    assert!(!held(&token), "{name}: freed by the last disarm");
+
+    // A handle dropped while its `Ctx` lives leaves the node to the `Ctx`.
+    let token = Arc::new(());
+    let (ctx, a) = under(&token);
+    drop(a);
+    assert_eq!(ctx.err(), Some(Error::Canceled), "{name}");
+    assert!(held(&token), "{name}: the ctx holds it");
+    drop(ctx);
+    assert!(!held(&token), "{name}: nothing holds it any more");
 }
 
 #[test]
@@ -86,7 +149,7 @@ fn cancel_handle() {
     last_drop_cancels::<CancelHandle>();
     disarm_gives_one_clone_up::<CancelHandle>();
     debug_shows_name_and_armed::<CancelHandle>();
-    clone_of_a_freed_context_is_disarmed::<CancelHandle>();
+    armed_clone_keeps_the_node_until_dropped_or_disarmed::<CancelHandle>();
 }
 
 #[test]
@@ -94,5 +157,5 @@ fn cancel_cause_handle() {
     last_drop_cancels::<CancelCauseHandle>();
     disarm_gives_one_clone_up::<CancelCauseHandle>();
     debug_shows_name_and_armed::<CancelCauseHandle>();
-    clone_of_a_freed_context_is_disarmed::<CancelCauseHandle>();
+    armed_clone_keeps_the_node_until_dropped_or_disarmed::<CancelCauseHandle>();
 }

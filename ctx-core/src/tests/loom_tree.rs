@@ -1,4 +1,5 @@
-//! cancel ⇄ child attach, cancel ⇄ child drop, cancel ⇄ cancel, handle clones dropped at once.
+//! cancel ⇄ child attach, cancel ⇄ child drop, cancel ⇄ cancel, handle clones dropped at once,
+//! a handle canceling while the other clone and the `Ctx` are dropped.
 
 use loom::thread;
 
@@ -93,5 +94,33 @@ fn last_of_two_concurrently_dropped_handles_cancels() {
         drop(cancel);
         t.join().unwrap();
         assert_eq!(ctx.err(), Some(Error::Canceled));
+    });
+}
+
+/// A handle holds its node strongly: one clone canceling and dropping on one thread while the
+/// other clone and the last `Ctx` are dropped on this one cancels once (the after-func runs
+/// once), and the node is freed when the last of them goes, whichever it is.
+#[test]
+fn cancel_races_the_drop_of_the_other_clone_and_the_ctx() {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    loom::model(|| {
+        let token = Arc::new(());
+        let (ctx, cancel) = Ctx::background().with_value(token.clone()).with_cancel();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let _stop = ctx.after_func(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        });
+        let other = cancel.clone();
+        let t = thread::spawn(move || {
+            cancel.cancel();
+            drop(cancel);
+        });
+        drop(other);
+        drop(ctx);
+        t.join().unwrap();
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+        assert_eq!(Arc::strong_count(&token), 1, "the node and its parent are freed");
     });
 }
