@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
+use super::attach::{entry_mut, insert_entry, leave_canceler, remove_entry};
 use super::deadline::expire;
 use super::foreign::bridge_outcome;
 use super::merge;
-use super::node::{
-    AfterFn, Busy, CancelNode, Entry, LockFree, Locked, Node, Outcome, Slot, ThinCause, entry_mut,
-    insert_entry, leave_canceler, remove_entry,
-};
+use super::node::{AfterFn, Busy, CancelNode, Entry, Locked, Node, ThinCause};
+use super::state::{LockFree, Outcome, Slot};
 use crate::loom::lock;
 use crate::trace::{self, Site};
 use crate::{Cause, Error};

@@ -6,10 +6,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use super::attach::attach;
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
-use super::node::{CancelNode, Cold, Kind, Node, Outcome, WrapNode, attach};
+use super::node::{CancelNode, Cold, Kind, Node, WrapNode};
+use super::state::Outcome;
 use crate::clock::ClockRef;
 use crate::loom::lock;
 use crate::watch::Watch;

@@ -27,10 +27,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::attach::{attach, attach_to, leave_canceler};
 use super::deadline::{deadline_owner, err};
-use super::node::{
-    CancelNode, Cold, Kind, Node, Outcome, Slot, ThinCause, attach, attach_to, leave_canceler,
-};
+use super::node::{CancelNode, Cold, Kind, Node, ThinCause};
+use super::state::{Outcome, Slot};
 use crate::Ctx;
 use crate::Error;
 use crate::loom::{AtomicUsize, Ordering};

@@ -26,9 +26,13 @@
 //! * `node.rs`: what a node holds (a cancel node keeps what every one needs inline, in 96
 //!   bytes with the `Arc`'s counts: its state word, handle count, slot, lock; what only some
 //!   need is in `Cold`, fixed at creation, and `Busy`, allocated under the lock when the first
-//!   child, waiter, after-func, timer or feed arrives), value nodes (64 bytes), attaching a
-//!   cancel node to its canceler and leaving it (`attach`, `attach_to`, `leave_canceler`), and
-//!   dropping a node without recursion (`unlink`).
+//!   child, waiter, after-func, timer or feed arrives), value nodes (64 bytes), and dropping a
+//!   node without recursion (`unlink`).
+//! * `state.rs`: a cancel node's state word (open, or done and how, and its flags), its slot
+//!   (`Slot`, `AtomicSlot`), and what reads and changes them: `mark`, `claim` and the
+//!   lock-free cancel of invariant 10.
+//! * `attach.rs`: attaching a cancel node to its canceler and leaving it (`attach`,
+//!   `attach_to`, `leave_canceler`), and the entry helpers both use.
 //! * `entries.rs`: the slab of a cancel node's children, waiters and after-funcs, whose first
 //!   two places are inline.
 //! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
@@ -102,6 +106,7 @@
 #[cfg(test)]
 use crate::loom::lock;
 
+mod attach;
 mod cancel;
 mod deadline;
 mod derive;
@@ -109,8 +114,10 @@ mod entries;
 mod foreign;
 mod merge;
 mod node;
+mod state;
 mod view;
 
+pub(crate) use self::attach::attach;
 pub(crate) use self::cancel::{
     Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
 };
@@ -120,9 +127,8 @@ pub(crate) use self::foreign::wrap;
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
 use self::node::Entry;
-pub(crate) use self::node::{
-    AfterFn, CancelNode, Cold, Kind, Node, NodeRef, Parent, Slot, ValueNode, attach,
-};
+pub(crate) use self::node::{AfterFn, CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};
+pub(crate) use self::state::Slot;
 
 pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};
 

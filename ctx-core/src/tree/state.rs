@@ -1,0 +1,300 @@
+//! A cancel node's state: its state word (open, or done and how, plus flags), its slot in its
+//! canceler (`Slot`, `AtomicSlot`), and the `CancelNode` methods that read and change them —
+//! the lock-free cancel (invariant 10) included.
+
+use std::num::NonZeroUsize;
+use std::time::Instant;
+
+use super::foreign::Bridge;
+use super::merge;
+use super::node::{CancelNode, Cold, Locked, ThinCause};
+use crate::loom::{AtomicU32, AtomicUsize, Mutex, Ordering, lock};
+use crate::{Cause, Error};
+
+// ===== the state word =====
+
+/// The two low bits of a cancel node's state word: open, or done and how.
+pub(super) const OPEN: u32 = 0;
+pub(super) const CANCELED: u32 = 1;
+pub(super) const DEADLINE: u32 = 2;
+const DONE_MASK: u32 = 0b11;
+/// Set (under the node's lock, never cleared) before the node first gets a [`Busy`](super::node::Busy) part:
+/// from then on only a holder of the lock may mark it done (invariant 10).
+const BUSY: u32 = 1 << 2;
+/// Set at creation: the node has a deadline or is a bridge, so an open state word alone does
+/// not answer `err()`.
+const LOOK: u32 = 1 << 3;
+/// Set at creation: named `WithDeadline` in `Display` (else `WithCancel`).
+const SHOWN_AS_DEADLINE: u32 = 1 << 4;
+
+#[inline]
+pub(super) fn state_of(err: Error) -> u32 {
+    match err {
+        Error::Canceled => CANCELED,
+        Error::DeadlineExceeded => DEADLINE,
+    }
+}
+
+#[inline]
+fn err_of(word: u32) -> Option<Error> {
+    match word & DONE_MASK {
+        OPEN => None,
+        CANCELED => Some(Error::Canceled),
+        _ => Some(Error::DeadlineExceeded),
+    }
+}
+
+// ===== slots =====
+
+/// A key in a cancel node's entries (a child's place in its canceler, a waiter's, an
+/// after-func's). Never zero, so `Option<Slot>` is one word and fits an atomic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Slot(NonZeroUsize);
+
+impl Slot {
+    /// The slot of the entries' key `key`.
+    #[inline]
+    pub(super) fn new(key: usize) -> Slot {
+        Slot(NonZeroUsize::MIN.saturating_add(key))
+    }
+
+    #[inline]
+    pub(super) fn key(self) -> usize {
+        self.0.get() - 1
+    }
+
+    /// The raw word of an `Option<Slot>` (`0` is none), for an atomic.
+    #[inline]
+    pub(super) fn into_raw(slot: Option<Slot>) -> usize {
+        slot.map_or(0, |s| s.0.get())
+    }
+
+    #[inline]
+    pub(super) fn from_raw(raw: usize) -> Option<Slot> {
+        NonZeroUsize::new(raw).map(Slot)
+    }
+}
+
+/// An `Option<Slot>` in one atomic word.
+pub(super) struct AtomicSlot(AtomicUsize);
+
+impl AtomicSlot {
+    pub(super) fn none() -> AtomicSlot {
+        AtomicSlot(AtomicUsize::new(0))
+    }
+
+    /// Records the slot (invariant 4: under the canceler's lock, before the node is shared).
+    #[inline]
+    pub(super) fn set(&self, slot: Slot) {
+        self.0.store(Slot::into_raw(Some(slot)), Ordering::Release);
+    }
+
+    /// No slot (a `Relaxed` load: for the owner of the node, or its one taker).
+    #[inline]
+    pub(super) fn is_none(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+
+    /// Takes the slot. Only its one taker calls this (invariant 4), so a load and a store do.
+    #[inline]
+    pub(super) fn take(&self) -> Option<Slot> {
+        let raw = self.0.load(Ordering::Acquire);
+        if raw != 0 {
+            self.0.store(0, Ordering::Relaxed);
+        }
+        Slot::from_raw(raw)
+    }
+}
+
+// ===== CancelNode =====
+
+/// How a cancel node ended: its error, and the cause given with it (`None`: none was given, the
+/// error itself is the cause).
+pub(crate) struct Outcome {
+    pub(crate) err: Error,
+    pub(crate) cause: Option<ThinCause>,
+}
+
+/// What a cancel without the lock found (`CancelNode::finish_lock_free`).
+pub(super) enum LockFree {
+    /// This call marked the node done.
+    Marked,
+    /// The node was done already.
+    WasDone,
+    /// The node is busy: only a holder of its lock may mark it (invariant 10).
+    Busy,
+}
+
+impl CancelNode {
+    /// A cancel node, open, or born done with `born_done` (a child of a parent that is already
+    /// done: built done with the parent's outcome, it needs no attaching at all). `cold`: see
+    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`).
+    #[cfg_attr(feature = "tracing", track_caller)]
+    #[inline(always)]
+    pub(crate) fn new(
+        born_done: Option<Outcome>,
+        shown_as_deadline: bool,
+        cold: Option<Box<Cold>>,
+    ) -> CancelNode {
+        let (mut state, cause) = match born_done {
+            Some(Outcome { err, cause }) => (state_of(err), cause),
+            None => (OPEN, None),
+        };
+        if cold
+            .as_ref()
+            .is_some_and(|c| c.deadline.is_some() || c.bridge.is_some())
+        {
+            state |= LOOK;
+        }
+        if shown_as_deadline {
+            state |= SHOWN_AS_DEADLINE;
+        }
+        CancelNode {
+            state: AtomicU32::new(state),
+            handles: AtomicU32::new(1),
+            slot: AtomicSlot::none(),
+            inner: Mutex::new(Locked { cause, busy: None }),
+            cold,
+            #[cfg(feature = "tracing")]
+            created: std::panic::Location::caller(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(Ordering::Acquire) & DONE_MASK == OPEN
+    }
+
+    /// The error this node was done with, if it is done. One atomic load.
+    #[inline]
+    pub(crate) fn state_err(&self) -> Option<Error> {
+        err_of(self.state.load(Ordering::Acquire))
+    }
+
+    /// `err()` when the state word alone answers it (done, or open with no deadline and no
+    /// bridge): one atomic load. `Err(())` when the deadline or the bridge must be asked.
+    #[inline]
+    pub(super) fn quick_err(&self) -> Result<Option<Error>, ()> {
+        let word = self.state.load(Ordering::Acquire);
+        if word & (DONE_MASK | LOOK) == OPEN {
+            return Ok(None);
+        }
+        match err_of(word) {
+            Some(e) => Ok(Some(e)),
+            None => Err(()),
+        }
+    }
+
+    /// The node has a deadline or is a bridge (set at creation).
+    #[inline]
+    pub(super) fn looks_further(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LOOK != 0
+    }
+
+    /// Named `WithDeadline` in `Display`.
+    pub(crate) fn shown_as_deadline(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & SHOWN_AS_DEADLINE != 0
+    }
+
+    #[inline]
+    pub(super) fn own_deadline(&self) -> Option<Instant> {
+        self.cold.as_ref()?.own_deadline
+    }
+
+    #[inline]
+    pub(super) fn deadline_cause(&self) -> Option<ThinCause> {
+        self.cold.as_ref()?.deadline_cause.clone()
+    }
+
+    #[inline]
+    pub(super) fn bridge(&self) -> Option<&Bridge> {
+        self.cold.as_ref()?.bridge.as_ref()
+    }
+
+    #[inline]
+    pub(super) fn merge(&self) -> Option<&merge::Merge> {
+        self.cold.as_ref()?.merge.as_ref()
+    }
+
+    /// Under the lock, before anything is added to the node's busy part: turns lock-free
+    /// cancels off for good (invariant 10). `false` if the node is done (nothing may be added,
+    /// invariant 3).
+    #[inline]
+    pub(super) fn claim(&self) -> bool {
+        let word = self.state.load(Ordering::Acquire);
+        if word & BUSY != 0 {
+            // Only lock holders mark a busy node: what we read under the lock stands.
+            return word & DONE_MASK == OPEN;
+        }
+        self.state.fetch_or(BUSY, Ordering::AcqRel) & DONE_MASK == OPEN
+    }
+
+    /// Marks the node done with `err`, under its lock (invariant 2; the caller sets `cause` in
+    /// the same critical section). `false` if it was done already. Unless the node is busy, a
+    /// lock-free cancel may race (invariant 10), so this is a compare-exchange then.
+    #[inline]
+    pub(super) fn mark(&self, err: Error) -> bool {
+        let mut word = self.state.load(Ordering::Relaxed);
+        if word & (DONE_MASK | BUSY) == BUSY {
+            // Busy and open: only lock holders change the word now (invariant 10), and we hold
+            // the lock, so a store does.
+            self.state.store(word | state_of(err), Ordering::Release);
+            return true;
+        }
+        loop {
+            if word & DONE_MASK != OPEN {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                word,
+                word | state_of(err),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Marks a node that was never busy done without taking its lock, with no cause
+    /// (invariant 10).
+    #[inline]
+    pub(super) fn finish_lock_free(&self, err: Error) -> LockFree {
+        let word = self.state.load(Ordering::Acquire);
+        if word & DONE_MASK != OPEN {
+            return LockFree::WasDone;
+        }
+        if word & BUSY != 0 {
+            return LockFree::Busy;
+        }
+        match self
+            .state
+            .compare_exchange(word, word | state_of(err), Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => LockFree::Marked,
+            Err(now) if now & DONE_MASK != OPEN => LockFree::WasDone,
+            Err(_) => LockFree::Busy, // claimed meanwhile
+        }
+    }
+
+    pub(crate) fn cause(&self) -> Option<Cause> {
+        let Outcome { err, cause } = self.outcome()?;
+        Some(cause.map_or_else(|| err.as_cause(), |c| (*c).clone()))
+    }
+
+    /// `outcome`, with the open case (the usual one) answered inline.
+    #[inline]
+    pub(crate) fn outcome_if_done(&self) -> Option<Outcome> {
+        if self.is_open() { None } else { self.outcome() }
+    }
+
+    /// The error and the given cause (if any) of a done node, read together.
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        let err = self.state_err()?;
+        // invariant 2: `cause` was written before the state left OPEN, under this lock; a
+        // lock-free cancel gives none (invariant 10)
+        let cause = lock(&self.inner).cause.clone();
+        Some(Outcome { err, cause })
+    }
+}
