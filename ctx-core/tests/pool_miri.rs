@@ -1,5 +1,8 @@
 //! The after-func threads under Miri: a timer woken by a thread of the test hands its
 //! after-funcs to them; they run, exactly once, with no data race.
+//!
+//! Not built under `--cfg loom`: the pool is loom's model there (the loom suite is `--lib`).
+#![cfg(not(loom))]
 
 use std::future::Future;
 use std::pin::Pin;
