@@ -36,8 +36,8 @@ fn on_plain_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
         .expect("the plain thread did not answer")
 }
 
-/// `rt.block_on(fut)`, or a failed test if `fut` has not finished within ten seconds (the
-/// runtimes here are paused: nothing in them waits for real).
+/// `rt.block_on(fut)` under a watchdog: the runtimes here are paused (or pause), so a `fut`
+/// stuck on nothing lets tokio auto-advance to the year-long timeout at once, failing the test.
 fn block_on<F: Future>(rt: &Runtime, fut: F) -> F::Output {
     rt.block_on(async {
         tokio::time::timeout_at(
