@@ -13,6 +13,10 @@
 //! `err-open`, `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
 //! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
 //! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`).
+//! With the `runtimes` feature (on by default), on a current-thread tokio runtime: `tokio-now`
+//! (`TokioClock::now()` inside `block_on`), `tokio-now-outside` (the same clock read on a thread
+//! outside the runtime), `tokio-with-timeout` (`with-timeout` on `ctx_tokio::background()`,
+//! inside `block_on`).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -84,6 +88,38 @@ fn main() {
             black_box(&handle[0]).swap(1, Ordering::AcqRel);
             drop(handle);
             drop(node);
+        }),
+        #[cfg(feature = "runtimes")]
+        op if op.starts_with("tokio-") => tokio_op(op, n),
+        other => panic!("unknown operation {other}"),
+    }
+}
+
+/// The operations on a current-thread tokio runtime (this crate's tokio has no `test-util`).
+#[cfg(feature = "runtimes")]
+fn tokio_op(op: &str, n: usize) {
+    use ctx_tokio::{Clock, TokioClock};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    let clock = TokioClock::new(rt.handle().clone());
+    match op {
+        "tokio-now" => rt.block_on(async {
+            (0..n).for_each(|_| {
+                black_box(black_box(&clock).now());
+            })
+        }),
+        "tokio-now-outside" => (0..n).for_each(|_| {
+            black_box(black_box(&clock).now());
+        }),
+        "tokio-with-timeout" => rt.block_on(async {
+            let bg = ctx_tokio::background();
+            (0..n).for_each(|_| {
+                let (ctx, cancel) = black_box(&bg).with_timeout(Duration::from_secs(3600));
+                cancel.cancel();
+                drop(black_box(ctx));
+            })
         }),
         other => panic!("unknown operation {other}"),
     }

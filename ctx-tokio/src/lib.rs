@@ -78,9 +78,10 @@
 //! `Runtime::enter`): it captures that runtime's [`Handle`](tokio::runtime::Handle) and panics
 //! with a message naming tokio otherwise; [`try_background()`] returns an error instead. Once
 //! made, the contexts work from any thread: the clock enters the captured runtime whenever it
-//! creates a timer or reads a current-thread runtime's (pausable) time, and ctx-core polls the
-//! timer inline on whichever thread wakes it, so [`Ctx::wait_blocking`] on a plain thread and
-//! after-funcs work with nobody polling. The runtime needs its time driver (`enable_time`, on
+//! creates a timer, or reads a pausable time (a current-thread runtime's, with tokio's
+//! `test-util`) from a thread outside that runtime; and ctx-core polls the timer inline on
+//! whichever thread wakes it, so [`Ctx::wait_blocking`] on a plain thread and after-funcs work
+//! with nobody polling. The runtime needs its time driver (`enable_time`, on
 //! by default in `#[tokio::main]` and `#[tokio::test]`): see [`TokioClock`]'s requirements.
 //! When the runtime shuts down, its pending timers move to ctx-core's system timer thread
 //! before tokio could refuse to poll them, so deadlines still fire (unless the runtime's time

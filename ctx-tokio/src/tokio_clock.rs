@@ -76,13 +76,28 @@ pub fn todo() -> Ctx {
 
 /// Time from `tokio::time::Instant` and timers from `tokio::time::sleep_until`, on one runtime.
 ///
-/// The clock holds the runtime's [`Handle`] and enters it when it creates a timer, and when it
-/// reads the time of a current-thread runtime (the only flavor whose time can be paused),
-/// because ctx-core may do either from any thread (a plain thread in `wait_blocking`, another
-/// runtime's worker, the thread that cancels). So paused time (`tokio::time::pause`,
-/// `#[tokio::test(start_paused = true)]`) is honoured everywhere, and timers are driven by
-/// this runtime's driver even when nobody polls the context. The time of a multi-thread
-/// runtime, which cannot be paused, is read straight from [`Instant::now`]: it is the same.
+/// The clock holds the runtime's [`Handle`] and enters it when it creates a timer, because
+/// ctx-core may do so from any thread (a plain thread in `wait_blocking`, another runtime's
+/// worker, the thread that cancels): timers are driven by this runtime's driver even when
+/// nobody polls the context.
+///
+/// Reading the time enters nothing unless it has to. Tokio's time can be paused
+/// (`tokio::time::pause`, `#[tokio::test(start_paused = true)]`) only on a current-thread
+/// runtime, only when tokio is built with its `test-util` feature, and paused time is visible
+/// only from inside the runtime. So [`now`](Clock::now) is:
+///
+/// * [`Instant::now`] on a multi-thread runtime, or on any runtime when tokio lacks
+///   `test-util` (found out at compile time): tokio's clock is then the system's, to the
+///   nanosecond;
+/// * otherwise (a current-thread runtime, tokio with `test-util`: typically tests)
+///   `tokio::time::Instant::now()`: read as is on a thread inside this runtime (a task,
+///   `block_on`, `Runtime::enter`), once a check of the thread's current runtime says so; on
+///   any other thread (a plain one, another runtime's) with the handle entered for the read,
+///   as tokio offers no other way to reach a runtime's paused clock. Entering costs about as
+///   much as the read itself.
+///
+/// So paused time is honoured on every thread, and a thread inside another runtime never
+/// reads that runtime's clock for this one.
 ///
 /// Timers are ctx-core's work, not the task's: they are polled outside tokio's cooperative
 /// budget, so a task that has spent its budget still sees its deadline fire.
@@ -122,7 +137,8 @@ pub fn todo() -> Ctx {
 #[non_exhaustive]
 pub struct TokioClock {
     handle: Handle,
-    /// A current-thread runtime: its time may be paused, so `now()` enters the handle.
+    /// A current-thread runtime and a tokio with `test-util`: its time may be paused, so `now()`
+    /// reads it from inside the runtime. Otherwise tokio's time is `Instant::now()`.
     pausable: bool,
     /// The runtime's liveness, shared by every clock of the runtime; found by the first timer.
     runtime: Arc<OnceLock<Arc<Runtime>>>,
@@ -142,7 +158,7 @@ impl TokioClock {
     /// ```
     pub fn new(handle: Handle) -> TokioClock {
         TokioClock {
-            pausable: handle.runtime_flavor() == RuntimeFlavor::CurrentThread,
+            pausable: TOKIO_CAN_PAUSE && handle.runtime_flavor() == RuntimeFlavor::CurrentThread,
             handle,
             runtime: Arc::new(OnceLock::new()),
         }
@@ -375,14 +391,70 @@ impl Future for TokioSleep {
     }
 }
 
+// ===== Whether tokio can pause time at all =====
+
+/// Whether the tokio in this build can pause time: only with its `test-util` feature. Cargo
+/// unifies tokio's features over the whole build, so a `cfg` of ctx-tokio cannot tell; tokio's
+/// API can: `Builder::start_paused` exists only with `test-util`. Method lookup prefers an
+/// inherent method to a trait's, so `builder.start_paused(false)` below calls tokio's method
+/// where it exists (returning `&mut Builder`), and `NoStartPaused`'s where it does not
+/// (returning `Missing`); the return type gives the answer, at compile time. Should a later
+/// tokio have `start_paused` without `test-util`, the answer would be a safe `true`.
+const TOKIO_CAN_PAUSE: bool = inherent(|builder| builder.start_paused(false));
+
+#[allow(
+    dead_code,
+    reason = "unused when tokio has `test-util`: its own method is found"
+)]
+trait NoStartPaused {
+    fn start_paused(&mut self, _: bool) -> Missing {
+        Missing
+    }
+}
+
+impl NoStartPaused for tokio::runtime::Builder {}
+
+#[allow(
+    dead_code,
+    reason = "unused when tokio has `test-util`: its own method is found"
+)]
+struct Missing;
+
+/// Which `start_paused` the lookup found, by the type it returns.
+trait Found {
+    const INHERENT: bool;
+}
+
+impl Found for &mut tokio::runtime::Builder {
+    const INHERENT: bool = true;
+}
+
+impl Found for Missing {
+    const INHERENT: bool = false;
+}
+
+/// Never calls `probe`: only its return type matters.
+const fn inherent<T: Found>(_probe: fn(&'static mut tokio::runtime::Builder) -> T) -> bool {
+    T::INHERENT
+}
+
 impl Clock for TokioClock {
     fn now(&self) -> Instant {
         if !self.pausable {
-            // Only a current-thread runtime's time can be paused: a multi-thread runtime's
-            // `tokio::time::Instant::now()` is `Instant::now()`, to the nanosecond.
+            // A multi-thread runtime's time, or any runtime's when tokio lacks `test-util`,
+            // cannot be paused: its `tokio::time::Instant::now()` is `Instant::now()`, to the
+            // nanosecond.
             return Instant::now();
         }
-        // Entered: outside the runtime, `tokio::time::Instant::now()` would not see paused time.
+        // `tokio::time::Instant::now()` reads the clock of the runtime the thread is inside
+        // (the system's outside any): as is when that is this one, entered otherwise.
+        // `try_current` clones an `Arc` where `enter` also swaps the thread's handle twice.
+        // Equal ids are the same runtime: tokio draws them from a process-wide counter.
+        if let Ok(current) = Handle::try_current()
+            && current.id() == self.handle.id()
+        {
+            return tokio::time::Instant::now().into_std();
+        }
         let _enter = self.handle.enter();
         tokio::time::Instant::now().into_std()
     }
