@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::Ctx;
-use crate::tree::{self, AfterFn, Node, Slot};
+use crate::pool::AfterFn;
+use crate::tree::{self, Node, Slot};
 
 /// The handle returned by [`Ctx::after_func`]: [`stop`](AfterFunc::stop) it to keep the
 /// function from running. Go: the `stop` function returned by `context.AfterFunc`.

@@ -127,7 +127,7 @@ pub(crate) use self::foreign::wrap;
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
 use self::node::Entry;
-pub(crate) use self::node::{AfterFn, CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};
+pub(crate) use self::node::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};
 pub(crate) use self::state::Slot;
 
 pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};

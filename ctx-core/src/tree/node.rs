@@ -20,10 +20,9 @@ use super::state::AtomicSlot;
 use super::state::Slot;
 use crate::clock::ClockRef;
 use crate::loom::{AtomicU32, Mutex, with_mut};
+use crate::pool::AfterFn;
 use crate::watch::Watch;
 use crate::{Cause, Context, Ctx};
-
-pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
 
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
 /// node it marks shares that one `Arc`.
