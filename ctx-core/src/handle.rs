@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::loom::Ordering;
-use crate::trace::Site;
-use crate::tree::{self, Node};
+use crate::tree::{self, Node, Site};
 use crate::{Cause, Ctx};
 
 /// Shared by both handle types: a strong reference to the node, and the node's clone count.

@@ -128,7 +128,6 @@ mod handle;
 mod loom;
 mod pool;
 mod sleep;
-mod trace;
 mod tree;
 mod watch;
 

@@ -13,9 +13,9 @@ use super::foreign::bridge_outcome;
 use super::merge;
 use super::node::{Busy, CancelNode, Entry, Locked, Node, ThinCause};
 use super::state::{LockFree, Outcome, Slot};
+use super::trace::{self, Site};
 use crate::loom::lock;
 use crate::pool::{self, AfterFn};
-use crate::trace::{self, Site};
 use crate::{Cause, Error};
 
 // ===== canceling =====

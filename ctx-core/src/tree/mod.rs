@@ -42,6 +42,7 @@
 //! * `foreign.rs`: `wrap` of a custom context, its bridge (a relay, or fed by a `Feed`), and the
 //!   trampoline that drops custom contexts.
 //! * `merge.rs`: merged nodes (`with_merged`).
+//! * `trace.rs`: the `tracing` feature's event for a context canceled for its own reason.
 //!
 //! # Invariants
 //!
@@ -115,6 +116,7 @@ mod foreign;
 mod merge;
 mod node;
 mod state;
+mod trace;
 mod view;
 
 pub(crate) use self::attach::attach;
@@ -129,6 +131,7 @@ pub(crate) use self::merge::derive_merged;
 use self::node::Entry;
 pub(crate) use self::node::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};
 pub(crate) use self::state::Slot;
+pub(crate) use self::trace::Site;
 
 pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};
 
