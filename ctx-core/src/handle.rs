@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::Cause;
 use crate::loom::Ordering;
-use crate::tree::{self, Node, Site};
-use crate::{Cause, Ctx};
+use crate::tree::{self, Node, NodeRef, Site};
 
 /// Shared by both handle types: a strong reference to the node, and the node's clone count.
 /// The handles' `Clone` (count one more), drop (the last clone cancels), `disarm` (give a clone
@@ -30,10 +30,10 @@ struct HandleCore {
 }
 
 impl HandleCore {
-    fn new(ctx: &Ctx) -> HandleCore {
+    fn new(node: &NodeRef) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
         HandleCore {
-            node: Some(Arc::clone(ctx.node.node())),
+            node: Some(Arc::clone(node.node())),
         }
     }
 
@@ -141,9 +141,9 @@ pub struct CancelHandle {
 }
 
 impl CancelHandle {
-    pub(crate) fn new(ctx: &Ctx) -> CancelHandle {
+    pub(crate) fn new(node: &NodeRef) -> CancelHandle {
         CancelHandle {
-            core: HandleCore::new(ctx),
+            core: HandleCore::new(node),
         }
     }
 
@@ -219,9 +219,9 @@ pub struct CancelCauseHandle {
 }
 
 impl CancelCauseHandle {
-    pub(crate) fn new(ctx: &Ctx) -> CancelCauseHandle {
+    pub(crate) fn new(node: &NodeRef) -> CancelCauseHandle {
         CancelCauseHandle {
-            core: HandleCore::new(ctx),
+            core: HandleCore::new(node),
         }
     }
 

@@ -10,7 +10,7 @@ use super::attach::attach;
 use super::cancel::propagate;
 #[cfg(feature = "test-util")]
 use super::counters;
-use super::node::{CancelNode, Cold, Kind, Node, WrapNode};
+use super::node::{CancelNode, Cold, Kind, Node, NodeRef, WrapNode};
 use super::state::Outcome;
 use crate::clock::ClockRef;
 use crate::loom::lock;
@@ -119,7 +119,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
         && node
             .parent
             .get()
-            .and_then(|p| p.node.source())
+            .and_then(NodeRef::source)
             .is_some_and(|feeder| feeder.cancel_node().is_open());
     // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
     if feeder_open && b.foreign_root.is_none() {
@@ -166,7 +166,7 @@ pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
 /// * a `done()` that never completes: no bridge at all.
 ///
 /// Either way the bridge is also checked lazily (see [`Bridge`]).
-pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
+pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> NodeRef {
     let deadline = custom.deadline();
     let done = custom.done();
     // The wrapped `Ctx`'s clock: through its values, else through its `done()` (a type that
@@ -179,7 +179,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
         .unwrap_or(ClockRef::SYSTEM);
     let source = if let Some(feeder) = done.node() {
         let relay = Node::new(
-            Some(&Ctx::from_node(feeder.clone())),
+            Some(&NodeRef::Node(feeder.clone())),
             clock.clone(),
             Kind::Cancel(CancelNode::new_bridge(&custom, Some(feeder), deadline)),
         );
@@ -191,7 +191,7 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     } else {
         Some(foreign_bridge(&custom, done, clock.clone(), deadline))
     };
-    Ctx::from_node(Node::new(
+    NodeRef::Node(Node::new(
         None,
         clock,
         Kind::Wrap(Box::new(WrapNode {

@@ -124,7 +124,9 @@ pub(crate) use self::cancel::{
     Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
 };
 pub(crate) use self::deadline::{arm_timer, err};
-pub(crate) use self::derive::{derive_cancel, derive_value, derive_without_cancel, root_with_clock};
+pub(crate) use self::derive::{
+    derive_cancel, derive_value, derive_without_cancel, root_with_clock, static_root,
+};
 pub(crate) use self::foreign::wrap;
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::clock::ClockRef;
 use crate::loom::{AtomicU32, Mutex, with_mut};
 use crate::pool::AfterFn;
 use crate::watch::Watch;
-use crate::{Cause, Context, Ctx};
+use crate::{Cause, Context};
 
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
 /// node it marks shares that one `Arc`.
@@ -57,12 +57,12 @@ pub(crate) enum Parent {
     /// derivation); kept apart for `Display`.
     Background,
     Todo,
-    Ctx(Ctx),
+    Node(NodeRef),
 }
 
 impl Parent {
-    fn of(parent: Option<&Ctx>) -> Parent {
-        match parent.map(|p| &p.node) {
+    fn of(parent: Option<&NodeRef>) -> Parent {
+        match parent {
             None => Parent::None,
             Some(NodeRef::Node(n)) => match n.kind {
                 Kind::Root {
@@ -73,28 +73,26 @@ impl Parent {
                     todo: false,
                     is_static: true,
                 } => Parent::Background,
-                _ => Parent::Ctx(Ctx {
-                    node: NodeRef::Node(n.clone()),
-                }),
+                _ => Parent::Node(NodeRef::Node(n.clone())),
             },
-            Some(v @ NodeRef::Value(_)) => Parent::Ctx(Ctx { node: v.clone() }),
+            Some(v @ NodeRef::Value(_)) => Parent::Node(v.clone()),
         }
     }
 
     /// The parent, unless it is none or a process-wide root.
     #[inline]
-    pub(crate) fn get(&self) -> Option<&Ctx> {
+    pub(crate) fn get(&self) -> Option<&NodeRef> {
         match self {
-            Parent::Ctx(c) => Some(c),
+            Parent::Node(n) => Some(n),
             _ => None,
         }
     }
 
     /// Takes the parent (while dropping, for the iterative unlink).
     #[inline]
-    fn take(&mut self) -> Option<Ctx> {
+    fn take(&mut self) -> Option<NodeRef> {
         match mem::replace(self, Parent::None) {
-            Parent::Ctx(c) => Some(c),
+            Parent::Node(n) => Some(n),
             _ => None,
         }
     }
@@ -274,7 +272,7 @@ fn count_node(_delta: isize) {
 
 impl Node {
     #[inline(always)]
-    pub(crate) fn new(parent: Option<&Ctx>, clock: ClockRef, kind: Kind) -> Arc<Node> {
+    pub(crate) fn new(parent: Option<&NodeRef>, clock: ClockRef, kind: Kind) -> Arc<Node> {
         count_node(1);
         Arc::new(Node {
             parent: Parent::of(parent),
@@ -327,13 +325,13 @@ impl Node {
 }
 
 impl ValueNode {
-    pub(crate) fn new(parent: &Ctx, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
+    pub(crate) fn new(parent: &NodeRef, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
         count_node(1);
         Arc::new(ValueNode {
             parent: Parent::of(Some(parent)),
-            clock: parent.node.clock().clone(),
+            clock: parent.clock().clone(),
             value,
-            source: parent.node.source().cloned(),
+            source: parent.source().cloned(),
         })
     }
 }
@@ -372,7 +370,7 @@ impl NodeRef {
         loop {
             match node {
                 NodeRef::Node(n) => return n.deadline(),
-                NodeRef::Value(v) => node = &v.parent.get()?.node,
+                NodeRef::Value(v) => node = v.parent.get()?,
             }
         }
     }
@@ -430,18 +428,18 @@ impl Drop for ValueNode {
 /// reference is the one we hold is detached and emptied here instead of by a recursive drop.
 /// The second parents of merged nodes met on the way wait on a stack (on the heap only when a
 /// merged node that nobody else holds is met).
-fn unlink(first: Option<Ctx>, second: Option<Ctx>) {
+fn unlink(first: Option<NodeRef>, second: Option<NodeRef>) {
     // The usual case: one parent, shared with others. Only released (by the return).
     if second.is_none()
         && let Some(p) = &first
-        && p.node.is_shared()
+        && p.is_shared()
     {
         return;
     }
     let mut next = first;
-    let mut more: Vec<Ctx> = Vec::new();
+    let mut more: Vec<NodeRef> = Vec::new();
     more.extend(second);
-    while let Some(Ctx { node }) = next.take().or_else(|| more.pop()) {
+    while let Some(node) = next.take().or_else(|| more.pop()) {
         match node {
             NodeRef::Node(arc) => {
                 // A shared parent (the usual case) is only released: skip the unwrap attempt.
@@ -520,8 +518,8 @@ mod tests {
             "value node: {} bytes",
             arc_size::<ValueNode>()
         );
-        assert_eq!(mem::size_of::<Ctx>(), 2 * mem::size_of::<usize>());
-        assert_eq!(mem::size_of::<Parent>(), mem::size_of::<Ctx>());
+        assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());
