@@ -158,7 +158,7 @@ impl Ctx {
         }
         let custom = slot.expect("ctx-core: internal error: wrap slot empty");
         Ctx {
-            node: tree::wrap(Arc::new(custom), std::any::type_name::<C>()),
+            node: crate::wrap::wrap(custom),
         }
     }
 }

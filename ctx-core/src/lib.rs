@@ -130,6 +130,7 @@ mod pool;
 mod sleep;
 mod tree;
 mod watch;
+mod wrap;
 
 #[cfg(test)]
 mod tests;

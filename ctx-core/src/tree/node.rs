@@ -13,16 +13,16 @@ use super::attach::leave_canceler;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::Entries;
-use super::foreign::{Bridge, Feed, drop_custom, placeholder};
+use super::foreign::{Bridge, Feed, Foreign, drop_custom, placeholder};
 use super::merge;
 use super::state::AtomicSlot;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::state::Slot;
+use crate::Cause;
 use crate::clock::ClockRef;
 use crate::loom::{AtomicU32, Mutex, with_mut};
 use crate::pool::AfterFn;
 use crate::watch::Watch;
-use crate::{Cause, Context};
 
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
 /// node it marks shares that one `Arc`.
@@ -172,7 +172,7 @@ impl Keyed<dyn Value> {
 pub(crate) struct WrapNode {
     /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_custom`
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
-    pub(crate) custom: Arc<dyn Context>,
+    pub(crate) custom: Arc<dyn Foreign>,
     pub(crate) type_name: &'static str,
     /// The custom context's deadline, asked once, at `wrap`.
     pub(crate) deadline: Option<Instant>,
