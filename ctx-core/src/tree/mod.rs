@@ -19,6 +19,10 @@
 //! A merged node (`with_merged`) is a cancel node registered with the cancelers of both its
 //! parents, keeping two slots (invariant 9, `tree/merge.rs`).
 //!
+//! The engine names nothing of the layers above it (see the top of `lib.rs`): it takes and
+//! returns `NodeRef`s and `Arc<Node>`s, which the handle wraps, and keeps a custom context as
+//! a [`Foreign`](foreign::Foreign), its own small trait of what it asks of such a context.
+//!
 //! # Files
 //!
 //! Read in this order; each file cites the invariants below by number.
@@ -39,8 +43,9 @@
 //!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
 //! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
 //!   timer (`arm_timer`).
-//! * `foreign.rs`: `wrap` of a custom context, its bridge (a relay, or fed by a `Feed`), and the
-//!   trampoline that drops custom contexts.
+//! * `foreign.rs`: what the engine asks of a custom context (`Foreign`), the wrap node, its
+//!   bridge (a relay, or fed by a `Feed`) and the trampoline that drops custom contexts. What
+//!   to build for a given custom context is `wrap.rs`'s, above the engine.
 //! * `merge.rs`: merged nodes (`with_merged`).
 //! * `trace.rs`: the `tracing` feature's event for a context canceled for its own reason.
 //!
