@@ -15,7 +15,9 @@
 //!   `mod`; in `src/tree/y.rs` it means `tree`, the same module). `x` is a module, or a name
 //!   that `lib.rs` re-exports (`pub use crate::x::Name`), which counts as its module.
 //!
-//! The test fails on any cycle and prints it.
+//! The test fails on any cycle and prints it. It also holds the list of layers written at the
+//! top of `lib.rs` (`// 1. ...`, the modules in backquotes) to the code: every module is in
+//! it, and imports only from its own layer or the ones above.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -269,6 +271,33 @@ fn find_cycle(graph: &Graph) -> Option<Vec<String>> {
     None
 }
 
+/// The layer of each module, from the numbered `// N. ...` comment at the top of `lib.rs`: the
+/// first layer that names the module in backquotes.
+fn layers(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, usize> {
+    let mut layer = 0;
+    let mut of = BTreeMap::new();
+    for line in lib.lines() {
+        let Some(text) = line.trim().strip_prefix("//") else {
+            continue;
+        };
+        let text = text.trim_start();
+        if let Some((n, _)) = text.split_once(". ")
+            && let Ok(n) = n.parse::<usize>()
+        {
+            layer = n;
+        }
+        if layer == 0 {
+            continue;
+        }
+        for (i, quoted) in text.split('`').enumerate() {
+            if i % 2 == 1 && modules.contains(quoted) {
+                of.entry(quoted.to_string()).or_insert(layer);
+            }
+        }
+    }
+    of
+}
+
 fn show(graph: &Graph) -> String {
     graph
         .iter()
@@ -278,7 +307,7 @@ fn show(graph: &Graph) -> String {
 }
 
 #[test]
-fn modules_import_each_other_without_cycles() {
+fn modules_import_without_cycles_and_follow_the_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let (lib, mut files) = read_sources(&src);
     files.retain(|f| f.module != "tests"); // `#[cfg(test)] mod tests;` in lib.rs
@@ -298,6 +327,21 @@ fn modules_import_each_other_without_cycles() {
     println!("imports:\n{}", show(&graph));
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle: {} (all imports above)", cycle.join(" -> "));
+    }
+    let modules: BTreeSet<String> = graph.keys().cloned().collect();
+    let layer = layers(&lib, &modules);
+    for (module, refs) in &graph {
+        let Some(&own) = layer.get(module) else {
+            panic!("module `{module}` is missing from the layers at the top of lib.rs");
+        };
+        for r in refs {
+            assert!(
+                layer[r] <= own,
+                "`{module}` (layer {own}) imports `{r}` (layer {}), below it: move one of them \
+                 in the layers at the top of lib.rs, or the code",
+                layer[r]
+            );
+        }
     }
 }
 
@@ -335,6 +379,16 @@ fn super_climbs_to_the_root_only_from_the_top() {
     assert_eq!(g["t"], BTreeSet::from(["x".to_string()]));
     assert_eq!(g["x"], BTreeSet::from(["t".to_string()]));
     assert!(find_cycle(&g).is_some());
+}
+
+#[test]
+fn layers_come_from_the_numbered_comment() {
+    let lib =
+        "// Layers:\n//\n// 1. `a`, `b`: leaves (not `C`).\n// 2. `c` (uses `a`), then\n//    `d`.\nmod a;\n";
+    let modules = ["a", "b", "c", "d", "e"].map(String::from).into();
+    let layer = layers(lib, &modules);
+    let expected = [("a", 1), ("b", 1), ("c", 2), ("d", 2)].map(|(m, l)| (m.to_string(), l));
+    assert_eq!(layer, BTreeMap::from(expected));
 }
 
 #[test]
