@@ -60,8 +60,9 @@ fn build(ctx: &dyn Context, custom: Arc<dyn Foreign>, type_name: &'static str) -
         .or_else(|| done.node().map(|n| &n.clock))
         .cloned()
         .unwrap_or(ClockRef::SYSTEM);
-    let source = if let Some(feeder) = done.node() {
-        Some(tree::relay_bridge(&custom, feeder, clock.clone(), deadline))
+    let source = if let Some(feeder) = done.node().cloned() {
+        drop(done); // a `Done` the custom has polled leaves its waker before the relay attaches
+        Some(tree::relay_bridge(&custom, &feeder, clock.clone(), deadline))
     } else if done.is_never() {
         None
     } else {
