@@ -7,8 +7,9 @@ use std::sync::{Arc, Weak};
 use crate::pool::AfterFn;
 use crate::tree::{self, Node, NodeRef, Slot};
 
-/// The handle returned by [`Ctx::after_func`]: [`stop`](AfterFunc::stop) it to keep the
-/// function from running. Go: the `stop` function returned by `context.AfterFunc`.
+/// The handle returned by [`Ctx::after_func`](crate::Ctx::after_func): [`stop`](AfterFunc::stop)
+/// it to keep the function from running. Go: the `stop` function returned by
+/// `context.AfterFunc`.
 ///
 /// Dropping an `AfterFunc` does **not** stop the function.
 ///

@@ -103,8 +103,8 @@ impl Drop for HandleCore {
 /// already passed, the context is `DeadlineExceeded` instead.
 ///
 /// **An armed handle keeps its context alive.** Each clone holds the context's node (and so
-/// its parents and their values) until it is dropped or disarmed, even when every [`Ctx`]
-/// clone is gone; Go's `CancelFunc` closure and tokio-util's `DropGuard` do the same. A handle
+/// its parents and their values) until it is dropped or disarmed, even when every
+/// [`Ctx`](crate::Ctx) clone is gone; Go's `CancelFunc` closure and tokio-util's `DropGuard` do the same. A handle
 /// kept for later (in a struct, a map of requests) holds that memory until then; once every
 /// handle and `Ctx` clone is gone, the context releases everything it took from its parent,
 /// canceled or not.
@@ -226,8 +226,8 @@ impl CancelCauseHandle {
     }
 
     /// Cancels the context with `cause`: any error, or a [`Cause`]. A `Cause` comes back from
-    /// [`Ctx::cause`] as the same `Arc`; any other error is wrapped once (see [`Cause`]).
-    /// Idempotent: only the first cancel of a context records its cause.
+    /// [`Ctx::cause`](crate::Ctx::cause) as the same `Arc`; any other error is wrapped once (see
+    /// [`Cause`]). Idempotent: only the first cancel of a context records its cause.
     ///
     /// # Examples
     ///

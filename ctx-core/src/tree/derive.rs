@@ -1,6 +1,6 @@
 //! Building nodes: the roots and the children the handle's `with_*` methods derive.
 //!
-//! The handle ([`Ctx`]) never matches on a node's [`Kind`]: it calls these.
+//! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
 
 use std::any::Any;
 use std::sync::Arc;

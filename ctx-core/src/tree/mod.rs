@@ -21,7 +21,7 @@
 //!
 //! The engine names nothing of the layers above it (see the top of `lib.rs`): it takes and
 //! returns `NodeRef`s and `Arc<Node>`s, which the handle wraps, and keeps a custom context as
-//! a [`Foreign`](foreign::Foreign), its own small trait of what it asks of such a context.
+//! a [`Foreign`], its own small trait of what it asks of such a context.
 //!
 //! # Files
 //!
