@@ -307,6 +307,7 @@ fn show(graph: &Graph) -> String {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads the source tree: Miri isolates the file system")]
 fn modules_import_without_cycles_and_follow_the_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let (lib, mut files) = read_sources(&src);
