@@ -4,11 +4,12 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::Ctx;
-use crate::tree::{self, AfterFn, Node, Slot};
+use crate::pool::AfterFn;
+use crate::tree::{self, Node, NodeRef, Slot};
 
-/// The handle returned by [`Ctx::after_func`]: [`stop`](AfterFunc::stop) it to keep the
-/// function from running. Go: the `stop` function returned by `context.AfterFunc`.
+/// The handle returned by [`Ctx::after_func`](crate::Ctx::after_func): [`stop`](AfterFunc::stop)
+/// it to keep the function from running. Go: the `stop` function returned by
+/// `context.AfterFunc`.
 ///
 /// Dropping an `AfterFunc` does **not** stop the function.
 ///
@@ -33,13 +34,13 @@ pub struct AfterFunc {
 }
 
 impl AfterFunc {
-    pub(crate) fn register(ctx: &Ctx, f: AfterFn) -> AfterFunc {
+    pub(crate) fn register(node: &NodeRef, f: AfterFn) -> AfterFunc {
         let inert = |key| AfterFunc {
             node: Weak::new(),
             key,
             stopped: AtomicBool::new(false),
         };
-        let Some(node) = ctx.node.source() else {
+        let Some(node) = node.source() else {
             // Never done: `f` never runs; `stop()` reports that it kept it from running.
             drop(f);
             return inert(None);

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
-use crate::sleep::Sleep;
 use crate::tree::{self, Node, NodeRef};
 use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
 
@@ -48,7 +47,7 @@ impl Ctx {
     #[inline]
     pub(crate) fn from_node(node: Arc<Node>) -> Ctx {
         Ctx {
-            node: NodeRef::Node(node),
+            node: NodeRef::from(node),
         }
     }
 
@@ -70,7 +69,7 @@ impl Ctx {
     #[doc(alias = "Background")]
     pub fn background() -> Ctx {
         static BACKGROUND: LazyLock<Ctx> = LazyLock::new(|| Ctx {
-            node: NodeRef::Node(Node::new_static_root(false)),
+            node: tree::static_root(false),
         });
         BACKGROUND.clone()
     }
@@ -86,7 +85,7 @@ impl Ctx {
     #[doc(alias = "TODO")]
     pub fn todo() -> Ctx {
         static TODO: LazyLock<Ctx> = LazyLock::new(|| Ctx {
-            node: NodeRef::Node(Node::new_static_root(true)),
+            node: tree::static_root(true),
         });
         TODO.clone()
     }
@@ -158,7 +157,9 @@ impl Ctx {
             return ctx.take().expect("ctx-core: internal error: wrap slot empty");
         }
         let custom = slot.expect("ctx-core: internal error: wrap slot empty");
-        tree::wrap(Arc::new(custom), std::any::type_name::<C>())
+        Ctx {
+            node: crate::wrap::wrap(custom),
+        }
     }
 }
 
@@ -184,7 +185,7 @@ impl Ctx {
     #[doc(alias = "child_token")]
     pub fn with_cancel(&self) -> (Ctx, CancelHandle) {
         let node = self.derive_cancel(None, None, false);
-        let handle = CancelHandle::new(&node);
+        let handle = CancelHandle::new(&node.node);
         (node, handle)
     }
 
@@ -206,7 +207,7 @@ impl Ctx {
     #[doc(alias = "WithCancelCause")]
     pub fn with_cancel_cause(&self) -> (Ctx, CancelCauseHandle) {
         let node = self.derive_cancel(None, None, false);
-        let handle = CancelCauseHandle::new(&node);
+        let handle = CancelCauseHandle::new(&node.node);
         (node, handle)
     }
 
@@ -231,7 +232,7 @@ impl Ctx {
     #[doc(alias = "WithDeadline")]
     pub fn with_deadline(&self, deadline: Instant) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(Some(deadline), None);
-        let handle = CancelHandle::new(&node);
+        let handle = CancelHandle::new(&node.node);
         (node, handle)
     }
 
@@ -251,7 +252,7 @@ impl Ctx {
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
         let now = self.node.clock().now();
         let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
-        let handle = CancelHandle::new(&node);
+        let handle = CancelHandle::new(&node.node);
         (node, handle)
     }
 
@@ -280,7 +281,7 @@ impl Ctx {
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(Some(deadline), Some(crate::error::into_cause(cause)));
-        let handle = CancelHandle::new(&node);
+        let handle = CancelHandle::new(&node.node);
         (node, handle)
     }
 
@@ -310,7 +311,7 @@ impl Ctx {
             Some(crate::error::into_cause(cause)),
             Some(now),
         );
-        let handle = CancelHandle::new(&node);
+        let handle = CancelHandle::new(&node.node);
         (node, handle)
     }
 
@@ -340,7 +341,7 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_deadline_cancel_cause(&self, deadline: Instant) -> (Ctx, CancelCauseHandle) {
         let node = self.derive_deadline(Some(deadline), None);
-        let handle = CancelCauseHandle::new(&node);
+        let handle = CancelCauseHandle::new(&node.node);
         (node, handle)
     }
 
@@ -366,7 +367,7 @@ impl Ctx {
     pub fn with_timeout_cancel_cause(&self, timeout: Duration) -> (Ctx, CancelCauseHandle) {
         let now = self.node.clock().now();
         let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
-        let handle = CancelCauseHandle::new(&node);
+        let handle = CancelCauseHandle::new(&node.node);
         (node, handle)
     }
 
@@ -385,7 +386,9 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithValue")]
     pub fn with_value<T: Any + Send + Sync>(&self, value: T) -> Ctx {
-        tree::derive_value(self, value)
+        Ctx {
+            node: tree::derive_value(&self.node, value),
+        }
     }
 
     /// A child that keeps this context's values but is never canceled and has no deadline,
@@ -404,7 +407,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "WithoutCancel")]
     pub fn without_cancel(&self) -> Ctx {
-        Ctx::from_node(tree::derive_without_cancel(self))
+        Ctx::from_node(tree::derive_without_cancel(&self.node))
     }
 
     /// A child of this context that is also done when `other` is done: done when this context
@@ -443,8 +446,8 @@ impl Ctx {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_merged(&self, other: &Ctx) -> (Ctx, CancelHandle) {
-        let node = tree::derive_merged(self, other);
-        let handle = CancelHandle::new(&node);
+        let node = Ctx::from_node(tree::derive_merged(&self.node, &other.node));
+        let handle = CancelHandle::new(&node.node);
         (node, handle)
     }
 
@@ -497,7 +500,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "AfterFunc")]
     pub fn after_func<F: FnOnce() + Send + 'static>(&self, f: F) -> AfterFunc {
-        AfterFunc::register(self, Box::new(f))
+        AfterFunc::register(&self.node, Box::new(f))
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
@@ -508,7 +511,7 @@ impl Ctx {
         shown_as_deadline: bool,
     ) -> Ctx {
         Ctx::from_node(tree::derive_cancel(
-            self,
+            &self.node,
             own_deadline,
             cause,
             shown_as_deadline,
@@ -535,7 +538,7 @@ impl Ctx {
             (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
             // Too far in the future for `Instant`: never expires.
             (_, None) => self.derive_cancel(None, None, true),
-            (_, Some(d)) => Ctx::from_node(tree::derive_cancel(self, Some(d), cause, true, read_at)),
+            (_, Some(d)) => Ctx::from_node(tree::derive_cancel(&self.node, Some(d), cause, true, read_at)),
         }
     }
 }
@@ -792,113 +795,6 @@ impl Ctx {
     /// ```
     pub fn remaining(&self) -> Option<Duration> {
         Some(self.node.deadline()?.saturating_duration_since(self.now()))
-    }
-}
-
-// ===== sleeping on the context's clock =====
-
-impl Ctx {
-    /// Waits `duration` on this context's clock, or less if the context is done first. Go:
-    /// `select { case <-time.After(d): case <-ctx.Done(): }`.
-    ///
-    /// The [`Sleep`] is `Ok(())` once `duration` has passed on the context's clock (the root's:
-    /// the system clock, a runtime's clock such as tokio's paused time, or a `MockClock`, on
-    /// which nothing passes until the test advances it), and `Err(error)` as soon as the
-    /// context is done first: on its first poll if it is done already. When the context's
-    /// deadline comes at or before the end of the sleep, the sleep ends at the deadline with
-    /// `Err(DeadlineExceeded)` (the context is done then). `sleep(Duration::ZERO)` on a live
-    /// context is `Ok(())` on the first poll; a duration too large for `Instant` never ends by
-    /// itself and never panics.
-    ///
-    /// So code that backs off or polls on a timer, written with `ctx.sleep`, stops at once
-    /// when its work is abandoned, and is tested with `MockClock` in microseconds.
-    ///
-    /// # Precision
-    ///
-    /// As the clock's timers: may end late, never early.
-    ///
-    /// # Examples
-    ///
-    /// On a `MockClock` tree (from ctx-testkit), whose `block_on` moves time to the next timer
-    /// whenever the future is idle, an hour passes in no real time:
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ctx_core::Error;
-    /// use ctx_testkit::MockClock;
-    ///
-    /// let clock = MockClock::new();
-    /// let (ctx, _cancel) = clock.background().with_timeout(Duration::from_secs(20));
-    /// clock.block_on(async {
-    ///     assert_eq!(ctx.sleep(Duration::from_secs(1)).await, Ok(()));
-    ///     // The deadline comes first: the sleep ends there.
-    ///     assert_eq!(ctx.sleep(Duration::from_secs(3600)).await, Err(Error::DeadlineExceeded));
-    /// });
-    /// assert_eq!(ctx.now(), clock.now()); // 20 s after the start, on the mock's timeline
-    /// ```
-    #[doc(alias = "delay")]
-    #[doc(alias = "After")]
-    pub fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep::new(self, self.now().checked_add(duration))
-    }
-
-    /// Waits until `deadline` on this context's clock, or less if the context is done first;
-    /// [`sleep`](Ctx::sleep) with an instant. A `deadline` that has passed is `Ok(())` on the
-    /// first poll of a live context.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ctx_testkit::MockClock;
-    ///
-    /// let clock = MockClock::new();
-    /// let ctx = clock.background();
-    /// let at = ctx.now() + Duration::from_millis(2);
-    /// assert_eq!(clock.block_on(ctx.sleep_until(at)), Ok(()));
-    /// assert_eq!(ctx.now(), at);
-    /// ```
-    #[doc(alias = "delay_until")]
-    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self, Some(deadline))
-    }
-
-    /// [`sleep`](Ctx::sleep), blocking this thread: `Ok(())` once `duration` has passed on the
-    /// context's clock, `Err(error)` as soon as the context is done first. No runtime needed;
-    /// do not call it on an async executor's thread. On a `MockClock` tree it returns when
-    /// another thread advances the clock far enough (or cancels).
-    ///
-    /// # Examples
-    ///
-    /// Here on a `MockClock` tree (from ctx-testkit), where another thread moves time; on
-    /// `Ctx::background()` the same code waits in real time.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ctx_core::Error;
-    /// use ctx_testkit::MockClock;
-    ///
-    /// let clock = MockClock::new();
-    /// let (ctx, cancel) = clock.background().with_cancel();
-    /// assert_eq!(ctx.sleep_blocking(Duration::ZERO), Ok(()));
-    ///
-    /// let mover = clock.clone();
-    /// let advancer = std::thread::spawn(move || {
-    ///     while mover.pending_timers() == 0 {
-    ///         std::thread::yield_now(); // until the sleeper's timer is armed
-    ///     }
-    ///     mover.advance(Duration::from_secs(60));
-    /// });
-    /// assert_eq!(ctx.sleep_blocking(Duration::from_secs(60)), Ok(()));
-    /// advancer.join().unwrap();
-    ///
-    /// let canceler = std::thread::spawn(move || cancel.cancel());
-    /// assert_eq!(ctx.sleep_blocking(Duration::from_secs(3600)), Err(Error::Canceled));
-    /// canceler.join().unwrap();
-    /// ```
-    #[doc(alias = "Sleep")]
-    pub fn sleep_blocking(&self, duration: Duration) -> Result<(), Error> {
-        crate::done::block_on(self.sleep(duration))
     }
 }
 

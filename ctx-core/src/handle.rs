@@ -3,10 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::Cause;
 use crate::loom::Ordering;
-use crate::trace::Site;
-use crate::tree::{self, Node};
-use crate::{Cause, Ctx};
+use crate::tree::{self, Node, NodeRef, Site};
 
 /// Shared by both handle types: a strong reference to the node, and the node's clone count.
 /// The handles' `Clone` (count one more), drop (the last clone cancels), `disarm` (give a clone
@@ -31,10 +30,10 @@ struct HandleCore {
 }
 
 impl HandleCore {
-    fn new(ctx: &Ctx) -> HandleCore {
+    fn new(node: &NodeRef) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
         HandleCore {
-            node: Some(Arc::clone(ctx.node.node())),
+            node: Some(Arc::clone(node.node())),
         }
     }
 
@@ -104,8 +103,8 @@ impl Drop for HandleCore {
 /// already passed, the context is `DeadlineExceeded` instead.
 ///
 /// **An armed handle keeps its context alive.** Each clone holds the context's node (and so
-/// its parents and their values) until it is dropped or disarmed, even when every [`Ctx`]
-/// clone is gone; Go's `CancelFunc` closure and tokio-util's `DropGuard` do the same. A handle
+/// its parents and their values) until it is dropped or disarmed, even when every
+/// [`Ctx`](crate::Ctx) clone is gone; Go's `CancelFunc` closure and tokio-util's `DropGuard` do the same. A handle
 /// kept for later (in a struct, a map of requests) holds that memory until then; once every
 /// handle and `Ctx` clone is gone, the context releases everything it took from its parent,
 /// canceled or not.
@@ -142,9 +141,9 @@ pub struct CancelHandle {
 }
 
 impl CancelHandle {
-    pub(crate) fn new(ctx: &Ctx) -> CancelHandle {
+    pub(crate) fn new(node: &NodeRef) -> CancelHandle {
         CancelHandle {
-            core: HandleCore::new(ctx),
+            core: HandleCore::new(node),
         }
     }
 
@@ -220,15 +219,15 @@ pub struct CancelCauseHandle {
 }
 
 impl CancelCauseHandle {
-    pub(crate) fn new(ctx: &Ctx) -> CancelCauseHandle {
+    pub(crate) fn new(node: &NodeRef) -> CancelCauseHandle {
         CancelCauseHandle {
-            core: HandleCore::new(ctx),
+            core: HandleCore::new(node),
         }
     }
 
     /// Cancels the context with `cause`: any error, or a [`Cause`]. A `Cause` comes back from
-    /// [`Ctx::cause`] as the same `Arc`; any other error is wrapped once (see [`Cause`]).
-    /// Idempotent: only the first cancel of a context records its cause.
+    /// [`Ctx::cause`](crate::Ctx::cause) as the same `Arc`; any other error is wrapped once (see
+    /// [`Cause`]). Idempotent: only the first cancel of a context records its cause.
     ///
     /// # Examples
     ///

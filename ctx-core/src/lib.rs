@@ -118,6 +118,22 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The modules, in layers: each imports only from the layers above it, so no two import each
+// other (`tests/layering.rs` fails on any cycle).
+//
+// 1. `error`, `clock`, `loom`: leaves.
+// 2. `pool` (the threads that run timer-fired after-funcs; defines their type, `AfterFn`),
+//    `watch` (a task polling one future: timers, foreign `done()`s; uses `pool`).
+// 3. `tree`: the engine. It works on `NodeRef` and `Arc<Node>`, never on `Ctx`, `Context` or
+//    `Done`; a context it does not own is a `tree::Foreign`. The `tracing` feature's event is
+//    `tree/trace.rs`: it reads what it reports from a node, and only the engine cancels.
+// 4. `done` (the `Done` future, on the engine's nodes), then `custom` (the `Context` trait).
+// 5. `wrap`: `Ctx::wrap`'s construction. It reads the user's `Context` once and builds the wrap
+//    from the engine's parts.
+// 6. `handle`, `after`: what `with_*` and `after_func` return, built from a `NodeRef`.
+// 7. `ctx`: the handle `Ctx`. It holds what the engine returns and never matches on a node's
+//    kind.
+// 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `test_util`.
 mod after;
 pub mod clock;
 mod ctx;
@@ -128,9 +144,9 @@ mod handle;
 mod loom;
 mod pool;
 mod sleep;
-mod trace;
 mod tree;
 mod watch;
+mod wrap;
 
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,8 @@
 
 use std::cell::Cell;
 
-use crate::tree::AfterFn;
+/// An after-func, as the tree keeps it (`Ctx::after_func`) and this pool runs it.
+pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
 
 /// How long an idle worker waits for a job before it exits. Measured on a loaded 2-core
 /// Linux VM: starting a thread and running a job on it took ~265 µs, handing a job to an idle

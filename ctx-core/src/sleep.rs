@@ -9,13 +9,120 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_core::future::FusedFuture;
 use sync_wrapper::SyncWrapper;
 
 use crate::clock::Timer;
 use crate::{Ctx, Done, Error};
+
+// ===== sleeping on the context's clock =====
+
+impl Ctx {
+    /// Waits `duration` on this context's clock, or less if the context is done first. Go:
+    /// `select { case <-time.After(d): case <-ctx.Done(): }`.
+    ///
+    /// The [`Sleep`] is `Ok(())` once `duration` has passed on the context's clock (the root's:
+    /// the system clock, a runtime's clock such as tokio's paused time, or a `MockClock`, on
+    /// which nothing passes until the test advances it), and `Err(error)` as soon as the
+    /// context is done first: on its first poll if it is done already. When the context's
+    /// deadline comes at or before the end of the sleep, the sleep ends at the deadline with
+    /// `Err(DeadlineExceeded)` (the context is done then). `sleep(Duration::ZERO)` on a live
+    /// context is `Ok(())` on the first poll; a duration too large for `Instant` never ends by
+    /// itself and never panics.
+    ///
+    /// So code that backs off or polls on a timer, written with `ctx.sleep`, stops at once
+    /// when its work is abandoned, and is tested with `MockClock` in microseconds.
+    ///
+    /// # Precision
+    ///
+    /// As the clock's timers: may end late, never early.
+    ///
+    /// # Examples
+    ///
+    /// On a `MockClock` tree (from ctx-testkit), whose `block_on` moves time to the next timer
+    /// whenever the future is idle, an hour passes in no real time:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Error;
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let (ctx, _cancel) = clock.background().with_timeout(Duration::from_secs(20));
+    /// clock.block_on(async {
+    ///     assert_eq!(ctx.sleep(Duration::from_secs(1)).await, Ok(()));
+    ///     // The deadline comes first: the sleep ends there.
+    ///     assert_eq!(ctx.sleep(Duration::from_secs(3600)).await, Err(Error::DeadlineExceeded));
+    /// });
+    /// assert_eq!(ctx.now(), clock.now()); // 20 s after the start, on the mock's timeline
+    /// ```
+    #[doc(alias = "delay")]
+    #[doc(alias = "After")]
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep::new(self, self.now().checked_add(duration))
+    }
+
+    /// Waits until `deadline` on this context's clock, or less if the context is done first;
+    /// [`sleep`](Ctx::sleep) with an instant. A `deadline` that has passed is `Ok(())` on the
+    /// first poll of a live context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let ctx = clock.background();
+    /// let at = ctx.now() + Duration::from_millis(2);
+    /// assert_eq!(clock.block_on(ctx.sleep_until(at)), Ok(()));
+    /// assert_eq!(ctx.now(), at);
+    /// ```
+    #[doc(alias = "delay_until")]
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep::new(self, Some(deadline))
+    }
+
+    /// [`sleep`](Ctx::sleep), blocking this thread: `Ok(())` once `duration` has passed on the
+    /// context's clock, `Err(error)` as soon as the context is done first. No runtime needed;
+    /// do not call it on an async executor's thread. On a `MockClock` tree it returns when
+    /// another thread advances the clock far enough (or cancels).
+    ///
+    /// # Examples
+    ///
+    /// Here on a `MockClock` tree (from ctx-testkit), where another thread moves time; on
+    /// `Ctx::background()` the same code waits in real time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Error;
+    /// use ctx_testkit::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let (ctx, cancel) = clock.background().with_cancel();
+    /// assert_eq!(ctx.sleep_blocking(Duration::ZERO), Ok(()));
+    ///
+    /// let mover = clock.clone();
+    /// let advancer = std::thread::spawn(move || {
+    ///     while mover.pending_timers() == 0 {
+    ///         std::thread::yield_now(); // until the sleeper's timer is armed
+    ///     }
+    ///     mover.advance(Duration::from_secs(60));
+    /// });
+    /// assert_eq!(ctx.sleep_blocking(Duration::from_secs(60)), Ok(()));
+    /// advancer.join().unwrap();
+    ///
+    /// let canceler = std::thread::spawn(move || cancel.cancel());
+    /// assert_eq!(ctx.sleep_blocking(Duration::from_secs(3600)), Err(Error::Canceled));
+    /// canceler.join().unwrap();
+    /// ```
+    #[doc(alias = "Sleep")]
+    pub fn sleep_blocking(&self, duration: Duration) -> Result<(), Error> {
+        crate::done::block_on(self.sleep(duration))
+    }
+}
 
 impl Sleep {
     /// A sleep on `ctx`'s clock until `end` (`None`: an instant too far for `Instant`, so the

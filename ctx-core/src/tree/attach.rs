@@ -7,9 +7,8 @@ use super::cancel::propagate;
 use super::deadline::check_deadline;
 use super::entries::Entries;
 use super::foreign::{bridge_outcome, poll_bridge};
-use super::node::{CancelNode, Entry, Locked, Node};
+use super::node::{CancelNode, Entry, Locked, Node, NodeRef};
 use super::state::{Outcome, Slot};
-use crate::Ctx;
 use crate::loom::lock;
 
 // ===== attaching =====
@@ -18,7 +17,7 @@ use crate::loom::lock;
 /// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
 /// after `Node::new`, before the node is shared.
 pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
-    if let Some(p) = node.parent.get().and_then(|p| p.node.source()) {
+    if let Some(p) = node.parent.get().and_then(NodeRef::source) {
         // A custom parent is done for its children when its `done()` fires (Go's rule), which
         // its bridge (the canceler here) follows; one whose `done()` never fires has no
         // canceler. It is not asked otherwise: in a chain of wraps that would go through every
@@ -78,15 +77,15 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
 /// from the children of `parent`'s canceler. A slab left empty gives its memory back, so a
 /// parent that once had a million children returns to its original footprint.
 #[inline]
-pub(super) fn leave_canceler(parent: Option<&Ctx>, slot: Option<Slot>) {
+pub(super) fn leave_canceler(parent: Option<&NodeRef>, slot: Option<Slot>) {
     if let Some(slot) = slot {
         remove_from_canceler(parent, slot);
     }
 }
 
 /// `leave_canceler` with a slot to remove, kept out of line.
-fn remove_from_canceler(parent: Option<&Ctx>, slot: Slot) {
-    let Some(p) = parent.and_then(|p| p.node.source()) else {
+fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
+    let Some(p) = parent.and_then(NodeRef::source) else {
         return;
     };
     remove_entry(p.cancel_node(), slot);

@@ -11,10 +11,11 @@ use super::attach::{entry_mut, insert_entry, leave_canceler, remove_entry};
 use super::deadline::expire;
 use super::foreign::bridge_outcome;
 use super::merge;
-use super::node::{AfterFn, Busy, CancelNode, Entry, Locked, Node, ThinCause};
+use super::node::{Busy, CancelNode, Entry, Locked, Node, ThinCause};
 use super::state::{LockFree, Outcome, Slot};
+use super::trace::{self, Site};
 use crate::loom::lock;
-use crate::trace::{self, Site};
+use crate::pool::{self, AfterFn};
 use crate::{Cause, Error};
 
 // ===== canceling =====
@@ -202,8 +203,8 @@ fn wake(w: Waker) {
 /// Runs an after-func: here, or on a pool thread when this thread fires a timer or serves the
 /// watcher (where one that blocks would stall every other deadline; see pool.rs).
 pub(crate) fn run_after(f: AfterFn) {
-    if crate::pool::deferring() {
-        crate::pool::submit(f, run_after_here);
+    if pool::deferring() {
+        pool::submit(f, run_after_here);
     } else {
         run_after_here(f);
     }

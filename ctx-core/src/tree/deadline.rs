@@ -11,9 +11,9 @@ use super::foreign::poll_bridge;
 use super::merge;
 use super::node::Node;
 use super::state::Outcome;
+use super::trace::{self, Site};
 use crate::Error;
 use crate::loom::lock;
-use crate::trace::{self, Site};
 use crate::watch::Watch;
 
 /// `err()` of a cancel node: one atomic load when done or when there is no deadline; a clock

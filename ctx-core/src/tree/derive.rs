@@ -1,6 +1,6 @@
 //! Building nodes: the roots and the children the handle's `with_*` methods derive.
 //!
-//! The handle ([`Ctx`]) never matches on a node's [`Kind`]: it calls these.
+//! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::node::Keyed;
 use super::{CancelNode, Cold, Kind, Node, NodeRef, ValueNode, attach};
 use crate::clock::ClockRef;
-use crate::{Cause, Clock, Ctx};
+use crate::{Cause, Clock};
 
 /// A root whose time and timers come from `clock`: Background, or TODO if `todo`.
 pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
@@ -24,15 +24,13 @@ pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
 }
 
 /// A child of `parent` carrying `value`, keyed by its type.
-pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &Ctx, value: T) -> Ctx {
-    Ctx {
-        node: NodeRef::Value(ValueNode::new(parent, Keyed::boxed(value))),
-    }
+pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &NodeRef, value: T) -> NodeRef {
+    NodeRef::Value(ValueNode::new(parent, Keyed::boxed(value)))
 }
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.
-pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
-    Node::new(Some(parent), parent.node.clock().clone(), Kind::WithoutCancel)
+pub(crate) fn derive_without_cancel(parent: &NodeRef) -> Arc<Node> {
+    Node::new(Some(parent), parent.clock().clone(), Kind::WithoutCancel)
 }
 
 /// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
@@ -41,13 +39,13 @@ pub(crate) fn derive_without_cancel(parent: &Ctx) -> Arc<Node> {
 /// than that is not compared with the clock again.
 #[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_cancel(
-    parent: &Ctx,
+    parent: &NodeRef,
     own_deadline: Option<Instant>,
     cause: Option<Cause>,
     shown_as_deadline: bool,
     read_at: Option<Instant>,
 ) -> Arc<Node> {
-    let p = &parent.node;
+    let p = parent;
     let deadline = match (p.deadline(), own_deadline) {
         (Some(p), Some(o)) => Some(p.min(o)),
         (p, o) => p.or(o),
@@ -81,4 +79,17 @@ pub(crate) fn derive_cancel(
         attach(&node, check_deadline);
     }
     node
+}
+
+/// The process-wide `Ctx::background()` (or `Ctx::todo()`, if `todo`) node; the handle keeps
+/// the one it makes for the life of the process.
+pub(crate) fn static_root(todo: bool) -> NodeRef {
+    NodeRef::Node(Node::new_static_root(todo))
+}
+
+impl From<Arc<Node>> for NodeRef {
+    #[inline]
+    fn from(node: Arc<Node>) -> NodeRef {
+        NodeRef::Node(node)
+    }
 }

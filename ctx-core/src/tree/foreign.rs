@@ -1,21 +1,33 @@
-//! Foreign contexts: `Ctx::wrap` of a custom context, the bridge that follows it (a relay, an
-//! `on_done` callback or a watcher: `Feed`), and the trampoline that drops its custom context.
+//! Foreign contexts: what the engine asks of a context it does not own ([`Foreign`]), the
+//! wrap node and the bridge that follows such a context (a relay, or fed by a `Feed`: an
+//! `on_done` callback or a watcher), and the trampoline that drops it. Reading the user's
+//! `Context` to choose among these is `Ctx::wrap`'s (`crate::wrap`): the engine never names
+//! `Context` or `Done`.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use super::attach::attach;
 use super::cancel::propagate;
-#[cfg(feature = "test-util")]
-use super::counters;
-use super::node::{CancelNode, Cold, Kind, Node, WrapNode};
+use super::node::{CancelNode, Cold, Kind, Node, NodeRef, WrapNode};
 use super::state::Outcome;
 use crate::clock::ClockRef;
 use crate::loom::lock;
 use crate::watch::Watch;
-use crate::{Context, Ctx, Done, Error};
+use crate::{Cause, Error};
+
+/// What the engine asks of a context it does not own (the user's type behind `Ctx::wrap`).
+/// Every method is user code: the engine calls them with no lock held.
+pub(crate) trait Foreign: Send + Sync + 'static {
+    /// The context's error, or `None` while it is not done.
+    fn err(&self) -> Option<Error>;
+    /// The context's cause, or `None` while it is not done.
+    fn cause(&self) -> Option<Cause>;
+    /// The value keyed `key`, if the context has one.
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)>;
+}
 
 /// What a bridge node answers to. A bridge is done with the custom context's own `err()` and
 /// `cause()` once the custom's `done()` has fired, and is checked *lazily*, as deadlines are:
@@ -30,7 +42,7 @@ use crate::{Context, Ctx, Done, Error};
 /// * a foreign `done()`: the custom's `on_done` callback, else a watcher (`watch.rs`).
 pub(crate) struct Bridge {
     /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
-    pub(super) custom: Weak<dyn Context>,
+    pub(super) custom: Weak<dyn Foreign>,
     pub(super) relay: bool,
     /// On a relay whose chain of relays ends at a foreign bridge (a wrap of a wrap of a foreign
     /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
@@ -39,7 +51,7 @@ pub(crate) struct Bridge {
 }
 
 /// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
-pub(super) enum Feed {
+pub(crate) enum Feed {
     /// A watcher polling the foreign `done()` future.
     Watch(Arc<Watch>),
     /// The stop function of the custom context's `on_done` registration.
@@ -63,7 +75,7 @@ impl CancelNode {
     /// An open bridge for `custom` (see [`Bridge`]) with the custom's `deadline`: a relay under
     /// `feeder`, or fed from a foreign `done()`.
     pub(super) fn new_bridge(
-        custom: &Arc<dyn Context>,
+        custom: &Arc<dyn Foreign>,
         feeder: Option<&Arc<Node>>,
         deadline: Option<Instant>,
     ) -> CancelNode {
@@ -92,7 +104,7 @@ impl CancelNode {
 /// A custom context's `err()` and `cause()`, asked for by ctx-core itself (at wrap, at derive,
 /// when its `done()` fires). They are user code: a panic in them is contained (the hook reports
 /// it) and read as "not done", so ctx-core then relies on the context's `done()` alone.
-fn custom_outcome(custom: &dyn Context) -> Option<Outcome> {
+fn custom_outcome(custom: &dyn Foreign) -> Option<Outcome> {
     catch_unwind(AssertUnwindSafe(|| {
         let err = custom.err()?;
         Some(Outcome {
@@ -119,7 +131,7 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
         && node
             .parent
             .get()
-            .and_then(|p| p.node.source())
+            .and_then(NodeRef::source)
             .is_some_and(|feeder| feeder.cancel_node().is_open());
     // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
     if feeder_open && b.foreign_root.is_none() {
@@ -155,43 +167,18 @@ pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
     outcome
 }
 
-/// `Ctx::wrap` of a context that is not a `Ctx`. Its children attach to one *bridge* node,
-/// which is done with the custom context's own answers once the custom's `done()` fires:
-///
-/// * a `done()` that is a `Ctx`'s (Go's `parentCancelCtx`): the bridge is a relay attached to
-///   that `Ctx`'s cancel node, and is resolved by the cancel that reaches it (no thread, no
-///   task; children are done before that cancel returns);
-/// * a foreign `done()`: the custom's `on_done` callback (Go's `afterFuncer`) feeds the bridge,
-///   else one watcher of the foreign future does;
-/// * a `done()` that never completes: no bridge at all.
-///
-/// Either way the bridge is also checked lazily (see [`Bridge`]).
-pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
-    let deadline = custom.deadline();
-    let done = custom.done();
-    // The wrapped `Ctx`'s clock: through its values, else through its `done()` (a type that
-    // hides values still keeps its root's clock), else the system clock.
-    let clock = custom
-        .value_any(TypeId::of::<ClockRef>())
-        .and_then(|v| v.downcast_ref::<ClockRef>())
-        .or_else(|| done.node().map(|n| &n.clock))
-        .cloned()
-        .unwrap_or(ClockRef::SYSTEM);
-    let source = if let Some(feeder) = done.node() {
-        let relay = Node::new(
-            Some(&Ctx::from_node(feeder.clone())),
-            clock.clone(),
-            Kind::Cancel(CancelNode::new_bridge(&custom, Some(feeder), deadline)),
-        );
-        drop(done);
-        attach(&relay, true);
-        Some(relay)
-    } else if done.is_never() {
-        None
-    } else {
-        Some(foreign_bridge(&custom, done, clock.clone(), deadline))
-    };
-    Ctx::from_node(Node::new(
+/// The node behind `Ctx::wrap` of `custom` (see `crate::wrap`): its values and name are the
+/// custom's, its `deadline` the custom's own (asked once, by the caller), and its `err()` and
+/// `done()` come from `source`, the bridge that follows the custom (`None` when its `done()`
+/// never completes).
+pub(crate) fn wrap_node(
+    custom: Arc<dyn Foreign>,
+    type_name: &'static str,
+    clock: ClockRef,
+    deadline: Option<Instant>,
+    source: Option<Arc<Node>>,
+) -> NodeRef {
+    NodeRef::Node(Node::new(
         None,
         clock,
         Kind::Wrap(Box::new(WrapNode {
@@ -203,60 +190,59 @@ pub(crate) fn wrap(custom: Arc<dyn Context>, type_name: &'static str) -> Ctx {
     ))
 }
 
-/// The bridge behind a foreign `done()`, fed by the custom's `on_done` callback if it has
-/// one, else by a watcher.
-fn foreign_bridge(
-    custom: &Arc<dyn Context>,
-    done: Done,
+/// A relay: the bridge for `custom` whose `done()` is the `done()` of `feeder`, a `Ctx`'s
+/// cancel node (Go's `parentCancelCtx`). It is attached to `feeder` like any child and resolved
+/// by the cancel that reaches it (no thread, no task; children are done before that cancel
+/// returns).
+pub(crate) fn relay_bridge(
+    custom: &Arc<dyn Foreign>,
+    feeder: &Arc<Node>,
     clock: ClockRef,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
-    let bridge = Node::new(
+    let relay = Node::new(
+        Some(&NodeRef::Node(feeder.clone())),
+        clock,
+        Kind::Cancel(CancelNode::new_bridge(custom, Some(feeder), deadline)),
+    );
+    attach(&relay, true);
+    relay
+}
+
+/// An open bridge for `custom` whose `done()` is a foreign future; the caller feeds it
+/// ([`settle_bridge`] first, then [`install_feed`]).
+pub(crate) fn foreign_bridge(
+    custom: &Arc<dyn Foreign>,
+    clock: ClockRef,
+    deadline: Option<Instant>,
+) -> Arc<Node> {
+    Node::new(
         None,
         clock,
         Kind::Cancel(CancelNode::new_bridge(custom, None, deadline)),
-    );
-    if let Some(Outcome { err, cause }) = custom_outcome(&**custom) {
-        propagate(&bridge, err, cause);
-        return bridge;
+    )
+}
+
+/// Cancels `bridge` with its custom context's own answers if the custom says it is done, else
+/// with `fired` (its `done()` has completed with that error) if given: the children take the
+/// custom's answers when it has them, and are canceled anyway if its methods panic. Returns
+/// whether this call canceled the bridge. User code (the custom's methods): call with no lock
+/// held.
+pub(crate) fn settle_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {
+    let outcome = bridge_outcome(bridge).or(fired.map(|err| Outcome { err, cause: None }));
+    match outcome {
+        Some(Outcome { err, cause }) => {
+            propagate(bridge, err, cause);
+            true
+        }
+        None => false,
     }
-    let weak = Arc::downgrade(&bridge);
-    let on_done = Box::new(move || {
-        if let Some(bridge) = weak.upgrade() {
-            // The children take the custom context's own answers (contained if they panic).
-            let Outcome { err, cause } = bridge_outcome(&bridge).unwrap_or(Outcome {
-                err: Error::Canceled,
-                cause: None,
-            });
-            propagate(&bridge, err, cause);
-        }
-    });
-    let feed = match custom.on_done(on_done) {
-        Some(stop) => {
-            drop(done); // never polled: no watcher
-            Feed::Callback(stop)
-        }
-        None => {
-            let (fut, wake) = done
-                .into_foreign()
-                .expect("ctx-core: internal error: foreign done expected");
-            let weak = Arc::downgrade(&bridge);
-            #[cfg(feature = "test-util")]
-            counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // Deferred unless the future promised otherwise (`Done::new_inline`): a foreign
-            // future may be woken under its own lock (see `watch.rs`).
-            Feed::Watch(Watch::start_with(wake, async move {
-                let err = fut.await;
-                let Some(bridge) = weak.upgrade() else {
-                    return;
-                };
-                // The children take the custom context's own answers when it has them. Its
-                // methods are user code: if they panic, the children still get canceled.
-                let Outcome { err, cause } = bridge_outcome(&bridge).unwrap_or(Outcome { err, cause: None });
-                propagate(&bridge, err, cause);
-            }))
-        }
-    };
+}
+
+/// Hands `feed` to `bridge`, which owns it from then on (it lives exactly as long as something
+/// can observe the bridge); if the bridge is done already (the feed fired during its first
+/// poll, or inside `on_done`), lets go of it at once.
+pub(crate) fn install_feed(bridge: &Arc<Node>, feed: Feed) {
     let bc = bridge.cancel_node();
     let lost = {
         let mut g = lock(&bc.inner);
@@ -265,23 +251,22 @@ fn foreign_bridge(
             g.busy().foreign = Some(feed);
             None
         } else {
-            Some(feed) // fired already (during its first poll, or inside `on_done`)
+            Some(feed)
         }
     };
     if let Some(feed) = lost {
-        feed.cancel();
+        feed.cancel(); // user code: no lock held (invariant 5)
     }
-    bridge
 }
 
 /// Drops a wrap node's custom context. A user type may hold the next wrap down, whose drop
 /// drops the next custom, and so on: a chain of a million wraps would recurse a million deep.
 /// So drops nested on one thread are queued (a trampoline), and the outermost one drains the
 /// queue in a loop (invariant 6).
-pub(super) fn drop_custom(custom: Arc<dyn Context>) {
+pub(super) fn drop_custom(custom: Arc<dyn Foreign>) {
     thread_local! {
         /// `Some` while a `drop_custom` runs on this thread: the customs it has yet to drop.
-        static PENDING: std::cell::RefCell<Option<Vec<Arc<dyn Context>>>> =
+        static PENDING: std::cell::RefCell<Option<Vec<Arc<dyn Foreign>>>> =
             const { std::cell::RefCell::new(None) };
     }
     /// Ends the outermost drop, also when a user `Drop` panics: what is left is dropped then
@@ -318,9 +303,21 @@ pub(super) fn drop_custom(custom: Arc<dyn Context>) {
     }
 }
 
-/// What a dying wrap node leaves in place of its custom context (moved to `drop_custom`).
-pub(super) fn placeholder() -> Arc<dyn Context> {
-    static NEVER: std::sync::LazyLock<Arc<dyn Context>> =
-        std::sync::LazyLock::new(|| Arc::new(Ctx::background()));
+/// What a dying wrap node leaves in place of its custom context (moved to `drop_custom`): a
+/// context that is never done and has no values.
+pub(super) fn placeholder() -> Arc<dyn Foreign> {
+    struct Never;
+    impl Foreign for Never {
+        fn err(&self) -> Option<Error> {
+            None
+        }
+        fn cause(&self) -> Option<Cause> {
+            None
+        }
+        fn value_any(&self, _: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+            None
+        }
+    }
+    static NEVER: std::sync::LazyLock<Arc<dyn Foreign>> = std::sync::LazyLock::new(|| Arc::new(Never));
     NEVER.clone()
 }

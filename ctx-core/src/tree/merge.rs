@@ -29,9 +29,8 @@ use std::time::Instant;
 
 use super::attach::{attach, attach_to, leave_canceler};
 use super::deadline::{deadline_owner, err};
-use super::node::{CancelNode, Cold, Kind, Node, ThinCause};
+use super::node::{CancelNode, Cold, Kind, Node, NodeRef, ThinCause};
 use super::state::{Outcome, Slot};
-use crate::Ctx;
 use crate::Error;
 use crate::loom::{AtomicUsize, Ordering};
 
@@ -50,7 +49,7 @@ fn real(raw: usize) -> Option<Slot> {
 pub(super) struct Merge {
     /// The second parent. It is held strongly (as `parent` is) so that its canceler outlives
     /// our entry in it; values are never looked up through it.
-    other: Ctx,
+    other: NodeRef,
     /// Our slot in the children of `other`'s canceler, raw: none, a slot, or `GONE`.
     slot: AtomicUsize,
 }
@@ -59,8 +58,8 @@ pub(super) struct Merge {
 /// attached under both cancelers.
 #[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
-pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
-    let deadline = match (a.node.deadline(), b.node.deadline()) {
+pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
+    let deadline = match (a.deadline(), b.deadline()) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
@@ -69,8 +68,8 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
     // deadline (as for any child), and the deadline may come from either side. `err` is what
     // any observer calls: it expires a deadline that has passed unobserved, and checks a
     // wrap's bridge lazily, as `attach` does (user code: no lock is held).
-    let outcome = |p: &Ctx| {
-        let c = p.node.source()?;
+    let outcome = |p: &NodeRef| {
+        let c = p.source()?;
         err(c)?;
         c.cancel_node().outcome()
     };
@@ -85,29 +84,29 @@ pub(crate) fn derive_merged(a: &Ctx, b: &Ctx) -> Ctx {
         ..Cold::default()
     };
     let cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
-    let node = Node::new(Some(a), a.node.clock().clone(), Kind::Cancel(cancel));
+    let node = Node::new(Some(a), a.clock().clone(), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
         attach(&node, true);
         attach_other(&node, b);
     }
-    Ctx::from_node(node)
+    node
 }
 
 /// Registers the merged `node` under the canceler of its second parent `other`, or cancels it
 /// with `other`'s answers if `other` is done: `attach` for the second slot.
-fn attach_other(node: &Arc<Node>, other: &Ctx) {
+fn attach_other(node: &Arc<Node>, other: &NodeRef) {
     let c = node.cancel_node();
     if !c.is_open() {
         return;
     }
-    let Some(p) = other.node.source() else {
+    let Some(p) = other.source() else {
         return; // never done: nothing to register with (behaves like `with_cancel`)
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.get().and_then(|p| p.node.source());
+    let first = node.parent.get().and_then(NodeRef::source);
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }
@@ -201,16 +200,15 @@ pub(super) fn deadline_first(
 /// else (for a merged node) through the second. Used to find the owner of a deadline.
 #[inline]
 pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
-    fn via(p: Option<&Ctx>, d: Instant) -> Option<&Arc<Node>> {
-        p.and_then(|p| p.node.source())
-            .filter(|n| n.deadline() == Some(d))
+    fn via(p: Option<&NodeRef>, d: Instant) -> Option<&Arc<Node>> {
+        p.and_then(NodeRef::source).filter(|n| n.deadline() == Some(d))
     }
     via(cur.parent.get(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }
 
 impl CancelNode {
     /// The second parent of a merged node (for `Display`).
-    pub(crate) fn merged_with(&self) -> Option<&Ctx> {
+    pub(crate) fn merged_with(&self) -> Option<&NodeRef> {
         self.merge().map(|m| &m.other)
     }
 }
@@ -219,7 +217,7 @@ impl Node {
     /// What a dying merged node gives back to its second parent: its slot (removed here), and
     /// the parent itself, for the caller to release without recursing. `None` for any other
     /// node.
-    pub(super) fn release_merge(&mut self) -> Option<Ctx> {
+    pub(super) fn release_merge(&mut self) -> Option<NodeRef> {
         let Kind::Cancel(c) = &mut self.kind else {
             return None;
         };

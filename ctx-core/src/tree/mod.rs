@@ -19,6 +19,10 @@
 //! A merged node (`with_merged`) is a cancel node registered with the cancelers of both its
 //! parents, keeping two slots (invariant 9, `tree/merge.rs`).
 //!
+//! The engine names nothing of the layers above it (see the top of `lib.rs`): it takes and
+//! returns `NodeRef`s and `Arc<Node>`s, which the handle wraps, and keeps a custom context as
+//! a [`Foreign`], its own small trait of what it asks of such a context.
+//!
 //! # Files
 //!
 //! Read in this order; each file cites the invariants below by number.
@@ -39,9 +43,11 @@
 //!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
 //! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
 //!   timer (`arm_timer`).
-//! * `foreign.rs`: `wrap` of a custom context, its bridge (a relay, or fed by a `Feed`), and the
-//!   trampoline that drops custom contexts.
+//! * `foreign.rs`: what the engine asks of a custom context (`Foreign`), the wrap node, its
+//!   bridge (a relay, or fed by a `Feed`) and the trampoline that drops custom contexts. What
+//!   to build for a given custom context is `wrap.rs`'s, above the engine.
 //! * `merge.rs`: merged nodes (`with_merged`).
+//! * `trace.rs`: the `tracing` feature's event for a context canceled for its own reason.
 //!
 //! # Invariants
 //!
@@ -115,6 +121,7 @@ mod foreign;
 mod merge;
 mod node;
 mod state;
+mod trace;
 mod view;
 
 pub(crate) use self::attach::attach;
@@ -122,13 +129,18 @@ pub(crate) use self::cancel::{
     Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
 };
 pub(crate) use self::deadline::{arm_timer, err};
-pub(crate) use self::derive::{derive_cancel, derive_value, derive_without_cancel, root_with_clock};
-pub(crate) use self::foreign::wrap;
+pub(crate) use self::derive::{
+    derive_cancel, derive_value, derive_without_cancel, root_with_clock, static_root,
+};
+pub(crate) use self::foreign::{
+    Feed, Foreign, foreign_bridge, install_feed, relay_bridge, settle_bridge, wrap_node,
+};
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
 use self::node::Entry;
-pub(crate) use self::node::{AfterFn, CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};
+pub(crate) use self::node::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};
 pub(crate) use self::state::Slot;
+pub(crate) use self::trace::Site;
 
 pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};
 

@@ -13,17 +13,16 @@ use super::attach::leave_canceler;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::Entries;
-use super::foreign::{Bridge, Feed, drop_custom, placeholder};
+use super::foreign::{Bridge, Feed, Foreign, drop_custom, placeholder};
 use super::merge;
 use super::state::AtomicSlot;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::state::Slot;
+use crate::Cause;
 use crate::clock::ClockRef;
 use crate::loom::{AtomicU32, Mutex, with_mut};
+use crate::pool::AfterFn;
 use crate::watch::Watch;
-use crate::{Cause, Context, Ctx};
-
-pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
 
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
 /// node it marks shares that one `Arc`.
@@ -58,12 +57,12 @@ pub(crate) enum Parent {
     /// derivation); kept apart for `Display`.
     Background,
     Todo,
-    Ctx(Ctx),
+    Node(NodeRef),
 }
 
 impl Parent {
-    fn of(parent: Option<&Ctx>) -> Parent {
-        match parent.map(|p| &p.node) {
+    fn of(parent: Option<&NodeRef>) -> Parent {
+        match parent {
             None => Parent::None,
             Some(NodeRef::Node(n)) => match n.kind {
                 Kind::Root {
@@ -74,28 +73,26 @@ impl Parent {
                     todo: false,
                     is_static: true,
                 } => Parent::Background,
-                _ => Parent::Ctx(Ctx {
-                    node: NodeRef::Node(n.clone()),
-                }),
+                _ => Parent::Node(NodeRef::Node(n.clone())),
             },
-            Some(v @ NodeRef::Value(_)) => Parent::Ctx(Ctx { node: v.clone() }),
+            Some(v @ NodeRef::Value(_)) => Parent::Node(v.clone()),
         }
     }
 
     /// The parent, unless it is none or a process-wide root.
     #[inline]
-    pub(crate) fn get(&self) -> Option<&Ctx> {
+    pub(crate) fn get(&self) -> Option<&NodeRef> {
         match self {
-            Parent::Ctx(c) => Some(c),
+            Parent::Node(n) => Some(n),
             _ => None,
         }
     }
 
     /// Takes the parent (while dropping, for the iterative unlink).
     #[inline]
-    fn take(&mut self) -> Option<Ctx> {
+    fn take(&mut self) -> Option<NodeRef> {
         match mem::replace(self, Parent::None) {
-            Parent::Ctx(c) => Some(c),
+            Parent::Node(n) => Some(n),
             _ => None,
         }
     }
@@ -175,7 +172,7 @@ impl Keyed<dyn Value> {
 pub(crate) struct WrapNode {
     /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_custom`
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
-    pub(crate) custom: Arc<dyn Context>,
+    pub(crate) custom: Arc<dyn Foreign>,
     pub(crate) type_name: &'static str,
     /// The custom context's deadline, asked once, at `wrap`.
     pub(crate) deadline: Option<Instant>,
@@ -275,7 +272,7 @@ fn count_node(_delta: isize) {
 
 impl Node {
     #[inline(always)]
-    pub(crate) fn new(parent: Option<&Ctx>, clock: ClockRef, kind: Kind) -> Arc<Node> {
+    pub(crate) fn new(parent: Option<&NodeRef>, clock: ClockRef, kind: Kind) -> Arc<Node> {
         count_node(1);
         Arc::new(Node {
             parent: Parent::of(parent),
@@ -328,13 +325,13 @@ impl Node {
 }
 
 impl ValueNode {
-    pub(crate) fn new(parent: &Ctx, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
+    pub(crate) fn new(parent: &NodeRef, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
         count_node(1);
         Arc::new(ValueNode {
             parent: Parent::of(Some(parent)),
-            clock: parent.node.clock().clone(),
+            clock: parent.clock().clone(),
             value,
-            source: parent.node.source().cloned(),
+            source: parent.source().cloned(),
         })
     }
 }
@@ -373,7 +370,7 @@ impl NodeRef {
         loop {
             match node {
                 NodeRef::Node(n) => return n.deadline(),
-                NodeRef::Value(v) => node = &v.parent.get()?.node,
+                NodeRef::Value(v) => node = v.parent.get()?,
             }
         }
     }
@@ -431,18 +428,18 @@ impl Drop for ValueNode {
 /// reference is the one we hold is detached and emptied here instead of by a recursive drop.
 /// The second parents of merged nodes met on the way wait on a stack (on the heap only when a
 /// merged node that nobody else holds is met).
-fn unlink(first: Option<Ctx>, second: Option<Ctx>) {
+fn unlink(first: Option<NodeRef>, second: Option<NodeRef>) {
     // The usual case: one parent, shared with others. Only released (by the return).
     if second.is_none()
         && let Some(p) = &first
-        && p.node.is_shared()
+        && p.is_shared()
     {
         return;
     }
     let mut next = first;
-    let mut more: Vec<Ctx> = Vec::new();
+    let mut more: Vec<NodeRef> = Vec::new();
     more.extend(second);
-    while let Some(Ctx { node }) = next.take().or_else(|| more.pop()) {
+    while let Some(node) = next.take().or_else(|| more.pop()) {
         match node {
             NodeRef::Node(arc) => {
                 // A shared parent (the usual case) is only released: skip the unwrap attempt.
@@ -521,8 +518,8 @@ mod tests {
             "value node: {} bytes",
             arc_size::<ValueNode>()
         );
-        assert_eq!(mem::size_of::<Ctx>(), 2 * mem::size_of::<usize>());
-        assert_eq!(mem::size_of::<Parent>(), mem::size_of::<Ctx>());
+        assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());

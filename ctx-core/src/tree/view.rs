@@ -71,7 +71,7 @@ pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + S
             },
             NodeRef::Value(_) => {}
         }
-        node = &node.parent().get()?.node;
+        node = node.parent().get()?;
     }
 }
 
@@ -102,7 +102,7 @@ pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Re
                         break;
                     }
                     match node.parent().get() {
-                        Some(p) => node = &p.node,
+                        Some(p) => node = p,
                         None => break,
                     }
                 }
@@ -125,7 +125,7 @@ pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Re
                             parts.push(Part::Nodes(nodes));
                         }
                         parts.push(Part::Close);
-                        parts.push(Part::Chain(&other.node));
+                        parts.push(Part::Chain(other));
                         break;
                     }
                     write_node(f, node)?;

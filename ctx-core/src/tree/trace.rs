@@ -5,14 +5,18 @@
 //! Without the feature every type here is zero-sized and every function empty: no caller
 //! location is recorded (`#[track_caller]` is applied only with the feature), nothing is
 //! stored in the nodes, and there is no `tracing` dependency.
+//!
+//! It lives in the engine because what it reports is read from a node (its name, its cause,
+//! the `with_*` call that made it), and it is called only from the engine's cancel paths; the
+//! handles name a [`Site`] through `tree`.
 
 use std::sync::Arc;
 
 #[cfg(feature = "tracing")]
 use std::panic::Location;
 
+use super::node::Node;
 use crate::Error;
-use crate::tree::Node;
 
 /// Where, in the user's code, a cancel came from.
 #[derive(Clone, Copy)]
@@ -67,12 +71,20 @@ fn emit(node: &Arc<Node>, err: Error, at: Site, descendants: usize) {
         }
     }
 
+    /// The context's name, as its `Display` writes it (built only if the event is enabled).
+    struct NameOf<'a>(&'a Arc<Node>);
+    impl fmt::Display for NameOf<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            super::view::write_chain(f, &super::node::NodeRef::Node(self.0.clone()))
+        }
+    }
+
     let at = at.at.unwrap_or(node.cancel_node().created);
     // The field values are computed only when a subscriber wants the event.
     tracing::event!(
         target: "ctx_core",
         tracing::Level::DEBUG,
-        ctx = %crate::Ctx::from_node(node.clone()),
+        ctx = %NameOf(node),
         err = %err,
         cause = %CauseOf(node),
         at = %at,

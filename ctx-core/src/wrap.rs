@@ -1,0 +1,117 @@
+//! `Ctx::wrap` of a context that is not a `Ctx`: reads the user's [`Context`] once (its
+//! `deadline()`, its `done()`, its clock) and builds the wrap from the engine's parts (see
+//! `tree/foreign.rs`). The engine keeps the user's type as a [`Foreign`]: what it asks of a
+//! context it does not own.
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::clock::ClockRef;
+#[cfg(feature = "test-util")]
+use crate::tree::counters;
+use crate::tree::{self, Feed, Foreign, Node, NodeRef};
+use crate::watch::Watch;
+use crate::{Cause, Context, Done, Error};
+
+/// The user's context as the engine holds it. Generic, so that the user's `C` is one
+/// allocation with the `Arc`'s counts (`Arc<Custom<C>>` coerces to `Arc<dyn Foreign>`).
+struct Custom<C>(C);
+
+impl<C: Context> Foreign for Custom<C> {
+    fn err(&self) -> Option<Error> {
+        self.0.err()
+    }
+    fn cause(&self) -> Option<Cause> {
+        self.0.cause()
+    }
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        self.0.value_any(key)
+    }
+}
+
+/// `Ctx::wrap` of `custom` (not a `Ctx`: the handle returns those as they are). Its children
+/// attach to one *bridge* node, which is done with the custom context's own answers once the
+/// custom's `done()` fires:
+///
+/// * a `done()` that is a `Ctx`'s (Go's `parentCancelCtx`): the bridge is a relay attached to
+///   that `Ctx`'s cancel node, resolved by the cancel that reaches it;
+/// * a foreign `done()`: the custom's `on_done` callback (Go's `afterFuncer`) feeds the bridge,
+///   else one watcher of the foreign future does;
+/// * a `done()` that never completes: no bridge at all.
+///
+/// Either way the bridge is also checked lazily (see `tree::foreign::Bridge`).
+pub(crate) fn wrap<C: Context>(custom: C) -> NodeRef {
+    let custom = Arc::new(Custom(custom));
+    let foreign: Arc<dyn Foreign> = custom.clone();
+    build(&custom.0, foreign, std::any::type_name::<C>())
+}
+
+/// The body of [`wrap`], once per program rather than once per wrapped type: `ctx` is the
+/// user's context, `custom` the same one as the engine keeps it.
+fn build(ctx: &dyn Context, custom: Arc<dyn Foreign>, type_name: &'static str) -> NodeRef {
+    let deadline = ctx.deadline();
+    let done = ctx.done();
+    // The wrapped `Ctx`'s clock: through its values, else through its `done()` (a type that
+    // hides values still keeps its root's clock), else the system clock.
+    let clock = ctx
+        .value_any(TypeId::of::<ClockRef>())
+        .and_then(|v| v.downcast_ref::<ClockRef>())
+        .or_else(|| done.node().map(|n| &n.clock))
+        .cloned()
+        .unwrap_or(ClockRef::SYSTEM);
+    let source = if let Some(feeder) = done.node().cloned() {
+        drop(done); // a `Done` the custom has polled leaves its waker before the relay attaches
+        Some(tree::relay_bridge(&custom, &feeder, clock.clone(), deadline))
+    } else if done.is_never() {
+        None
+    } else {
+        Some(foreign_bridge(ctx, &custom, done, clock.clone(), deadline))
+    };
+    tree::wrap_node(custom, type_name, clock, deadline, source)
+}
+
+/// The bridge behind a foreign `done()`, fed by the custom's `on_done` callback if it has
+/// one, else by a watcher.
+fn foreign_bridge(
+    ctx: &dyn Context,
+    custom: &Arc<dyn Foreign>,
+    done: Done,
+    clock: ClockRef,
+    deadline: Option<Instant>,
+) -> Arc<Node> {
+    let bridge = tree::foreign_bridge(custom, clock, deadline);
+    if tree::settle_bridge(&bridge, None) {
+        return bridge; // done already: nothing to feed it
+    }
+    let weak = Arc::downgrade(&bridge);
+    let on_done = Box::new(move || {
+        if let Some(bridge) = weak.upgrade() {
+            tree::settle_bridge(&bridge, Some(Error::Canceled));
+        }
+    });
+    let feed = match ctx.on_done(on_done) {
+        Some(stop) => {
+            drop(done); // never polled: no watcher
+            Feed::Callback(stop)
+        }
+        None => {
+            let (fut, wake) = done
+                .into_foreign()
+                .expect("ctx-core: internal error: foreign done expected");
+            let weak = Arc::downgrade(&bridge);
+            #[cfg(feature = "test-util")]
+            counters::WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Deferred unless the future promised otherwise (`Done::new_inline`): a foreign
+            // future may be woken under its own lock (see `watch.rs`).
+            Feed::Watch(Watch::start_with(wake, async move {
+                let err = fut.await;
+                if let Some(bridge) = weak.upgrade() {
+                    tree::settle_bridge(&bridge, Some(err));
+                }
+            }))
+        }
+    };
+    tree::install_feed(&bridge, feed);
+    bridge
+}
