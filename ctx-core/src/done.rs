@@ -47,12 +47,13 @@ use crate::watch::Repoll;
 #[doc(alias = "WaitForCancellationFutureOwned")]
 #[must_use = "futures do nothing unless polled; a `Done` that is dropped waits for nothing"]
 pub struct Done {
-    inner: Inner,
+    source: Source,
 }
 
 type ForeignFuture = Pin<Box<dyn Future<Output = Error> + Send + 'static>>;
 
-enum Inner {
+/// What a [`Done`] waits on.
+enum Source {
     Never,
     /// A cancel node of ours, and our waker's slot in it (none until the first pending poll).
     Node {
@@ -70,7 +71,7 @@ impl Done {
     pub(crate) fn of(node: Option<&Arc<Node>>) -> Done {
         match node {
             Some(n) => Done {
-                inner: Inner::Node {
+                source: Source::Node {
                     node: n.clone(),
                     key: None,
                 },
@@ -88,7 +89,9 @@ impl Done {
     /// assert!(ctx_core::Done::never().now_or_never().is_none());
     /// ```
     pub fn never() -> Done {
-        Done { inner: Inner::Never }
+        Done {
+            source: Source::Never,
+        }
     }
 
     /// A `Done` backed by any future, for a [`Context`](crate::Context) implementation whose
@@ -108,7 +111,7 @@ impl Done {
     /// ```
     pub fn new(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
-            inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Deferred),
+            source: Source::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Deferred),
         }
     }
 
@@ -124,37 +127,37 @@ impl Done {
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn new_inline(fut: impl Future<Output = Error> + Send + 'static) -> Done {
         Done {
-            inner: Inner::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Inline),
+            source: Source::Foreign(SyncWrapper::new(Box::pin(fut)), Repoll::Inline),
         }
     }
 
     /// The error, if the context is known to be done, without registering anything: one
     /// atomic load for a `Done` of ours (a foreign one must be polled to tell).
     fn peek(&self) -> Option<Error> {
-        match &self.inner {
-            Inner::Node { node, .. } => tree::err(node),
-            Inner::Finished(e) => Some(*e),
+        match &self.source {
+            Source::Node { node, .. } => tree::err(node),
+            Source::Finished(e) => Some(*e),
             _ => None,
         }
     }
 
     /// The cancel node behind this `Done`, if it is one of ours.
     pub(crate) fn node(&self) -> Option<&Arc<Node>> {
-        match &self.inner {
-            Inner::Node { node, .. } => Some(node),
+        match &self.source {
+            Source::Node { node, .. } => Some(node),
             _ => None,
         }
     }
 
     pub(crate) fn is_never(&self) -> bool {
-        matches!(self.inner, Inner::Never)
+        matches!(self.source, Source::Never)
     }
 
     pub(crate) fn into_foreign(mut self) -> Option<(ForeignFuture, Repoll)> {
-        match std::mem::replace(&mut self.inner, Inner::Never) {
-            Inner::Foreign(f, wake) => Some((f.into_inner(), wake)),
+        match std::mem::replace(&mut self.source, Source::Never) {
+            Source::Foreign(f, wake) => Some((f.into_inner(), wake)),
             other => {
-                self.inner = other;
+                self.source = other;
                 None
             }
         }
@@ -168,7 +171,7 @@ impl Future for Done {
         let out = self.poll_inner(cx);
         if let Poll::Ready(e) = out {
             // Every path to `Ready` left `key` at none: nothing to unregister.
-            self.inner = Inner::Finished(e);
+            self.source = Source::Finished(e);
         }
         out
     }
@@ -178,7 +181,7 @@ impl Future for Done {
 /// it answers the same error again.)
 impl FusedFuture for Done {
     fn is_terminated(&self) -> bool {
-        matches!(self.inner, Inner::Finished(_))
+        matches!(self.source, Source::Finished(_))
     }
 }
 
@@ -187,11 +190,11 @@ impl Done {
     /// before (seen under the lock) or happens after (and finds the waker in the node's
     /// waiters, which it takes and wakes after unlocking). So no wake-up is lost.
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
-        match &mut self.inner {
-            Inner::Never => Poll::Pending,
-            Inner::Finished(e) => Poll::Ready(*e),
-            Inner::Foreign(f, _) => f.get_mut().as_mut().poll(cx),
-            Inner::Node { node, key } => {
+        match &mut self.source {
+            Source::Never => Poll::Pending,
+            Source::Finished(e) => Poll::Ready(*e),
+            Source::Foreign(f, _) => f.get_mut().as_mut().poll(cx),
+            Source::Node { node, key } => {
                 // Fast path, and the lazy deadline check: one atomic load (plus a clock read
                 // on an open node with a deadline).
                 if let Some(e) = tree::err(node) {
@@ -219,7 +222,7 @@ impl Done {
 
 impl Drop for Done {
     fn drop(&mut self) {
-        if let Inner::Node { node, key: Some(key) } = &self.inner {
+        if let Source::Node { node, key: Some(key) } = &self.source {
             tree::unregister_waker(node, *key);
         }
     }
@@ -227,11 +230,11 @@ impl Drop for Done {
 
 impl fmt::Debug for Done {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.inner {
-            Inner::Never => "never",
-            Inner::Node { .. } => "ctx",
-            Inner::Foreign(..) => "foreign",
-            Inner::Finished(_) => "finished",
+        let kind = match &self.source {
+            Source::Never => "never",
+            Source::Node { .. } => "ctx",
+            Source::Foreign(..) => "foreign",
+            Source::Finished(_) => "finished",
         };
         f.debug_struct("Done").field("kind", &kind).finish()
     }

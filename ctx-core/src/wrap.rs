@@ -81,13 +81,13 @@ fn foreign_bridge(
     deadline: Option<Instant>,
 ) -> Arc<Node> {
     let bridge = tree::foreign_bridge(custom, clock, deadline);
-    if tree::settle_bridge(&bridge, None) {
+    if tree::resolve_bridge(&bridge, None) {
         return bridge; // done already: nothing to feed it
     }
     let weak = Arc::downgrade(&bridge);
     let on_done = Box::new(move || {
         if let Some(bridge) = weak.upgrade() {
-            tree::settle_bridge(&bridge, Some(Error::Canceled));
+            tree::resolve_bridge(&bridge, Some(Error::Canceled));
         }
     });
     let feed = match ctx.on_done(on_done) {
@@ -107,7 +107,7 @@ fn foreign_bridge(
             Feed::Watch(Watch::start_with(wake, async move {
                 let err = fut.await;
                 if let Some(bridge) = weak.upgrade() {
-                    tree::settle_bridge(&bridge, Some(err));
+                    tree::resolve_bridge(&bridge, Some(err));
                 }
             }))
         }

@@ -210,7 +210,7 @@ pub(crate) fn relay_bridge(
 }
 
 /// An open bridge for `custom` whose `done()` is a foreign future; the caller feeds it
-/// ([`settle_bridge`] first, then [`install_feed`]).
+/// ([`resolve_bridge`] first, then [`install_feed`]).
 pub(crate) fn foreign_bridge(
     custom: &Arc<dyn Foreign>,
     clock: ClockRef,
@@ -228,7 +228,7 @@ pub(crate) fn foreign_bridge(
 /// custom's answers when it has them, and are canceled anyway if its methods panic. Returns
 /// whether this call canceled the bridge. User code (the custom's methods): call with no lock
 /// held.
-pub(crate) fn settle_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {
+pub(crate) fn resolve_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {
     let outcome = bridge_outcome(bridge).or(fired.map(|err| Outcome { err, cause: None }));
     match outcome {
         Some(Outcome { err, cause }) => {

@@ -133,7 +133,7 @@ pub(crate) use self::derive::{
     derive_cancel, derive_value, derive_without_cancel, root_with_clock, static_root,
 };
 pub(crate) use self::foreign::{
-    Feed, Foreign, foreign_bridge, install_feed, relay_bridge, settle_bridge, wrap_node,
+    Feed, Foreign, foreign_bridge, install_feed, relay_bridge, resolve_bridge, wrap_node,
 };
 pub(crate) use self::merge::derive_merged;
 #[cfg(test)]
