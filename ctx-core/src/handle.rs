@@ -39,6 +39,7 @@ impl HandleCore {
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
+    #[inline]
     fn cancel(&self, cause: Option<Cause>) {
         if let Some(node) = &self.node {
             tree::cancel(node, cause, Site::caller());
