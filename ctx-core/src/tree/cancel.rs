@@ -25,11 +25,16 @@ use crate::{Cause, Error};
 pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     // Fastest path, the usual `cancel()` of a child of a root that nobody waited on: one
     // compare-exchange, no lock (invariant 10), nothing to leave.
-    if cause.is_none() && node.cancel_node().cancel_plain() {
-        trace::canceled(node, Error::Canceled, at, 0);
+    // (Matched apart so that no `cause` is left to drop after the exchange.)
+    let Some(cause) = cause else {
+        if node.cancel_node().cancel_plain() {
+            trace::canceled(node, Error::Canceled, at, 0);
+        } else {
+            cancel_linked(node, None, at);
+        }
         return;
-    }
-    cancel_linked(node, cause, at);
+    };
+    cancel_linked(node, Some(cause), at);
 }
 
 /// `cancel` of any other node, or of one that changed meanwhile.
