@@ -449,6 +449,7 @@ impl Drop for ValueNode {
 /// reference is the one we hold is detached and emptied here instead of by a recursive drop.
 /// The second parents of merged nodes met on the way wait on a stack (on the heap only when a
 /// merged node that nobody else holds is met).
+#[inline]
 fn unlink(first: Option<Ctx>, second: Option<Ctx>) {
     // The usual case: one parent, shared with others. Only released (by the return).
     if second.is_none()
@@ -457,6 +458,13 @@ fn unlink(first: Option<Ctx>, second: Option<Ctx>) {
     {
         return;
     }
+    unlink_chain(first, second);
+}
+
+/// `unlink` of a parent that this may be the last reference to, or of two parents. Kept out
+/// of line: its loop's frame is large, and the usual case above needs none of it.
+#[inline(never)]
+fn unlink_chain(first: Option<Ctx>, second: Option<Ctx>) {
     let mut next = first;
     let mut more: Vec<Ctx> = Vec::new();
     more.extend(second);
