@@ -504,6 +504,7 @@ impl Ctx {
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
+    #[inline]
     fn derive_cancel(
         &self,
         own_deadline: Option<Instant>,

@@ -38,6 +38,7 @@ impl HandleCore {
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
+    #[inline]
     fn cancel(&self, cause: Option<Cause>) {
         if let Some(node) = &self.node {
             tree::cancel(node, cause, Site::caller());
@@ -51,6 +52,7 @@ impl HandleCore {
 
     /// Gives up this clone (and, with the returned value, its strong reference); the node if
     /// this was the last clone of a live node, for the caller to cancel.
+    #[inline]
     fn release(&mut self) -> Option<Arc<Node>> {
         let node = self.node.take()?;
         let c = node.cancel_node();

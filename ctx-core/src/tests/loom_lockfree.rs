@@ -72,3 +72,46 @@ fn lock_free_and_locked_cancels_agree_on_err_and_cause() {
         assert!(cause.is::<std::fmt::Error>() || cause.downcast_ref::<Error>() == Some(&Error::Canceled));
     });
 }
+
+/// A plain node (a child of `background()`, invariant 11) made busy by a waiter on one thread
+/// while another cancels it without the lock, then dropped last on either thread: the waiter is
+/// woken or finds the node done, and the drop sees the busy part if there is one (the waker is
+/// released, not leaked).
+#[test]
+fn plain_cancel_vs_waiter_then_drop() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    loom::model(|| {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let t = thread::spawn(move || {
+            let mut done = ctx.done();
+            let first = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
+            drop(waker);
+            (first, done, ctx)
+        });
+        cancel.cancel();
+        drop(cancel);
+        let (first, mut done, ctx) = t.join().unwrap();
+        if first.is_pending() {
+            assert_eq!(count.0.load(Ordering::SeqCst), 1, "registered waker not woken");
+        }
+        let noop = Waker::noop();
+        assert_eq!(
+            Pin::new(&mut done).poll(&mut Context::from_waker(noop)),
+            Poll::Ready(Error::Canceled)
+        );
+        drop((done, ctx));
+        assert_eq!(Arc::strong_count(&count), 1, "a waker outlived the node");
+    });
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::node::Keyed;
-use super::{CancelNode, Cold, Kind, Node, NodeRef, ValueNode, attach};
+use super::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode, attach};
 use crate::clock::ClockRef;
 use crate::{Cause, Clock};
 
@@ -38,7 +38,38 @@ pub(crate) fn derive_without_cancel(parent: &NodeRef) -> Arc<Node> {
 /// `read_at`: when the caller last read the clock, if it did (`with_timeout`): a deadline later
 /// than that is not compared with the clock again.
 #[cfg_attr(feature = "tracing", track_caller)]
+#[inline(always)]
 pub(crate) fn derive_cancel(
+    parent: &NodeRef,
+    own_deadline: Option<Instant>,
+    cause: Option<Cause>,
+    shown_as_deadline: bool,
+    read_at: Option<Instant>,
+) -> Arc<Node> {
+    // Fast path for a child of a root with no deadline of its own: nothing above it has a
+    // deadline or can be done, and there is nothing to attach to, so the node is built open in
+    // a few stores (`CancelNode::new_plain`). (A `cause` comes only with a deadline.)
+    if own_deadline.is_none()
+        && let NodeRef::Node(n) = parent
+        && let Kind::Root { todo, is_static } = n.kind
+    {
+        let parent = match (is_static, todo) {
+            (true, false) => Parent::Background,
+            (true, true) => Parent::Todo,
+            (false, _) => Parent::Node(parent.clone()),
+        };
+        return Node::with_parent(
+            parent,
+            n.clock.clone(),
+            Kind::Cancel(CancelNode::new_plain(shown_as_deadline)),
+        );
+    }
+    derive_linked(parent, own_deadline, cause, shown_as_deadline, read_at)
+}
+
+/// `derive_cancel` of any other child: with a deadline, or under a node that may be done.
+#[cfg_attr(feature = "tracing", track_caller)]
+fn derive_linked(
     parent: &NodeRef,
     own_deadline: Option<Instant>,
     cause: Option<Cause>,

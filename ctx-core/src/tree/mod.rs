@@ -94,6 +94,14 @@
 //!     is added (invariant 3); if `claim`, the cancel's compare-exchange fails and it takes the
 //!     lock, where it finds what was added. So nothing is added to a done node and nothing added
 //!     is missed. Once `BUSY`, a node is marked only under its lock. Model: `loom_lockfree`.
+//! 11. A cancel node built by `derive_cancel`'s fast path (a child of a root, with no deadline)
+//!     carries `PLAIN` in its state word from birth, never cleared: it has no cold part, never
+//!     attaches (its parent has no source), so it never has a slot, and it is born open. So a
+//!     plain node whose word lacks `BUSY` (invariant 10) has nothing to give back: its cancel
+//!     is the compare-exchange of invariant 10 alone (`cancel_plain`, nothing to leave), and
+//!     its drop tests the word and returns (`is_plain`; the drop owns the node, and `BUSY` was
+//!     set before any busy part existed). Any other word takes the general paths, which look
+//!     again. Model: `loom_lockfree`.
 //!
 //! # Deadlock safety
 //!

@@ -273,12 +273,14 @@ fn count_node(_delta: isize) {
 impl Node {
     #[inline(always)]
     pub(crate) fn new(parent: Option<&NodeRef>, clock: ClockRef, kind: Kind) -> Arc<Node> {
+        Node::with_parent(Parent::of(parent), clock, kind)
+    }
+
+    /// `new`, with the parent already in its `Parent` form.
+    #[inline(always)]
+    pub(crate) fn with_parent(parent: Parent, clock: ClockRef, kind: Kind) -> Arc<Node> {
         count_node(1);
-        Arc::new(Node {
-            parent: Parent::of(parent),
-            clock,
-            kind,
-        })
+        Arc::new(Node { parent, clock, kind })
     }
 
     /// The process-wide `Ctx::background()`/`Ctx::todo()` node. Never dropped, so not counted
@@ -405,6 +407,22 @@ impl NodeRef {
 impl Drop for Node {
     fn drop(&mut self) {
         count_node(-1);
+        // The usual cancel node, a child of a root nobody waited on: no slot, no cold part (so
+        // no second parent), no busy part, and a parent that is a root (dropped by the fields'
+        // drop, which recurses once at most: a root has no parent).
+        if let Kind::Cancel(c) = &self.kind
+            && c.is_plain()
+        {
+            return;
+        }
+        self.drop_linked();
+    }
+}
+
+impl Node {
+    /// `drop` of any node but a plain one: gives back what it holds, and releases its parents.
+    #[inline(never)]
+    fn drop_linked(&mut self) {
         self.release();
         let second = self.release_merge();
         let first = self.parent.take();
@@ -428,6 +446,7 @@ impl Drop for ValueNode {
 /// reference is the one we hold is detached and emptied here instead of by a recursive drop.
 /// The second parents of merged nodes met on the way wait on a stack (on the heap only when a
 /// merged node that nobody else holds is met).
+#[inline]
 fn unlink(first: Option<NodeRef>, second: Option<NodeRef>) {
     // The usual case: one parent, shared with others. Only released (by the return).
     if second.is_none()
@@ -436,6 +455,13 @@ fn unlink(first: Option<NodeRef>, second: Option<NodeRef>) {
     {
         return;
     }
+    unlink_chain(first, second);
+}
+
+/// `unlink` of a parent that this may be the last reference to, or of two parents. Kept out
+/// of line: its loop's frame is large, and the usual case above needs none of it.
+#[inline(never)]
+fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
     let mut next = first;
     let mut more: Vec<NodeRef> = Vec::new();
     more.extend(second);
@@ -523,5 +549,35 @@ mod tests {
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());
+    }
+
+    /// Which cancel nodes take the fast paths of invariant 11: children of a root with no
+    /// deadline, for as long as nothing depends on them.
+    #[test]
+    fn plain_nodes() {
+        use std::time::Duration;
+
+        use crate::clock::SystemClock;
+
+        let plain = |ctx: &Ctx| ctx.node.node().cancel_node().is_plain();
+        let (a, _a) = Ctx::background().with_cancel();
+        assert!(plain(&a));
+        let (b, _b) = Ctx::todo().with_cancel_cause();
+        assert!(plain(&b));
+        let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
+        let (c, _c) = root.with_cancel();
+        assert!(plain(&c));
+        // Too far ahead for `Instant`: no deadline, shown as one.
+        let (d, _d) = Ctx::background().with_timeout(Duration::MAX);
+        assert!(plain(&d));
+        assert_eq!(d.to_string(), "context.Background.WithDeadline(never)");
+
+        let (child, _child) = a.with_cancel();
+        assert!(!plain(&child), "attached to its parent");
+        assert!(!plain(&a), "busy: it has a child");
+        let (e, _e) = Ctx::background().with_timeout(Duration::from_secs(60));
+        assert!(!plain(&e), "a deadline");
+        let (f, _f) = Ctx::background().with_value(1u8).with_cancel();
+        assert!(!plain(&f), "a value node's child takes the general path");
     }
 }

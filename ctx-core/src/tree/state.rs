@@ -26,6 +26,10 @@ const BUSY: u32 = 1 << 2;
 const LOOK: u32 = 1 << 3;
 /// Set at creation: named `WithDeadline` in `Display` (else `WithCancel`).
 const SHOWN_AS_DEADLINE: u32 = 1 << 4;
+/// Set at creation on a child of a root with no deadline (`CancelNode::new_plain`): it has no
+/// cold part, never attaches (so never has a slot) and is open. Never cleared. Without `BUSY`
+/// it also has no busy part: its drop has nothing to give back (`CancelNode::is_plain`).
+const PLAIN: u32 = 1 << 5;
 
 #[inline]
 pub(super) fn state_of(err: Error) -> u32 {
@@ -158,6 +162,50 @@ impl CancelNode {
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
         }
+    }
+
+    /// A child of a root with no deadline (see `PLAIN`): open, no cold part, no slot, no busy
+    /// part, one handle. A few stores.
+    #[cfg_attr(feature = "tracing", track_caller)]
+    #[inline(always)]
+    pub(crate) fn new_plain(shown_as_deadline: bool) -> CancelNode {
+        CancelNode {
+            state: AtomicU32::new(if shown_as_deadline {
+                PLAIN | SHOWN_AS_DEADLINE
+            } else {
+                PLAIN
+            }),
+            handles: AtomicU32::new(1),
+            slot: AtomicSlot::none(),
+            inner: Mutex::new(Locked {
+                cause: None,
+                busy: None,
+            }),
+            cold: None,
+            #[cfg(feature = "tracing")]
+            created: std::panic::Location::caller(),
+        }
+    }
+
+    /// The usual `cancel()` of a plain node (see `PLAIN`) that nothing depends on: one
+    /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a plain
+    /// node has no slot and no cold part). `false` if the node is not plain, busy or done, or
+    /// changed meanwhile: the caller takes the general path, which looks again.
+    #[inline(always)]
+    pub(super) fn cancel_plain(&self) -> bool {
+        let word = self.state.load(Ordering::Relaxed);
+        word & (DONE_MASK | BUSY | PLAIN) == PLAIN
+            && self
+                .state
+                .compare_exchange(word, word | CANCELED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Nothing to give back when dropped: `PLAIN` and never `BUSY` (no slot, no cold part, no
+    /// busy part: see `PLAIN`). For the node's owner (its drop): a `Relaxed` load.
+    #[inline]
+    pub(super) fn is_plain(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (PLAIN | BUSY) == PLAIN
     }
 
     #[inline]
