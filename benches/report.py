@@ -301,11 +301,14 @@ if floor_est and go_wc:
     )
 why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
     "It makes the floor's five atomic read-modify-writes (allocation, the handle's strong "
-    "clone, the cancel's compare-exchange, two drops); what is left is plain instructions — "
-    "500 against the floor's 187 under callgrind on 2026-11-27 (benches/NOTES.md): building "
-    "the node in `derive_cancel` ~133, its drop ~96, `cancel` ~47, the handle ~32. Closing it "
-    "means a `derive_cancel` specialised for a child of `background()` (nothing to attach, no "
-    "clock, no deadline) that writes the node in a few stores, and a drop that tests one word.")
+    "clone, the cancel's compare-exchange, two drops), and a child of a root is a *plain* node "
+    "(invariant 11: built in a few stores, canceled by one compare-exchange, its drop one test). "
+    "What is left is plain instructions — 316 against the floor's 187 under callgrind on "
+    "2026-11-27 (benches/NOTES.md, \"Plain cancel nodes\"): writing 13 fields where the floor "
+    "writes zeroes, and `Arc::new` building the node on the stack and copying it (55), the drop "
+    "glue of `Kind`, the parent and the clock (~33), the handle's checks (cancel 15, drop 20). "
+    "Closing it means writing the node in place (`Arc::new_uninit` and `unsafe` field writes, "
+    "each a new `unsafe` to justify) and fewer fields in a plain node's inline part.")
 why["child of an open parent + cancel"] = (
     "The parent's lock is taken twice (attach, and detach at cancel) and the parent's busy part "
     "is allocated with its first child. Closing it needs a lock-free registry of children "
