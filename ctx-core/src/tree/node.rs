@@ -557,6 +557,7 @@ mod tests {
     fn plain_nodes() {
         use std::time::Duration;
 
+        use crate::Ctx;
         use crate::clock::SystemClock;
 
         let plain = |ctx: &Ctx| ctx.node.node().cancel_node().is_plain();
