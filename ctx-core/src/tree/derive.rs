@@ -8,17 +8,19 @@ use std::time::Instant;
 
 use super::node::Keyed;
 use super::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode, attach};
-use crate::clock::ClockRef;
+use crate::clock::SharedClock;
 use crate::{Cause, Clock};
 
 /// A root whose time and timers come from `clock`: Background, or TODO if `todo`.
 pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
+    let clock = SharedClock::new(clock);
     Node::new(
         None,
-        ClockRef::shared(clock),
+        clock.borrow(), // invariant 12: the node holds the owner
         Kind::Root {
             todo,
             is_static: false,
+            _clock: clock,
         },
     )
 }
@@ -51,7 +53,7 @@ pub(crate) fn derive_cancel(
     // a few stores (`CancelNode::new_plain`). (A `cause` comes only with a deadline.)
     if own_deadline.is_none()
         && let NodeRef::Node(n) = parent
-        && let Kind::Root { todo, is_static } = n.kind
+        && let Kind::Root { todo, is_static, .. } = n.kind
     {
         let parent = match (is_static, todo) {
             (true, false) => Parent::Background,
