@@ -32,6 +32,7 @@ pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &NodeRef, value: T) -> 
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.
 pub(crate) fn derive_without_cancel(parent: &NodeRef) -> Arc<Node> {
+    // invariant 12: the parent's clock, held through the parent
     Node::new(Some(parent), parent.clock().clone(), Kind::WithoutCancel)
 }
 
@@ -60,6 +61,7 @@ pub(crate) fn derive_cancel(
             (true, true) => Parent::Todo,
             (false, _) => Parent::Node(parent.clone()),
         };
+        // invariant 12: a held parent's clock, or a process-wide root's (the system clock)
         return Node::with_parent(
             parent,
             n.clock.clone(),
@@ -102,7 +104,7 @@ fn derive_linked(
     });
     let node = Node::new(
         Some(parent),
-        p.clock().clone(),
+        p.clock().clone(), // invariant 12: held through the parent
         Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, cold)),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing

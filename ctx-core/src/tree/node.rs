@@ -341,7 +341,7 @@ impl ValueNode {
         count_node(1);
         Arc::new(ValueNode {
             parent: Parent::of(Some(parent)),
-            clock: parent.clock().clone(),
+            clock: parent.clock().clone(), // invariant 12: held through the parent
             value,
             source: parent.source().cloned(),
         })
