@@ -261,3 +261,46 @@ fn an_armed_timer_outlives_the_tree_it_was_armed_in() {
     );
     assert!(probe.dropped(), "the clock outlived its timer");
 }
+
+/// A custom context with a clock (its values' tree) and a `done()` of its own that never
+/// fires, with an `on_done` that never calls back (so no watcher thread: Miri can run it).
+struct OwnDone {
+    values: Ctx,
+}
+
+impl Context for OwnDone {
+    fn deadline(&self) -> Option<Instant> {
+        self.values.deadline()
+    }
+    fn done(&self) -> Done {
+        Done::new(std::future::pending())
+    }
+    fn err(&self) -> Option<Error> {
+        None
+    }
+    fn cause(&self) -> Option<Cause> {
+        None
+    }
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+        self.values.value_any(key)
+    }
+    fn on_done(&self, _f: Box<dyn FnOnce() + Send>) -> Option<Box<dyn FnOnce() -> bool + Send>> {
+        Some(Box::new(|| true))
+    }
+}
+
+#[test]
+fn a_foreign_bridge_keeps_the_wrapped_clock_after_the_wrap_is_gone() {
+    let (root, mock, probe) = Tracked::root();
+    let (values, _values_cancel) = root.with_timeout(Duration::from_secs(10));
+    drop(root);
+    let wrapped = Ctx::wrap(OwnDone { values });
+    assert_eq!(wrapped.now(), mock.now());
+    let mut done = wrapped.done(); // holds the bridge, not the wrap
+    drop((wrapped, _values_cancel));
+    assert!(!probe.dropped(), "the bridge lost its clock");
+    assert!((&mut done).now_or_never().is_none());
+    mock.advance(Duration::from_secs(10));
+    assert_eq!(done.now_or_never(), Some(Error::DeadlineExceeded));
+    assert!(probe.dropped(), "the clock outlived every node that read it");
+}
