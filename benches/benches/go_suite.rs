@@ -212,6 +212,34 @@ fn ops(c: &mut Criterion) {
             ctx
         })
     });
+    // The same under a root with a clock of its own, as every runtime adapter's and
+    // `MockClock`'s roots are (no Go twin: Go has one clock), on one thread and on two at once
+    // (per thread: each thread runs every iteration). Deriving must touch nothing shared with
+    // the other thread, so the three rows should be close.
+    let clock_root = Ctx::background_with_clock(Arc::new(ctx_core::clock::SystemClock::default()));
+    g.bench_function("WithCancel+cancel (clock root)", |b| {
+        b.iter(|| {
+            let (ctx, cancel) = black_box(&clock_root).with_cancel();
+            cancel.cancel();
+            ctx
+        })
+    });
+    for (name, root) in [
+        ("WithCancel+cancel (2 threads)", &bg),
+        ("WithCancel+cancel (clock root, 2 threads)", &clock_root),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                run_parallel(iters * 2, 2, |n| {
+                    for _ in 0..n {
+                        let (ctx, cancel) = black_box(root).with_cancel();
+                        cancel.cancel();
+                        drop(black_box(ctx));
+                    }
+                })
+            })
+        });
+    }
     let (parent, _parent_cancel) = bg.with_cancel();
     g.bench_function("ChildOfOpen+cancel", |b| {
         b.iter(|| {

@@ -9,6 +9,7 @@
 //!
 //! (the difference of the two `Collected` totals, divided by 100,000, is the cost of one
 //! operation). Operations: `with-cancel` (`with_cancel` of `background()`, `cancel()`, drop),
+//! `clock-root` (the same under a root made by `background_with_clock`, as the runtimes' are),
 //! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
 //! `err-open`, `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
 //! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
@@ -38,6 +39,15 @@ fn main() {
             cancel.cancel();
             drop(black_box(ctx));
         }),
+        "clock-root" => {
+            // The same under a root with a clock of its own (as every runtime adapter's root).
+            let root = Ctx::background_with_clock(Arc::new(ctx_core::clock::SystemClock::default()));
+            (0..n).for_each(|_| {
+                let (ctx, cancel) = black_box(&root).with_cancel();
+                cancel.cancel();
+                drop(black_box(ctx));
+            })
+        }
         "child-of-open" => (0..n).for_each(|_| {
             let (ctx, cancel) = black_box(&parent).with_cancel();
             cancel.cancel();

@@ -58,7 +58,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The timer future returned by [`Clock::sleep_until`]: boxed, `Send`, ready at the deadline.
@@ -149,39 +148,141 @@ impl Clock for SystemClock {
     }
 }
 
-/// How a node holds its clock: one word. The system clock is none (it costs nothing to copy);
-/// any other clock is shared, boxed once per root so that the pointer is thin. Kept private so
-/// the representation can change.
-#[derive(Clone)]
-pub(crate) struct ClockRef(Option<Arc<Arc<dyn Clock>>>);
+pub(crate) use self::shared::{ClockRef, SharedClock};
 
-impl ClockRef {
-    /// The system clock.
-    pub(crate) const SYSTEM: ClockRef = ClockRef(None);
+/// How nodes hold their clock: the few that *own* it (a root made by `background_with_clock` or
+/// `todo_with_clock`, a wrap, a bridge: see invariant 12 in `tree/mod.rs`) keep a
+/// [`SharedClock`], which counts; every other node keeps a [`ClockRef`], a one-word pointer into
+/// an owner above it, whose clone is a copy. So deriving and dropping a context under a root
+/// with a clock of its own touches no reference count of the clock: a count shared by every
+/// context of a tree would be one cache line written by every thread that derives from it.
+///
+/// The crate's only `unsafe` code is here: dereferencing that pointer, and taking a count from
+/// it (`ClockRef::to_shared`), for what must keep the clock beyond the node it was read from (a
+/// timer future, a wrap). Both are sound only by invariant 12, which the engine keeps.
+#[allow(unsafe_code)]
+mod shared {
+    use std::fmt;
+    use std::ptr::NonNull;
+    use std::sync::Arc;
+    use std::time::Instant;
 
-    /// A root's clock, shared by every node derived from it.
-    pub(crate) fn shared(clock: Arc<dyn Clock>) -> ClockRef {
-        ClockRef(Some(Arc::new(clock)))
-    }
+    use super::{Clock, SystemClock};
 
-    pub(crate) fn get(&self) -> &dyn Clock {
-        match &self.0 {
-            None => &SystemClock,
-            Some(c) => &***c,
+    /// An owner of a clock (`None`: the system clock, which needs none). Boxed once per root so
+    /// that a [`ClockRef`] into it is one thin pointer.
+    #[derive(Clone, Default)]
+    pub(crate) struct SharedClock(Option<Arc<Arc<dyn Clock>>>);
+
+    impl SharedClock {
+        /// A root's clock.
+        pub(crate) fn new(clock: Arc<dyn Clock>) -> SharedClock {
+            SharedClock(Some(Arc::new(clock)))
+        }
+
+        /// A pointer into this owner, for the node that holds it (and, copied, for every node
+        /// below that node: invariant 12 of `tree/mod.rs`).
+        pub(crate) fn borrow(&self) -> ClockRef {
+            // `Arc::as_ptr`, not a reference: the pointer keeps the provenance of the `Arc`'s
+            // whole block, which `ClockRef::to_shared` needs to reach the counts. Never null.
+            ClockRef(
+                self.0
+                    .as_ref()
+                    .and_then(|c| NonNull::new(Arc::as_ptr(c).cast_mut())),
+            )
+        }
+
+        pub(crate) fn get(&self) -> &dyn Clock {
+            match &self.0 {
+                None => &SystemClock,
+                Some(c) => &***c,
+            }
+        }
+
+        #[inline]
+        pub(crate) fn now(&self) -> Instant {
+            match &self.0 {
+                None => Instant::now(),
+                Some(c) => c.now(),
+            }
         }
     }
 
-    #[inline]
-    pub(crate) fn now(&self) -> Instant {
-        match &self.0 {
-            None => Instant::now(),
-            Some(c) => c.now(),
+    /// How a node holds its clock: one word, `None` for the system clock, else a pointer to the
+    /// clock inside a [`SharedClock`] that the node itself or one of its ancestors owns. Its
+    /// clone is a copy: no reference count.
+    ///
+    /// Invariant (12 in `tree/mod.rs`): a `ClockRef` is made only by [`SharedClock::borrow`],
+    /// for the node that holds that owner, and copied only into that node's descendants, each
+    /// of which holds its parent(s) strongly until its own `Drop`; or read for as long as a
+    /// node it came from is borrowed (`Ctx::value_any`, the `Done` of a node). So while a
+    /// `ClockRef` can be reached, its owner is alive.
+    #[derive(Clone)]
+    pub(crate) struct ClockRef(Option<NonNull<Arc<dyn Clock>>>);
+
+    // SAFETY: a `ClockRef` gives only `&` access to an `Arc<dyn Clock>`, which is `Send` and
+    // `Sync` (`Clock: Send + Sync`): sharing or sending the pointer is sharing `&Arc<dyn Clock>`,
+    // as the `Arc<Arc<dyn Clock>>` it borrows from could be. Its lifetime is invariant 12's.
+    unsafe impl Send for ClockRef {}
+    // SAFETY: as for `Send`.
+    unsafe impl Sync for ClockRef {}
+
+    impl ClockRef {
+        /// The system clock.
+        pub(crate) const SYSTEM: ClockRef = ClockRef(None);
+
+        #[inline]
+        fn clock(&self) -> Option<&Arc<dyn Clock>> {
+            // SAFETY: the pointer was made by `SharedClock::borrow` from a live
+            // `Arc<Arc<dyn Clock>>` (it points at the inner `Arc`, in that `Arc`'s heap block,
+            // which does not move), and that owner is alive while this `ClockRef` can be
+            // reached (invariant 12 of `tree/mod.rs`); the borrow returned is tied to `&self`.
+            // Nothing is ever written through it.
+            self.0.map(|p| unsafe { p.as_ref() })
+        }
+
+        pub(crate) fn get(&self) -> &dyn Clock {
+            match self.clock() {
+                None => &SystemClock,
+                Some(c) => &**c,
+            }
+        }
+
+        #[inline]
+        pub(crate) fn now(&self) -> Instant {
+            match self.clock() {
+                None => Instant::now(),
+                Some(c) => c.now(),
+            }
+        }
+
+        /// An owner of the same clock, for what keeps it beyond the node this came from (a
+        /// timer future holds its node only weakly; a wrap holds nothing of the wrapped tree).
+        pub(crate) fn to_shared(&self) -> SharedClock {
+            SharedClock(self.0.map(|p| {
+                let p = p.as_ptr().cast_const();
+                // SAFETY: `p` is `Arc::as_ptr` of an `Arc<Arc<dyn Clock>>` (made by
+                // `SharedClock::borrow`, with the provenance of the `Arc`'s block), alive while
+                // this `ClockRef` can be reached (invariant 12). So its strong count is at least
+                // one: adding one and taking that count as an `Arc` of our own is what
+                // `Arc::clone` does.
+                unsafe {
+                    Arc::increment_strong_count(p);
+                    Arc::from_raw(p)
+                }
+            }))
         }
     }
-}
 
-impl fmt::Debug for ClockRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.get(), f)
+    impl fmt::Debug for ClockRef {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(self.get(), f)
+        }
+    }
+
+    impl fmt::Debug for SharedClock {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(self.get(), f)
+        }
     }
 }

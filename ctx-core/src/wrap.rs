@@ -7,7 +7,7 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::clock::ClockRef;
+use crate::clock::{ClockRef, SharedClock};
 #[cfg(feature = "test-util")]
 use crate::tree::counters;
 use crate::tree::{self, Feed, Foreign, Node, NodeRef};
@@ -53,20 +53,21 @@ fn build(ctx: &dyn Context, custom: Arc<dyn Foreign>, type_name: &'static str) -
     let deadline = ctx.deadline();
     let done = ctx.done();
     // The wrapped `Ctx`'s clock: through its values, else through its `done()` (a type that
-    // hides values still keeps its root's clock), else the system clock.
+    // hides values still keeps its root's clock), else the system clock. Owned from here on,
+    // taken while `ctx` and `done` are borrowed: the custom may be anything, and nothing else
+    // keeps the wrapped tree alive once it is gone (invariant 12).
     let clock = ctx
         .value_any(TypeId::of::<ClockRef>())
         .and_then(|v| v.downcast_ref::<ClockRef>())
         .or_else(|| done.node().map(|n| &n.clock))
-        .cloned()
-        .unwrap_or(ClockRef::SYSTEM);
+        .map_or_else(SharedClock::default, ClockRef::to_shared);
     let source = if let Some(feeder) = done.node().cloned() {
         drop(done); // a `Done` the custom has polled leaves its waker before the relay attaches
-        Some(tree::relay_bridge(&custom, &feeder, clock.clone(), deadline))
+        Some(tree::relay_bridge(&custom, &feeder, &clock, deadline))
     } else if done.is_never() {
         None
     } else {
-        Some(foreign_bridge(ctx, &custom, done, clock.clone(), deadline))
+        Some(foreign_bridge(ctx, &custom, done, &clock, deadline))
     };
     tree::wrap_node(custom, type_name, clock, deadline, source)
 }
@@ -77,7 +78,7 @@ fn foreign_bridge(
     ctx: &dyn Context,
     custom: &Arc<dyn Foreign>,
     done: Done,
-    clock: ClockRef,
+    clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
     let bridge = tree::foreign_bridge(custom, clock, deadline);

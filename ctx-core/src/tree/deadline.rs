@@ -107,7 +107,9 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
         // Two racing arms may both start one; the loser is canceled below.
     }
     let weak = Arc::downgrade(owner);
-    let clock = owner.clock.clone();
+    // Owned: the future holds its node only weakly, and may outlive every node of the tree
+    // (invariant 12).
+    let clock = owner.clock.to_shared();
     let fut = async move {
         // Never early: sleep again if the timer woke before the clock reached `d`.
         while clock.now() < d {

@@ -8,17 +8,19 @@ use std::time::Instant;
 
 use super::node::Keyed;
 use super::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode, attach};
-use crate::clock::ClockRef;
+use crate::clock::SharedClock;
 use crate::{Cause, Clock};
 
 /// A root whose time and timers come from `clock`: Background, or TODO if `todo`.
 pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
+    let clock = SharedClock::new(clock);
     Node::new(
         None,
-        ClockRef::shared(clock),
+        clock.borrow(), // invariant 12: the node holds the owner
         Kind::Root {
             todo,
             is_static: false,
+            _clock: clock,
         },
     )
 }
@@ -30,6 +32,7 @@ pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &NodeRef, value: T) -> 
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.
 pub(crate) fn derive_without_cancel(parent: &NodeRef) -> Arc<Node> {
+    // invariant 12: the parent's clock, held through the parent
     Node::new(Some(parent), parent.clock().clone(), Kind::WithoutCancel)
 }
 
@@ -51,13 +54,14 @@ pub(crate) fn derive_cancel(
     // a few stores (`CancelNode::new_plain`). (A `cause` comes only with a deadline.)
     if own_deadline.is_none()
         && let NodeRef::Node(n) = parent
-        && let Kind::Root { todo, is_static } = n.kind
+        && let Kind::Root { todo, is_static, .. } = n.kind
     {
         let parent = match (is_static, todo) {
             (true, false) => Parent::Background,
             (true, true) => Parent::Todo,
             (false, _) => Parent::Node(parent.clone()),
         };
+        // invariant 12: a held parent's clock, or a process-wide root's (the system clock)
         return Node::with_parent(
             parent,
             n.clock.clone(),
@@ -100,7 +104,7 @@ fn derive_linked(
     });
     let node = Node::new(
         Some(parent),
-        p.clock().clone(),
+        p.clock().clone(), // invariant 12: held through the parent
         Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, cold)),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing

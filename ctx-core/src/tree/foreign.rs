@@ -13,7 +13,7 @@ use super::attach::attach;
 use super::cancel::propagate;
 use super::node::{CancelNode, Cold, Kind, Node, NodeRef, WrapNode};
 use super::state::Outcome;
-use crate::clock::ClockRef;
+use crate::clock::SharedClock;
 use crate::loom::lock;
 use crate::watch::Watch;
 use crate::{Cause, Error};
@@ -48,6 +48,11 @@ pub(crate) struct Bridge {
     /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
     /// the relay's parent chain holds it.
     pub(super) foreign_root: Option<Weak<Node>>,
+    /// The owner of the clock the bridge's `Node::clock` points into (invariant 12): a bridge
+    /// may outlive its wrap (a cancel walk or a feed upgrades it), and a relay's clock need not
+    /// be its parent's (a custom context may take values from one tree and `done()` from
+    /// another).
+    _clock: SharedClock,
 }
 
 /// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
@@ -77,6 +82,7 @@ impl CancelNode {
     pub(super) fn new_bridge(
         custom: &Arc<dyn Foreign>,
         feeder: Option<&Arc<Node>>,
+        clock: SharedClock,
         deadline: Option<Instant>,
     ) -> CancelNode {
         let foreign_root = feeder.and_then(|f| match &f.kind {
@@ -92,6 +98,7 @@ impl CancelNode {
                 custom: Arc::downgrade(custom),
                 relay: feeder.is_some(),
                 foreign_root,
+                _clock: clock,
             }),
             ..Cold::default()
         };
@@ -174,14 +181,15 @@ pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
 pub(crate) fn wrap_node(
     custom: Arc<dyn Foreign>,
     type_name: &'static str,
-    clock: ClockRef,
+    clock: SharedClock,
     deadline: Option<Instant>,
     source: Option<Arc<Node>>,
 ) -> NodeRef {
     NodeRef::Node(Node::new(
         None,
-        clock,
+        clock.borrow(), // invariant 12: the node holds the owner
         Kind::Wrap(Box::new(WrapNode {
+            _clock: clock,
             custom,
             type_name,
             deadline,
@@ -197,13 +205,18 @@ pub(crate) fn wrap_node(
 pub(crate) fn relay_bridge(
     custom: &Arc<dyn Foreign>,
     feeder: &Arc<Node>,
-    clock: ClockRef,
+    clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
     let relay = Node::new(
         Some(&NodeRef::Node(feeder.clone())),
-        clock,
-        Kind::Cancel(CancelNode::new_bridge(custom, Some(feeder), deadline)),
+        clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
+        Kind::Cancel(CancelNode::new_bridge(
+            custom,
+            Some(feeder),
+            clock.clone(),
+            deadline,
+        )),
     );
     attach(&relay, true);
     relay
@@ -213,13 +226,13 @@ pub(crate) fn relay_bridge(
 /// ([`resolve_bridge`] first, then [`install_feed`]).
 pub(crate) fn foreign_bridge(
     custom: &Arc<dyn Foreign>,
-    clock: ClockRef,
+    clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
     Node::new(
         None,
-        clock,
-        Kind::Cancel(CancelNode::new_bridge(custom, None, deadline)),
+        clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
+        Kind::Cancel(CancelNode::new_bridge(custom, None, clock.clone(), deadline)),
     )
 }
 

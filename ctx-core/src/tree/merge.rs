@@ -84,6 +84,7 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
         ..Cold::default()
     };
     let cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
+    // invariant 12: `a`'s clock, held through `a` (the node's parent)
     let node = Node::new(Some(a), a.clock().clone(), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),

@@ -102,6 +102,21 @@
 //!     its drop tests the word and returns (`is_plain`; the drop owns the node, and `BUSY` was
 //!     set before any busy part existed). Any other word takes the general paths, which look
 //!     again. Model: `loom_lockfree`.
+//! 12. A node's clock (`Node::clock`, `ValueNode::clock`: a `ClockRef`, a pointer with no
+//!     reference count, `crate::clock`) points into a `SharedClock` held by the node itself or
+//!     by an ancestor, so the clock outlives every node that points to it. The owners: a root
+//!     made with a clock (`Kind::Root`), a wrap (`WrapNode`: the custom context may be anything,
+//!     and holds nothing of the wrapped tree for us) and a bridge (`Bridge`: a cancel walk or a
+//!     feed may keep it beyond its wrap, and a relay's clock need not be its parent's). Every
+//!     other node copies its parent's (`derive.rs`; a merged node its first parent's), and
+//!     holds that parent strongly until its own `Drop` (parents are taken only by `Drop for
+//!     Node`/`ValueNode` and `unlink`, which read no clock afterwards). A child of the
+//!     process-wide roots, which it does not hold, copies the system clock: no pointer.
+//!     Whatever keeps a clock beyond the node it read it from takes an owner
+//!     (`ClockRef::to_shared`): the timer future of `arm_timer` (it holds its node weakly), and
+//!     `Ctx::wrap` (while it still borrows the wrapped context). Anything else reads the clock
+//!     only while it borrows the node (`err()`, a walk's `now`, `Ctx::now`, a `Sleep`, which
+//!     holds its `Ctx`; a clock's timer future is `'static` and holds what it needs itself).
 //!
 //! # Deadlock safety
 //!

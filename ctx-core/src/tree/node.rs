@@ -19,7 +19,7 @@ use super::state::AtomicSlot;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::state::Slot;
 use crate::Cause;
-use crate::clock::ClockRef;
+use crate::clock::{ClockRef, SharedClock};
 use crate::loom::{AtomicU32, Mutex, with_mut};
 use crate::pool::AfterFn;
 use crate::watch::Watch;
@@ -68,10 +68,12 @@ impl Parent {
                 Kind::Root {
                     todo: true,
                     is_static: true,
+                    ..
                 } => Parent::Todo,
                 Kind::Root {
                     todo: false,
                     is_static: true,
+                    ..
                 } => Parent::Background,
                 _ => Parent::Node(NodeRef::Node(n.clone())),
             },
@@ -101,7 +103,8 @@ impl Parent {
 pub(crate) struct Node {
     /// Set once at creation; taken only while the node is being dropped (iterative unlink).
     pub(crate) parent: Parent,
-    /// The root's clock, inherited by every node.
+    /// The root's clock, inherited by every node: a pointer into the owner held by this node
+    /// (a root, a wrap, a bridge) or by an ancestor (invariant 12).
     pub(crate) clock: ClockRef,
     pub(crate) kind: Kind,
 }
@@ -111,7 +114,7 @@ pub(crate) struct Node {
 pub(crate) struct ValueNode {
     /// Set once at creation; taken only while the node is being dropped (iterative unlink).
     pub(crate) parent: Parent,
-    /// The root's clock, inherited by every node.
+    /// The parent's clock (invariant 12).
     pub(crate) clock: ClockRef,
     pub(crate) value: Box<Keyed<dyn Value>>,
     /// The nearest cancel node above: this node's `err()` and `done()`.
@@ -134,6 +137,9 @@ pub(crate) enum Kind {
         todo: bool,
         /// The process-wide `Ctx::background()`/`Ctx::todo()`.
         is_static: bool,
+        /// The owner of the root's clock, which `Node::clock` points into (invariant 12).
+        /// Never read: it is here to be held.
+        _clock: SharedClock,
     },
     Cancel(CancelNode),
     WithoutCancel,
@@ -170,6 +176,9 @@ impl Keyed<dyn Value> {
 }
 
 pub(crate) struct WrapNode {
+    /// The owner of the wrapped context's clock, which `Node::clock` points into: the custom
+    /// context may be anything, so nothing else keeps that clock alive (invariant 12).
+    pub(crate) _clock: SharedClock,
     /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_custom`
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
     pub(crate) custom: Arc<dyn Foreign>,
@@ -292,6 +301,7 @@ impl Node {
             kind: Kind::Root {
                 todo,
                 is_static: true,
+                _clock: SharedClock::default(),
             },
         })
     }
@@ -331,7 +341,7 @@ impl ValueNode {
         count_node(1);
         Arc::new(ValueNode {
             parent: Parent::of(Some(parent)),
-            clock: parent.clock().clone(),
+            clock: parent.clock().clone(), // invariant 12: held through the parent
             value,
             source: parent.source().cloned(),
         })
