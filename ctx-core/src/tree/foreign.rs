@@ -94,12 +94,12 @@ impl CancelNode {
         });
         let cold = Cold {
             deadline,
-            bridge: Some(Bridge {
+            bridge: Some(Box::new(Bridge {
                 custom: Arc::downgrade(custom),
                 relay: feeder.is_some(),
                 foreign_root,
                 _clock: clock,
-            }),
+            })),
             ..Cold::default()
         };
         CancelNode::new(None, false, Some(Box::new(cold)))

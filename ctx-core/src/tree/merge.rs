@@ -77,10 +77,10 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
     let is_born_done = born_done.is_some();
     let cold = Cold {
         deadline,
-        merge: Some(Merge {
+        merge: Some(Box::new(Merge {
             other: b.clone(),
             slot: AtomicUsize::new(NONE),
-        }),
+        })),
         ..Cold::default()
     };
     let cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
@@ -226,7 +226,7 @@ impl Node {
         // `&mut self`: nobody else can reach this node; a cancel that took the slot first left
         // `GONE` (invariant 9).
         let slot = real(m.slot.swap(GONE, Ordering::AcqRel));
-        let Merge { other, .. } = m;
+        let Merge { other, .. } = *m;
         leave_canceler(Some(&other), slot);
         Some(other)
     }

@@ -221,11 +221,12 @@ pub(crate) struct Cold {
     pub(super) own_deadline: Option<Instant>,
     /// The cause recorded when `own_deadline` passes.
     pub(super) deadline_cause: Option<ThinCause>,
-    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context).
-    pub(super) bridge: Option<Bridge>,
+    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context). Boxed, as
+    /// `merge`: few nodes have either, and every deadline node has a `Cold` part.
+    pub(super) bridge: Option<Box<Bridge>>,
     /// `Some` on a merged node: its second parent and slot (invariant 9). Taken only by its
     /// drop (which owns the node).
-    pub(super) merge: Option<merge::Merge>,
+    pub(super) merge: Option<Box<merge::Merge>>,
 }
 
 /// What a cancel node's lock guards (`CancelNode::inner`).
@@ -559,6 +560,13 @@ mod tests {
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());
+        // Every deadline node has a `Cold` part: the two deadlines, their cause and one word
+        // each for the rare bridge and merge.
+        assert!(
+            mem::size_of::<Cold>() <= 56,
+            "cold part: {} bytes",
+            mem::size_of::<Cold>()
+        );
     }
 
     /// Which cancel nodes take the fast paths of invariant 11: children of a root with no

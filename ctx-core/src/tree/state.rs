@@ -256,12 +256,12 @@ impl CancelNode {
 
     #[inline]
     pub(super) fn bridge(&self) -> Option<&Bridge> {
-        self.cold.as_ref()?.bridge.as_ref()
+        self.cold.as_ref()?.bridge.as_deref()
     }
 
     #[inline]
     pub(super) fn merge(&self) -> Option<&merge::Merge> {
-        self.cold.as_ref()?.merge.as_ref()
+        self.cold.as_ref()?.merge.as_deref()
     }
 
     /// Under the lock, before anything is added to the node's busy part: turns lock-free
