@@ -106,10 +106,10 @@ impl Drop for HandleCore {
 ///
 /// **An armed handle keeps its context alive.** Each clone holds the context's node (and so
 /// its parents and their values) until it is dropped or disarmed, even when every
-/// [`Ctx`](crate::Ctx) clone is gone; Go's `CancelFunc` closure and tokio-util's `DropGuard` do the same. A handle
-/// kept for later (in a struct, a map of requests) holds that memory until then; once every
-/// handle and `Ctx` clone is gone, the context releases everything it took from its parent,
-/// canceled or not.
+/// [`Ctx`](crate::Ctx) clone is gone; Go's `CancelFunc` closure and tokio-util's `DropGuard`
+/// do the same. A handle kept for later (in a struct, a map of requests) holds that memory
+/// until then; once every handle and `Ctx` clone is gone, the context releases everything it
+/// took from its parent, canceled or not.
 ///
 /// ```
 /// use std::sync::Arc;
