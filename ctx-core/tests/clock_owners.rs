@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ctx_core::clock::Timer;
 use ctx_core::{Cause, Clock, Context, Ctx, Done, Error};
-use ctx_testkit::MockClock;
+use ctx_testkit::{MockClock, Passthrough};
 use futures::FutureExt;
 
 /// What a test observes of a [`Tracked`] clock, which it does not hold.
@@ -110,7 +110,7 @@ fn descendants_keep_the_clock_of_a_dropped_root() {
     let _stop = grandchild.after_func(move || flag.store(true, SeqCst)); // arms the timer
     let mut done = timed.done();
     assert!((&mut done).now_or_never().is_none());
-    let wrapped = Ctx::wrap(Forward(grandchild.clone()));
+    let wrapped = Ctx::wrap(Passthrough(grandchild.clone()));
     drop((root, child, grandchild));
     assert!(!probe.dropped(), "the clock went with its root");
 
@@ -175,27 +175,6 @@ fn a_merged_context_keeps_its_first_parents_clock_whichever_parent_goes_first() 
         );
         drop(cancel_b);
         assert!(probe_a.dropped() && probe_b.dropped(), "a_first: {a_first}");
-    }
-}
-
-/// A custom context that forwards everything to a `Ctx`.
-struct Forward(Ctx);
-
-impl Context for Forward {
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.0.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.0.value_any(key)
     }
 }
 
