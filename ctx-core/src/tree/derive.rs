@@ -80,17 +80,16 @@ fn derive_linked(
     shown_as_deadline: bool,
     read_at: Option<Instant>,
 ) -> Arc<Node> {
-    let p = parent;
-    let deadline = match (p.deadline(), own_deadline) {
+    let deadline = match (parent.deadline(), own_deadline) {
         (Some(p), Some(o)) => Some(p.min(o)),
         (p, o) => p.or(o),
     };
     // Fast path for a child of a done parent: born done with the parent's error and cause
     // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
     // A custom parent answers for itself, in `attach`.
-    let born_done = match p {
+    let born_done = match parent {
         NodeRef::Node(n) if matches!(n.kind, Kind::Wrap(_)) => None,
-        _ => p.source().and_then(|s| s.cancel_node().outcome_if_done()),
+        _ => parent.source().and_then(|s| s.cancel_node().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
     // Only a node with a deadline has a cold part (a cause comes with a deadline of its own).
@@ -104,7 +103,7 @@ fn derive_linked(
     });
     let node = Node::new(
         Some(parent),
-        p.clock().clone(), // invariant 12: held through the parent
+        parent.clock().clone(), // invariant 12: held through the parent
         Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, cold)),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
