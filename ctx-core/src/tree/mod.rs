@@ -117,6 +117,11 @@
 //!     `Ctx::wrap` (while it still borrows the wrapped context). Anything else reads the clock
 //!     only while it borrows the node (`err()`, a walk's `now`, `Ctx::now`, a `Sleep`, which
 //!     holds its `Ctx`; a clock's timer future is `'static` and holds what it needs itself).
+//! 13. A cancel wakes every waiter of the subtree it ends — the nodes of its walk and of every
+//!     relay resolved after it — before it runs any of their after-funcs (`propagate` collects
+//!     them in `Afters` and runs them last). So an after-func that blocks until those waiters
+//!     have acted (a shutdown drain) stalls nothing but itself. This holds for every way a node
+//!     ends: a handle, a timer, `MockClock::advance`, a lazy expiry, a foreign `done()`.
 //!
 //! # Deadlock safety
 //!
