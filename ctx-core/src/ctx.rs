@@ -3,6 +3,7 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -842,6 +843,27 @@ impl PartialEq for Ctx {
 }
 
 impl Eq for Ctx {}
+
+/// Hashes the context's identity, as `==` compares it: clones hash alike, so a `Ctx` can key a
+/// `HashMap` or fill a `HashSet` (as tokio-util's `CancellationToken` can).
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashSet;
+/// use ctx_core::Ctx;
+///
+/// let (a, _cancel_a) = Ctx::background().with_cancel();
+/// let (b, _cancel_b) = a.with_cancel();
+/// let seen: HashSet<Ctx> = [a.clone(), a.clone(), b.clone()].into_iter().collect();
+/// assert_eq!(seen.len(), 2); // `a` and its clone are one context; `b` is its child
+/// assert!(seen.contains(&a) && seen.contains(&b));
+/// ```
+impl Hash for Ctx {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.node.addr().hash(state);
+    }
+}
 
 /// Names the chain as Go's `String()` does: `context.Background.WithCancel.WithValue(u32)`. A
 /// merged context names both: `<self>.WithMerged(<other>)`.
