@@ -726,7 +726,10 @@ impl Ctx {
     /// future's output, or the context's error (and drops the future).
     ///
     /// It answers on its first poll: `Err` if the context is already done (the future is not
-    /// polled), `Ok` if the future is ready at once.
+    /// polled), `Ok` if the future is ready at once. After that it favours the future: each poll
+    /// polls `fut` first, and once `fut` is ready its output is returned, even if the context
+    /// ended on the same wake-up — so work the future has finished (a row written, a message
+    /// taken) is never thrown away. (tokio-util's `run_until_cancelled` does the same.)
     ///
     /// # Cancellation safety
     ///
