@@ -122,6 +122,15 @@
 //!     them in `Afters` and runs them last). So an after-func that blocks until those waiters
 //!     have acted (a shutdown drain) stalls nothing but itself. This holds for every way a node
 //!     ends: a handle, a timer, `MockClock::advance`, a lazy expiry, a foreign `done()`.
+//! 14. A node marked `TIMED` has a deadline whose timer is armed, or being armed, on the node
+//!     that owns it (the owner itself is marked before it arms; every node `arm_timer` climbs
+//!     through on its way there is marked too, and all share that deadline). So `arm_timer`
+//!     stops at the first `TIMED` node: the timer it would arm exists or is on its way, and
+//!     stays until the owner is done (or dropped, which its descendants' strong references
+//!     forbid while they live). Only busy nodes are climbed (each has the waiter or after-func
+//!     being registered, or a child on the way up), so the lock-free cancel of invariant 10
+//!     never races the `fetch_or`; `mark`'s store may drop the bit from a node it marks done,
+//!     which then arms nothing. Model: `loom_deadline`.
 //!
 //! # Deadlock safety
 //!
@@ -178,6 +187,8 @@ pub(crate) mod counters {
     pub(crate) static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
     pub(crate) static TIMERS_ARMED: AtomicUsize = AtomicUsize::new(0);
     pub(crate) static WATCHERS: AtomicUsize = AtomicUsize::new(0);
+    /// Nodes looked at by `arm_timer` on its way to a deadline's owner.
+    pub(crate) static OWNER_STEPS: AtomicUsize = AtomicUsize::new(0);
 }
 
 // ===== test inspection =====
