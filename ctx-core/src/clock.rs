@@ -107,6 +107,35 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn after_funcs_inline(&self) -> bool {
         false
     }
+
+    /// Runs `f` — an after-func of a context that one of this clock's timers has just ended —
+    /// away from the thread that woke the timer (when
+    /// [`after_funcs_inline`](Clock::after_funcs_inline) is `false`). `Err(f)`, the default,
+    /// leaves it to ctx-core's after-func threads.
+    ///
+    /// A runtime whose tests pause time overrides this so that the runtime sees the work:
+    /// ctx-tokio's clock (on a runtime whose time can be paused) runs `f` on tokio's blocking
+    /// pool, which holds back the auto-advance of paused time until `f` returns, so a
+    /// paused-time test of an after-func is deterministic.
+    ///
+    /// `f` contains its own panic, and runs at most once. If the clock drops it without running
+    /// it (a runtime shutting down), it runs on ctx-core's after-func threads then: an
+    /// after-func runs exactly once whatever the clock does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Clock, clock::SystemClock};
+    /// let job: Box<dyn FnOnce() + Send> = Box::new(|| {});
+    /// assert!(SystemClock::default().spawn_after_func(job).is_err()); // ctx-core's threads
+    /// ```
+    #[allow(clippy::type_complexity)]
+    fn spawn_after_func(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), Box<dyn FnOnce() + Send + 'static>> {
+        Err(f)
+    }
 }
 
 /// Real time from [`Instant::now`]; timers from `futures-timer`.

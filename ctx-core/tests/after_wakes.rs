@@ -49,9 +49,7 @@ fn worker(ctx: Ctx, woke: mpsc::Sender<Error>) -> thread::JoinHandle<()> {
         };
         woke.send(err).unwrap();
     });
-    ready_rx
-        .recv_timeout(BOUND)
-        .expect("the worker never registered");
+    ready_rx.recv_timeout(BOUND).expect("the worker never registered");
     handle
 }
 
@@ -125,8 +123,7 @@ impl Clock for StuckClock {
 #[test]
 fn a_lazy_expiry_wakes_every_waiter_before_any_after_func() {
     let clock = Arc::new(StuckClock(Mutex::new(Instant::now())));
-    let (shutdown, _cancel) =
-        Ctx::background_with_clock(clock.clone()).with_timeout(Duration::from_secs(1));
+    let (shutdown, _cancel) = Ctx::background_with_clock(clock.clone()).with_timeout(Duration::from_secs(1));
     after_func_sees_its_waiters_woken(&shutdown, || {
         *clock.0.lock().unwrap() += Duration::from_secs(2);
         assert_eq!(shutdown.err(), Some(Error::DeadlineExceeded));

@@ -19,7 +19,11 @@ impl Future for ReadySecondTime {
     type Output = u32;
     fn poll(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<u32> {
         self.polls += 1;
-        if self.polls == 1 { Poll::Pending } else { Poll::Ready(42) }
+        if self.polls == 1 {
+            Poll::Pending
+        } else {
+            Poll::Ready(42)
+        }
     }
 }
 

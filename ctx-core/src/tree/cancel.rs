@@ -233,7 +233,7 @@ fn wake_one(w: Waker) {
 /// watcher (where one that blocks would stall every other deadline; see pool.rs).
 pub(crate) fn run_after(f: AfterFn) {
     if pool::deferring() {
-        pool::submit(f, run_after_here);
+        pool::defer(f, run_after_here);
     } else {
         run_after_here(f);
     }

@@ -136,6 +136,9 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
             clock.get().sleep_until(d).await;
         }
         if let Some(node) = weak.upgrade() {
+            // The after-funcs this ends, if deferred (fired from a wake), are offered to this
+            // clock's own threads first (`Clock::spawn_after_func`).
+            let _via = crate::pool::Via::enter(clock.clone());
             expire(&node);
         }
     };
