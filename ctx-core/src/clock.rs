@@ -97,6 +97,9 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// [`Ctx::after_func`](crate::Ctx::after_func)). A clock whose timers are woken by its
     /// user's own call — a test clock's `advance`, which promises that everything due has run
     /// when it returns — answers `true`, and the after-funcs run on that caller's thread.
+    /// Such a clock wakes each timer once, from that call: a wake that finds the timer still in
+    /// its first poll on another thread (it was armed while the clock moved) waits for that poll
+    /// to end and completes the timer itself, so the waking call never returns before it has.
     ///
     /// # Examples
     ///
@@ -283,6 +286,15 @@ mod shared {
                 None => Instant::now(),
                 Some(c) => c.now(),
             }
+        }
+
+        /// Whether `self` and `other` are one clock: the same `Arc<dyn Clock>` (roots made from
+        /// one `Arc`, as a `MockClock`'s are), or both the system clock. Nodes of one tree always
+        /// are; a merge of two trees may not be.
+        #[inline]
+        pub(crate) fn same(&self, other: &ClockRef) -> bool {
+            let id = |r: &ClockRef| r.clock().map(|c| Arc::as_ptr(c).cast::<()>());
+            self.0 == other.0 || id(self) == id(other)
         }
 
         /// An owner of the same clock, for what keeps it beyond the node this came from (a

@@ -131,6 +131,20 @@
 //!     being registered, or a child on the way up), so the lock-free cancel of invariant 10
 //!     never races the `fetch_or`; `mark`'s store may drop the bit from a node it marks done,
 //!     which then arms nothing. Model: `loom_deadline`.
+//! 15. A deadline is judged on the clock of the node that owns it. Every node of one tree reads
+//!     its root's clock, so this is only a rule for merges of two trees: a node whose deadline is
+//!     owned across a merge on another clock (`ClockRef::same` says no) never expires that
+//!     owner by its own clock's reading — `expire` asks the owner's clock first, and a walk
+//!     (which may read no clock, invariant 8) leaves it to the owner's own timer or lazy check.
+//!     So reading a merge never ends the other parent early ("canceling it touches neither
+//!     parent").
+//! 16. A bridge fed from another thread (a foreign `done()`'s watcher) may lag behind its custom
+//!     context's own `err()`. A cancel node attached below such a bridge — directly, or below
+//!     cancel nodes that are themselves below one — carries `UNDER_FOREIGN` (and `LOOK`) from
+//!     birth; its `err()` (and so `done()`, `wait_blocking`, `after_func`, deriving) polls the
+//!     bridges above it and, when one of them or a canceler on the way is done, propagates that
+//!     outcome to the node at once. So "done once the custom says so" holds for the whole
+//!     subtree, not just the wrap. No lock is held while a custom context is asked (invariant 5).
 //!
 //! # Deadlock safety
 //!

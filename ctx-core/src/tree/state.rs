@@ -36,6 +36,10 @@ const PLAIN: u32 = 1 << 5;
 /// under the lock may overwrite the word of a busy node it marks done (`mark`), and a done
 /// node arms nothing.
 const TIMED: u32 = 1 << 6;
+/// Set at creation (with `LOOK`) on a cancel node below a bridge that a foreign `done()` feeds
+/// from another thread (directly, or through cancel nodes that carry it too): `err()` polls
+/// that bridge before it trusts an open word (invariant 16).
+const UNDER_FOREIGN: u32 = 1 << 7;
 
 #[inline]
 pub(super) fn state_of(err: Error) -> u32 {
@@ -243,6 +247,29 @@ impl CancelNode {
     #[inline]
     pub(super) fn looks_further(&self) -> bool {
         self.state.load(Ordering::Relaxed) & LOOK != 0
+    }
+
+    /// Marks a node being built (not yet shared) as below a bridge fed from another thread:
+    /// `err()` looks up there (invariant 16).
+    pub(super) fn set_under_foreign(&mut self) {
+        let word = self.state.load(Ordering::Relaxed);
+        self.state = AtomicU32::new(word | UNDER_FOREIGN | LOOK);
+    }
+
+    /// Below a bridge fed from another thread (see `UNDER_FOREIGN`).
+    #[inline]
+    pub(super) fn is_under_foreign(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & UNDER_FOREIGN != 0
+    }
+
+    /// Whether a cancel node attached below this one is `UNDER_FOREIGN`: this one is, or is a
+    /// bridge that a foreign `done()` feeds (a relay whose feeder is one, included).
+    #[inline]
+    pub(super) fn leads_to_foreign(&self) -> bool {
+        self.is_under_foreign()
+            || self
+                .bridge()
+                .is_some_and(|b| !b.relay || b.foreign_root.is_some())
     }
 
     /// The timer of this node's deadline is armed (or being armed) on its owner (see `TIMED`).
