@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::tree::{self, Node, NodeRef};
-use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error};
+use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error, IdleHandle};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
 ///
@@ -254,6 +254,91 @@ impl Ctx {
         let now = self.node.clock().now();
         let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
         let handle = CancelHandle::new(&node.node);
+        (node, handle)
+    }
+
+    /// A context for draining: done `grace` after this context is done, with this context's
+    /// error and cause (the same `Arc`). Stop taking new work when `self` is done; let the work
+    /// in flight run under the returned context, which gives it `grace` to finish.
+    ///
+    /// * The grace period counts on this context's clock from the moment `self` became done
+    ///   (its deadline, if that is what ended it, even when nobody noticed at once); from this
+    ///   call if `self` is already done. `with_grace(Duration::ZERO)` is done together with
+    ///   `self`.
+    /// * The handle cancels it earlier, with [`Error::Canceled`] (dropping its last clone
+    ///   does too), as for [`with_cancel`](Ctx::with_cancel).
+    /// * [`deadline`](Ctx::deadline): while `self` is not done, `self`'s deadline plus `grace`
+    ///   (`None` when `self` has none, or when the sum is too far away for `Instant`); once
+    ///   `self` is done, the instant this context will be done.
+    /// * Values are `self`'s. Children end with it, as children of any context do.
+    /// * No task and no thread: it is one node, registered with `self` like a child, that
+    ///   `self`'s end does not cancel but starts a timer on (its only one). If `self` has a
+    ///   deadline, `self`'s timer for it is armed now, so that the grace period starts on
+    ///   time even if nobody waits on `self`.
+    ///
+    /// `Display`: `<self>.WithGrace(<grace>)`, e.g. `context.Background.WithCancel.WithGrace(30s)`.
+    ///
+    /// Go has no such function: there a server's `Shutdown` takes a second context, made
+    /// with `context.WithTimeout` once the first signal arrives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Error;
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let (shutdown, stop) = clock.background().with_cancel();
+    /// let (drain, _drain_cancel) = shutdown.with_grace(Duration::from_secs(30));
+    /// stop.cancel(); // stop taking new work; what is in flight has 30s left
+    /// assert_eq!(drain.err(), None);
+    /// assert_eq!(drain.deadline(), Some(clock.now() + Duration::from_secs(30)));
+    /// clock.advance(Duration::from_secs(30));
+    /// assert_eq!(drain.err(), Some(Error::Canceled)); // `shutdown`'s error, 30s later
+    /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
+    pub fn with_grace(&self, grace: Duration) -> (Ctx, CancelHandle) {
+        let node = Ctx::from_node(tree::derive_grace(&self.node, grace, self.deadline()));
+        let handle = CancelHandle::new(&node.node);
+        (node, handle)
+    }
+
+    /// A child that is also done, with [`Error::DeadlineExceeded`], once `timeout` passes on
+    /// its clock with no [`touch`](IdleHandle::touch) of its handle: for a connection, a
+    /// stream or a session that should end when it goes quiet. It is done when this context
+    /// is done too (with its error and cause), or when the handle cancels it (or its last
+    /// clone is dropped).
+    ///
+    /// [`deadline`](Ctx::deadline) is the earlier of this context's deadline and the last
+    /// touch (or this call) plus `timeout`. **This is the one context whose deadline can move
+    /// later**: every `touch()` pushes it forward, so a deadline read from it (or from its
+    /// descendants, which follow it) holds only until the next touch. A child made with a
+    /// deadline of its own keeps it, as in Go.
+    ///
+    /// `touch()` takes no lock, allocates nothing and re-arms no timer: the context has one
+    /// timer, armed by this call, which, when it fires and finds a later deadline, sleeps
+    /// again. A zero `timeout` gives a context that is born done, as
+    /// [`with_timeout`](Ctx::with_timeout) does; one too large for `Instant` never expires.
+    ///
+    /// `Display`: `<self>.WithIdleTimeout(<timeout>)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Error;
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let (stream, idle) = clock.background().with_idle_timeout(Duration::from_secs(60));
+    /// clock.advance(Duration::from_secs(45));
+    /// idle.touch(); // a frame arrived: 60s from now
+    /// clock.advance(Duration::from_secs(45));
+    /// assert_eq!(stream.err(), None);
+    /// clock.advance(Duration::from_secs(15));
+    /// assert_eq!(stream.err(), Some(Error::DeadlineExceeded));
+    /// ```
+    #[cfg_attr(feature = "tracing", track_caller)]
+    pub fn with_idle_timeout(&self, timeout: Duration) -> (Ctx, IdleHandle) {
+        let node = Ctx::from_node(tree::derive_idle(&self.node, timeout));
+        let handle = IdleHandle::new(&node.node);
         (node, handle)
     }
 
@@ -563,7 +648,7 @@ impl Ctx {
     #[doc(alias = "Deadline")]
     #[inline]
     pub fn deadline(&self) -> Option<Instant> {
-        self.node.deadline()
+        tree::ctx_deadline(&self.node)
     }
 
     /// Returns `None` until the context is done, then the same [`Error`] forever. Go: `Err()`.
@@ -799,7 +884,7 @@ impl Ctx {
     /// assert_eq!(Ctx::background().remaining(), None);
     /// ```
     pub fn remaining(&self) -> Option<Duration> {
-        Some(self.node.deadline()?.saturating_duration_since(self.now()))
+        Some(self.deadline()?.saturating_duration_since(self.now()))
     }
 }
 

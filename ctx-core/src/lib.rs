@@ -149,6 +149,7 @@ mod custom;
 mod done;
 mod error;
 mod handle;
+mod idle;
 mod loom;
 mod pool;
 mod sleep;
@@ -177,6 +178,8 @@ pub use crate::done::{Done, Run, RunStream};
 pub use crate::error::{Cause, Error};
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
+#[doc(inline)]
+pub use crate::idle::IdleHandle;
 #[doc(inline)]
 pub use crate::sleep::Sleep;
 

@@ -7,6 +7,7 @@ use super::cancel::propagate;
 use super::deadline::check_deadline;
 use super::entries::Entries;
 use super::foreign::{bridge_outcome, poll_bridge};
+use super::moving;
 use super::node::{CancelNode, Entry, Locked, Node, NodeRef};
 use super::state::{Outcome, Slot};
 use crate::loom::lock;
@@ -68,7 +69,14 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
             .expect("ctx-core: internal error: done without error");
         // A relay born under a done parent takes its custom context's answers instead.
         let Outcome { err, cause } = bridge_outcome(node).unwrap_or(outcome);
-        propagate(node, err, cause);
+        if moving::is_grace(node.cancel_node()) {
+            // Invariant 18: a grace node born under a done parent starts its period now.
+            if let Some(Outcome { err, cause }) = moving::start_grace(node, err, cause, true) {
+                propagate(node, err, cause);
+            }
+        } else {
+            propagate(node, err, cause);
+        }
         false
     }
 }

@@ -11,6 +11,7 @@ use super::attach::{entry_mut, insert_entry, leave_canceler, remove_entry};
 use super::deadline::expire;
 use super::foreign::bridge_outcome;
 use super::merge;
+use super::moving;
 use super::node::{Busy, CancelNode, Entry, Locked, Node, ThinCause};
 use super::state::{LockFree, Outcome, Slot};
 use super::trace::{self, Site};
@@ -42,6 +43,12 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
 fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.cancel_node();
     if !c.is_open() {
+        return;
+    }
+    // A moving deadline that has passed wins over the cancel, as a fixed one does below.
+    if let Some(m) = c.moving()
+        && moving::poll(node, m)
+    {
         return;
     }
     if c.looks_further()
@@ -94,7 +101,16 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<ThinCause>) -
     let mut descendants = walk(top, err, cause, &mut relays, &mut afters);
     if descendants.is_some() {
         while let Some((relay, err, cause)) = relays.pop() {
-            let Outcome { err, cause } = bridge_outcome(&relay).unwrap_or(Outcome { err, cause });
+            let Outcome { err, cause } = if moving::is_grace(relay.cancel_node()) {
+                // Invariant 18: its parent's end starts its grace period; it ends now only if
+                // that period is over already.
+                match moving::start_grace(&relay, err, cause, false) {
+                    Some(outcome) => outcome,
+                    None => continue,
+                }
+            } else {
+                bridge_outcome(&relay).unwrap_or(Outcome { err, cause })
+            };
             if let Some(below) = walk(&relay, err, cause, &mut relays, &mut afters) {
                 descendants = descendants.map(|d| d + 1 + below);
             }
@@ -175,8 +191,9 @@ fn walk(
     done.push((push_children(taken, err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
-        if c.bridge().is_some_and(|b| b.relay) {
-            relays.push((node, err, cause)); // resolved by `propagate`, after this walk
+        if c.bridge().is_some_and(|b| b.relay) || moving::is_grace(c) {
+            // resolved by `propagate`, after this walk (a grace node: invariant 18)
+            relays.push((node, err, cause));
             continue;
         }
         let (err, cause) = match c.own_deadline() {

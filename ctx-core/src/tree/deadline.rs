@@ -9,6 +9,7 @@ use super::cancel::propagate;
 use super::counters;
 use super::foreign::poll_bridge;
 use super::merge;
+use super::moving;
 use super::node::{Node, NodeRef};
 use super::state::Outcome;
 use super::trace::{self, Site};
@@ -34,6 +35,12 @@ fn err_slow(node: &Arc<Node>) -> Option<Error> {
         && let Some(e) = poll_bridge(node, b)
     {
         return Some(e);
+    }
+    // invariant 17: a moving deadline is judged on its word, not on a copy
+    if let Some(m) = c.moving()
+        && moving::poll(node, m)
+    {
+        return c.state_err();
     }
     if c.is_under_foreign()
         && let Some(e) = poll_foreign_above(node)
@@ -67,6 +74,11 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
                 && pc.is_open()
             {
                 poll_bridge(canceler, b);
+            }
+            if let Some(m) = pc.moving()
+                && pc.is_open()
+            {
+                moving::poll(canceler, m); // invariant 17
             }
             if let Some(Outcome { err, cause }) = pc.outcome_if_done() {
                 propagate(node, err, cause);

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::attach::attach;
 use super::cancel::propagate;
-use super::node::{CancelNode, Cold, Kind, Node, NodeRef, WrapNode};
+use super::node::{CancelNode, Cold, Extra, Kind, Node, NodeRef, WrapNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
 use crate::loom::lock;
@@ -94,12 +94,12 @@ impl CancelNode {
         });
         let cold = Cold {
             deadline,
-            bridge: Some(Box::new(Bridge {
+            extra: Some(Box::new(Extra::Bridge(Bridge {
                 custom: Arc::downgrade(custom),
                 relay: feeder.is_some(),
                 foreign_root,
                 _clock: clock,
-            })),
+            }))),
             ..Cold::default()
         };
         CancelNode::new(None, false, Some(Box::new(cold)))

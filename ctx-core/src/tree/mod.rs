@@ -170,6 +170,7 @@ mod derive;
 mod entries;
 mod foreign;
 mod merge;
+mod moving;
 mod node;
 mod state;
 mod trace;
@@ -187,6 +188,7 @@ pub(crate) use self::foreign::{
     Feed, Foreign, foreign_bridge, install_feed, relay_bridge, resolve_bridge, wrap_node,
 };
 pub(crate) use self::merge::derive_merged;
+pub(crate) use self::moving::{ctx_deadline, derive_grace, derive_idle, touch};
 #[cfg(test)]
 use self::node::Entry;
 pub(crate) use self::node::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};

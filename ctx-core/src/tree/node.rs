@@ -15,6 +15,7 @@ use super::counters;
 use super::entries::Entries;
 use super::foreign::{Bridge, Feed, Foreign, drop_custom, placeholder};
 use super::merge;
+use super::moving::Moving;
 use super::state::AtomicSlot;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::state::Slot;
@@ -221,12 +222,19 @@ pub(crate) struct Cold {
     pub(super) own_deadline: Option<Instant>,
     /// The cause recorded when `own_deadline` passes.
     pub(super) deadline_cause: Option<ThinCause>,
-    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context). Boxed, as
+    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context) or on a node
+    /// whose deadline moves (`with_grace`, `with_idle_timeout`: `moving.rs`). Boxed, as
     /// `merge`: few nodes have either, and every deadline node has a `Cold` part.
-    pub(super) bridge: Option<Box<Bridge>>,
+    pub(super) extra: Option<Box<Extra>>,
     /// `Some` on a merged node: its second parent and slot (invariant 9). Taken only by its
     /// drop (which owns the node).
     pub(super) merge: Option<Box<merge::Merge>>,
+}
+
+/// The rare part of a [`Cold`]: what makes a bridge one, or a deadline that moves.
+pub(crate) enum Extra {
+    Bridge(Bridge),
+    Moving(Moving),
 }
 
 /// What a cancel node's lock guards (`CancelNode::inner`).

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use super::foreign::Bridge;
 use super::merge;
-use super::node::{CancelNode, Cold, Locked, ThinCause};
+use super::moving::Moving;
+use super::node::{CancelNode, Cold, Extra, Locked, ThinCause};
 use crate::loom::{AtomicU32, AtomicUsize, Mutex, Ordering, lock};
 use crate::{Cause, Error};
 
@@ -156,7 +157,7 @@ impl CancelNode {
         };
         if cold
             .as_ref()
-            .is_some_and(|c| c.deadline.is_some() || c.bridge.is_some())
+            .is_some_and(|c| c.deadline.is_some() || c.extra.is_some())
         {
             state |= LOOK;
         }
@@ -267,6 +268,7 @@ impl CancelNode {
     #[inline]
     pub(super) fn leads_to_foreign(&self) -> bool {
         self.is_under_foreign()
+            || self.moving().is_some() // invariant 17: a child cannot copy a moving deadline
             || self
                 .bridge()
                 .is_some_and(|b| !b.relay || b.foreign_root.is_some())
@@ -305,7 +307,19 @@ impl CancelNode {
 
     #[inline]
     pub(super) fn bridge(&self) -> Option<&Bridge> {
-        self.cold.as_ref()?.bridge.as_deref()
+        match self.cold.as_ref()?.extra.as_deref()? {
+            Extra::Bridge(b) => Some(b),
+            Extra::Moving(_) => None,
+        }
+    }
+
+    /// The moving deadline of a `with_grace` or `with_idle_timeout` node (`moving.rs`).
+    #[inline]
+    pub(super) fn moving(&self) -> Option<&Moving> {
+        match self.cold.as_ref()?.extra.as_deref()? {
+            Extra::Moving(m) => Some(m),
+            Extra::Bridge(_) => None,
+        }
     }
 
     #[inline]

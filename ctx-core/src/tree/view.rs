@@ -154,6 +154,11 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
     match &node.kind {
         Kind::Root { todo: false, .. } => f.write_str("context.Background")?,
         Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
+        Kind::Cancel(c) if c.moving().is_some() => {
+            if let Some(m) = c.moving() {
+                super::moving::write_link(f, m)?
+            }
+        }
         Kind::Cancel(c) if c.shown_as_deadline() => match node.deadline() {
             Some(d) => {
                 let left = d.saturating_duration_since(node.clock.now());
