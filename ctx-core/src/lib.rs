@@ -138,7 +138,8 @@
 // 4. `done` (the `Done` future, on the engine's nodes), then `custom` (the `Context` trait).
 // 5. `wrap`: `Ctx::wrap`'s construction. It reads the user's `Context` once and builds the wrap
 //    from the engine's parts.
-// 6. `handle`, `after`: what `with_*` and `after_func` return, built from a `NodeRef`.
+// 6. `handle`, `after`: what `with_*` and `after_func` return, built from a `NodeRef`; then
+//    `idle` (`IdleHandle`, a `CancelHandle` that can also `touch`).
 // 7. `ctx`: the handle `Ctx`. It holds what the engine returns and never matches on a node's
 //    kind.
 // 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `test_util`.

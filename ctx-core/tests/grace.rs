@@ -286,3 +286,53 @@ fn a_grace_ctx_of_a_background_root_is_never_done() {
     assert_eq!(hard.err(), None);
     assert_eq!(hard.deadline(), None);
 }
+
+/// A clock moved by hand whose timers never fire: only a read can notice a deadline.
+#[derive(Debug)]
+struct Lazy {
+    base: std::time::Instant,
+    offset: std::sync::Mutex<Duration>,
+}
+
+impl ctx_core::Clock for Lazy {
+    fn now(&self) -> std::time::Instant {
+        self.base + *self.offset.lock().unwrap()
+    }
+    fn sleep_until(&self, _deadline: std::time::Instant) -> ctx_core::clock::Timer {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn lazy_reads_start_and_end_the_grace_period_from_the_parents_deadline() {
+    let clock = Arc::new(Lazy {
+        base: std::time::Instant::now(),
+        offset: std::sync::Mutex::new(Duration::ZERO),
+    });
+    let root = Ctx::background_with_clock(clock.clone());
+    let (soft, _s) = root.with_timeout(sec(10));
+    let (hard, _h) = soft.with_grace(sec(5));
+    let (child, _c) = hard.with_cancel();
+    *clock.offset.lock().unwrap() = sec(12); // no timer fires
+    assert_eq!(hard.err(), None, "2s into the grace period");
+    assert_eq!(soft.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(
+        hard.deadline(),
+        Some(clock.base + sec(15)),
+        "counted from the deadline"
+    );
+    *clock.offset.lock().unwrap() = sec(15);
+    assert_eq!(
+        child.err(),
+        Some(Error::DeadlineExceeded),
+        "a child's read ends it"
+    );
+    assert_eq!(hard.err(), Some(Error::DeadlineExceeded));
+
+    // Nobody looked at all until after the grace period: the first read ends everything.
+    let (soft, _s) = root.with_timeout(sec(10));
+    let (hard, _h) = soft.with_grace(sec(5));
+    *clock.offset.lock().unwrap() = sec(40);
+    assert_eq!(hard.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(soft.err(), Some(Error::DeadlineExceeded));
+}

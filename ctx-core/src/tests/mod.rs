@@ -10,6 +10,8 @@ mod loom_lockfree;
 #[cfg(loom)]
 mod loom_merge;
 #[cfg(loom)]
+mod loom_moving;
+#[cfg(loom)]
 mod loom_relay;
 #[cfg(loom)]
 mod loom_tree;
@@ -21,3 +23,5 @@ mod loom_watch;
 // Unit tests that look inside the tree (slab entries), outside loom.
 #[cfg(not(loom))]
 mod merge;
+#[cfg(not(loom))]
+mod moving;
