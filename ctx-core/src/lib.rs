@@ -10,7 +10,9 @@
 //!   [`with_deadline_cancel_cause`](Ctx::with_deadline_cancel_cause) and
 //!   [`with_timeout_cancel_cause`](Ctx::with_timeout_cancel_cause) (a deadline and a cancel
 //!   cause in one node), [`with_merged`](Ctx::with_merged) (a child of two parents),
-//!   [`after_func`](Ctx::after_func);
+//!   [`with_grace`](Ctx::with_grace) (done a grace period after its parent: a drain),
+//!   [`with_idle_timeout`](Ctx::with_idle_timeout) (done when idle; its [`IdleHandle`]
+//!   `touch()`es it), [`after_func`](Ctx::after_func);
 //! * observers — [`err`](Ctx::err), [`cause`](Ctx::cause), [`deadline`](Ctx::deadline),
 //!   [`value`](Ctx::value), the [`Done`] future, [`run`](Ctx::run),
 //!   [`run_stream`](Ctx::run_stream) and the thread-blocking [`wait_blocking`](Ctx::wait_blocking);

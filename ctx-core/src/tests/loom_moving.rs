@@ -51,14 +51,20 @@ fn touch_vs_lazy_expiry_agree() {
         let old = clock.base + Duration::from_secs(60);
         let touched = clock.base + Duration::from_secs(3660);
         clock.late.store(true, Ordering::SeqCst);
-        let t = thread::spawn(move || idle.touch());
+        let toucher = idle.clone(); // `idle` stays armed here: its drop would cancel
+        let observed = ctx.clone();
+        let t = thread::spawn(move || {
+            toucher.touch();
+            observed.deadline() // what the toucher sees right after its touch
+        });
         let seen = child.err();
-        t.join().unwrap();
+        let after_touch = t.join().unwrap();
         match seen {
             Some(e) => {
                 assert_eq!(e, Error::DeadlineExceeded);
                 assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
                 assert_eq!(ctx.deadline(), Some(old), "expired: the touch moved nothing");
+                assert_eq!(after_touch, Some(old), "a touch that took effect was lost");
             }
             None => {
                 assert_eq!(ctx.deadline(), Some(touched), "not expired: the touch came first");

@@ -47,6 +47,8 @@
 //!   bridge (a relay, or fed by a `Feed`) and the trampoline that drops custom contexts. What
 //!   to build for a given custom context is `wrap.rs`'s, above the engine.
 //! * `merge.rs`: merged nodes (`with_merged`).
+//! * `moving.rs`: deadlines that move (`with_grace`, `with_idle_timeout`): a cancel node with a
+//!   `Moving` in its cold part, its lazy check, its one timer, `touch`.
 //! * `trace.rs`: the `tracing` feature's event for a context canceled for its own reason.
 //!
 //! # Invariants
@@ -145,6 +147,35 @@
 //!     bridges above it and, when one of them or a canceler on the way is done, propagates that
 //!     outcome to the node at once. So "done once the custom says so" holds for the whole
 //!     subtree, not just the wrap. No lock is held while a custom context is asked (invariant 5).
+//!     The same climb serves the nodes below a moving deadline (invariant 17).
+//! 17. A moving deadline (`moving.rs`: an idle node's, and a grace node's once its period has
+//!     started) lives in one atomic word of its node's `Moving`, and is never copied into a
+//!     descendant's `Cold` (the copy would go stale when it moves). Its descendants are born
+//!     `UNDER_FOREIGN` (`leads_to_foreign`), so their `err()` climbs to it as invariant 16
+//!     climbs to a bridge, asking it through `moving::poll`; `Ctx::deadline` climbs the same
+//!     way (`ctx_deadline`). `touch` raises the word with one `fetch_max`, without a lock.
+//!     Whoever finds the deadline passed (a read, a cancel, the node's timer) *seals* the word
+//!     with a compare-exchange, which fails if a touch came in between (it then looks again, at
+//!     the later deadline); only a sealed word ends the node with `DeadlineExceeded`, and whoever
+//!     sees it sealed may end it. The seal bit is above every deadline, so `fetch_max` never
+//!     moves a sealed word: a touch either comes before the seal (and the deadline is not
+//!     passed) or changes nothing. A touch after the node is done changes nothing either. The
+//!     node has one timer, armed once (an idle node's at its birth, a grace node's when its
+//!     period starts); when it fires it re-reads the word and sleeps again if it moved, so a
+//!     touch arms nothing. Model: `loom_moving`.
+//! 18. A grace node (`with_grace`) is attached to its parent's canceler like a child (and
+//!     leaves the slab like one, invariant 4), but a walk that reaches it does not mark it:
+//!     like a relay (invariant 6) it is collected, and `propagate` — or `attach_to`, when the
+//!     parent is done already — starts its grace period once the walk is over, with no lock
+//!     held (invariant 8): it records the parent's outcome (`pending`, written before the word
+//!     that says when the period ends), stores that end, and arms the node's timer; or, if the
+//!     period is over already (zero grace, or a parent that ended unobserved long ago), walks
+//!     it in the same propagation, so its waiters wake before any after-func runs (invariant
+//!     13). Its parent is not its canceler, so it is never `UNDER_FOREIGN` and no climb of
+//!     invariant 16 passes it. A parent with a deadline has that deadline's timer armed by
+//!     `with_grace` (invariant 14's, shared with its other waiters), so the period starts on
+//!     time even if nobody waits on the parent; before that, a read that finds "the parent's
+//!     deadline plus the grace" passed asks the parent first. Model: `loom_moving`.
 //!
 //! # Deadlock safety
 //!

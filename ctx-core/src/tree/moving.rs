@@ -129,11 +129,6 @@ impl Moving {
     fn pending(&self) -> Option<(Error, Option<ThinCause>)> {
         lock(&self.pending).clone()
     }
-
-    #[cfg(all(test, loom))]
-    pub(crate) fn for_model(span: Span, base: Instant, deadline: Option<Instant>) -> Moving {
-        Moving::new(span, base, deadline)
-    }
 }
 
 /// A grace node (as opposed to an idle one or any other cancel node).
@@ -148,6 +143,7 @@ pub(super) fn is_grace(c: &CancelNode) -> bool {
 /// from `parent`, attached to `parent`'s canceler so that the walk ending `parent` reaches it,
 /// but which that walk does not end: it starts the grace period (invariant 18). `deadline` is
 /// the parent's (`ctx_deadline`), read by the caller.
+#[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<Instant>) -> Arc<Node> {
     let clock = parent.clock();
     let moving = Moving::new(
@@ -183,6 +179,7 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
 
 /// `parent.with_idle_timeout(d)` (without its handle): an ordinary child of `parent` whose
 /// deadline is also the last touch plus `d`. Its timer is armed at once (invariant 17).
+#[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
     let clock = parent.clock();
     let now = clock.now();

@@ -38,8 +38,9 @@ const PLAIN: u32 = 1 << 5;
 /// node arms nothing.
 const TIMED: u32 = 1 << 6;
 /// Set at creation (with `LOOK`) on a cancel node below a bridge that a foreign `done()` feeds
-/// from another thread (directly, or through cancel nodes that carry it too): `err()` polls
-/// that bridge before it trusts an open word (invariant 16).
+/// from another thread, or below a moving deadline (directly, or through cancel nodes that
+/// carry it too): `err()` polls that bridge or deadline before it trusts an open word
+/// (invariants 16 and 17).
 const UNDER_FOREIGN: u32 = 1 << 7;
 
 #[inline]
