@@ -68,8 +68,8 @@ mod task;
 pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Run, RunStream,
-    Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, IdleHandle, Run,
+    RunStream, Sleep, clock,
 };
 #[doc(inline)]
 pub use ctx_smol::AsyncIoClock;

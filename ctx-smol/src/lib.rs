@@ -83,8 +83,8 @@ pub use crate::group::Group;
 pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Run, RunStream,
-    Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, IdleHandle, Run,
+    RunStream, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.
