@@ -13,7 +13,9 @@
 //! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
 //! `err-open`, `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
 //! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
-//! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`).
+//! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`),
+//! `idle-touch` (`IdleHandle::touch` on a child of `background()`) and `touch-floor` (its floor:
+//! `Instant::now()` and one atomic store).
 //! With the `runtimes` feature (on by default), on a current-thread tokio runtime: `tokio-now`
 //! (`TokioClock::now()` inside `block_on`), `tokio-now-outside` (the same clock read on a thread
 //! outside the runtime), `tokio-with-timeout` (`with-timeout` on `ctx_tokio::background()`,
@@ -99,6 +101,20 @@ fn main() {
             drop(handle);
             drop(node);
         }),
+        "idle-touch" => {
+            let (_ctx, idle) = bg.with_idle_timeout(Duration::from_secs(60));
+            (0..n).for_each(|_| black_box(&idle).touch());
+        }
+        "touch-floor" => {
+            // What `idle-touch` cannot go below: the clock read and one store of the deadline.
+            let word = std::sync::atomic::AtomicU64::new(0);
+            let base = std::time::Instant::now();
+            (0..n).for_each(|_| {
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                let nanos = deadline.saturating_duration_since(base).as_nanos() as u64;
+                black_box(&word).store(nanos, Ordering::Release);
+            })
+        }
         #[cfg(feature = "runtimes")]
         op if op.starts_with("tokio-") => tokio_op(op, n),
         other => panic!("unknown operation {other}"),
