@@ -45,17 +45,7 @@ fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     if !c.is_open() {
         return;
     }
-    // A moving deadline that has passed wins over the cancel, as a fixed one does below.
-    if let Some(m) = c.moving()
-        && moving::poll(node, m)
-    {
-        return;
-    }
-    if c.looks_further()
-        && let Some(d) = node.deadline()
-        && node.clock.now() >= d
-    {
-        expire(node);
+    if c.looks_further() && expired_first(node) {
         return;
     }
     // Fast path, the usual `cancel()`: no cause, nothing depending on the node. One
@@ -74,6 +64,25 @@ fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     if let Some(descendants) = propagate(node, Error::Canceled, cause.map(Arc::new)) {
         trace::canceled(node, Error::Canceled, at, descendants);
     }
+}
+
+/// A cancel of a node with a deadline (or a bridge): if the deadline has passed, the node
+/// expires instead (`true`). A moving deadline is asked on its word (invariant 17).
+#[inline(never)]
+fn expired_first(node: &Arc<Node>) -> bool {
+    let c = node.cancel_node();
+    if let Some(m) = c.moving()
+        && moving::poll(node, m)
+    {
+        return true;
+    }
+    if let Some(d) = node.deadline()
+        && node.clock.now() >= d
+    {
+        expire(node);
+        return true;
+    }
+    false
 }
 
 /// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
@@ -191,7 +200,7 @@ fn walk(
     done.push((push_children(taken, err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
-        if c.bridge().is_some_and(|b| b.relay) || moving::is_grace(c) {
+        if c.resolved_after_walk() {
             // resolved by `propagate`, after this walk (a grace node: invariant 18)
             relays.push((node, err, cause));
             continue;

@@ -125,6 +125,12 @@ impl Moving {
         }
     }
 
+    /// A grace node's (not an idle node's).
+    #[inline]
+    pub(super) fn is_grace(&self) -> bool {
+        matches!(self.span, Span::Grace(_))
+    }
+
     /// Grace: the parent's outcome, once the grace period has started.
     fn pending(&self) -> Option<(Error, Option<ThinCause>)> {
         lock(&self.pending).clone()
@@ -134,7 +140,7 @@ impl Moving {
 /// A grace node (as opposed to an idle one or any other cancel node).
 #[inline]
 pub(super) fn is_grace(c: &CancelNode) -> bool {
-    c.moving().is_some_and(|m| matches!(m.span, Span::Grace(_)))
+    c.moving().is_some_and(Moving::is_grace)
 }
 
 // ===== building =====

@@ -269,10 +269,22 @@ impl CancelNode {
     #[inline]
     pub(super) fn leads_to_foreign(&self) -> bool {
         self.is_under_foreign()
-            || self.moving().is_some() // invariant 17: a child cannot copy a moving deadline
-            || self
-                .bridge()
-                .is_some_and(|b| !b.relay || b.foreign_root.is_some())
+            || match self.cold.as_ref().and_then(|c| c.extra.as_deref()) {
+                None => false,
+                Some(Extra::Bridge(b)) => !b.relay || b.foreign_root.is_some(),
+                Some(Extra::Moving(_)) => true, // invariant 17: a child cannot copy it
+            }
+    }
+
+    /// Not marked by a walk that reaches it, but collected and resolved after it: a relay
+    /// (invariant 6), or a grace node (invariant 18).
+    #[inline]
+    pub(super) fn resolved_after_walk(&self) -> bool {
+        match self.cold.as_ref().and_then(|c| c.extra.as_deref()) {
+            None => false,
+            Some(Extra::Bridge(b)) => b.relay,
+            Some(Extra::Moving(m)) => m.is_grace(),
+        }
     }
 
     /// The timer of this node's deadline is armed (or being armed) on its owner (see `TIMED`).
