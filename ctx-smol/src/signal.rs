@@ -20,6 +20,9 @@
 //! shutdown context made later listens again: while it waits, a signal cancels it instead.
 //! (The count of waiting contexts is this crate's: a program that also waits with
 //! `ctx_tokio::signal::shutdown` should make all its shutdown contexts with one of the two.)
+//! Make the first one before anything else listens for SIGINT or SIGTERM (async-signal
+//! included): the exit must be the first handler of a signal to decide reliably whether a
+//! context was still waiting for it.
 //!
 //! On Windows, async-signal knows Ctrl-C only (as SIGINT), and its console handler keeps
 //! taking Ctrl-C once installed: there, the second Ctrl-C does not end the process.
@@ -87,8 +90,9 @@ pub fn shutdown(parent: &Ctx) -> (Ctx, CancelHandle) {
     if ctx.is_done() {
         return (ctx, stop); // the parent is done: there is nothing to wait for
     }
-    // Register first, then count this context as waiting: a signal between the two reaches
-    // the listener, never the exit.
+    // The exit first (see `exit::install`), then async-signal's listener, then count this
+    // context as waiting. A signal before the count ends the process: nothing waited for it yet.
+    Waiting::install();
     let signals = match async_signal::Signals::new(SIGNALS) {
         Ok(signals) => signals,
         Err(e) => panic!("ctx_smol::signal::shutdown: cannot listen for signals: {e}"),
@@ -238,16 +242,18 @@ mod exit {
     /// How many shutdown contexts wait for a signal. Guarded by its mutex, which also orders
     /// the stores to `ARMED` (two threads could otherwise store them out of order).
     static WAITING: Mutex<usize> = Mutex::new(0);
-    /// `WAITING == 0`, read by the signal handler (an atomic load is async-signal-safe).
-    static ARMED: AtomicBool = AtomicBool::new(false);
+    /// `WAITING == 0`, read by the signal handler (an atomic load is async-signal-safe). True
+    /// until the first context waits: a signal before that ends the process, as it would
+    /// with no handler at all.
+    static ARMED: AtomicBool = AtomicBool::new(true);
 
-    /// Adds one waiting context; the first call installs the exit for SIGINT and SIGTERM.
-    pub(super) fn start_waiting() {
+    /// Installs the exit for SIGINT and SIGTERM, once. Called before async-signal registers its own
+    /// handler: signal-hook-registry runs a signal's actions in the order they were
+    /// registered, so the exit decides on `ARMED` before the listener can hear the signal and
+    /// arm it. In the other order, the listener could cancel and arm between the two actions
+    /// of one delivery, and that first signal would end the process.
+    pub(super) fn install() {
         static INSTALL: Once = Once::new();
-        let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
-        *waiting += 1;
-        ARMED.store(false, Ordering::SeqCst);
-        drop(waiting);
         INSTALL.call_once(|| {
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 // Fails only for signals that may not be caught (SIGKILL, SIGSEGV, …).
@@ -255,6 +261,13 @@ mod exit {
                     .expect("ctx-smol: internal error: SIGINT and SIGTERM can be caught");
             }
         });
+    }
+
+    /// Adds one waiting context.
+    pub(super) fn start_waiting() {
+        let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+        *waiting += 1;
+        ARMED.store(false, Ordering::SeqCst);
     }
 
     /// Removes one waiting context; arms the exit if it was the last.
@@ -268,6 +281,13 @@ mod exit {
 }
 
 impl Waiting {
+    /// Installs the exit (once per process); call it before registering the listener.
+    fn install() {
+        #[cfg(unix)]
+        exit::install();
+    }
+
+    /// Counts one more context as waiting; call it once the listener is registered.
     fn start() -> Waiting {
         #[cfg(unix)]
         exit::start_waiting();

@@ -17,7 +17,9 @@
 //! even when every runtime thread is blocked. A shutdown context made later listens again:
 //! while it waits, a signal cancels it instead. (The count of waiting contexts is this
 //! crate's: a program that also waits with `ctx_smol::signal::shutdown` should make all its
-//! shutdown contexts with one of the two.)
+//! shutdown contexts with one of the two.) Make the first one before anything else listens
+//! for SIGINT or SIGTERM (`tokio::signal` included): the exit must be the first handler of a
+//! signal to decide reliably whether a context was still waiting for it.
 //!
 //! On Windows the listener waits for Ctrl-C and Ctrl-Break; once no shutdown context waits,
 //! tokio passes the next event on to the system's default handler, which ends the process.
@@ -93,8 +95,9 @@ pub fn shutdown(parent: &Ctx) -> (Ctx, CancelHandle) {
     if tokio::runtime::Handle::try_current().is_err() {
         panic!("ctx_tokio::signal::shutdown must be called inside a tokio runtime");
     }
-    // Register with tokio first, then count this context as waiting: a signal between the two
-    // reaches the listener, never the exit.
+    // The exit first (see `exit::install`), then tokio's listener, then count this context as
+    // waiting. A signal before the count ends the process: nothing waited for it yet.
+    Waiting::install();
     let signals = match Signals::new() {
         Ok(signals) => signals,
         Err(e) => panic!("ctx_tokio::signal::shutdown: cannot listen for signals: {e}"),
@@ -266,8 +269,9 @@ impl Signals {
 
 /// One shutdown context waiting for a signal. While at least one exists, a signal goes to the
 /// listeners; once the last is dropped, the exit is armed: the next SIGINT or SIGTERM ends
-/// the process from inside the signal handler.
-#[cfg(unix)]
+/// the process from inside the signal handler. (On Windows there is nothing to count: tokio
+/// itself hands a console event that no listener takes to the next handler, and the default
+/// one ends the process.)
 struct Waiting;
 
 #[cfg(unix)]
@@ -278,16 +282,18 @@ mod exit {
     /// How many shutdown contexts wait for a signal. Guarded by its mutex, which also orders
     /// the stores to `ARMED` (two threads could otherwise store them out of order).
     static WAITING: Mutex<usize> = Mutex::new(0);
-    /// `WAITING == 0`, read by the signal handler (an atomic load is async-signal-safe).
-    static ARMED: AtomicBool = AtomicBool::new(false);
+    /// `WAITING == 0`, read by the signal handler (an atomic load is async-signal-safe). True
+    /// until the first context waits: a signal before that ends the process, as it would
+    /// with no handler at all.
+    static ARMED: AtomicBool = AtomicBool::new(true);
 
-    /// Adds one waiting context; the first call installs the exit for SIGINT and SIGTERM.
-    pub(super) fn start_waiting() {
+    /// Installs the exit for SIGINT and SIGTERM, once. Called before tokio registers its own
+    /// handler: signal-hook-registry runs a signal's actions in the order they were
+    /// registered, so the exit decides on `ARMED` before the listener can hear the signal and
+    /// arm it. In the other order, the listener could cancel and arm between the two actions
+    /// of one delivery, and that first signal would end the process.
+    pub(super) fn install() {
         static INSTALL: Once = Once::new();
-        let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
-        *waiting += 1;
-        ARMED.store(false, Ordering::SeqCst);
-        drop(waiting);
         INSTALL.call_once(|| {
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 // Fails only for signals that may not be caught (SIGKILL, SIGSEGV, …).
@@ -295,6 +301,13 @@ mod exit {
                     .expect("ctx-tokio: internal error: SIGINT and SIGTERM can be caught");
             }
         });
+    }
+
+    /// Adds one waiting context.
+    pub(super) fn start_waiting() {
+        let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+        *waiting += 1;
+        ARMED.store(false, Ordering::SeqCst);
     }
 
     /// Removes one waiting context; arms the exit if it was the last.
@@ -307,29 +320,24 @@ mod exit {
     }
 }
 
-#[cfg(unix)]
 impl Waiting {
+    /// Installs the exit (once per process); call it before registering the listener.
+    fn install() {
+        #[cfg(unix)]
+        exit::install();
+    }
+
+    /// Counts one more context as waiting; call it once the listener is registered.
     fn start() -> Waiting {
+        #[cfg(unix)]
         exit::start_waiting();
         Waiting
     }
 }
 
-#[cfg(unix)]
 impl Drop for Waiting {
     fn drop(&mut self) {
+        #[cfg(unix)]
         exit::stop_waiting();
-    }
-}
-
-/// On Windows tokio itself hands a console event that no listener takes to the next handler
-/// (the default one ends the process): there is nothing to count.
-#[cfg(windows)]
-struct Waiting;
-
-#[cfg(windows)]
-impl Waiting {
-    fn start() -> Waiting {
-        Waiting
     }
 }
