@@ -119,6 +119,12 @@ pub use ctx_core::Ctx;
 /// The cause of a request ctx canceled because its client went away: the server dropped the
 /// response future or the response body before the body had ended.
 ///
+/// It comes when the server notices, and hyper notices only when it reads or writes the
+/// connection: a client that sends its headers and part of a body, then vanishes, is seen
+/// when the handler reads the body (or answers), not before. A response whose body is never
+/// sent (HEAD, 204, 304) is not a hang-up: its request ends with plain `Canceled`. See
+/// [`ServerLayer`](crate::ServerLayer#when-a-hang-up-is-seen).
+///
 /// # Examples
 ///
 /// ```
