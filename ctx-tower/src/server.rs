@@ -264,10 +264,7 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let asked = req
-            .headers()
-            .get(grpc_timeout::HEADER)
-            .and_then(grpc_timeout::parse);
+        let asked = find_timeout(req.headers()).and_then(grpc_timeout::parse);
         let (ctx, guard) = Guard::new(&self.root, self.budget.of(asked));
         let method = Method::of(req.method());
         req.extensions_mut().insert(ctx);
@@ -276,6 +273,20 @@ where
             guard: Some(guard),
             method,
         }
+    }
+}
+
+/// The request's first `grpc-timeout` value. A request carries a handful of headers: comparing
+/// names one by one costs less than hashing the name for a lookup, which stays for larger maps.
+fn find_timeout(headers: &http::HeaderMap) -> Option<&http::HeaderValue> {
+    const SCAN: usize = 8;
+    if headers.len() <= SCAN {
+        headers
+            .iter()
+            .find(|(name, _)| *name == grpc_timeout::HEADER)
+            .map(|(_, value)| value)
+    } else {
+        headers.get(grpc_timeout::HEADER)
     }
 }
 
@@ -548,5 +559,41 @@ impl<B> fmt::Debug for CtxBody<B> {
         f.debug_struct("CtxBody")
             .field("open", &self.guard.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_timeout_reads_what_a_lookup_reads_in_small_and_large_maps() {
+        for others in [0usize, 1, 7, 8, 9, 40] {
+            for at in [0, others / 2, others] {
+                let mut headers = http::HeaderMap::new();
+                for i in 0..others {
+                    if i == at {
+                        headers.append(grpc_timeout::HEADER, http::HeaderValue::from_static("1S"));
+                        headers.append(grpc_timeout::HEADER, http::HeaderValue::from_static("2S"));
+                    }
+                    let name = http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap();
+                    headers.insert(name, http::HeaderValue::from_static("v"));
+                }
+                assert_eq!(
+                    find_timeout(&headers),
+                    headers.get(grpc_timeout::HEADER),
+                    "{others} {at}"
+                );
+                if at < others {
+                    assert_eq!(find_timeout(&headers).unwrap(), "1S", "the first value counts");
+                }
+            }
+        }
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        assert_eq!(find_timeout(&headers), None);
     }
 }
