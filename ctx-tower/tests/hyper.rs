@@ -249,8 +249,10 @@ async fn canceled_fan_out(
             .all(|o| matches!(o, Err(ClientError::Done(Error::Canceled)))),
         "every call of the fan-out is dropped"
     );
-    // Give the server time to read every reset, then let the bystanders answer.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A call sent after the resets is answered only once the server has read them (frames of
+    // one connection are read in order): it fails when they ended the connection.
+    let probe = timeout(LIMIT, client.clone().oneshot(with_ctx("/", &calm))).await;
+    assert!(probe.is_ok(), "the probe is answered or fails, it does not hang");
     server.release.cancel();
     let mut answered = 0;
     for call in waiting {
