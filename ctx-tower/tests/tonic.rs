@@ -91,6 +91,17 @@ async fn channel(addr: std::net::SocketAddr) -> Channel {
     timeout(LIMIT, endpoint.connect()).await.unwrap().unwrap()
 }
 
+/// Waits until the first request has reached the handler.
+async fn arrived(probe: &Probe) {
+    timeout(LIMIT, async {
+        while probe.seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("the request reached the server");
+}
+
 fn check(service: &str, ctx: Option<Ctx>) -> Request<HealthCheckRequest> {
     let mut req = Request::new(HealthCheckRequest {
         service: service.to_owned(),
@@ -128,13 +139,7 @@ async fn a_tonic_client_behind_client_layer_reads_cancelled_when_its_ctx_is_canc
     let (ctx, cancel) = Ctx::background().with_cancel();
     let call = tokio::spawn(async move { client.check(check("stuck", Some(ctx))).await });
     // Cancel once the server has the request: the call is pending on the wire.
-    timeout(LIMIT, async {
-        while probe.seen.lock().unwrap().is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the request reached the server");
+    arrived(&probe).await;
     cancel.cancel();
     let status = timeout(LIMIT, call).await.unwrap().unwrap().unwrap_err();
     assert_eq!(status.code(), Code::Cancelled, "{status:?}");
@@ -149,15 +154,16 @@ async fn a_tonic_client_behind_client_layer_reads_cancelled_when_its_ctx_is_canc
 #[tokio::test]
 async fn a_handler_answers_grpc_status_and_the_caller_reads_deadline_exceeded() {
     let probe = Probe::default();
-    let layer = ServerLayer::new(ctx_tokio::background()).default_timeout(Duration::from_millis(50));
+    let clock = ctx_testkit::MockClock::new();
+    let layer = ServerLayer::new(clock.background()).default_timeout(Duration::from_secs(1));
     let addr = serve(layer, probe.clone()).await;
     // A plain tonic client: no ctx, no header, no timer of its own. The deadline is the
-    // server's default.
+    // server's default, on the server's clock.
     let mut client = HealthClient::new(channel(addr).await);
-    let status = timeout(LIMIT, client.check(check("slow", None)))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let call = tokio::spawn(async move { client.check(check("slow", None)).await });
+    arrived(&probe).await;
+    clock.advance(Duration::from_secs(1));
+    let status = timeout(LIMIT, call).await.unwrap().unwrap().unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert_eq!(status.message(), "context deadline exceeded");
 }
@@ -169,13 +175,7 @@ async fn grpc_status_names_a_shutdown_cancelled_with_its_cause() {
     let addr = serve(ServerLayer::new(root), probe.clone()).await;
     let mut client = HealthClient::new(channel(addr).await);
     let call = tokio::spawn(async move { client.check(check("slow", None)).await });
-    timeout(LIMIT, async {
-        while probe.seen.lock().unwrap().is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the request reached the server");
+    arrived(&probe).await;
     shutdown.cancel(std::io::Error::other("server shutting down"));
     let status = timeout(LIMIT, call).await.unwrap().unwrap().unwrap_err();
     assert_eq!(status.code(), Code::Cancelled, "{status:?}");
