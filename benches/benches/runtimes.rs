@@ -6,16 +6,24 @@
 //! * smol: one `smol::Executor` run on the bench thread;
 //! * MockClock: futures' `LocalPool`, time moved by `advance`.
 //!
+//! By default it samples them in turn and prints a table of medians, intervals and verdicts
+//! (`ctx_benches::quick`); with `CTX_BENCH_OUT=path` the results also go to `path` as JSON (for
+//! `benches/report.py`); `CTX_BENCH_FULL=1` takes more and longer samples. An argument keeps
+//! only the operations whose name contains it (`cargo bench -p ctx-benches --bench runtimes --
+//! wake`). `CTX_BENCH_CRITERION=1` runs the same operations under criterion instead, for its
+//! plots in `target/criterion/report/`.
+//!
 //! To add your own executor, implement [`BenchRuntime`] for it (see the module doc of
-//! `ctx_benches::runtime`) and call `bench_runtime` with it from `all` below.
+//! `ctx_benches::runtime`) and add it in `main` below.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use ctx_benches::runtime::{BenchRuntime, bench_runtime};
+use criterion::Criterion;
+use ctx_benches::quick::{Budget, Lineup};
+use ctx_benches::runtime::{BenchRuntime, Op, bench_runtime};
 use ctx_core::Ctx;
 use futures::executor::{LocalPool, LocalSpawner};
 use futures::future::BoxFuture;
@@ -101,23 +109,46 @@ impl BenchRuntime for Mock {
     }
 }
 
-fn all(c: &mut Criterion) {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
+fn tokio_runtime() -> Tokio {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(ctx_benches::parallelism())
         .enable_all()
         .build()
         .expect("tokio runtime");
-    bench_runtime(c, &Tokio(tokio));
-    bench_runtime(c, &AsyncStd);
-    bench_runtime(c, &Smol(Arc::new(smol::Executor::new())));
+    Tokio(rt)
+}
+
+fn mock() -> Mock {
     let pool = LocalPool::new();
-    let mock = Mock {
+    Mock {
         clock: ctx_testkit::MockClock::new(),
         spawner: pool.spawner(),
         pool: RefCell::new(pool),
-    };
-    bench_runtime(c, &mock);
+    }
 }
 
-criterion_group!(benches, all);
-criterion_main!(benches);
+fn main() {
+    let (tokio, smol, mock) = (tokio_runtime(), Smol(Arc::new(smol::Executor::new())), mock());
+    if std::env::var_os("CTX_BENCH_CRITERION").is_some_and(|v| v != "0") {
+        let mut c = Criterion::default().configure_from_args();
+        bench_runtime(&mut c, &tokio);
+        bench_runtime(&mut c, &AsyncStd);
+        bench_runtime(&mut c, &smol);
+        bench_runtime(&mut c, &mock);
+        c.final_summary();
+        return;
+    }
+    // `cargo bench` passes `--bench`; the first other argument filters the operations.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let ops: Vec<Op> = Op::ALL
+        .into_iter()
+        .filter(|op| filter.as_deref().is_none_or(|f| op.name().contains(f)))
+        .collect();
+    let mut lineup = Lineup::new();
+    lineup.add(&tokio).add(&AsyncStd).add(&smol).add_reference(&mock);
+    let results = lineup.run(&ops, Budget::from_env(), |line| eprintln!("{line}"));
+    print!("{}", results.table());
+    if let Some(path) = std::env::var_os("CTX_BENCH_OUT") {
+        std::fs::write(&path, results.json()).expect("CTX_BENCH_OUT: cannot write the results");
+    }
+}

@@ -24,7 +24,9 @@
 #![deny(missing_docs)]
 
 pub mod poll;
+pub mod quick;
 pub mod runtime;
+pub mod stats;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
