@@ -6,8 +6,8 @@
 //! * smol: one `smol::Executor` run on the bench thread;
 //! * MockClock: futures' `LocalPool`, time moved by `advance`.
 //!
-//! By default it samples them in turn and prints a table of medians, intervals and verdicts
-//! (`ctx_benches::quick`); with `CTX_BENCH_OUT=path` the results also go to `path` as JSON (for
+//! By default it samples them in turn, in a few processes one after the other, and prints a
+//! table of medians, intervals and verdicts (`ctx_benches::quick`); with `CTX_BENCH_OUT=path` the results also go to `path` as JSON (for
 //! `benches/report.py`); `CTX_BENCH_FULL=1` takes more and longer samples. An argument keeps
 //! only the operations whose name contains it (`cargo bench -p ctx-benches --bench runtimes --
 //! wake`). `CTX_BENCH_CRITERION=1` runs the same operations under criterion instead, for its
@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use ctx_benches::quick::{Budget, Lineup};
+use ctx_benches::quick::{Budget, Lineup, Results};
 use ctx_benches::runtime::{BenchRuntime, Op, bench_runtime};
 use ctx_core::Ctx;
 use futures::executor::{LocalPool, LocalSpawner};
@@ -128,8 +128,8 @@ fn mock() -> Mock {
 }
 
 fn main() {
-    let (tokio, smol, mock) = (tokio_runtime(), Smol(Arc::new(smol::Executor::new())), mock());
     if std::env::var_os("CTX_BENCH_CRITERION").is_some_and(|v| v != "0") {
+        let (tokio, smol, mock) = (tokio_runtime(), Smol(Arc::new(smol::Executor::new())), mock());
         let mut c = Criterion::default().configure_from_args();
         bench_runtime(&mut c, &tokio);
         bench_runtime(&mut c, &AsyncStd);
@@ -144,11 +144,40 @@ fn main() {
         .into_iter()
         .filter(|op| filter.as_deref().is_none_or(|f| op.name().contains(f)))
         .collect();
-    let mut lineup = Lineup::new();
-    lineup.add(&tokio).add(&AsyncStd).add(&smol).add_reference(&mock);
-    let results = lineup.run(&ops, Budget::from_env(), |line| eprintln!("{line}"));
+    let budget = Budget::from_env();
+    if let Some(path) = std::env::var_os(CHILD) {
+        // One of the processes below: its share of the samples, as text.
+        let results = sample(&ops, budget.per_process(), |line| eprintln!("  {line}"));
+        std::fs::write(&path, results.samples_text()).expect("cannot write the samples");
+        return;
+    }
+    let mut texts = Vec::new();
+    for p in 1..=budget.processes {
+        eprintln!("runtimes: process {p} of {}", budget.processes);
+        let path = std::env::temp_dir().join(format!("ctx-runtimes-{}-{p}.tsv", std::process::id()));
+        let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .args(std::env::args_os().skip(1))
+            .env(CHILD, &path)
+            .status()
+            .expect("cannot start a sampling process");
+        assert!(status.success(), "a sampling process failed: {status}");
+        texts.push(std::fs::read_to_string(&path).expect("cannot read the samples"));
+        let _ = std::fs::remove_file(&path);
+    }
+    let results = Results::from_samples(&texts, budget);
     print!("{}", results.table());
     if let Some(path) = std::env::var_os("CTX_BENCH_OUT") {
         std::fs::write(&path, results.json()).expect("CTX_BENCH_OUT: cannot write the results");
     }
+}
+
+/// Set in the processes that take samples: where they write them.
+const CHILD: &str = "CTX_BENCH_RUNTIMES_SAMPLES";
+
+/// Takes `budget`'s samples of `ops` on every runtime, in this process.
+fn sample(ops: &[Op], budget: Budget, progress: impl FnMut(&str)) -> Results {
+    let (tokio, smol, mock) = (tokio_runtime(), Smol(Arc::new(smol::Executor::new())), mock());
+    let mut lineup = Lineup::new();
+    lineup.add(&tokio).add(&AsyncStd).add(&smol).add_reference(&mock);
+    lineup.run(ops, budget, progress)
 }

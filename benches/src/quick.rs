@@ -6,10 +6,17 @@
 //! * **Calibrate.** For each operation and runtime, the batch size is doubled until a batch
 //!   takes a quarter of [`Budget::batch`], then scaled to the whole of it (this doubles as the
 //!   warm-up).
-//! * **Interleave.** [`Budget::samples`] rounds; each round takes one batch of every runtime, in
+//! * **Keep the undisturbed.** Batches are short (1 ms), and a sample is the fastest of
+//!   [`Budget::tries`] batches run back to back: on a machine shared with other work, a batch
+//!   that another process's time slice cut into is dropped instead of counted.
+//! * **Interleave.** [`Budget::samples`] rounds; each round takes one sample of every runtime, in
 //!   an order that rotates from round to round. A burst of load from another process lands on
 //!   all runtimes alike instead of on whichever happened to run then.
-//! * **Sum up.** Each batch is one independent sample (its time per iteration). A cell is the
+//! * **Start afresh.** [`Budget::processes`] processes take a share of the samples each, one
+//!   after the other, and their samples are pooled ([`Results::from_samples`]). A runtime's
+//!   threads settle differently in each process (which one drives the reactor, which one parks);
+//!   one process would measure one such state, several measure what a user gets.
+//! * **Sum up.** Each sample is the time per iteration of its fastest batch. A cell is the
 //!   median of its samples and the 95 % interval of that median ([`stats::Summary`]).
 //! * **Judge.** Among the runtimes in the verdict (not `MockClock`: it is for tests), a runtime
 //!   is named fastest only when its interval lies below every other's and its median is ahead
@@ -37,7 +44,7 @@
 //! let (a, b) = (pool("a"), pool("b")); // two executors (see `runtime`'s module doc)
 //! let mut lineup = Lineup::new();
 //! lineup.add(&a).add(&b);
-//! let budget = Budget { samples: 7, batch: Duration::from_micros(200) };
+//! let budget = Budget { samples: 7, processes: 1, tries: 1, batch: Duration::from_micros(200) };
 //! let results = lineup.run(&[Op::WithTimeoutCancel], budget, |_| {});
 //! assert_eq!(results.rows[0].cells.len(), 2);
 //! assert!(results.table().contains("with_timeout+cancel"));
@@ -52,24 +59,52 @@ use crate::stats::{self, Summary, Verdict};
 /// How many samples per cell, and how long one batch should take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    /// Samples per cell (rounds over all runtimes).
+    /// Samples per cell, in all (rounds over all runtimes).
     pub samples: usize,
+    /// How many processes take them, one after the other, each its share of the samples (see
+    /// the module doc).
+    pub processes: usize,
+    /// Batches per sample, back to back; the sample is the fastest of them.
+    pub tries: usize,
     /// The time one batch aims at.
     pub batch: Duration,
 }
 
 impl Budget {
-    /// The quick budget: 31 samples of 15 ms batches (about 20 s for the whole table).
+    /// The quick budget: 65 samples from 5 processes, each sample the fastest of 3 batches of
+    /// 1 ms (about 30 s for the whole table once built, most of it spent setting up the tasks of
+    /// `wake-10000-tasks`).
     pub const QUICK: Budget = Budget {
-        samples: 31,
-        batch: Duration::from_millis(15),
+        samples: 65,
+        processes: 5,
+        tries: 3,
+        batch: Duration::from_millis(1),
     };
 
-    /// The full budget (`CTX_BENCH_FULL=1`): 61 samples of 25 ms batches.
+    /// The full budget (`CTX_BENCH_FULL=1`): 200 samples from 5 processes, each the fastest of 3
+    /// batches of 2 ms.
     pub const FULL: Budget = Budget {
-        samples: 61,
-        batch: Duration::from_millis(25),
+        samples: 200,
+        processes: 5,
+        tries: 3,
+        batch: Duration::from_millis(2),
     };
+
+    /// This budget's share for one of its processes: `samples / processes`, rounded up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let share = ctx_benches::quick::Budget::QUICK.per_process();
+    /// assert_eq!((share.samples, share.processes), (13, 1));
+    /// ```
+    pub fn per_process(self) -> Budget {
+        Budget {
+            samples: self.samples.div_ceil(self.processes.max(1)),
+            processes: 1,
+            ..self
+        }
+    }
 
     /// [`FULL`](Self::FULL) when `CTX_BENCH_FULL` is set (see [`crate::full_run`]), else
     /// [`QUICK`](Self::QUICK).
@@ -158,13 +193,19 @@ impl<'a> Lineup<'a> {
         self
     }
 
-    /// Measures `ops` on every runtime of the lineup; `progress` gets one line per operation.
+    /// Measures `ops` on every runtime of the lineup, `budget.samples` samples per cell in this
+    /// process; `progress` gets one line per operation.
     ///
     /// # Examples
     ///
     /// See the [module documentation](self).
     pub fn run(&mut self, ops: &[Op], budget: Budget, mut progress: impl FnMut(&str)) -> Results {
         let mut rows = Vec::new();
+        let runtimes: Vec<(String, bool)> = self
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.in_verdict))
+            .collect();
         for &op in ops {
             let started = Instant::now();
             let iters: Vec<u64> = self
@@ -177,35 +218,39 @@ impl<'a> Lineup<'a> {
             for round in 0..budget.samples {
                 for k in 0..m {
                     let i = (round + k) % m;
-                    samples[i].push((self.entries[i].sample)(op, iters[i]).per_iter_ns);
+                    let sample = &mut self.entries[i].sample;
+                    samples[i].push(fastest_of(budget.tries, || sample(op, iters[i])));
                 }
             }
-            let cells: Vec<Summary> = samples.iter().map(|s| Summary::of(s)).collect();
-            let judged: Vec<(&str, Summary)> = self
-                .entries
-                .iter()
-                .zip(&cells)
-                .filter(|(e, _)| e.in_verdict)
-                .map(|(e, c)| (e.name.as_str(), *c))
-                .collect();
-            let verdict = (!judged.is_empty()).then(|| stats::verdict(&judged, stats::THRESHOLD));
             progress(&format!(
                 "runtimes: {} measured in {:.1} s",
                 op.name(),
                 started.elapsed().as_secs_f64()
             ));
-            rows.push(Row { op, cells, verdict });
+            rows.push(Row::new(op, vec![samples], &runtimes));
         }
         Results {
             budget,
-            runtimes: self
-                .entries
-                .iter()
-                .map(|e| (e.name.clone(), e.in_verdict))
-                .collect(),
+            runtimes,
             rows,
         }
     }
+}
+
+/// The fastest of `tries` batches; for the `run` overheads, the fastest with `run` minus the
+/// fastest bare (each half of a batch can be the one a time slice cut into).
+fn fastest_of(tries: usize, mut batch: impl FnMut() -> Batch) -> f64 {
+    let (mut best, mut best_bare) = (f64::INFINITY, f64::INFINITY);
+    let mut overhead = false;
+    for _ in 0..tries.max(1) {
+        let b = batch();
+        best = best.min(b.per_iter_ns);
+        if let Some(bare) = b.bare_ns {
+            overhead = true;
+            best_bare = best_bare.min(bare);
+        }
+    }
+    if overhead { best - best_bare } else { best }
 }
 
 /// The batch size for `op` on one runtime: doubled until a batch takes a quarter of `target`,
@@ -227,10 +272,51 @@ fn calibrate(sample: &mut Sampler<'_>, op: Op, target: Duration) -> u64 {
 pub struct Row {
     /// The operation.
     pub op: Op,
-    /// One cell per runtime, in the lineup's order.
+    /// The samples of each process, of each runtime in the lineup's order (ns per iteration).
+    pub samples: Vec<Vec<Vec<f64>>>,
+    /// One cell per runtime, in the lineup's order: the samples of all processes pooled.
     pub cells: Vec<Summary>,
-    /// The verdict among the runtimes in the verdict (`None` when there are none).
+    /// The verdict among the runtimes in the verdict (`None` when there are none): the pooled
+    /// samples' verdict where every process's own agrees with it, else the wider tie
+    /// ([`stats::agree`]).
     pub verdict: Option<Verdict>,
+}
+
+impl Row {
+    /// Sums up `samples` (of each process, one list per runtime of `runtimes`: name, in the
+    /// verdict or not).
+    fn new(op: Op, samples: Vec<Vec<Vec<f64>>>, runtimes: &[(String, bool)]) -> Row {
+        let pooled: Vec<Vec<f64>> = (0..runtimes.len())
+            .map(|i| samples.iter().flat_map(|p| p[i].iter().copied()).collect())
+            .collect();
+        let judge = |cells: &[Summary]| -> Option<Verdict> {
+            let judged: Vec<(&str, Summary)> = runtimes
+                .iter()
+                .zip(cells)
+                .filter(|((_, in_verdict), _)| *in_verdict)
+                .map(|((name, _), c)| (name.as_str(), *c))
+                .collect();
+            (!judged.is_empty()).then(|| stats::verdict(&judged, stats::THRESHOLD))
+        };
+        let summarize = |s: &[Vec<f64>]| -> Vec<Summary> { s.iter().map(|x| Summary::of(x)).collect() };
+        let cells = summarize(&pooled);
+        let mut verdicts: Vec<Verdict> = judge(&cells).into_iter().collect();
+        if samples.len() > 1 {
+            verdicts.extend(samples.iter().filter_map(|p| judge(&summarize(p))));
+        }
+        let names: Vec<String> = runtimes
+            .iter()
+            .filter(|(_, v)| *v)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let verdict = (!verdicts.is_empty()).then(|| stats::agree(&verdicts, &names));
+        Row {
+            op,
+            samples,
+            cells,
+            verdict,
+        }
+    }
 }
 
 /// What [`Lineup::run`] measured.
@@ -245,6 +331,95 @@ pub struct Results {
 }
 
 impl Results {
+    /// The samples as text, one per line, for [`Results::from_samples`] in another process (as
+    /// one process's: those of several are pooled):
+    /// `runtime <TAB> name <TAB> 1|0` lines (in the verdict or not), then
+    /// `sample <TAB> operation <TAB> runtime index <TAB> ns` lines.
+    ///
+    /// # Examples
+    ///
+    /// See [`Results::from_samples`].
+    pub fn samples_text(&self) -> String {
+        let mut out = String::new();
+        for (name, in_verdict) in &self.runtimes {
+            let _ = writeln!(out, "runtime\t{name}\t{}", u8::from(*in_verdict));
+        }
+        for row in &self.rows {
+            for process in &row.samples {
+                for (i, samples) in process.iter().enumerate() {
+                    for x in samples {
+                        let _ = writeln!(out, "sample\t{}\t{i}\t{x}", row.op.name());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The results of several processes together: the samples of each cell pooled and summed
+    /// up; the verdict is the pooled one where each process's own agrees ([`Row::verdict`]).
+    /// Every text must come from the same lineup and measure the same operations.
+    ///
+    /// # Panics
+    ///
+    /// If a text is not [`samples_text`](Results::samples_text)'s or the lineups differ.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_benches::quick::{Budget, Results};
+    /// let one = "runtime\ta\t1\nsample\twith_timeout+cancel\t0\t100\n";
+    /// let two = "runtime\ta\t1\nsample\twith_timeout+cancel\t0\t300\n";
+    /// let r = Results::from_samples(&[one.into(), two.into()], Budget::QUICK);
+    /// assert_eq!(r.rows[0].cells[0].median, 200.0);
+    /// assert_eq!(r.rows[0].samples, vec![vec![vec![100.0]], vec![vec![300.0]]]);
+    /// ```
+    pub fn from_samples(texts: &[String], budget: Budget) -> Results {
+        let mut runtimes: Option<Vec<(String, bool)>> = None;
+        // Per operation (in order of appearance): per process, per runtime, the samples.
+        let mut rows: Vec<(Op, Vec<Vec<Vec<f64>>>)> = Vec::new();
+        for (p, text) in texts.iter().enumerate() {
+            let mut these = Vec::new();
+            for line in text.lines() {
+                let f: Vec<&str> = line.split('\t').collect();
+                match f[..] {
+                    ["runtime", name, v] => these.push((name.to_string(), v == "1")),
+                    ["sample", op, i, x] => {
+                        let op = Op::from_name(op).expect("ctx-benches: unknown operation");
+                        let i: usize = i.parse().expect("ctx-benches: bad runtime index");
+                        let x: f64 = x.parse().expect("ctx-benches: bad sample");
+                        assert!(i < these.len(), "ctx-benches: a sample of no runtime");
+                        let at = match rows.iter().position(|r| r.0 == op) {
+                            Some(at) => at,
+                            None => {
+                                rows.push((op, Vec::new()));
+                                rows.len() - 1
+                            }
+                        };
+                        let processes = &mut rows[at].1;
+                        processes.resize(texts.len(), vec![Vec::new(); these.len()]);
+                        processes[p][i].push(x);
+                    }
+                    _ => panic!("ctx-benches: not a samples line: {line:?}"),
+                }
+            }
+            match &runtimes {
+                None => runtimes = Some(these),
+                Some(r) => assert_eq!(r, &these, "ctx-benches: samples of different lineups"),
+            }
+        }
+        let runtimes = runtimes.unwrap_or_default();
+        let rows = rows
+            .into_iter()
+            .map(|(op, samples)| Row::new(op, samples, &runtimes))
+            .collect();
+        Results {
+            budget,
+            runtimes,
+            rows,
+        }
+    }
+
     /// The console table: runtime × operation, `median [interval]`, and the verdict.
     ///
     /// # Examples
@@ -428,6 +603,7 @@ mod tests {
             ],
             rows: vec![Row {
                 op: Op::WithTimeoutCancel,
+                samples: vec![],
                 verdict: Some(stats::verdict(&judged, stats::THRESHOLD)),
                 cells,
             }],
@@ -445,6 +621,37 @@ mod tests {
             .unwrap();
         assert!(row.ends_with("| tokio fastest"), "{row}");
         assert!(row.contains("10.0 ns [5.00, 15.0]"), "{row}");
+    }
+
+    fn samples_text(a: &[f64], b: &[f64]) -> String {
+        let mut t = String::from("runtime\ta\t1\nruntime\tb\t1\n");
+        for (i, xs) in [a, b].into_iter().enumerate() {
+            for x in xs {
+                t += &format!("sample\twith_timeout+cancel\t{i}\t{x}\n");
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn a_verdict_every_process_agrees_with_stands() {
+        let one = samples_text(&[100.0; 10], &[300.0; 10]);
+        let two = samples_text(&[100.0; 10], &[310.0; 10]);
+        let r = Results::from_samples(&[one, two], Budget::QUICK);
+        assert_eq!(r.rows[0].verdict, Some(Verdict::Fastest("a".into())));
+    }
+
+    #[test]
+    fn a_process_that_disagrees_turns_the_verdict_into_a_tie() {
+        // Pooled, a is clearly ahead (b's median is 300); in the second process b is within
+        // 20 % of a, which is a tie there.
+        let one = samples_text(&[100.0; 10], &[300.0; 10]);
+        let two = samples_text(&[100.0; 3], &[120.0; 3]);
+        let r = Results::from_samples(&[one.clone(), two], Budget::QUICK);
+        let pooled = Results::from_samples(&[one], Budget::QUICK);
+        assert_eq!(pooled.rows[0].verdict, Some(Verdict::Fastest("a".into())));
+        assert_eq!(r.rows[0].cells[1].median, 300.0);
+        assert_eq!(r.rows[0].verdict.as_ref().unwrap().to_string(), "tie: a, b");
     }
 
     #[test]

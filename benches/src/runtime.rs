@@ -146,6 +146,19 @@ impl Op {
             Op::RunYieldOnce => "run-overhead/yield-once",
         }
     }
+
+    /// The operation named `name` ([`Op::name`]), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_benches::runtime::Op;
+    /// assert_eq!(Op::from_name("wake-10000-tasks"), Some(Op::WakeTasks));
+    /// assert_eq!(Op::from_name("nap"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == name)
+    }
 }
 
 /// What one batch of iterations measured.
@@ -153,10 +166,12 @@ impl Op {
 pub struct Batch {
     /// The time measured for the whole batch (for the `run` overheads, both halves).
     pub elapsed: Duration,
-    /// The result of the batch per iteration, in nanoseconds: its time per iteration, or for
-    /// [`Op::RunReady`] and [`Op::RunYieldOnce`] the time of `ctx.run(fut)` minus that of the
-    /// bare `fut` (which can come out slightly below zero).
+    /// The time per iteration, in nanoseconds (for [`Op::RunReady`] and [`Op::RunYieldOnce`],
+    /// with `ctx.run(fut)`).
     pub per_iter_ns: f64,
+    /// For [`Op::RunReady`] and [`Op::RunYieldOnce`]: the time per iteration of the bare `fut`,
+    /// measured right after; what `run` adds is the difference.
+    pub bare_ns: Option<f64>,
 }
 
 /// Runs `iters` iterations of `op` on `rt`, with contexts derived from `root` (a root of `rt`).
@@ -196,13 +211,15 @@ pub fn batch<R: BenchRuntime>(op: Op, rt: &R, root: &Ctx, iters: u64) -> Batch {
             let bare = run_batch(rt, &ctx, iters, yields, false);
             return Batch {
                 elapsed: with_run + bare,
-                per_iter_ns: per_iter(with_run) - per_iter(bare),
+                per_iter_ns: per_iter(with_run),
+                bare_ns: Some(per_iter(bare)),
             };
         }
     };
     Batch {
         elapsed,
         per_iter_ns: per_iter(elapsed),
+        bare_ns: None,
     }
 }
 

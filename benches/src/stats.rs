@@ -209,6 +209,35 @@ pub fn verdict(cells: &[(&str, Summary)], threshold: f64) -> Verdict {
     Verdict::Tie { among, slower }
 }
 
+/// One verdict from several that should agree (the pooled samples' and each process's): the
+/// runtimes tied in *any* of them (a fastest counts as tied) are tied, in the order of `names`;
+/// the others of `names` are slower. So a runtime is named fastest only when every verdict
+/// names it, and called slower only when no verdict ties it.
+///
+/// # Examples
+///
+/// ```
+/// use ctx_benches::stats::{Verdict, agree};
+/// let names = ["a".to_string(), "b".to_string(), "c".to_string()];
+/// let a = Verdict::Fastest("a".into());
+/// let ab = Verdict::Tie { among: vec!["a".into(), "b".into()], slower: vec!["c".into()] };
+/// assert_eq!(agree(&[a.clone(), a.clone()], &names), a);
+/// assert_eq!(agree(&[a, ab.clone()], &names), ab);
+/// ```
+pub fn agree(verdicts: &[Verdict], names: &[String]) -> Verdict {
+    let tied = |name: &String| {
+        verdicts.iter().any(|v| match v {
+            Verdict::Fastest(x) => x == name,
+            Verdict::Tie { among, .. } => among.contains(name),
+        })
+    };
+    let (among, slower): (Vec<String>, Vec<String>) = names.iter().cloned().partition(tied);
+    if among.len() == 1 && !slower.is_empty() {
+        return Verdict::Fastest(among[0].clone());
+    }
+    Verdict::Tie { among, slower }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +355,47 @@ mod tests {
         let b = s(&[9.0, 9.5, 10.0, 10.5, 11.0]);
         assert!(clearly_slower(&a, &b, THRESHOLD));
         assert!(!clearly_slower(&b, &a, THRESHOLD));
+    }
+
+    #[test]
+    fn verdicts_that_disagree_agree_on_the_wider_tie() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let fast_a = Verdict::Fastest("a".into());
+        let fast_b = Verdict::Fastest("b".into());
+        let slow_c = Verdict::Tie {
+            among: vec!["b".into(), "a".into()],
+            slower: vec!["c".into()],
+        };
+        assert_eq!(agree(&[fast_a.clone(), fast_a.clone()], &names), fast_a);
+        // One process saw a, another b: neither is fastest, c is slower in both.
+        assert_eq!(
+            agree(&[fast_a.clone(), fast_b], &names),
+            slow_c.clone().sorted(&names)
+        );
+        assert_eq!(
+            agree(&[fast_a, slow_c.clone()], &names).to_string(),
+            "tie: a, b; slower: c"
+        );
+        let all = Verdict::Tie {
+            among: names.clone(),
+            slower: vec![],
+        };
+        assert_eq!(agree(&[slow_c, all.clone()], &names), all);
+    }
+
+    impl Verdict {
+        fn sorted(self, names: &[String]) -> Verdict {
+            match self {
+                Verdict::Tie { among, slower } => {
+                    let order = |v: Vec<String>| names.iter().filter(|n| v.contains(n)).cloned().collect();
+                    Verdict::Tie {
+                        among: order(among),
+                        slower: order(slower),
+                    }
+                }
+                v => v,
+            }
+        }
     }
 
     #[test]
