@@ -21,6 +21,8 @@
 //! * **Judge.** Among the runtimes in the verdict (not `MockClock`: it is for tests), a runtime
 //!   is named fastest only when its interval lies below every other's and its median is ahead
 //!   by at least [`stats::THRESHOLD`]; otherwise the verdict is a tie ([`stats::verdict`]).
+//!   The same holds for "clearly slower". And every process must side with the verdict: one
+//!   whose own medians are closer than the threshold widens the tie ([`stats::agree`]).
 //!
 //! # Examples
 //!
@@ -277,8 +279,8 @@ pub struct Row {
     /// One cell per runtime, in the lineup's order: the samples of all processes pooled.
     pub cells: Vec<Summary>,
     /// The verdict among the runtimes in the verdict (`None` when there are none): the pooled
-    /// samples' verdict where every process's own agrees with it, else the wider tie
-    /// ([`stats::agree`]).
+    /// samples' verdict where every process's own, by its medians, agrees with it, else the
+    /// wider tie ([`stats::agree`]).
     pub verdict: Option<Verdict>,
 }
 
@@ -298,11 +300,24 @@ impl Row {
                 .collect();
             (!judged.is_empty()).then(|| stats::verdict(&judged, stats::THRESHOLD))
         };
-        let summarize = |s: &[Vec<f64>]| -> Vec<Summary> { s.iter().map(|x| Summary::of(x)).collect() };
-        let cells = summarize(&pooled);
+        let cells: Vec<Summary> = pooled.iter().map(|x| Summary::of(x)).collect();
         let mut verdicts: Vec<Verdict> = judge(&cells).into_iter().collect();
         if samples.len() > 1 {
-            verdicts.extend(samples.iter().filter_map(|p| judge(&summarize(p))));
+            // Each process by its median alone: a dozen samples give it too wide an interval
+            // to judge by, but a median that sides with the pooled verdict is what counts.
+            let medians = |p: &Vec<Vec<f64>>| -> Vec<Summary> {
+                p.iter()
+                    .map(|x| {
+                        let m = Summary::of(x).median;
+                        Summary {
+                            lo: m,
+                            hi: m,
+                            ..Summary::of(x)
+                        }
+                    })
+                    .collect()
+            };
+            verdicts.extend(samples.iter().filter_map(|p| judge(&medians(p))));
         }
         let names: Vec<String> = runtimes
             .iter()
@@ -465,9 +480,11 @@ impl Results {
         }
         let _ = writeln!(
             out,
-            "verdict: fastest only when its interval is below every other's and its median ahead by \
-             {:.0} % or more; else a tie (MockClock is not in verdicts: it is for tests)",
-            stats::THRESHOLD * 100.0
+            "verdict: fastest (or slower) only when the intervals do not overlap, the medians are \
+             {:.0} % apart or more, and each of the {} processes' medians agrees; else a tie \
+             (MockClock is for tests: not in verdicts)",
+            stats::THRESHOLD * 100.0,
+            self.budget.processes
         );
         out
     }
@@ -483,8 +500,9 @@ impl Results {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"samples\": {}, \"batch_ms\": {}, \"threshold\": {}, \"runtimes\": [",
+            "{{\"samples\": {}, \"processes\": {}, \"batch_ms\": {}, \"threshold\": {}, \"runtimes\": [",
             self.budget.samples,
+            self.budget.processes,
             self.budget.batch.as_secs_f64() * 1e3,
             stats::THRESHOLD
         );
@@ -643,8 +661,8 @@ mod tests {
 
     #[test]
     fn a_process_that_disagrees_turns_the_verdict_into_a_tie() {
-        // Pooled, a is clearly ahead (b's median is 300); in the second process b is within
-        // 20 % of a, which is a tie there.
+        // Pooled, a is clearly ahead (b's median is 300); in the second process b's median is
+        // within 20 % of a's, which is a tie there.
         let one = samples_text(&[100.0; 10], &[300.0; 10]);
         let two = samples_text(&[100.0; 3], &[120.0; 3]);
         let r = Results::from_samples(&[one.clone(), two], Budget::QUICK);
