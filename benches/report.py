@@ -372,7 +372,7 @@ why["child of an open parent + cancel"] = (
 if clock and go_wt:
     least = 2 * clock.mid + (floor_est.mid if floor_est else 0.0)
     why["WithTimeout(1h)+cancel vs Go"] = (
-        f"Two clock reads are required: at creation (`now + d`) and at the cancel, which API.md "
+        f"Two clock reads are required: at creation (`now + d`) and at the cancel, which the API "
         f"makes `DeadlineExceeded` once the deadline has passed even if nobody looked. One "
         f"`ClockRead` is {fmt_ns(clock.mid)} here; two of them and `AllocFloor` come to "
         f"{fmt_ns(least)}, {fmt_ratio(least / go_wt['ns'])} of Go's {fmt_ns(go_wt['ns'])}"
@@ -407,7 +407,7 @@ why["ctx-tower ServerLayer"] = (
     "already costs a large part of tower's whole `Timeout`, before any context is made: the "
     "map and a boxed value are allocated and freed per request, where tower builds its `Sleep` "
     "inside its own future. `ServerLayer` then adds one node (one clock read, no timer). "
-    "Not reachable by any layer that hands the handler a ctx in its extensions, as API.md "
+    "Not reachable by any layer that hands the handler a ctx in its extensions, as the API "
     "fixes; benches/NOTES.md (ctx-tower) has the instruction breakdown.")
 why["tokio-util: "] = (
     "These rows create, cancel or drop children of open parents: ctx takes the parent's lock "
