@@ -3,12 +3,14 @@
 //! The targets themselves live in `benches/`: `go_suite` (Go's own `context` benchmarks, same
 //! names and sweeps), `tokio_util` (the same operations on `CancellationToken`), `runtimes`
 //! (tokio, async-std, smol and `MockClock`, generic over [`runtime::BenchRuntime`], so you can
-//! add your own executor) and `memory` (bytes and allocations per operation, counted by
+//! add your own executor; sampled by [`quick`] and judged by [`stats`] into a table with
+//! verdicts), `tower` and `memory` (bytes and allocations per operation, counted by
 //! [`CountingAlloc`]). `bash benches/run.sh` runs them (`--only GROUP` for one question) and
-//! writes `target/ctx-benches/benchmarks.md`; `--update-docs` rewrites `docs/benchmarks.md`.
+//! writes `target/ctx-benches/benchmarks.md`; `--update-docs` puts the run's sections into
+//! `docs/benchmarks.md`. `benches/README.md` explains how to run and read them.
 //!
 //! Timing budgets are short by default so that the whole suite fits in a few minutes on a
-//! small shared machine; set `CTX_BENCH_FULL=1` for criterion's longer defaults.
+//! small shared machine; set `CTX_BENCH_FULL=1` for longer ones.
 //!
 //! # Examples
 //!
