@@ -323,7 +323,10 @@ met = sum(1 for t in targets if t[3] == "yes")
 missed = [t for t in targets if t[3] == "no"]
 unmeasured = [t for t in targets if t[3] == "–"]
 measured = [t for t in targets if t[3] != "–"]
-if measured:
+# The Targets table (and its chart) only from a full run: a partial one measures a few of them,
+# and its report must not replace the whole table in the docs. Its console summary still lists them.
+FULL_RUN = META.get("ONLY", "all") == "all"
+if measured and FULL_RUN:
     w("## Targets")
     w("")
     w(stamp())
@@ -419,7 +422,7 @@ for n, _, _, ok, _ in targets:
     if ok == "no":
         text = next((v for k, v in why.items() if n.startswith(k)), "no analysis written for this target yet.")
         gaps.setdefault(text, []).append(n)
-if gaps:
+if gaps and FULL_RUN:
     w("### Missed targets: why, and what would close them")
     w("")
     for text, names in gaps.items():
@@ -585,9 +588,9 @@ if RT:
     w("")
     w("### Which runtime, then")
     w("")
-    w("Use the root of the runtime you already run: mixing clocks is the one real mistake, and")
-    w("none of the differences below is worth switching runtimes for, unless your program does")
-    w("that one operation all day. From this run:")
+    w("Use the root of the runtime you already run: mixing clocks is the one real mistake, and a")
+    w("difference below is a reason to switch only if your program depends on that one operation.")
+    w("From this run:")
     w("")
     ties = []
     for row in RT["rows"]:
@@ -770,9 +773,9 @@ def escape(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-if chart:
+if chart and FULL_RUN:
     svg_chart(chart, SVG)
-print(f"wrote {OUT}{' and ' + SVG if chart else ''}: {len(CRIT)} criterion results, "
+print(f"wrote {OUT}{' and ' + SVG if chart and FULL_RUN else ''}: {len(CRIT)} criterion results, "
       f"{len(RT.get('rows', []))} runtime operations, {len(GO)} Go results, {len(measured)} targets ({met} met)")
 if measured:
     print()

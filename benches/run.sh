@@ -18,9 +18,10 @@
 #   memory      bytes and allocations per operation, footprint of idle children
 #   tower       ctx-tower's layers against tower's Timeout (when the bench exists)
 #
-# The report goes to target/ctx-benches/benchmarks.md (+ benchmarks.svg when targets were
-# measured); the repository is not touched unless --update-docs is given, which replaces the
-# sections of docs/benchmarks.md this run measured and keeps the others. Criterion's own HTML
+# The report goes to target/ctx-benches/benchmarks.md (+ benchmarks.svg on a full run); the
+# repository is not touched unless --update-docs is given, which replaces the sections of
+# docs/benchmarks.md this run measured and keeps the others (the Targets table and its chart
+# only change on a full run; a partial run prints the targets it measured). Criterion's own HTML
 # report, with plots: target/criterion/report/index.html. benches/README.md explains it all.
 #
 # Go's numbers are taken in the same run when a Go toolchain is found: $GO, else `go` on PATH.

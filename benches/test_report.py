@@ -85,5 +85,28 @@ class RuntimesOnly(unittest.TestCase):
         self.assertNotIn("Notes written by hand", md)
 
 
+class PartialRun(unittest.TestCase):
+    def test_a_partial_run_leaves_the_targets_table_to_full_runs(self):
+        with tempfile.TemporaryDirectory() as target:
+            run_dir = os.path.join(target, "ctx-benches")
+            os.makedirs(run_dir)
+            meta = f"STARTED_EPOCH={int(time.time()) - 5}\nDATE=d\nCOMMIT=c\nONLY=memory\n"
+            write(os.path.join(run_dir, "meta.env"), meta)
+            memory = {"ops": [{"lib": "ctx", "op": "WithCancel+cancel", "bytes_per_op": 96, "allocs_per_op": 1.0}],
+                      "idle_children": 1000, "footprint": [{"lib": "ctx", "bytes_per_child": 121.0, "allocs_per_child": 1.0}]}
+            write(os.path.join(run_dir, "memory.json"), json.dumps(memory))
+            out_md = os.path.join(run_dir, "benchmarks.md")
+            console = run(target, out_md, os.path.join(run_dir, "benchmarks.svg"))
+            md = read(out_md)
+            self.assertFalse(os.path.exists(os.path.join(run_dir, "benchmarks.svg")))
+            write(os.path.join(run_dir, "meta.env"), meta.replace("ONLY=memory", "ONLY=all"))
+            run(target, out_md, os.path.join(run_dir, "benchmarks.svg"))
+            full = read(out_md)
+        self.assertIn("## Memory", md)
+        self.assertNotIn("## Targets", md)
+        self.assertIn("[yes] a cancel node: 96 B", console)
+        self.assertIn("## Targets", full)
+
+
 if __name__ == "__main__":
     unittest.main()
