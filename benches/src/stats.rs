@@ -209,10 +209,12 @@ pub fn verdict(cells: &[(&str, Summary)], threshold: f64) -> Verdict {
     Verdict::Tie { among, slower }
 }
 
-/// One verdict from several that should agree (the pooled samples' and each process's): the
-/// runtimes tied in *any* of them (a fastest counts as tied) are tied, in the order of `names`;
-/// the others of `names` are slower. So a runtime is named fastest only when every verdict
-/// names it, and called slower only when no verdict ties it.
+/// The pooled samples' verdict, checked against each process's own: a runtime is tied when
+/// the pooled verdict ties it (a fastest counts as tied) or when more than `dissent` of the
+/// `processes` verdicts do; the others of `names` are slower. So with `dissent` 0 a runtime is
+/// named fastest only when every verdict names it; with 1, one process may have caught the
+/// machine in an odd moment (a quiet one, or a burst of load) without turning the verdict.
+/// Lists keep the order of `names`.
 ///
 /// # Examples
 ///
@@ -221,16 +223,16 @@ pub fn verdict(cells: &[(&str, Summary)], threshold: f64) -> Verdict {
 /// let names = ["a".to_string(), "b".to_string(), "c".to_string()];
 /// let a = Verdict::Fastest("a".into());
 /// let ab = Verdict::Tie { among: vec!["a".into(), "b".into()], slower: vec!["c".into()] };
-/// assert_eq!(agree(&[a.clone(), a.clone()], &names), a);
-/// assert_eq!(agree(&[a, ab.clone()], &names), ab);
+/// assert_eq!(agree(&a, &[a.clone(), ab.clone()], &names, 1), a); // one dissent allowed
+/// assert_eq!(agree(&a, &[a.clone(), ab.clone()], &names, 0), ab);
 /// ```
-pub fn agree(verdicts: &[Verdict], names: &[String]) -> Verdict {
-    let tied = |name: &String| {
-        verdicts.iter().any(|v| match v {
-            Verdict::Fastest(x) => x == name,
-            Verdict::Tie { among, .. } => among.contains(name),
-        })
+pub fn agree(pooled: &Verdict, processes: &[Verdict], names: &[String], dissent: usize) -> Verdict {
+    let ties = |v: &Verdict, name: &String| match v {
+        Verdict::Fastest(x) => x == name,
+        Verdict::Tie { among, .. } => among.contains(name),
     };
+    let tied =
+        |name: &String| ties(pooled, name) || processes.iter().filter(|v| ties(v, name)).count() > dissent;
     let (among, slower): (Vec<String>, Vec<String>) = names.iter().cloned().partition(tied);
     if among.len() == 1 && !slower.is_empty() {
         return Verdict::Fastest(among[0].clone());
@@ -366,21 +368,29 @@ mod tests {
             among: vec!["b".into(), "a".into()],
             slower: vec!["c".into()],
         };
-        assert_eq!(agree(&[fast_a.clone(), fast_a.clone()], &names), fast_a);
-        // One process saw a, another b: neither is fastest, c is slower in both.
-        assert_eq!(
-            agree(&[fast_a.clone(), fast_b], &names),
-            slow_c.clone().sorted(&names)
-        );
-        assert_eq!(
-            agree(&[fast_a, slow_c.clone()], &names).to_string(),
-            "tie: a, b; slower: c"
-        );
         let all = Verdict::Tie {
             among: names.clone(),
             slower: vec![],
         };
-        assert_eq!(agree(&[slow_c, all.clone()], &names), all);
+        let same = [fast_a.clone(), fast_a.clone(), fast_a.clone()];
+        assert_eq!(agree(&fast_a, &same, &names, 0), fast_a);
+        // One process saw b ahead: with no dissent allowed, a and b tie; c is slower in all.
+        let one_off = [fast_a.clone(), fast_b.clone(), fast_a.clone()];
+        assert_eq!(agree(&fast_a, &one_off, &names, 0), slow_c.clone().sorted(&names));
+        // With one dissent allowed, the odd process does not count...
+        assert_eq!(agree(&fast_a, &one_off, &names, 1), fast_a);
+        // ...two do.
+        let two_off = [fast_b.clone(), fast_b, fast_a.clone()];
+        assert_eq!(
+            agree(&fast_a, &two_off, &names, 1).to_string(),
+            "tie: a, b; slower: c"
+        );
+        // The pooled verdict's ties always stand.
+        assert_eq!(agree(&all, &same, &names, 1), all);
+        assert_eq!(
+            agree(&slow_c, &same, &names, 1).to_string(),
+            "tie: a, b; slower: c"
+        );
     }
 
     impl Verdict {
