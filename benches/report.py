@@ -545,7 +545,7 @@ RT_OPS = {
     "done-arm+fire-1ms": "a real 1 ms deadline armed and fired: what it takes above 1 ms is how late "
                          "the runtime's timer fires (tokio's counts whole milliseconds and rounds up); "
                          "`advance(1 ms)` on the mock clock",
-    "wake-10000-tasks": "10,000 spawned tasks wait on one context; from the cancel until the last has finished",
+    "wake-1000-tasks": "1,000 spawned tasks wait on one context; from the cancel until the last has finished",
     "run-overhead/ready": "what `ctx.run(fut)` adds to a future that is ready at once, per await",
     "run-overhead/yield-once": "what `ctx.run(fut)` adds to a future that yields once, per await",
 }
@@ -562,10 +562,12 @@ if RT:
     w(stamp())
     w("")
     w("`benches/benches/runtimes.rs`, generic over `ctx_benches::runtime::BenchRuntime` (implement")
-    w("it to measure your own executor): tokio (multi-thread runtime, one worker per CPU),")
-    w("async-std (its global executor), smol (one `smol::Executor` on the bench thread), and")
-    w("`MockClock` on `futures::executor::LocalPool` for scale: it is for tests, so it takes no part")
-    w("in the verdicts.")
+    w("it to measure your own executor): tokio (a current-thread runtime) and smol (one")
+    w("`smol::Executor`), both driven by the bench thread, async-std (its global executor, which")
+    w("has threads of its own), and `MockClock` on `futures::executor::LocalPool` for scale: it is")
+    w("for tests, so it takes no part in the verdicts. What differs between the adapters is their")
+    w("clock and timers; a pool of worker threads would add the operating system's scheduling of")
+    w("them, which on a busy machine outweighs the rest.")
     w("")
     w(f"Each cell is the median time per operation of {RT['samples']} samples, with the 95 % interval of")
     w(f"that median in brackets. The samples come from {RT.get('processes', 1)} processes run one after the other,")

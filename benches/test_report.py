@@ -68,7 +68,7 @@ class RuntimesOnly(unittest.TestCase):
                 "samples": 65, "processes": 5, "batch_ms": 1.0, "threshold": 0.25,
                 "runtimes": [{"name": "tokio", "in_verdict": True}, {"name": "smol", "in_verdict": True},
                              {"name": "MockClock", "in_verdict": False}],
-                "rows": [{"op": "wake-10000-tasks", "cells": {"tokio": cell(5e6), "smol": cell(2e6), "MockClock": cell(1.5e6)},
+                "rows": [{"op": "wake-1000-tasks", "cells": {"tokio": cell(5e6), "smol": cell(2e6), "MockClock": cell(1.5e6)},
                           "verdict": "smol fastest", "tied": ["smol"], "slower": ["tokio"]}],
             }
             with open(os.path.join(run_dir, "runtimes.json"), "w") as f:
@@ -78,7 +78,7 @@ class RuntimesOnly(unittest.TestCase):
             md = read(out_md)
         self.assertNotIn("## Targets", md)
         self.assertNotIn("0 of 0", md + console)
-        self.assertIn("| wake-10000-tasks | 5 ms [4.9, 5.1] | 2 ms [1.96, 2.04] | 1.5 ms [1.47, 1.53] | smol fastest |", md)
+        self.assertIn("| wake-1000-tasks | 5 ms [4.9, 5.1] | 2 ms [1.96, 2.04] | 1.5 ms [1.47, 1.53] | smol fastest |", md)
         self.assertIn("| operation | tokio | smol | MockClock (tests) | verdict |", md)
         self.assertIn("*Run of 2026-12-04 18:00 UTC, commit abc1234, quick budget.*", md)
         self.assertIn("**smol** is fastest, 2 ms against 5 ms on tokio", md)

@@ -1,14 +1,19 @@
 //! The cross-runtime benchmarks of [`ctx_benches::runtime`] on every adapter's root and on
 //! `MockClock`:
 //!
-//! * tokio: its multi-thread runtime, one worker per CPU;
-//! * async-std: its global executor;
+//! * tokio: a current-thread runtime, driven by the bench thread;
+//! * async-std: its global executor (its own threads; async-std has no other);
 //! * smol: one `smol::Executor` run on the bench thread;
 //! * MockClock: futures' `LocalPool`, time moved by `advance`.
 //!
+//! Where a runtime lets us, its tasks run on the bench thread: what differs between the
+//! adapters is their clock and timers, and a pool of worker threads would add the operating
+//! system's scheduling of those threads, which on a busy machine outweighs everything else
+//! and changes from one minute to the next (benches/NOTES.md, "The cross-runtime sampler").
+//!
 //! By default it samples them in turn, in a few processes one after the other, and prints a
-//! table of medians, intervals and verdicts (`ctx_benches::quick`); with `CTX_BENCH_OUT=path` the results also go to `path` as JSON (for
-//! `benches/report.py`); `CTX_BENCH_FULL=1` takes more and longer samples. An argument keeps
+//! table of medians, intervals and verdicts (`ctx_benches::quick`); with `CTX_BENCH_OUT=path`
+//! the results also go to `path` as JSON (for `benches/report.py`); `CTX_BENCH_FULL=1` takes more and longer samples. An argument keeps
 //! only the operations whose name contains it (`cargo bench -p ctx-benches --bench runtimes --
 //! wake`). `CTX_BENCH_CRITERION=1` runs the same operations under criterion instead, for its
 //! plots in `target/criterion/report/`.
@@ -110,8 +115,7 @@ impl BenchRuntime for Mock {
 }
 
 fn tokio_runtime() -> Tokio {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(ctx_benches::parallelism())
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");

@@ -46,7 +46,7 @@ pub enum Weight {
     Light,
     /// Microseconds to a millisecond per iteration (trees, wide fan-outs, runtimes).
     Heavy,
-    /// Milliseconds per iteration (10,000 tasks, real timers): few samples.
+    /// Milliseconds per iteration (thousands of tasks, real timers): few samples.
     VeryHeavy,
 }
 

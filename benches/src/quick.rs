@@ -76,7 +76,7 @@ pub struct Budget {
 impl Budget {
     /// The quick budget: 65 samples from 5 processes, each sample the fastest of 3 batches of
     /// 1 ms (about 30 s for the whole table once built, most of it spent setting up the tasks of
-    /// `wake-10000-tasks`).
+    /// `wake-1000-tasks`).
     pub const QUICK: Budget = Budget {
         samples: 65,
         processes: 5,
