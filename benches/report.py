@@ -555,7 +555,17 @@ if RT:
     shown = [n if n in judged else f"{n} (tests)" for n in names]
 
     def fmt_cell(c):
-        return f"{fmt_ns(c['median'])} [{fmt_ns(c['lo']).split()[0]}, {fmt_ns(c['hi']).split()[0]}]"
+        """`1.81 ms [0.43, 3.59]`: three significant digits, the interval in the median's unit."""
+        m = abs(c["median"])
+        div, unit = (1e6, "ms") if m >= 1e6 else (1e3, "µs") if m >= 1e3 else (1.0, "ns")
+
+        def sig3(v):
+            a = abs(v)
+            return f"{v:.0f}" if a >= 100 else f"{v:.1f}" if a >= 10 else f"{v:.2f}"
+        return f"{sig3(c['median'] / div)} {unit} [{sig3(c['lo'] / div)}, {sig3(c['hi'] / div)}]"
+
+    def and_list(names):
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
     w("## Across runtimes")
     w("")
@@ -603,12 +613,12 @@ if RT:
             w(f"* `{row['op']}`: **{tied[0]}** is fastest, {fmt_ns(med[tied[0]])} against "
               f"{fmt_ns(med[nxt])} on {nxt}.")
         elif slower:
-            w(f"* `{row['op']}`: a tie between {', '.join(tied)}; "
+            w(f"* `{row['op']}`: a tie between {and_list(tied)}; "
               + ", ".join(f"{n} is slower ({fmt_ns(med[n])})" for n in slower) + ".")
         else:
             ties.append(row["op"])
     if ties:
-        w(f"* {', '.join('`' + t + '`' for t in ties)}: a tie between all of them.")
+        w(f"* {and_list(['`' + t + '`' for t in ties])}: a tie between all of them.")
     w("")
 
 # ---- ctx-tower ----

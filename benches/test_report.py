@@ -64,12 +64,15 @@ class RuntimesOnly(unittest.TestCase):
             with open(os.path.join(run_dir, "meta.env"), "w") as f:
                 f.write(f"STARTED_EPOCH={int(time.time()) - 5}\nDATE=2026-12-04 18:00 UTC\nCOMMIT=abc1234\nONLY=runtimes\n")
             cell = lambda m: {"median": m, "lo": m * 0.98, "hi": m * 1.02, "n": 65}
+            wide = {"median": 1.81e6, "lo": 4.33e5, "hi": 3.59e6, "n": 65}
             results = {
                 "samples": 65, "processes": 5, "batch_ms": 1.0, "threshold": 0.25,
                 "runtimes": [{"name": "tokio", "in_verdict": True}, {"name": "smol", "in_verdict": True},
                              {"name": "MockClock", "in_verdict": False}],
                 "rows": [{"op": "wake-1000-tasks", "cells": {"tokio": cell(5e6), "smol": cell(2e6), "MockClock": cell(1.5e6)},
-                          "verdict": "smol fastest", "tied": ["smol"], "slower": ["tokio"]}],
+                          "verdict": "smol fastest", "tied": ["smol"], "slower": ["tokio"]},
+                         {"op": "done-arm+cancel", "cells": {"tokio": wide, "smol": cell(600), "MockClock": cell(400)},
+                          "verdict": "tie: tokio, smol", "tied": ["tokio", "smol"], "slower": []}],
             }
             with open(os.path.join(run_dir, "runtimes.json"), "w") as f:
                 json.dump(results, f)
@@ -78,10 +81,12 @@ class RuntimesOnly(unittest.TestCase):
             md = read(out_md)
         self.assertNotIn("## Targets", md)
         self.assertNotIn("0 of 0", md + console)
-        self.assertIn("| wake-1000-tasks | 5 ms [4.9, 5.1] | 2 ms [1.96, 2.04] | 1.5 ms [1.47, 1.53] | smol fastest |", md)
+        self.assertIn("| wake-1000-tasks | 5.00 ms [4.90, 5.10] | 2.00 ms [1.96, 2.04] | 1.50 ms [1.47, 1.53] | smol fastest |", md)
         self.assertIn("| operation | tokio | smol | MockClock (tests) | verdict |", md)
         self.assertIn("*Run of 2026-12-04 18:00 UTC, commit abc1234, quick budget.*", md)
         self.assertIn("**smol** is fastest, 2 ms against 5 ms on tokio", md)
+        self.assertIn("| done-arm+cancel | 1.81 ms [0.43, 3.59] | 600 ns [588, 612] |", md)  # one unit per cell
+        self.assertIn("* `done-arm+cancel`: a tie between all of them.", md)
         self.assertNotIn("Notes written by hand", md)
 
 
