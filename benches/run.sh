@@ -2,7 +2,7 @@
 # Runs the benchmarks and writes a report of this run.
 #
 #   bash benches/run.sh --only runtimes      # which runtime: a table with verdicts, ~30 s
-#   bash benches/run.sh --only ops           # one question in a minute or two; GROUPS below
+#   bash benches/run.sh --only ops           # single operations vs Go: 2–3 minutes; GROUPS below
 #   bash benches/run.sh --only go,tokio-util # several groups
 #   bash benches/run.sh                      # everything (about 10–15 minutes on 2 CPUs)
 #   bash benches/run.sh --update-docs        # also put this run's sections into docs/benchmarks.md
