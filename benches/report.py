@@ -16,8 +16,9 @@ the engineering notes behind them are benches/NOTES.md, which this report does n
 Usage: python3 benches/report.py <target-dir> <output.md> [<chart.svg>]
        python3 benches/report.py --merge <report.md> <docs/benchmarks.md>
 The second form updates the docs from a report: each `## ` section of the report replaces the
-section of the same heading, and every other section of the docs (those of groups this run left
-out, and sections written by hand) is kept where it is.
+section of the same heading (a `### ` subsection written by hand under it is kept), and every
+other section of the docs (those of groups this run left out, and sections written by hand) is
+kept where it is.
 """
 
 import json
@@ -40,14 +41,42 @@ def split_sections(text):
     return "\n".join(pre), [(h, "\n".join(body)) for h, body in secs]
 
 
+# The `### ` subsections this script writes; any other one in the docs was written by hand.
+GENERATED_SUBSECTIONS = {
+    "### Missed targets: why, and what would close them",
+    "### Single operations",
+    "### Which runtime, then",
+}
+
+
+def subsections(body):
+    """[(heading line or None, text)], cut before each line that starts with `### `."""
+    parts = [(None, [])]
+    for line in body.split("\n"):
+        if line.startswith("### "):
+            parts.append((line.strip(), [line]))
+        else:
+            parts[-1][1].append(line)
+    return [(h, "\n".join(lines)) for h, lines in parts]
+
+
+def renew(old_body, new_body):
+    """The report's section, followed by the `### ` subsections of the docs' one that were
+    written by hand (another engineer's notes under a generated heading stay)."""
+    generated = {h for h, _ in subsections(new_body)} | GENERATED_SUBSECTIONS
+    kept = [text.rstrip("\n") for h, text in subsections(old_body) if h and h not in generated]
+    return "\n\n".join([new_body.rstrip("\n")] + kept)
+
+
 def merge(report, docs):
     """The docs with the report's sections put in: the report's preamble, each docs section
-    replaced by the report's of the same heading (or kept), and the report's new sections placed
-    after the section that precedes them in the report."""
+    replaced by the report's of the same heading (keeping its hand-written `### ` subsections)
+    or kept, and the report's new sections placed after the section that precedes them in the
+    report."""
     pre, new = split_sections(report)
     _, old = split_sections(docs)
     fresh = dict(new)
-    out = [(h, fresh.get(h, body)) for h, body in old]
+    out = [(h, renew(body, fresh[h]) if h in fresh else body) for h, body in old]
     have = {h for h, _ in out}
     for i, (h, body) in enumerate(new):
         if h in have:

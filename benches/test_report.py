@@ -49,6 +49,13 @@ class Merge(unittest.TestCase):
         self.assertIn("new memory", out)
         self.assertNotIn("old memory", out)
 
+    def test_a_hand_written_subsection_under_a_generated_section_stays(self):
+        docs = ("# B\n\n## ctx-tower\n\nold table\n\n### Missed targets: why, and what would close them\n\nstale\n\n"
+                "### ServerLayer against the hand-built stack\n\nby hand\n\n## Memory\n\nm\n")
+        report = "# B\n\n## ctx-tower\n\nnew table\n"
+        out = self.merged(report, docs)
+        self.assertEqual(out, "# B\n\n## ctx-tower\n\nnew table\n\n### ServerLayer against the hand-built stack\n\nby hand\n\n## Memory\n\nm\n")
+
     def test_a_new_section_goes_after_the_one_before_it_in_the_report(self):
         docs = "# B\n\n## Targets\n\nt\n\n## Memory\n\nm\n"
         report = "# B\n\n## Targets\n\nT\n\n## Across runtimes\n\nR\n"
