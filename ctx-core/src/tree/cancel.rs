@@ -285,23 +285,31 @@ fn push_children(
     taken
 }
 
-/// The after-funcs a walk took, with the nodes they keep alive (invariant 7): run by
-/// `propagate` once every waiter of the canceled subtree is awake (invariant 13).
+/// The after-funcs a walk took, each node's followed by the node itself if they kept it alive
+/// (invariant 7): run by `propagate` once every waiter of the canceled subtree is awake
+/// (invariant 13). One list, empty (no allocation) in the usual cancel.
 #[derive(Default)]
-struct Afters {
-    funcs: Vec<AfterFn>,
-    keep_alive: Vec<Arc<Node>>,
+struct Afters(Vec<Pending>);
+
+enum Pending {
+    Run(AfterFn),
+    Release(Arc<Node>),
 }
 
 impl Afters {
     /// Runs the after-funcs in the order the walk met them (top first, each node's in the
-    /// order they were registered), then lets their nodes go.
+    /// order they were registered), letting each node go after its own.
+    #[inline]
     fn run(self) {
-        let Afters { funcs, keep_alive } = self;
-        for f in funcs {
-            run_after(f);
+        if self.0.is_empty() {
+            return;
         }
-        drop(keep_alive);
+        for p in self.0 {
+            match p {
+                Pending::Run(f) => run_after(f),
+                Pending::Release(node) => drop(node),
+            }
+        }
     }
 }
 
@@ -326,11 +334,13 @@ fn wake(taken: Option<Box<Busy>>, afters: &mut Afters) {
     for (_, entry) in entries {
         match entry {
             Entry::Waiter(w) => wake_one(w),
-            Entry::After(f) => afters.funcs.push(f),
+            Entry::After(f) => afters.0.push(Pending::Run(f)),
             Entry::Child(_) => {}
         }
     }
-    afters.keep_alive.extend(keep_alive);
+    if let Some(node) = keep_alive {
+        afters.0.push(Pending::Release(node));
+    }
 }
 
 // ===== waiting =====

@@ -142,12 +142,14 @@ pub(super) enum LockFree {
 impl CancelNode {
     /// A cancel node, open, or born done with `born_done` (a child of a parent that is already
     /// done: built done with the parent's outcome, it needs no attaching at all). `cold`: see
-    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`).
+    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`);
+    /// `under_foreign`: below a bridge fed from another thread (`UNDER_FOREIGN`, invariant 16).
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
     pub(crate) fn new(
         born_done: Option<Outcome>,
         shown_as_deadline: bool,
+        under_foreign: bool,
         cold: Option<Box<Cold>>,
     ) -> CancelNode {
         let (mut state, cause) = match born_done {
@@ -162,6 +164,9 @@ impl CancelNode {
         }
         if shown_as_deadline {
             state |= SHOWN_AS_DEADLINE;
+        }
+        if under_foreign {
+            state |= UNDER_FOREIGN | LOOK; // invariant 16
         }
         CancelNode {
             state: AtomicU32::new(state),
@@ -249,13 +254,6 @@ impl CancelNode {
         self.state.load(Ordering::Relaxed) & LOOK != 0
     }
 
-    /// Marks a node being built (not yet shared) as below a bridge fed from another thread:
-    /// `err()` looks up there (invariant 16).
-    pub(super) fn set_under_foreign(&mut self) {
-        let word = self.state.load(Ordering::Relaxed);
-        self.state = AtomicU32::new(word | UNDER_FOREIGN | LOOK);
-    }
-
     /// Below a bridge fed from another thread (see `UNDER_FOREIGN`).
     #[inline]
     pub(super) fn is_under_foreign(&self) -> bool {
@@ -266,7 +264,11 @@ impl CancelNode {
     /// bridge that a foreign `done()` feeds (a relay whose feeder is one, included).
     #[inline]
     pub(super) fn leads_to_foreign(&self) -> bool {
-        self.is_under_foreign()
+        let word = self.state.load(Ordering::Relaxed);
+        if word & LOOK == 0 {
+            return false; // neither a bridge nor below one (both set `LOOK`): the usual case
+        }
+        word & UNDER_FOREIGN != 0
             || self
                 .bridge()
                 .is_some_and(|b| !b.relay || b.foreign_root.is_some())
