@@ -57,6 +57,47 @@ impl Error {
     }
 }
 
+/// The cause of a context whose cancel handle was dropped: its last [`CancelHandle`] or
+/// [`CancelCauseHandle`] clone went out of scope without [`cancel`](crate::CancelHandle::cancel) or
+/// [`disarm`](crate::CancelHandle::disarm). The context's [`err()`](crate::Ctx::err) is
+/// [`Error::Canceled`], as for any cancel; its [`cause()`](crate::Ctx::cause) (and that of
+/// every descendant canceled with it) downcasts to `HandleDropped`.
+///
+/// Dropping the last handle cancels on purpose (it is Go's `defer cancel()`, done by the
+/// compiler), but a handle dropped by mistake cancels too, at once, and this cause is how you
+/// find out. The usual slip is `let (ctx, _) = ...`: `_` is not a binding, so the handle is
+/// dropped at the end of the statement and `ctx` is born canceled. `.0` does the same.
+///
+/// [`CancelHandle`]: crate::CancelHandle
+/// [`CancelCauseHandle`]: crate::CancelCauseHandle
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ctx_core::{Ctx, Error, HandleDropped};
+///
+/// let root = Ctx::background();
+/// let (ctx, _) = root.with_timeout(Duration::from_secs(5)); // the trap: `_` drops the handle
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert!(ctx.cause().unwrap().is::<HandleDropped>());
+///
+/// let (ctx, _cancel) = root.with_timeout(Duration::from_secs(5)); // the fix: bind it
+/// assert_eq!(ctx.err(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, thiserror::Error)]
+#[error("context canceled: its cancel handle was dropped")]
+pub struct HandleDropped;
+
+impl HandleDropped {
+    /// `HandleDropped` as a shared [`Cause`]: the same `Arc` every time, so the drop of a
+    /// handle allocates nothing.
+    pub(crate) fn as_cause() -> Cause {
+        static DROPPED: LazyLock<Cause> = LazyLock::new(|| Arc::new(HandleDropped));
+        DROPPED.clone()
+    }
+}
+
 impl From<Error> for std::io::Error {
     /// `Canceled` becomes `Interrupted`, `DeadlineExceeded` becomes `TimedOut`; the `Error` is
     /// kept as the source.

@@ -82,12 +82,13 @@ impl Clone for HandleCore {
     }
 }
 
-/// Dropping the last armed clone cancels, with no cause (a `CancelCauseHandle`'s context then
-/// reports `Canceled`); the event names where the context was created, not this drop.
+/// Dropping the last armed clone cancels with `Canceled` and the cause
+/// [`HandleDropped`](crate::HandleDropped); the event names where the context was created,
+/// not this drop.
 impl Drop for HandleCore {
     fn drop(&mut self) {
         if let Some(node) = self.release() {
-            tree::cancel(&node, None, Site::CREATED);
+            tree::cancel_dropped(&node);
         }
     }
 }
@@ -99,7 +100,9 @@ impl Drop for HandleCore {
 ///
 /// `Clone + Send + Sync`. [`cancel`](CancelHandle::cancel) is idempotent and may be called from
 /// any thread. **Dropping the last clone cancels** (Go's `defer cancel()`, done by the
-/// compiler); [`disarm`](CancelHandle::disarm) gives a clone up without canceling.
+/// compiler), with the cause [`HandleDropped`](crate::HandleDropped) so that a handle dropped
+/// by mistake (`let (ctx, _) = ...`) is easy to tell apart; [`disarm`](CancelHandle::disarm)
+/// gives a clone up without canceling.
 ///
 /// The handle of a deadline context cancels with `Canceled` and no cause; if the deadline has
 /// already passed, the context is `DeadlineExceeded` instead.
@@ -125,13 +128,14 @@ impl Drop for HandleCore {
 /// # Examples
 ///
 /// ```
-/// use ctx_core::{Ctx, Error};
+/// use ctx_core::{Ctx, Error, HandleDropped};
 /// let (ctx, cancel) = Ctx::background().with_cancel();
 /// let other = cancel.clone();
 /// drop(cancel);
 /// assert_eq!(ctx.err(), None); // a clone is still alive
 /// drop(other);
 /// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert!(ctx.cause().unwrap().is::<HandleDropped>());
 /// ```
 #[doc(alias = "CancelFunc")]
 #[doc(alias = "drop_guard")]
@@ -191,8 +195,8 @@ impl fmt::Debug for CancelHandle {
 /// Cancels the context it came with and records why. Go: `context.CancelCauseFunc`.
 ///
 /// Like [`CancelHandle`]: `Clone + Send + Sync`, idempotent, first cancel wins, dropping the last
-/// clone cancels (with cause [`Error::Canceled`](crate::Error::Canceled)), and an armed clone
-/// keeps its context alive until it is dropped or disarmed (as Go's `CancelCauseFunc` does).
+/// clone cancels (with cause [`HandleDropped`](crate::HandleDropped)), and an armed clone keeps
+/// its context alive until it is dropped or disarmed (as Go's `CancelCauseFunc` does).
 ///
 /// Which cause a context reports when both it and its parent are canceled:
 ///

@@ -17,7 +17,8 @@
 //! * sleeping on the context's clock, cut short when it is done — [`sleep`](Ctx::sleep),
 //!   [`sleep_until`](Ctx::sleep_until) (the [`Sleep`] future) and
 //!   [`sleep_blocking`](Ctx::sleep_blocking);
-//! * [`Error`] (`Canceled`, `DeadlineExceeded`) and [`Cause`];
+//! * [`Error`] (`Canceled`, `DeadlineExceeded`), [`Cause`] and [`HandleDropped`] (the cause of a
+//!   context whose last cancel handle was dropped);
 //! * the [`Context`] trait for contexts of your own, and [`Clock`] for runtime adapters.
 //!
 //! # Usage
@@ -174,7 +175,7 @@ pub use crate::custom::Context;
 #[doc(inline)]
 pub use crate::done::{Done, Run, RunStream};
 #[doc(inline)]
-pub use crate::error::{Cause, Error};
+pub use crate::error::{Cause, Error, HandleDropped};
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
 #[doc(inline)]
