@@ -258,10 +258,11 @@ impl Ctx {
     }
 
     /// Like [`with_deadline`](Ctx::with_deadline), but when the deadline passes,
-    /// [`cause`](Ctx::cause) is `cause`: any error, or a [`Cause`] (which comes back as the
-    /// same `Arc`; see [`Cause`] for how other errors are wrapped). If this context's deadline
-    /// is earlier, `cause` is not used (as in Go). The handle cancels with [`Error::Canceled`]
-    /// and no cause. Go: `context.WithDeadlineCause`.
+    /// [`cause`](Ctx::cause) is `cause`: any error, a [`Cause`] (which comes back as the same
+    /// `Arc`), an `anyhow::Error`, a boxed error, a `&str` or a `String` (see [`Cause`] for
+    /// how they are wrapped). If this context's deadline is earlier, `cause` is not used (as in
+    /// Go). The handle cancels with [`Error::Canceled`] and no cause. Go:
+    /// `context.WithDeadlineCause`.
     ///
     /// # Examples
     ///
@@ -279,7 +280,7 @@ impl Ctx {
     pub fn with_deadline_cause(
         &self,
         deadline: Instant,
-        cause: impl std::error::Error + Send + Sync + 'static,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(Some(deadline), Some(crate::error::into_cause(cause)));
         let handle = CancelHandle::new(&node.node);
@@ -304,7 +305,7 @@ impl Ctx {
     pub fn with_timeout_cause(
         &self,
         timeout: Duration,
-        cause: impl std::error::Error + Send + Sync + 'static,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> (Ctx, CancelHandle) {
         let now = self.node.clock().now();
         let node = self.derive_deadline_read_at(

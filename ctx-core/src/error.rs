@@ -1,6 +1,5 @@
 //! [`Error`], the two ways a context ends, and [`Cause`], the richer reason behind it.
 
-use std::any::Any;
 use std::sync::{Arc, LazyLock};
 
 /// Why a context is done: canceled, or its deadline passed.
@@ -133,12 +132,20 @@ impl From<Error> for std::io::Error {
 ///
 /// Everything that takes a cause ([`CancelCauseHandle::cancel`](crate::CancelCauseHandle::cancel),
 /// [`with_deadline_cause`](crate::Ctx::with_deadline_cause),
-/// [`with_timeout_cause`](crate::Ctx::with_timeout_cause)) accepts any
-/// `E: std::error::Error + Send + Sync + 'static`: a `Cause` is kept as the same `Arc`, any
-/// other error is wrapped in a new `Arc` once. So `cancel(MyErr)` gives a cause that
-/// downcasts to `MyErr`, while `cancel(Arc::new(MyErr))` gives one that downcasts to
-/// `Arc<MyErr>` (an `Arc<MyErr>` is an error of its own, not a `Cause`): write
-/// `Arc::new(MyErr) as Cause` when you need the `Arc` back with `Arc::ptr_eq`.
+/// [`with_timeout_cause`](crate::Ctx::with_timeout_cause), and the errors of the adapters'
+/// `Group` tasks) accepts any `E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>`:
+/// every error type, `anyhow::Error`, `Box<dyn Error + Send + Sync>`, `&str` and `String`. A
+/// `Cause` (also one inside such a box) is kept as the same `Arc`; any other value is put in
+/// a new `Arc` once:
+///
+/// * `cancel(MyErr)` gives a cause that downcasts to `MyErr`, and so does a boxed `MyErr`;
+/// * `cancel(Arc::new(MyErr))` gives one that downcasts to `Arc<MyErr>` (an `Arc<MyErr>` is an
+///   error of its own, not a `Cause`): write `Arc::new(MyErr) as Cause` when you need the
+///   `Arc` back with `Arc::ptr_eq`;
+/// * `cancel("overloaded")` and `cancel(format!(..))` give a cause whose `Display` is the
+///   text;
+/// * `cancel(anyhow_error)` gives a cause whose `Display` and `source()` chain are the
+///   `anyhow::Error`'s (converted by anyhow's own `From`).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -156,19 +163,25 @@ impl From<Error> for std::io::Error {
 /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
 /// cancel.cancel(Overloaded);
 /// assert!(ctx.cause().unwrap().downcast_ref::<Overloaded>().is_some());
+///
+/// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+/// cancel.cancel("draining for a deploy");
+/// assert_eq!(ctx.cause().unwrap().to_string(), "draining for a deploy");
 /// ```
 pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `err` as a [`Cause`]: a value that already is a `Cause` comes back as that same `Arc`; any
-/// other error is wrapped once.
+/// other value is wrapped once.
 ///
-/// A generic `E: Error` bound admits `Cause` itself (`Arc<T: Error + ?Sized>` is an error), so
-/// the two are told apart at run time by type id, with no specialization; the check is free
-/// after monomorphization.
-pub(crate) fn into_cause<E: std::error::Error + Send + Sync + 'static>(err: E) -> Cause {
-    let mut slot = Some(err);
-    if let Some(cause) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Cause>>() {
-        return cause.take().expect("ctx-core: internal error: cause slot empty");
+/// Any `E: Into<Box<dyn Error + Send + Sync>>` is taken: every error type (a `Cause` too:
+/// `Arc<T: Error + ?Sized>` is an error), `anyhow::Error`, a boxed error, `&str`, `String`.
+/// The conversion boxes the value, and a box that holds a `Cause` is unboxed back to it (a
+/// downcast, no specialization). Any other box becomes the `Arc` (the value is moved once
+/// more; a zero-sized error allocates nothing for the box).
+pub(crate) fn into_cause<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(err: E) -> Cause {
+    let boxed: Box<dyn std::error::Error + Send + Sync + 'static> = err.into();
+    match boxed.downcast::<Cause>() {
+        Ok(cause) => *cause,
+        Err(other) => Cause::from(other),
     }
-    Arc::new(slot.expect("ctx-core: internal error: cause slot empty"))
 }

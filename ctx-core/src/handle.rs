@@ -231,9 +231,11 @@ impl CancelCauseHandle {
         }
     }
 
-    /// Cancels the context with `cause`: any error, or a [`Cause`]. A `Cause` comes back from
-    /// [`Ctx::cause`](crate::Ctx::cause) as the same `Arc`; any other error is wrapped once (see
-    /// [`Cause`]). Idempotent: only the first cancel of a context records its cause.
+    /// Cancels the context with `cause`: any error, a [`Cause`], an `anyhow::Error`, a
+    /// `Box<dyn Error + Send + Sync>`, a `&str` or a `String` (anything
+    /// `Into<Box<dyn Error + Send + Sync>>`). A `Cause` comes back from
+    /// [`Ctx::cause`](crate::Ctx::cause) as the same `Arc`; any other value is wrapped once
+    /// (see [`Cause`]). Idempotent: only the first cancel of a context records its cause.
     ///
     /// # Examples
     ///
@@ -248,9 +250,13 @@ impl CancelCauseHandle {
     /// let why: Cause = Arc::new(std::fmt::Error);
     /// cancel.cancel(why.clone()); // a `Cause`: the same `Arc` comes back
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    ///
+    /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+    /// cancel.cancel(format!("shard {} is down", 3)); // a message
+    /// assert_eq!(ctx.cause().unwrap().to_string(), "shard 3 is down");
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
-    pub fn cancel(&self, cause: impl std::error::Error + Send + Sync + 'static) {
+    pub fn cancel(&self, cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) {
         self.core.cancel(Some(crate::error::into_cause(cause)));
     }
 
