@@ -97,8 +97,8 @@ pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Run, RunStream,
-    Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped, Run,
+    RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.

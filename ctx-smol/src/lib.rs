@@ -87,8 +87,8 @@ pub use crate::group::Group;
 pub use crate::task::spawn;
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Run, RunStream,
-    Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped, Run,
+    RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.
