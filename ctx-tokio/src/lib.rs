@@ -7,7 +7,8 @@
 //! * [`background()`] and [`todo()`] (and [`try_background()`]): roots on the current tokio
 //!   runtime's clock;
 //! * [`TokioClock`], the [`Clock`] behind them;
-//! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done;
+//! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done, whose
+//!   [`JoinHandle`] gives its `Result<T, Error>` with no `JoinError` around it;
 //! * [`Group`]: Go's errgroup — tasks that share a context, the first error cancels the rest;
 //! * [`signal::shutdown`]: a context canceled by the first SIGINT or SIGTERM (Go's
 //!   `signal.NotifyContext`); a second one ends the process;
@@ -127,7 +128,7 @@ mod tokio_clock;
 #[doc(inline)]
 pub use crate::group::Group;
 #[doc(inline)]
-pub use crate::task::spawn;
+pub use crate::task::{JoinHandle, spawn};
 #[doc(inline)]
 pub use crate::token::{CtxExt, from_token};
 #[doc(inline)]
