@@ -8,7 +8,8 @@
 //!   runtime's clock;
 //! * [`TokioClock`], the [`Clock`] behind them;
 //! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done, whose
-//!   [`JoinHandle`] gives its `Result<T, Error>` with no `JoinError` around it;
+//!   [`JoinHandle`] gives its `Result<T, Error>` with no `JoinError` around it, and
+//!   [`spawn_try`] for a fallible future (`Result<T, E>`, not `Ok(Ok(..))`);
 //! * [`Group`]: Go's errgroup — tasks that share a context, the first error cancels the rest;
 //! * [`signal::shutdown`]: a context canceled by the first SIGINT or SIGTERM (Go's
 //!   `signal.NotifyContext`); a second one ends the process;
@@ -128,7 +129,7 @@ mod tokio_clock;
 #[doc(inline)]
 pub use crate::group::Group;
 #[doc(inline)]
-pub use crate::task::{JoinHandle, spawn};
+pub use crate::task::{JoinHandle, spawn, spawn_try};
 #[doc(inline)]
 pub use crate::token::{CtxExt, from_token};
 #[doc(inline)]

@@ -104,3 +104,30 @@ async fn into_inner_gives_tokios_handle_and_its_join_error() {
     let joined = tokio::time::timeout(BOUND, task).await.expect("the task ended");
     assert!(joined.unwrap_err().is_cancelled());
 }
+
+/// `spawn_try`: a fallible future's `Result<T, E>`, with the context's error converted into `E`
+/// (here `io::Error`, which keeps it as its source), not `Ok(Ok(..))`; an abort too.
+#[tokio::test(start_paused = true)]
+async fn spawn_try_flattens_the_futures_result_and_the_contexts_error() {
+    use std::io;
+    let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_secs(30));
+    let ok = ctx_tokio::spawn_try(&ctx, async { Ok::<u8, io::Error>(7) });
+    assert_eq!(ok.await.unwrap(), 7);
+    let failed = ctx_tokio::spawn_try(&ctx, async { Err::<u8, _>(io::Error::other("bad shard")) });
+    let err = failed.await.unwrap_err();
+    assert_eq!(err.to_string(), "bad shard");
+    assert!(
+        err.get_ref().unwrap().downcast_ref::<Error>().is_none(),
+        "the task's own error"
+    );
+    let aborted = ctx_tokio::spawn_try(&ctx, std::future::pending::<io::Result<()>>());
+    aborted.abort();
+    assert_eq!(aborted.await.unwrap_err().kind(), io::ErrorKind::Interrupted);
+    let slow = ctx_tokio::spawn_try(&ctx, std::future::pending::<io::Result<()>>());
+    let err = slow.await.unwrap_err(); // paused time: the deadline passes at once
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(
+        err.get_ref().unwrap().downcast_ref::<Error>(),
+        Some(&Error::DeadlineExceeded)
+    );
+}
