@@ -11,7 +11,8 @@
 //! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
 //! * [`background()`] and [`todo()`]: roots whose timers are async-io timers, as async-std's;
 //! * [`AsyncIoClock`], the [`Clock`] behind them;
-//! * [`spawn`]: `async_std::task::spawn` of a future that stops when a context is done.
+//! * [`spawn`]: `async_std::task::spawn` of a future that stops when a context is done, and
+//!   [`spawn_try`] for a fallible future (its `Result<T, E>`, not `Ok(Ok(..))`).
 //!
 //! It has no `Group` (Go's errgroup) of its own: see [below](#an-errgroup).
 //!
@@ -94,11 +95,11 @@ mod task;
 #[doc(inline)]
 pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 #[doc(inline)]
-pub use crate::task::spawn;
+pub use crate::task::{spawn, spawn_try};
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Run, RunStream,
-    Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped, Run,
+    RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.

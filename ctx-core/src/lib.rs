@@ -13,11 +13,13 @@
 //!   [`after_func`](Ctx::after_func);
 //! * observers — [`err`](Ctx::err), [`cause`](Ctx::cause), [`deadline`](Ctx::deadline),
 //!   [`value`](Ctx::value), the [`Done`] future, [`run`](Ctx::run),
+//!   [`run_timeout`](Ctx::run_timeout),
 //!   [`run_stream`](Ctx::run_stream) and the thread-blocking [`wait_blocking`](Ctx::wait_blocking);
 //! * sleeping on the context's clock, cut short when it is done — [`sleep`](Ctx::sleep),
 //!   [`sleep_until`](Ctx::sleep_until) (the [`Sleep`] future) and
 //!   [`sleep_blocking`](Ctx::sleep_blocking);
-//! * [`Error`] (`Canceled`, `DeadlineExceeded`) and [`Cause`];
+//! * [`Error`] (`Canceled`, `DeadlineExceeded`), [`Cause`] and [`HandleDropped`] (the cause of a
+//!   context whose last cancel handle was dropped);
 //! * the [`Context`] trait for contexts of your own, and [`Clock`] for runtime adapters.
 //!
 //! # Usage
@@ -138,7 +140,8 @@
 // 4. `done` (the `Done` future, on the engine's nodes), then `custom` (the `Context` trait).
 // 5. `wrap`: `Ctx::wrap`'s construction. It reads the user's `Context` once and builds the wrap
 //    from the engine's parts.
-// 6. `handle`, `after`: what `with_*` and `after_func` return, built from a `NodeRef`.
+// 6. `handle`, `after`: what `with_*` and `after_func` return, built from a `NodeRef`;
+//    `run_timeout` (`RunTimeout`: a `Run` and the handle of its child).
 // 7. `ctx`: the handle `Ctx`. It holds what the engine returns and never matches on a node's
 //    kind.
 // 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `test_util`.
@@ -151,6 +154,7 @@ mod error;
 mod handle;
 mod loom;
 mod pool;
+mod run_timeout;
 mod sleep;
 mod tree;
 mod watch;
@@ -174,9 +178,11 @@ pub use crate::custom::Context;
 #[doc(inline)]
 pub use crate::done::{Done, Run, RunStream};
 #[doc(inline)]
-pub use crate::error::{Cause, Error};
+pub use crate::error::{Cause, Error, HandleDropped};
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
+#[doc(inline)]
+pub use crate::run_timeout::RunTimeout;
 #[doc(inline)]
 pub use crate::sleep::Sleep;
 

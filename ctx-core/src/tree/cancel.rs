@@ -12,7 +12,7 @@ use super::deadline::expire;
 use super::foreign::bridge_outcome;
 use super::merge;
 use super::node::{Busy, CancelNode, Entry, Locked, Node, ThinCause};
-use super::state::{LockFree, Outcome, Slot};
+use super::state::{LockFree, Outcome, Slot, handle_dropped};
 use super::trace::{self, Site};
 use crate::loom::lock;
 use crate::pool::{self, AfterFn};
@@ -28,18 +28,31 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     // compare-exchange, no lock (invariant 10), nothing to leave.
     // (Matched apart so that no `cause` is left to drop after the exchange.)
     let Some(cause) = cause else {
-        if node.cancel_node().cancel_plain() {
+        if node.cancel_node().cancel_plain(false) {
             trace::canceled(node, Error::Canceled, at, 0);
         } else {
-            cancel_linked(node, None, at);
+            cancel_linked::<false>(node, None, at);
         }
         return;
     };
-    cancel_linked(node, Some(cause), at);
+    cancel_linked::<false>(node, Some(cause), at);
 }
 
-/// `cancel` of any other node, or of one that changed meanwhile.
-fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
+/// The cancel of a node whose last handle was dropped: `cancel` with the cause
+/// `HandleDropped`, which costs what a cause-less cancel does (invariant 17). The event names
+/// the `with_*` call that made the handle.
+#[inline]
+pub(crate) fn cancel_dropped(node: &Arc<Node>) {
+    if node.cancel_node().cancel_plain(true) {
+        trace::canceled(node, Error::Canceled, Site::CREATED, 0);
+    } else {
+        cancel_linked::<true>(node, None, Site::CREATED);
+    }
+}
+
+/// `cancel` of any other node, or of one that changed meanwhile. `DROPPED`: the drop of the
+/// last handle (then `cause` is `None`); a constant, so that neither path pays for the other.
+fn cancel_linked<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.cancel_node();
     if !c.is_open() {
         return;
@@ -54,7 +67,7 @@ fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     // Fast path, the usual `cancel()`: no cause, nothing depending on the node. One
     // compare-exchange, no lock (invariant 10).
     if cause.is_none() {
-        match c.finish_lock_free(Error::Canceled) {
+        match c.finish_lock_free(Error::Canceled, DROPPED) {
             LockFree::Marked => {
                 leave_marked(node);
                 trace::canceled(node, Error::Canceled, at, 0);
@@ -64,7 +77,13 @@ fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
             LockFree::Busy => {}
         }
     }
-    if let Some(descendants) = propagate(node, Error::Canceled, cause.map(Arc::new)) {
+    // Busy: under the lock the cause is an ordinary one, which the children inherit.
+    let cause = match cause {
+        Some(cause) => Some(Arc::new(cause)),
+        None if DROPPED => Some(handle_dropped()),
+        None => None,
+    };
+    if let Some(descendants) = propagate(node, Error::Canceled, cause) {
         trace::canceled(node, Error::Canceled, at, descendants);
     }
 }
@@ -119,7 +138,7 @@ fn walk(
     // Fast path, a node that never had anything depend on it and no cause to publish: one
     // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
     if cause.is_none() {
-        match c.finish_lock_free(err) {
+        match c.finish_lock_free(err, false) {
             LockFree::Marked => {
                 leave_marked(top);
                 return Some(0);

@@ -56,10 +56,11 @@
 //!    locks only the canceler. So there is no lock order to get wrong.
 //! 2. The state leaves `OPEN` once, and `cause` is set with it: under `inner`'s lock (by a
 //!    compare-exchange, since a lock-free cancel may race it, invariant 10; `cause` in the same
-//!    critical section), or by the lock-free cancel of invariant 10, which gives no cause. After
-//!    that neither changes. `err()` reads the state without the lock (Acquire pairs with the
-//!    Release of the compare-exchange), and a reader of `cause` takes the lock, so `cause` is
-//!    visible to anyone who saw the state.
+//!    critical section), or by the lock-free cancel of invariant 10, which gives no cause (or
+//!    the `DROPPED` flag that stands for one, invariant 17). After that neither changes.
+//!    `err()` reads the state without the lock (Acquire pairs with the Release of the
+//!    compare-exchange), and a reader of `cause` takes the lock, so `cause` is visible to
+//!    anyone who saw the state.
 //! 3. A node that is done never gains children, waiters, after-funcs, a timer or a feed: every
 //!    insertion checks the state under the lock (`claim`, invariant 10). So the slot numbers of a
 //!    done node's (taken) slab are never reused, and a late `remove` can tell from the state
@@ -145,6 +146,15 @@
 //!     bridges above it and, when one of them or a canceler on the way is done, propagates that
 //!     outcome to the node at once. So "done once the custom says so" holds for the whole
 //!     subtree, not just the wrap. No lock is held while a custom context is asked (invariant 5).
+//! 17. The drop of a node's last handle cancels it with the cause `HandleDropped` at the price
+//!     of a cause-less cancel. The lock-free cancels (`cancel_plain`, `finish_lock_free`, of
+//!     invariants 10 and 11) then set `DROPPED` in the same compare-exchange that sets
+//!     `CANCELED`, and `outcome` answers a word with `DROPPED` with the one shared
+//!     `HandleDropped` cause, without the lock (`cause` was never written: the node was not
+//!     busy, invariant 10, and stays unwritten, invariant 2). A busy node is canceled under its
+//!     lock with that shared cause as an ordinary one, which its descendants inherit
+//!     (`cancel_dropped`). `DROPPED` is never set without `CANCELED` nor on an open node, so
+//!     nothing else reads it. Model: `loom_lockfree`.
 //!
 //! # Deadlock safety
 //!
@@ -177,7 +187,8 @@ mod view;
 
 pub(crate) use self::attach::attach;
 pub(crate) use self::cancel::{
-    Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
+    Registered, cancel, cancel_dropped, register_after, register_waker, run_after, unregister_after,
+    unregister_waker,
 };
 pub(crate) use self::deadline::{arm_timer, err};
 pub(crate) use self::derive::{

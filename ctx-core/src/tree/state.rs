@@ -3,11 +3,13 @@
 //! the lock-free cancel (invariant 10) included.
 
 use std::num::NonZeroUsize;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use super::foreign::Bridge;
 use super::merge;
 use super::node::{CancelNode, Cold, Locked, ThinCause};
+use crate::error::HandleDropped;
 use crate::loom::{AtomicU32, AtomicUsize, Mutex, Ordering, lock};
 use crate::{Cause, Error};
 
@@ -40,6 +42,10 @@ const TIMED: u32 = 1 << 6;
 /// from another thread (directly, or through cancel nodes that carry it too): `err()` polls
 /// that bridge before it trusts an open word (invariant 16).
 const UNDER_FOREIGN: u32 = 1 << 7;
+/// Set with `CANCELED`, in the same change of the word, by a lock-free cancel for the drop of
+/// the node's last handle (invariant 17): its cause is `HandleDropped`, made when it is asked
+/// for (`outcome`). Never set on an open node, never cleared.
+const DROPPED: u32 = 1 << 8;
 
 #[inline]
 pub(super) fn state_of(err: Error) -> u32 {
@@ -206,13 +212,15 @@ impl CancelNode {
     /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a plain
     /// node has no slot and no cold part). `false` if the node is not plain, busy or done, or
     /// changed meanwhile: the caller takes the general path, which looks again.
+    /// With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
     #[inline(always)]
-    pub(super) fn cancel_plain(&self) -> bool {
+    pub(super) fn cancel_plain(&self, dropped: bool) -> bool {
         let word = self.state.load(Ordering::Relaxed);
+        let done = if dropped { CANCELED | DROPPED } else { CANCELED };
         word & (DONE_MASK | BUSY | PLAIN) == PLAIN
             && self
                 .state
-                .compare_exchange(word, word | CANCELED, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
     }
 
@@ -358,9 +366,10 @@ impl CancelNode {
     }
 
     /// Marks a node that was never busy done without taking its lock, with no cause
-    /// (invariant 10).
+    /// (invariant 10), or, with `dropped` (only with `Canceled`), with the `HandleDropped`
+    /// that `DROPPED` stands for (invariant 17).
     #[inline]
-    pub(super) fn finish_lock_free(&self, err: Error) -> LockFree {
+    pub(super) fn finish_lock_free(&self, err: Error, dropped: bool) -> LockFree {
         let word = self.state.load(Ordering::Acquire);
         if word & DONE_MASK != OPEN {
             return LockFree::WasDone;
@@ -368,9 +377,14 @@ impl CancelNode {
         if word & BUSY != 0 {
             return LockFree::Busy;
         }
+        let done = if dropped {
+            state_of(err) | DROPPED
+        } else {
+            state_of(err)
+        };
         match self
             .state
-            .compare_exchange(word, word | state_of(err), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => LockFree::Marked,
             Err(now) if now & DONE_MASK != OPEN => LockFree::WasDone,
@@ -391,10 +405,26 @@ impl CancelNode {
 
     /// The error and the given cause (if any) of a done node, read together.
     pub(crate) fn outcome(&self) -> Option<Outcome> {
-        let err = self.state_err()?;
+        let word = self.state.load(Ordering::Acquire);
+        let err = err_of(word)?;
+        if word & DROPPED != 0 {
+            // invariant 17: the drop of the last handle, marked without the lock; its cause is
+            // made now, for whoever asks (no lock: nothing was written under it)
+            return Some(Outcome {
+                err,
+                cause: Some(handle_dropped()),
+            });
+        }
         // invariant 2: `cause` was written before the state left OPEN, under this lock; a
         // lock-free cancel gives none (invariant 10)
         let cause = lock(&self.inner).cause.clone();
         Some(Outcome { err, cause })
     }
+}
+
+/// The cause of a context canceled by the drop of its last handle (invariant 17): one shared
+/// `Arc`, so that neither the drop nor a reader allocates.
+pub(super) fn handle_dropped() -> ThinCause {
+    static DROPPED: LazyLock<ThinCause> = LazyLock::new(|| Arc::new(HandleDropped::as_cause()));
+    DROPPED.clone()
 }
