@@ -83,10 +83,9 @@ async fn half_canceled_mid_flight(clients: usize, calls: usize, trigger: Trigger
                 .unwrap();
             for row in rows {
                 let query: String = row.get(0);
-                if let Some(i) = query.split("/* call ").nth(1).and_then(|s| s.split(' ').next()) {
-                    if let Some(h) = handles.remove(&i.parse::<usize>().unwrap()) {
-                        h.cancel();
-                    }
+                let call = query.split("/* call ").nth(1).and_then(|s| s.split(' ').next());
+                if let Some(h) = call.and_then(|i| handles.remove(&i.parse::<usize>().unwrap())) {
+                    h.cancel();
                 }
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
