@@ -25,7 +25,10 @@ use tokio::runtime::Runtime;
 use tokio_postgres::{Client, NoTls};
 
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn server() -> Option<TestServer> {
@@ -63,26 +66,74 @@ fn select_1(c: &mut Criterion, server: &TestServer, rt: &Runtime) {
         b.iter(|| rt.block_on(async { black_box(client.query("SELECT 1", &[]).await.unwrap()) }))
     });
     group.bench_function("query string/ctx-postgres", |b| {
-        b.iter(|| {
-            rt.block_on(async { black_box(client.query_ctx(&ctx, "SELECT 1", &[]).await.unwrap()) })
-        })
+        b.iter(|| rt.block_on(async { black_box(client.query_ctx(&ctx, "SELECT 1", &[]).await.unwrap()) }))
     });
     group.bench_function("prepared/tokio-postgres", |b| {
         b.iter(|| rt.block_on(async { black_box(client.query(&statement, &[]).await.unwrap()) }))
     });
     group.bench_function("prepared/ctx-postgres", |b| {
-        b.iter(|| {
-            rt.block_on(async { black_box(client.query_ctx(&ctx, &statement, &[]).await.unwrap()) })
-        })
+        b.iter(|| rt.block_on(async { black_box(client.query_ctx(&ctx, &statement, &[]).await.unwrap()) }))
     });
     group.finish();
 }
 
+/// The same comparison interleaved, which a shared machine needs for a difference of a few
+/// percent: `ROUNDS` rounds of `PER_ROUND` plain calls and `PER_ROUND` governed ones (in
+/// alternating order), the ratio of the two means taken per round; printed as the median
+/// ratio, with the medians of the per-call times.
+fn select_1_interleaved(server: &TestServer, rt: &Runtime) {
+    const ROUNDS: usize = 41;
+    const PER_ROUND: u32 = 300;
+    let client = rt.block_on(server.connect()).unwrap();
+    let statement = rt.block_on(client.prepare("SELECT 1")).unwrap();
+    let (ctx, _cancel) = {
+        let _in = rt.enter();
+        ctx_tokio::background().with_cancel()
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for prepared in [false, true] {
+        let (mut plain, mut governed, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        rt.block_on(async {
+            for round in 0..ROUNDS {
+                let mut times = [0.0; 2];
+                for which in [round % 2, 1 - round % 2] {
+                    let start = Instant::now();
+                    for _ in 0..PER_ROUND {
+                        match (which, prepared) {
+                            (0, false) => black_box(client.query("SELECT 1", &[]).await.unwrap()),
+                            (0, true) => black_box(client.query(&statement, &[]).await.unwrap()),
+                            (_, false) => black_box(client.query_ctx(&ctx, "SELECT 1", &[]).await.unwrap()),
+                            (_, true) => black_box(client.query_ctx(&ctx, &statement, &[]).await.unwrap()),
+                        };
+                    }
+                    times[which] = start.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND);
+                }
+                plain.push(times[0]);
+                governed.push(times[1]);
+                ratio.push(times[1] / times[0]);
+            }
+        });
+        let name = if prepared { "prepared" } else { "query string" };
+        println!(
+            "postgres/select_1 interleaved, {name}: tokio-postgres {:.1} µs, ctx-postgres {:.1} µs, \
+             ctx-postgres / tokio-postgres = {:.4} (median of {ROUNDS} rounds of {PER_ROUND})",
+            median(plain),
+            median(governed),
+            median(ratio)
+        );
+    }
+}
+
 fn cancel(c: &mut Criterion, server: &TestServer, rt: &Runtime) {
-    let (client, observer) = rt.block_on(async {
-        (server.connect().await.unwrap(), server.connect().await.unwrap())
-    });
-    let pid: i32 = rt.block_on(client.query_one("SELECT pg_backend_pid()", &[])).unwrap().get(0);
+    let (client, observer) =
+        rt.block_on(async { (server.connect().await.unwrap(), server.connect().await.unwrap()) });
+    let pid: i32 = rt
+        .block_on(client.query_one("SELECT pg_backend_pid()", &[]))
+        .unwrap()
+        .get(0);
     let root = {
         let _in = rt.enter();
         ctx_tokio::background()
@@ -137,6 +188,7 @@ fn postgres(c: &mut Criterion) {
     let Some(server) = server() else { return };
     let rt = runtime();
     select_1(c, &server, &rt);
+    select_1_interleaved(&server, &rt);
     cancel(c, &server, &rt);
 }
 

@@ -37,14 +37,16 @@ use crate::call::governed;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use ctx_postgres::{ClientExt, Error};
-/// # async fn f(client: tokio_postgres::Client) -> Result<(), Error> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// # let client = ctx_postgres::test_server::TestServer::shared().unwrap().connect().await?;
 /// let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_millis(300));
 /// match client.query_ctx(&ctx, "SELECT pg_sleep(30)", &[]).await {
 ///     Err(Error::Done(e)) => assert!(e.is_timeout()), // and the server has stopped it
-///     other => { other?; }
+///     other => panic!("{other:?}"),
 /// }
 /// # Ok(()) }
 /// ```
@@ -53,9 +55,13 @@ pub trait ClientExt {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # use ctx_postgres::ClientExt;
-    /// # async fn f(client: &tokio_postgres::Client, ctx: &ctx_core::Ctx) -> Result<(), ctx_postgres::Error> {
+    /// ```
+    /// use ctx_postgres::ClientExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ctx_postgres::Error> {
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
+    /// # let client = server.connect().await?;
+    /// # let ctx = &ctx_tokio::background();
     /// let rows = client.query_ctx(ctx, "SELECT $1::int4", &[&7i32]).await?;
     /// assert_eq!(rows[0].get::<_, i32>(0), 7);
     /// # Ok(()) }
@@ -73,9 +79,13 @@ pub trait ClientExt {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # use ctx_postgres::ClientExt;
-    /// # async fn f(client: &tokio_postgres::Client, ctx: &ctx_core::Ctx) -> Result<(), ctx_postgres::Error> {
+    /// ```
+    /// use ctx_postgres::ClientExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ctx_postgres::Error> {
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
+    /// # let client = server.connect().await?;
+    /// # let ctx = &ctx_tokio::background();
     /// let row = client.query_one_ctx(ctx, "SELECT 1::int4", &[]).await?;
     /// assert_eq!(row.get::<_, i32>(0), 1);
     /// # Ok(()) }
@@ -93,9 +103,13 @@ pub trait ClientExt {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # use ctx_postgres::ClientExt;
-    /// # async fn f(client: &tokio_postgres::Client, ctx: &ctx_core::Ctx) -> Result<(), ctx_postgres::Error> {
+    /// ```
+    /// use ctx_postgres::ClientExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ctx_postgres::Error> {
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
+    /// # let client = server.connect().await?;
+    /// # let ctx = &ctx_tokio::background();
     /// let row = client.query_opt_ctx(ctx, "SELECT 1 WHERE false", &[]).await?;
     /// assert!(row.is_none());
     /// # Ok(()) }
@@ -113,11 +127,17 @@ pub trait ClientExt {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # use ctx_postgres::ClientExt;
-    /// # async fn f(client: &tokio_postgres::Client, ctx: &ctx_core::Ctx) -> Result<(), ctx_postgres::Error> {
+    /// ```
+    /// use ctx_postgres::ClientExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ctx_postgres::Error> {
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
+    /// # let client = server.connect().await?;
+    /// # let ctx = &ctx_tokio::background();
+    /// # client.batch_execute("CREATE TEMP TABLE orders (id int4, paid bool)").await?;
     /// let n = client.execute_ctx(ctx, "UPDATE orders SET paid = true WHERE id = $1", &[&7i32]).await?;
-    /// # let _ = n; Ok(()) }
+    /// assert_eq!(n, 0);
+    /// # Ok(()) }
     /// ```
     fn execute_ctx<T>(
         &self,
@@ -134,9 +154,13 @@ pub trait ClientExt {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # use ctx_postgres::ClientExt;
-    /// # async fn f(client: &tokio_postgres::Client, ctx: &ctx_core::Ctx) -> Result<(), ctx_postgres::Error> {
+    /// ```
+    /// use ctx_postgres::ClientExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ctx_postgres::Error> {
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
+    /// # let client = server.connect().await?;
+    /// # let ctx = &ctx_tokio::background();
     /// client.batch_execute_ctx(ctx, "CREATE TEMP TABLE t (id int4); DROP TABLE t").await?;
     /// # Ok(()) }
     /// ```

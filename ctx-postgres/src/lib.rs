@@ -20,14 +20,18 @@
 //!
 //! # Examples
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use ctx_postgres::ClientExt;
 //!
-//! # async fn f(client: tokio_postgres::Client) -> Result<(), ctx_postgres::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ctx_postgres::Error> {
+//! # let client = ctx_postgres::test_server::TestServer::shared().unwrap().connect().await?;
+//! # client.batch_execute("CREATE TEMP TABLE orders (id int4, paid bool)").await?;
 //! let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_secs(2));
 //! let rows = client.query_ctx(&ctx, "SELECT id FROM orders WHERE paid", &[]).await?;
-//! # let _ = rows; Ok(()) }
+//! assert!(rows.is_empty());
+//! # Ok(()) }
 //! ```
 //!
 //! # Features
@@ -56,3 +60,8 @@ pub use ctx_core::Ctx;
 pub use error::Error;
 pub use ext::ClientExt;
 pub use route::{CancelRoute, CancelStream};
+
+/// The README's example, compiled by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

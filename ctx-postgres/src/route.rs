@@ -39,9 +39,11 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use ctx_postgres::CancelRoute;
-/// # async fn f(config: tokio_postgres::Config) -> Result<(), tokio_postgres::Error> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokio_postgres::Error> {
+/// # let config = ctx_postgres::test_server::TestServer::shared().unwrap().config();
 /// let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
 /// tokio::spawn(connection);
 /// CancelRoute::new(&config).attach(&client); // `.tls(connector)` for TLS connections
@@ -134,8 +136,11 @@ impl CancelRoute {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # async fn f(client: tokio_postgres::Client, config: tokio_postgres::Config) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
+    /// # let (config, client) = (server.config(), server.connect().await.unwrap());
     /// ctx_postgres::CancelRoute::new(&config).attach(&client);
     /// # }
     /// ```

@@ -26,7 +26,7 @@ use tokio_postgres::{Client, Config, NoTls};
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use ctx_postgres::test_server::TestServer;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -57,7 +57,7 @@ impl TestServer {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// let server = ctx_postgres::test_server::TestServer::shared().unwrap();
     /// assert!(server.port() > 0);
     /// ```
@@ -78,7 +78,7 @@ impl TestServer {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// let server = ctx_postgres::test_server::TestServer::start().unwrap();
     /// drop(server); // stopped, its directory removed
     /// ```
@@ -138,9 +138,10 @@ impl TestServer {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
     /// let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    /// assert!(url.parse::<tokio_postgres::Config>().is_ok());
     /// ```
     pub fn port(&self) -> u16 {
         self.port
@@ -150,7 +151,7 @@ impl TestServer {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
     /// let config = server.config();
     /// assert_eq!(config.get_ports(), &[server.port()]);
@@ -173,9 +174,12 @@ impl TestServer {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # async fn f(server: &ctx_postgres::test_server::TestServer) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
     /// let client = server.connect().await.unwrap();
+    /// assert!(!client.is_closed());
     /// # }
     /// ```
     pub async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
