@@ -176,6 +176,10 @@ fn cancel(c: &mut Criterion, server: &TestServer, rt: &Runtime) {
                     });
                     total += took.elapsed();
                     assert!(out.is_err());
+                    // Untimed: let this cancel land before the next query (tokio-postgres's
+                    // `cancel_query` does not wait for that; without the pause it stops the
+                    // next iteration's query before it is seen running).
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 total
             })

@@ -19,7 +19,6 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
@@ -66,19 +65,16 @@ where
             Err(e) => return Err(Error::Done(e)),
         }
     }
-    let route = match conn.route() {
-        Some(route) => Some(route),
-        None => match first(pin!(discover(client)), done.as_mut()).await {
-            Ok(found) => found.map(|t| conn.set_discovered(CancelRoute::discovered(t))),
-            Err(e) => {
-                conn.abandoned.store(true, Ordering::Relaxed); // the question may still run
-                return Err(Error::Done(e));
-            }
-        },
-    };
-
-    // Rule 2 again: if this future is dropped while the query runs, say so.
-    let mut mark = AbandonMark(Some(conn.clone()));
+    // Rule 2 again: if this call ends (or its future is dropped) while a statement of its own
+    // may still run, say so.
+    let mut mark = AbandonMark(Some(&conn));
+    if !conn.is_routed() {
+        match first(pin!(discover(client)), done.as_mut()).await {
+            Ok(Some(found)) => conn.set_discovered(CancelRoute::discovered(found)),
+            Ok(None) => {}                        // no route: a cancel cannot be sent
+            Err(e) => return Err(Error::Done(e)), // the question may still run: marked
+        }
+    }
     let mut call = pin!(call);
     let e = match first(call.as_mut(), done.as_mut()).await {
         Ok(out) => {
@@ -89,7 +85,7 @@ where
     };
 
     // The ctx ended while the query ran. Rule 3: a task owns the turn from here on.
-    let Some(route) = route else {
+    let Some(route) = conn.route() else {
         // No way to reach the server: the query runs on, as after a plain drop.
         return Err(Error::Done(e));
     };
@@ -97,6 +93,7 @@ where
     // mark, while it still owns the turn).
     mark.clear();
     conn.abandoned.store(true, Ordering::Relaxed);
+    let conn = conn.clone();
     let (ended_tx, ended_rx) = oneshot::channel::<()>();
     let token = client.cancel_token();
     let mut canceler = tokio::spawn(async move {
@@ -151,16 +148,16 @@ async fn cancel_until_ended(
     false
 }
 
-/// Clears the connection's `abandoned` mark unless dropped while armed.
-struct AbandonMark(Option<Arc<Conn>>);
+/// Marks the connection `abandoned` when dropped while armed (see rule 2).
+struct AbandonMark<'a>(Option<&'a Conn>);
 
-impl AbandonMark {
+impl AbandonMark<'_> {
     fn clear(&mut self) {
         self.0 = None;
     }
 }
 
-impl Drop for AbandonMark {
+impl Drop for AbandonMark<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.0.take() {
             conn.abandoned.store(true, Ordering::Relaxed);

@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::pin::{Pin, pin};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -42,6 +43,9 @@ pub(crate) struct Conn {
     /// `.await`. Set by `CancelRoute::attach` (explicit, kept) or found by the first governed
     /// call (discovered).
     route: Mutex<Option<Arc<CancelRoute>>>,
+    /// `route` is set (it is never unset): lets a call skip the lock when it only needs to
+    /// know.
+    routed: AtomicBool,
 }
 
 impl Conn {
@@ -50,6 +54,7 @@ impl Conn {
             turn: Arc::new(tokio::sync::Mutex::new(())),
             abandoned: Arc::new(AtomicBool::new(false)),
             route: Mutex::new(None),
+            routed: AtomicBool::new(false),
         }
     }
 
@@ -58,14 +63,21 @@ impl Conn {
         lock(&self.route).clone()
     }
 
+    /// True once a route is known (it then stays known).
+    pub(crate) fn is_routed(&self) -> bool {
+        self.routed.load(Ordering::Acquire)
+    }
+
     /// Sets the route found by a governed call, unless one was attached meanwhile.
-    pub(crate) fn set_discovered(&self, route: CancelRoute) -> Arc<CancelRoute> {
-        lock(&self.route).get_or_insert_with(|| Arc::new(route)).clone()
+    pub(crate) fn set_discovered(&self, route: CancelRoute) {
+        lock(&self.route).get_or_insert_with(|| Arc::new(route));
+        self.routed.store(true, Ordering::Release);
     }
 
     /// Sets the route given by the user; it replaces any other.
     pub(crate) fn set_explicit(&self, route: CancelRoute) {
         *lock(&self.route) = Some(Arc::new(route));
+        self.routed.store(true, Ordering::Release);
     }
 
     fn is_explicit(&self) -> bool {
@@ -97,9 +109,29 @@ pub(crate) fn conn(client: &Client) -> Arc<Conn> {
     conns.entry(key).or_insert_with(|| Arc::new(Conn::new())).clone()
 }
 
-fn registry() -> &'static Mutex<HashMap<Key, Arc<Conn>>> {
-    static CONNS: std::sync::OnceLock<Mutex<HashMap<Key, Arc<Conn>>>> = std::sync::OnceLock::new();
-    CONNS.get_or_init(|| Mutex::new(HashMap::new()))
+type Conns = HashMap<Key, Arc<Conn>, BuildHasherDefault<KeyHasher>>;
+
+fn registry() -> &'static Mutex<Conns> {
+    static CONNS: std::sync::OnceLock<Mutex<Conns>> = std::sync::OnceLock::new();
+    CONNS.get_or_init(|| Mutex::new(Conns::default()))
+}
+
+/// Hashes a `Key` by its process id and secret key: the server draws the secret at random,
+/// so folding the words together is mixing enough, and nobody but the server chooses it.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_ne_bytes(word);
+        }
+    }
 }
 
 /// A poisoned lock only means a panic elsewhere; the data (a map, an `Option`) stays valid.
@@ -115,7 +147,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn capture(client: &Client) -> Option<Key> {
     let token = client.cancel_token();
     let mut sink = Capture {
-        written: Vec::with_capacity(24),
+        written: [0; 32],
+        len: 0,
     };
     let done = {
         let fut = pin!(token.cancel_query_raw(&mut sink, Plain));
@@ -125,15 +158,18 @@ pub(crate) fn capture(client: &Client) -> Option<Key> {
         )
     };
     // An SSLRequest (8 bytes) may come first; the CancelRequest is the last 16 bytes.
-    let start = sink.written.len().checked_sub(16)?;
-    done.then(|| sink.written[start..].try_into().ok()).flatten()
+    let start = sink.len.checked_sub(16)?;
+    done.then(|| sink.written[start..sink.len].try_into().ok())
+        .flatten()
 }
 
-/// An in-memory stream that records what is written and answers `S` (TLS accepted) to an
-/// SSLRequest, so that a token of a TLS connection writes its packet through `Plain` too.
+/// An in-memory stream that records what is written (an SSLRequest and a CancelRequest at
+/// most: 24 bytes; more is an error) and answers `S` (TLS accepted) to an SSLRequest, so that
+/// a token of a TLS connection writes its packet through `Plain` too.
 #[derive(Debug)]
 struct Capture {
-    written: Vec<u8>,
+    written: [u8; 32],
+    len: usize,
 }
 
 impl AsyncRead for &mut Capture {
@@ -145,7 +181,12 @@ impl AsyncRead for &mut Capture {
 
 impl AsyncWrite for &mut Capture {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().written.extend_from_slice(b);
+        let this = self.get_mut();
+        let Some(to) = this.written.get_mut(this.len..this.len + b.len()) else {
+            return Poll::Ready(Err(io::Error::other("not a cancel request")));
+        };
+        to.copy_from_slice(b);
+        this.len += b.len();
         Poll::Ready(Ok(b.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
