@@ -147,6 +147,20 @@ impl TestServer {
         self.port
     }
 
+    /// The directory of the server's Unix socket (`.s.PGSQL.<port>` in it); the server's
+    /// files live there too, and it is removed when the server stops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = ctx_postgres::test_server::TestServer::shared().unwrap();
+    /// let mut config = tokio_postgres::Config::new();
+    /// config.host_path(server.socket_dir()).port(server.port()).user("postgres");
+    /// ```
+    pub fn socket_dir(&self) -> &Path {
+        &self.top
+    }
+
     /// A config for this server: user and database `postgres`, no password.
     ///
     /// # Examples
