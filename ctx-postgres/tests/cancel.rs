@@ -297,3 +297,43 @@ async fn a_dropped_call_is_not_canceled_by_the_next_one() {
     })
     .await
 }
+
+/// A connector that counts the cancel requests it is asked to wrap, and wraps none (as
+/// `NoTls`: the test server speaks no TLS).
+#[derive(Clone)]
+struct CountingTls(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tokio_postgres::tls::MakeTlsConnect<ctx_postgres::CancelStream> for CountingTls {
+    type Stream = tokio_postgres::tls::NoTlsStream;
+    type TlsConnect = tokio_postgres::NoTls;
+    type Error = tokio_postgres::tls::NoTlsError;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<Self::TlsConnect, Self::Error> {
+        assert_eq!(domain, "127.0.0.1", "the connector gets the configured host");
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(tokio_postgres::NoTls)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cancel_request_goes_through_the_routes_tls_connector() {
+    watchdog(LIMIT, async {
+        let client = connect().await;
+        let observer = connect().await;
+        let pid = backend_pid(&client).await;
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        CancelRoute::new(&server().config())
+            .tls(CountingTls(asked.clone()))
+            .attach(&client);
+        let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_millis(200));
+        let out = client.query_ctx(&ctx, "SELECT pg_sleep(30)", &[]).await;
+        assert!(matches!(out, Err(Error::Done(_))), "{out:?}");
+        assert!(
+            idle_within(&observer, pid, Duration::from_secs(1))
+                .await
+                .is_some()
+        );
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    })
+    .await
+}
