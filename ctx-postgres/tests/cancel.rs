@@ -337,3 +337,31 @@ async fn the_cancel_request_goes_through_the_routes_tls_connector() {
     })
     .await
 }
+
+/// Deadlines of 0.1 to 2 ms: the ctx ends before or while tokio-postgres prepares the
+/// statement, before the query has started on the server. The cancel must still stop it (it
+/// arrives once the query runs; should one arrive between the prepare and the execute, where
+/// the server drops it, the call sends another). Every call answers `Done` well before the
+/// 30 s query would end, and the backend is idle after each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ctx_that_ends_during_the_prepare_still_stops_the_query() {
+    watchdog(Duration::from_secs(90), async {
+        let client = connect().await;
+        let observer = connect().await;
+        let pid = backend_pid(&client).await;
+        for i in 0..20u64 {
+            let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_micros(100 + i * 100));
+            let start = Instant::now();
+            let out = client.query_ctx(&ctx, "SELECT pg_sleep(30)", &[]).await;
+            assert!(matches!(out, Err(Error::Done(_))), "round {i}: {out:?}");
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "round {i}: {:?}",
+                start.elapsed()
+            );
+            let idle = idle_within(&observer, pid, Duration::from_secs(1)).await;
+            assert!(idle.is_some(), "round {i}: {:?}", activity(&observer, pid).await);
+        }
+    })
+    .await
+}
