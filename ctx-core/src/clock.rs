@@ -97,6 +97,9 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// [`Ctx::after_func`](crate::Ctx::after_func)). A clock whose timers are woken by its
     /// user's own call — a test clock's `advance`, which promises that everything due has run
     /// when it returns — answers `true`, and the after-funcs run on that caller's thread.
+    /// Such a clock wakes each timer once, from that call: a wake that finds the timer still in
+    /// its first poll on another thread (it was armed while the clock moved) waits for that poll
+    /// to end and completes the timer itself, so the waking call never returns before it has.
     ///
     /// # Examples
     ///
@@ -106,6 +109,35 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// ```
     fn after_funcs_inline(&self) -> bool {
         false
+    }
+
+    /// Runs `f` — an after-func of a context that one of this clock's timers has just ended —
+    /// away from the thread that woke the timer (when
+    /// [`after_funcs_inline`](Clock::after_funcs_inline) is `false`). `Err(f)`, the default,
+    /// leaves it to ctx-core's after-func threads.
+    ///
+    /// A runtime whose tests pause time overrides this so that the runtime sees the work:
+    /// ctx-tokio's clock (on a runtime whose time can be paused) runs `f` on tokio's blocking
+    /// pool, which holds back the auto-advance of paused time until `f` returns, so a
+    /// paused-time test of an after-func is deterministic.
+    ///
+    /// `f` contains its own panic, and runs at most once. If the clock drops it without running
+    /// it (a runtime shutting down), it runs on ctx-core's after-func threads then: an
+    /// after-func runs exactly once whatever the clock does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_core::{Clock, clock::SystemClock};
+    /// let job: Box<dyn FnOnce() + Send> = Box::new(|| {});
+    /// assert!(SystemClock::default().spawn_after_func(job).is_err()); // ctx-core's threads
+    /// ```
+    #[allow(clippy::type_complexity)]
+    fn spawn_after_func(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), Box<dyn FnOnce() + Send + 'static>> {
+        Err(f)
     }
 }
 
@@ -254,6 +286,15 @@ mod shared {
                 None => Instant::now(),
                 Some(c) => c.now(),
             }
+        }
+
+        /// Whether `self` and `other` are one clock: the same `Arc<dyn Clock>` (roots made from
+        /// one `Arc`, as a `MockClock`'s are), or both the system clock. Nodes of one tree always
+        /// are; a merge of two trees may not be.
+        #[inline]
+        pub(crate) fn same(&self, other: &ClockRef) -> bool {
+            let id = |r: &ClockRef| r.clock().map(|c| Arc::as_ptr(c).cast::<()>());
+            self.0 == other.0 || id(self) == id(other)
         }
 
         /// An owner of the same clock, for what keeps it beyond the node this came from (a

@@ -3,6 +3,7 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -725,7 +726,10 @@ impl Ctx {
     /// future's output, or the context's error (and drops the future).
     ///
     /// It answers on its first poll: `Err` if the context is already done (the future is not
-    /// polled), `Ok` if the future is ready at once.
+    /// polled), `Ok` if the future is ready at once. After that it favours the future: each poll
+    /// polls `fut` first, and once `fut` is ready its output is returned, even if the context
+    /// ended on the same wake-up — so work the future has finished (a row written, a message
+    /// taken) is never thrown away. (tokio-util's `run_until_cancelled` does the same.)
     ///
     /// # Cancellation safety
     ///
@@ -842,6 +846,27 @@ impl PartialEq for Ctx {
 }
 
 impl Eq for Ctx {}
+
+/// Hashes the context's identity, as `==` compares it: clones hash alike, so a `Ctx` can key a
+/// `HashMap` or fill a `HashSet` (as tokio-util's `CancellationToken` can).
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashSet;
+/// use ctx_core::Ctx;
+///
+/// let (a, _cancel_a) = Ctx::background().with_cancel();
+/// let (b, _cancel_b) = a.with_cancel();
+/// let seen: HashSet<Ctx> = [a.clone(), a.clone(), b.clone()].into_iter().collect();
+/// assert_eq!(seen.len(), 2); // `a` and its clone are one context; `b` is its child
+/// assert!(seen.contains(&a) && seen.contains(&b));
+/// ```
+impl Hash for Ctx {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.node.addr().hash(state);
+    }
+}
 
 /// Names the chain as Go's `String()` does: `context.Background.WithCancel.WithValue(u32)`. A
 /// merged context names both: `<self>.WithMerged(<other>)`.

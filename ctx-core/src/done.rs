@@ -257,6 +257,8 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Run<F> {
         done: Done,
+        // Set by the first poll: only that one asks the context before the future.
+        started: bool,
         #[pin]
         fut: Option<F>,
     }
@@ -264,7 +266,11 @@ pin_project_lite::pin_project! {
 
 impl<F> Run<F> {
     pub(crate) fn new(done: Done, fut: F) -> Run<F> {
-        Run { done, fut: Some(fut) }
+        Run {
+            done,
+            started: false,
+            fut: Some(fut),
+        }
     }
 }
 
@@ -273,12 +279,17 @@ impl<F: Future> Future for Run<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        // The context first: a done context answers `Err` without polling `fut`. This check
-        // registers nothing, so a future that is ready at once costs one atomic load more
-        // than the bare future, and arms no deadline timer.
-        if let Some(e) = this.done.peek() {
-            this.fut.set(None);
-            return Poll::Ready(Err(e));
+        // On the first poll, the context first: a done context answers `Err` without ever
+        // starting `fut`. This check registers nothing, so a future that is ready at once costs
+        // one atomic load more than the bare future, and arms no deadline timer. From then on
+        // the future first: an output it has produced is never dropped for a cancel that came
+        // on the same wake-up.
+        if !*this.started {
+            *this.started = true;
+            if let Some(e) = this.done.peek() {
+                this.fut.set(None);
+                return Poll::Ready(Err(e));
+            }
         }
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             panic!("`Run` polled after completion");

@@ -74,8 +74,8 @@
 //!
 //! | you run on | crate | root |
 //! | --- | --- | --- |
-//! | tokio | [`ctx-tokio`](https://docs.rs/ctx-tokio) | `ctx_tokio::background()`: tokio's timers, honours `tokio::time::pause`; also `spawn` and `CancellationToken` interop |
-//! | smol | [`ctx-smol`](https://docs.rs/ctx-smol) | `ctx_smol::background()`: async-io's timers; also `spawn` |
+//! | tokio | [`ctx-tokio`](https://docs.rs/ctx-tokio) | `ctx_tokio::background()`: tokio's timers, honours `tokio::time::pause`; also `spawn`, `Group` (Go's errgroup) and `CancellationToken` interop |
+//! | smol | [`ctx-smol`](https://docs.rs/ctx-smol) | `ctx_smol::background()`: async-io's timers; also `spawn` and `Group` (Go's errgroup) |
 //! | async-std | [`ctx-async-std`](https://docs.rs/ctx-async-std) | `ctx_async_std::background()` (async-std is discontinued upstream: prefer smol) |
 //! | threads, any other executor | this crate | [`Ctx::background()`]: the system clock, one timer thread per process |
 //! | tests | [`ctx-testkit`](https://docs.rs/ctx-testkit) | `MockClock::new().background()`: time moves only when the test says so |

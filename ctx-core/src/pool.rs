@@ -28,6 +28,8 @@
 
 use std::cell::Cell;
 
+use crate::clock::SharedClock;
+
 /// An after-func, as the tree keeps it (`Ctx::after_func`) and this pool runs it.
 pub(crate) type AfterFn = Box<dyn FnOnce() + Send + 'static>;
 
@@ -60,6 +62,69 @@ impl Deferring {
 impl Drop for Deferring {
     fn drop(&mut self) {
         DEFERRING.with(|d| d.set(self.prev));
+    }
+}
+
+thread_local! {
+    static VIA: std::cell::RefCell<Option<SharedClock>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While alive, after-funcs that this thread defers are offered to `clock` first
+/// ([`Clock::spawn_after_func`](crate::Clock::spawn_after_func)): set by a timer of that clock
+/// around the cancel it fires.
+pub(crate) struct Via {
+    prev: Option<SharedClock>,
+}
+
+impl Via {
+    pub(crate) fn enter(clock: SharedClock) -> Via {
+        Via {
+            prev: VIA.with(|v| v.replace(Some(clock))),
+        }
+    }
+}
+
+impl Drop for Via {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        let _ = VIA.try_with(|v| v.replace(prev));
+    }
+}
+
+/// An after-func handed to a clock: runs at most once, and if the clock drops it unrun, goes to
+/// the pool then (so it runs exactly once whatever the clock does).
+struct Once {
+    f: Option<AfterFn>,
+    run: fn(AfterFn),
+}
+
+impl Once {
+    fn run(mut self) {
+        if let Some(f) = self.f.take() {
+            (self.run)(f);
+        }
+    }
+}
+
+impl Drop for Once {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take() {
+            submit(f, self.run);
+        }
+    }
+}
+
+/// Runs a deferred after-func (through `run`, which contains its panic): on the threads of the
+/// clock whose timer fired it, if that clock has some ([`Via`]), else on this pool.
+pub(crate) fn defer(f: AfterFn, run: fn(AfterFn)) {
+    let clock = VIA.try_with(|v| v.borrow().clone()).ok().flatten();
+    let Some(clock) = clock else {
+        submit(f, run);
+        return;
+    };
+    let once = Once { f: Some(f), run };
+    if let Err(job) = clock.get().spawn_after_func(Box::new(move || once.run())) {
+        submit(job, run);
     }
 }
 

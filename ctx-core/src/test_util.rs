@@ -37,6 +37,19 @@ pub fn timers_armed() -> usize {
     counters::TIMERS_ARMED.load(Relaxed)
 }
 
+/// Nodes looked at so far on the way from a waited-on context to the node that owns its
+/// deadline (where the timer is armed). Stays linear in the number of contexts waited on,
+/// however deep the chain.
+///
+/// # Examples
+///
+/// ```
+/// let _ = ctx_core::test_util::deadline_owner_steps();
+/// ```
+pub fn deadline_owner_steps() -> usize {
+    counters::OWNER_STEPS.load(Relaxed)
+}
+
 /// Watchers started so far for foreign `done()` futures by `Ctx::wrap`.
 ///
 /// # Examples

@@ -36,6 +36,15 @@
 //!    `pool_afters == false` (a `MockClock`, whose waking thread is the test's own): a timer
 //!    thread, a runtime's driver or the watcher must not run an after-func that may block.
 //!    The first poll, made by the thread that started the watch, runs them inline.
+//! 6. A wake of a watch that keeps its after-funcs on the waking thread (a timer of a clock whose
+//!    timers are woken by its user's own call: `MockClock::advance`) that finds another thread
+//!    polling it does not hand the next poll to the watcher thread: it waits for that poll to end
+//!    and polls here, so that when the waking call returns, what it woke has completed (its
+//!    context is done, its after-funcs have run, its waiters are woken). Such a wake can only
+//!    find a poll between the timer's registration and the poll's return, where no user code
+//!    runs (the timer was woken once, and taken from the clock), so the wait is short and
+//!    cannot deadlock. A wake from inside the poll itself (`poller` is this thread) still takes
+//!    the `NOTIFIED` path of invariant 4. Not under loom (the models do not use such clocks).
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -43,7 +52,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::loom::{AtomicU8, Mutex, Ordering, lock};
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering, lock};
 
 /// How a foreign `done()` future may be re-polled when it wakes. See
 /// [`Done::new_inline`](crate::Done::new_inline).
@@ -71,6 +80,17 @@ pub(crate) struct Watch {
     /// Set once at creation: after-funcs run by a poll made in a wake go to the after-func
     /// pool (invariant 5).
     pool_afters: bool,
+    /// The thread that owns `POLLING` (an address unique to it, `0` for none): written only by
+    /// that thread, so a thread that reads its own here is inside this watch's poll
+    /// (invariant 6).
+    poller: AtomicUsize,
+}
+
+/// An address unique to the calling thread while it lives (for `Watch::poller`).
+#[cfg(not(loom))]
+fn this_thread() -> usize {
+    thread_local!(static ME: u8 = const { 0 });
+    ME.with(|me| me as *const u8 as usize)
 }
 
 impl Watch {
@@ -93,6 +113,7 @@ impl Watch {
             slot: Mutex::new(None),
             repoll,
             pool_afters,
+            poller: AtomicUsize::new(0),
         });
         watch.run(Some(Box::pin(fut)), false);
         watch
@@ -122,6 +143,8 @@ impl Watch {
         }
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
+        #[cfg(not(loom))]
+        self.poller.store(this_thread(), Ordering::Relaxed);
         let ready = {
             let _pool = (in_wake && self.pool_afters).then(crate::pool::Deferring::enter);
             // Damage control, not control flow: no future of ours panics by design, but a
@@ -134,6 +157,7 @@ impl Watch {
                 Ok(Poll::Pending) => false,
             }
         };
+        self.poller.store(0, Ordering::Relaxed);
         if ready {
             self.state.store(DONE, Ordering::Release);
             return;
@@ -175,6 +199,12 @@ impl Wake for Watch {
         loop {
             let next = match cur {
                 IDLE => POLLING,
+                POLLING if self.waits_for_poller() => {
+                    // Invariant 6: the poller is on its way out of a poll; poll after it, here.
+                    std::thread::yield_now();
+                    cur = self.state.load(Ordering::Acquire);
+                    continue;
+                }
                 POLLING => NOTIFIED,
                 _ => return, // NOTIFIED: a re-poll is already due; DONE: nothing to do
             };
@@ -188,6 +218,26 @@ impl Wake for Watch {
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
+        }
+    }
+}
+
+impl Watch {
+    /// Whether a wake that finds another thread polling waits for that poll to end and then
+    /// polls here, instead of handing the next poll to the watcher thread (invariant 6): for
+    /// the timers of a clock whose waking thread is its user's own (`MockClock::advance`, which
+    /// promises that what is due has run when it returns).
+    #[inline]
+    fn waits_for_poller(&self) -> bool {
+        #[cfg(not(loom))]
+        {
+            !self.pool_afters
+                && self.repoll == Repoll::Inline
+                && self.poller.load(Ordering::Relaxed) != this_thread()
+        }
+        #[cfg(loom)]
+        {
+            false
         }
     }
 }

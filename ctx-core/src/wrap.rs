@@ -38,7 +38,9 @@ impl<C: Context> Foreign for Custom<C> {
 ///   that `Ctx`'s cancel node, resolved by the cancel that reaches it;
 /// * a foreign `done()`: the custom's `on_done` callback (Go's `afterFuncer`) feeds the bridge,
 ///   else one watcher of the foreign future does;
-/// * a `done()` that never completes: no bridge at all.
+/// * a `done()` that never completes: a bridge that only its deadline ends, if it has one (a
+///   foreign deadline ends the wrap on every path, as it ends the wrap's children); else no
+///   bridge at all.
 ///
 /// Either way the bridge is also checked lazily (see `tree::foreign::Bridge`).
 pub(crate) fn wrap<C: Context>(custom: C) -> NodeRef {
@@ -65,7 +67,11 @@ fn build(ctx: &dyn Context, custom: Arc<dyn Foreign>, type_name: &'static str) -
         drop(done); // a `Done` the custom has polled leaves its waker before the relay attaches
         Some(tree::relay_bridge(&custom, &feeder, &clock, deadline))
     } else if done.is_never() {
-        None
+        // Never done by its own `done()`, but its deadline still ends it: one rule for a
+        // foreign deadline on every path (`err()`, `done()`, `sleep`, children, which take the
+        // deadline anyway), so a bridge fed by nothing but that deadline (its timer, lazily
+        // checked like any deadline). With no deadline either, no bridge: it is never done.
+        deadline.map(|d| tree::foreign_bridge(&custom, &clock, Some(d)))
     } else {
         Some(foreign_bridge(ctx, &custom, done, &clock, deadline))
     };

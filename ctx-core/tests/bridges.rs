@@ -386,7 +386,7 @@ fn the_on_done_registration_is_stopped_when_the_wrap_is_dropped() {
 }
 
 /// Asking the wrap itself is asking too: its children attached before the fire are canceled
-/// then, without the watcher thread.
+/// then, without the watcher thread. And asking a child asks the wrap above it (invariant 16).
 #[test]
 #[cfg_attr(
     miri,
@@ -397,11 +397,24 @@ fn asking_the_wrap_itself_cancels_its_children() {
     let switch = Switch::new(false);
     let wrapped = Ctx::wrap(SwitchCtx(switch.clone()));
     let (child, _c) = wrapped.with_cancel();
+    let (grandchild, _g) = child.with_cancel();
     let hold = HoldWatcher::start();
     switch.fire(Error::Canceled, &a_cause("x"));
-    assert_eq!(child.err(), None, "nobody asked yet, and the watcher is held");
     assert_eq!(wrapped.err(), Some(Error::Canceled));
     assert_eq!(child.err(), Some(Error::Canceled));
+    assert_eq!(grandchild.cause().map(|c| c.to_string()), Some("x".into()));
+
+    let switch = Switch::new(false);
+    let wrapped = Ctx::wrap(SwitchCtx(switch.clone()));
+    let (child, _c) = wrapped.with_cancel();
+    let (grandchild, _g) = child.with_cancel();
+    switch.fire(Error::Canceled, &a_cause("y"));
+    assert_eq!(
+        grandchild.err(),
+        Some(Error::Canceled),
+        "asking a grandchild asks the wrap, with the watcher held"
+    );
+    assert_eq!(child.cause().map(|c| c.to_string()), Some("y".into()));
     drop(hold);
 }
 

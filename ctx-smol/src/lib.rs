@@ -9,7 +9,9 @@
 //!   ([`Ctx::background_with_clock`]);
 //! * [`spawn`]: `smol::spawn` of a future that stops when a context is done;
 //! * [`Group`]: Go's errgroup on smol's global executor — tasks that share a context, the
-//!   first error cancels the rest.
+//!   first error cancels the rest;
+//! * [`signal::shutdown`]: a context canceled by the first SIGINT or SIGTERM (Go's
+//!   `signal.NotifyContext`); a second one ends the process.
 //!
 //! # Examples
 //!
@@ -74,6 +76,8 @@
 
 mod async_io_clock;
 mod group;
+#[cfg(any(unix, windows))]
+pub mod signal;
 mod task;
 
 #[doc(inline)]

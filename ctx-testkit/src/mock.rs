@@ -50,6 +50,8 @@ pub struct MockClock {
 
 struct Shared {
     state: Mutex<State>,
+    /// The clock the roots share (`as_clock`); weak, as it holds this `Shared`.
+    me: Mutex<std::sync::Weak<dyn Clock>>,
 }
 
 struct State {
@@ -82,6 +84,7 @@ impl MockClock {
                     next_id: 0,
                     timers: BTreeMap::new(),
                 }),
+                me: Mutex::new(std::sync::Weak::<MockClock>::new() as std::sync::Weak<dyn Clock>),
             }),
         }
     }
@@ -101,7 +104,7 @@ impl MockClock {
     /// ```
     #[doc(alias = "Background")]
     pub fn background(&self) -> Ctx {
-        Ctx::background_with_clock(Arc::new(self.clone()))
+        Ctx::background_with_clock(self.as_clock())
     }
 
     /// A TODO root (`context.TODO`) whose time and timers are this clock's.
@@ -115,7 +118,20 @@ impl MockClock {
     /// ```
     #[doc(alias = "TODO")]
     pub fn todo(&self) -> Ctx {
-        Ctx::todo_with_clock(Arc::new(self.clone()))
+        Ctx::todo_with_clock(self.as_clock())
+    }
+
+    /// This timeline as one `Arc<dyn Clock>`, shared by every root made while any of them lives:
+    /// so ctx-core sees the roots of one mock as one clock (a merge of two of them judges both
+    /// parents' deadlines on it).
+    fn as_clock(&self) -> Arc<dyn Clock> {
+        let mut me = self.shared.me.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(clock) = me.upgrade() {
+            return clock;
+        }
+        let clock: Arc<dyn Clock> = Arc::new(self.clone());
+        *me = Arc::downgrade(&clock);
+        clock
     }
 
     /// The mock's current instant. It changes only in [`advance`](MockClock::advance) and

@@ -9,6 +9,8 @@
 //! * [`TokioClock`], the [`Clock`] behind them;
 //! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done;
 //! * [`Group`]: Go's errgroup — tasks that share a context, the first error cancels the rest;
+//! * [`signal::shutdown`]: a context canceled by the first SIGINT or SIGTERM (Go's
+//!   `signal.NotifyContext`); a second one ends the process;
 //! * interop with tokio-util's [`CancellationToken`] both ways:
 //!   [`CtxExt::to_cancellation_token`] and [`from_token`].
 //!
@@ -116,6 +118,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod group;
+#[cfg(any(unix, windows))]
+pub mod signal;
 mod task;
 mod token;
 mod tokio_clock;

@@ -465,4 +465,22 @@ impl Clock for TokioClock {
             _ => Box::pin(std::future::pending()),
         }
     }
+
+    /// On a runtime whose time can be paused, an after-func fired by one of its timers runs on
+    /// its blocking pool, which holds paused time's auto-advance back until the after-func
+    /// returns: tokio sees the work, and a paused-time test of an after-func does not race the
+    /// clock's jump to the next timer. Elsewhere, ctx-core's after-func threads run it (tokio's
+    /// blocking pool is bounded; an after-func may block for as long as it likes).
+    #[allow(clippy::type_complexity)]
+    fn spawn_after_func(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), Box<dyn FnOnce() + Send + 'static>> {
+        if !self.pausable {
+            return Err(f);
+        }
+        // A runtime that is shutting down drops `f` unrun; ctx-core then runs it itself.
+        drop(self.handle.spawn_blocking(f));
+        Ok(())
+    }
 }

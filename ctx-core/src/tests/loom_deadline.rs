@@ -123,3 +123,40 @@ fn racing_waiters_leave_exactly_one_timer_and_cancel_releases_it() {
         drop((da, db));
     });
 }
+
+/// Two waiters below a middle node climb to the owner at the same time, each marking what it
+/// passes `TIMED` (invariant 14): whichever stops early on the other's mark, exactly one timer is
+/// armed once both have returned, and canceling the owner wakes both and releases it.
+#[test]
+fn waiters_climbing_through_one_middle_node_arm_one_timer() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn poll(done: &mut crate::Done) -> Poll<Error> {
+        Pin::new(done).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    loom::model(|| {
+        let clock = Arc::new(CountingClock::default());
+        let live = clock.live.clone();
+        let root = Ctx::background_with_clock(clock);
+        let (owner, cancel) = root.with_timeout(Duration::from_secs(60));
+        let (mid, _hm) = owner.with_cancel();
+        let (a, _ha) = mid.with_cancel();
+        let (b, _hb) = mid.with_cancel();
+        let t = thread::spawn(move || {
+            let mut d = a.done();
+            assert!(poll(&mut d).is_pending());
+            (d, a)
+        });
+        let mut db = b.done();
+        assert!(poll(&mut db).is_pending());
+        let (mut da, _a) = t.join().unwrap();
+        assert_eq!(live.load(Ordering::SeqCst), 1, "one timer for one deadline");
+        cancel.cancel();
+        assert_eq!(poll(&mut da), Poll::Ready(Error::Canceled));
+        assert_eq!(poll(&mut db), Poll::Ready(Error::Canceled));
+        assert_eq!(live.load(Ordering::SeqCst), 0, "cancel released the timer");
+    });
+}

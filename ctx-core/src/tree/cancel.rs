@@ -90,19 +90,31 @@ type Settle = Vec<(Option<Box<Busy>>, Option<Arc<Node>>)>;
 /// node of a wrap, which is done with it).
 pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<ThinCause>) -> Option<usize> {
     let mut relays: Relays = Vec::new();
-    let mut descendants = walk(top, err, cause, &mut relays)?;
-    while let Some((relay, err, cause)) = relays.pop() {
-        let Outcome { err, cause } = bridge_outcome(&relay).unwrap_or(Outcome { err, cause });
-        if let Some(below) = walk(&relay, err, cause, &mut relays) {
-            descendants += 1 + below;
+    let mut afters = Afters::default();
+    let mut descendants = walk(top, err, cause, &mut relays, &mut afters);
+    if descendants.is_some() {
+        while let Some((relay, err, cause)) = relays.pop() {
+            let Outcome { err, cause } = bridge_outcome(&relay).unwrap_or(Outcome { err, cause });
+            if let Some(below) = walk(&relay, err, cause, &mut relays, &mut afters) {
+                descendants = descendants.map(|d| d + 1 + below);
+            }
         }
     }
-    Some(descendants)
+    // Every waiter of the whole subtree, relays included, is awake: only now may an after-func
+    // run (invariant 13), so one that blocks until those waiters act cannot stall them.
+    afters.run();
+    descendants
 }
 
 /// `propagate` without the relays: collects them into `relays`. Returns how many nodes below
 /// `top` it marked, or `None` if `top` was done already.
-fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Relays) -> Option<usize> {
+fn walk(
+    top: &Arc<Node>,
+    err: Error,
+    cause: Option<ThinCause>,
+    relays: &mut Relays,
+    afters: &mut Afters,
+) -> Option<usize> {
     let c = top.cancel_node();
     // Fast path, a node that never had anything depend on it and no cause to publish: one
     // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
@@ -150,7 +162,7 @@ fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Rela
         // lock is released (invariant 5).
         leave_canceler(top.parent.get(), top_slot);
         merge::leave_other(c, other_slot);
-        wake_and_run(taken);
+        wake(taken, afters);
         return Some(0);
     }
 
@@ -195,7 +207,7 @@ fn walk(top: &Arc<Node>, err: Error, cause: Option<ThinCause>, relays: &mut Rela
     merge::leave_all(merged);
     let descendants = done.len() - 1;
     for (taken, node) in done {
-        wake_and_run(taken);
+        wake(taken, afters);
         drop(node);
     }
     Some(descendants)
@@ -213,7 +225,7 @@ fn leave_marked(node: &Arc<Node>) {
 
 /// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
 /// asleep or the after-funcs unrun: it is contained like an after-func's panic.
-fn wake(w: Waker) {
+fn wake_one(w: Waker) {
     let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
 }
 
@@ -221,7 +233,7 @@ fn wake(w: Waker) {
 /// watcher (where one that blocks would stall every other deadline; see pool.rs).
 pub(crate) fn run_after(f: AfterFn) {
     if pool::deferring() {
-        pool::submit(f, run_after_here);
+        pool::defer(f, run_after_here);
     } else {
         run_after_here(f);
     }
@@ -273,9 +285,30 @@ fn push_children(
     taken
 }
 
-/// Stops the timer and the feed, wakes the waiters and runs the after-funcs of a node marked
-/// done (children, if any are left, are simply released).
-fn wake_and_run(taken: Option<Box<Busy>>) {
+/// The after-funcs a walk took, with the nodes they keep alive (invariant 7): run by
+/// `propagate` once every waiter of the canceled subtree is awake (invariant 13).
+#[derive(Default)]
+struct Afters {
+    funcs: Vec<AfterFn>,
+    keep_alive: Vec<Arc<Node>>,
+}
+
+impl Afters {
+    /// Runs the after-funcs in the order the walk met them (top first, each node's in the
+    /// order they were registered), then lets their nodes go.
+    fn run(self) {
+        let Afters { funcs, keep_alive } = self;
+        for f in funcs {
+            run_after(f);
+        }
+        drop(keep_alive);
+    }
+}
+
+/// Stops the timer and the feed and wakes the waiters of a node marked done; its after-funcs
+/// go to `afters`, to run once the whole subtree is awake (children, if any are left, are
+/// simply released).
+fn wake(taken: Option<Box<Busy>>, afters: &mut Afters) {
     let Some(busy) = taken else { return };
     let Busy {
         entries,
@@ -292,12 +325,12 @@ fn wake_and_run(taken: Option<Box<Busy>>) {
     }
     for (_, entry) in entries {
         match entry {
-            Entry::Waiter(w) => wake(w),
-            Entry::After(f) => run_after(f),
+            Entry::Waiter(w) => wake_one(w),
+            Entry::After(f) => afters.funcs.push(f),
             Entry::Child(_) => {}
         }
     }
-    drop(keep_alive);
+    afters.keep_alive.extend(keep_alive);
 }
 
 // ===== waiting =====

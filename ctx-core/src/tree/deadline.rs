@@ -9,7 +9,7 @@ use super::cancel::propagate;
 use super::counters;
 use super::foreign::poll_bridge;
 use super::merge;
-use super::node::Node;
+use super::node::{Node, NodeRef};
 use super::state::Outcome;
 use super::trace::{self, Site};
 use crate::Error;
@@ -35,12 +35,49 @@ fn err_slow(node: &Arc<Node>) -> Option<Error> {
     {
         return Some(e);
     }
+    if c.is_under_foreign()
+        && let Some(e) = poll_foreign_above(node)
+    {
+        return Some(e);
+    }
     let d = node.deadline()?;
     if node.clock.now() < d {
         return None;
     }
     expire(node);
     c.state_err()
+}
+
+/// `err()` of an open node below a bridge fed from another thread (invariant 16): polls the
+/// bridges above it (climbing the cancelers that carry `UNDER_FOREIGN`, through both parents of
+/// a merge), and if one of them — or a canceler on the way — is done, gives `node` that outcome
+/// now, as the walk on its way down will (as `expire` does for a deadline's owner). So once a
+/// foreign context's own `err()` says it is done, everything derived from its wrap says so
+/// too, whoever asks, without waiting for the watcher thread.
+#[cold]
+#[inline(never)]
+fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
+    let mut stack: Vec<&Arc<Node>> = vec![node];
+    while let Some(cur) = stack.pop() {
+        let cc = cur.cancel_node();
+        let parents = [cur.parent.get(), cc.merged_with()];
+        for canceler in parents.into_iter().flatten().filter_map(NodeRef::source) {
+            let pc = canceler.cancel_node();
+            if let Some(b) = pc.bridge()
+                && pc.is_open()
+            {
+                poll_bridge(canceler, b);
+            }
+            if let Some(Outcome { err, cause }) = pc.outcome_if_done() {
+                propagate(node, err, cause);
+                return node.cancel_node().state_err();
+            }
+            if pc.is_under_foreign() {
+                stack.push(canceler);
+            }
+        }
+    }
+    None
 }
 
 /// A new node whose deadline has already passed is born `DeadlineExceeded`.
@@ -59,6 +96,11 @@ pub(super) fn check_deadline(node: &Arc<Node>) {
 pub(crate) fn expire(start: &Arc<Node>) {
     let Some(d) = start.deadline() else { return };
     let owner = deadline_owner(start, d).unwrap_or(start);
+    // Invariant 15: a deadline is judged on its owner's clock. An owner reached through a
+    // merge of two trees may run on another clock than the one `start` was read on: ask its own.
+    if !owner.clock.same(&start.clock) && owner.clock.now() < d {
+        return;
+    }
     let cause = owner.cancel_node().deadline_cause();
     if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause)
         && owner.cancel_node().bridge().is_none()
@@ -94,9 +136,29 @@ pub(super) fn deadline_owner(start: &Arc<Node>, d: Instant) -> Option<&Arc<Node>
 }
 
 /// Arms the deadline timer for waiters on `node`: on the owner of its deadline, once.
+///
+/// Climbing to the owner stops at the first node marked `TIMED` (invariant 14), and marks the
+/// nodes it passes: a chain of `n` nodes under one deadline, each waited on, climbs `O(n)` in
+/// all, whatever the order of the waits, instead of `O(n²)`.
 pub(crate) fn arm_timer(node: &Arc<Node>) {
     let Some(d) = node.deadline() else { return };
-    let owner = deadline_owner(node, d).unwrap_or(node);
+    let mut cur = node;
+    let owner = loop {
+        #[cfg(feature = "test-util")]
+        counters::OWNER_STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let c = cur.cancel_node();
+        if c.is_timed() {
+            return; // armed, or being armed, from here up
+        }
+        c.set_timed();
+        if c.own_deadline() == Some(d) {
+            break cur;
+        }
+        match merge::up(cur, d) {
+            Some(up) => cur = up,
+            None => break node, // no cancel node owns it (a foreign deadline): `node` does
+        }
+    };
     let oc = owner.cancel_node();
     {
         let g = lock(&oc.inner);
@@ -116,6 +178,9 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
             clock.get().sleep_until(d).await;
         }
         if let Some(node) = weak.upgrade() {
+            // The after-funcs this ends, if deferred (fired from a wake), are offered to this
+            // clock's own threads first (`Clock::spawn_after_func`).
+            let _via = crate::pool::Via::enter(clock.clone());
             expire(&node);
         }
     };

@@ -101,10 +101,18 @@ fn derive_linked(
             ..Cold::default()
         })
     });
+    let mut cancel = CancelNode::new(born_done, shown_as_deadline, cold);
+    if !is_born_done
+        && parent
+            .source()
+            .is_some_and(|s| s.cancel_node().leads_to_foreign())
+    {
+        cancel.set_under_foreign(); // invariant 16
+    }
     let node = Node::new(
         Some(parent),
         parent.clock().clone(), // invariant 12: held through the parent
-        Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, cold)),
+        Kind::Cancel(cancel),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.

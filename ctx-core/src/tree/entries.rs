@@ -53,6 +53,14 @@ impl Entries {
     /// Removes and returns the entry at `key`, if there is one.
     #[inline]
     pub(super) fn try_remove(&mut self, key: usize) -> Option<Entry> {
+        let entry = self.remove_at(key)?;
+        self.shrink_if_sparse();
+        Some(entry)
+    }
+
+    /// `try_remove` without giving memory back (for `retain`, which shrinks once at its end).
+    #[inline]
+    fn remove_at(&mut self, key: usize) -> Option<Entry> {
         let item = self.items.get_mut(key)?;
         if let Item::Free(_) = item {
             return None;
@@ -63,6 +71,48 @@ impl Entries {
         self.next_free = key;
         self.len -= 1;
         Some(entry)
+    }
+
+    /// Gives memory back as the slab empties: once at most a quarter of its storage is taken,
+    /// the free places after the last taken one are dropped and the storage shrinks. Keys
+    /// stay valid (a taken place never moves), so a slab keeps room up to its last taken key.
+    ///
+    /// Amortized `O(1)`: the places dropped are scanned once, and the free list is rebuilt
+    /// (over what is left) only when the storage at least halves.
+    #[inline]
+    fn shrink_if_sparse(&mut self) {
+        const MIN: usize = 64; // below this, keep the room: children come and go
+        let cap = self.items.capacity();
+        if cap <= MIN || self.len > cap / 4 {
+            return;
+        }
+        self.shrink();
+    }
+
+    #[cold]
+    fn shrink(&mut self) {
+        if self.len == 0 {
+            *self = Entries::default(); // back to the inline places
+            return;
+        }
+        let mut end = self.items.len();
+        while end > 0 && matches!(self.items[end - 1], Item::Free(_)) {
+            end -= 1;
+        }
+        if end > self.items.capacity() / 2 {
+            return; // a taken place near the end holds the room
+        }
+        self.items.truncate(end);
+        // Rebuild the free list over what is left, lowest key first.
+        let mut next = end;
+        for key in (0..end).rev() {
+            if let Item::Free(n) = &mut self.items[key] {
+                *n = next;
+                next = key;
+            }
+        }
+        self.next_free = next;
+        self.items.shrink_to_fit();
     }
 
     /// The entry at `key`, if there is one.
@@ -100,9 +150,10 @@ impl Entries {
             if let Item::Taken(entry) = &mut self.items[key]
                 && !keep(key, entry)
             {
-                self.try_remove(key);
+                self.remove_at(key);
             }
         }
+        self.shrink_if_sparse();
     }
 }
 
@@ -167,6 +218,51 @@ mod tests {
         assert_eq!(e.insert(after()), b);
         assert_eq!(e.iter().map(|(k, _)| k).collect::<Vec<_>>(), [0, 1, 2]);
         assert!(e.try_remove(7).is_none());
+    }
+
+    /// A slab that grew to a million children gives its memory back as they go, down to its
+    /// last taken key, with the keys of what stays unchanged and the free list intact.
+    #[test]
+    fn storage_shrinks_as_the_slab_empties() {
+        let mut e = Entries::default();
+        let long_lived = e.insert(after());
+        let keys: Vec<_> = (0..1_000_000).map(|_| e.insert(after())).collect();
+        assert!(e.capacity() >= 1_000_001);
+        for k in keys {
+            assert!(e.try_remove(k).is_some());
+        }
+        assert!(e.capacity() <= 64, "kept {} places for one entry", e.capacity());
+        assert!(e.get_mut(long_lived).is_some());
+        // Still a working slab: new keys fill from the lowest free place.
+        assert_eq!(e.insert(after()), 1);
+        assert_eq!(e.iter().count(), 2);
+
+        // A taken place high up holds the room below it, and frees are reused after a shrink.
+        let mut e = Entries::default();
+        let keys: Vec<_> = (0..1000).map(|_| e.insert(after())).collect();
+        for &k in &keys[..999] {
+            e.try_remove(k);
+        }
+        assert!(e.get_mut(keys[999]).is_some());
+        assert_eq!(e.iter().map(|(k, _)| k).collect::<Vec<_>>(), [999]);
+        e.try_remove(keys[999]);
+        assert!(e.is_empty());
+        assert!(e.capacity() <= 64);
+        let mut e2 = Entries::default();
+        let ks: Vec<_> = (0..300).map(|_| e2.insert(after())).collect();
+        for &k in &ks[10..] {
+            e2.try_remove(k);
+        }
+        for &k in &ks[1..10] {
+            e2.try_remove(k);
+        }
+        assert!(e2.capacity() < 300);
+        let again: Vec<_> = (0..20).map(|_| e2.insert(after())).collect();
+        let mut sorted = again.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 20, "keys handed out twice: {again:?}");
+        assert!(!again.contains(&0), "key 0 is still taken");
     }
 
     /// `retain` removes what it is told to, and the removed keys are reused.

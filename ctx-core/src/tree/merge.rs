@@ -83,7 +83,11 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
         })),
         ..Cold::default()
     };
-    let cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
+    let mut cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
+    let leads = |p: &NodeRef| p.source().is_some_and(|s| s.cancel_node().leads_to_foreign());
+    if !is_born_done && (leads(a) || leads(b)) {
+        cancel.set_under_foreign(); // invariant 16
+    }
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
     let node = Node::new(Some(a), a.clock().clone(), Kind::Cancel(cancel));
     if !is_born_done {
@@ -173,8 +177,9 @@ pub(super) fn leave_all(merged: Vec<Left>) {
 /// deadline has passed is in the walk. Other nodes: unchanged.
 ///
 /// `now` is the walk's one reading of the clock, taken before it changed anything (invariant 8
-/// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from; a
-/// merge of two trees on different clocks compares its deadline with that one.
+/// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from,
+/// so a deadline owned in the other tree of a merge on another clock is left to that tree
+/// (invariant 15).
 #[inline]
 pub(super) fn deadline_first(
     node: &Arc<Node>,
@@ -190,7 +195,14 @@ pub(super) fn deadline_first(
         return Outcome { err, cause };
     }
     // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
-    let cause = deadline_owner(node, d).and_then(|o| o.cancel_node().deadline_cause());
+    let owner = deadline_owner(node, d);
+    // Invariant 15: `now` is this tree's clock. An owner on another clock (the other tree of a
+    // merge) is judged only on its own, which the walk may not read (invariant 8): its own
+    // timer or lazy check will say when it passes. Until then the canceler's answer stands.
+    if owner.is_some_and(|o| !o.clock.same(&node.clock)) {
+        return Outcome { err, cause };
+    }
+    let cause = owner.and_then(|o| o.cancel_node().deadline_cause());
     Outcome {
         err: Error::DeadlineExceeded,
         cause,

@@ -117,6 +117,34 @@
 //!     `Ctx::wrap` (while it still borrows the wrapped context). Anything else reads the clock
 //!     only while it borrows the node (`err()`, a walk's `now`, `Ctx::now`, a `Sleep`, which
 //!     holds its `Ctx`; a clock's timer future is `'static` and holds what it needs itself).
+//! 13. A cancel wakes every waiter of the subtree it ends — the nodes of its walk and of every
+//!     relay resolved after it — before it runs any of their after-funcs (`propagate` collects
+//!     them in `Afters` and runs them last). So an after-func that blocks until those waiters
+//!     have acted (a shutdown drain) stalls nothing but itself. This holds for every way a node
+//!     ends: a handle, a timer, `MockClock::advance`, a lazy expiry, a foreign `done()`.
+//! 14. A node marked `TIMED` has a deadline whose timer is armed, or being armed, on the node
+//!     that owns it (the owner itself is marked before it arms; every node `arm_timer` climbs
+//!     through on its way there is marked too, and all share that deadline). So `arm_timer`
+//!     stops at the first `TIMED` node: the timer it would arm exists or is on its way, and
+//!     stays until the owner is done (or dropped, which its descendants' strong references
+//!     forbid while they live). Only busy nodes are climbed (each has the waiter or after-func
+//!     being registered, or a child on the way up), so the lock-free cancel of invariant 10
+//!     never races the `fetch_or`; `mark`'s store may drop the bit from a node it marks done,
+//!     which then arms nothing. Model: `loom_deadline`.
+//! 15. A deadline is judged on the clock of the node that owns it. Every node of one tree reads
+//!     its root's clock, so this is only a rule for merges of two trees: a node whose deadline is
+//!     owned across a merge on another clock (`ClockRef::same` says no) never expires that
+//!     owner by its own clock's reading — `expire` asks the owner's clock first, and a walk
+//!     (which may read no clock, invariant 8) leaves it to the owner's own timer or lazy check.
+//!     So reading a merge never ends the other parent early ("canceling it touches neither
+//!     parent").
+//! 16. A bridge fed from another thread (a foreign `done()`'s watcher) may lag behind its custom
+//!     context's own `err()`. A cancel node attached below such a bridge — directly, or below
+//!     cancel nodes that are themselves below one — carries `UNDER_FOREIGN` (and `LOOK`) from
+//!     birth; its `err()` (and so `done()`, `wait_blocking`, `after_func`, deriving) polls the
+//!     bridges above it and, when one of them or a canceler on the way is done, propagates that
+//!     outcome to the node at once. So "done once the custom says so" holds for the whole
+//!     subtree, not just the wrap. No lock is held while a custom context is asked (invariant 5).
 //!
 //! # Deadlock safety
 //!
@@ -173,6 +201,8 @@ pub(crate) mod counters {
     pub(crate) static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
     pub(crate) static TIMERS_ARMED: AtomicUsize = AtomicUsize::new(0);
     pub(crate) static WATCHERS: AtomicUsize = AtomicUsize::new(0);
+    /// Nodes looked at by `arm_timer` on its way to a deadline's owner.
+    pub(crate) static OWNER_STEPS: AtomicUsize = AtomicUsize::new(0);
 }
 
 // ===== test inspection =====

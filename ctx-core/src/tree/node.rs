@@ -406,6 +406,15 @@ impl NodeRef {
         }
     }
 
+    /// The node's address: equal exactly when `ptr_eq` is (for `Hash for Ctx`).
+    #[inline]
+    pub(crate) fn addr(&self) -> usize {
+        match self {
+            NodeRef::Node(n) => Arc::as_ptr(n) as *const () as usize,
+            NodeRef::Value(v) => Arc::as_ptr(v) as *const () as usize,
+        }
+    }
+
     pub(crate) fn ptr_eq(&self, other: &NodeRef) -> bool {
         match (self, other) {
             (NodeRef::Node(a), NodeRef::Node(b)) => Arc::ptr_eq(a, b),

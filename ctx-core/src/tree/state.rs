@@ -30,6 +30,16 @@ const SHOWN_AS_DEADLINE: u32 = 1 << 4;
 /// cold part, never attaches (so never has a slot) and is open. Never cleared. Without `BUSY`
 /// it also has no busy part: its drop has nothing to give back (`CancelNode::is_plain`).
 const PLAIN: u32 = 1 << 5;
+/// Set (by anyone, any time, never cleared) on a node with a deadline once the timer for that
+/// deadline has been armed, or is being armed, on the node that owns it: `arm_timer` from a
+/// node below stops climbing here (invariant 14). Only a hint about the owner's timer: a cancel
+/// under the lock may overwrite the word of a busy node it marks done (`mark`), and a done
+/// node arms nothing.
+const TIMED: u32 = 1 << 6;
+/// Set at creation (with `LOOK`) on a cancel node below a bridge that a foreign `done()` feeds
+/// from another thread (directly, or through cancel nodes that carry it too): `err()` polls
+/// that bridge before it trusts an open word (invariant 16).
+const UNDER_FOREIGN: u32 = 1 << 7;
 
 #[inline]
 pub(super) fn state_of(err: Error) -> u32 {
@@ -239,6 +249,45 @@ impl CancelNode {
         self.state.load(Ordering::Relaxed) & LOOK != 0
     }
 
+    /// Marks a node being built (not yet shared) as below a bridge fed from another thread:
+    /// `err()` looks up there (invariant 16).
+    pub(super) fn set_under_foreign(&mut self) {
+        let word = self.state.load(Ordering::Relaxed);
+        self.state = AtomicU32::new(word | UNDER_FOREIGN | LOOK);
+    }
+
+    /// Below a bridge fed from another thread (see `UNDER_FOREIGN`).
+    #[inline]
+    pub(super) fn is_under_foreign(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & UNDER_FOREIGN != 0
+    }
+
+    /// Whether a cancel node attached below this one is `UNDER_FOREIGN`: this one is, or is a
+    /// bridge that a foreign `done()` feeds (a relay whose feeder is one, included).
+    #[inline]
+    pub(super) fn leads_to_foreign(&self) -> bool {
+        self.is_under_foreign()
+            || self
+                .bridge()
+                .is_some_and(|b| !b.relay || b.foreign_root.is_some())
+    }
+
+    /// The timer of this node's deadline is armed (or being armed) on its owner (see `TIMED`).
+    #[inline]
+    pub(super) fn is_timed(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & TIMED != 0
+    }
+
+    /// Records that the timer of this node's deadline is armed, or being armed, on its owner.
+    /// Called on busy nodes only (invariant 14); were one not busy, a compare-exchange of
+    /// invariant 10 racing it would fail and take the lock instead.
+    #[inline]
+    pub(super) fn set_timed(&self) {
+        if !self.is_timed() {
+            self.state.fetch_or(TIMED, Ordering::Relaxed);
+        }
+    }
+
     /// Named `WithDeadline` in `Display`.
     pub(crate) fn shown_as_deadline(&self) -> bool {
         self.state.load(Ordering::Relaxed) & SHOWN_AS_DEADLINE != 0
@@ -285,7 +334,8 @@ impl CancelNode {
         let mut word = self.state.load(Ordering::Relaxed);
         if word & (DONE_MASK | BUSY) == BUSY {
             // Busy and open: only lock holders change the word now (invariant 10), and we hold
-            // the lock, so a store does.
+            // the lock, so a store does. (Only `TIMED`, a hint, may be set meanwhile without the
+            // lock; losing it on a node that is now done is harmless: invariant 14.)
             self.state.store(word | state_of(err), Ordering::Release);
             return true;
         }

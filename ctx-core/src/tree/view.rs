@@ -32,10 +32,14 @@ fn ctx_err_other(node: &Node) -> Option<Error> {
                 return Some(e);
             }
             let e = w.custom.err();
-            if e.is_some()
-                && let Some(bridge) = &w.source
-            {
-                err(bridge); // the lazy check: cancels the bridge if it lags behind
+            if let Some(bridge) = &w.source {
+                if e.is_some() {
+                    err(bridge); // the lazy check: cancels the bridge if it lags behind
+                } else if w.deadline.is_some() {
+                    // The custom's deadline ends the wrap even if the custom never says so
+                    // (one rule for a foreign deadline, `wrap.rs`): the bridge checks it.
+                    return err(bridge);
+                }
             }
             e
         }
@@ -48,6 +52,11 @@ pub(crate) fn ctx_cause(node: &NodeRef) -> Option<Cause> {
     if let NodeRef::Node(n) = node
         && let Kind::Wrap(w) = &n.kind
     {
+        if w.deadline.is_some()
+            && let Some(bridge) = &w.source
+        {
+            err(bridge); // a foreign deadline that has passed ends the bridge (as in `ctx_err`)
+        }
         return match w.source.as_ref().map(|s| s.cancel_node()) {
             Some(c) if !c.is_open() => c.cause(),
             _ => w.custom.cause(),
