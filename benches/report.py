@@ -3,17 +3,22 @@
 
 Inputs (all written by run.sh in the same session; results older than the run are ignored):
   <target>/criterion/**/new/{benchmark,estimates}.json   criterion results
+  <target>/ctx-benches/runtimes.json                     the `runtimes` bench (its own sampler)
   <target>/ctx-benches/memory.json                       the `memory` bench target
   <target>/ctx-benches/go-context.txt, go-ops.txt        `go test -bench` output (optional)
   <target>/ctx-benches/meta.env                          machine details and flags
-  benches/NOTES.md                                       how the Go suite was translated, and
-                                                         dated hand-written notes
 
-One statistic everywhere: criterion's **median** time per iteration with its 95 % confidence
-interval, and the median of Go's `-count` runs. A ratio is *ctx / other*: below 1 means ctx
-is faster (0.5 = half the time).
+One statistic everywhere: the **median** time per iteration with its 95 % interval (criterion's
+for its targets, the order-statistic interval for `runtimes`), and the median of Go's `-count`
+runs. A ratio is *ctx / other*: below 1 means ctx is faster (0.5 = half the time). Results only:
+the engineering notes behind them are benches/NOTES.md, which this report does not copy.
 
 Usage: python3 benches/report.py <target-dir> <output.md> [<chart.svg>]
+       python3 benches/report.py --merge <report.md> <docs/benchmarks.md>
+The second form updates the docs from a report: each `## ` section of the report replaces the
+section of the same heading (a `### ` subsection written by hand under it is kept), and every
+other section of the docs (those of groups this run left out, and sections written by hand) is
+kept where it is.
 """
 
 import json
@@ -22,10 +27,78 @@ import os
 import re
 import sys
 
+
+def split_sections(text):
+    """(preamble, [(heading line, section text)]), cut before each line that starts with `## `."""
+    pre, secs = [], []
+    for line in text.split("\n"):
+        if line.startswith("## "):
+            secs.append((line.strip(), [line]))
+        elif secs:
+            secs[-1][1].append(line)
+        else:
+            pre.append(line)
+    return "\n".join(pre), [(h, "\n".join(body)) for h, body in secs]
+
+
+# The `### ` subsections this script writes; any other one in the docs was written by hand.
+GENERATED_SUBSECTIONS = {
+    "### Missed targets: why, and what would close them",
+    "### Single operations",
+    "### Which runtime, then",
+}
+
+
+def subsections(body):
+    """[(heading line or None, text)], cut before each line that starts with `### `."""
+    parts = [(None, [])]
+    for line in body.split("\n"):
+        if line.startswith("### "):
+            parts.append((line.strip(), [line]))
+        else:
+            parts[-1][1].append(line)
+    return [(h, "\n".join(lines)) for h, lines in parts]
+
+
+def renew(old_body, new_body):
+    """The report's section, followed by the `### ` subsections of the docs' one that were
+    written by hand (another engineer's notes under a generated heading stay)."""
+    generated = {h for h, _ in subsections(new_body)} | GENERATED_SUBSECTIONS
+    kept = [text.rstrip("\n") for h, text in subsections(old_body) if h and h not in generated]
+    return "\n\n".join([new_body.rstrip("\n")] + kept)
+
+
+def merge(report, docs):
+    """The docs with the report's sections put in: the report's preamble, each docs section
+    replaced by the report's of the same heading (keeping its hand-written `### ` subsections)
+    or kept, and the report's new sections placed after the section that precedes them in the
+    report."""
+    pre, new = split_sections(report)
+    _, old = split_sections(docs)
+    fresh = dict(new)
+    out = [(h, renew(body, fresh[h]) if h in fresh else body) for h, body in old]
+    have = {h for h, _ in out}
+    for i, (h, body) in enumerate(new):
+        if h in have:
+            continue
+        before = [nh for nh, _ in new[:i] if nh in have]
+        at = 1 + max((j for j, (oh, _) in enumerate(out) if before and oh == before[-1]), default=-1)
+        out.insert(at, (h, body))
+        have.add(h)
+    parts = [pre.rstrip("\n")] + [body.rstrip("\n") for _, body in out]
+    return "\n\n".join(parts) + "\n"
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--merge":
+    report_text = open(sys.argv[2], encoding="utf-8").read()
+    docs_text = open(sys.argv[3], encoding="utf-8").read() if os.path.exists(sys.argv[3]) else ""
+    with open(sys.argv[3], "w", encoding="utf-8") as f:
+        f.write(merge(report_text, docs_text))
+    sys.exit(0)
+
 TARGET = sys.argv[1] if len(sys.argv) > 1 else "target"
 OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(TARGET, "ctx-benches", "benchmarks.md")
 SVG = sys.argv[3] if len(sys.argv) > 3 else os.path.splitext(OUT)[0] + ".svg"
-HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_DIR = os.path.join(TARGET, "ctx-benches")
 
 
@@ -160,26 +233,33 @@ w = lines.append
 
 w("# Benchmarks")
 w("")
-w("Generated by `bash benches/run.sh --update-docs` from one run (without `--update-docs`")
-w("the report goes to `target/ctx-benches/benchmarks.md`). Do not edit by hand: the tables and")
-w("the summaries under them are computed from the numbers of this run.")
+w("What ctx costs, measured: against Go's `context`, tokio-util's `CancellationToken` and")
+w("tower's `Timeout`, and across runtimes. The sections are generated by")
+w("`bash benches/run.sh --update-docs`; a run with `--only` replaces only its own sections, so")
+w("each one names the run it comes from. How to run them and how to read them:")
+w("[benches/README.md](../benches/README.md).")
 w("")
-w(f"* Date: {META.get('DATE', '?')}; commit {META.get('COMMIT', '?')}")
-w(f"* Machine: {META.get('NPROC', '?')} CPUs, {META.get('CPU', '?')}; {META.get('KERNEL', '')}")
+w(f"* Machine (latest run): {META.get('NPROC', '?')} CPUs, {META.get('CPU', '?')}; {META.get('KERNEL', '')}")
 w(f"* Rust: {META.get('RUSTC', '?')}; criterion 0.8, `--bench` profile (optimized, debuginfo)")
-w(f"* Go: {META.get('GO', 'not installed: Go columns are empty')}")
-w(f"* Groups run: {META.get('ONLY', 'all')}; budget: {'full' if META.get('FULL') == '1' else 'quick'}")
-w("* Numbers: criterion's **median** time per iteration, with its 95 % confidence interval in")
-w("  brackets; for Go the median of its `-count` runs (ns/op). The same statistic is used for")
-w("  every ratio. Criterion's console line (`time: [...]`) shows its mean-based estimate, which")
-w("  can differ slightly; its HTML report (`target/criterion/report/index.html`) has the plots.")
+w("* Numbers: the **median** time per iteration, with its 95 % interval in brackets")
+w("  (criterion's for its targets; for `Across runtimes`, the interval of the median of")
+w("  interleaved samples); for Go the median of its `-count` runs (ns/op). The same statistic")
+w("  is used for every ratio.")
 w("* Ratios are **ctx / other**: below 1 means ctx takes less time (0.50× = twice as fast).")
 w("")
 w("The machine is small and shared, so absolute numbers wander from run to run; the ratios")
 w("within one run are what count.")
 w("")
-w("![ctx / other, per comparison (log scale; left of the line = ctx faster)](benchmarks.svg)")
-w("")
+
+
+def stamp():
+    """The line under each generated heading: which run the section comes from."""
+    go = META.get("GO", "")
+    go = go.replace("go version ", "") if go else ""
+    budget = "full" if META.get("FULL") == "1" else "quick"
+    return (f"*Run of {META.get('DATE', '?')}, commit {META.get('COMMIT', '?')}, {budget} budget"
+            + (f", {go}" if go else "") + ".*")
+
 
 # ---- targets ----
 
@@ -228,7 +308,7 @@ def time_added(layered, bare):
     return None if layered is None or bare is None else layered.mid - bare.mid
 
 
-# Issue 13: "ServerLayer costs less than tower's Timeout layer" — the layers' costs, so the
+# "ServerLayer costs less than tower's Timeout layer" compares the layers' costs, so the
 # target is judged on the time each adds to the bare handler; the total ratio is shown too.
 for h in ("ready", "pending-once"):
     grp = f"tower/server/handler-{h}"
@@ -271,20 +351,28 @@ for f in MEM.get("footprint", []):
 met = sum(1 for t in targets if t[3] == "yes")
 missed = [t for t in targets if t[3] == "no"]
 unmeasured = [t for t in targets if t[3] == "–"]
-w("## Targets")
-w("")
 measured = [t for t in targets if t[3] != "–"]
-w(f"{met} of {len(measured)} targets measured in this run are met, {len(missed)} missed"
-  + (f"; {len(unmeasured)} more need groups this run left out (run without `--only`)." if unmeasured else "."))
-w("")
-w("| target | goal | this run | met |")
-w("| --- | --- | --- | --- |")
-for name, goal, value, ok, note in measured:
-    w(f"| {name}{' (' + note + ')' if note else ''} | {goal} | {value} | {ok} |")
-w("")
+# The Targets table (and its chart) only from a full run: a partial one measures a few of them,
+# and its report must not replace the whole table in the docs. Its console summary still lists them.
+FULL_RUN = META.get("ONLY", "all") == "all"
+if measured and FULL_RUN:
+    w("## Targets")
+    w("")
+    w(stamp())
+    w("")
+    w("![ctx / other, per comparison (log scale; left of the line = ctx faster)](benchmarks.svg)")
+    w("")
+    w(f"{met} of {len(measured)} targets measured in this run are met, {len(missed)} missed"
+      + (f"; {len(unmeasured)} more need groups this run left out (run without `--only`)." if unmeasured else "."))
+    w("")
+    w("| target | goal | this run | met |")
+    w("| --- | --- | --- | --- |")
+    for name, goal, value, ok, note in measured:
+        w(f"| {name}{' (' + note + ')' if note else ''} | {goal} | {value} | {ok} |")
+    w("")
 
 # Why a missed target is missed, and what would close it: the mechanism, from instruction
-# counts and the engine's design (benches/NOTES.md has the dated measurements behind each);
+# counts and the engine's design (benches/NOTES.md has the measurements behind each);
 # printed only for the targets this run misses, with this run's numbers where they apply.
 clock, floor_est = crit("Ops/ClockRead"), crit("Ops/AllocFloor")
 go_wt, go_wc = GO.get("Ops/WithTimeout+cancel"), GO.get("Ops/WithCancel+cancel")
@@ -303,8 +391,8 @@ why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
     "It makes the floor's five atomic read-modify-writes (allocation, the handle's strong "
     "clone, the cancel's compare-exchange, two drops), and a child of a root is a *plain* node "
     "(invariant 11: built in a few stores, canceled by one compare-exchange, its drop one test). "
-    "What is left is plain instructions — 316 against the floor's 187 under callgrind on "
-    "2026-11-27 (benches/NOTES.md, \"Plain cancel nodes\"): writing 13 fields where the floor "
+    "What is left is plain instructions — 316 against the floor's 187 under callgrind "
+    "(benches/NOTES.md, \"Plain cancel nodes\"): writing 13 fields where the floor "
     "writes zeroes, and `Arc::new` building the node on the stack and copying it (55), the drop "
     "glue of `Kind`, the parent and the clock (~33), the handle's checks (cancel 15, drop 20). "
     "Closing it means writing the node in place (`Arc::new_uninit` and `unsafe` field writes, "
@@ -316,7 +404,7 @@ why["child of an open parent + cancel"] = (
 if clock and go_wt:
     least = 2 * clock.mid + (floor_est.mid if floor_est else 0.0)
     why["WithTimeout(1h)+cancel vs Go"] = (
-        f"Two clock reads are required: at creation (`now + d`) and at the cancel, which API.md "
+        f"Two clock reads are required: at creation (`now + d`) and at the cancel, which the API "
         f"makes `DeadlineExceeded` once the deadline has passed even if nobody looked. One "
         f"`ClockRead` is {fmt_ns(clock.mid)} here; two of them and `AllocFloor` come to "
         f"{fmt_ns(least)}, {fmt_ratio(least / go_wt['ns'])} of Go's {fmt_ns(go_wt['ns'])}"
@@ -351,7 +439,7 @@ why["ctx-tower ServerLayer"] = (
     "already costs a large part of tower's whole `Timeout`, before any context is made: the "
     "map and a boxed value are allocated and freed per request, where tower builds its `Sleep` "
     "inside its own future. `ServerLayer` then adds one node (one clock read, no timer). "
-    "Not reachable by any layer that hands the handler a ctx in its extensions, as API.md "
+    "Not reachable by any layer that hands the handler a ctx in its extensions, as the API "
     "fixes; benches/NOTES.md (ctx-tower) has the instruction breakdown.")
 why["tokio-util: "] = (
     "These rows create, cancel or drop children of open parents: ctx takes the parent's lock "
@@ -363,7 +451,7 @@ for n, _, _, ok, _ in targets:
     if ok == "no":
         text = next((v for k, v in why.items() if n.startswith(k)), "no analysis written for this target yet.")
         gaps.setdefault(text, []).append(n)
-if gaps:
+if gaps and FULL_RUN:
     w("### Missed targets: why, and what would close them")
     w("")
     for text, names in gaps.items():
@@ -398,6 +486,8 @@ go_names += [f"DeepValueSameGoRoutine/depth={d}" for d in (10, 20, 30, 50, 100)]
 go_names += ["ErrOK", "ErrCanceled"]
 if any(crit(n) for n in go_names):
     w("## Go's context benchmarks")
+    w("")
+    w(stamp())
     w("")
     w("Same names and sweeps as `$GOROOT/src/context/benchmark_test.go` (`ErrOK`/`ErrCanceled`,")
     w("missing from older Go releases, come from `benches/go/ops_test.go`). Rust side:")
@@ -453,6 +543,8 @@ if ops:
 if tu_groups:
     w("## ctx vs tokio-util's CancellationToken")
     w("")
+    w(stamp())
+    w("")
     w("`benches/benches/tokio_util.rs`. Wake-ups go to a counting waker (no executor). `cancel-*`")
     w("and `wake-waiters` time the cancel alone (the tree and the waiting futures are built in")
     w("untimed setup); `chain-lifecycle` times build + cancel + drop.")
@@ -472,51 +564,90 @@ if tu_groups:
         w("")
 
 # ---- runtimes ----
-rt_groups = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("runtimes/") and "run-overhead" not in k})
-names = ["tokio", "async-std", "smol", "MockClock"]
-if rt_groups:
+RT = {}
+rt_path = os.path.join(RUN_DIR, "runtimes.json")
+if os.path.exists(rt_path) and os.path.getmtime(rt_path) >= STARTED:
+    RT = json.load(open(rt_path, encoding="utf-8"))
+RT_OPS = {
+    "with_timeout+cancel": "a deadline context made and canceled, nobody waiting (a clock read, no timer)",
+    "done-arm+cancel": "the first poll of `done()` arms the deadline's timer, then a cancel",
+    "done-arm+fire-1ms": "a real 1 ms deadline armed and fired: what it takes above 1 ms is how late "
+                         "the runtime's timer fires (tokio's counts whole milliseconds and rounds up); "
+                         "`advance(1 ms)` on the mock clock",
+    "wake-1000-tasks": "1,000 spawned tasks wait on one context; from the cancel until the last has finished",
+    "run-overhead/ready": "what `ctx.run(fut)` adds to a future that is ready at once, per await",
+    "run-overhead/yield-once": "what `ctx.run(fut)` adds to a future that yields once, per await",
+}
+if RT:
+    names = [r["name"] for r in RT["runtimes"]]
+    judged = [r["name"] for r in RT["runtimes"] if r["in_verdict"]]
+    shown = [n if n in judged else f"{n} (tests)" for n in names]
+
+    def fmt_cell(c):
+        """`1.81 ms [0.43, 3.59]`: three significant digits, the interval in the median's unit."""
+        m = abs(c["median"])
+        div, unit = (1e6, "ms") if m >= 1e6 else (1e3, "µs") if m >= 1e3 else (1.0, "ns")
+
+        def sig3(v):
+            a = abs(v)
+            return f"{v:.0f}" if a >= 100 else f"{v:.1f}" if a >= 10 else f"{v:.2f}"
+        return f"{sig3(c['median'] / div)} {unit} [{sig3(c['lo'] / div)}, {sig3(c['hi'] / div)}]"
+
+    def and_list(names):
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
     w("## Across runtimes")
     w("")
+    w(stamp())
+    w("")
     w("`benches/benches/runtimes.rs`, generic over `ctx_benches::runtime::BenchRuntime` (implement")
-    w("it to measure your own executor): tokio (multi-thread runtime, one worker per CPU),")
-    w("async-std (its global executor), smol (one `smol::Executor` on the bench thread) and")
-    w("`MockClock` (on `futures::executor::LocalPool`). `done-arm+fire-1ms` is a real 1 ms timeout")
-    w("on the runtimes (so it measures timer resolution) and `advance(1 ms)` on the mock clock.")
+    w("it to measure your own executor): tokio (a current-thread runtime) and smol (one")
+    w("`smol::Executor`), both driven by the bench thread, async-std (its global executor, which")
+    w("has threads of its own), and `MockClock` on `futures::executor::LocalPool` for scale: it is")
+    w("for tests, so it takes no part in the verdicts. What differs between the adapters is their")
+    w("clock and timers; a pool of worker threads would add the operating system's scheduling of")
+    w("them, which on a busy machine outweighs the rest.")
     w("")
-    w("| operation | " + " | ".join(names) + " |")
-    w("| --- |" + " --- |" * len(names))
-    for grp in rt_groups:
-        w(f"| {grp.replace('runtimes/', '')} | " + " | ".join(fmt_est(crit(f"{grp}/{n}")) for n in names) + " |")
+    w(f"Each cell is the median time per operation of {RT['samples']} samples, with the 95 % interval of")
+    w(f"that median in brackets. The samples come from {RT.get('processes', 1)} processes run one after the other,")
+    w("each taking them from every runtime in turn (a burst of load from elsewhere hits all alike);")
+    w("a sample is the fastest of three 1 ms batches (a batch another process cut into is dropped).")
+    w("The verdict names the fastest runtime only when its interval lies below every other's, its")
+    w(f"median is ahead by at least {RT['threshold'] * 100:.0f} % of the slower one's, and the medians of every process")
+    w("but one in five agree; otherwise it is a tie (those clearly slower than the fastest by the")
+    w("same test are named apart). Two runs in a row give the same verdicts; the absolute numbers")
+    w("move with the machine's load.")
     w("")
-
-    def fastest(grp, among):
-        vals = [(n, crit(f"runtimes/{grp}/{n}")) for n in among]
-        vals = [(n, v) for n, v in vals if v is not None]
-        return min(vals, key=lambda x: x[1].mid) if vals else None
-
-    real = ["tokio", "async-std", "smol"]
-    w("### How to choose a runtime (from this run)")
+    w("| operation | " + " | ".join(shown) + " | verdict |")
+    w("| --- |" + " --- |" * (len(names) + 1))
+    for row in RT["rows"]:
+        w(f"| {row['op']} | " + " | ".join(fmt_cell(row["cells"][n]) for n in names) + f" | {row['verdict'] or '–'} |")
     w("")
-    w("* Use the root of the runtime you already run: every operation above is within the same")
-    w("  order of magnitude on all of them, and mixing clocks is the one real mistake.")
-    f = fastest("done-arm+fire-1ms", real)
-    if f:
-        w(f"* Timer precision: a 1 ms deadline fired after {fmt_ns(f[1].mid)} on {f[0]}, the finest")
-        w("  here; " + ", ".join(f"{n} {fmt_ns(crit(f'runtimes/done-arm+fire-1ms/{n}').mid)}" for n in real if crit(f"runtimes/done-arm+fire-1ms/{n}") and n != f[0]) + ".")
-    f = fastest(f"wake-10000-tasks", real)
-    if f:
-        w(f"* Fan-out: one cancel woke 10,000 waiting tasks fastest on {f[0]} ({fmt_ns(f[1].mid)});")
-        w("  in tests, `MockClock` is the cheapest clock of all and needs no real time.")
+    for row in RT["rows"]:
+        if row["op"] in RT_OPS:
+            w(f"* `{row['op']}`: {RT_OPS[row['op']]}.")
     w("")
-    w("`run(fut)` against the bare future (per await, inside one task):")
+    w("### Which runtime, then")
     w("")
-    w("| future | runtime | `ctx.run(fut)` | bare `fut` | overhead |")
-    w("| --- | --- | --- | --- | --- |")
-    for kind in ("ready", "yield-once"):
-        for n in names:
-            r, b = crit(f"runtimes/run-overhead/{kind}/{n}/run"), crit(f"runtimes/run-overhead/{kind}/{n}/bare")
-            over = fmt_ns(r.mid - b.mid) if r is not None and b is not None else "–"
-            w(f"| {kind} | {n} | {fmt_est(r)} | {fmt_est(b)} | {over} |")
+    w("Use the root of the runtime you already run: mixing clocks is the one real mistake, and a")
+    w("difference below is a reason to switch only if your program depends on that one operation.")
+    w("From this run:")
+    w("")
+    ties = []
+    for row in RT["rows"]:
+        tied, slower = row["tied"], row["slower"]
+        med = {n: row["cells"][n]["median"] for n in judged}
+        if len(tied) == 1 and slower:
+            nxt = min(slower, key=lambda n: med[n])
+            w(f"* `{row['op']}`: **{tied[0]}** is fastest, {fmt_ns(med[tied[0]])} against "
+              f"{fmt_ns(med[nxt])} on {nxt}.")
+        elif slower:
+            w(f"* `{row['op']}`: a tie between {and_list(tied)}; "
+              + ", ".join(f"{n} is slower ({fmt_ns(med[n])})" for n in slower) + ".")
+        else:
+            ties.append(row["op"])
+    if ties:
+        w(f"* {and_list(['`' + t + '`' for t in ties])}: a tie between all of them.")
     w("")
 
 # ---- ctx-tower ----
@@ -524,6 +655,8 @@ tw_server = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("tower/ser
 tw_client = sorted({k.rsplit("/", 1)[0] for k in CRIT if k.startswith("tower/client/")})
 if tw_server or tw_client:
     w("## ctx-tower")
+    w("")
+    w(stamp())
     w("")
     w("`benches/benches/tower.rs`: one request through `ServerLayer` (with `grpc-timeout: 5S`)")
     w("against one through tower's `timeout::Timeout` with a 5 s budget, same handler, body read to")
@@ -534,7 +667,7 @@ if tw_server or tw_client:
         w("Beside the two layers: the **bare handler** (no layer), and the **floor** any layer that")
         w("hands the handler a ctx must pay — the bare handler plus one `Ctx` clone inserted into the")
         w("request's `Extensions` (the map and the boxed value are allocated, and freed with the")
-        w("request). A layer's cost is its time minus the bare handler's (*added*). The issue-13 target")
+        w("request). A layer's cost is its time minus the bare handler's (*added*). The target")
         w("(\"`ServerLayer` costs less than tower's `Timeout` layer\", ≤ 0.5×) compares the layers'")
         w("costs, so it is judged on the **ratio of added times**; the ratio of totals, handler")
         w("included, is shown beside it. **floor + node** is the floor whose ctx is a deadline node of")
@@ -598,6 +731,8 @@ other_groups = sorted({k.rsplit("/", 1)[0] for k in CRIT if "/" in k and not k.s
 if other_groups:
     w("## Other groups")
     w("")
+    w(stamp())
+    w("")
     w("| group | function | median (95 % interval) |")
     w("| --- | --- | --- |")
     for grp in other_groups:
@@ -608,6 +743,8 @@ if other_groups:
 # ---- memory ----
 if MEM:
     w("## Memory")
+    w("")
+    w(stamp())
     w("")
     w("Bytes requested and allocations per operation, counted by a `#[global_allocator]` in the")
     w("`memory` target (like Go's `-benchmem`: bytes allocated, freed or not).")
@@ -637,11 +774,6 @@ if MEM:
     g = GO.get("Footprint")
     if g and "B/child" in g:
         w(f"| Go | {g['B/child']:.1f} | {g.get('allocs/child', 0):.2f} |")
-    w("")
-
-notes = os.path.join(HERE, "NOTES.md")
-if os.path.exists(notes):
-    w(open(notes, encoding="utf-8").read().rstrip("\n"))
     w("")
 
 with open(OUT, "w", encoding="utf-8") as f:
@@ -682,11 +814,14 @@ def escape(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-svg_chart(chart, SVG)
-print(f"wrote {OUT} and {SVG}: {len(CRIT)} criterion results, {len(GO)} Go results, {len(targets)} targets ({met} met)")
-print()
-print("Targets (ctx / other; median of this run):")
-for name, goal, value, ok, note in measured:
-    print(f"  [{ok:>3}] {name}: {value} (goal {goal})")
-if unmeasured:
-    print(f"  ({len(unmeasured)} more targets need groups this run left out)")
+if chart and FULL_RUN:
+    svg_chart(chart, SVG)
+print(f"wrote {OUT}{' and ' + SVG if chart and FULL_RUN else ''}: {len(CRIT)} criterion results, "
+      f"{len(RT.get('rows', []))} runtime operations, {len(GO)} Go results, {len(measured)} targets ({met} met)")
+if measured:
+    print()
+    print("Targets (ctx / other; median of this run):")
+    for name, goal, value, ok, note in measured:
+        print(f"  [{ok:>3}] {name}: {value} (goal {goal})")
+    if unmeasured:
+        print(f"  ({len(unmeasured)} more targets need groups this run left out)")

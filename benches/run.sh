@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes a report of this run.
 #
-#   bash benches/run.sh                      # everything (about 10–15 minutes on 2 CPUs)
-#   bash benches/run.sh --only ops           # one question in about a minute; see GROUPS below
+#   bash benches/run.sh --only runtimes      # which runtime: a table with verdicts, ~30 s
+#   bash benches/run.sh --only ops           # single operations vs Go: 2–3 minutes; GROUPS below
 #   bash benches/run.sh --only go,tokio-util # several groups
-#   bash benches/run.sh --update-docs        # also rewrite docs/benchmarks.md and its chart
-#   bash benches/run.sh --full               # criterion's longer budgets (CTX_BENCH_FULL=1)
+#   bash benches/run.sh                      # everything (about 10–15 minutes on 2 CPUs)
+#   bash benches/run.sh --update-docs        # also put this run's sections into docs/benchmarks.md
+#   bash benches/run.sh --full               # longer budgets (CTX_BENCH_FULL=1)
+# (Times once built; the first run compiles the benches, a few minutes on 2 busy CPUs.)
 #
 # GROUPS
 #   ops         single operations against Go's twins and the allocation floor (`Ops/*`)
 #   go          Go's own context suite: same names and sweeps (includes `ops`)
 #   tokio-util  the same operations on tokio-util's CancellationToken
-#   runtimes    tokio, async-std, smol and MockClock side by side
+#   runtimes    tokio, async-std, smol and MockClock side by side; ends in a console table
+#               (median [95 % interval] per runtime and operation, and a verdict per operation)
 #   memory      bytes and allocations per operation, footprint of idle children
 #   tower       ctx-tower's layers against tower's Timeout (when the bench exists)
 #
-# The report goes to target/ctx-benches/benchmarks.md (+ benchmarks.svg); the repository is
-# not touched unless --update-docs is given. Criterion's own HTML report, with plots of every
-# benchmark: target/criterion/report/index.html.
+# The report goes to target/ctx-benches/benchmarks.md (+ benchmarks.svg on a full run); the
+# repository is not touched unless --update-docs is given, which replaces the sections of
+# docs/benchmarks.md this run measured and keeps the others (the Targets table and its chart
+# only change on a full run; a partial run prints the targets it measured). Criterion's own HTML
+# report, with plots: target/criterion/report/index.html. benches/README.md explains it all.
 #
 # Go's numbers are taken in the same run when a Go toolchain is found: $GO, else `go` on PATH.
 # The reference is Go 1.27.3; one way to get it without root:
@@ -37,7 +42,7 @@ while [ $# -gt 0 ]; do
         --only=*) ONLY="${1#--only=}"; shift ;;
         --update-docs) UPDATE_DOCS=1; shift ;;
         --full) export CTX_BENCH_FULL=1; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -49,7 +54,7 @@ for g in ${ONLY//,/ }; do
 done
 
 mkdir -p "$RUN"
-rm -f "$RUN"/go-context.txt "$RUN"/go-ops.txt "$RUN"/memory.json
+rm -f "$RUN"/go-context.txt "$RUN"/go-ops.txt "$RUN"/memory.json "$RUN"/runtimes.json "$RUN"/runtimes.txt "$RUN"/benchmarks.svg
 GO_BIN="${GO:-$(command -v go || true)}"
 {
     echo "STARTED_EPOCH=$(date +%s)"
@@ -70,11 +75,16 @@ FILTER=""
 if want go; then BENCH_ARGS+=(--bench go_suite)
 elif want ops; then BENCH_ARGS+=(--bench go_suite); FILTER="^Ops/"; fi
 want tokio-util && BENCH_ARGS+=(--bench tokio_util)
-want runtimes && BENCH_ARGS+=(--bench runtimes)
 want tower && [ -f benches/benches/tower.rs ] && BENCH_ARGS+=(--bench tower)
 if [ ${#BENCH_ARGS[@]} -gt 0 ]; then
     echo "run.sh: criterion: ${BENCH_ARGS[*]} ${FILTER}" >&2
     cargo bench -p ctx-benches "${BENCH_ARGS[@]}" -- ${FILTER:+"$FILTER"} 2>&1 | tee "$RUN/criterion.log"
+fi
+
+if want runtimes; then
+    # Its own sampler, not criterion's: the table (stdout) is printed again at the very end.
+    echo "run.sh: runtimes (tokio, async-std, smol, MockClock; interleaved samples)" >&2
+    CTX_BENCH_OUT="$RUN/runtimes.json" cargo bench -p ctx-benches --bench runtimes > "$RUN/runtimes.txt"
 fi
 
 if want memory || want ops; then
@@ -97,9 +107,13 @@ fi
 
 python3 "$ROOT/benches/report.py" "$TARGET" "$RUN/benchmarks.md" "$RUN/benchmarks.svg"
 if [ "$UPDATE_DOCS" = 1 ]; then
-    cp "$RUN/benchmarks.md" "$ROOT/docs/benchmarks.md"
-    cp "$RUN/benchmarks.svg" "$ROOT/docs/benchmarks.svg"
-    echo "run.sh: docs/benchmarks.md and docs/benchmarks.svg updated" >&2
+    python3 "$ROOT/benches/report.py" --merge "$RUN/benchmarks.md" "$ROOT/docs/benchmarks.md"
+    [ -f "$RUN/benchmarks.svg" ] && cp "$RUN/benchmarks.svg" "$ROOT/docs/benchmarks.svg"
+    echo "run.sh: this run's sections are in docs/benchmarks.md" >&2
 else
-    echo "run.sh: report in $RUN/benchmarks.md (add --update-docs to copy it into docs/)" >&2
+    echo "run.sh: report in $RUN/benchmarks.md (add --update-docs to put it into docs/)" >&2
+fi
+if [ -f "$RUN/runtimes.txt" ]; then
+    echo
+    cat "$RUN/runtimes.txt"
 fi

@@ -13,6 +13,12 @@
 //!   floor with the one thing ctx-core adds: the inserted ctx is a deadline node of its own
 //!   (`with_deadline_cancel_cause(now + 5 s)`, canceled when the body has ended) — what
 //!   `ServerLayer` does, without its header parsing and response wrappers.
+//!   And what users write instead of ctx-tower when they want both a per-request deadline and
+//!   cancellation on hang-up (the **hand-built stack**): tower's `Timeout` (5 s) inside a layer
+//!   that inserts a child of a server-wide tokio-util `CancellationToken` into the request's
+//!   extensions and holds its `DropGuard` in the response future, then in the body, so that the
+//!   token is canceled when either is dropped (the end of the body included). The target for
+//!   `ServerLayer` is half of what that stack adds.
 //! * `tower/client`: one call through `ClientLayer` on a ctx without a deadline, against the
 //!   bare service — the request carries the ctx in both, so the difference is the layer.
 //!
@@ -32,6 +38,7 @@ use ctx_benches::{Weight, configure};
 use ctx_core::Ctx;
 use ctx_tower::{ClientLayer, ServerLayer};
 use http::{HeaderValue, Request, Response};
+use tokio_util::sync::CancellationToken;
 use tower::timeout::TimeoutLayer;
 use tower::{Layer, Service};
 
@@ -41,6 +48,7 @@ const TOWER_TIMEOUT: &str = "tower Timeout";
 const BARE: &str = "bare handler";
 const FLOOR: &str = "floor: bare handler + Ctx in extensions";
 const FLOOR_NODE: &str = "floor + a deadline node of its own";
+const HAND_BUILT: &str = "hand-built: tower Timeout + CancellationToken child + DropGuard";
 
 /// A handler's answer that is pending once (it wakes itself), then ready.
 struct PendingOnce(bool);
@@ -75,6 +83,10 @@ impl Service<Request<()>> for Handler {
     }
 }
 
+#[path = "tower/hand_built.rs"]
+mod hand_built;
+use hand_built::TokenLayer;
+
 fn request_with_budget() -> Request<()> {
     let mut req = Request::new(());
     req.headers_mut()
@@ -96,6 +108,12 @@ fn server(c: &mut Criterion) {
         // ctx-core's own clock: `ctx-tokio`'s `now()` enters the runtime handle each time.
         let mut ours_system = ServerLayer::new(Ctx::background()).layer(handler);
         let mut theirs = TimeoutLayer::new(Duration::from_secs(5)).layer(handler);
+        let mut hand_built = tower::ServiceBuilder::new()
+            .layer(TokenLayer {
+                root: CancellationToken::new(),
+            })
+            .layer(TimeoutLayer::new(Duration::from_secs(5)))
+            .service(handler);
         let mut bare = handler;
 
         let mut g = c.benchmark_group(format!("tower/server/handler-{name}"));
@@ -119,6 +137,13 @@ fn server(c: &mut Criterion) {
             b.iter_batched(
                 request_with_budget,
                 |req| drain(drive(theirs.call(req)).expect("an answer").into_body()),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(HAND_BUILT, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |req| drain(drive(hand_built.call(req)).expect("an answer").into_body()),
                 BatchSize::SmallInput,
             )
         });

@@ -10,9 +10,9 @@
 //! ```
 //!
 //! The first argument picks the row (`bare`, `floor`, `floor-node`, `server-layer`,
-//! `server-layer-system`, `server-layer-no-header`, `tower-timeout`), the second the number of requests; only
-//! `measured` is counted, so the total divided by the number of requests is the cost of one
-//! request (the request itself is built outside it). The handler answers at once; the body is
+//! `server-layer-system`, `server-layer-no-header`, `tower-timeout`, `hand-built`), the second
+//! the number of requests; only `measured` is counted, so the total divided by the number of
+//! requests is the cost of one request (the request itself is built outside it). The handler answers at once; the body is
 //! read to its end, as in the bench.
 
 use std::convert::Infallible;
@@ -28,6 +28,9 @@ use http::{HeaderValue, Request, Response};
 use http_body::Body;
 use tower::timeout::TimeoutLayer;
 use tower::{Layer, Service};
+
+#[path = "../benches/tower/hand_built.rs"]
+mod hand_built;
 
 /// The bench's handler, ready at once: a boxed future, a `String` body.
 #[derive(Clone, Copy)]
@@ -167,6 +170,16 @@ fn main() {
         "server-layer-system" => run(ServerLayer::new(Ctx::background()).layer(Handler), n, true),
         "server-layer-no-header" => run(ServerLayer::new(root).layer(Handler), n, false),
         "tower-timeout" => run(TimeoutLayer::new(Duration::from_secs(5)).layer(Handler), n, true),
+        "hand-built" => run(
+            tower::ServiceBuilder::new()
+                .layer(hand_built::TokenLayer {
+                    root: tokio_util::sync::CancellationToken::new(),
+                })
+                .layer(TimeoutLayer::new(Duration::from_secs(5)))
+                .service(Handler),
+            n,
+            true,
+        ),
         other => panic!("unknown row {other:?}"),
     }
 }

@@ -3,12 +3,14 @@
 //! The targets themselves live in `benches/`: `go_suite` (Go's own `context` benchmarks, same
 //! names and sweeps), `tokio_util` (the same operations on `CancellationToken`), `runtimes`
 //! (tokio, async-std, smol and `MockClock`, generic over [`runtime::BenchRuntime`], so you can
-//! add your own executor) and `memory` (bytes and allocations per operation, counted by
+//! add your own executor; sampled by [`quick`] and judged by [`stats`] into a table with
+//! verdicts), `tower` and `memory` (bytes and allocations per operation, counted by
 //! [`CountingAlloc`]). `bash benches/run.sh` runs them (`--only GROUP` for one question) and
-//! writes `target/ctx-benches/benchmarks.md`; `--update-docs` rewrites `docs/benchmarks.md`.
+//! writes `target/ctx-benches/benchmarks.md`; `--update-docs` puts the run's sections into
+//! `docs/benchmarks.md`. `benches/README.md` explains how to run and read them.
 //!
 //! Timing budgets are short by default so that the whole suite fits in a few minutes on a
-//! small shared machine; set `CTX_BENCH_FULL=1` for criterion's longer defaults.
+//! small shared machine; set `CTX_BENCH_FULL=1` for longer ones.
 //!
 //! # Examples
 //!
@@ -24,7 +26,9 @@
 #![deny(missing_docs)]
 
 pub mod poll;
+pub mod quick;
 pub mod runtime;
+pub mod stats;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,7 +46,7 @@ pub enum Weight {
     Light,
     /// Microseconds to a millisecond per iteration (trees, wide fan-outs, runtimes).
     Heavy,
-    /// Milliseconds per iteration (10,000 tasks, real timers): few samples.
+    /// Milliseconds per iteration (thousands of tasks, real timers): few samples.
     VeryHeavy,
 }
 

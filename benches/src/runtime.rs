@@ -1,22 +1,27 @@
 //! The cross-runtime benchmarks, generic over a small [`BenchRuntime`] trait, so that the same
 //! measurements run on tokio, async-std, smol, `MockClock` — or on your own executor.
 //!
-//! Each measurement is a criterion group named `runtimes/<operation>`, with one function per
-//! runtime (its [`name`](BenchRuntime::name)):
+//! The measurements ([`Op`], each a batch of iterations run by [`batch`]):
 //!
 //! * `with_timeout+cancel`: a deadline context created and canceled with nobody waiting (a clock
 //!   read, no timer);
 //! * `done-arm+cancel`: the first poll of `done()` arms the deadline's timer, then a cancel;
 //! * `done-arm+fire-1ms`: a 1 ms deadline armed and fired (real time on real clocks, so it
 //!   measures timer resolution; [`pass`](BenchRuntime::pass) on a mock clock);
-//! * `wake-10000-tasks`: 10,000 spawned tasks wait on one context; from the cancel to the last
+//! * `wake-1000-tasks`: 1,000 spawned tasks wait on one context; from the cancel to the last
 //!   task finished;
 //! * `run-overhead/{ready,yield-once}`: `ctx.run(fut)` against the bare `fut`, per await.
 //!
+//! Two ways to run them: [`crate::quick::Lineup`] samples every runtime in turn and prints a
+//! table with verdicts (what `bash benches/run.sh --only runtimes` shows), and
+//! [`bench_runtime`] registers them with criterion, one group `runtimes/<operation>` with one
+//! function per runtime (its [`name`](BenchRuntime::name)), for criterion's plots.
+//!
 //! # Examples
 //!
-//! Benchmarking your own executor: implement [`BenchRuntime`] and call [`bench_runtime`] from a
-//! criterion target (here `futures`' `LocalPool` with ctx-core's system clock):
+//! Benchmarking your own executor: implement [`BenchRuntime`] and hand it to a
+//! [`Lineup`](crate::quick::Lineup) or to [`bench_runtime`] (here `futures`' `LocalPool` with
+//! ctx-core's system clock):
 //!
 //! ```
 //! use std::cell::RefCell;
@@ -92,20 +97,159 @@ pub trait BenchRuntime {
     fn pass(&self, d: Duration);
 }
 
-/// The number of tasks of the `wake-N-tasks` group.
-pub const TASKS: usize = 10_000;
+/// The number of tasks of the `wake-N-tasks` group: a round takes a fraction of a millisecond,
+/// short enough to run between other processes' time slices on a busy machine.
+pub const TASKS: usize = 1_000;
 
-/// Runs every cross-runtime measurement on `rt` (see the module doc for the list).
+/// One cross-runtime measurement (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `with_timeout` + `cancel` with nobody waiting.
+    WithTimeoutCancel,
+    /// The first poll of `done()` arms the deadline's timer, then a cancel.
+    DoneArmCancel,
+    /// A 1 ms deadline armed and fired.
+    DoneArmFire,
+    /// One cancel wakes [`TASKS`] spawned tasks; until the last has finished.
+    WakeTasks,
+    /// `ctx.run(fut)` minus the bare `fut`, for a future that is ready at once.
+    RunReady,
+    /// `ctx.run(fut)` minus the bare `fut`, for a future that yields once.
+    RunYieldOnce,
+}
+
+impl Op {
+    /// Every operation, in the order of the tables.
+    pub const ALL: [Op; 6] = [
+        Op::WithTimeoutCancel,
+        Op::DoneArmCancel,
+        Op::DoneArmFire,
+        Op::WakeTasks,
+        Op::RunReady,
+        Op::RunYieldOnce,
+    ];
+
+    /// The operation's name: the criterion group is `runtimes/<name>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_benches::runtime::Op;
+    /// assert_eq!(Op::WakeTasks.name(), "wake-1000-tasks");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::WithTimeoutCancel => "with_timeout+cancel",
+            Op::DoneArmCancel => "done-arm+cancel",
+            Op::DoneArmFire => "done-arm+fire-1ms",
+            Op::WakeTasks => "wake-1000-tasks",
+            Op::RunReady => "run-overhead/ready",
+            Op::RunYieldOnce => "run-overhead/yield-once",
+        }
+    }
+
+    /// The operation named `name` ([`Op::name`]), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_benches::runtime::Op;
+    /// assert_eq!(Op::from_name("wake-1000-tasks"), Some(Op::WakeTasks));
+    /// assert_eq!(Op::from_name("nap"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == name)
+    }
+}
+
+/// What one batch of iterations measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Batch {
+    /// The time measured for the whole batch (for the `run` overheads, both halves).
+    pub elapsed: Duration,
+    /// The time per iteration, in nanoseconds (for [`Op::RunReady`] and [`Op::RunYieldOnce`],
+    /// with `ctx.run(fut)`).
+    pub per_iter_ns: f64,
+    /// For [`Op::RunReady`] and [`Op::RunYieldOnce`]: the time per iteration of the bare `fut`,
+    /// measured right after; what `run` adds is the difference.
+    pub bare_ns: Option<f64>,
+}
+
+/// Runs `iters` iterations of `op` on `rt`, with contexts derived from `root` (a root of `rt`).
+///
+/// # Examples
+///
+/// ```
+/// use ctx_benches::runtime::{Op, batch};
+/// # use std::cell::RefCell; use std::future::Future; use std::time::Duration;
+/// # use ctx_benches::runtime::BenchRuntime; use ctx_core::Ctx;
+/// # use futures::executor::{LocalPool, LocalSpawner}; use futures::future::BoxFuture;
+/// # use futures::task::SpawnExt;
+/// # struct Pool(RefCell<LocalPool>, LocalSpawner);
+/// # impl BenchRuntime for Pool {
+/// #     fn name(&self) -> &str { "local-pool" }
+/// #     fn background(&self) -> Ctx { Ctx::background() }
+/// #     fn block_on<F: Future>(&self, fut: F) -> F::Output { self.0.borrow_mut().run_until(fut) }
+/// #     fn spawn(&self, fut: BoxFuture<'static, ()>) { self.1.spawn(fut).expect("spawn") }
+/// #     fn pass(&self, _d: Duration) {}
+/// # }
+/// # let pool = LocalPool::new(); let spawner = pool.spawner();
+/// let rt = Pool(RefCell::new(pool), spawner); // the executor of the module doc
+/// let b = batch(Op::WithTimeoutCancel, &rt, &rt.background(), 100);
+/// assert!(b.per_iter_ns > 0.0 && b.elapsed > Duration::ZERO);
+/// ```
+pub fn batch<R: BenchRuntime>(op: Op, rt: &R, root: &Ctx, iters: u64) -> Batch {
+    let per_iter = |d: Duration| d.as_nanos() as f64 / iters.max(1) as f64;
+    let elapsed = match op {
+        Op::WithTimeoutCancel => with_timeout_cancel_batch(rt, root, iters),
+        Op::DoneArmCancel => done_arm_cancel_batch(rt, root, iters),
+        Op::DoneArmFire => done_arm_fire_batch(rt, root, iters),
+        Op::WakeTasks => wake_batch(rt, root, iters),
+        Op::RunReady | Op::RunYieldOnce => {
+            let yields = op == Op::RunYieldOnce;
+            let (ctx, _cancel) = root.with_cancel();
+            let with_run = run_batch(rt, &ctx, iters, yields, true);
+            let bare = run_batch(rt, &ctx, iters, yields, false);
+            return Batch {
+                elapsed: with_run + bare,
+                per_iter_ns: per_iter(with_run),
+                bare_ns: Some(per_iter(bare)),
+            };
+        }
+    };
+    Batch {
+        elapsed,
+        per_iter_ns: per_iter(elapsed),
+        bare_ns: None,
+    }
+}
+
+/// Registers every cross-runtime measurement of `rt` with criterion (see the module doc for the
+/// list); `cargo bench -p ctx-benches --bench runtimes` with `CTX_BENCH_CRITERION=1` runs them.
 ///
 /// # Examples
 ///
 /// See the [module documentation](self).
 pub fn bench_runtime<R: BenchRuntime>(c: &mut Criterion, rt: &R) {
     let root = rt.background();
-    with_timeout_cancel(c, rt, &root);
-    done_arm_cancel(c, rt, &root);
-    done_arm_fire(c, rt, &root);
-    wake_tasks(c, rt, &root);
+    for op in [
+        Op::WithTimeoutCancel,
+        Op::DoneArmCancel,
+        Op::DoneArmFire,
+        Op::WakeTasks,
+    ] {
+        let mut g = c.benchmark_group(format!("runtimes/{}", op.name()));
+        let weight = match op {
+            Op::WithTimeoutCancel => Weight::Light,
+            Op::DoneArmCancel => Weight::Heavy,
+            _ => Weight::VeryHeavy,
+        };
+        configure(&mut g, weight);
+        g.bench_function(rt.name(), |b| {
+            b.iter_custom(|iters| batch(op, rt, &root, iters).elapsed)
+        });
+        g.finish();
+    }
     run_overhead(c, rt, &root);
 }
 
@@ -139,79 +283,51 @@ fn timed<R: BenchRuntime, Fut: Future<Output = ()>>(
     })
 }
 
-fn with_timeout_cancel<R: BenchRuntime>(c: &mut Criterion, rt: &R, root: &Ctx) {
-    let mut g = c.benchmark_group("runtimes/with_timeout+cancel");
-    configure(&mut g, Weight::Light);
-    g.bench_function(rt.name(), |b| {
-        b.iter_custom(|iters| {
-            timed(rt, iters, |_| async {
-                let (ctx, cancel) = black_box(root).with_timeout(Duration::from_secs(3600));
-                cancel.cancel();
-                black_box(ctx);
-            })
-        })
-    });
-    g.finish();
+fn with_timeout_cancel_batch<R: BenchRuntime>(rt: &R, root: &Ctx, iters: u64) -> Duration {
+    timed(rt, iters, |_| async {
+        let (ctx, cancel) = black_box(root).with_timeout(Duration::from_secs(3600));
+        cancel.cancel();
+        black_box(ctx);
+    })
 }
 
-fn done_arm_cancel<R: BenchRuntime>(c: &mut Criterion, rt: &R, root: &Ctx) {
-    let mut g = c.benchmark_group("runtimes/done-arm+cancel");
-    configure(&mut g, Weight::Heavy);
-    g.bench_function(rt.name(), |b| {
-        b.iter_custom(|iters| {
-            timed(rt, iters, |_| async {
-                let (ctx, cancel) = root.with_timeout(Duration::from_secs(3600));
-                let mut done = ctx.done();
-                // The first poll arms the deadline timer.
-                poll_fn(|cx| {
-                    assert!(Pin::new(&mut done).poll(cx).is_pending());
-                    Poll::Ready(())
-                })
-                .await;
-                cancel.cancel();
-                assert_eq!(done.await, Error::Canceled);
-            })
+fn done_arm_cancel_batch<R: BenchRuntime>(rt: &R, root: &Ctx, iters: u64) -> Duration {
+    timed(rt, iters, |_| async {
+        let (ctx, cancel) = root.with_timeout(Duration::from_secs(3600));
+        let mut done = ctx.done();
+        // The first poll arms the deadline timer.
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut done).poll(cx).is_pending());
+            Poll::Ready(())
         })
-    });
-    g.finish();
+        .await;
+        cancel.cancel();
+        assert_eq!(done.await, Error::Canceled);
+    })
 }
 
-fn done_arm_fire<R: BenchRuntime>(c: &mut Criterion, rt: &R, root: &Ctx) {
-    let mut g = c.benchmark_group("runtimes/done-arm+fire-1ms");
-    configure(&mut g, Weight::VeryHeavy);
-    g.bench_function(rt.name(), |b| {
-        b.iter_custom(|iters| {
-            timed(rt, iters, |_| async {
-                let (ctx, _cancel) = root.with_timeout(Duration::from_millis(1));
-                let mut done = ctx.done();
-                poll_fn(|cx| {
-                    let _ = Pin::new(&mut done).poll(cx);
-                    Poll::Ready(())
-                })
-                .await;
-                rt.pass(Duration::from_millis(1));
-                assert_eq!(done.await, Error::DeadlineExceeded);
-            })
+fn done_arm_fire_batch<R: BenchRuntime>(rt: &R, root: &Ctx, iters: u64) -> Duration {
+    timed(rt, iters, |_| async {
+        let (ctx, _cancel) = root.with_timeout(Duration::from_millis(1));
+        let mut done = ctx.done();
+        poll_fn(|cx| {
+            let _ = Pin::new(&mut done).poll(cx);
+            Poll::Ready(())
         })
-    });
-    g.finish();
+        .await;
+        rt.pass(Duration::from_millis(1));
+        assert_eq!(done.await, Error::DeadlineExceeded);
+    })
 }
 
-fn wake_tasks<R: BenchRuntime>(c: &mut Criterion, rt: &R, root: &Ctx) {
-    let mut g = c.benchmark_group(format!("runtimes/wake-{TASKS}-tasks"));
-    configure(&mut g, Weight::VeryHeavy);
-    g.bench_function(rt.name(), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += wake_round(rt, root).await;
-                }
-                total
-            })
-        })
-    });
-    g.finish();
+fn wake_batch<R: BenchRuntime>(rt: &R, root: &Ctx, iters: u64) -> Duration {
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            total += wake_round(rt, root).await;
+        }
+        total
+    })
 }
 
 /// One round of `wake-N-tasks`: spawns the waiters (untimed), then times the cancel until the
@@ -253,39 +369,33 @@ async fn wake_round<R: BenchRuntime>(rt: &R, root: &Ctx) -> Duration {
     start.elapsed()
 }
 
+/// `iters` awaits of a future that is ready (or yields once), inside `ctx.run` or bare.
+fn run_batch<R: BenchRuntime>(rt: &R, ctx: &Ctx, iters: u64, yields: bool, with_run: bool) -> Duration {
+    timed(rt, iters, |i| async move {
+        let fut = async move {
+            if yields {
+                yield_now().await;
+            }
+            black_box(i)
+        };
+        if with_run {
+            black_box(ctx.run(fut).await.expect("live context"));
+        } else {
+            black_box(fut.await);
+        }
+    })
+}
+
 fn run_overhead<R: BenchRuntime>(c: &mut Criterion, rt: &R, root: &Ctx) {
     for (label, yields) in [("ready", false), ("yield-once", true)] {
         let mut g = c.benchmark_group(format!("runtimes/run-overhead/{label}"));
         configure(&mut g, Weight::Light);
         let (ctx, _cancel) = root.with_cancel();
-        g.bench_function(format!("{}/run", rt.name()), |b| {
-            b.iter_custom(|iters| {
-                timed(rt, iters, |i| {
-                    let ctx = &ctx;
-                    async move {
-                        let r = ctx
-                            .run(async move {
-                                if yields {
-                                    yield_now().await;
-                                }
-                                black_box(i)
-                            })
-                            .await;
-                        black_box(r.expect("live context"));
-                    }
-                })
-            })
-        });
-        g.bench_function(format!("{}/bare", rt.name()), |b| {
-            b.iter_custom(|iters| {
-                timed(rt, iters, |i| async move {
-                    if yields {
-                        yield_now().await;
-                    }
-                    black_box(i);
-                })
-            })
-        });
+        for (kind, with_run) in [("run", true), ("bare", false)] {
+            g.bench_function(format!("{}/{kind}", rt.name()), |b| {
+                b.iter_custom(|iters| run_batch(rt, &ctx, iters, yields, with_run))
+            });
+        }
         g.finish();
     }
 }

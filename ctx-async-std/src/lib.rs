@@ -2,16 +2,19 @@
 //! deadlines are fired by async-std's timer driver, the async-io reactor.
 //!
 //! **async-std is discontinued upstream** in favour of [smol](https://docs.rs/smol); new code
-//! should use `ctx-smol`. This crate stays as a thin layer over `ctx-smol` for code that still
-//! runs on async-std: both runtimes take their timers from the same async-io reactor, so the
-//! clock is the same type ([`AsyncIoClock`]).
+//! should use `ctx-smol`. This crate stays, thin, for code that still runs on async-std: both
+//! runtimes take their timers from the same async-io reactor, so its clock ([`AsyncIoClock`])
+//! is ctx-smol's clock, without smol.
 //!
 //! This crate provides:
 //!
 //! * everything of `ctx-core`, re-exported ([`Ctx`], [`Error`], [`Context`], [`Done`], …);
 //! * [`background()`] and [`todo()`]: roots whose timers are async-io timers, as async-std's;
-//! * [`AsyncIoClock`], the [`Clock`] behind them (re-exported from `ctx-smol`);
-//! * [`spawn`]: `async_std::task::spawn` of a future that stops when a context is done.
+//! * [`AsyncIoClock`], the [`Clock`] behind them;
+//! * [`spawn`]: `async_std::task::spawn` of a future that stops when a context is done, and
+//!   [`spawn_try`] for a fallible future (its `Result<T, E>`, not `Ok(Ok(..))`).
+//!
+//! It has no `Group` (Go's errgroup) of its own: see [below](#an-errgroup).
 //!
 //! # Examples
 //!
@@ -31,6 +34,30 @@
 //!     assert_eq!(ctx.run(work).await, Err(Error::DeadlineExceeded));
 //! });
 //! ```
+//!
+//! # An errgroup
+//!
+//! This crate has no `Group` (Go's errgroup) of its own: use `ctx-smol`'s ([`ctx_smol::Group`]),
+//! which works from async-std code. Its tasks run on smol's global executor, beside async-std's
+//! (one more thread, `SMOL_THREADS`), and may await async-std's timers, channels and I/O, all
+//! driven by the same async-io reactor; the group's parent may be a context of this crate.
+//! Depending on `ctx-smol` brings smol with it, which is why this crate does not.
+//!
+//! ```
+//! use std::time::Duration;
+//! # async_std::task::block_on(async {
+//! let (group, ctx) = ctx_smol::Group::new(&ctx_async_std::background());
+//! group.spawn(async move {
+//!     let slept = ctx.run(async_std::task::sleep(Duration::from_secs(60))).await;
+//!     assert_eq!(slept, Err(ctx_async_std::Error::Canceled)); // the sibling failed
+//!     Ok::<(), std::io::Error>(())
+//! });
+//! group.spawn(async { Err(std::io::Error::other("shard 3 is down")) });
+//! assert_eq!(group.wait().await.unwrap_err().to_string(), "shard 3 is down");
+//! # });
+//! ```
+//!
+//! [`ctx_smol::Group`]: https://docs.rs/ctx-smol/latest/ctx_smol/struct.Group.html
 //!
 //! # Outside the runtime
 //!
@@ -62,52 +89,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod async_io_clock;
 mod task;
 
 #[doc(inline)]
-pub use crate::task::spawn;
+pub use crate::async_io_clock::{AsyncIoClock, background, todo};
+#[doc(inline)]
+pub use crate::task::{spawn, spawn_try};
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, IdleHandle, Run,
-    RunStream, Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped,
+    IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
 };
-#[doc(inline)]
-pub use ctx_smol::AsyncIoClock;
-
-/// A background root whose deadlines are fired by async-std's timer driver (the async-io
-/// reactor). Go: `context.Background()`.
-///
-/// Never canceled, no deadline, no values. It may be called inside or outside async-std's
-/// executor. Same as `ctx_smol::background()`.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// # async_std::task::block_on(async {
-/// let root = ctx_async_std::background();
-/// assert_eq!(root.to_string(), "context.Background");
-/// let (ctx, _cancel) = root.with_timeout(Duration::from_millis(5));
-/// assert_eq!(ctx.done().await, ctx_async_std::Error::DeadlineExceeded);
-/// # });
-/// ```
-#[doc(alias = "Background")]
-pub fn background() -> Ctx {
-    ctx_smol::background()
-}
-
-/// Like [`background()`], but marks code that has not decided which context to use yet. Go:
-/// `context.TODO()`.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(ctx_async_std::todo().to_string(), "context.TODO");
-/// ```
-#[doc(alias = "TODO")]
-pub fn todo() -> Ctx {
-    ctx_smol::todo()
-}
 
 /// The README's examples, compiled and run by `cargo test --doc`.
 #[doc = include_str!("../README.md")]

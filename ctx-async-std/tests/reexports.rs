@@ -28,6 +28,11 @@ fn types_are_ctx_core_types() {
         ctx_core::RunStream<Vec<u8>>,
     >());
     assert!(same::<
+        ctx_async_std::RunTimeout<std::future::Ready<()>>,
+        ctx_core::RunTimeout<std::future::Ready<()>>,
+    >());
+    assert!(same::<ctx_async_std::HandleDropped, ctx_core::HandleDropped>());
+    assert!(same::<
         ctx_async_std::clock::SystemClock,
         ctx_core::clock::SystemClock,
     >());

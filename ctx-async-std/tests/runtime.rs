@@ -1,6 +1,6 @@
-//! ctx on async-std, in real time: short deadlines (≤ 50 ms), generous upper bounds. The clock
-//! itself (lazy timers, release on cancel and drop) is tested in ctx-smol, whose clock this
-//! crate uses.
+//! ctx on async-std, in real time: short deadlines (≤ 50 ms), generous upper bounds. The
+//! engine's use of a clock (lazy timers, release on cancel and drop) is tested in ctx-smol,
+//! whose clock is the same few lines over async-io as this crate's.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -77,4 +77,21 @@ fn roots_can_be_made_outside_the_runtime_and_are_named_like_go() {
     assert_eq!(bg.to_string(), "context.Background");
     assert_eq!(todo.to_string(), "context.TODO");
     assert_eq!(bg.err(), None);
+}
+
+#[test]
+fn the_clock_reads_real_time_and_a_huge_timeout_never_fires() {
+    use ctx_async_std::{AsyncIoClock, Clock};
+    let before = Instant::now();
+    let now = AsyncIoClock::new().now();
+    assert!(now >= before && now <= Instant::now());
+    let (ctx, _cancel) = ctx_async_std::background().with_timeout(Duration::MAX);
+    let won = async_std::task::block_on(async {
+        futures::select! {
+            _ = ctx.done().fuse() => false,
+            _ = async_std::task::sleep(Duration::from_millis(5)).fuse() => true,
+        }
+    });
+    assert!(won);
+    assert_eq!(ctx.err(), None);
 }

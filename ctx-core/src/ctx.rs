@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::tree::{self, Node, NodeRef};
-use crate::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error, IdleHandle};
+use crate::{
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error, IdleHandle, RunTimeout,
+};
 
 /// A context: a node in a tree of cancellation, with an optional deadline and values.
 ///
@@ -343,10 +345,11 @@ impl Ctx {
     }
 
     /// Like [`with_deadline`](Ctx::with_deadline), but when the deadline passes,
-    /// [`cause`](Ctx::cause) is `cause`: any error, or a [`Cause`] (which comes back as the
-    /// same `Arc`; see [`Cause`] for how other errors are wrapped). If this context's deadline
-    /// is earlier, `cause` is not used (as in Go). The handle cancels with [`Error::Canceled`]
-    /// and no cause. Go: `context.WithDeadlineCause`.
+    /// [`cause`](Ctx::cause) is `cause`: any error, a [`Cause`] (which comes back as the same
+    /// `Arc`), an `anyhow::Error`, a boxed error, a `&str` or a `String` (see [`Cause`] for
+    /// how they are wrapped). If this context's deadline is earlier, `cause` is not used (as in
+    /// Go). The handle cancels with [`Error::Canceled`] and no cause. Go:
+    /// `context.WithDeadlineCause`.
     ///
     /// # Examples
     ///
@@ -364,7 +367,7 @@ impl Ctx {
     pub fn with_deadline_cause(
         &self,
         deadline: Instant,
-        cause: impl std::error::Error + Send + Sync + 'static,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> (Ctx, CancelHandle) {
         let node = self.derive_deadline(Some(deadline), Some(crate::error::into_cause(cause)));
         let handle = CancelHandle::new(&node.node);
@@ -389,7 +392,7 @@ impl Ctx {
     pub fn with_timeout_cause(
         &self,
         timeout: Duration,
-        cause: impl std::error::Error + Send + Sync + 'static,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> (Ctx, CancelHandle) {
         let now = self.node.clock().now();
         let node = self.derive_deadline_read_at(
@@ -835,6 +838,41 @@ impl Ctx {
     #[doc(alias = "run_until_cancelled_owned")]
     pub fn run<F: Future>(&self, fut: F) -> Run<F> {
         Run::new(self.done(), fut)
+    }
+
+    /// [`run`](Ctx::run) with a timeout: runs `fut` under a child of this context that times
+    /// out after `timeout` on this context's clock, and lives as long as the returned future
+    /// (there is no handle to hold). Returns the future's output,
+    /// `Err(`[`DeadlineExceeded`](Error::DeadlineExceeded)`)` if `timeout` passes first, or
+    /// this context's error if it is done first (its own deadline included). tokio's
+    /// `timeout(d, fut)`, on a context; Go: `WithTimeout` and a `select`.
+    ///
+    /// The timeout is counted from this call. Like `run`, it answers on its first poll when
+    /// the context is already done or `fut` is ready at once; dropping the future drops `fut`
+    /// and releases the child.
+    ///
+    /// # Cancellation safety
+    ///
+    /// As safe as `fut`: when the context or the timeout wins, `fut` is dropped at that point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::{Ctx, Error};
+    /// # futures::executor::block_on(async {
+    /// let ctx = Ctx::background();
+    /// assert_eq!(ctx.run_timeout(Duration::from_secs(5), async { 42 }).await, Ok(42));
+    /// let slow = std::future::pending::<()>();
+    /// let out = ctx.run_timeout(Duration::from_millis(10), slow).await;
+    /// assert_eq!(out, Err(Error::DeadlineExceeded));
+    /// # });
+    /// ```
+    #[doc(alias = "timeout")]
+    #[cfg_attr(feature = "tracing", track_caller)]
+    pub fn run_timeout<F: Future>(&self, timeout: Duration, fut: F) -> RunTimeout<F> {
+        let (child, cancel) = self.with_timeout(timeout);
+        RunTimeout::new(child.run(fut), cancel)
     }
 
     /// Wraps a stream: it yields `Ok(item)` for the inner items until this context is done,

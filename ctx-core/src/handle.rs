@@ -82,12 +82,13 @@ impl Clone for HandleCore {
     }
 }
 
-/// Dropping the last armed clone cancels, with no cause (a `CancelCauseHandle`'s context then
-/// reports `Canceled`); the event names where the context was created, not this drop.
+/// Dropping the last armed clone cancels with `Canceled` and the cause
+/// [`HandleDropped`](crate::HandleDropped); the event names where the context was created,
+/// not this drop.
 impl Drop for HandleCore {
     fn drop(&mut self) {
         if let Some(node) = self.release() {
-            tree::cancel(&node, None, Site::CREATED);
+            tree::cancel_dropped(&node);
         }
     }
 }
@@ -99,7 +100,9 @@ impl Drop for HandleCore {
 ///
 /// `Clone + Send + Sync`. [`cancel`](CancelHandle::cancel) is idempotent and may be called from
 /// any thread. **Dropping the last clone cancels** (Go's `defer cancel()`, done by the
-/// compiler); [`disarm`](CancelHandle::disarm) gives a clone up without canceling.
+/// compiler), with the cause [`HandleDropped`](crate::HandleDropped) so that a handle dropped
+/// by mistake (`let (ctx, _) = ...`) is easy to tell apart; [`disarm`](CancelHandle::disarm)
+/// gives a clone up without canceling.
 ///
 /// The handle of a deadline context cancels with `Canceled` and no cause; if the deadline has
 /// already passed, the context is `DeadlineExceeded` instead.
@@ -125,13 +128,14 @@ impl Drop for HandleCore {
 /// # Examples
 ///
 /// ```
-/// use ctx_core::{Ctx, Error};
+/// use ctx_core::{Ctx, Error, HandleDropped};
 /// let (ctx, cancel) = Ctx::background().with_cancel();
 /// let other = cancel.clone();
 /// drop(cancel);
 /// assert_eq!(ctx.err(), None); // a clone is still alive
 /// drop(other);
 /// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert!(ctx.cause().unwrap().is::<HandleDropped>());
 /// ```
 #[doc(alias = "CancelFunc")]
 #[doc(alias = "drop_guard")]
@@ -191,8 +195,8 @@ impl fmt::Debug for CancelHandle {
 /// Cancels the context it came with and records why. Go: `context.CancelCauseFunc`.
 ///
 /// Like [`CancelHandle`]: `Clone + Send + Sync`, idempotent, first cancel wins, dropping the last
-/// clone cancels (with cause [`Error::Canceled`](crate::Error::Canceled)), and an armed clone
-/// keeps its context alive until it is dropped or disarmed (as Go's `CancelCauseFunc` does).
+/// clone cancels (with cause [`HandleDropped`](crate::HandleDropped)), and an armed clone keeps
+/// its context alive until it is dropped or disarmed (as Go's `CancelCauseFunc` does).
 ///
 /// Which cause a context reports when both it and its parent are canceled:
 ///
@@ -227,9 +231,11 @@ impl CancelCauseHandle {
         }
     }
 
-    /// Cancels the context with `cause`: any error, or a [`Cause`]. A `Cause` comes back from
-    /// [`Ctx::cause`](crate::Ctx::cause) as the same `Arc`; any other error is wrapped once (see
-    /// [`Cause`]). Idempotent: only the first cancel of a context records its cause.
+    /// Cancels the context with `cause`: any error, a [`Cause`], an `anyhow::Error`, a
+    /// `Box<dyn Error + Send + Sync>`, a `&str` or a `String` (anything
+    /// `Into<Box<dyn Error + Send + Sync>>`). A `Cause` comes back from
+    /// [`Ctx::cause`](crate::Ctx::cause) as the same `Arc`; any other value is wrapped once
+    /// (see [`Cause`]). Idempotent: only the first cancel of a context records its cause.
     ///
     /// # Examples
     ///
@@ -244,9 +250,13 @@ impl CancelCauseHandle {
     /// let why: Cause = Arc::new(std::fmt::Error);
     /// cancel.cancel(why.clone()); // a `Cause`: the same `Arc` comes back
     /// assert!(Arc::ptr_eq(&ctx.cause().unwrap(), &why));
+    ///
+    /// let (ctx, cancel) = Ctx::background().with_cancel_cause();
+    /// cancel.cancel(format!("shard {} is down", 3)); // a message
+    /// assert_eq!(ctx.cause().unwrap().to_string(), "shard 3 is down");
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
-    pub fn cancel(&self, cause: impl std::error::Error + Send + Sync + 'static) {
+    pub fn cancel(&self, cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) {
         self.core.cancel(Some(crate::error::into_cause(cause)));
     }
 

@@ -15,11 +15,13 @@
 //!   `touch()`es it), [`after_func`](Ctx::after_func);
 //! * observers — [`err`](Ctx::err), [`cause`](Ctx::cause), [`deadline`](Ctx::deadline),
 //!   [`value`](Ctx::value), the [`Done`] future, [`run`](Ctx::run),
+//!   [`run_timeout`](Ctx::run_timeout),
 //!   [`run_stream`](Ctx::run_stream) and the thread-blocking [`wait_blocking`](Ctx::wait_blocking);
 //! * sleeping on the context's clock, cut short when it is done — [`sleep`](Ctx::sleep),
 //!   [`sleep_until`](Ctx::sleep_until) (the [`Sleep`] future) and
 //!   [`sleep_blocking`](Ctx::sleep_blocking);
-//! * [`Error`] (`Canceled`, `DeadlineExceeded`) and [`Cause`];
+//! * [`Error`] (`Canceled`, `DeadlineExceeded`), [`Cause`] and [`HandleDropped`] (the cause of a
+//!   context whose last cancel handle was dropped);
 //! * the [`Context`] trait for contexts of your own, and [`Clock`] for runtime adapters.
 //!
 //! # Usage
@@ -76,8 +78,8 @@
 //!
 //! | you run on | crate | root |
 //! | --- | --- | --- |
-//! | tokio | [`ctx-tokio`](https://docs.rs/ctx-tokio) | `ctx_tokio::background()`: tokio's timers, honours `tokio::time::pause`; also `spawn` and `CancellationToken` interop |
-//! | smol | [`ctx-smol`](https://docs.rs/ctx-smol) | `ctx_smol::background()`: async-io's timers; also `spawn` |
+//! | tokio | [`ctx-tokio`](https://docs.rs/ctx-tokio) | `ctx_tokio::background()`: tokio's timers, honours `tokio::time::pause`; also `spawn`, `Group` (Go's errgroup) and `CancellationToken` interop |
+//! | smol | [`ctx-smol`](https://docs.rs/ctx-smol) | `ctx_smol::background()`: async-io's timers; also `spawn` and `Group` (Go's errgroup) |
 //! | async-std | [`ctx-async-std`](https://docs.rs/ctx-async-std) | `ctx_async_std::background()` (async-std is discontinued upstream: prefer smol) |
 //! | threads, any other executor | this crate | [`Ctx::background()`]: the system clock, one timer thread per process |
 //! | tests | [`ctx-testkit`](https://docs.rs/ctx-testkit) | `MockClock::new().background()`: time moves only when the test says so |
@@ -140,8 +142,9 @@
 // 4. `done` (the `Done` future, on the engine's nodes), then `custom` (the `Context` trait).
 // 5. `wrap`: `Ctx::wrap`'s construction. It reads the user's `Context` once and builds the wrap
 //    from the engine's parts.
-// 6. `handle`, `after`: what `with_*` and `after_func` return, built from a `NodeRef`; then
-//    `idle` (`IdleHandle`, a `CancelHandle` that can also `touch`).
+// 6. `handle`, `after`: what `with_*` and `after_func` return, built from a `NodeRef`;
+//    `run_timeout` (`RunTimeout`: a `Run` and the handle of its child); `idle` (`IdleHandle`,
+//    a `CancelHandle` that can also `touch`).
 // 7. `ctx`: the handle `Ctx`. It holds what the engine returns and never matches on a node's
 //    kind.
 // 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `test_util`.
@@ -155,6 +158,7 @@ mod handle;
 mod idle;
 mod loom;
 mod pool;
+mod run_timeout;
 mod sleep;
 mod tree;
 mod watch;
@@ -178,11 +182,13 @@ pub use crate::custom::Context;
 #[doc(inline)]
 pub use crate::done::{Done, Run, RunStream};
 #[doc(inline)]
-pub use crate::error::{Cause, Error};
+pub use crate::error::{Cause, Error, HandleDropped};
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
 #[doc(inline)]
 pub use crate::idle::IdleHandle;
+#[doc(inline)]
+pub use crate::run_timeout::RunTimeout;
 #[doc(inline)]
 pub use crate::sleep::Sleep;
 

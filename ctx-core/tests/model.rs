@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Context, Ctx, Done, Error};
+use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Context, Ctx, Done, Error, HandleDropped};
 use ctx_testkit::MockClock;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -159,6 +159,8 @@ fn op_strategy(time_weight: u32) -> impl Strategy<Value = Op> {
 enum CauseId {
     Err(Error),
     Given(usize),
+    /// `HandleDropped`: the drop of the last handle.
+    Dropped,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -457,6 +459,9 @@ impl Sut {
         if let Some(i) = self.causes.iter().position(|k| Arc::ptr_eq(k, c)) {
             return Some(CauseId::Given(i));
         }
+        if c.is::<HandleDropped>() {
+            return Some(CauseId::Dropped);
+        }
         c.downcast_ref::<Error>().map(|e| CauseId::Err(*e))
     }
 
@@ -562,7 +567,7 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
                 drop(sut.handles[n].pop());
                 model.nodes[n].handles -= 1;
                 if model.nodes[n].handles == 0 {
-                    model.cancel(n, CauseId::Err(Error::Canceled));
+                    model.cancel(n, CauseId::Dropped);
                 }
             }
             Op::Disarm { node } => {

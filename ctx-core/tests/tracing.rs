@@ -178,7 +178,10 @@ fn dropping_the_last_handle_reports_the_with_call_that_made_it() {
     assert_eq!(evs.len(), 1, "{evs:?}");
     assert_eq!(evs[0].field("ctx"), "context.Background.WithCancel");
     assert_eq!(evs[0].field("err"), "context canceled");
-    assert_eq!(evs[0].field("cause"), "context canceled");
+    assert_eq!(
+        evs[0].field("cause"),
+        "context canceled: its cancel handle was dropped"
+    );
     assert_eq!(evs[0].field("descendants"), "0");
     assert_at(&evs[0], &expected_at);
 }

@@ -85,6 +85,7 @@ impl Group {
     fn build(parent: &Ctx, limit: Option<Arc<Semaphore>>) -> (Group, Ctx) {
         let (ctx, cancel) = parent.with_cancel_cause();
         let group = Group {
+            ctx: ctx.clone(),
             shared: Arc::new(Shared {
                 cancel,
                 first: OnceLock::new(),
@@ -104,7 +105,9 @@ impl Group {
 /// `errgroup.WithContext`.
 ///
 /// * [`spawn`](Group::spawn) starts a task (`Future<Output = Result<(), E>>`, with `E` any
-///   error or a [`Cause`]).
+///   error, `anyhow::Error`, a message or a [`Cause`]); [`spawn_with`](Group::spawn_with)
+///   hands the task its own clone of the group's context (`group.spawn_with(|ctx| async move
+///   { .. })`).
 /// * The first task to return `Err(e)` cancels the group's context with `e` as its cause (the
 ///   other tasks see it and stop); later errors are dropped.
 /// * [`wait`](Group::wait) resolves once every task has ended: `Err(cause)` with the first
@@ -144,6 +147,8 @@ impl Group {
 /// ```
 #[must_use = "dropping a Group cancels its context; call `wait().await`"]
 pub struct Group {
+    /// The group's context, for [`spawn_with`](Group::spawn_with).
+    ctx: Ctx,
     shared: Arc<Shared>,
     tasks: Mutex<Tasks>,
     /// One permit per task that may run at once; `None`: no limit.
@@ -176,8 +181,10 @@ impl Group {
     /// Starts `fut` as a task of the group, on smol's global executor (`smol::spawn`). Go:
     /// `Group.Go`.
     ///
-    /// `E` is any `std::error::Error + Send + Sync + 'static`, or a [`Cause`] (which comes
-    /// back from [`wait`](Group::wait) and the context's `cause()` as the same `Arc`).
+    /// `E` is anything a cause can be made of (`Into<Box<dyn Error + Send + Sync>>`): any
+    /// error type, `anyhow::Error` (so a task may return `anyhow::Result<()>`), a boxed error,
+    /// `&str`, `String`, or a [`Cause`] (which comes back from [`wait`](Group::wait) and the
+    /// context's `cause()` as the same `Arc`).
     ///
     /// # Examples
     ///
@@ -199,7 +206,7 @@ impl Group {
     pub fn spawn<F, E>(&self, fut: F)
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
-        E: std::error::Error + Send + Sync + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + 'static,
     {
         let shared = self.shared.clone();
         let limit = self.limit.clone();
@@ -218,6 +225,38 @@ impl Group {
         let mut tasks = self.lock();
         tasks.reap();
         tasks.running.push(smol::spawn(task));
+    }
+
+    /// [`spawn`](Group::spawn) of the future `f` makes from a clone of the group's context,
+    /// so that a task needs no `let ctx = ctx.clone();` of its own. `f` is called here, on the
+    /// calling thread; the future it returns runs as a task of the group, as with `spawn`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ctx_smol::Error;
+    /// # smol::block_on(async {
+    /// let (group, _ctx) = ctx_smol::Group::new(&ctx_smol::background());
+    /// for shard in 0..3 {
+    ///     group.spawn_with(move |ctx| async move {
+    ///         if shard == 1 {
+    ///             return Err(format!("shard {shard} is down"));
+    ///         }
+    ///         assert_eq!(ctx.done().await, Error::Canceled); // the others stop
+    ///         Ok(())
+    ///     });
+    /// }
+    /// assert_eq!(group.wait().await.unwrap_err().to_string(), "shard 1 is down");
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_with<M, F, E>(&self, f: M)
+    where
+        M: FnOnce(Ctx) -> F,
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + 'static,
+    {
+        self.spawn(f(self.ctx.clone()));
     }
 
     /// Waits until every task of the group has ended, then cancels the group's context and
@@ -391,13 +430,13 @@ impl fmt::Display for TaskPanicked {
 
 impl std::error::Error for TaskPanicked {}
 
-/// `err` as a [`Cause`]: a `Cause` is kept as the same `Arc`, any other error is wrapped once
-/// (the rule of ctx-core's `cancel`, which the group needs before it cancels: `wait` returns
-/// the error even when the parent was canceled first).
-fn into_cause<E: std::error::Error + Send + Sync + 'static>(err: E) -> Cause {
-    let mut slot = Some(err);
-    if let Some(cause) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Cause>>() {
-        return cause.take().expect("ctx-smol: internal error: cause slot empty");
+/// `err` as a [`Cause`]: a `Cause` (also inside a box) is kept as the same `Arc`, anything
+/// else is wrapped once (the rule of ctx-core's `cancel`, which the group needs before it
+/// cancels: `wait` returns the error even when the parent was canceled first).
+fn into_cause<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(err: E) -> Cause {
+    let boxed: Box<dyn std::error::Error + Send + Sync + 'static> = err.into();
+    match boxed.downcast::<Cause>() {
+        Ok(cause) => *cause,
+        Err(other) => Cause::from(other),
     }
-    Arc::new(slot.expect("ctx-smol: internal error: cause slot empty"))
 }

@@ -7,9 +7,12 @@
 //! * [`background()`] and [`todo()`]: roots whose timers are [`async_io::Timer`]s;
 //! * [`AsyncIoClock`], the [`Clock`] behind them, for building roots by hand
 //!   ([`Ctx::background_with_clock`]);
-//! * [`spawn`]: `smol::spawn` of a future that stops when a context is done;
+//! * [`spawn`]: `smol::spawn` of a future that stops when a context is done, and [`spawn_try`]
+//!   for a fallible future (its `Result<T, E>`, not `Ok(Ok(..))`);
 //! * [`Group`]: Go's errgroup on smol's global executor — tasks that share a context, the
-//!   first error cancels the rest.
+//!   first error cancels the rest;
+//! * [`signal::shutdown`]: a context canceled by the first SIGINT or SIGTERM (Go's
+//!   `signal.NotifyContext`); a second one ends the process.
 //!
 //! # Examples
 //!
@@ -74,17 +77,19 @@
 
 mod async_io_clock;
 mod group;
+#[cfg(any(unix, windows))]
+pub mod signal;
 mod task;
 
 #[doc(inline)]
 pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 #[doc(inline)]
 pub use crate::group::Group;
-pub use crate::task::spawn;
+pub use crate::task::{spawn, spawn_try};
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, IdleHandle, Run,
-    RunStream, Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped,
+    IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.

@@ -21,6 +21,11 @@ fn types_are_ctx_core_types() {
         ctx_core::Run<std::future::Ready<()>>,
     >());
     assert!(same::<ctx_smol::RunStream<Vec<u8>>, ctx_core::RunStream<Vec<u8>>>());
+    assert!(same::<
+        ctx_smol::RunTimeout<std::future::Ready<()>>,
+        ctx_core::RunTimeout<std::future::Ready<()>>,
+    >());
+    assert!(same::<ctx_smol::HandleDropped, ctx_core::HandleDropped>());
     assert!(same::<ctx_smol::clock::SystemClock, ctx_core::clock::SystemClock>());
     assert!(same::<dyn ctx_smol::Clock, dyn ctx_core::Clock>());
     assert!(same::<dyn ctx_smol::Context, dyn ctx_core::Context>());

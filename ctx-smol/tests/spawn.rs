@@ -80,3 +80,28 @@ fn spawn_on_a_done_ctx_ends_at_once_without_polling_the_future() {
     assert_eq!(within_bound(task), Err(Error::Canceled));
     assert!(!polled.load(Ordering::SeqCst));
 }
+
+/// `spawn_try`: a fallible future's `Result<T, E>`, with the context's error converted into
+/// `E` (here `io::Error`, which keeps it as its source), not `Ok(Ok(..))`.
+#[test]
+fn spawn_try_flattens_the_futures_result_and_the_contexts_error() {
+    use std::io;
+    let (ctx, cancel) = ctx_smol::background().with_cancel();
+    let ok = ctx_smol::spawn_try(&ctx, async { Ok::<u8, io::Error>(7) });
+    assert_eq!(within_bound(ok).unwrap(), 7);
+    let failed = ctx_smol::spawn_try(&ctx, async { Err::<u8, _>(io::Error::other("bad shard")) });
+    let err = within_bound(failed).unwrap_err();
+    assert_eq!(err.to_string(), "bad shard");
+    assert!(
+        err.get_ref().unwrap().downcast_ref::<Error>().is_none(),
+        "the task's own error"
+    );
+    let stuck = ctx_smol::spawn_try(&ctx, std::future::pending::<io::Result<()>>());
+    cancel.cancel();
+    let err = within_bound(stuck).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+    assert_eq!(
+        err.get_ref().unwrap().downcast_ref::<Error>(),
+        Some(&Error::Canceled)
+    );
+}

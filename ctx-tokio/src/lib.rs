@@ -7,8 +7,12 @@
 //! * [`background()`] and [`todo()`] (and [`try_background()`]): roots on the current tokio
 //!   runtime's clock;
 //! * [`TokioClock`], the [`Clock`] behind them;
-//! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done;
+//! * [`spawn`]: `tokio::spawn` of a future that stops when a context is done, whose
+//!   [`JoinHandle`] gives its `Result<T, Error>` with no `JoinError` around it, and
+//!   [`spawn_try`] for a fallible future (`Result<T, E>`, not `Ok(Ok(..))`);
 //! * [`Group`]: Go's errgroup — tasks that share a context, the first error cancels the rest;
+//! * [`signal::shutdown`]: a context canceled by the first SIGINT or SIGTERM (Go's
+//!   `signal.NotifyContext`); a second one ends the process;
 //! * interop with tokio-util's [`CancellationToken`] both ways:
 //!   [`CtxExt::to_cancellation_token`] and [`from_token`].
 //!
@@ -116,6 +120,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod group;
+#[cfg(any(unix, windows))]
+pub mod signal;
 mod task;
 mod token;
 mod tokio_clock;
@@ -123,15 +129,15 @@ mod tokio_clock;
 #[doc(inline)]
 pub use crate::group::Group;
 #[doc(inline)]
-pub use crate::task::spawn;
+pub use crate::task::{JoinHandle, spawn, spawn_try};
 #[doc(inline)]
 pub use crate::token::{CtxExt, from_token};
 #[doc(inline)]
 pub use crate::tokio_clock::{TokioClock, background, todo, try_background};
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, IdleHandle, Run,
-    RunStream, Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped,
+    IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.

@@ -21,6 +21,11 @@ fn types_are_ctx_core_types() {
         ctx_core::Run<std::future::Ready<()>>,
     >());
     assert!(same::<ctx_tokio::RunStream<Vec<u8>>, ctx_core::RunStream<Vec<u8>>>());
+    assert!(same::<
+        ctx_tokio::RunTimeout<std::future::Ready<()>>,
+        ctx_core::RunTimeout<std::future::Ready<()>>,
+    >());
+    assert!(same::<ctx_tokio::HandleDropped, ctx_core::HandleDropped>());
     assert!(same::<ctx_tokio::clock::SystemClock, ctx_core::clock::SystemClock>());
     assert!(same::<dyn ctx_tokio::Clock, dyn ctx_core::Clock>());
     assert!(same::<dyn ctx_tokio::Context, dyn ctx_core::Context>());

@@ -318,6 +318,12 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 /// `Inner`, whose error is the [`source`](std::error::Error::source) — so tools that walk the
 /// source chain (tonic's `Status::from_error`, `anyhow`'s `{:#}`) find the inner error.
 ///
+/// With feature `tonic`, the source of `Done` is a `tonic::Status` with code
+/// `DEADLINE_EXCEEDED` or `CANCELLED`: tonic's generated clients look for a `Status` down the
+/// source chain of a service's error, so a tonic client behind [`ClientLayer`] reports that
+/// code (the one [`grpc_code`](crate::grpc_code) gives) instead of `UNKNOWN`. Without the
+/// feature, `Done` has no source.
+///
 /// # Examples
 ///
 /// ```
@@ -351,6 +357,9 @@ where
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            #[cfg(feature = "tonic")]
+            ClientError::Done(err) => Some(crate::grpc::status_of(*err)),
+            #[cfg(not(feature = "tonic"))]
             ClientError::Done(_) => None,
             ClientError::Inner(e) => Some(e),
         }

@@ -15,8 +15,11 @@
 //!   done (error [`ClientError::Done`]);
 //! * [`grpc_timeout::parse`] / [`grpc_timeout::format`]: the header's format, hostile input
 //!   included;
-//! * [`http_status`] / [`grpc_code`]: what a handler answers when its ctx is done (504 / 499,
-//!   `DEADLINE_EXCEEDED` / `CANCELLED`).
+//! * [`status_for`]: the HTTP status for the reason a request's ctx ended — its deadline
+//!   (504), its client gone (499), the server's own doing (503); [`http_status`] /
+//!   [`grpc_code`] map the error alone (504 / 499, `DEADLINE_EXCEEDED` / `CANCELLED`);
+//! * with feature `tonic`, `grpc_status(&Ctx) -> tonic::Status` for handlers, and tonic
+//!   clients behind `ClientLayer` that read `DEADLINE_EXCEEDED` / `CANCELLED`, not `UNKNOWN`.
 //!
 //! Time comes from the root's clock ([`Ctx::now`]): `ctx_tokio::background()` on tokio (paused
 //! time included), `MockClock` in tests. No timer is armed unless a handler waits on its ctx.
@@ -75,7 +78,13 @@
 //!
 //! # Features
 //!
-//! None. The crate depends on `ctx-core`, `http`, `http-body`, `tower-layer` and
+//! * `tonic` (off by default): `grpc_status(&Ctx) -> tonic::Status`, and
+//!   [`ClientError::Done`] carries a `tonic::Status` as its source, so that tonic's generated
+//!   clients behind [`ClientLayer`] report `DEADLINE_EXCEEDED` / `CANCELLED` (tonic turns any
+//!   other service error into `UNKNOWN`). It adds `tonic` without default features (only its
+//!   `Status` is used).
+//!
+//! Without it the crate depends on `ctx-core`, `http`, `http-body`, `tower-layer` and
 //! `tower-service` only.
 //!
 //! # Supported Rust versions
@@ -86,6 +95,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
+#[cfg(feature = "tonic")]
+mod grpc;
 pub mod grpc_timeout;
 pub mod server;
 
@@ -95,6 +106,9 @@ use ctx_core::Error;
 
 #[doc(inline)]
 pub use crate::client::{ClientError, ClientLayer, ClientService};
+#[cfg(feature = "tonic")]
+#[doc(inline)]
+pub use crate::grpc::grpc_status;
 #[doc(inline)]
 pub use crate::server::{CtxBody, ServerLayer, ServerService};
 #[doc(no_inline)]
@@ -104,6 +118,12 @@ pub use ctx_core::Ctx;
 
 /// The cause of a request ctx canceled because its client went away: the server dropped the
 /// response future or the response body before the body had ended.
+///
+/// It comes when the server notices, and hyper notices only when it reads or writes the
+/// connection: a client that sends its headers and part of a body, then vanishes, is seen
+/// when the handler reads the body (or answers), not before. A response whose body is never
+/// sent (HEAD, 204, 304) is not a hang-up: its request ends with plain `Canceled`. See
+/// [`ServerLayer`](crate::ServerLayer#when-a-hang-up-is-seen).
 ///
 /// # Examples
 ///
@@ -151,6 +171,40 @@ fn client_closed_request() -> http::StatusCode {
         // Every number from 100 to 999 is a valid status code.
         Err(_) => unreachable!("ctx-tower: internal error: 499 is a valid status code"),
     }
+}
+
+/// The HTTP status for the reason a request's ctx ended, with what the cause tells:
+///
+/// * its deadline passed ([`Error::DeadlineExceeded`]) → `504 Gateway Timeout`;
+/// * its client went away (cause [`ClientDisconnected`]) → `499` (client closed request);
+/// * any other cause — the server's shutdown (the root was canceled), a cancel of the
+///   handler's own — → `503 Service Unavailable`: the server gave up, not the client;
+/// * not done → `200 OK`.
+///
+/// [`http_status`] maps the error alone (every `Canceled` is 499); this one tells a shutdown
+/// from a hang-up.
+///
+/// # Examples
+///
+/// ```
+/// use ctx_core::Ctx;
+/// let (root, shutdown) = Ctx::background().with_cancel();
+/// let (req_ctx, _end) = root.with_cancel_cause();
+/// assert_eq!(ctx_tower::status_for(&req_ctx), http::StatusCode::OK);
+/// shutdown.cancel();
+/// assert_eq!(ctx_tower::status_for(&req_ctx), http::StatusCode::SERVICE_UNAVAILABLE);
+/// ```
+pub fn status_for(ctx: &Ctx) -> http::StatusCode {
+    match ctx.err() {
+        None => http::StatusCode::OK,
+        Some(Error::DeadlineExceeded) => http::StatusCode::GATEWAY_TIMEOUT,
+        Some(Error::Canceled) if cause_is_disconnect(ctx) => client_closed_request(),
+        Some(Error::Canceled) => http::StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn cause_is_disconnect(ctx: &Ctx) -> bool {
+    ctx.cause().is_some_and(|c| c.is::<ClientDisconnected>())
 }
 
 /// The gRPC status code for a handler whose ctx is done: `DeadlineExceeded` → 4

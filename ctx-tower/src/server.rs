@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use ctx_core::{CancelCauseHandle, Cause, Ctx};
 use http_body::{Body, Frame, SizeHint};
@@ -24,7 +25,9 @@ use crate::{ClientDisconnected, grpc_timeout};
 /// [`root.with_timeout_cancel_cause(t)`](Ctx::with_timeout_cancel_cause) (deadline `now + t`
 /// on `root`'s clock) when the request carries a valid `grpc-timeout: t`, else
 /// [`root.with_cancel_cause()`](Ctx::with_cancel_cause) (an invalid header is ignored, as gRPC
-/// does). That ctx is done:
+/// does). [`default_timeout`](ServerLayer::default_timeout) gives a deadline to requests that
+/// ask for none, and [`max_timeout`](ServerLayer::max_timeout) caps every request's. That ctx
+/// is done:
 ///
 /// * with cause [`ClientDisconnected`] when the response future or the response body
 ///   ([`CtxBody`]) is dropped before the body has ended — the server dropped the request
@@ -33,7 +36,19 @@ use crate::{ClientDisconnected, grpc_timeout};
 /// * with [`Error::DeadlineExceeded`](ctx_core::Error) when the deadline passes;
 /// * with plain [`Error::Canceled`](ctx_core::Error) once the response body has ended (or the
 ///   inner service answered an error): Go cancels a request's context when its handler
-///   returns. A streaming body keeps the ctx alive until its last frame.
+///   returns. A streaming body keeps the ctx alive until its last frame. A response whose
+///   body the server never sends — to a HEAD request, a 1xx, 204 or 304, a 2xx to CONNECT —
+///   ends its request as soon as the handler has answered, since hyper drops that body unpolled
+///   on a connection the client keeps using.
+///
+/// # When a hang-up is seen
+///
+/// A server notices that its client went away only when it reads or writes the connection.
+/// hyper reads it while it waits for a request's body or writes a response, so a client that
+/// sends its headers and part of a body, then vanishes, is seen — and the ctx canceled with
+/// [`ClientDisconnected`] — only when the handler reads the body (or answers). A handler that
+/// never reads the body and works long holds the ctx until its own deadline: give it one
+/// (`grpc-timeout`, [`default_timeout`](ServerLayer::default_timeout)).
 ///
 /// Nothing here polls [`done()`](Ctx::done): no deadline timer is armed unless the handler
 /// itself waits on the ctx (ctx-core arms timers lazily), and no runtime is needed — time is
@@ -63,6 +78,7 @@ use crate::{ClientDisconnected, grpc_timeout};
 #[derive(Clone, Debug)]
 pub struct ServerLayer {
     root: Ctx,
+    budget: Budget,
 }
 
 impl ServerLayer {
@@ -76,7 +92,82 @@ impl ServerLayer {
     /// # let _ = layer;
     /// ```
     pub fn new(root: Ctx) -> ServerLayer {
-        ServerLayer { root }
+        ServerLayer {
+            root,
+            budget: Budget::default(),
+        }
+    }
+
+    /// The time a request that brings no `grpc-timeout` (or an invalid one) gets: its ctx's
+    /// deadline is `now + d` on the root's clock. None by default: such a request has no
+    /// deadline of its own. A request that brings a valid header keeps what it asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Ctx;
+    /// use tower::{Layer, Service};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let layer = ctx_tower::ServerLayer::new(Ctx::background()).default_timeout(Duration::from_secs(30));
+    /// let mut svc = layer.layer(tower::service_fn(|req: http::Request<()>| async move {
+    ///     let left = req.extensions().get::<Ctx>().unwrap().remaining().unwrap();
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(format!("{}", left <= Duration::from_secs(30))))
+    /// }));
+    /// let resp = svc.call(http::Request::new(())).await.unwrap();
+    /// assert_eq!(resp.body().get_ref(), "true");
+    /// # });
+    /// ```
+    pub fn default_timeout(mut self, d: Duration) -> ServerLayer {
+        self.budget.default = Some(d);
+        self
+    }
+
+    /// The most time any request gets: no request's deadline is later than `now + d` on the
+    /// root's clock, whatever its `grpc-timeout` asks (or the
+    /// [`default_timeout`](ServerLayer::default_timeout) gives), and a request that asks for
+    /// no deadline gets `now + d`. None by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ctx_core::Ctx;
+    /// use tower::{Layer, Service};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let layer = ctx_tower::ServerLayer::new(Ctx::background()).max_timeout(Duration::from_secs(1));
+    /// let mut svc = layer.layer(tower::service_fn(|req: http::Request<()>| async move {
+    ///     let left = req.extensions().get::<Ctx>().unwrap().remaining().unwrap();
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(format!("{}", left <= Duration::from_secs(1))))
+    /// }));
+    /// let req = http::Request::builder().header("grpc-timeout", "1H").body(()).unwrap();
+    /// assert_eq!(svc.call(req).await.unwrap().body().get_ref(), "true"); // asked 1 h, got 1 s
+    /// # });
+    /// ```
+    pub fn max_timeout(mut self, d: Duration) -> ServerLayer {
+        self.budget.max = Some(d);
+        self
+    }
+}
+
+/// What a request gets when it asks for nothing ([`ServerLayer::default_timeout`]) and at most
+/// ([`ServerLayer::max_timeout`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Budget {
+    default: Option<Duration>,
+    max: Option<Duration>,
+}
+
+impl Budget {
+    /// The timeout of a request whose `grpc-timeout` header reads `asked`.
+    fn of(self, asked: Option<Duration>) -> Option<Duration> {
+        let t = asked.or(self.default);
+        match self.max {
+            None => t,
+            Some(max) => Some(t.map_or(max, |t| t.min(max))),
+        }
     }
 }
 
@@ -87,6 +178,7 @@ impl<S> Layer<S> for ServerLayer {
         ServerService {
             inner,
             root: self.root.clone(),
+            budget: self.budget,
         }
     }
 }
@@ -122,6 +214,7 @@ impl<S> Layer<S> for ServerLayer {
 pub struct ServerService<S> {
     inner: S,
     root: Ctx,
+    budget: Budget,
 }
 
 impl<S> ServerService<S> {
@@ -137,7 +230,11 @@ impl<S> ServerService<S> {
     /// # let _ = svc;
     /// ```
     pub fn new(inner: S, root: Ctx) -> ServerService<S> {
-        ServerService { inner, root }
+        ServerService {
+            inner,
+            root,
+            budget: Budget::default(),
+        }
     }
 
     /// The inner service.
@@ -167,16 +264,61 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let budget = req
-            .headers()
-            .get(grpc_timeout::HEADER)
-            .and_then(grpc_timeout::parse);
-        let (ctx, guard) = Guard::new(&self.root, budget);
+        let asked = find_timeout(req.headers()).and_then(grpc_timeout::parse);
+        let (ctx, guard) = Guard::new(&self.root, self.budget.of(asked));
+        let method = Method::of(req.method());
         req.extensions_mut().insert(ctx);
         ResponseFuture {
             inner: self.inner.call(req),
             guard: Some(guard),
+            method,
         }
+    }
+}
+
+/// The request's first `grpc-timeout` value. A request carries a handful of headers: comparing
+/// names one by one costs less than hashing the name for a lookup, which stays for larger maps.
+fn find_timeout(headers: &http::HeaderMap) -> Option<&http::HeaderValue> {
+    const SCAN: usize = 8;
+    if headers.len() <= SCAN {
+        headers
+            .iter()
+            .find(|(name, _)| *name == grpc_timeout::HEADER)
+            .map(|(_, value)| value)
+    } else {
+        headers.get(grpc_timeout::HEADER)
+    }
+}
+
+/// What the request's method says about the response's body, by the rules every HTTP server
+/// (hyper's included) follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    Head,
+    Connect,
+    Other,
+}
+
+impl Method {
+    fn of(method: &http::Method) -> Method {
+        if *method == http::Method::HEAD {
+            Method::Head
+        } else if *method == http::Method::CONNECT {
+            Method::Connect
+        } else {
+            Method::Other
+        }
+    }
+
+    /// Whether a server sends a body with a response of `status` to this request: never for
+    /// HEAD, 1xx, 204, 304, nor a 2xx to CONNECT. hyper drops such a body unpolled on a
+    /// connection that stays open, so its drop says nothing about the client.
+    fn sends_body(self, status: http::StatusCode) -> bool {
+        !(self == Method::Head
+            || self == Method::Connect && status.is_success()
+            || status.is_informational()
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED)
     }
 }
 
@@ -223,7 +365,8 @@ impl Drop for Guard {
     }
 }
 
-/// One shared `Arc` for every disconnect: a cancel costs no allocation.
+/// One shared `Arc` for every disconnect: every request's ctx gets the same cause (the cancel
+/// boxes it for a moment, 16 bytes, and hands the same `Arc` back).
 fn client_disconnected() -> Cause {
     static CAUSE: LazyLock<Cause> = LazyLock::new(|| Arc::new(ClientDisconnected));
     CAUSE.clone()
@@ -270,6 +413,7 @@ pin_project_lite::pin_project! {
         guard: Option<Guard>,
         #[pin]
         inner: F,
+        method: Method,
     }
 }
 
@@ -283,9 +427,18 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        let guard = this.guard.take();
+        let mut guard = this.guard.take();
         Poll::Ready(match result {
-            Ok(response) => Ok(response.map(|body| CtxBody::new(body, guard))),
+            Ok(response) => {
+                // A body the server never sends (HEAD, 204, 304) is dropped unpolled while the
+                // client stays: the request ends here, with the handler's return.
+                if !this.method.sends_body(response.status())
+                    && let Some(g) = guard.take()
+                {
+                    g.finish();
+                }
+                Ok(response.map(|body| CtxBody::new(body, guard)))
+            }
             Err(e) => {
                 // The handler has returned, with an error: the request is over.
                 if let Some(g) = guard {
@@ -407,5 +560,41 @@ impl<B> fmt::Debug for CtxBody<B> {
         f.debug_struct("CtxBody")
             .field("open", &self.guard.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_timeout_reads_what_a_lookup_reads_in_small_and_large_maps() {
+        for others in [0usize, 1, 7, 8, 9, 40] {
+            for at in [0, others / 2, others] {
+                let mut headers = http::HeaderMap::new();
+                for i in 0..others {
+                    if i == at {
+                        headers.append(grpc_timeout::HEADER, http::HeaderValue::from_static("1S"));
+                        headers.append(grpc_timeout::HEADER, http::HeaderValue::from_static("2S"));
+                    }
+                    let name = http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap();
+                    headers.insert(name, http::HeaderValue::from_static("v"));
+                }
+                assert_eq!(
+                    find_timeout(&headers),
+                    headers.get(grpc_timeout::HEADER),
+                    "{others} {at}"
+                );
+                if at < others {
+                    assert_eq!(find_timeout(&headers).unwrap(), "1S", "the first value counts");
+                }
+            }
+        }
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        assert_eq!(find_timeout(&headers), None);
     }
 }

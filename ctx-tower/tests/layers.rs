@@ -451,6 +451,191 @@ fn the_public_types_are_send_and_sync() {
     error::<ClientError<std::io::Error>>();
 }
 
+// ===== server: timeouts of its own =====
+
+/// A server under `layer` whose handler hands its ctx to the test and answers `status` with
+/// a one-frame body, for a request of `method`.
+fn call_with(
+    layer: &ServerLayer,
+    method: http::Method,
+    status: u16,
+    header: Option<&'static str>,
+) -> (Ctx, Response<CtxBody<Chunks>>) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let app = tower::service_fn({
+        let seen = seen.clone();
+        move |req: Request<()>| {
+            seen.lock()
+                .unwrap()
+                .push(req.extensions().get::<Ctx>().unwrap().clone());
+            let mut resp = Response::new(Chunks::new(&[Some("body")]));
+            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            async move { Ok::<_, Infallible>(resp) }
+        }
+    });
+    let mut req = request(header);
+    *req.method_mut() = method;
+    let resp = layer
+        .clone()
+        .layer(app)
+        .call(req)
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+    (last(&seen), resp)
+}
+
+#[test]
+fn default_timeout_is_the_deadline_of_a_request_without_a_grpc_timeout() {
+    let clock = MockClock::new();
+    let layer = ServerLayer::new(clock.background()).default_timeout(Duration::from_secs(3));
+    let (ctx, _resp) = call_with(&layer, http::Method::GET, 200, None);
+    assert_eq!(ctx.deadline(), Some(clock.now() + Duration::from_secs(3)));
+    clock.advance(Duration::from_secs(3));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    // An invalid header asks for nothing: the default applies.
+    let (ctx, _resp) = call_with(&layer, http::Method::GET, 200, Some("3s"));
+    assert_eq!(ctx.deadline(), Some(clock.now() + Duration::from_secs(3)));
+}
+
+#[test]
+fn default_timeout_leaves_a_request_that_asks_its_own_time() {
+    let clock = MockClock::new();
+    let layer = ServerLayer::new(clock.background()).default_timeout(Duration::from_secs(3));
+    let (ctx, _resp) = call_with(&layer, http::Method::GET, 200, Some("10S"));
+    assert_eq!(ctx.deadline(), Some(clock.now() + Duration::from_secs(10)));
+    let (ctx, _resp) = call_with(&layer, http::Method::GET, 200, Some("1S"));
+    assert_eq!(ctx.deadline(), Some(clock.now() + Duration::from_secs(1)));
+}
+
+#[test]
+fn no_deadline_by_default() {
+    let clock = MockClock::new();
+    let (ctx, _resp) = call_with(
+        &ServerLayer::new(clock.background()),
+        http::Method::GET,
+        200,
+        None,
+    );
+    assert_eq!(ctx.deadline(), None);
+}
+
+#[test]
+fn max_timeout_caps_what_a_request_asks_and_gives_one_to_a_request_that_asks_none() {
+    let clock = MockClock::new();
+    let layer = ServerLayer::new(clock.background()).max_timeout(Duration::from_secs(2));
+    let (asks_more, _r1) = call_with(&layer, http::Method::GET, 200, Some("1H"));
+    let (asks_less, _r2) = call_with(&layer, http::Method::GET, 200, Some("500m"));
+    let (asks_none, _r3) = call_with(&layer, http::Method::GET, 200, None);
+    assert_eq!(asks_more.deadline(), Some(clock.now() + Duration::from_secs(2)));
+    assert_eq!(
+        asks_less.deadline(),
+        Some(clock.now() + Duration::from_millis(500))
+    );
+    assert_eq!(asks_none.deadline(), Some(clock.now() + Duration::from_secs(2)));
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(asks_more.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(asks_none.err(), Some(Error::DeadlineExceeded));
+}
+
+#[test]
+fn max_timeout_caps_the_default_too() {
+    let clock = MockClock::new();
+    let layer = ServerLayer::new(clock.background())
+        .default_timeout(Duration::from_secs(30))
+        .max_timeout(Duration::from_secs(5));
+    let (ctx, _resp) = call_with(&layer, http::Method::GET, 200, None);
+    assert_eq!(ctx.deadline(), Some(clock.now() + Duration::from_secs(5)));
+}
+
+// ===== server: bodies never sent =====
+
+#[test]
+fn a_head_response_ends_its_request_plainly_when_the_handler_answers() {
+    let clock = MockClock::new();
+    let (ctx, resp) = call_with(
+        &ServerLayer::new(clock.background()),
+        http::Method::HEAD,
+        200,
+        None,
+    );
+    assert_eq!(ctx.err(), Some(Error::Canceled), "the handler has answered");
+    drop(resp); // hyper drops the body unpolled; the client is still there
+    assert!(!cause_is::<ClientDisconnected>(&ctx));
+}
+
+#[test]
+fn a_204_or_304_response_ends_its_request_plainly_when_the_handler_answers() {
+    let clock = MockClock::new();
+    for status in [204, 304] {
+        let (ctx, resp) = call_with(
+            &ServerLayer::new(clock.background()),
+            http::Method::GET,
+            status,
+            None,
+        );
+        assert_eq!(ctx.err(), Some(Error::Canceled), "{status}");
+        drop(resp);
+        assert!(!cause_is::<ClientDisconnected>(&ctx), "{status}");
+    }
+}
+
+#[test]
+fn a_body_that_is_sent_keeps_its_ctx_and_its_drop_is_still_a_disconnect() {
+    let clock = MockClock::new();
+    for (method, status) in [
+        (http::Method::GET, 200),
+        (http::Method::POST, 201),
+        (http::Method::CONNECT, 400),
+    ] {
+        let (ctx, resp) = call_with(
+            &ServerLayer::new(clock.background()),
+            method.clone(),
+            status,
+            None,
+        );
+        assert_eq!(ctx.err(), None, "{method} {status}");
+        drop(resp);
+        assert!(cause_is::<ClientDisconnected>(&ctx), "{method} {status}");
+    }
+}
+
+// ===== status_for =====
+
+#[test]
+fn status_for_tells_a_deadline_a_hang_up_and_the_servers_own_cancel_apart() {
+    let clock = MockClock::new();
+    let (root, shutdown) = clock.background().with_cancel();
+    let layer = ServerLayer::new(root);
+    // Its own deadline: 504.
+    let (timed, _resp) = call_with(&layer, http::Method::GET, 200, Some("1S"));
+    assert_eq!(
+        ctx_tower::status_for(&timed),
+        http::StatusCode::OK,
+        "not done: 200"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(ctx_tower::status_for(&timed), http::StatusCode::GATEWAY_TIMEOUT);
+    // The client went away: 499.
+    let (gone, resp) = call_with(&layer, http::Method::GET, 200, None);
+    drop(resp);
+    assert_eq!(ctx_tower::status_for(&gone).as_u16(), 499);
+    // A handler's own cancel, below the request's ctx: 503.
+    let (req_ctx, _resp) = call_with(&layer, http::Method::GET, 200, None);
+    let (own, cancel) = req_ctx.with_cancel();
+    cancel.cancel();
+    assert_eq!(ctx_tower::status_for(&own), http::StatusCode::SERVICE_UNAVAILABLE);
+    // Shutdown: 503.
+    shutdown.cancel();
+    assert_eq!(
+        ctx_tower::status_for(&req_ctx),
+        http::StatusCode::SERVICE_UNAVAILABLE
+    );
+    // What was decided before stays.
+    assert_eq!(ctx_tower::status_for(&gone).as_u16(), 499);
+    assert_eq!(ctx_tower::status_for(&timed), http::StatusCode::GATEWAY_TIMEOUT);
+}
+
 // ===== client =====
 
 /// An inner service that records the headers it was sent and answers when `gate` is open.
@@ -667,7 +852,11 @@ fn inner_errors_are_wrapped_with_their_source() {
     assert_eq!(source.to_string(), "refused");
     let done: ClientError<std::io::Error> = ClientError::Done(Error::Canceled);
     assert_eq!(done.to_string(), "context canceled");
-    assert!(std::error::Error::source(&done).is_none());
+    // With feature `tonic`, a `tonic::Status` (tests/tonic.rs); without, nothing.
+    assert_eq!(
+        std::error::Error::source(&done).is_some(),
+        cfg!(feature = "tonic")
+    );
 }
 
 #[test]

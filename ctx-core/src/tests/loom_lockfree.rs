@@ -115,3 +115,48 @@ fn plain_cancel_vs_waiter_then_drop() {
         assert_eq!(Arc::strong_count(&count), 1, "a waker outlived the node");
     });
 }
+
+/// Invariant 13: the drop of the last handle (lock-free while the node is not busy) against a
+/// child attaching (which makes it busy). Whichever goes first, the node and the child report
+/// `Canceled` with the cause `HandleDropped`, and nothing stays attached.
+#[test]
+fn handle_drop_vs_attach_gives_the_child_handle_dropped() {
+    use crate::HandleDropped;
+    loom::model(|| {
+        let (parent, cancel) = Ctx::background().with_value(1u8).with_cancel();
+        let p = parent.clone();
+        let t = thread::spawn(move || p.with_cancel());
+        drop(cancel);
+        let (child, _child_handle) = t.join().unwrap();
+        assert_eq!(parent.err(), Some(Error::Canceled));
+        assert!(parent.cause().unwrap().is::<HandleDropped>());
+        assert_eq!(child.err(), Some(Error::Canceled));
+        assert!(
+            child.cause().unwrap().is::<HandleDropped>(),
+            "the child lost the cause"
+        );
+        assert_eq!(children(&parent), 0);
+    });
+}
+
+/// Invariant 13 against a parent's walk, which marks the child under its lock with a cause:
+/// exactly one wins, and the child's cause is the winner's (`HandleDropped` or the parent's),
+/// its slot removed once.
+#[test]
+fn handle_drop_vs_parent_walk_marks_the_child_once() {
+    use crate::HandleDropped;
+    loom::model(|| {
+        let (parent, cancel_parent) = Ctx::background().with_cancel_cause();
+        let (child, cancel_child) = parent.with_cancel();
+        let t = thread::spawn(move || drop(cancel_child));
+        cancel_parent.cancel(std::fmt::Error);
+        t.join().unwrap();
+        assert_eq!(child.err(), Some(Error::Canceled));
+        let cause = child.cause().unwrap();
+        assert!(
+            cause.is::<std::fmt::Error>() != cause.is::<HandleDropped>(),
+            "{cause:?}"
+        );
+        assert_eq!(children(&parent), 0);
+    });
+}

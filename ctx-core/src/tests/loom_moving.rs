@@ -1,4 +1,4 @@
-//! Moving deadlines (invariants 17 and 18 of `tree/mod.rs`): `touch` racing the lazy expiry
+//! Moving deadlines (invariants 18 and 19 of `tree/mod.rs`): `touch` racing the lazy expiry
 //! and a cancel of an idle context; a grace context's parent ending while its own handle
 //! cancels it.
 

@@ -70,7 +70,7 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
         // A relay born under a done parent takes its custom context's answers instead.
         let Outcome { err, cause } = bridge_outcome(node).unwrap_or(outcome);
         if moving::is_grace(node.cancel_node()) {
-            // Invariant 18: a grace node born under a done parent starts its period now.
+            // Invariant 19: a grace node born under a done parent starts its period now.
             if let Some(Outcome { err, cause }) = moving::start_grace(node, err, cause, true) {
                 propagate(node, err, cause);
             }

@@ -13,7 +13,7 @@ use super::foreign::bridge_outcome;
 use super::merge;
 use super::moving;
 use super::node::{Busy, CancelNode, Entry, Locked, Node, ThinCause};
-use super::state::{LockFree, Outcome, Slot};
+use super::state::{LockFree, Outcome, Slot, handle_dropped};
 use super::trace::{self, Site};
 use crate::loom::lock;
 use crate::pool::{self, AfterFn};
@@ -29,18 +29,31 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     // compare-exchange, no lock (invariant 10), nothing to leave.
     // (Matched apart so that no `cause` is left to drop after the exchange.)
     let Some(cause) = cause else {
-        if node.cancel_node().cancel_plain() {
+        if node.cancel_node().cancel_plain(false) {
             trace::canceled(node, Error::Canceled, at, 0);
         } else {
-            cancel_linked(node, None, at);
+            cancel_linked::<false>(node, None, at);
         }
         return;
     };
-    cancel_linked(node, Some(cause), at);
+    cancel_linked::<false>(node, Some(cause), at);
 }
 
-/// `cancel` of any other node, or of one that changed meanwhile.
-fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
+/// The cancel of a node whose last handle was dropped: `cancel` with the cause
+/// `HandleDropped`, which costs what a cause-less cancel does (invariant 17). The event names
+/// the `with_*` call that made the handle.
+#[inline]
+pub(crate) fn cancel_dropped(node: &Arc<Node>) {
+    if node.cancel_node().cancel_plain(true) {
+        trace::canceled(node, Error::Canceled, Site::CREATED, 0);
+    } else {
+        cancel_linked::<true>(node, None, Site::CREATED);
+    }
+}
+
+/// `cancel` of any other node, or of one that changed meanwhile. `DROPPED`: the drop of the
+/// last handle (then `cause` is `None`); a constant, so that neither path pays for the other.
+fn cancel_linked<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.cancel_node();
     if !c.is_open() {
         return;
@@ -51,7 +64,7 @@ fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     // Fast path, the usual `cancel()`: no cause, nothing depending on the node. One
     // compare-exchange, no lock (invariant 10).
     if cause.is_none() {
-        match c.finish_lock_free(Error::Canceled) {
+        match c.finish_lock_free(Error::Canceled, DROPPED) {
             LockFree::Marked => {
                 leave_marked(node);
                 trace::canceled(node, Error::Canceled, at, 0);
@@ -61,13 +74,19 @@ fn cancel_linked(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
             LockFree::Busy => {}
         }
     }
-    if let Some(descendants) = propagate(node, Error::Canceled, cause.map(Arc::new)) {
+    // Busy: under the lock the cause is an ordinary one, which the children inherit.
+    let cause = match cause {
+        Some(cause) => Some(Arc::new(cause)),
+        None if DROPPED => Some(handle_dropped()),
+        None => None,
+    };
+    if let Some(descendants) = propagate(node, Error::Canceled, cause) {
         trace::canceled(node, Error::Canceled, at, descendants);
     }
 }
 
 /// A cancel of a node with a deadline (or a bridge): if the deadline has passed, the node
-/// expires instead (`true`). A moving deadline is asked on its word (invariant 17).
+/// expires instead (`true`). A moving deadline is asked on its word (invariant 18).
 #[inline(never)]
 fn expired_first(node: &Arc<Node>) -> bool {
     let c = node.cancel_node();
@@ -111,7 +130,7 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<ThinCause>) -
     if descendants.is_some() {
         while let Some((relay, err, cause)) = relays.pop() {
             let Outcome { err, cause } = if moving::is_grace(relay.cancel_node()) {
-                // Invariant 18: its parent's end starts its grace period; it ends now only if
+                // Invariant 19: its parent's end starts its grace period; it ends now only if
                 // that period is over already.
                 match moving::start_grace(&relay, err, cause, false) {
                     Some(outcome) => outcome,
@@ -144,7 +163,7 @@ fn walk(
     // Fast path, a node that never had anything depend on it and no cause to publish: one
     // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
     if cause.is_none() {
-        match c.finish_lock_free(err) {
+        match c.finish_lock_free(err, false) {
             LockFree::Marked => {
                 leave_marked(top);
                 return Some(0);
@@ -201,7 +220,7 @@ fn walk(
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.cancel_node();
         if c.resolved_after_walk() {
-            // resolved by `propagate`, after this walk (a grace node: invariant 18)
+            // resolved by `propagate`, after this walk (a grace node: invariant 19)
             relays.push((node, err, cause));
             continue;
         }
@@ -311,23 +330,31 @@ fn push_children(
     taken
 }
 
-/// The after-funcs a walk took, with the nodes they keep alive (invariant 7): run by
-/// `propagate` once every waiter of the canceled subtree is awake (invariant 13).
+/// The after-funcs a walk took, each node's followed by the node itself if they kept it alive
+/// (invariant 7): run by `propagate` once every waiter of the canceled subtree is awake
+/// (invariant 13). One list, empty (no allocation) in the usual cancel.
 #[derive(Default)]
-struct Afters {
-    funcs: Vec<AfterFn>,
-    keep_alive: Vec<Arc<Node>>,
+struct Afters(Vec<Pending>);
+
+enum Pending {
+    Run(AfterFn),
+    Release(Arc<Node>),
 }
 
 impl Afters {
     /// Runs the after-funcs in the order the walk met them (top first, each node's in the
-    /// order they were registered), then lets their nodes go.
+    /// order they were registered), letting each node go after its own.
+    #[inline]
     fn run(self) {
-        let Afters { funcs, keep_alive } = self;
-        for f in funcs {
-            run_after(f);
+        if self.0.is_empty() {
+            return;
         }
-        drop(keep_alive);
+        for p in self.0 {
+            match p {
+                Pending::Run(f) => run_after(f),
+                Pending::Release(node) => drop(node),
+            }
+        }
     }
 }
 
@@ -352,11 +379,13 @@ fn wake(taken: Option<Box<Busy>>, afters: &mut Afters) {
     for (_, entry) in entries {
         match entry {
             Entry::Waiter(w) => wake_one(w),
-            Entry::After(f) => afters.funcs.push(f),
+            Entry::After(f) => afters.0.push(Pending::Run(f)),
             Entry::Child(_) => {}
         }
     }
-    afters.keep_alive.extend(keep_alive);
+    if let Some(node) = keep_alive {
+        afters.0.push(Pending::Release(node));
+    }
 }
 
 // ===== waiting =====

@@ -36,7 +36,7 @@ fn err_slow(node: &Arc<Node>) -> Option<Error> {
     {
         return Some(e);
     }
-    // invariant 17: a moving deadline is judged on its word, not on a copy
+    // invariant 18: a moving deadline is judged on its word, not on a copy
     if let Some(m) = c.moving()
         && moving::poll(node, m)
     {
@@ -78,7 +78,7 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
             if let Some(m) = pc.moving()
                 && pc.is_open()
             {
-                moving::poll(canceler, m); // invariant 17
+                moving::poll(canceler, m); // invariant 18
             }
             if let Some(Outcome { err, cause }) = pc.outcome_if_done() {
                 propagate(node, err, cause);

@@ -87,9 +87,10 @@ fn derive_linked(
     // Fast path for a child of a done parent: born done with the parent's error and cause
     // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
     // A custom parent answers for itself, in `attach`.
+    let source = parent.source();
     let born_done = match parent {
         NodeRef::Node(n) if matches!(n.kind, Kind::Wrap(_)) => None,
-        _ => parent.source().and_then(|s| s.cancel_node().outcome_if_done()),
+        _ => source.and_then(|s| s.cancel_node().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
     // Only a node with a deadline has a cold part (a cause comes with a deadline of its own).
@@ -101,18 +102,11 @@ fn derive_linked(
             ..Cold::default()
         })
     });
-    let mut cancel = CancelNode::new(born_done, shown_as_deadline, cold);
-    if !is_born_done
-        && parent
-            .source()
-            .is_some_and(|s| s.cancel_node().leads_to_foreign())
-    {
-        cancel.set_under_foreign(); // invariant 16
-    }
+    let under_foreign = !is_born_done && source.is_some_and(|s| s.cancel_node().leads_to_foreign()); // invariant 16
     let node = Node::new(
         Some(parent),
         parent.clock().clone(), // invariant 12: held through the parent
-        Kind::Cancel(cancel),
+        Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, under_foreign, cold)),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.

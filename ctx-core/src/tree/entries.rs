@@ -82,6 +82,9 @@ impl Entries {
     #[inline]
     fn shrink_if_sparse(&mut self) {
         const MIN: usize = 64; // below this, keep the room: children come and go
+        if !self.items.spilled() {
+            return; // the inline places: nothing to give back (the usual case)
+        }
         let cap = self.items.capacity();
         if cap <= MIN || self.len > cap / 4 {
             return;

@@ -102,7 +102,7 @@ impl CancelNode {
             }))),
             ..Cold::default()
         };
-        CancelNode::new(None, false, Some(Box::new(cold)))
+        CancelNode::new(None, false, false, Some(Box::new(cold)))
     }
 }
 

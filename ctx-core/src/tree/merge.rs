@@ -83,11 +83,9 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
         })),
         ..Cold::default()
     };
-    let mut cancel = CancelNode::new(born_done, false, Some(Box::new(cold)));
     let leads = |p: &NodeRef| p.source().is_some_and(|s| s.cancel_node().leads_to_foreign());
-    if !is_born_done && (leads(a) || leads(b)) {
-        cancel.set_under_foreign(); // invariant 16
-    }
+    let under_foreign = !is_born_done && (leads(a) || leads(b)); // invariant 16
+    let cancel = CancelNode::new(born_done, false, under_foreign, Some(Box::new(cold)));
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
     let node = Node::new(Some(a), a.clock().clone(), Kind::Cancel(cancel));
     if !is_born_done {

@@ -58,10 +58,11 @@
 //!    locks only the canceler. So there is no lock order to get wrong.
 //! 2. The state leaves `OPEN` once, and `cause` is set with it: under `inner`'s lock (by a
 //!    compare-exchange, since a lock-free cancel may race it, invariant 10; `cause` in the same
-//!    critical section), or by the lock-free cancel of invariant 10, which gives no cause. After
-//!    that neither changes. `err()` reads the state without the lock (Acquire pairs with the
-//!    Release of the compare-exchange), and a reader of `cause` takes the lock, so `cause` is
-//!    visible to anyone who saw the state.
+//!    critical section), or by the lock-free cancel of invariant 10, which gives no cause (or
+//!    the `DROPPED` flag that stands for one, invariant 17). After that neither changes.
+//!    `err()` reads the state without the lock (Acquire pairs with the Release of the
+//!    compare-exchange), and a reader of `cause` takes the lock, so `cause` is visible to
+//!    anyone who saw the state.
 //! 3. A node that is done never gains children, waiters, after-funcs, a timer or a feed: every
 //!    insertion checks the state under the lock (`claim`, invariant 10). So the slot numbers of a
 //!    done node's (taken) slab are never reused, and a late `remove` can tell from the state
@@ -147,8 +148,17 @@
 //!     bridges above it and, when one of them or a canceler on the way is done, propagates that
 //!     outcome to the node at once. So "done once the custom says so" holds for the whole
 //!     subtree, not just the wrap. No lock is held while a custom context is asked (invariant 5).
-//!     The same climb serves the nodes below a moving deadline (invariant 17).
-//! 17. A moving deadline (`moving.rs`: an idle node's, and a grace node's once its period has
+//!     The same climb serves the nodes below a moving deadline (invariant 18).
+//! 17. The drop of a node's last handle cancels it with the cause `HandleDropped` at the price
+//!     of a cause-less cancel. The lock-free cancels (`cancel_plain`, `finish_lock_free`, of
+//!     invariants 10 and 11) then set `DROPPED` in the same compare-exchange that sets
+//!     `CANCELED`, and `outcome` answers a word with `DROPPED` with the one shared
+//!     `HandleDropped` cause, without the lock (`cause` was never written: the node was not
+//!     busy, invariant 10, and stays unwritten, invariant 2). A busy node is canceled under its
+//!     lock with that shared cause as an ordinary one, which its descendants inherit
+//!     (`cancel_dropped`). `DROPPED` is never set without `CANCELED` nor on an open node, so
+//!     nothing else reads it. Model: `loom_lockfree`.
+//! 18. A moving deadline (`moving.rs`: an idle node's, and a grace node's once its period has
 //!     started) lives in one atomic word of its node's `Moving`, and is never copied into a
 //!     descendant's `Cold` (the copy would go stale when it moves). Its descendants are born
 //!     `UNDER_FOREIGN` (`leads_to_foreign`), so their `err()` climbs to it as invariant 16
@@ -163,7 +173,7 @@
 //!     node has one timer, armed once (an idle node's at its birth, a grace node's when its
 //!     period starts); when it fires it re-reads the word and sleeps again if it moved, so a
 //!     touch arms nothing. Model: `loom_moving`.
-//! 18. A grace node (`with_grace`) is attached to its parent's canceler like a child (and
+//! 19. A grace node (`with_grace`) is attached to its parent's canceler like a child (and
 //!     leaves the slab like one, invariant 4), but a walk that reaches it does not mark it:
 //!     like a relay (invariant 6) it is collected, and `propagate` — or `attach_to`, when the
 //!     parent is done already — starts its grace period once the walk is over, with no lock
@@ -209,7 +219,8 @@ mod view;
 
 pub(crate) use self::attach::attach;
 pub(crate) use self::cancel::{
-    Registered, cancel, register_after, register_waker, run_after, unregister_after, unregister_waker,
+    Registered, cancel, cancel_dropped, register_after, register_waker, run_after, unregister_after,
+    unregister_waker,
 };
 pub(crate) use self::deadline::{arm_timer, err};
 pub(crate) use self::derive::{

@@ -3,7 +3,7 @@
 //! deadline, pushed later by every `touch()`, passes). Both are ordinary cancel nodes with a
 //! [`Moving`] in their cold part; what the rest of the engine asks of them is here: building
 //! them, the lazy check (`poll`), the grace period's start (`start_grace`), their one timer
-//! (`arm`) and `touch`. Invariants 17 and 18 of `tree/mod.rs`.
+//! (`arm`) and `touch`. Invariants 18 and 19 of `tree/mod.rs`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub(crate) enum Span {
     Idle(Duration),
 }
 
-/// Set in the deadline word once its passing has been decided (invariant 17): never cleared,
+/// Set in the deadline word once its passing has been decided (invariant 18): never cleared,
 /// and above every deadline, so `fetch_max` never moves a sealed word.
 const SEALED: u64 = 1 << 63;
 /// The word of "no deadline": the largest one that is not sealed.
@@ -44,9 +44,9 @@ pub(crate) struct Moving {
     base: Instant,
     /// The deadline, in nanoseconds after `base` (`NEVER`: none), plus `SEALED` once its
     /// passing is decided. Idle: raised by `touch` (`fetch_max`, no lock), sealed by the one
-    /// who finds it passed (a compare-exchange: invariant 17). Grace: the parent's deadline
+    /// who finds it passed (a compare-exchange: invariant 18). Grace: the parent's deadline
     /// plus the grace period until the parent is done, then stored once by `start_grace`
-    /// (invariant 18).
+    /// (invariant 19).
     word: AtomicU64,
     /// Grace: the parent's error and cause, set once, by `start_grace`, before the word it
     /// stores; `None` until then. Idle: always `None`.
@@ -93,7 +93,7 @@ impl Moving {
     }
 
     /// Moves the deadline to `deadline` if that is later and the word is not sealed. `true` if
-    /// it moved. One `fetch_max`: no lock, no allocation (invariant 17).
+    /// it moved. One `fetch_max`: no lock, no allocation (invariant 18).
     #[inline]
     pub(crate) fn push(&self, deadline: Option<Instant>) -> bool {
         let w = self.encode(deadline);
@@ -103,7 +103,7 @@ impl Moving {
 
     /// Decides whether the deadline has passed at `now`, sealing the word if it has. `true` if
     /// it is sealed (by this call or before): from then on no `push` moves it, and whoever
-    /// sees it sealed may end the node (invariant 17).
+    /// sees it sealed may end the node (invariant 18).
     pub(crate) fn seal_if_passed(&self, now: Instant) -> bool {
         let mut w = self.word.load(Ordering::Acquire);
         loop {
@@ -147,7 +147,7 @@ pub(super) fn is_grace(c: &CancelNode) -> bool {
 
 /// `parent.with_grace(grace)` (without its handle): a cancel node whose values and name come
 /// from `parent`, attached to `parent`'s canceler so that the walk ending `parent` reaches it,
-/// but which that walk does not end: it starts the grace period (invariant 18). `deadline` is
+/// but which that walk does not end: it starts the grace period (invariant 19). `deadline` is
 /// the parent's (`ctx_deadline`), read by the caller.
 #[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<Instant>) -> Arc<Node> {
@@ -161,11 +161,11 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
         extra: Some(Box::new(Extra::Moving(moving))),
         ..Cold::default()
     };
-    // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 18).
+    // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 19).
     let node = Node::new(
         Some(parent),
         clock.clone(), // invariant 12: held through the parent
-        Kind::Cancel(CancelNode::new(None, false, Some(Box::new(cold)))),
+        Kind::Cancel(CancelNode::new(None, false, false, Some(Box::new(cold)))),
     );
     if let Some(src) = parent.source() {
         // A parent whose deadline passed unobserved, or a bridge that lags, ends now, so that
@@ -184,7 +184,7 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
 }
 
 /// `parent.with_idle_timeout(d)` (without its handle): an ordinary child of `parent` whose
-/// deadline is also the last touch plus `d`. Its timer is armed at once (invariant 17).
+/// deadline is also the last touch plus `d`. Its timer is armed at once (invariant 18).
 #[cfg_attr(feature = "tracing", track_caller)]
 pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
     let clock = parent.clock();
@@ -199,13 +199,10 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
         )))),
         ..Cold::default()
     };
-    let mut cancel = CancelNode::new(None, false, Some(Box::new(cold)));
-    if parent
+    let under_foreign = parent
         .source()
-        .is_some_and(|s| s.cancel_node().leads_to_foreign())
-    {
-        cancel.set_under_foreign(); // invariant 16
-    }
+        .is_some_and(|s| s.cancel_node().leads_to_foreign()); // invariant 16
+    let cancel = CancelNode::new(None, false, under_foreign, Some(Box::new(cold)));
     let node = Node::new(
         Some(parent),
         clock.clone(), // invariant 12: held through the parent
@@ -243,7 +240,7 @@ pub(super) fn poll(node: &Arc<Node>, m: &Moving) -> bool {
             if pending.is_none() {
                 // Not started, though the parent's deadline plus the grace period has passed:
                 // the parent ended unobserved. Asking it ends it now, and its walk starts (or
-                // ends) this grace period (invariant 18).
+                // ends) this grace period (invariant 19).
                 if let Some(p) = node.parent.get().and_then(NodeRef::source) {
                     err(p);
                 }
@@ -273,7 +270,7 @@ pub(super) fn poll(node: &Arc<Node>, m: &Moving) -> bool {
 /// late, the period still counts from there), from now if the parent was canceled or was
 /// done before this node was made (`born`). Returns the outcome if the period is over already
 /// (zero, or elapsed while nobody looked): the caller ends `node` with it now, in the same
-/// propagation. Else arms the node's timer. Call with no lock held (invariant 18).
+/// propagation. Else arms the node's timer. Call with no lock held (invariant 19).
 pub(super) fn start_grace(
     node: &Arc<Node>,
     err: Error,
@@ -359,7 +356,7 @@ fn arm(node: &Arc<Node>) {
 // ===== touching, reading =====
 
 /// `IdleHandle::touch`: the deadline moves to now plus the idle timeout. No lock, no
-/// allocation, no timer: one clock read and one `fetch_max` (invariant 17). Nothing once the
+/// allocation, no timer: one clock read and one `fetch_max` (invariant 18). Nothing once the
 /// node is done.
 #[inline]
 pub(crate) fn touch(node: &Arc<Node>) {

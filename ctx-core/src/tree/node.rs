@@ -199,7 +199,8 @@ pub(crate) struct WrapNode {
 /// nobody waits on is one allocation of 96 bytes (see `tests::sizes`).
 pub(crate) struct CancelNode {
     /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
-    /// invariants 2 and 10), and the flags `BUSY`, `LOOK` and `SHOWN_AS_DEADLINE`.
+    /// invariants 2 and 10), and the flags `BUSY`, `LOOK`, `SHOWN_AS_DEADLINE`, `PLAIN`,
+    /// `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`state.rs`).
     pub(super) state: AtomicU32,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
     pub(crate) handles: AtomicU32,

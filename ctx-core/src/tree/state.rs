@@ -3,12 +3,14 @@
 //! the lock-free cancel (invariant 10) included.
 
 use std::num::NonZeroUsize;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use super::foreign::Bridge;
 use super::merge;
 use super::moving::Moving;
 use super::node::{CancelNode, Cold, Extra, Locked, ThinCause};
+use crate::error::HandleDropped;
 use crate::loom::{AtomicU32, AtomicUsize, Mutex, Ordering, lock};
 use crate::{Cause, Error};
 
@@ -40,8 +42,12 @@ const TIMED: u32 = 1 << 6;
 /// Set at creation (with `LOOK`) on a cancel node below a bridge that a foreign `done()` feeds
 /// from another thread, or below a moving deadline (directly, or through cancel nodes that
 /// carry it too): `err()` polls that bridge or deadline before it trusts an open word
-/// (invariants 16 and 17).
+/// (invariants 16 and 18).
 const UNDER_FOREIGN: u32 = 1 << 7;
+/// Set with `CANCELED`, in the same change of the word, by a lock-free cancel for the drop of
+/// the node's last handle (invariant 17): its cause is `HandleDropped`, made when it is asked
+/// for (`outcome`). Never set on an open node, never cleared.
+const DROPPED: u32 = 1 << 8;
 
 #[inline]
 pub(super) fn state_of(err: Error) -> u32 {
@@ -144,12 +150,14 @@ pub(super) enum LockFree {
 impl CancelNode {
     /// A cancel node, open, or born done with `born_done` (a child of a parent that is already
     /// done: built done with the parent's outcome, it needs no attaching at all). `cold`: see
-    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`).
+    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`);
+    /// `under_foreign`: below a bridge fed from another thread (`UNDER_FOREIGN`, invariant 16).
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
     pub(crate) fn new(
         born_done: Option<Outcome>,
         shown_as_deadline: bool,
+        under_foreign: bool,
         cold: Option<Box<Cold>>,
     ) -> CancelNode {
         let (mut state, cause) = match born_done {
@@ -164,6 +172,9 @@ impl CancelNode {
         }
         if shown_as_deadline {
             state |= SHOWN_AS_DEADLINE;
+        }
+        if under_foreign {
+            state |= UNDER_FOREIGN | LOOK; // invariant 16
         }
         CancelNode {
             state: AtomicU32::new(state),
@@ -203,13 +214,15 @@ impl CancelNode {
     /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a plain
     /// node has no slot and no cold part). `false` if the node is not plain, busy or done, or
     /// changed meanwhile: the caller takes the general path, which looks again.
+    /// With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
     #[inline(always)]
-    pub(super) fn cancel_plain(&self) -> bool {
+    pub(super) fn cancel_plain(&self, dropped: bool) -> bool {
         let word = self.state.load(Ordering::Relaxed);
+        let done = if dropped { CANCELED | DROPPED } else { CANCELED };
         word & (DONE_MASK | BUSY | PLAIN) == PLAIN
             && self
                 .state
-                .compare_exchange(word, word | CANCELED, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
     }
 
@@ -251,13 +264,6 @@ impl CancelNode {
         self.state.load(Ordering::Relaxed) & LOOK != 0
     }
 
-    /// Marks a node being built (not yet shared) as below a bridge fed from another thread:
-    /// `err()` looks up there (invariant 16).
-    pub(super) fn set_under_foreign(&mut self) {
-        let word = self.state.load(Ordering::Relaxed);
-        self.state = AtomicU32::new(word | UNDER_FOREIGN | LOOK);
-    }
-
     /// Below a bridge fed from another thread (see `UNDER_FOREIGN`).
     #[inline]
     pub(super) fn is_under_foreign(&self) -> bool {
@@ -268,16 +274,21 @@ impl CancelNode {
     /// bridge that a foreign `done()` feeds (a relay whose feeder is one, included).
     #[inline]
     pub(super) fn leads_to_foreign(&self) -> bool {
-        self.is_under_foreign()
+        let word = self.state.load(Ordering::Relaxed);
+        if word & LOOK == 0 {
+            // neither a bridge, a moving deadline, nor below one (all set `LOOK`): the usual case
+            return false;
+        }
+        word & UNDER_FOREIGN != 0
             || match self.cold.as_ref().and_then(|c| c.extra.as_deref()) {
                 None => false,
                 Some(Extra::Bridge(b)) => !b.relay || b.foreign_root.is_some(),
-                Some(Extra::Moving(_)) => true, // invariant 17: a child cannot copy it
+                Some(Extra::Moving(_)) => true, // invariant 18: a child cannot copy it
             }
     }
 
     /// Not marked by a walk that reaches it, but collected and resolved after it: a relay
-    /// (invariant 6), or a grace node (invariant 18).
+    /// (invariant 6), or a grace node (invariant 19).
     #[inline]
     pub(super) fn resolved_after_walk(&self) -> bool {
         match self.cold.as_ref().and_then(|c| c.extra.as_deref()) {
@@ -383,9 +394,10 @@ impl CancelNode {
     }
 
     /// Marks a node that was never busy done without taking its lock, with no cause
-    /// (invariant 10).
+    /// (invariant 10), or, with `dropped` (only with `Canceled`), with the `HandleDropped`
+    /// that `DROPPED` stands for (invariant 17).
     #[inline]
-    pub(super) fn finish_lock_free(&self, err: Error) -> LockFree {
+    pub(super) fn finish_lock_free(&self, err: Error, dropped: bool) -> LockFree {
         let word = self.state.load(Ordering::Acquire);
         if word & DONE_MASK != OPEN {
             return LockFree::WasDone;
@@ -393,9 +405,14 @@ impl CancelNode {
         if word & BUSY != 0 {
             return LockFree::Busy;
         }
+        let done = if dropped {
+            state_of(err) | DROPPED
+        } else {
+            state_of(err)
+        };
         match self
             .state
-            .compare_exchange(word, word | state_of(err), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => LockFree::Marked,
             Err(now) if now & DONE_MASK != OPEN => LockFree::WasDone,
@@ -416,10 +433,26 @@ impl CancelNode {
 
     /// The error and the given cause (if any) of a done node, read together.
     pub(crate) fn outcome(&self) -> Option<Outcome> {
-        let err = self.state_err()?;
+        let word = self.state.load(Ordering::Acquire);
+        let err = err_of(word)?;
+        if word & DROPPED != 0 {
+            // invariant 17: the drop of the last handle, marked without the lock; its cause is
+            // made now, for whoever asks (no lock: nothing was written under it)
+            return Some(Outcome {
+                err,
+                cause: Some(handle_dropped()),
+            });
+        }
         // invariant 2: `cause` was written before the state left OPEN, under this lock; a
         // lock-free cancel gives none (invariant 10)
         let cause = lock(&self.inner).cause.clone();
         Some(Outcome { err, cause })
     }
+}
+
+/// The cause of a context canceled by the drop of its last handle (invariant 17): one shared
+/// `Arc`, so that neither the drop nor a reader allocates.
+pub(super) fn handle_dropped() -> ThinCause {
+    static DROPPED: LazyLock<ThinCause> = LazyLock::new(|| Arc::new(HandleDropped::as_cause()));
+    DROPPED.clone()
 }

@@ -283,7 +283,7 @@ macro_rules! __ctx_testkit_checks {
             cancel_is_idempotent,
             dropping_last_handle_clone_cancels,
             disarm_does_not_cancel,
-            dropping_last_cancel_cause_handle_cancels_with_cause_canceled,
+            dropping_last_cancel_cause_handle_cancels_with_cause_handle_dropped,
             first_cancel_wins_for_err_and_cause,
             child_of_done_parent_is_born_done,
             cause_is_the_same_arc_on_ctx_and_descendants,
