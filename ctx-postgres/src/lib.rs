@@ -36,7 +36,7 @@
 //!
 //! # Features
 //!
-//! * `test-server`: [`test_server::TestServer`], a throwaway PostgreSQL server for tests,
+//! * `test-server`: `test_server::TestServer`, a throwaway PostgreSQL server for tests,
 //!   benchmarks and examples (runs the `initdb` and `postgres` programs found on the machine).
 //!
 //! # Supported Rust versions
