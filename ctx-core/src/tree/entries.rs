@@ -223,14 +223,15 @@ mod tests {
         assert!(e.try_remove(7).is_none());
     }
 
-    /// A slab that grew to a million children gives its memory back as they go, down to its
+    /// A slab that grew to a million children (fewer under Miri) gives its memory back as they go, down to its
     /// last taken key, with the keys of what stays unchanged and the free list intact.
     #[test]
     fn storage_shrinks_as_the_slab_empties() {
         let mut e = Entries::default();
+        const N: usize = if cfg!(miri) { 5_000 } else { 1_000_000 };
         let long_lived = e.insert(after());
-        let keys: Vec<_> = (0..1_000_000).map(|_| e.insert(after())).collect();
-        assert!(e.capacity() >= 1_000_001);
+        let keys: Vec<_> = (0..N).map(|_| e.insert(after())).collect();
+        assert!(e.capacity() > N);
         for k in keys {
             assert!(e.try_remove(k).is_some());
         }
