@@ -79,8 +79,9 @@ impl IdleHandle {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use ctx_core::{Ctx, Error};
-    /// let (ctx, idle) = Ctx::background().with_idle_timeout(Duration::from_secs(30));
+    /// use ctx_core::Error;
+    /// let clock = ctx_testkit::MockClock::new(); // `Ctx::background()` works the same
+    /// let (ctx, idle) = clock.background().with_idle_timeout(Duration::from_secs(30));
     /// idle.cancel();
     /// assert_eq!(ctx.err(), Some(Error::Canceled));
     /// ```
@@ -97,7 +98,8 @@ impl IdleHandle {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (ctx, idle) = ctx_core::Ctx::background().with_idle_timeout(Duration::from_secs(30));
+    /// let clock = ctx_testkit::MockClock::new();
+    /// let (ctx, idle) = clock.background().with_idle_timeout(Duration::from_secs(30));
     /// idle.disarm();
     /// assert_eq!(ctx.err(), None);
     /// ```
@@ -112,7 +114,8 @@ impl IdleHandle {
 ///
 /// ```
 /// use std::time::Duration;
-/// let (_ctx, idle) = ctx_core::Ctx::background().with_idle_timeout(Duration::from_secs(30));
+/// let clock = ctx_testkit::MockClock::new();
+/// let (_ctx, idle) = clock.background().with_idle_timeout(Duration::from_secs(30));
 /// assert_eq!(format!("{idle:?}"), "IdleHandle { done: false }");
 /// ```
 impl fmt::Debug for IdleHandle {
