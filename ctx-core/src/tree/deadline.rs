@@ -1,6 +1,7 @@
 //! Deadlines and timers: the lazy expiry in `err()`, `expire`, and the timer armed on the
 //! owner of a deadline.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -196,15 +197,24 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
             expire(&node);
         }
     };
+    install_timer(owner, fut);
+}
+
+/// Starts the timer future `fut` of `node` and hands it to the node, which owns it from then
+/// on (dropped when the node is done or dropped); if the node is done meanwhile (the first poll
+/// may have ended it) or another arm won, lets go of it at once. Call with no lock held: the
+/// first poll may fire and lock the node.
+pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Send + 'static) {
+    let c = node.cancel_node();
     #[cfg(feature = "test-util")]
     counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // A timer woken on a shared thread hands its after-funcs to the pool; a clock whose timers
     // are woken by the caller's own thread keeps them there (`Clock::after_funcs_inline`).
-    let watch = Watch::start(!owner.clock.get().after_funcs_inline(), fut);
+    let watch = Watch::start(!node.clock.get().after_funcs_inline(), fut);
     let lost = {
-        let mut g = lock(&oc.inner);
+        let mut g = lock(&c.inner);
         // invariant 10: claimed under the lock before the busy part gains the timer
-        if oc.claim() && g.busy().timer.is_none() {
+        if c.claim() && g.busy().timer.is_none() {
             g.busy().timer = Some(watch);
             None
         } else {

@@ -11,15 +11,12 @@ use std::time::{Duration, Instant};
 
 use super::attach::attach;
 use super::cancel::propagate;
-#[cfg(feature = "test-util")]
-use super::counters;
-use super::deadline::{arm_timer, err};
+use super::deadline::{arm_timer, err, install_timer};
 use super::node::{CancelNode, Cold, Extra, Kind, Node, NodeRef, ThinCause};
 use super::state::Outcome;
 use super::trace::{self, Site};
 use crate::Error;
 use crate::loom::{AtomicU64, Mutex, Ordering, lock};
-use crate::watch::Watch;
 
 /// Which deadline moves, and by how much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,7 +299,6 @@ pub(super) fn start_grace(
 /// period starts. When it fires it re-reads the deadline and sleeps again if a `touch()` moved
 /// it (so `touch` re-arms nothing); it holds its node weakly and ends with it.
 fn arm(node: &Arc<Node>) {
-    let c = node.cancel_node();
     let weak = Arc::downgrade(node);
     // Owned: the future may outlive every node of the tree (invariant 12).
     let clock = node.clock.to_shared();
@@ -335,22 +331,7 @@ fn arm(node: &Arc<Node>) {
             // Touched meanwhile: sleep until the later deadline.
         }
     };
-    #[cfg(feature = "test-util")]
-    counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let watch = Watch::start(!node.clock.get().after_funcs_inline(), fut);
-    let lost = {
-        let mut g = lock(&c.inner);
-        // invariant 10: claimed under the lock before the busy part gains the timer
-        if c.claim() && g.busy().timer.is_none() {
-            g.busy().timer = Some(watch);
-            None
-        } else {
-            Some(watch) // done meanwhile (its first poll may have ended it): release it
-        }
-    };
-    if let Some(w) = lost {
-        w.cancel();
-    }
+    install_timer(node, fut);
 }
 
 // ===== touching, reading =====
