@@ -65,7 +65,9 @@ fn err_slow(node: &Arc<Node>) -> Option<Error> {
 #[cold]
 #[inline(never)]
 fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
-    let mut stack: Vec<&Arc<Node>> = vec![node];
+    // Inline: a chain climbs one canceler at a time; only merges add a second (no allocation
+    // on this `err()` unless merges stack up).
+    let mut stack: smallvec::SmallVec<[&Arc<Node>; 4]> = smallvec::smallvec![node];
     while let Some(cur) = stack.pop() {
         let cc = cur.cancel_node();
         let parents = [cur.parent.get(), cc.merged_with()];

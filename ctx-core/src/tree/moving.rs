@@ -368,7 +368,7 @@ pub(crate) fn ctx_deadline(node: &NodeRef) -> Option<Instant> {
 /// parents of a merge; a grace node is not `UNDER_FOREIGN`, so the climb stops there).
 #[cold]
 fn moving_deadline(src: &Arc<Node>, mut d: Option<Instant>) -> Option<Instant> {
-    let mut stack: Vec<&Arc<Node>> = vec![src];
+    let mut stack: smallvec::SmallVec<[&Arc<Node>; 4]> = smallvec::smallvec![src]; // no allocation
     while let Some(cur) = stack.pop() {
         let c = cur.cancel_node();
         if let Some(m) = c.moving() {
