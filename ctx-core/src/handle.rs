@@ -33,7 +33,7 @@ impl HandleCore {
     fn new(node: &NodeRef) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
         HandleCore {
-            node: Some(Arc::clone(node.node())),
+            node: Some(Arc::clone(node.expect_node())),
         }
     }
 
@@ -55,7 +55,7 @@ impl HandleCore {
     #[inline]
     fn release(&mut self) -> Option<Arc<Node>> {
         let node = self.node.take()?;
-        let c = node.cancel_node();
+        let c = node.expect_cancel();
         if !c.is_open() {
             return None; // done (by a clone, a parent, a deadline): the count no longer matters
         }
@@ -73,7 +73,7 @@ impl Clone for HandleCore {
     fn clone(&self) -> HandleCore {
         let node = self.node.as_ref().map(|node| {
             // A `u32` count: as `Arc` does, abort rather than wrap (billions of clones).
-            if node.cancel_node().handles.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+            if node.expect_cancel().handles.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
                 std::process::abort();
             }
             Arc::clone(node)

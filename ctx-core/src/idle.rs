@@ -44,7 +44,7 @@ impl IdleHandle {
     pub(crate) fn new(node: &NodeRef) -> IdleHandle {
         IdleHandle {
             cancel: CancelHandle::new(node),
-            node: Arc::clone(node.node()),
+            node: Arc::clone(node.expect_node()),
         }
     }
 
@@ -121,7 +121,7 @@ impl IdleHandle {
 impl fmt::Debug for IdleHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdleHandle")
-            .field("done", &!self.node.cancel_node().is_open())
+            .field("done", &!self.node.expect_cancel().is_open())
             .finish()
     }
 }

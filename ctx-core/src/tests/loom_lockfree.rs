@@ -1,5 +1,5 @@
-//! Invariant 10: the lock-free cancel of a node that was never busy, against everything that
-//! makes a node busy (a child attaching, a waiter, an after-func) and against a cancel walking
+//! Invariant 10: the lock-free cancel of a node that was never given dependents, against everything that
+//! gives a node dependents (a child attaching, a waiter, an after-func) and against a cancel walking
 //! down from its parent. (`loom_tree` and `loom_wake` race it too, through the ordinary API.)
 
 use std::sync::Arc;
@@ -73,12 +73,12 @@ fn lock_free_and_locked_cancels_agree_on_err_and_cause() {
     });
 }
 
-/// A plain node (a child of `background()`, invariant 11) made busy by a waiter on one thread
+/// A standalone node (a child of `background()`, invariant 11) given dependents by a waiter on one thread
 /// while another cancels it without the lock, then dropped last on either thread: the waiter is
-/// woken or finds the node done, and the drop sees the busy part if there is one (the waker is
+/// woken or finds the node done, and the drop sees the dependents part if there is one (the waker is
 /// released, not leaked).
 #[test]
-fn plain_cancel_vs_waiter_then_drop() {
+fn standalone_cancel_vs_waiter_then_drop() {
     use std::future::Future;
     use std::pin::Pin;
     use std::task::{Context, Poll, Wake, Waker};
@@ -116,8 +116,8 @@ fn plain_cancel_vs_waiter_then_drop() {
     });
 }
 
-/// Invariant 13: the drop of the last handle (lock-free while the node is not busy) against a
-/// child attaching (which makes it busy). Whichever goes first, the node and the child report
+/// Invariant 13: the drop of the last handle (lock-free while the node has no dependents) against a
+/// child attaching (which gives it dependents). Whichever goes first, the node and the child report
 /// `Canceled` with the cause `HandleDropped`, and nothing stays attached.
 #[test]
 fn handle_drop_vs_attach_gives_the_child_handle_dropped() {

@@ -8,7 +8,7 @@ use super::deadline::check_deadline;
 use super::entries::Entries;
 use super::foreign::{bridge_outcome, poll_bridge};
 use super::moving;
-use super::node::{CancelNode, Entry, Locked, Node, NodeRef};
+use super::node::{CancelNode, Entry, Guarded, Node, NodeRef};
 use super::state::{Outcome, Slot};
 use crate::loom::lock;
 
@@ -19,11 +19,11 @@ use crate::loom::lock;
 /// after `Node::new`, before the node is shared.
 pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
     if let Some(p) = node.parent.get().and_then(NodeRef::source) {
-        // A custom parent is done for its children when its `done()` fires (Go's rule), which
+        // A foreign parent is done for its children when its `done()` fires (Go's rule), which
         // its bridge (the canceler here) follows; one whose `done()` never fires has no
         // canceler. It is not asked otherwise: in a chain of wraps that would go through every
-        // custom in it. (A child of the process-wide root has nothing to attach to.)
-        let slot = &node.cancel_node().slot;
+        // foreign in it. (A child of the process-wide root has nothing to attach to.)
+        let slot = &node.expect_cancel().slot;
         // invariant 4: set under the parent's lock, which a cancel reaching the child needs
         let attached = attach_to(node, p, |s| {
             slot.set(s);
@@ -43,18 +43,18 @@ pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
 /// slot under `p`'s lock; if it returns `false` the node does not want it any more (invariant
 /// 9) and the entry is removed again, still under the lock. Returns `false` if `p` was done.
 pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(Slot) -> bool) -> bool {
-    // A bridge is checked lazily (it may lag behind the custom context it answers for): if
-    // the custom says it is done, the bridge is canceled now and the child born done.
-    let pc = p.cancel_node();
+    // A bridge is checked lazily (it may lag behind the foreign context it answers for): if
+    // the foreign context says it is done, the bridge is canceled now and the child born done.
+    let pc = p.expect_cancel();
     if let Some(b) = pc.bridge()
         && pc.is_open()
     {
         poll_bridge(p, b);
     }
     let mut pg = lock(&pc.inner);
-    // invariants 3 and 10: claimed under the lock, so a done canceler never gains this child
-    if pc.claim() {
-        let entries = &mut pg.busy().entries;
+    // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler never gains this child
+    if pc.open_for_dependents() {
+        let entries = &mut pg.dependents().entries;
         let key = entries.insert(Entry::Child(Arc::downgrade(node)));
         if !set_slot(Slot::new(key)) {
             entries.try_remove(key);
@@ -67,9 +67,9 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
         let outcome = pc
             .outcome()
             .expect("ctx-core: internal error: done without error");
-        // A relay born under a done parent takes its custom context's answers instead.
+        // A relay born under a done parent takes its foreign context's answers instead.
         let Outcome { err, cause } = bridge_outcome(node).unwrap_or(outcome);
-        if moving::is_grace(node.cancel_node()) {
+        if moving::is_grace(node.expect_cancel()) {
             // Invariant 19: a grace node born under a done parent starts its period now.
             if let Some(Outcome { err, cause }) = moving::start_grace(node, err, cause, true) {
                 propagate(node, err, cause);
@@ -96,7 +96,7 @@ fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
     let Some(p) = parent.and_then(NodeRef::source) else {
         return;
     };
-    remove_entry(p.cancel_node(), slot);
+    remove_entry(p.expect_cancel(), slot);
 }
 
 /// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
@@ -106,7 +106,7 @@ pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
     if !c.is_open() {
         return None;
     }
-    let busy = g.busy.as_mut()?;
+    let busy = g.dependents.as_mut()?;
     let entry = busy.entries.try_remove(slot.key());
     if busy.entries.is_empty() && busy.entries.capacity() > 64 {
         busy.entries = Entries::default();
@@ -114,14 +114,14 @@ pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
     entry
 }
 
-/// Inserts `entry` in a node that `claim` said is open; its slot.
+/// Inserts `entry` in a node that `open_for_dependents` said is open; its slot.
 #[inline]
-pub(super) fn insert_entry(g: &mut Locked, entry: Entry) -> Slot {
-    Slot::new(g.busy().entries.insert(entry))
+pub(super) fn insert_entry(g: &mut Guarded, entry: Entry) -> Slot {
+    Slot::new(g.dependents().entries.insert(entry))
 }
 
 /// The entry at `slot`, if it is still there.
 #[inline]
-pub(super) fn entry_mut(g: &mut Locked, slot: Slot) -> Option<&mut Entry> {
-    g.busy.as_mut()?.entries.get_mut(slot.key())
+pub(super) fn entry_mut(g: &mut Guarded, slot: Slot) -> Option<&mut Entry> {
+    g.dependents.as_mut()?.entries.get_mut(slot.key())
 }

@@ -12,7 +12,7 @@ use super::deadline::expire;
 use super::foreign::bridge_outcome;
 use super::merge;
 use super::moving;
-use super::node::{Busy, CancelNode, Entry, Locked, Node, ThinCause};
+use super::node::{CancelNode, Dependents, Entry, Guarded, Node, SharedCause};
 use super::state::{LockFree, Outcome, Slot, handle_dropped};
 use super::trace::{self, Site};
 use crate::loom::lock;
@@ -29,14 +29,14 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     // compare-exchange, no lock (invariant 10), nothing to leave.
     // (Matched apart so that no `cause` is left to drop after the exchange.)
     let Some(cause) = cause else {
-        if node.cancel_node().cancel_plain(false) {
+        if node.expect_cancel().cancel_standalone(false) {
             trace::canceled(node, Error::Canceled, at, 0);
         } else {
-            cancel_linked::<false>(node, None, at);
+            cancel_general::<false>(node, None, at);
         }
         return;
     };
-    cancel_linked::<false>(node, Some(cause), at);
+    cancel_general::<false>(node, Some(cause), at);
 }
 
 /// The cancel of a node whose last handle was dropped: `cancel` with the cause
@@ -44,21 +44,21 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
 /// the `with_*` call that made the handle.
 #[inline]
 pub(crate) fn cancel_dropped(node: &Arc<Node>) {
-    if node.cancel_node().cancel_plain(true) {
+    if node.expect_cancel().cancel_standalone(true) {
         trace::canceled(node, Error::Canceled, Site::CREATED, 0);
     } else {
-        cancel_linked::<true>(node, None, Site::CREATED);
+        cancel_general::<true>(node, None, Site::CREATED);
     }
 }
 
 /// `cancel` of any other node, or of one that changed meanwhile. `DROPPED`: the drop of the
 /// last handle (then `cause` is `None`); a constant, so that neither path pays for the other.
-fn cancel_linked<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
-    let c = node.cancel_node();
+fn cancel_general<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
+    let c = node.expect_cancel();
     if !c.is_open() {
         return;
     }
-    if c.looks_further() && expired_first(node) {
+    if c.needs_check() && expired_first(node) {
         return;
     }
     // Fast path, the usual `cancel()`: no cause, nothing depending on the node. One
@@ -71,10 +71,10 @@ fn cancel_linked<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, at
                 return;
             }
             LockFree::WasDone => return,
-            LockFree::Busy => {}
+            LockFree::HasDependents => {}
         }
     }
-    // Busy: under the lock the cause is an ordinary one, which the children inherit.
+    // Dependents: under the lock the cause is an ordinary one, which the children inherit.
     let cause = match cause {
         Some(cause) => Some(Arc::new(cause)),
         None if DROPPED => Some(handle_dropped()),
@@ -89,7 +89,7 @@ fn cancel_linked<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, at
 /// expires instead (`true`). A moving deadline is asked on its word (invariant 18).
 #[inline(never)]
 fn expired_first(node: &Arc<Node>) -> bool {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     if let Some(m) = c.moving()
         && moving::poll(node, m)
     {
@@ -105,10 +105,10 @@ fn expired_first(node: &Arc<Node>) -> bool {
 }
 
 /// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
-type Relays = Vec<(Arc<Node>, Error, Option<ThinCause>)>;
+type Relays = Vec<(Arc<Node>, Error, Option<SharedCause>)>;
 
 /// What a marked node gave up (to be woken and run once every lock is released), and the node.
-type Settle = Vec<(Option<Box<Busy>>, Option<Arc<Node>>)>;
+type Settle = Vec<(Option<Box<Dependents>>, Option<Arc<Node>>)>;
 
 /// Marks `top` and every open node below it done, then wakes and runs what they held. Returns
 /// how many nodes below `top` it marked, or `None` if `top` was done already.
@@ -116,20 +116,20 @@ type Settle = Vec<(Option<Box<Busy>>, Option<Arc<Node>>)>;
 /// A descendant whose own deadline has already passed becomes `DeadlineExceeded` with its own
 /// cause rather than taking its parent's error: its timer would have fired first.
 ///
-/// Relays (bridges behind `Ctx::wrap` of a custom context whose `done()` is one of these nodes)
-/// are not marked by the walk: they take the custom context's own answers, which only user code
+/// Relays (bridges behind `Ctx::wrap` of a foreign context whose `done()` is one of these nodes)
+/// are not marked by the walk: they take the foreign context's own answers, which only user code
 /// can give. They are resolved here afterwards, one by one with no lock held, and the relays
 /// found below them join the same list: a chain of a million wraps needs no deep stack.
 ///
 /// The count includes the relays resolved here and the nodes below them (a relay is the cancel
 /// node of a wrap, which is done with it).
-pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<ThinCause>) -> Option<usize> {
+pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<SharedCause>) -> Option<usize> {
     let mut relays: Relays = Vec::new();
     let mut afters = Afters::default();
     let mut descendants = walk(top, err, cause, &mut relays, &mut afters);
     if descendants.is_some() {
         while let Some((relay, err, cause)) = relays.pop() {
-            let Outcome { err, cause } = if moving::is_grace(relay.cancel_node()) {
+            let Outcome { err, cause } = if moving::is_grace(relay.expect_cancel()) {
                 // Invariant 19: its parent's end starts its grace period; it ends now only if
                 // that period is over already.
                 match moving::start_grace(&relay, err, cause, false) {
@@ -155,11 +155,11 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<ThinCause>) -
 fn walk(
     top: &Arc<Node>,
     err: Error,
-    cause: Option<ThinCause>,
+    cause: Option<SharedCause>,
     relays: &mut Relays,
     afters: &mut Afters,
 ) -> Option<usize> {
-    let c = top.cancel_node();
+    let c = top.expect_cancel();
     // Fast path, a node that never had anything depend on it and no cause to publish: one
     // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
     if cause.is_none() {
@@ -169,7 +169,7 @@ fn walk(
                 return Some(0);
             }
             LockFree::WasDone => return None,
-            LockFree::Busy => {}
+            LockFree::HasDependents => {}
         }
     }
     let mut g = lock(&c.inner);
@@ -179,7 +179,7 @@ fn walk(
             return None; // whoever marked it took both slots (invariants 4 and 9)
         }
         let has_children = g
-            .busy
+            .dependents
             .as_ref()
             .is_some_and(|b| b.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_))));
         if !has_children || now.is_some() {
@@ -218,7 +218,7 @@ fn walk(
     let mut merged = Vec::new();
     done.push((push_children(taken, err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
-        let c = node.cancel_node();
+        let c = node.expect_cancel();
         if c.resolved_after_walk() {
             // resolved by `propagate`, after this walk (a grace node: invariant 19)
             relays.push((node, err, cause));
@@ -261,9 +261,9 @@ fn walk(
 /// What a node marked done without its lock gives back: its slots (invariants 4 and 9).
 #[inline]
 fn leave_marked(node: &Arc<Node>) {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     leave_canceler(node.parent.get(), c.slot.take());
-    if c.cold.is_some() {
+    if c.fixed.is_some() {
         merge::leave_other(c, merge::take_slot(c));
     }
 }
@@ -296,24 +296,24 @@ fn run_after_here(f: AfterFn) {
 /// a lock-free cancel may have won).
 fn mark_done_and_take(
     c: &CancelNode,
-    g: &mut Locked,
+    g: &mut Guarded,
     err: Error,
-    cause: Option<ThinCause>,
-) -> Option<Option<Box<Busy>>> {
+    cause: Option<SharedCause>,
+) -> Option<Option<Box<Dependents>>> {
     if !c.mark(err) {
         return None;
     }
     g.cause = cause;
-    Some(g.busy.take())
+    Some(g.dependents.take())
 }
 
 /// Moves the children onto the walk's stack, with the error and cause they inherit.
 fn push_children(
-    mut taken: Option<Box<Busy>>,
+    mut taken: Option<Box<Dependents>>,
     err: Error,
-    cause: &Option<ThinCause>,
+    cause: &Option<SharedCause>,
     stack: &mut Relays,
-) -> Option<Box<Busy>> {
+) -> Option<Box<Dependents>> {
     if let Some(busy) = taken.as_mut() {
         busy.entries.retain(|_, entry| match entry {
             Entry::Child(weak) => {
@@ -361,19 +361,19 @@ impl Afters {
 /// Stops the timer and the feed and wakes the waiters of a node marked done; its after-funcs
 /// go to `afters`, to run once the whole subtree is awake (children, if any are left, are
 /// simply released).
-fn wake(taken: Option<Box<Busy>>, afters: &mut Afters) {
+fn wake(taken: Option<Box<Dependents>>, afters: &mut Afters) {
     let Some(busy) = taken else { return };
-    let Busy {
+    let Dependents {
         entries,
         keep_alive,
         timer,
-        foreign,
+        feed,
         ..
     } = *busy;
     if let Some(w) = timer {
         w.cancel();
     }
-    if let Some(feed) = foreign {
+    if let Some(feed) = feed {
         feed.cancel();
     }
     for (_, entry) in entries {
@@ -398,14 +398,14 @@ pub(crate) enum Registered {
 
 /// Registers (or refreshes) `waker` at `*key` on the cancel node `node`.
 pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &Waker) -> Registered {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     // A first registration clones the waker before locking; a re-poll with another waker
     // (rare: the task moved) swaps it under the lock. Only clones happen there, never a wake,
     // and the replaced waker is dropped after unlocking (invariant 5).
     let new = key.is_none().then(|| waker.clone());
     let mut old = None;
     let mut g = lock(&c.inner);
-    if !c.claim() {
+    if !c.open_for_dependents() {
         drop(g);
         drop(new);
         *key = None;
@@ -424,7 +424,7 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &W
             }
         }
     }
-    let arm = node.deadline().is_some() && !mem::replace(&mut g.busy().timer_requested, true);
+    let arm = node.deadline().is_some() && !mem::replace(&mut g.dependents().timer_requested, true);
     drop(g);
     drop(old);
     Registered::Waiting { arm }
@@ -432,19 +432,19 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &W
 
 /// Removes the waker at `key`, if the node has not taken it already.
 pub(crate) fn unregister_waker(node: &Arc<Node>, key: Slot) {
-    drop(remove_entry(node.cancel_node(), key));
+    drop(remove_entry(node.expect_cancel(), key));
 }
 
 /// Registers an after-func; returns its key, or gives `f` back if the node is done.
 pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(Slot, bool), AfterFn> {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     let mut g = lock(&c.inner);
-    if !c.claim() {
+    if !c.open_for_dependents() {
         return Err(f);
     }
     let key = insert_entry(&mut g, Entry::After(f));
     let has_deadline = node.deadline().is_some();
-    let busy = g.busy();
+    let busy = g.dependents();
     busy.after_count += 1;
     if busy.keep_alive.is_none() {
         busy.keep_alive = Some(node.clone()); // invariant 7
@@ -455,13 +455,13 @@ pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(Slot, bool
 
 /// Removes the after-func at `key`; `true` if it was still pending (so it will never run).
 pub(crate) fn unregister_after(node: &Arc<Node>, key: Slot) -> bool {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     let (f, keep) = {
         let mut g = lock(&c.inner);
         if !c.is_open() {
             return false;
         }
-        let Some(busy) = g.busy.as_mut() else {
+        let Some(busy) = g.dependents.as_mut() else {
             return false;
         };
         let f = busy.entries.try_remove(key.key());

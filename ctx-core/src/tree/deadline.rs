@@ -12,7 +12,7 @@ use super::foreign::poll_bridge;
 use super::merge;
 use super::moving;
 use super::node::{Node, NodeRef};
-use super::state::Outcome;
+use super::state::{Outcome, WordErr};
 use super::trace::{self, Site};
 use crate::Error;
 use crate::loom::lock;
@@ -22,16 +22,17 @@ use crate::watch::Watch;
 /// read on an open node with a deadline (which then expires lazily if the deadline passed).
 #[inline]
 pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
-    match node.cancel_node().quick_err() {
-        Ok(e) => e,
-        Err(()) => err_slow(node),
+    match node.expect_cancel().err_from_word() {
+        WordErr::Open => None,
+        WordErr::Done(e) => Some(e),
+        WordErr::MustCheck => err_slow(node),
     }
 }
 
 /// `err()` of an open cancel node with a deadline or a bridge.
 #[inline(never)]
 fn err_slow(node: &Arc<Node>) -> Option<Error> {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     if let Some(b) = c.bridge()
         && let Some(e) = poll_bridge(node, b)
     {
@@ -69,10 +70,10 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
     // on this `err()` unless merges stack up).
     let mut stack: smallvec::SmallVec<[&Arc<Node>; 4]> = smallvec::smallvec![node];
     while let Some(cur) = stack.pop() {
-        let cc = cur.cancel_node();
+        let cc = cur.expect_cancel();
         let parents = [cur.parent.get(), cc.merged_with()];
         for canceler in parents.into_iter().flatten().filter_map(NodeRef::source) {
-            let pc = canceler.cancel_node();
+            let pc = canceler.expect_cancel();
             if let Some(b) = pc.bridge()
                 && pc.is_open()
             {
@@ -85,7 +86,7 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
             }
             if let Some(Outcome { err, cause }) = pc.outcome_if_done() {
                 propagate(node, err, cause);
-                return node.cancel_node().state_err();
+                return node.expect_cancel().state_err();
             }
             if pc.is_under_foreign() {
                 stack.push(canceler);
@@ -116,11 +117,11 @@ pub(crate) fn expire(start: &Arc<Node>) {
     if !owner.clock.same(&start.clock) && owner.clock.now() < d {
         return;
     }
-    let cause = owner.cancel_node().deadline_cause();
+    let cause = owner.expect_cancel().deadline_cause();
     if let Some(descendants) = propagate(owner, Error::DeadlineExceeded, cause)
-        && owner.cancel_node().bridge().is_none()
+        && owner.expect_cancel().bridge().is_none()
     {
-        // A bridge (its deadline is the custom context's, expired here because the custom
+        // A bridge (its deadline is the foreign context's, expired here because the foreign context
         // had not said so yet) is no context of the user's: it has no name and no `with_*`
         // call to report.
         trace::canceled(owner, Error::DeadlineExceeded, Site::CREATED, descendants);
@@ -129,24 +130,24 @@ pub(crate) fn expire(start: &Arc<Node>) {
     // it: give `start` what that propagation will give it — the owner's outcome, which is
     // `Canceled` if an explicit cancel reached the owner before its deadline did.
     if !Arc::ptr_eq(owner, start)
-        && start.cancel_node().is_open()
-        && let Some(Outcome { err, cause }) = owner.cancel_node().outcome()
+        && start.expect_cancel().is_open()
+        && let Some(Outcome { err, cause }) = owner.expect_cancel().outcome()
     {
         propagate(start, err, cause);
     }
 }
 
 /// The node that owns the deadline `d` of `start`: the nearest cancel node at or above it whose
-/// own deadline is `d` (through either parent of a merged node, see `merge::up`). `None` when no
+/// own deadline is `d` (through either parent of a merged node, see `merge::next_with_deadline`). `None` when no
 /// cancel node owns it (the deadline came from a foreign context).
 #[inline]
 pub(super) fn deadline_owner(start: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     let mut cur = start;
     loop {
-        if cur.cancel_node().own_deadline() == Some(d) {
+        if cur.expect_cancel().own_deadline() == Some(d) {
             return Some(cur);
         }
-        cur = merge::up(cur, d)?;
+        cur = merge::next_with_deadline(cur, d)?;
     }
 }
 
@@ -161,7 +162,7 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
     let owner = loop {
         #[cfg(feature = "test-util")]
         counters::OWNER_STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let c = cur.cancel_node();
+        let c = cur.expect_cancel();
         if c.is_timed() {
             return; // armed, or being armed, from here up
         }
@@ -169,15 +170,15 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
         if c.own_deadline() == Some(d) {
             break cur;
         }
-        match merge::up(cur, d) {
+        match merge::next_with_deadline(cur, d) {
             Some(up) => cur = up,
             None => break node, // no cancel node owns it (a foreign deadline): `node` does
         }
     };
-    let oc = owner.cancel_node();
+    let oc = owner.expect_cancel();
     {
         let g = lock(&oc.inner);
-        if !oc.is_open() || g.busy.as_ref().is_some_and(|b| b.timer.is_some()) {
+        if !oc.is_open() || g.dependents.as_ref().is_some_and(|b| b.timer.is_some()) {
             return;
         }
         // The watch is started after unlocking: its first poll may fire at once and lock us.
@@ -207,7 +208,7 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
 /// may have ended it) or another arm won, lets go of it at once. Call with no lock held: the
 /// first poll may fire and lock the node.
 pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Send + 'static) {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     #[cfg(feature = "test-util")]
     counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // A timer woken on a shared thread hands its after-funcs to the pool; a clock whose timers
@@ -215,9 +216,9 @@ pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Se
     let watch = Watch::start(!node.clock.get().after_funcs_inline(), fut);
     let lost = {
         let mut g = lock(&c.inner);
-        // invariant 10: claimed under the lock before the busy part gains the timer
-        if c.claim() && g.busy().timer.is_none() {
-            g.busy().timer = Some(watch);
+        // invariant 10: checked with `open_for_dependents` under the lock before the dependents part gains the timer
+        if c.open_for_dependents() && g.dependents().timer.is_none() {
+            g.dependents().timer = Some(watch);
             None
         } else {
             Some(watch) // done meanwhile, or another arm won: release ours

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::node::Keyed;
-use super::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode, attach};
+use super::{CancelNode, Fixed, Kind, Node, NodeRef, Parent, ValueNode, attach};
 use crate::clock::SharedClock;
 use crate::{Cause, Clock};
 
@@ -51,7 +51,7 @@ pub(crate) fn derive_cancel(
 ) -> Arc<Node> {
     // Fast path for a child of a root with no deadline of its own: nothing above it has a
     // deadline or can be done, and there is nothing to attach to, so the node is built open in
-    // a few stores (`CancelNode::new_plain`). (A `cause` comes only with a deadline.)
+    // a few stores (`CancelNode::new_standalone`). (A `cause` comes only with a deadline.)
     if own_deadline.is_none()
         && let NodeRef::Node(n) = parent
         && let Kind::Root { todo, is_static, .. } = n.kind
@@ -65,15 +65,15 @@ pub(crate) fn derive_cancel(
         return Node::with_parent(
             parent,
             n.clock.clone(),
-            Kind::Cancel(CancelNode::new_plain(shown_as_deadline)),
+            Kind::Cancel(CancelNode::new_standalone(shown_as_deadline)),
         );
     }
-    derive_linked(parent, own_deadline, cause, shown_as_deadline, read_at)
+    derive_cancel_general(parent, own_deadline, cause, shown_as_deadline, read_at)
 }
 
 /// `derive_cancel` of any other child: with a deadline, or under a node that may be done.
 #[cfg_attr(feature = "tracing", track_caller)]
-fn derive_linked(
+fn derive_cancel_general(
     parent: &NodeRef,
     own_deadline: Option<Instant>,
     cause: Option<Cause>,
@@ -86,27 +86,32 @@ fn derive_linked(
     };
     // Fast path for a child of a done parent: born done with the parent's error and cause
     // (which win over a deadline of its own, as in Go), with no attaching and no cancel.
-    // A custom parent answers for itself, in `attach`.
+    // A foreign parent answers for itself, in `attach`.
     let source = parent.source();
     let born_done = match parent {
         NodeRef::Node(n) if matches!(n.kind, Kind::Wrap(_)) => None,
-        _ => source.and_then(|s| s.cancel_node().outcome_if_done()),
+        _ => source.and_then(|s| s.expect_cancel().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
-    // Only a node with a deadline has a cold part (a cause comes with a deadline of its own).
-    let cold = deadline.map(|deadline| {
-        Box::new(Cold {
+    // Only a node with a deadline has a fixed part (a cause comes with a deadline of its own).
+    let fixed = deadline.map(|deadline| {
+        Box::new(Fixed {
             deadline: Some(deadline),
             own_deadline,
             deadline_cause: cause.map(Arc::new),
-            ..Cold::default()
+            ..Fixed::default()
         })
     });
-    let under_foreign = !is_born_done && source.is_some_and(|s| s.cancel_node().leads_to_foreign()); // invariant 16
+    let under_foreign = !is_born_done && source.is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
     let node = Node::new(
         Some(parent),
         parent.clock().clone(), // invariant 12: held through the parent
-        Kind::Cancel(CancelNode::new(born_done, shown_as_deadline, under_foreign, cold)),
+        Kind::Cancel(CancelNode::new(
+            born_done,
+            shown_as_deadline,
+            under_foreign,
+            fixed,
+        )),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.

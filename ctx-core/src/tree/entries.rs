@@ -1,6 +1,6 @@
 //! [`Entries`]: what depends on an open cancel node (its children, waiters and after-funcs), in a
-//! slab whose first two places live inline in the node's busy part. A node of a chain has one
-//! child, a node one task waits on has one waiter: neither allocates more than its busy part.
+//! slab whose first two places live inline in the node's dependents part. A node of a chain has one
+//! child, a node one task waits on has one waiter: neither allocates more than its dependents part.
 
 use smallvec::SmallVec;
 

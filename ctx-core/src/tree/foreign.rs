@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::attach::attach;
 use super::cancel::propagate;
-use super::node::{CancelNode, Cold, Extra, Kind, Node, NodeRef, WrapNode};
+use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef, WrapNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
 use crate::loom::lock;
@@ -29,20 +29,20 @@ pub(crate) trait Foreign: Send + Sync + 'static {
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)>;
 }
 
-/// What a bridge node answers to. A bridge is done with the custom context's own `err()` and
-/// `cause()` once the custom's `done()` has fired, and is checked *lazily*, as deadlines are:
+/// What a bridge node answers to. A bridge is done with the foreign context's own `err()` and
+/// `cause()` once the foreign context's `done()` has fired, and is checked *lazily*, as deadlines are:
 /// whoever asks an open bridge (`err()`, `cause()`, a `done()` poll, `after_func`, a child's
-/// birth, `wait_blocking`) asks the custom context too, and cancels the bridge right there if it
+/// birth, `wait_blocking`) asks the foreign context too, and cancels the bridge right there if it
 /// says it is done. What feeds it otherwise:
 ///
-/// * a *relay* (the custom's `done()` is a `Ctx`'s: its cancel node is the bridge's parent):
+/// * a *relay* (the foreign context's `done()` is a `Ctx`'s: its cancel node is the bridge's parent):
 ///   attached to that node like any child; the walk that cancels the parent collects the relay
-///   instead of marking it, and `propagate` then resolves it with the custom's answers (no user
+///   instead of marking it, and `propagate` then resolves it with the foreign context's answers (no user
 ///   code runs during the walk);
-/// * a foreign `done()`: the custom's `on_done` callback, else a watcher (`watch.rs`).
+/// * a foreign `done()`: the foreign context's `on_done` callback, else a watcher (`watch.rs`).
 pub(crate) struct Bridge {
     /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
-    pub(super) custom: Weak<dyn Foreign>,
+    pub(super) foreign: Weak<dyn Foreign>,
     pub(super) relay: bool,
     /// On a relay whose chain of relays ends at a foreign bridge (a wrap of a wrap of a foreign
     /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
@@ -50,7 +50,7 @@ pub(crate) struct Bridge {
     pub(super) foreign_root: Option<Weak<Node>>,
     /// The owner of the clock the bridge's `Node::clock` points into (invariant 12): a bridge
     /// may outlive its wrap (a cancel walk or a feed upgrades it), and a relay's clock need not
-    /// be its parent's (a custom context may take values from one tree and `done()` from
+    /// be its parent's (a foreign context may take values from one tree and `done()` from
     /// another).
     _clock: SharedClock,
 }
@@ -59,7 +59,7 @@ pub(crate) struct Bridge {
 pub(crate) enum Feed {
     /// A watcher polling the foreign `done()` future.
     Watch(Arc<Watch>),
-    /// The stop function of the custom context's `on_done` registration.
+    /// The stop function of the foreign context's `on_done` registration.
     Callback(StopFn),
 }
 
@@ -77,10 +77,10 @@ impl Feed {
 }
 
 impl CancelNode {
-    /// An open bridge for `custom` (see [`Bridge`]) with the custom's `deadline`: a relay under
+    /// An open bridge for `foreign` (see [`Bridge`]) with the foreign context's `deadline`: a relay under
     /// `feeder`, or fed from a foreign `done()`.
     pub(super) fn new_bridge(
-        custom: &Arc<dyn Foreign>,
+        foreign: &Arc<dyn Foreign>,
         feeder: Option<&Arc<Node>>,
         clock: SharedClock,
         deadline: Option<Instant>,
@@ -92,44 +92,44 @@ impl CancelNode {
             }),
             _ => None,
         });
-        let cold = Cold {
+        let fixed = Fixed {
             deadline,
             extra: Some(Box::new(Extra::Bridge(Bridge {
-                custom: Arc::downgrade(custom),
+                foreign: Arc::downgrade(foreign),
                 relay: feeder.is_some(),
                 foreign_root,
                 _clock: clock,
             }))),
-            ..Cold::default()
+            ..Fixed::default()
         };
-        CancelNode::new(None, false, false, Some(Box::new(cold)))
+        CancelNode::new(None, false, false, Some(Box::new(fixed)))
     }
 }
 
-// ===== wrapping custom contexts =====
+// ===== wrapping foreign contexts =====
 
-/// A custom context's `err()` and `cause()`, asked for by ctx-core itself (at wrap, at derive,
+/// A foreign context's `err()` and `cause()`, asked for by ctx-core itself (at wrap, at derive,
 /// when its `done()` fires). They are user code: a panic in them is contained (the hook reports
 /// it) and read as "not done", so ctx-core then relies on the context's `done()` alone.
-fn custom_outcome(custom: &dyn Foreign) -> Option<Outcome> {
+fn foreign_outcome(foreign: &dyn Foreign) -> Option<Outcome> {
     catch_unwind(AssertUnwindSafe(|| {
-        let err = custom.err()?;
+        let err = foreign.err()?;
         Some(Outcome {
             err,
-            cause: custom.cause().map(Arc::new),
+            cause: foreign.cause().map(Arc::new),
         })
     }))
     .ok()
     .flatten()
 }
 
-/// The stop function of a custom context's `on_done` registration.
+/// The stop function of a foreign context's `on_done` registration.
 pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 
-/// The lazy check of an open bridge (see [`Bridge`]): asks the custom context (user code, no
+/// The lazy check of an open bridge (see [`Bridge`]): asks the foreign context (user code, no
 /// lock held) and cancels the bridge with its answers if it says it is done. A relay is not
-/// asked while the node feeding it is open: the custom's `done()` has not fired, and a chain
-/// of wraps answers without going through every custom in it. Only the foreign bridge at the
+/// asked while the node feeding it is open: the foreign context's `done()` has not fired, and a chain
+/// of wraps answers without going through every foreign context in it. Only the foreign bridge at the
 /// bottom of its chain, if any, is checked then: if that one is done, its cancel resolves the
 /// relays above it, this one included.
 #[inline]
@@ -139,8 +139,8 @@ pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
             .parent
             .get()
             .and_then(NodeRef::source)
-            .is_some_and(|feeder| feeder.cancel_node().is_open());
-    // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a plain node.
+            .is_some_and(|feeder| feeder.expect_cancel().is_open());
+    // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a standalone node.
     if feeder_open && b.foreign_root.is_none() {
         return None;
     }
@@ -158,28 +158,28 @@ fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<E
         {
             poll_bridge(&root, rb); // a foreign bridge: no further step down
         }
-        return node.cancel_node().state_err();
+        return node.expect_cancel().state_err();
     }
     let Outcome { err, cause } = bridge_outcome(node)?;
     propagate(node, err, cause);
-    node.cancel_node().state_err()
+    node.expect_cancel().state_err()
 }
 
-/// A bridge's custom context's answers, if `node` is a bridge whose custom is alive and done.
+/// A bridge's foreign context's answers, if `node` is a bridge whose foreign context is alive and done.
 pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
     let Kind::Cancel(c) = &node.kind else { return None };
-    let custom = c.bridge()?.custom.upgrade()?;
-    let outcome = custom_outcome(&*custom);
-    drop_custom(custom);
+    let foreign = c.bridge()?.foreign.upgrade()?;
+    let outcome = foreign_outcome(&*foreign);
+    drop_foreign(foreign);
     outcome
 }
 
-/// The node behind `Ctx::wrap` of `custom` (see `crate::wrap`): its values and name are the
-/// custom's, its `deadline` the custom's own (asked once, by the caller), and its `err()` and
-/// `done()` come from `source`, the bridge that follows the custom (`None` when its `done()`
+/// The node behind `Ctx::wrap` of `foreign` (see `crate::wrap`): its values and name are the
+/// foreign's, its `deadline` the foreign context's own (asked once, by the caller), and its `err()` and
+/// `done()` come from `source`, the bridge that follows the foreign context (`None` when its `done()`
 /// never completes).
 pub(crate) fn wrap_node(
-    custom: Arc<dyn Foreign>,
+    foreign: Arc<dyn Foreign>,
     type_name: &'static str,
     clock: SharedClock,
     deadline: Option<Instant>,
@@ -190,7 +190,7 @@ pub(crate) fn wrap_node(
         clock.borrow(), // invariant 12: the node holds the owner
         Kind::Wrap(Box::new(WrapNode {
             _clock: clock,
-            custom,
+            foreign,
             type_name,
             deadline,
             source,
@@ -198,12 +198,12 @@ pub(crate) fn wrap_node(
     ))
 }
 
-/// A relay: the bridge for `custom` whose `done()` is the `done()` of `feeder`, a `Ctx`'s
+/// A relay: the bridge for `foreign` whose `done()` is the `done()` of `feeder`, a `Ctx`'s
 /// cancel node (Go's `parentCancelCtx`). It is attached to `feeder` like any child and resolved
 /// by the cancel that reaches it (no thread, no task; children are done before that cancel
 /// returns).
 pub(crate) fn relay_bridge(
-    custom: &Arc<dyn Foreign>,
+    foreign: &Arc<dyn Foreign>,
     feeder: &Arc<Node>,
     clock: &SharedClock,
     deadline: Option<Instant>,
@@ -212,7 +212,7 @@ pub(crate) fn relay_bridge(
         Some(&NodeRef::Node(feeder.clone())),
         clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
         Kind::Cancel(CancelNode::new_bridge(
-            custom,
+            foreign,
             Some(feeder),
             clock.clone(),
             deadline,
@@ -222,24 +222,24 @@ pub(crate) fn relay_bridge(
     relay
 }
 
-/// An open bridge for `custom` whose `done()` is a foreign future; the caller feeds it
+/// An open bridge for `foreign` whose `done()` is a foreign future; the caller feeds it
 /// ([`resolve_bridge`] first, then [`install_feed`]).
 pub(crate) fn foreign_bridge(
-    custom: &Arc<dyn Foreign>,
+    foreign: &Arc<dyn Foreign>,
     clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
     Node::new(
         None,
         clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
-        Kind::Cancel(CancelNode::new_bridge(custom, None, clock.clone(), deadline)),
+        Kind::Cancel(CancelNode::new_bridge(foreign, None, clock.clone(), deadline)),
     )
 }
 
-/// Cancels `bridge` with its custom context's own answers if the custom says it is done, else
+/// Cancels `bridge` with its foreign context's own answers if the foreign context says it is done, else
 /// with `fired` (its `done()` has completed with that error) if given: the children take the
-/// custom's answers when it has them, and are canceled anyway if its methods panic. Returns
-/// whether this call canceled the bridge. User code (the custom's methods): call with no lock
+/// foreign's answers when it has them, and are canceled anyway if its methods panic. Returns
+/// whether this call canceled the bridge. User code (the foreign context's methods): call with no lock
 /// held.
 pub(crate) fn resolve_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {
     let outcome = bridge_outcome(bridge).or(fired.map(|err| Outcome { err, cause: None }));
@@ -256,12 +256,12 @@ pub(crate) fn resolve_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {
 /// can observe the bridge); if the bridge is done already (the feed fired during its first
 /// poll, or inside `on_done`), lets go of it at once.
 pub(crate) fn install_feed(bridge: &Arc<Node>, feed: Feed) {
-    let bc = bridge.cancel_node();
+    let bc = bridge.expect_cancel();
     let lost = {
         let mut g = lock(&bc.inner);
-        // invariant 10: claimed under the lock before the busy part gains the feed
-        if bc.claim() {
-            g.busy().foreign = Some(feed);
+        // invariant 10: checked with `open_for_dependents` under the lock before the dependents part gains the feed
+        if bc.open_for_dependents() {
+            g.dependents().feed = Some(feed);
             None
         } else {
             Some(feed)
@@ -272,13 +272,13 @@ pub(crate) fn install_feed(bridge: &Arc<Node>, feed: Feed) {
     }
 }
 
-/// Drops a wrap node's custom context. A user type may hold the next wrap down, whose drop
-/// drops the next custom, and so on: a chain of a million wraps would recurse a million deep.
+/// Drops a wrap node's foreign context. A user type may hold the next wrap down, whose drop
+/// drops the next foreign context, and so on: a chain of a million wraps would recurse a million deep.
 /// So drops nested on one thread are queued (a trampoline), and the outermost one drains the
 /// queue in a loop (invariant 6).
-pub(super) fn drop_custom(custom: Arc<dyn Foreign>) {
+pub(super) fn drop_foreign(foreign: Arc<dyn Foreign>) {
     thread_local! {
-        /// `Some` while a `drop_custom` runs on this thread: the customs it has yet to drop.
+        /// `Some` while a `drop_foreign` runs on this thread: the foreign contexts it has yet to drop.
         static PENDING: std::cell::RefCell<Option<Vec<Arc<dyn Foreign>>>> =
             const { std::cell::RefCell::new(None) };
     }
@@ -291,12 +291,12 @@ pub(super) fn drop_custom(custom: Arc<dyn Foreign>) {
             drop(left);
         }
     }
-    let mut custom = Some(custom);
+    let mut foreign = Some(foreign);
     let outermost = PENDING.try_with(|p| {
         let mut p = p.borrow_mut();
         match p.as_mut() {
             Some(queue) => {
-                queue.extend(custom.take());
+                queue.extend(foreign.take());
                 false
             }
             None => {
@@ -306,17 +306,17 @@ pub(super) fn drop_custom(custom: Arc<dyn Foreign>) {
         }
     });
     if outermost != Ok(true) {
-        drop(custom); // queued (`None` here), or this thread's locals are gone: drop it now
+        drop(foreign); // queued (`None` here), or this thread's locals are gone: drop it now
         return;
     }
     let _end = Outermost;
-    drop(custom);
+    drop(foreign);
     while let Some(next) = PENDING.with(|p| p.borrow_mut().as_mut().and_then(Vec::pop)) {
         drop(next);
     }
 }
 
-/// What a dying wrap node leaves in place of its custom context (moved to `drop_custom`): a
+/// What a dying wrap node leaves in place of its foreign context (moved to `drop_foreign`): a
 /// context that is never done and has no values.
 pub(super) fn placeholder() -> Arc<dyn Foreign> {
     struct Never;

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use super::attach::{attach, attach_to, leave_canceler};
 use super::deadline::{deadline_owner, err};
-use super::node::{CancelNode, Cold, Kind, Node, NodeRef, ThinCause};
+use super::node::{CancelNode, Fixed, Kind, Node, NodeRef, SharedCause};
 use super::state::{Outcome, Slot};
 use crate::Error;
 use crate::loom::{AtomicUsize, Ordering};
@@ -41,7 +41,7 @@ const GONE: usize = usize::MAX;
 
 /// A raw second slot that is a slot (neither none nor `GONE`).
 #[inline]
-fn real(raw: usize) -> Option<Slot> {
+fn slot_of_raw(raw: usize) -> Option<Slot> {
     if raw == GONE { None } else { Slot::from_raw(raw) }
 }
 
@@ -71,21 +71,21 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
     let outcome = |p: &NodeRef| {
         let c = p.source()?;
         err(c)?;
-        c.cancel_node().outcome()
+        c.expect_cancel().outcome()
     };
     let born_done = outcome(a).or_else(|| outcome(b));
     let is_born_done = born_done.is_some();
-    let cold = Cold {
+    let fixed = Fixed {
         deadline,
         merge: Some(Box::new(Merge {
             other: b.clone(),
             slot: AtomicUsize::new(NONE),
         })),
-        ..Cold::default()
+        ..Fixed::default()
     };
-    let leads = |p: &NodeRef| p.source().is_some_and(|s| s.cancel_node().leads_to_foreign());
+    let leads = |p: &NodeRef| p.source().is_some_and(|s| s.expect_cancel().leads_to_foreign());
     let under_foreign = !is_born_done && (leads(a) || leads(b)); // invariant 16
-    let cancel = CancelNode::new(born_done, false, under_foreign, Some(Box::new(cold)));
+    let cancel = CancelNode::new(born_done, false, under_foreign, Some(Box::new(fixed)));
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
     let node = Node::new(Some(a), a.clock().clone(), Kind::Cancel(cancel));
     if !is_born_done {
@@ -100,7 +100,7 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
 /// Registers the merged `node` under the canceler of its second parent `other`, or cancels it
 /// with `other`'s answers if `other` is done: `attach` for the second slot.
 fn attach_other(node: &Arc<Node>, other: &NodeRef) {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     if !c.is_open() {
         return;
     }
@@ -135,7 +135,7 @@ fn attach_other(node: &Arc<Node>, other: &NodeRef) {
 /// not merged, or not registered with its second canceler.
 #[inline]
 pub(super) fn take_slot(c: &CancelNode) -> Option<Slot> {
-    real(c.merge()?.slot.swap(GONE, Ordering::AcqRel))
+    slot_of_raw(c.merge()?.slot.swap(GONE, Ordering::AcqRel))
 }
 
 /// Removes `slot` (taken by [`take_slot`]) from the children of the second parent's canceler.
@@ -150,21 +150,29 @@ pub(super) fn leave_other(c: &CancelNode, slot: Option<Slot>) {
 }
 
 /// A merged node met by a cancel walk, and both slots it gave up.
-pub(super) struct Left(Arc<Node>, Option<Slot>, Option<Slot>);
+pub(super) struct MergedSlots {
+    node: Arc<Node>,
+    first: Option<Slot>,
+    second: Option<Slot>,
+}
 
 /// Both slots of a merged node reached by a cancel walk from one of its cancelers. Called by
 /// the walk that has just marked it done (invariants 4 and 9); the walk's own canceler is done
 /// already, so leaving it later changes nothing there.
-pub(super) fn take_slots(node: &Arc<Node>) -> Left {
-    let c = node.cancel_node();
-    Left(node.clone(), c.slot.take(), take_slot(c))
+pub(super) fn take_slots(node: &Arc<Node>) -> MergedSlots {
+    let c = node.expect_cancel();
+    MergedSlots {
+        node: node.clone(),
+        first: c.slot.take(),
+        second: take_slot(c),
+    }
 }
 
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
-pub(super) fn leave_all(merged: Vec<Left>) {
-    for Left(node, first, second) in merged {
+pub(super) fn leave_all(merged: Vec<MergedSlots>) {
+    for MergedSlots { node, first, second } in merged {
         leave_canceler(node.parent.get(), first);
-        leave_other(node.cancel_node(), second);
+        leave_other(node.expect_cancel(), second);
     }
 }
 
@@ -183,9 +191,9 @@ pub(super) fn deadline_first(
     node: &Arc<Node>,
     now: Instant,
     err: Error,
-    cause: Option<ThinCause>,
+    cause: Option<SharedCause>,
 ) -> Outcome {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     let Some(d) = node.deadline().filter(|_| c.merge().is_some()) else {
         return Outcome { err, cause };
     };
@@ -200,7 +208,7 @@ pub(super) fn deadline_first(
     if owner.is_some_and(|o| !o.clock.same(&node.clock)) {
         return Outcome { err, cause };
     }
-    let cause = owner.and_then(|o| o.cancel_node().deadline_cause());
+    let cause = owner.and_then(|o| o.expect_cancel().deadline_cause());
     Outcome {
         err: Error::DeadlineExceeded,
         cause,
@@ -210,11 +218,11 @@ pub(super) fn deadline_first(
 /// The next cancel node above `cur` whose effective deadline is `d`: through the first parent,
 /// else (for a merged node) through the second. Used to find the owner of a deadline.
 #[inline]
-pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
+pub(super) fn next_with_deadline(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     fn via(p: Option<&NodeRef>, d: Instant) -> Option<&Arc<Node>> {
         p.and_then(NodeRef::source).filter(|n| n.deadline() == Some(d))
     }
-    via(cur.parent.get(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
+    via(cur.parent.get(), d).or_else(|| via(cur.expect_cancel().merged_with(), d))
 }
 
 impl CancelNode {
@@ -232,10 +240,10 @@ impl Node {
         let Kind::Cancel(c) = &mut self.kind else {
             return None;
         };
-        let m = c.cold.as_mut()?.merge.take()?;
+        let m = c.fixed.as_mut()?.merge.take()?;
         // `&mut self`: nobody else can reach this node; a cancel that took the slot first left
         // `GONE` (invariant 9).
-        let slot = real(m.slot.swap(GONE, Ordering::AcqRel));
+        let slot = slot_of_raw(m.slot.swap(GONE, Ordering::AcqRel));
         let Merge { other, .. } = *m;
         leave_canceler(Some(&other), slot);
         Some(other)

@@ -20,7 +20,7 @@
 //! parents, keeping two slots (invariant 9, `tree/merge.rs`).
 //!
 //! The engine names nothing of the layers above it (see the top of `lib.rs`): it takes and
-//! returns `NodeRef`s and `Arc<Node>`s, which the handle wraps, and keeps a custom context as
+//! returns `NodeRef`s and `Arc<Node>`s, which the handle wraps, and keeps a foreign context as
 //! a [`Foreign`], its own small trait of what it asks of such a context.
 //!
 //! # Files
@@ -29,11 +29,11 @@
 //!
 //! * `node.rs`: what a node holds (a cancel node keeps what every one needs inline, in 96
 //!   bytes with the `Arc`'s counts: its state word, handle count, slot, lock; what only some
-//!   need is in `Cold`, fixed at creation, and `Busy`, allocated under the lock when the first
+//!   need is in `Fixed`, fixed at creation, and `Dependents`, allocated under the lock when the first
 //!   child, waiter, after-func, timer or feed arrives), value nodes (64 bytes), and dropping a
 //!   node without recursion (`unlink`).
 //! * `state.rs`: a cancel node's state word (open, or done and how, and its flags), its slot
-//!   (`Slot`, `AtomicSlot`), and what reads and changes them: `mark`, `claim` and the
+//!   (`Slot`, `AtomicSlot`), and what reads and changes them: `mark`, `open_for_dependents` and the
 //!   lock-free cancel of invariant 10.
 //! * `attach.rs`: attaching a cancel node to its canceler and leaving it (`attach`,
 //!   `attach_to`, `leave_canceler`), and the entry helpers both use.
@@ -43,12 +43,12 @@
 //!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
 //! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
 //!   timer (`arm_timer`).
-//! * `foreign.rs`: what the engine asks of a custom context (`Foreign`), the wrap node, its
-//!   bridge (a relay, or fed by a `Feed`) and the trampoline that drops custom contexts. What
-//!   to build for a given custom context is `wrap.rs`'s, above the engine.
+//! * `foreign.rs`: what the engine asks of a foreign context (`Foreign`), the wrap node, its
+//!   bridge (a relay, or fed by a `Feed`) and the trampoline that drops foreign contexts. What
+//!   to build for a given foreign context is `wrap.rs`'s, above the engine.
 //! * `merge.rs`: merged nodes (`with_merged`).
 //! * `moving.rs`: deadlines that move (`with_grace`, `with_idle_timeout`): a cancel node with a
-//!   `Moving` in its cold part, its lazy check, its one timer, `touch`.
+//!   `Moving` in its fixed part, its lazy check, its one timer, `touch`.
 //! * `trace.rs`: the `tracing` feature's event for a context canceled for its own reason.
 //!
 //! # Invariants
@@ -64,7 +64,7 @@
 //!    compare-exchange), and a reader of `cause` takes the lock, so `cause` is visible to
 //!    anyone who saw the state.
 //! 3. A node that is done never gains children, waiters, after-funcs, a timer or a feed: every
-//!    insertion checks the state under the lock (`claim`, invariant 10). So the slot numbers of a
+//!    insertion checks the state under the lock (`open_for_dependents`, invariant 10). So the slot numbers of a
 //!    done node's (taken) slab are never reused, and a late `remove` can tell from the state
 //!    that there is nothing to remove.
 //! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child), and
@@ -76,12 +76,12 @@
 //!    released: they are collected into local lists first.
 //! 6. Cancellation walks the subtree with an explicit stack (relays found on the way are
 //!    resolved afterwards, in a loop), dropping a chain unlinks parents in a loop, and a wrap's
-//!    custom context is dropped on a thread-local trampoline: nothing recurses over the depth
+//!    foreign context is dropped on a thread-local trampoline: nothing recurses over the depth
 //!    of the tree, wraps included.
 //! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
 //!    they have run or been stopped, so it stays attached even with no `Ctx` left.
 //! 8. No user code runs between the first and the last state change of a walk: the clock is
-//!    read before it, and a relay's custom context is asked after it. A panic in user code
+//!    read before it, and a relay's foreign context is asked after it. A panic in user code
 //!    therefore never leaves a subtree half-canceled.
 //! 9. A merged node (`with_merged`) is a `Child` entry in two cancelers' slabs. Its first slot
 //!    follows invariant 4; its second (`merge.rs`) is reachable from the first canceler while
@@ -89,26 +89,26 @@
 //!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
 //!    (after every lock is released); an attach that finds `GONE` removes its own entry.
 //! 10. A node that nothing has ever depended on is canceled without its lock. Its state word
-//!     carries `BUSY`, set by `claim` (a `fetch_or`, under the lock) before the node first gains
-//!     anything in its busy part (a child, a waiter, an after-func, a timer, a feed), and never
-//!     cleared. A cancel with no cause of a node whose word lacks `BUSY` marks it with one
+//!     carries `HAS_DEPENDENTS`, set by `open_for_dependents` (a `fetch_or`, under the lock) before the node first gains
+//!     anything in its dependents part (a child, a waiter, an after-func, a timer, a feed), and never
+//!     cleared. A cancel with no cause of a node whose word lacks `HAS_DEPENDENTS` marks it with one
 //!     compare-exchange (`finish_lock_free`); the `fetch_or` returns whether the node was still
-//!     open. One of the two goes first: if the cancel, `claim` sees the node done and nothing
-//!     is added (invariant 3); if `claim`, the cancel's compare-exchange fails and it takes the
+//!     open. One of the two goes first: if the cancel, `open_for_dependents` sees the node done and nothing
+//!     is added (invariant 3); if `open_for_dependents`, the cancel's compare-exchange fails and it takes the
 //!     lock, where it finds what was added. So nothing is added to a done node and nothing added
-//!     is missed. Once `BUSY`, a node is marked only under its lock. Model: `loom_lockfree`.
+//!     is missed. Once `HAS_DEPENDENTS`, a node is marked only under its lock. Model: `loom_lockfree`.
 //! 11. A cancel node built by `derive_cancel`'s fast path (a child of a root, with no deadline)
-//!     carries `PLAIN` in its state word from birth, never cleared: it has no cold part, never
+//!     carries `STANDALONE` in its state word from birth, never cleared: it has no fixed part, never
 //!     attaches (its parent has no source), so it never has a slot, and it is born open. So a
-//!     plain node whose word lacks `BUSY` (invariant 10) has nothing to give back: its cancel
-//!     is the compare-exchange of invariant 10 alone (`cancel_plain`, nothing to leave), and
-//!     its drop tests the word and returns (`is_plain`; the drop owns the node, and `BUSY` was
-//!     set before any busy part existed). Any other word takes the general paths, which look
+//!     standalone node whose word lacks `HAS_DEPENDENTS` (invariant 10) has nothing to give back: its cancel
+//!     is the compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to leave), and
+//!     its drop tests the word and returns (`has_nothing_to_release`; the drop owns the node, and `HAS_DEPENDENTS` was
+//!     set before any dependents part existed). Any other word takes the general paths, which look
 //!     again. Model: `loom_lockfree`.
 //! 12. A node's clock (`Node::clock`, `ValueNode::clock`: a `ClockRef`, a pointer with no
 //!     reference count, `crate::clock`) points into a `SharedClock` held by the node itself or
 //!     by an ancestor, so the clock outlives every node that points to it. The owners: a root
-//!     made with a clock (`Kind::Root`), a wrap (`WrapNode`: the custom context may be anything,
+//!     made with a clock (`Kind::Root`), a wrap (`WrapNode`: the foreign context may be anything,
 //!     and holds nothing of the wrapped tree for us) and a bridge (`Bridge`: a cancel walk or a
 //!     feed may keep it beyond its wrap, and a relay's clock need not be its parent's). Every
 //!     other node copies its parent's (`derive.rs`; a merged node its first parent's), and
@@ -130,7 +130,7 @@
 //!     through on its way there is marked too, and all share that deadline). So `arm_timer`
 //!     stops at the first `TIMED` node: the timer it would arm exists or is on its way, and
 //!     stays until the owner is done (or dropped, which its descendants' strong references
-//!     forbid while they live). Only busy nodes are climbed (each has the waiter or after-func
+//!     forbid while they live). Only nodes with dependents are climbed (each has the waiter or after-func
 //!     being registered, or a child on the way up), so the lock-free cancel of invariant 10
 //!     never races the `fetch_or`; `mark`'s store may drop the bit from a node it marks done,
 //!     which then arms nothing. Model: `loom_deadline`.
@@ -141,26 +141,26 @@
 //!     (which may read no clock, invariant 8) leaves it to the owner's own timer or lazy check.
 //!     So reading a merge never ends the other parent early ("canceling it touches neither
 //!     parent").
-//! 16. A bridge fed from another thread (a foreign `done()`'s watcher) may lag behind its custom
+//! 16. A bridge fed from another thread (a foreign `done()`'s watcher) may lag behind its foreign
 //!     context's own `err()`. A cancel node attached below such a bridge — directly, or below
-//!     cancel nodes that are themselves below one — carries `UNDER_FOREIGN` (and `LOOK`) from
+//!     cancel nodes that are themselves below one — carries `UNDER_FOREIGN` (and `NEEDS_CHECK`) from
 //!     birth; its `err()` (and so `done()`, `wait_blocking`, `after_func`, deriving) polls the
 //!     bridges above it and, when one of them or a canceler on the way is done, propagates that
-//!     outcome to the node at once. So "done once the custom says so" holds for the whole
-//!     subtree, not just the wrap. No lock is held while a custom context is asked (invariant 5).
+//!     outcome to the node at once. So "done once the foreign context says so" holds for the whole
+//!     subtree, not just the wrap. No lock is held while a foreign context is asked (invariant 5).
 //!     The same climb serves the nodes below a moving deadline (invariant 18).
 //! 17. The drop of a node's last handle cancels it with the cause `HandleDropped` at the price
-//!     of a cause-less cancel. The lock-free cancels (`cancel_plain`, `finish_lock_free`, of
+//!     of a cause-less cancel. The lock-free cancels (`cancel_standalone`, `finish_lock_free`, of
 //!     invariants 10 and 11) then set `DROPPED` in the same compare-exchange that sets
 //!     `CANCELED`, and `outcome` answers a word with `DROPPED` with the one shared
-//!     `HandleDropped` cause, without the lock (`cause` was never written: the node was not
-//!     busy, invariant 10, and stays unwritten, invariant 2). A busy node is canceled under its
+//!     `HandleDropped` cause, without the lock (`cause` was never written: the node had no
+//!     dependents, invariant 10, and stays unwritten, invariant 2). A node with dependents is canceled under its
 //!     lock with that shared cause as an ordinary one, which its descendants inherit
 //!     (`cancel_dropped`). `DROPPED` is never set without `CANCELED` nor on an open node, so
 //!     nothing else reads it. Model: `loom_lockfree`.
 //! 18. A moving deadline (`moving.rs`: an idle node's, and a grace node's once its period has
 //!     started) lives in one atomic word of its node's `Moving`, and is never copied into a
-//!     descendant's `Cold` (the copy would go stale when it moves). Its descendants are born
+//!     descendant's `Fixed` (the copy would go stale when it moves). Its descendants are born
 //!     `UNDER_FOREIGN` (`leads_to_foreign`), so their `err()` climbs to it as invariant 16
 //!     climbs to a bridge, asking it through `moving::poll`; `Ctx::deadline` climbs the same
 //!     way (`ctx_deadline`). `touch` raises the word with one `fetch_max`, without a lock.
@@ -190,7 +190,7 @@
 //! # Deadlock safety
 //!
 //! Locks are never nested (invariant 1), and no user code (waker, after-func, `Drop` of a user
-//! type, a clock, a custom context's methods) runs while a lock is held (invariant 5). An
+//! type, a clock, a foreign context's methods) runs while a lock is held (invariant 5). An
 //! after-func or waker may therefore cancel, derive or drop anything in the tree.
 //!
 //! # Deadlines
@@ -233,7 +233,7 @@ pub(crate) use self::merge::derive_merged;
 pub(crate) use self::moving::{ctx_deadline, derive_grace, derive_idle, touch};
 #[cfg(test)]
 use self::node::Entry;
-pub(crate) use self::node::{CancelNode, Cold, Kind, Node, NodeRef, Parent, ValueNode};
+pub(crate) use self::node::{CancelNode, Fixed, Kind, Node, NodeRef, Parent, ValueNode};
 pub(crate) use self::state::Slot;
 pub(crate) use self::trace::Site;
 
@@ -254,8 +254,8 @@ pub(crate) mod counters {
 #[cfg(test)]
 pub(crate) fn child_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
-        let g = lock(&c.cancel_node().inner);
-        g.busy.as_ref().map_or(0, |b| {
+        let g = lock(&c.expect_cancel().inner);
+        g.dependents.as_ref().map_or(0, |b| {
             b.entries
                 .iter()
                 .filter(|(_, e)| matches!(e, Entry::Child(_)))
@@ -267,8 +267,8 @@ pub(crate) fn child_count(node: &NodeRef) -> usize {
 #[cfg(all(test, loom))]
 pub(crate) fn waiter_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
-        let g = lock(&c.cancel_node().inner);
-        g.busy.as_ref().map_or(0, |b| {
+        let g = lock(&c.expect_cancel().inner);
+        g.dependents.as_ref().map_or(0, |b| {
             b.entries
                 .iter()
                 .filter(|(_, e)| matches!(e, Entry::Waiter(_)))

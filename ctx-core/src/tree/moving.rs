@@ -1,7 +1,7 @@
 //! Deadlines that move: the nodes behind `Ctx::with_grace` (done a grace period after its
 //! parent is done, with the parent's outcome) and `Ctx::with_idle_timeout` (done once its
 //! deadline, pushed later by every `touch()`, passes). Both are ordinary cancel nodes with a
-//! [`Moving`] in their cold part; what the rest of the engine asks of them is here: building
+//! [`Moving`] in their fixed part; what the rest of the engine asks of them is here: building
 //! them, the lazy check (`poll`), the grace period's start (`start_grace`), their one timer
 //! (`arm`) and `touch`. Invariants 18 and 19 of `tree/mod.rs`.
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::attach::attach;
 use super::cancel::propagate;
 use super::deadline::{arm_timer, err, install_timer};
-use super::node::{CancelNode, Cold, Extra, Kind, Node, NodeRef, ThinCause};
+use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef, SharedCause};
 use super::state::Outcome;
 use super::trace::{self, Site};
 use crate::Error;
@@ -33,7 +33,7 @@ const SEALED: u64 = 1 << 63;
 /// The word of "no deadline": the largest one that is not sealed.
 const NEVER: u64 = SEALED - 1;
 
-/// A deadline that moves (see the module doc), in a node's cold part (`Extra::Moving`).
+/// A deadline that moves (see the module doc), in a node's fixed part (`Extra::Moving`).
 pub(crate) struct Moving {
     /// Set once at creation.
     span: Span,
@@ -47,7 +47,7 @@ pub(crate) struct Moving {
     word: AtomicU64,
     /// Grace: the parent's error and cause, set once, by `start_grace`, before the word it
     /// stores; `None` until then. Idle: always `None`.
-    pending: Mutex<Option<(Error, Option<ThinCause>)>>,
+    pending: Mutex<Option<(Error, Option<SharedCause>)>>,
 }
 
 impl Moving {
@@ -129,7 +129,7 @@ impl Moving {
     }
 
     /// Grace: the parent's outcome, once the grace period has started.
-    fn pending(&self) -> Option<(Error, Option<ThinCause>)> {
+    fn pending(&self) -> Option<(Error, Option<SharedCause>)> {
         lock(&self.pending).clone()
     }
 }
@@ -154,15 +154,15 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
         clock.now(),
         deadline.and_then(|d| d.checked_add(grace)),
     );
-    let cold = Cold {
+    let fixed = Fixed {
         extra: Some(Box::new(Extra::Moving(moving))),
-        ..Cold::default()
+        ..Fixed::default()
     };
     // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 19).
     let node = Node::new(
         Some(parent),
         clock.clone(), // invariant 12: held through the parent
-        Kind::Cancel(CancelNode::new(None, false, false, Some(Box::new(cold)))),
+        Kind::Cancel(CancelNode::new(None, false, false, Some(Box::new(fixed)))),
     );
     if let Some(src) = parent.source() {
         // A parent whose deadline passed unobserved, or a bridge that lags, ends now, so that
@@ -171,9 +171,9 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
         // Born under a done parent: `attach_to` starts the grace period now.
         attach(&node, false);
         // The parent's end must be noticed even if nobody waits on it: its deadline timer is
-        // armed now (shared with its other waiters, invariant 14). `src` is busy: this node is
+        // armed now (shared with its other waiters, invariant 14). `src` has dependents: this node is
         // attached there, or it is done and arms nothing.
-        if src.deadline().is_some() && src.cancel_node().is_open() {
+        if src.deadline().is_some() && src.expect_cancel().is_open() {
             arm_timer(src);
         }
     }
@@ -186,7 +186,7 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
 pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
     let clock = parent.clock();
     let now = clock.now();
-    let cold = Cold {
+    let fixed = Fixed {
         // The parent's deadline (it never moves) is this node's own part, as for any child.
         deadline: parent.deadline(),
         extra: Some(Box::new(Extra::Moving(Moving::new(
@@ -194,19 +194,19 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
             now,
             now.checked_add(d),
         )))),
-        ..Cold::default()
+        ..Fixed::default()
     };
     let under_foreign = parent
         .source()
-        .is_some_and(|s| s.cancel_node().leads_to_foreign()); // invariant 16
-    let cancel = CancelNode::new(None, false, under_foreign, Some(Box::new(cold)));
+        .is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
+    let cancel = CancelNode::new(None, false, under_foreign, Some(Box::new(fixed)));
     let node = Node::new(
         Some(parent),
         clock.clone(), // invariant 12: held through the parent
         Kind::Cancel(cancel),
     );
     attach(&node, true);
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     if c.is_open()
         && let Some(m) = c.moving()
         && !poll(&node, m)
@@ -241,7 +241,7 @@ pub(super) fn poll(node: &Arc<Node>, m: &Moving) -> bool {
                 if let Some(p) = node.parent.get().and_then(NodeRef::source) {
                     err(p);
                 }
-                if !node.cancel_node().is_open() {
+                if !node.expect_cancel().is_open() {
                     return true;
                 }
                 if m.deadline().is_none_or(|d| now < d) {
@@ -271,10 +271,10 @@ pub(super) fn poll(node: &Arc<Node>, m: &Moving) -> bool {
 pub(super) fn start_grace(
     node: &Arc<Node>,
     err: Error,
-    cause: Option<ThinCause>,
+    cause: Option<SharedCause>,
     born: bool,
 ) -> Option<Outcome> {
-    let m = node.cancel_node().moving()?;
+    let m = node.expect_cancel().moving()?;
     let Span::Grace(grace) = m.span else {
         return None;
     };
@@ -306,7 +306,7 @@ fn arm(node: &Arc<Node>) {
         loop {
             let d = {
                 let Some(node) = weak.upgrade() else { return };
-                let c = node.cancel_node();
+                let c = node.expect_cancel();
                 match c.moving().and_then(Moving::deadline) {
                     Some(d) if c.is_open() => d,
                     _ => return,
@@ -319,7 +319,7 @@ fn arm(node: &Arc<Node>) {
             }
             let Some(node) = weak.upgrade() else { return };
             let _via = crate::pool::Via::enter(clock.clone());
-            let c = node.cancel_node();
+            let c = node.expect_cancel();
             match c.moving() {
                 Some(m) if c.is_open() => {
                     if poll(&node, m) {
@@ -341,7 +341,7 @@ fn arm(node: &Arc<Node>) {
 /// node is done.
 #[inline]
 pub(crate) fn touch(node: &Arc<Node>) {
-    let c = node.cancel_node();
+    let c = node.expect_cancel();
     let Some(m) = c.moving() else { return };
     let Span::Idle(d) = m.span else { return };
     if c.is_open() {
@@ -356,7 +356,7 @@ pub(crate) fn touch(node: &Arc<Node>) {
 pub(crate) fn ctx_deadline(node: &NodeRef) -> Option<Instant> {
     let d = node.deadline();
     match node.source() {
-        Some(s) if s.cancel_node().is_under_foreign() || s.cancel_node().moving().is_some() => {
+        Some(s) if s.expect_cancel().is_under_foreign() || s.expect_cancel().moving().is_some() => {
             moving_deadline(s, d)
         }
         _ => d,
@@ -370,7 +370,7 @@ pub(crate) fn ctx_deadline(node: &NodeRef) -> Option<Instant> {
 fn moving_deadline(src: &Arc<Node>, mut d: Option<Instant>) -> Option<Instant> {
     let mut stack: smallvec::SmallVec<[&Arc<Node>; 4]> = smallvec::smallvec![src]; // no allocation
     while let Some(cur) = stack.pop() {
-        let c = cur.cancel_node();
+        let c = cur.expect_cancel();
         if let Some(m) = c.moving() {
             d = match (d, m.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),

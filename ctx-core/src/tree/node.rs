@@ -1,6 +1,6 @@
 //! Nodes: what a `Ctx` points at (`NodeRef`: a `Node`, or a `ValueNode`), what a node holds
-//! (`Parent`, `Kind`, `CancelNode`, the part its lock guards, `Locked`, and its out-of-line
-//! parts, `Cold` and `Busy`), and how a node is dropped (`unlink`). A cancel node's state word
+//! (`Parent`, `Kind`, `CancelNode`, the part its lock guards, `Guarded`, and its out-of-line
+//! parts, `Fixed` and `Dependents`), and how a node is dropped (`unlink`). A cancel node's state word
 //! and what reads and changes it are in `state.rs`; attaching to a canceler in `attach.rs`.
 
 use std::any::{Any, TypeId};
@@ -13,7 +13,7 @@ use super::attach::leave_canceler;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::Entries;
-use super::foreign::{Bridge, Feed, Foreign, drop_custom, placeholder};
+use super::foreign::{Bridge, Feed, Foreign, drop_foreign, placeholder};
 use super::merge;
 use super::moving::Moving;
 use super::state::AtomicSlot;
@@ -27,7 +27,7 @@ use crate::watch::Watch;
 
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
 /// node it marks shares that one `Arc`.
-pub(crate) type ThinCause = Arc<Cause>;
+pub(crate) type SharedCause = Arc<Cause>;
 
 /// What a cancel node holds for the time it is open.
 pub(super) enum Entry {
@@ -125,7 +125,7 @@ pub(crate) struct ValueNode {
 // A panic cannot leave a node half-changed for code that catches it: every state change is made
 // whole under one lock (which ignores poisoning) or by one atomic operation, no user code runs under
 // a lock, and a cancel reads the clock before it changes anything. What the compiler cannot see
-// through are the user's values, custom contexts, clocks and callbacks (`dyn` types); they are
+// through are the user's values, foreign contexts, clocks and callbacks (`dyn` types); they are
 // only shared by `&` and are `Sync`. So `Ctx`, `CancelHandle`, `CancelCauseHandle` and
 // `AfterFunc` are unwind safe (tokio-util's `CancellationToken` makes the same promise).
 impl std::panic::RefUnwindSafe for Node {}
@@ -177,38 +177,38 @@ impl Keyed<dyn Value> {
 }
 
 pub(crate) struct WrapNode {
-    /// The owner of the wrapped context's clock, which `Node::clock` points into: the custom
+    /// The owner of the wrapped context's clock, which `Node::clock` points into: the foreign context
     /// context may be anything, so nothing else keeps that clock alive (invariant 12).
     pub(crate) _clock: SharedClock,
-    /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_custom`
+    /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_foreign`
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
-    pub(crate) custom: Arc<dyn Foreign>,
+    pub(crate) foreign: Arc<dyn Foreign>,
     pub(crate) type_name: &'static str,
-    /// The custom context's deadline, asked once, at `wrap`.
+    /// The foreign context's deadline, asked once, at `wrap`.
     pub(crate) deadline: Option<Instant>,
-    /// The bridge behind the custom context (see `wrap`): the cancel node its children attach
-    /// to, done with the custom's own answers once its `done()` fires. Resolved once, at
-    /// `wrap`, so nothing that asks it goes through the custom again. `None` when the custom
+    /// The bridge behind the foreign context (see `wrap`): the cancel node its children attach
+    /// to, done with the foreign context's own answers once its `done()` fires. Resolved once, at
+    /// `wrap`, so nothing that asks it goes through the foreign context again. `None` when the foreign context
     /// context can never be done.
     pub(crate) source: Option<Arc<Node>>,
 }
 
 /// A cancel node. What every one of them needs is inline; what only some need is behind two
-/// boxes: [`Cold`] (set at creation, immutable) and [`Busy`] (under the lock, allocated when
-/// the first child, waiter, after-func, timer or feed arrives). A plain `with_cancel` node that
+/// boxes: [`Fixed`] (set at creation, immutable) and [`Dependents`] (under the lock, allocated when
+/// the first child, waiter, after-func, timer or feed arrives). A standalone `with_cancel` node that
 /// nobody waits on is one allocation of 96 bytes (see `tests::sizes`).
 pub(crate) struct CancelNode {
     /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
-    /// invariants 2 and 10), and the flags `BUSY`, `LOOK`, `SHOWN_AS_DEADLINE`, `PLAIN`,
+    /// invariants 2 and 10), and the flags `HAS_DEPENDENTS`, `NEEDS_CHECK`, `SHOWN_AS_DEADLINE`, `STANDALONE`,
     /// `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`state.rs`).
     pub(super) state: AtomicU32,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
     pub(crate) handles: AtomicU32,
     /// Our key in the children of our parent's canceler, if any (invariant 4).
     pub(super) slot: AtomicSlot,
-    pub(super) inner: Mutex<Locked>,
-    /// Set once at creation, never changed: see [`Cold`].
-    pub(super) cold: Option<Box<Cold>>,
+    pub(super) inner: Mutex<Guarded>,
+    /// Set once at creation, never changed: see [`Fixed`].
+    pub(super) fixed: Option<Box<Fixed>>,
     /// The `with_*` call that made this node, for the cancel event. Only with the feature.
     #[cfg(feature = "tracing")]
     pub(crate) created: &'static std::panic::Location<'static>,
@@ -216,42 +216,42 @@ pub(crate) struct CancelNode {
 
 /// What only some cancel nodes have, fixed at creation.
 #[derive(Default)]
-pub(crate) struct Cold {
+pub(crate) struct Fixed {
     /// The effective deadline: the earliest of this node's and its ancestors'.
     pub(super) deadline: Option<Instant>,
     /// `Some` when this node set a deadline of its own that is the effective one (it owns it).
     pub(super) own_deadline: Option<Instant>,
     /// The cause recorded when `own_deadline` passes.
-    pub(super) deadline_cause: Option<ThinCause>,
-    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a custom context) or on a node
+    pub(super) deadline_cause: Option<SharedCause>,
+    /// `Some` on a bridge (the cancel node behind `Ctx::wrap` of a foreign context) or on a node
     /// whose deadline moves (`with_grace`, `with_idle_timeout`: `moving.rs`). Boxed, as
-    /// `merge`: few nodes have either, and every deadline node has a `Cold` part.
+    /// `merge`: few nodes have either, and every deadline node has a `Fixed` part.
     pub(super) extra: Option<Box<Extra>>,
     /// `Some` on a merged node: its second parent and slot (invariant 9). Taken only by its
     /// drop (which owns the node).
     pub(super) merge: Option<Box<merge::Merge>>,
 }
 
-/// The rare part of a [`Cold`]: what makes a bridge one, or a deadline that moves.
+/// The rare part of a [`Fixed`]: what makes a bridge one, or a deadline that moves.
 pub(crate) enum Extra {
     Bridge(Bridge),
     Moving(Moving),
 }
 
 /// What a cancel node's lock guards (`CancelNode::inner`).
-pub(super) struct Locked {
+pub(super) struct Guarded {
     /// Set once, with the state (invariant 2). `None` once done means "no cause given": the
     /// error itself is the cause, built on demand so a cause-less cancel touches no shared
     /// reference count.
-    pub(super) cause: Option<ThinCause>,
-    /// What depends on this node; allocated with the first of it (setting `BUSY` first,
+    pub(super) cause: Option<SharedCause>,
+    /// What depends on this node; allocated with the first of it (setting `HAS_DEPENDENTS` first,
     /// invariant 10), given away when the node is done.
-    pub(super) busy: Option<Box<Busy>>,
+    pub(super) dependents: Option<Box<Dependents>>,
 }
 
-/// What depends on an open cancel node (`Locked::busy`).
+/// What depends on an open cancel node (`Guarded::dependents`).
 #[derive(Default)]
-pub(super) struct Busy {
+pub(super) struct Dependents {
     /// Children, waiters and after-funcs, in one slab: one allocation, one walk on cancel.
     pub(super) entries: Entries,
     /// How many `entries` are after-funcs (for `keep_alive`, invariant 7).
@@ -264,15 +264,15 @@ pub(super) struct Busy {
     pub(super) timer: Option<Arc<Watch>>,
     /// On a bridge node (see `wrap`): what feeds it from a foreign `done()`, owned here so that
     /// it lives exactly as long as something can observe the bridge.
-    pub(super) foreign: Option<Feed>,
+    pub(super) feed: Option<Feed>,
 }
 
-impl Locked {
-    /// The busy part, allocated if need be. Call only after `CancelNode::claim` said the node is
+impl Guarded {
+    /// The dependents part, allocated if need be. Call only after `CancelNode::open_for_dependents` said the node is
     /// open (invariant 10).
     #[inline]
-    pub(super) fn busy(&mut self) -> &mut Busy {
-        self.busy.get_or_insert_with(Box::default)
+    pub(super) fn dependents(&mut self) -> &mut Dependents {
+        self.dependents.get_or_insert_with(Box::default)
     }
 }
 
@@ -328,7 +328,7 @@ impl Node {
     }
 
     #[inline]
-    pub(crate) fn cancel_node(&self) -> &CancelNode {
+    pub(crate) fn expect_cancel(&self) -> &CancelNode {
         match &self.kind {
             Kind::Cancel(c) => c,
             _ => unreachable!("ctx-core: internal error: not a cancel node"),
@@ -339,7 +339,7 @@ impl Node {
     #[inline]
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match &self.kind {
-            Kind::Cancel(c) => c.cold.as_ref()?.deadline,
+            Kind::Cancel(c) => c.fixed.as_ref()?.deadline,
             Kind::Wrap(w) => w.deadline,
             Kind::Root { .. } | Kind::WithoutCancel => None,
         }
@@ -399,7 +399,7 @@ impl NodeRef {
 
     /// The node behind a `Ctx` that a `with_*` method has just built as one.
     #[inline]
-    pub(crate) fn node(&self) -> &Arc<Node> {
+    pub(crate) fn expect_node(&self) -> &Arc<Node> {
         match self {
             NodeRef::Node(n) => n,
             NodeRef::Value(_) => unreachable!("ctx-core: internal error: a value node"),
@@ -436,11 +436,11 @@ impl NodeRef {
 impl Drop for Node {
     fn drop(&mut self) {
         count_node(-1);
-        // The usual cancel node, a child of a root nobody waited on: no slot, no cold part (so
-        // no second parent), no busy part, and a parent that is a root (dropped by the fields'
+        // The usual cancel node, a child of a root nobody waited on: no slot, no fixed part (so
+        // no second parent), no dependents part, and a parent that is a root (dropped by the fields'
         // drop, which recurses once at most: a root has no parent).
         if let Kind::Cancel(c) = &self.kind
-            && c.is_plain()
+            && c.has_nothing_to_release()
         {
             return;
         }
@@ -449,7 +449,7 @@ impl Drop for Node {
 }
 
 impl Node {
-    /// `drop` of any node but a plain one: gives back what it holds, and releases its parents.
+    /// `drop` of any node but a standalone one: gives back what it holds, and releases its parents.
     #[inline(never)]
     fn drop_linked(&mut self) {
         self.release();
@@ -526,29 +526,29 @@ impl Node {
     #[inline]
     pub(super) fn release(&mut self) {
         if let Kind::Cancel(c) = &mut self.kind {
-            // The usual cancel node: nothing attached, nothing busy.
-            let busy = with_mut(&mut c.inner, |inner| inner.busy.is_some());
+            // The usual cancel node: nothing attached, no dependents.
+            let busy = with_mut(&mut c.inner, |inner| inner.dependents.is_some());
             if !busy && c.slot.is_none() {
                 return;
             }
             // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the
             // slot outright).
             let slot = c.slot.take();
-            if let Some(busy) = with_mut(&mut c.inner, |inner| inner.busy.take()) {
-                let Busy { timer, foreign, .. } = *busy;
+            if let Some(busy) = with_mut(&mut c.inner, |inner| inner.dependents.take()) {
+                let Dependents { timer, feed, .. } = *busy;
                 if let Some(watch) = timer {
                     watch.cancel();
                 }
-                if let Some(feed) = foreign {
+                if let Some(feed) = feed {
                     feed.cancel();
                 }
             }
             leave_canceler(self.parent.get(), slot);
         }
         if let Kind::Wrap(w) = &mut self.kind {
-            // The custom context may hold the next wrap down: drop it on the trampoline, not
+            // The foreign context may hold the next wrap down: drop it on the trampoline, not
             // from inside this drop (invariant 6).
-            drop_custom(mem::replace(&mut w.custom, placeholder()));
+            drop_foreign(mem::replace(&mut w.foreign, placeholder()));
         }
     }
 }
@@ -577,44 +577,44 @@ mod tests {
         assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
-        assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());
-        // Every deadline node has a `Cold` part: the two deadlines, their cause and one word
+        assert_eq!(mem::size_of::<Option<SharedCause>>(), mem::size_of::<usize>());
+        // Every deadline node has a `Fixed` part: the two deadlines, their cause and one word
         // each for the rare bridge and merge.
         assert!(
-            mem::size_of::<Cold>() <= 56,
-            "cold part: {} bytes",
-            mem::size_of::<Cold>()
+            mem::size_of::<Fixed>() <= 56,
+            "fixed part: {} bytes",
+            mem::size_of::<Fixed>()
         );
     }
 
     /// Which cancel nodes take the fast paths of invariant 11: children of a root with no
     /// deadline, for as long as nothing depends on them.
     #[test]
-    fn plain_nodes() {
+    fn standalone_nodes() {
         use std::time::Duration;
 
         use crate::Ctx;
         use crate::clock::SystemClock;
 
-        let plain = |ctx: &Ctx| ctx.node.node().cancel_node().is_plain();
+        let standalone = |ctx: &Ctx| ctx.node.expect_node().expect_cancel().has_nothing_to_release();
         let (a, _a) = Ctx::background().with_cancel();
-        assert!(plain(&a));
+        assert!(standalone(&a));
         let (b, _b) = Ctx::todo().with_cancel_cause();
-        assert!(plain(&b));
+        assert!(standalone(&b));
         let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
         let (c, _c) = root.with_cancel();
-        assert!(plain(&c));
+        assert!(standalone(&c));
         // Too far ahead for `Instant`: no deadline, shown as one.
         let (d, _d) = Ctx::background().with_timeout(Duration::MAX);
-        assert!(plain(&d));
+        assert!(standalone(&d));
         assert_eq!(d.to_string(), "context.Background.WithDeadline(never)");
 
         let (child, _child) = a.with_cancel();
-        assert!(!plain(&child), "attached to its parent");
-        assert!(!plain(&a), "busy: it has a child");
+        assert!(!standalone(&child), "attached to its parent");
+        assert!(!standalone(&a), "it has a child: a dependent");
         let (e, _e) = Ctx::background().with_timeout(Duration::from_secs(60));
-        assert!(!plain(&e), "a deadline");
+        assert!(!standalone(&e), "a deadline");
         let (f, _f) = Ctx::background().with_value(1u8).with_cancel();
-        assert!(!plain(&f), "a value node's child takes the general path");
+        assert!(!standalone(&f), "a value node's child takes the general path");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::foreign::Bridge;
 use super::merge;
 use super::moving::Moving;
-use super::node::{CancelNode, Cold, Extra, Locked, ThinCause};
+use super::node::{CancelNode, Extra, Fixed, Guarded, SharedCause};
 use crate::error::HandleDropped;
 use crate::loom::{AtomicU32, AtomicUsize, Mutex, Ordering, lock};
 use crate::{Cause, Error};
@@ -21,25 +21,25 @@ pub(super) const OPEN: u32 = 0;
 pub(super) const CANCELED: u32 = 1;
 pub(super) const DEADLINE: u32 = 2;
 const DONE_MASK: u32 = 0b11;
-/// Set (under the node's lock, never cleared) before the node first gets a [`Busy`](super::node::Busy) part:
+/// Set (under the node's lock, never cleared) before the node first gets a [`Dependents`](super::node::Dependents) part:
 /// from then on only a holder of the lock may mark it done (invariant 10).
-const BUSY: u32 = 1 << 2;
+const HAS_DEPENDENTS: u32 = 1 << 2;
 /// Set at creation: the node has a deadline or is a bridge, so an open state word alone does
 /// not answer `err()`.
-const LOOK: u32 = 1 << 3;
+const NEEDS_CHECK: u32 = 1 << 3;
 /// Set at creation: named `WithDeadline` in `Display` (else `WithCancel`).
 const SHOWN_AS_DEADLINE: u32 = 1 << 4;
-/// Set at creation on a child of a root with no deadline (`CancelNode::new_plain`): it has no
-/// cold part, never attaches (so never has a slot) and is open. Never cleared. Without `BUSY`
-/// it also has no busy part: its drop has nothing to give back (`CancelNode::is_plain`).
-const PLAIN: u32 = 1 << 5;
+/// Set at creation on a child of a root with no deadline (`CancelNode::new_standalone`): it has no
+/// fixed part, never attaches (so never has a slot) and is open. Never cleared. Without `HAS_DEPENDENTS`
+/// it also has no dependents part: its drop has nothing to give back (`CancelNode::has_nothing_to_release`).
+const STANDALONE: u32 = 1 << 5;
 /// Set (by anyone, any time, never cleared) on a node with a deadline once the timer for that
 /// deadline has been armed, or is being armed, on the node that owns it: `arm_timer` from a
 /// node below stops climbing here (invariant 14). Only a hint about the owner's timer: a cancel
-/// under the lock may overwrite the word of a busy node it marks done (`mark`), and a done
+/// under the lock may overwrite the word of a node with dependents it marks done (`mark`), and a done
 /// node arms nothing.
 const TIMED: u32 = 1 << 6;
-/// Set at creation (with `LOOK`) on a cancel node below a bridge that a foreign `done()` feeds
+/// Set at creation (with `NEEDS_CHECK`) on a cancel node below a bridge that a foreign `done()` feeds
 /// from another thread, or below a moving deadline (directly, or through cancel nodes that
 /// carry it too): `err()` polls that bridge or deadline before it trusts an open word
 /// (invariants 16 and 18).
@@ -134,7 +134,18 @@ impl AtomicSlot {
 /// error itself is the cause).
 pub(crate) struct Outcome {
     pub(crate) err: Error,
-    pub(crate) cause: Option<ThinCause>,
+    pub(crate) cause: Option<SharedCause>,
+}
+
+/// What the state word alone says about `err()` (`CancelNode::err_from_word`).
+pub(super) enum WordErr {
+    /// Open, with nothing else to ask: `err()` is `None`.
+    Open,
+    /// Done, with this error.
+    Done(Error),
+    /// Open as far as the word says, but the node has a deadline or a bridge, or is below one
+    /// (`NEEDS_CHECK`): `err()` must check it first.
+    MustCheck,
 }
 
 /// What a cancel without the lock found (`CancelNode::finish_lock_free`).
@@ -143,14 +154,14 @@ pub(super) enum LockFree {
     Marked,
     /// The node was done already.
     WasDone,
-    /// The node is busy: only a holder of its lock may mark it (invariant 10).
-    Busy,
+    /// The node has dependents: only a holder of its lock may mark it (invariant 10).
+    HasDependents,
 }
 
 impl CancelNode {
     /// A cancel node, open, or born done with `born_done` (a child of a parent that is already
-    /// done: built done with the parent's outcome, it needs no attaching at all). `cold`: see
-    /// [`Cold`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`);
+    /// done: built done with the parent's outcome, it needs no attaching at all). `fixed`: see
+    /// [`Fixed`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`);
     /// `under_foreign`: below a bridge fed from another thread (`UNDER_FOREIGN`, invariant 16).
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
@@ -158,79 +169,82 @@ impl CancelNode {
         born_done: Option<Outcome>,
         shown_as_deadline: bool,
         under_foreign: bool,
-        cold: Option<Box<Cold>>,
+        fixed: Option<Box<Fixed>>,
     ) -> CancelNode {
         let (mut state, cause) = match born_done {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
         };
-        if cold
+        if fixed
             .as_ref()
             .is_some_and(|c| c.deadline.is_some() || c.extra.is_some())
         {
-            state |= LOOK;
+            state |= NEEDS_CHECK;
         }
         if shown_as_deadline {
             state |= SHOWN_AS_DEADLINE;
         }
         if under_foreign {
-            state |= UNDER_FOREIGN | LOOK; // invariant 16
+            state |= UNDER_FOREIGN | NEEDS_CHECK; // invariant 16
         }
         CancelNode {
             state: AtomicU32::new(state),
             handles: AtomicU32::new(1),
             slot: AtomicSlot::none(),
-            inner: Mutex::new(Locked { cause, busy: None }),
-            cold,
+            inner: Mutex::new(Guarded {
+                cause,
+                dependents: None,
+            }),
+            fixed,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
         }
     }
 
-    /// A child of a root with no deadline (see `PLAIN`): open, no cold part, no slot, no busy
+    /// A child of a root with no deadline (see `STANDALONE`): open, no fixed part, no slot, no dependents
     /// part, one handle. A few stores.
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
-    pub(crate) fn new_plain(shown_as_deadline: bool) -> CancelNode {
+    pub(crate) fn new_standalone(shown_as_deadline: bool) -> CancelNode {
         CancelNode {
             state: AtomicU32::new(if shown_as_deadline {
-                PLAIN | SHOWN_AS_DEADLINE
+                STANDALONE | SHOWN_AS_DEADLINE
             } else {
-                PLAIN
+                STANDALONE
             }),
             handles: AtomicU32::new(1),
             slot: AtomicSlot::none(),
-            inner: Mutex::new(Locked {
+            inner: Mutex::new(Guarded {
                 cause: None,
-                busy: None,
+                dependents: None,
             }),
-            cold: None,
+            fixed: None,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
         }
     }
 
-    /// The usual `cancel()` of a plain node (see `PLAIN`) that nothing depends on: one
-    /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a plain
-    /// node has no slot and no cold part). `false` if the node is not plain, busy or done, or
+    /// The usual `cancel()` of a standalone node (see `STANDALONE`) that nothing depends on: one
+    /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a standalone
+    /// node has no slot and no fixed part). `false` if the node is not standalone, has dependents, or is done, or
     /// changed meanwhile: the caller takes the general path, which looks again.
     /// With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
     #[inline(always)]
-    pub(super) fn cancel_plain(&self, dropped: bool) -> bool {
+    pub(super) fn cancel_standalone(&self, dropped: bool) -> bool {
         let word = self.state.load(Ordering::Relaxed);
         let done = if dropped { CANCELED | DROPPED } else { CANCELED };
-        word & (DONE_MASK | BUSY | PLAIN) == PLAIN
+        word & (DONE_MASK | HAS_DEPENDENTS | STANDALONE) == STANDALONE
             && self
                 .state
                 .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
     }
 
-    /// Nothing to give back when dropped: `PLAIN` and never `BUSY` (no slot, no cold part, no
-    /// busy part: see `PLAIN`). For the node's owner (its drop): a `Relaxed` load.
+    /// Nothing to give back when dropped: `STANDALONE` and never `HAS_DEPENDENTS` (no slot, no fixed part, no
+    /// dependents part: see `STANDALONE`). For the node's owner (its drop): a `Relaxed` load.
     #[inline]
-    pub(super) fn is_plain(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & (PLAIN | BUSY) == PLAIN
+    pub(super) fn has_nothing_to_release(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (STANDALONE | HAS_DEPENDENTS) == STANDALONE
     }
 
     #[inline]
@@ -244,24 +258,24 @@ impl CancelNode {
         err_of(self.state.load(Ordering::Acquire))
     }
 
-    /// `err()` when the state word alone answers it (done, or open with no deadline and no
-    /// bridge): one atomic load. `Err(())` when the deadline or the bridge must be asked.
+    /// What the state word alone says about `err()`: one atomic load. Open with nothing else to
+    /// ask, done, or open with a deadline, a bridge or something above to check first.
     #[inline]
-    pub(super) fn quick_err(&self) -> Result<Option<Error>, ()> {
+    pub(super) fn err_from_word(&self) -> WordErr {
         let word = self.state.load(Ordering::Acquire);
-        if word & (DONE_MASK | LOOK) == OPEN {
-            return Ok(None);
+        if word & (DONE_MASK | NEEDS_CHECK) == OPEN {
+            return WordErr::Open;
         }
         match err_of(word) {
-            Some(e) => Ok(Some(e)),
-            None => Err(()),
+            Some(e) => WordErr::Done(e),
+            None => WordErr::MustCheck,
         }
     }
 
     /// The node has a deadline or is a bridge (set at creation).
     #[inline]
-    pub(super) fn looks_further(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & LOOK != 0
+    pub(super) fn needs_check(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & NEEDS_CHECK != 0
     }
 
     /// Below a bridge fed from another thread (see `UNDER_FOREIGN`).
@@ -275,12 +289,12 @@ impl CancelNode {
     #[inline]
     pub(super) fn leads_to_foreign(&self) -> bool {
         let word = self.state.load(Ordering::Relaxed);
-        if word & LOOK == 0 {
-            // neither a bridge, a moving deadline, nor below one (all set `LOOK`): the usual case
+        if word & NEEDS_CHECK == 0 {
+            // neither a bridge, a moving deadline, nor below one (all set `NEEDS_CHECK`): the usual case
             return false;
         }
         word & UNDER_FOREIGN != 0
-            || match self.cold.as_ref().and_then(|c| c.extra.as_deref()) {
+            || match self.fixed.as_ref().and_then(|c| c.extra.as_deref()) {
                 None => false,
                 Some(Extra::Bridge(b)) => !b.relay || b.foreign_root.is_some(),
                 Some(Extra::Moving(_)) => true, // invariant 18: a child cannot copy it
@@ -291,7 +305,7 @@ impl CancelNode {
     /// (invariant 6), or a grace node (invariant 19).
     #[inline]
     pub(super) fn resolved_after_walk(&self) -> bool {
-        match self.cold.as_ref().and_then(|c| c.extra.as_deref()) {
+        match self.fixed.as_ref().and_then(|c| c.extra.as_deref()) {
             None => false,
             Some(Extra::Bridge(b)) => b.relay,
             Some(Extra::Moving(m)) => m.is_grace(),
@@ -305,7 +319,7 @@ impl CancelNode {
     }
 
     /// Records that the timer of this node's deadline is armed, or being armed, on its owner.
-    /// Called on busy nodes only (invariant 14); were one not busy, a compare-exchange of
+    /// Called on nodes with dependents only (invariant 14); were one without them, a compare-exchange of
     /// invariant 10 racing it would fail and take the lock instead.
     #[inline]
     pub(super) fn set_timed(&self) {
@@ -321,17 +335,17 @@ impl CancelNode {
 
     #[inline]
     pub(super) fn own_deadline(&self) -> Option<Instant> {
-        self.cold.as_ref()?.own_deadline
+        self.fixed.as_ref()?.own_deadline
     }
 
     #[inline]
-    pub(super) fn deadline_cause(&self) -> Option<ThinCause> {
-        self.cold.as_ref()?.deadline_cause.clone()
+    pub(super) fn deadline_cause(&self) -> Option<SharedCause> {
+        self.fixed.as_ref()?.deadline_cause.clone()
     }
 
     #[inline]
     pub(super) fn bridge(&self) -> Option<&Bridge> {
-        match self.cold.as_ref()?.extra.as_deref()? {
+        match self.fixed.as_ref()?.extra.as_deref()? {
             Extra::Bridge(b) => Some(b),
             Extra::Moving(_) => None,
         }
@@ -340,7 +354,7 @@ impl CancelNode {
     /// The moving deadline of a `with_grace` or `with_idle_timeout` node (`moving.rs`).
     #[inline]
     pub(super) fn moving(&self) -> Option<&Moving> {
-        match self.cold.as_ref()?.extra.as_deref()? {
+        match self.fixed.as_ref()?.extra.as_deref()? {
             Extra::Moving(m) => Some(m),
             Extra::Bridge(_) => None,
         }
@@ -348,30 +362,30 @@ impl CancelNode {
 
     #[inline]
     pub(super) fn merge(&self) -> Option<&merge::Merge> {
-        self.cold.as_ref()?.merge.as_deref()
+        self.fixed.as_ref()?.merge.as_deref()
     }
 
-    /// Under the lock, before anything is added to the node's busy part: turns lock-free
+    /// Under the lock, before anything is added to the node's dependents part: turns lock-free
     /// cancels off for good (invariant 10). `false` if the node is done (nothing may be added,
     /// invariant 3).
     #[inline]
-    pub(super) fn claim(&self) -> bool {
+    pub(super) fn open_for_dependents(&self) -> bool {
         let word = self.state.load(Ordering::Acquire);
-        if word & BUSY != 0 {
-            // Only lock holders mark a busy node: what we read under the lock stands.
+        if word & HAS_DEPENDENTS != 0 {
+            // Only lock holders mark a node with dependents: what we read under the lock stands.
             return word & DONE_MASK == OPEN;
         }
-        self.state.fetch_or(BUSY, Ordering::AcqRel) & DONE_MASK == OPEN
+        self.state.fetch_or(HAS_DEPENDENTS, Ordering::AcqRel) & DONE_MASK == OPEN
     }
 
     /// Marks the node done with `err`, under its lock (invariant 2; the caller sets `cause` in
-    /// the same critical section). `false` if it was done already. Unless the node is busy, a
+    /// the same critical section). `false` if it was done already. Unless the node has dependents, a
     /// lock-free cancel may race (invariant 10), so this is a compare-exchange then.
     #[inline]
     pub(super) fn mark(&self, err: Error) -> bool {
         let mut word = self.state.load(Ordering::Relaxed);
-        if word & (DONE_MASK | BUSY) == BUSY {
-            // Busy and open: only lock holders change the word now (invariant 10), and we hold
+        if word & (DONE_MASK | HAS_DEPENDENTS) == HAS_DEPENDENTS {
+            // Dependents and open: only lock holders change the word now (invariant 10), and we hold
             // the lock, so a store does. (Only `TIMED`, a hint, may be set meanwhile without the
             // lock; losing it on a node that is now done is harmless: invariant 14.)
             self.state.store(word | state_of(err), Ordering::Release);
@@ -393,7 +407,7 @@ impl CancelNode {
         }
     }
 
-    /// Marks a node that was never busy done without taking its lock, with no cause
+    /// Marks a node that was never given dependents done without taking its lock, with no cause
     /// (invariant 10), or, with `dropped` (only with `Canceled`), with the `HandleDropped`
     /// that `DROPPED` stands for (invariant 17).
     #[inline]
@@ -402,8 +416,8 @@ impl CancelNode {
         if word & DONE_MASK != OPEN {
             return LockFree::WasDone;
         }
-        if word & BUSY != 0 {
-            return LockFree::Busy;
+        if word & HAS_DEPENDENTS != 0 {
+            return LockFree::HasDependents;
         }
         let done = if dropped {
             state_of(err) | DROPPED
@@ -416,7 +430,7 @@ impl CancelNode {
         {
             Ok(_) => LockFree::Marked,
             Err(now) if now & DONE_MASK != OPEN => LockFree::WasDone,
-            Err(_) => LockFree::Busy, // claimed meanwhile
+            Err(_) => LockFree::HasDependents, // given dependents meanwhile
         }
     }
 
@@ -452,7 +466,7 @@ impl CancelNode {
 
 /// The cause of a context canceled by the drop of its last handle (invariant 17): one shared
 /// `Arc`, so that neither the drop nor a reader allocates.
-pub(super) fn handle_dropped() -> ThinCause {
-    static DROPPED: LazyLock<ThinCause> = LazyLock::new(|| Arc::new(HandleDropped::as_cause()));
+pub(super) fn handle_dropped() -> SharedCause {
+    static DROPPED: LazyLock<SharedCause> = LazyLock::new(|| Arc::new(HandleDropped::as_cause()));
     DROPPED.clone()
 }

@@ -64,7 +64,7 @@ fn emit(node: &Arc<Node>, err: Error, at: Site, descendants: usize) {
     struct CauseOf<'a>(&'a Node);
     impl fmt::Display for CauseOf<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            match self.0.cancel_node().cause() {
+            match self.0.expect_cancel().cause() {
                 Some(cause) => fmt::Display::fmt(&cause, f),
                 None => Ok(()),
             }
@@ -79,7 +79,7 @@ fn emit(node: &Arc<Node>, err: Error, at: Site, descendants: usize) {
         }
     }
 
-    let at = at.at.unwrap_or(node.cancel_node().created);
+    let at = at.at.unwrap_or(node.expect_cancel().created);
     // The field values are computed only when a subscriber wants the event.
     tracing::event!(
         target: "ctx_core",

@@ -27,16 +27,16 @@ fn ctx_err_other(node: &Node) -> Option<Error> {
     match &node.kind {
         Kind::Cancel(_) => unreachable!("ctx-core: internal error: a cancel node"),
         Kind::Wrap(w) => {
-            // Once the custom's `done()` has fired, its answers are in the bridge.
-            if let Some(e) = w.source.as_ref().and_then(|s| s.cancel_node().state_err()) {
+            // Once the foreign context's `done()` has fired, its answers are in the bridge.
+            if let Some(e) = w.source.as_ref().and_then(|s| s.expect_cancel().state_err()) {
                 return Some(e);
             }
-            let e = w.custom.err();
+            let e = w.foreign.err();
             if let Some(bridge) = &w.source {
                 if e.is_some() {
                     err(bridge); // the lazy check: cancels the bridge if it lags behind
                 } else if w.deadline.is_some() {
-                    // The custom's deadline ends the wrap even if the custom never says so
+                    // The foreign context's deadline ends the wrap even if the foreign context never says so
                     // (one rule for a foreign deadline, `wrap.rs`): the bridge checks it.
                     return err(bridge);
                 }
@@ -57,14 +57,14 @@ pub(crate) fn ctx_cause(node: &NodeRef) -> Option<Cause> {
         {
             err(bridge); // a foreign deadline that has passed ends the bridge (as in `ctx_err`)
         }
-        return match w.source.as_ref().map(|s| s.cancel_node()) {
+        return match w.source.as_ref().map(|s| s.expect_cancel()) {
             Some(c) if !c.is_open() => c.cause(),
-            _ => w.custom.cause(),
+            _ => w.foreign.cause(),
         };
     }
     let source = node.source()?;
     err(source)?;
-    source.cancel_node().cause()
+    source.expect_cancel().cause()
 }
 
 /// The value keyed `key` at `node` or its nearest ancestor that has one; a loop, not a
@@ -74,7 +74,7 @@ pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + S
         match node {
             NodeRef::Value(v) if v.value.key == key => return Some(&v.value.value),
             NodeRef::Node(n) => match &n.kind {
-                Kind::Wrap(w) => return w.custom.value_any(key),
+                Kind::Wrap(w) => return w.foreign.value_any(key),
                 Kind::Root { .. } => return None,
                 _ => {}
             },
