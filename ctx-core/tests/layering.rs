@@ -1,30 +1,34 @@
 //! The modules of ctx-core import one another without cycles (the layering at the top of
-//! `src/lib.rs`).
+//! `src/lib.rs`), and so do the files of every directory module that writes down layers of its
+//! own at the top of its `mod.rs` (`src/tree/`).
 //!
 //! A plain text scan of `src/**/*.rs`, no parser: good enough for this crate's style, and
-//! simple enough to trust. What it does:
+//! simple enough to trust. It works on one *level* at a time: the crate (`src/`, whose root file
+//! is `lib.rs`), or a directory module (`src/d/`, whose root file is `mod.rs`). What it does:
 //!
-//! * A *module* is a top-level module of the crate: `src/x.rs`, or everything under `src/x/`.
-//!   `lib.rs` (the `mod` lines and re-exports) and the `#[cfg(test)]` module `tests` are left
-//!   out.
+//! * A *module* of a level is a module right below its root: `x.rs`, or everything under `x/`.
+//!   The root file (the `mod` lines and re-exports) is left out, and at the crate level so is the
+//!   `#[cfg(test)]` module `tests`.
 //! * Comments are dropped (from `//` to the end of the line: doc links name other modules
 //!   freely), and so is every item behind `#[cfg(test)]` or `#[cfg(all(test, ..))]` (a unit
 //!   test may use anything).
-//! * A reference is a path that starts at the crate root: `crate::x…`, `crate::{x, y…}`, or
-//!   `super::x` where `super` climbs to the root (`super::` in `src/x.rs` outside any inline
-//!   `mod`; in `src/tree/y.rs` it means `tree`, the same module). `x` is a module, or a name
-//!   that `lib.rs` re-exports (`pub use crate::x::Name`), which counts as its module.
+//! * A reference is a path that starts at the level's root: `crate::x…`, `crate::{x, y…}` at the
+//!   crate level (`crate::d::x…` in `src/d/`), or `super::x` where `super` climbs to the root
+//!   (`super::` in `src/x.rs` outside any inline `mod`; in `src/d/y.rs` it means `d`, the root
+//!   of that level). `x` is a module, or a name that the root file re-exports (`pub use
+//!   crate::x::Name` in `lib.rs`, `pub(crate) use self::x::{Name, …}` in a `mod.rs`), which
+//!   counts as its module. A name the root defines itself (`super::counters`) is no module.
 //!
-//! The test fails on any cycle and prints it. It also holds the list of layers written at the
-//! top of `lib.rs` (`// 1. ...`, the modules in backquotes) to the code: every module is in
-//! it, and imports only from its own layer or the ones above.
+//! Each level fails on any cycle and prints it. It also holds the list of layers written at the
+//! top of its root file (`// 1. ...`, the modules in backquotes, one block of `//` lines) to the
+//! code: every module is in it, and imports only from its own layer or the ones above.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// One source file: the top-level module it belongs to, how deep it sits in the module tree
-/// (`src/x.rs` and `src/x/mod.rs`: 1; `src/x/y.rs`: 2), and its text.
+/// One source file: the module of its level it belongs to, how deep it sits below the level's
+/// root (`x.rs` and `x/mod.rs`: 1; `x/y.rs`: 2), and its text.
 struct File {
     module: String,
     depth: usize,
@@ -34,10 +38,23 @@ struct File {
 /// Module → the modules it references.
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-fn read_sources(src: &Path) -> (String, Vec<File>) {
-    let mut lib = String::new();
+/// One level of the scan: the crate, or a directory module.
+struct Level {
+    /// Shown in messages: `crate`, or the path of the directory module (`tree`).
+    name: String,
+    /// The root file's text: `lib.rs` or `mod.rs`.
+    root: String,
+    /// What a path from the level's root starts with: `crate::`, or `crate::tree::`.
+    anchor: String,
+    files: Vec<File>,
+}
+
+/// The files of the level whose root file is `dir/<root>.rs`, by the module of the level each
+/// belongs to.
+fn read_sources(dir: &Path, root: &str) -> (String, Vec<File>) {
+    let mut root_text = String::new();
     let mut files = Vec::new();
-    let mut stack = vec![(src.to_path_buf(), None::<String>, 0)];
+    let mut stack = vec![(dir.to_path_buf(), None::<String>, 0)];
     while let Some((dir, module, depth)) = stack.pop() {
         for entry in fs::read_dir(&dir).expect("read src dir") {
             let path = entry.expect("dir entry").path();
@@ -48,7 +65,7 @@ fn read_sources(src: &Path) -> (String, Vec<File>) {
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = fs::read_to_string(&path).expect("read source");
                 match &module {
-                    None if name == "lib" => lib = text,
+                    None if name == root => root_text = text,
                     None => files.push(File {
                         module: name,
                         depth: 1,
@@ -63,22 +80,31 @@ fn read_sources(src: &Path) -> (String, Vec<File>) {
             }
         }
     }
-    (lib, files)
+    (root_text, files)
 }
 
-/// `name → module` for every `pub use crate::module::{names}` in `lib.rs`.
-fn re_exports(lib: &str) -> BTreeMap<String, String> {
+/// `name → module` for every re-export of the root file: `pub use crate::module::{names}` in
+/// `lib.rs`, `pub(crate) use self::module::{names}` in a `mod.rs` (a group may span lines).
+fn re_exports(root: &str, anchor: &str) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
-    for line in lib.lines().map(str::trim) {
-        let Some(path) = line.strip_prefix("pub use crate::") else {
+    let code = strip(root);
+    for statement in code.split(';') {
+        let statement = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        let Some((_, path)) = ["pub use ", "pub(crate) use ", "pub(super) use "]
+            .iter()
+            .find_map(|p| statement.split_once(p))
+        else {
             continue;
         };
-        let path = path.trim_end_matches(';');
+        let Some(path) = path.strip_prefix("self::").or_else(|| path.strip_prefix(anchor)) else {
+            continue;
+        };
         let Some((module, names)) = path.split_once("::") else {
             continue;
         };
         for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
-            let name = name.trim();
+            // `Name`, or `Name as Other`: the name it is known by.
+            let name = name.split(" as ").last().unwrap_or("").trim();
             if !name.is_empty() {
                 map.insert(name.to_string(), module.to_string());
             }
@@ -129,7 +155,7 @@ fn ident(s: &str) -> &str {
     &s[..end]
 }
 
-/// The first segments of a path after `crate::` (`x` of `x::…`, or each `x` of `{x, y::…}`).
+/// The first segments of a path after the root (`x` of `x::…`, or each `x` of `{x, y::…}`).
 fn first_segments(rest: &str) -> Vec<&str> {
     let Some(group) = rest.strip_prefix('{') else {
         return vec![ident(rest)];
@@ -153,11 +179,13 @@ fn first_segments(rest: &str) -> Vec<&str> {
     names
 }
 
-/// The modules `file` references (see the crate doc of this test).
+/// The modules `file` references (see the crate doc of this test); `anchor` is the level's
+/// `crate::…` path.
 fn references(
     file: &File,
     modules: &BTreeSet<String>,
     exports: &BTreeMap<String, String>,
+    anchor: &str,
 ) -> BTreeSet<String> {
     let text = strip(&file.text);
     let mut found = BTreeSet::new();
@@ -192,8 +220,10 @@ fn references(
             if after[name.len()..].trim_start().starts_with('{') {
                 inline.push(braces);
             }
-        } else if boundary && let Some(after) = rest.strip_prefix("crate::") {
+        } else if boundary && let Some(after) = rest.strip_prefix(anchor) {
             add(after);
+            i += anchor.len();
+            continue;
         } else if boundary && rest.starts_with("super::") {
             let mut after = rest;
             let mut ups = 0;
@@ -202,7 +232,7 @@ fn references(
                 ups += 1;
             }
             if ups == file.depth + inline.len() {
-                add(after); // climbed to the crate root
+                add(after); // climbed to the level's root
             }
             i += rest.len() - after.len();
             continue;
@@ -213,12 +243,18 @@ fn references(
     found
 }
 
+/// The graph of the crate level: `lib` is `lib.rs`.
 fn graph(lib: &str, files: &[File]) -> Graph {
-    let exports = re_exports(lib);
+    graph_of(lib, files, "crate::")
+}
+
+/// The graph of a level whose root file is `root` and whose paths start with `anchor`.
+fn graph_of(root: &str, files: &[File], anchor: &str) -> Graph {
+    let exports = re_exports(root, anchor);
     let modules: BTreeSet<String> = files.iter().map(|f| f.module.clone()).collect();
     let mut graph = Graph::new();
     for file in files {
-        let refs = references(file, &modules, &exports);
+        let refs = references(file, &modules, &exports, anchor);
         graph.entry(file.module.clone()).or_default().extend(refs);
     }
     graph
@@ -271,18 +307,29 @@ fn find_cycle(graph: &Graph) -> Option<Vec<String>> {
     None
 }
 
-/// The layer of each module, from the numbered `// N. ...` comment at the top of `lib.rs`: the
-/// first layer that names the module in backquotes.
-fn layers(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, usize> {
+/// The text of a plain `//` comment line (not `///` or `//!`), if `line` is one.
+fn plain_comment(line: &str) -> Option<&str> {
+    let text = line.trim().strip_prefix("//")?;
+    (!text.starts_with('/') && !text.starts_with('!')).then_some(text)
+}
+
+/// The layer of each module, from the numbered `// N. ...` comment at the top of a root file
+/// (`lib.rs`, `mod.rs`): the first layer that names the module in backquotes. The list is the
+/// block of plain `//` lines that starts at `// 1. `; empty if there is none.
+fn layers(root: &str, modules: &BTreeSet<String>) -> BTreeMap<String, usize> {
     let mut layer = 0;
     let mut of = BTreeMap::new();
-    for line in lib.lines() {
-        let Some(text) = line.trim().strip_prefix("//") else {
+    for line in root.lines() {
+        let Some(text) = plain_comment(line) else {
+            if layer > 0 {
+                break; // the end of the list
+            }
             continue;
         };
         let text = text.trim_start();
         if let Some((n, _)) = text.split_once(". ")
             && let Ok(n) = n.parse::<usize>()
+            && (n == 1 || layer > 0)
         {
             layer = n;
         }
@@ -298,6 +345,13 @@ fn layers(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, usize> {
     of
 }
 
+/// Whether a root file writes down a layer list (a plain `// 1. ` comment line).
+fn has_layers(root: &str) -> bool {
+    root.lines()
+        .filter_map(plain_comment)
+        .any(|text| text.trim_start().starts_with("1. "))
+}
+
 fn show(graph: &Graph) -> String {
     graph
         .iter()
@@ -306,13 +360,87 @@ fn show(graph: &Graph) -> String {
         .join("\n")
 }
 
+/// The crate level (`src/`, `lib.rs`; the `#[cfg(test)] mod tests;` left out).
+fn crate_level(src: &Path) -> Level {
+    let (root, mut files) = read_sources(src, "lib");
+    files.retain(|f| f.module != "tests");
+    Level {
+        name: "crate".into(),
+        root,
+        anchor: "crate::".into(),
+        files,
+    }
+}
+
+/// Every directory module below `src` whose `mod.rs` writes down a layer list.
+fn directory_levels(src: &Path) -> Vec<Level> {
+    let mut levels = Vec::new();
+    let mut dirs: Vec<PathBuf> = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).expect("read src dir") {
+            let path = entry.expect("dir entry").path();
+            if !path.is_dir() {
+                continue;
+            }
+            dirs.push(path.clone());
+            let Ok(root) = fs::read_to_string(path.join("mod.rs")) else {
+                continue;
+            };
+            if !has_layers(&root) {
+                continue;
+            }
+            let rel = path.strip_prefix(src).expect("below src");
+            let segments: Vec<String> = rel.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+            let (_, files) = read_sources(&path, "mod");
+            levels.push(Level {
+                name: segments.join("/"),
+                root,
+                anchor: format!("crate::{}::", segments.join("::")),
+                files,
+            });
+        }
+    }
+    levels
+}
+
+/// Checks one level: no cycle, every module in the layer list, no import from below. Returns
+/// its graph.
+fn check(level: &Level) -> Graph {
+    let graph = graph_of(&level.root, &level.files, &level.anchor);
+    let name = &level.name;
+    let root = if name == "crate" { "lib.rs" } else { "mod.rs" };
+    // Shown when the test fails, or with `--nocapture`.
+    println!("imports in `{name}`:\n{}", show(&graph));
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!(
+            "import cycle in `{name}`: {} (all imports above)",
+            cycle.join(" -> ")
+        );
+    }
+    let modules: BTreeSet<String> = graph.keys().cloned().collect();
+    let layer = layers(&level.root, &modules);
+    for (module, refs) in &graph {
+        let Some(&own) = layer.get(module) else {
+            panic!("module `{module}` is missing from the layers at the top of `{name}`'s {root}");
+        };
+        for r in refs {
+            assert!(
+                layer[r] <= own,
+                "`{module}` (layer {own}) imports `{r}` (layer {}), below it: move one of them \
+                 in the layers at the top of `{name}`'s {root}, or the code",
+                layer[r]
+            );
+        }
+    }
+    graph
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "reads the source tree: Miri isolates the file system")]
 fn modules_import_without_cycles_and_follow_the_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let (lib, mut files) = read_sources(&src);
-    files.retain(|f| f.module != "tests"); // `#[cfg(test)] mod tests;` in lib.rs
-    let graph = graph(&lib, &files);
+    let level = crate_level(&src);
+    let graph = graph_of(&level.root, &level.files, &level.anchor);
     // The scan sees the crate: the handle and `Done` are built on the engine.
     assert!(
         graph["ctx"].contains("tree"),
@@ -324,25 +452,27 @@ fn modules_import_without_cycles_and_follow_the_layers() {
         "scan lost done -> tree:\n{}",
         show(&graph)
     );
-    // Shown when the test fails, or with `--nocapture`.
-    println!("imports:\n{}", show(&graph));
-    if let Some(cycle) = find_cycle(&graph) {
-        panic!("import cycle: {} (all imports above)", cycle.join(" -> "));
-    }
-    let modules: BTreeSet<String> = graph.keys().cloned().collect();
-    let layer = layers(&lib, &modules);
-    for (module, refs) in &graph {
-        let Some(&own) = layer.get(module) else {
-            panic!("module `{module}` is missing from the layers at the top of lib.rs");
-        };
-        for r in refs {
-            assert!(
-                layer[r] <= own,
-                "`{module}` (layer {own}) imports `{r}` (layer {}), below it: move one of them \
-                 in the layers at the top of lib.rs, or the code",
-                layer[r]
-            );
-        }
+    check(&level);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "reads the source tree: Miri isolates the file system")]
+fn files_of_directory_modules_import_without_cycles_and_follow_their_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let levels = directory_levels(&src);
+    let tree = levels
+        .iter()
+        .find(|l| l.name == "tree")
+        .expect("src/tree/mod.rs has a layer list");
+    // The scan sees the engine's files: building a node uses the layout.
+    let graph = graph_of(&tree.root, &tree.files, &tree.anchor);
+    assert!(
+        graph["derive"].contains("node"),
+        "scan lost derive -> node:\n{}",
+        show(&graph)
+    );
+    for level in &levels {
+        check(level);
     }
 }
 
@@ -384,12 +514,51 @@ fn super_climbs_to_the_root_only_from_the_top() {
 
 #[test]
 fn layers_come_from_the_numbered_comment() {
-    let lib =
-        "// Layers:\n//\n// 1. `a`, `b`: leaves (not `C`).\n// 2. `c` (uses `a`), then\n//    `d`.\nmod a;\n";
+    let lib = "// Layers:\n//\n// 1. `a`, `b`: leaves (not `C`).\n// 2. `c` (uses `a`), then\n//    `d`.\nmod a;\n// `e` is not in the list\n";
     let modules = ["a", "b", "c", "d", "e"].map(String::from).into();
     let layer = layers(lib, &modules);
     let expected = [("a", 1), ("b", 1), ("c", 2), ("d", 2)].map(|(m, l)| (m.to_string(), l));
     assert_eq!(layer, BTreeMap::from(expected));
+}
+
+/// A directory module's files: `super::Name` resolves through its `mod.rs`'s re-exports
+/// (groups over several lines, `as` renames), `super::x::` names the file `x`, and neither a
+/// name that `mod.rs` defines itself nor a path out to the crate counts. Its layer list is
+/// read past the module doc, whose numbered lines are not layers.
+#[test]
+fn a_directory_module_is_a_level_of_its_own() {
+    let root = "//! The engine.\n//!\n//! 1. `b` holds a lock.\n\n// Layers:\n//\n// 1. `a`: a leaf.\n// 2. `b`, `c`.\nmod a;\nmod b;\nmod c;\n\npub(crate) use self::a::{\n    Alpha,\n    Beta as Bet,\n};\npub(crate) use self::c::gamma;\n#[cfg(test)]\nuse self::b::Test;\npub(crate) mod counters {}\n";
+    let files = [
+        file("a", 1, "use super::counters;\nuse crate::error::Error;\n"),
+        file(
+            "b",
+            1,
+            "use super::{\n    Bet,\n    gamma,\n};\nuse super::super::clock::Clock;\n",
+        ),
+        file(
+            "c",
+            1,
+            "use crate::tree::a::Alpha;\nfn f() { super::Test::new(); }\n",
+        ),
+    ];
+    let g = graph_of(root, &files, "crate::tree::");
+    assert_eq!(g["a"], BTreeSet::new());
+    assert_eq!(g["b"], BTreeSet::from(["a".to_string(), "c".to_string()]));
+    assert_eq!(g["c"], BTreeSet::from(["a".to_string()]));
+    assert!(find_cycle(&g).is_none(), "{}", show(&g));
+    let modules = ["a", "b", "c"].map(String::from).into();
+    let layer = layers(root, &modules);
+    let expected = [("a", 1), ("b", 2), ("c", 2)].map(|(m, l)| (m.to_string(), l));
+    assert_eq!(layer, BTreeMap::from(expected));
+    assert!(has_layers(root));
+    assert!(!has_layers("//! 1. `a`: a doc line is no layer list.\nmod a;\n"));
+    // And a cycle among the files is found.
+    let files = [
+        file("a", 1, "use super::gamma;\n"),
+        file("c", 1, "use super::Alpha;\n"),
+    ];
+    let cycle = find_cycle(&graph_of(root, &files, "crate::tree::")).expect("a cycle");
+    assert_eq!(cycle.len(), 3, "{cycle:?}");
 }
 
 #[test]

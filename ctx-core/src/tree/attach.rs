@@ -1,18 +1,15 @@
-//! Attaching a cancel node to its parent's canceler (`attach`, `attach_to`), leaving it
-//! (`leave_canceler`), and the entry helpers both use.
+//! Attaching a new cancel node to its parent's canceler (`attach`, `attach_to`): registered as
+//! a child under the canceler's lock, or, if the canceler is done, born done with its outcome
+//! (a grace node starting its period instead, invariant 19).
 
 use std::sync::Arc;
 
-use super::cancel::propagate;
-use super::deadline::check_deadline;
-use super::entries::Entries;
-use super::foreign::{bridge_outcome, poll_bridge};
-use super::moving;
-use super::node::{CancelNode, Entry, Guarded, Node, NodeRef};
-use super::state::{Outcome, Slot};
+use super::end::{check_deadline, poll_bridge, propagate, start_grace};
+use super::foreign_calls::bridge_outcome;
+use super::node::{Entry, Node, NodeRef};
+use super::state::Outcome;
+use super::word::Slot;
 use crate::loom::lock;
-
-// ===== attaching =====
 
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
 /// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
@@ -69,9 +66,9 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
             .expect("ctx-core: internal error: done without error");
         // A relay born under a done parent takes its foreign context's answers instead.
         let Outcome { err, cause } = bridge_outcome(node).unwrap_or(outcome);
-        if moving::is_grace(node.expect_cancel()) {
+        if node.expect_cancel().is_grace() {
             // Invariant 19: a grace node born under a done parent starts its period now.
-            if let Some(Outcome { err, cause }) = moving::start_grace(node, err, cause, true) {
+            if let Some(Outcome { err, cause }) = start_grace(node, err, cause, true) {
                 propagate(node, err, cause);
             }
         } else {
@@ -79,49 +76,4 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
         }
         false
     }
-}
-
-/// Removes `slot` (taken from a child by whoever marked it done, or by its drop: invariant 4)
-/// from the children of `parent`'s canceler. A slab left empty gives its memory back, so a
-/// parent that once had a million children returns to its original footprint.
-#[inline]
-pub(super) fn leave_canceler(parent: Option<&NodeRef>, slot: Option<Slot>) {
-    if let Some(slot) = slot {
-        remove_from_canceler(parent, slot);
-    }
-}
-
-/// `leave_canceler` with a slot to remove, kept out of line.
-fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
-    let Some(p) = parent.and_then(NodeRef::source) else {
-        return;
-    };
-    remove_entry(p.expect_cancel(), slot);
-}
-
-/// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
-/// and never reuses their slots: invariant 3), and returns it to be dropped with no lock held.
-pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
-    let mut g = lock(&c.inner);
-    if !c.is_open() {
-        return None;
-    }
-    let busy = g.dependents.as_mut()?;
-    let entry = busy.entries.try_remove(slot.key());
-    if busy.entries.is_empty() && busy.entries.capacity() > 64 {
-        busy.entries = Entries::default();
-    }
-    entry
-}
-
-/// Inserts `entry` in a node that `open_for_dependents` said is open; its slot.
-#[inline]
-pub(super) fn insert_entry(g: &mut Guarded, entry: Entry) -> Slot {
-    Slot::new(g.dependents().entries.insert(entry))
-}
-
-/// The entry at `slot`, if it is still there.
-#[inline]
-pub(super) fn entry_mut(g: &mut Guarded, slot: Slot) -> Option<&mut Entry> {
-    g.dependents.as_mut()?.entries.get_mut(slot.key())
 }

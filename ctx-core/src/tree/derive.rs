@@ -6,8 +6,8 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::node::Keyed;
-use super::{CancelNode, Fixed, Kind, Node, NodeRef, Parent, ValueNode, attach};
+use super::attach::attach;
+use super::node::{CancelNode, Fixed, Keyed, Kind, Node, NodeRef, Parent, ValueNode};
 use crate::clock::SharedClock;
 use crate::{Cause, Clock};
 

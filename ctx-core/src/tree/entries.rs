@@ -1,29 +1,28 @@
-//! [`Entries`]: what depends on an open cancel node (its children, waiters and after-funcs), in a
-//! slab whose first two places live inline in the node's dependents part. A node of a chain has one
-//! child, a node one task waits on has one waiter: neither allocates more than its dependents part.
+//! [`Entries`]: a slab whose first two places live inline, for what depends on an open cancel
+//! node (its children, waiters and after-funcs: `node::Entry`) in the node's dependents part. A
+//! node of a chain has one child, a node one task waits on has one waiter: neither allocates
+//! more than its dependents part. Generic over the entry: it knows nothing of nodes.
 
 use smallvec::SmallVec;
 
-use super::node::Entry;
-
 /// A place in [`Entries`]: taken, or free with the next free place (`items.len()`: none).
-pub(super) enum Item {
-    Taken(Entry),
+pub(super) enum Item<T> {
+    Taken(T),
     Free(usize),
 }
 
-/// A slab of [`Entry`]s: keys stay valid until removed, and a removed key is reused by a later
+/// A slab of entries: keys stay valid until removed, and a removed key is reused by a later
 /// insert (as `slab::Slab` does), so a node whose children come and go does not grow.
-pub(super) struct Entries {
-    items: SmallVec<[Item; 2]>,
+pub(super) struct Entries<T> {
+    items: SmallVec<[Item<T>; 2]>,
     /// The first free place, or `items.len()`.
     next_free: usize,
     /// How many places are taken.
     len: usize,
 }
 
-impl Default for Entries {
-    fn default() -> Entries {
+impl<T> Default for Entries<T> {
+    fn default() -> Entries<T> {
         Entries {
             items: SmallVec::new(),
             next_free: 0,
@@ -32,10 +31,10 @@ impl Default for Entries {
     }
 }
 
-impl Entries {
+impl<T> Entries<T> {
     /// Stores `entry`; its key.
     #[inline]
-    pub(super) fn insert(&mut self, entry: Entry) -> usize {
+    pub(super) fn insert(&mut self, entry: T) -> usize {
         let key = self.next_free;
         self.len += 1;
         if key == self.items.len() {
@@ -52,7 +51,7 @@ impl Entries {
 
     /// Removes and returns the entry at `key`, if there is one.
     #[inline]
-    pub(super) fn try_remove(&mut self, key: usize) -> Option<Entry> {
+    pub(super) fn try_remove(&mut self, key: usize) -> Option<T> {
         let entry = self.remove_at(key)?;
         self.shrink_if_sparse();
         Some(entry)
@@ -60,7 +59,7 @@ impl Entries {
 
     /// `try_remove` without giving memory back (for `retain`, which shrinks once at its end).
     #[inline]
-    fn remove_at(&mut self, key: usize) -> Option<Entry> {
+    fn remove_at(&mut self, key: usize) -> Option<T> {
         let item = self.items.get_mut(key)?;
         if let Item::Free(_) = item {
             return None;
@@ -120,7 +119,7 @@ impl Entries {
 
     /// The entry at `key`, if there is one.
     #[inline]
-    pub(super) fn get_mut(&mut self, key: usize) -> Option<&mut Entry> {
+    pub(super) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
         match self.items.get_mut(key)? {
             Item::Taken(entry) => Some(entry),
             Item::Free(_) => None,
@@ -137,7 +136,7 @@ impl Entries {
     }
 
     /// The entries with their keys.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (usize, &Entry)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
         self.items
             .iter()
             .enumerate()
@@ -148,7 +147,7 @@ impl Entries {
     }
 
     /// Keeps only the entries for which `keep` says `true`.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(usize, &mut Entry) -> bool) {
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(usize, &mut T) -> bool) {
         for key in 0..self.items.len() {
             if let Item::Taken(entry) = &mut self.items[key]
                 && !keep(key, entry)
@@ -160,12 +159,12 @@ impl Entries {
     }
 }
 
-impl IntoIterator for Entries {
-    type Item = (usize, Entry);
-    type IntoIter = IntoIter;
+impl<T> IntoIterator for Entries<T> {
+    type Item = (usize, T);
+    type IntoIter = IntoIter<T>;
 
     /// The entries with their keys, in key order.
-    fn into_iter(self) -> IntoIter {
+    fn into_iter(self) -> IntoIter<T> {
         IntoIter {
             items: self.items.into_iter(),
             key: 0,
@@ -174,16 +173,16 @@ impl IntoIterator for Entries {
 }
 
 /// The entries of an [`Entries`], taken.
-pub(super) struct IntoIter {
-    items: smallvec::IntoIter<[Item; 2]>,
+pub(super) struct IntoIter<T> {
+    items: smallvec::IntoIter<[Item<T>; 2]>,
     key: usize,
 }
 
-impl Iterator for IntoIter {
-    type Item = (usize, Entry);
+impl<T> Iterator for IntoIter<T> {
+    type Item = (usize, T);
 
     #[inline]
-    fn next(&mut self) -> Option<(usize, Entry)> {
+    fn next(&mut self) -> Option<(usize, T)> {
         loop {
             let item = self.items.next()?;
             let key = self.key;
@@ -199,15 +198,16 @@ impl Iterator for IntoIter {
 mod tests {
     use super::*;
 
-    fn after() -> Entry {
-        Entry::After(Box::new(|| {}))
+    /// An entry that owns memory, as a waker or an after-func does.
+    fn after() -> Box<u64> {
+        Box::new(7)
     }
 
     /// Keys stay put, a removed key comes back on the next insert, and the first two entries
     /// need no storage of their own.
     #[test]
     fn keys_are_stable_and_reused() {
-        let mut e = Entries::default();
+        let mut e = Entries::<Box<u64>>::default();
         let a = e.insert(after());
         let b = e.insert(after());
         assert_eq!((a, b), (0, 1));
@@ -227,7 +227,7 @@ mod tests {
     /// last taken key, with the keys of what stays unchanged and the free list intact.
     #[test]
     fn storage_shrinks_as_the_slab_empties() {
-        let mut e = Entries::default();
+        let mut e = Entries::<Box<u64>>::default();
         const N: usize = if cfg!(miri) { 5_000 } else { 1_000_000 };
         let long_lived = e.insert(after());
         let keys: Vec<_> = (0..N).map(|_| e.insert(after())).collect();
@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(e.iter().count(), 2);
 
         // A taken place high up holds the room below it, and frees are reused after a shrink.
-        let mut e = Entries::default();
+        let mut e = Entries::<Box<u64>>::default();
         let keys: Vec<_> = (0..1000).map(|_| e.insert(after())).collect();
         for &k in &keys[..999] {
             e.try_remove(k);
@@ -252,7 +252,7 @@ mod tests {
         e.try_remove(keys[999]);
         assert!(e.is_empty());
         assert!(e.capacity() <= 64);
-        let mut e2 = Entries::default();
+        let mut e2 = Entries::<Box<u64>>::default();
         let ks: Vec<_> = (0..300).map(|_| e2.insert(after())).collect();
         for &k in &ks[10..] {
             e2.try_remove(k);
@@ -272,14 +272,14 @@ mod tests {
     /// `retain` removes what it is told to, and the removed keys are reused.
     #[test]
     fn retain_removes_and_frees() {
-        let mut e = Entries::default();
+        let mut e = Entries::<Box<u64>>::default();
         for _ in 0..5 {
             e.insert(after());
         }
         e.retain(|key, _| key % 2 == 0);
         assert_eq!(e.iter().map(|(k, _)| k).collect::<Vec<_>>(), [0, 2, 4]);
         assert_eq!(e.into_iter().map(|(k, _)| k).collect::<Vec<_>>(), [0, 2, 4]);
-        let mut e = Entries::default();
+        let mut e = Entries::<Box<u64>>::default();
         e.insert(after());
         e.retain(|_, _| false);
         assert!(e.is_empty());

@@ -1,178 +1,22 @@
-//! Foreign contexts: what the engine asks of a context it does not own ([`Foreign`]), the
+//! Foreign contexts (the user's type behind `Ctx::wrap`, kept as a `Foreign`): building the
 //! wrap node and the bridge that follows such a context (a relay, or fed by a `Feed`: an
-//! `on_done` callback or a watcher), and the trampoline that drops it. Reading the user's
+//! `on_done` callback or a watcher), resolving a bridge when its foreign context's `done()`
+//! fires, and handing it its feed. The types are `node.rs`'s, the bridge's lazy check is in
+//! `end.rs`, and calling into a foreign context is `foreign_calls.rs`'s. Reading the user's
 //! `Context` to choose among these is `Ctx::wrap`'s (`crate::wrap`): the engine never names
 //! `Context` or `Done`.
 
-use std::any::{Any, TypeId};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::attach::attach;
-use super::cancel::propagate;
-use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef, WrapNode};
+use super::end::propagate;
+use super::foreign_calls::bridge_outcome;
+use super::node::{CancelNode, Feed, Foreign, Kind, Node, NodeRef, WrapNode};
 use super::state::Outcome;
+use crate::Error;
 use crate::clock::SharedClock;
 use crate::loom::lock;
-use crate::watch::Watch;
-use crate::{Cause, Error};
-
-/// What the engine asks of a context it does not own (the user's type behind `Ctx::wrap`).
-/// Every method is user code: the engine calls them with no lock held.
-pub(crate) trait Foreign: Send + Sync + 'static {
-    /// The context's error, or `None` while it is not done.
-    fn err(&self) -> Option<Error>;
-    /// The context's cause, or `None` while it is not done.
-    fn cause(&self) -> Option<Cause>;
-    /// The value keyed `key`, if the context has one.
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)>;
-}
-
-/// What a bridge node answers to. A bridge is done with the foreign context's own `err()` and
-/// `cause()` once the foreign context's `done()` has fired, and is checked *lazily*, as deadlines are:
-/// whoever asks an open bridge (`err()`, `cause()`, a `done()` poll, `after_func`, a child's
-/// birth, `wait_blocking`) asks the foreign context too, and cancels the bridge right there if it
-/// says it is done. What feeds it otherwise:
-///
-/// * a *relay* (the foreign context's `done()` is a `Ctx`'s: its cancel node is the bridge's parent):
-///   attached to that node like any child; the walk that cancels the parent collects the relay
-///   instead of marking it, and `propagate` then resolves it with the foreign context's answers (no user
-///   code runs during the walk);
-/// * a foreign `done()`: the foreign context's `on_done` callback, else a watcher (`watch.rs`).
-pub(crate) struct Bridge {
-    /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
-    pub(super) foreign: Weak<dyn Foreign>,
-    pub(super) relay: bool,
-    /// On a relay whose chain of relays ends at a foreign bridge (a wrap of a wrap of a foreign
-    /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
-    /// the relay's parent chain holds it.
-    pub(super) foreign_root: Option<Weak<Node>>,
-    /// The owner of the clock the bridge's `Node::clock` points into (invariant 12): a bridge
-    /// may outlive its wrap (a cancel walk or a feed upgrades it), and a relay's clock need not
-    /// be its parent's (a foreign context may take values from one tree and `done()` from
-    /// another).
-    _clock: SharedClock,
-}
-
-/// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
-pub(crate) enum Feed {
-    /// A watcher polling the foreign `done()` future.
-    Watch(Arc<Watch>),
-    /// The stop function of the foreign context's `on_done` registration.
-    Callback(StopFn),
-}
-
-impl Feed {
-    /// Stops feeding. User code (a stop function, a future's `Drop`): call with no lock held.
-    pub(super) fn cancel(self) {
-        match self {
-            Feed::Watch(w) => w.cancel(),
-            Feed::Callback(stop) => {
-                // `false` when the callback has run: nothing left to release either way.
-                let _ = catch_unwind(AssertUnwindSafe(stop));
-            }
-        }
-    }
-}
-
-impl CancelNode {
-    /// An open bridge for `foreign` (see [`Bridge`]) with the foreign context's `deadline`: a relay under
-    /// `feeder`, or fed from a foreign `done()`.
-    pub(super) fn new_bridge(
-        foreign: &Arc<dyn Foreign>,
-        feeder: Option<&Arc<Node>>,
-        clock: SharedClock,
-        deadline: Option<Instant>,
-    ) -> CancelNode {
-        let foreign_root = feeder.and_then(|f| match &f.kind {
-            Kind::Cancel(c) => c.bridge().and_then(|b| match b.relay {
-                true => b.foreign_root.clone(),
-                false => Some(Arc::downgrade(f)),
-            }),
-            _ => None,
-        });
-        let fixed = Fixed {
-            deadline,
-            extra: Some(Box::new(Extra::Bridge(Bridge {
-                foreign: Arc::downgrade(foreign),
-                relay: feeder.is_some(),
-                foreign_root,
-                _clock: clock,
-            }))),
-            ..Fixed::default()
-        };
-        CancelNode::new(None, false, false, Some(Box::new(fixed)))
-    }
-}
-
-// ===== wrapping foreign contexts =====
-
-/// A foreign context's `err()` and `cause()`, asked for by ctx-core itself (at wrap, at derive,
-/// when its `done()` fires). They are user code: a panic in them is contained (the hook reports
-/// it) and read as "not done", so ctx-core then relies on the context's `done()` alone.
-fn foreign_outcome(foreign: &dyn Foreign) -> Option<Outcome> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let err = foreign.err()?;
-        Some(Outcome {
-            err,
-            cause: foreign.cause().map(Arc::new),
-        })
-    }))
-    .ok()
-    .flatten()
-}
-
-/// The stop function of a foreign context's `on_done` registration.
-pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
-
-/// The lazy check of an open bridge (see [`Bridge`]): asks the foreign context (user code, no
-/// lock held) and cancels the bridge with its answers if it says it is done. A relay is not
-/// asked while the node feeding it is open: the foreign context's `done()` has not fired, and a chain
-/// of wraps answers without going through every foreign context in it. Only the foreign bridge at the
-/// bottom of its chain, if any, is checked then: if that one is done, its cancel resolves the
-/// relays above it, this one included.
-#[inline]
-pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
-    let feeder_open = b.relay
-        && node
-            .parent
-            .get()
-            .and_then(NodeRef::source)
-            .is_some_and(|feeder| feeder.expect_cancel().is_open());
-    // Fast path, the usual wrapper of a live `Ctx`: one more atomic load than a standalone node.
-    if feeder_open && b.foreign_root.is_none() {
-        return None;
-    }
-    poll_bridge_slow(node, b, feeder_open)
-}
-
-#[cold]
-#[inline(never)]
-fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<Error> {
-    if feeder_open {
-        let root = b.foreign_root.as_ref().and_then(Weak::upgrade)?;
-        if let Kind::Cancel(rc) = &root.kind
-            && let Some(rb) = rc.bridge()
-            && rc.is_open()
-        {
-            poll_bridge(&root, rb); // a foreign bridge: no further step down
-        }
-        return node.expect_cancel().state_err();
-    }
-    let Outcome { err, cause } = bridge_outcome(node)?;
-    propagate(node, err, cause);
-    node.expect_cancel().state_err()
-}
-
-/// A bridge's foreign context's answers, if `node` is a bridge whose foreign context is alive and done.
-pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
-    let Kind::Cancel(c) = &node.kind else { return None };
-    let foreign = c.bridge()?.foreign.upgrade()?;
-    let outcome = foreign_outcome(&*foreign);
-    drop_foreign(foreign);
-    outcome
-}
 
 /// The node behind `Ctx::wrap` of `foreign` (see `crate::wrap`): its values and name are the
 /// foreign's, its `deadline` the foreign context's own (asked once, by the caller), and its `err()` and
@@ -270,67 +114,4 @@ pub(crate) fn install_feed(bridge: &Arc<Node>, feed: Feed) {
     if let Some(feed) = lost {
         feed.cancel(); // user code: no lock held (invariant 5)
     }
-}
-
-/// Drops a wrap node's foreign context. A user type may hold the next wrap down, whose drop
-/// drops the next foreign context, and so on: a chain of a million wraps would recurse a million deep.
-/// So drops nested on one thread are queued (a trampoline), and the outermost one drains the
-/// queue in a loop (invariant 6).
-pub(super) fn drop_foreign(foreign: Arc<dyn Foreign>) {
-    thread_local! {
-        /// `Some` while a `drop_foreign` runs on this thread: the foreign contexts it has yet to drop.
-        static PENDING: std::cell::RefCell<Option<Vec<Arc<dyn Foreign>>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    /// Ends the outermost drop, also when a user `Drop` panics: what is left is dropped then
-    /// (each through this function again).
-    struct Outermost;
-    impl Drop for Outermost {
-        fn drop(&mut self) {
-            let left = PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten();
-            drop(left);
-        }
-    }
-    let mut foreign = Some(foreign);
-    let outermost = PENDING.try_with(|p| {
-        let mut p = p.borrow_mut();
-        match p.as_mut() {
-            Some(queue) => {
-                queue.extend(foreign.take());
-                false
-            }
-            None => {
-                *p = Some(Vec::new());
-                true
-            }
-        }
-    });
-    if outermost != Ok(true) {
-        drop(foreign); // queued (`None` here), or this thread's locals are gone: drop it now
-        return;
-    }
-    let _end = Outermost;
-    drop(foreign);
-    while let Some(next) = PENDING.with(|p| p.borrow_mut().as_mut().and_then(Vec::pop)) {
-        drop(next);
-    }
-}
-
-/// What a dying wrap node leaves in place of its foreign context (moved to `drop_foreign`): a
-/// context that is never done and has no values.
-pub(super) fn placeholder() -> Arc<dyn Foreign> {
-    struct Never;
-    impl Foreign for Never {
-        fn err(&self) -> Option<Error> {
-            None
-        }
-        fn cause(&self) -> Option<Cause> {
-            None
-        }
-        fn value_any(&self, _: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-            None
-        }
-    }
-    static NEVER: std::sync::LazyLock<Arc<dyn Foreign>> = std::sync::LazyLock::new(|| Arc::new(Never));
-    NEVER.clone()
 }

@@ -23,36 +23,15 @@
 //! after every lock is released (a canceler that is done has given its slab away, and its slot
 //! numbers are never reused: invariant 3). A slot is thus removed exactly once, by the one who
 //! took it, and nothing is left in either parent.
+//!
+//! The second slot's word is `word.rs`'s (`SecondSlot`); taking and leaving it, `slots.rs`'s.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::attach::{attach, attach_to, leave_canceler};
-use super::deadline::{deadline_owner, err};
-use super::node::{CancelNode, Fixed, Kind, Node, NodeRef, SharedCause};
-use super::state::{Outcome, Slot};
-use crate::Error;
-use crate::loom::{AtomicUsize, Ordering};
-
-/// The second slot's states (see the module doc) as raw words of an `Option<Slot>`: none is
-/// `0`, and "taken" is a word no slot comes near.
-const NONE: usize = 0;
-const GONE: usize = usize::MAX;
-
-/// A raw second slot that is a slot (neither none nor `GONE`).
-#[inline]
-fn slot_of_raw(raw: usize) -> Option<Slot> {
-    if raw == GONE { None } else { Slot::from_raw(raw) }
-}
-
-/// What a merged node keeps of its second parent.
-pub(super) struct Merge {
-    /// The second parent. It is held strongly (as `parent` is) so that its canceler outlives
-    /// our entry in it; values are never looked up through it.
-    other: NodeRef,
-    /// Our slot in the children of `other`'s canceler, raw: none, a slot, or `GONE`.
-    slot: AtomicUsize,
-}
+use super::attach::{attach, attach_to};
+use super::end::err;
+use super::node::{CancelNode, Fixed, Kind, Merge, Node, NodeRef};
+use super::word::SecondSlot;
 
 /// Builds `a.with_merged(b)` (without its handle): born done if either parent is done, else
 /// attached under both cancelers.
@@ -79,7 +58,7 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
         deadline,
         merge: Some(Box::new(Merge {
             other: b.clone(),
-            slot: AtomicUsize::new(NONE),
+            slot: SecondSlot::none(),
         })),
         ..Fixed::default()
     };
@@ -119,133 +98,5 @@ fn attach_other(node: &Arc<Node>, other: &NodeRef) {
     // invariant 9: set only from none; `GONE` means the node was done (or is being
     // dropped) meanwhile, and nobody will remove this entry but us (`attach_to` does, still
     // under the canceler's lock).
-    attach_to(node, p, |slot| {
-        m.slot
-            .compare_exchange(
-                NONE,
-                Slot::into_raw(Some(slot)),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    });
-}
-
-/// Takes the second slot of a node being marked done (invariant 9); none for a node that is
-/// not merged, or not registered with its second canceler.
-#[inline]
-pub(super) fn take_slot(c: &CancelNode) -> Option<Slot> {
-    slot_of_raw(c.merge()?.slot.swap(GONE, Ordering::AcqRel))
-}
-
-/// Removes `slot` (taken by [`take_slot`]) from the children of the second parent's canceler.
-/// Call only with every lock released.
-#[inline]
-pub(super) fn leave_other(c: &CancelNode, slot: Option<Slot>) {
-    if slot.is_some()
-        && let Some(m) = c.merge()
-    {
-        leave_canceler(Some(&m.other), slot);
-    }
-}
-
-/// A merged node met by a cancel walk, and both slots it gave up.
-pub(super) struct MergedSlots {
-    node: Arc<Node>,
-    first: Option<Slot>,
-    second: Option<Slot>,
-}
-
-/// Both slots of a merged node reached by a cancel walk from one of its cancelers. Called by
-/// the walk that has just marked it done (invariants 4 and 9); the walk's own canceler is done
-/// already, so leaving it later changes nothing there.
-pub(super) fn take_slots(node: &Arc<Node>) -> MergedSlots {
-    let c = node.expect_cancel();
-    MergedSlots {
-        node: node.clone(),
-        first: c.slot.take(),
-        second: take_slot(c),
-    }
-}
-
-/// Removes the slots that [`take_slots`] took. Call only with every lock released.
-pub(super) fn leave_all(merged: Vec<MergedSlots>) {
-    for MergedSlots { node, first, second } in merged {
-        leave_canceler(node.parent.get(), first);
-        leave_other(node.expect_cancel(), second);
-    }
-}
-
-/// What a cancel walk gives a merged node it reaches: `err` and `cause` from the canceler it came
-/// through — unless the node's deadline, which may come from its *other* parent, has passed
-/// already. Then the owner of that deadline would have been first (its timer would have
-/// fired), so the node is `DeadlineExceeded` with the owner's cause, as a node whose own
-/// deadline has passed is in the walk. Other nodes: unchanged.
-///
-/// `now` is the walk's one reading of the clock, taken before it changed anything (invariant 8
-/// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from,
-/// so a deadline owned in the other tree of a merge on another clock is left to that tree
-/// (invariant 15).
-#[inline]
-pub(super) fn deadline_first(
-    node: &Arc<Node>,
-    now: Instant,
-    err: Error,
-    cause: Option<SharedCause>,
-) -> Outcome {
-    let c = node.expect_cancel();
-    let Some(d) = node.deadline().filter(|_| c.merge().is_some()) else {
-        return Outcome { err, cause };
-    };
-    if now < d {
-        return Outcome { err, cause };
-    }
-    // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
-    let owner = deadline_owner(node, d);
-    // Invariant 15: `now` is this tree's clock. An owner on another clock (the other tree of a
-    // merge) is judged only on its own, which the walk may not read (invariant 8): its own
-    // timer or lazy check will say when it passes. Until then the canceler's answer stands.
-    if owner.is_some_and(|o| !o.clock.same(&node.clock)) {
-        return Outcome { err, cause };
-    }
-    let cause = owner.and_then(|o| o.expect_cancel().deadline_cause());
-    Outcome {
-        err: Error::DeadlineExceeded,
-        cause,
-    }
-}
-
-/// The next cancel node above `cur` whose effective deadline is `d`: through the first parent,
-/// else (for a merged node) through the second. Used to find the owner of a deadline.
-#[inline]
-pub(super) fn next_with_deadline(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
-    fn via(p: Option<&NodeRef>, d: Instant) -> Option<&Arc<Node>> {
-        p.and_then(NodeRef::source).filter(|n| n.deadline() == Some(d))
-    }
-    via(cur.parent.get(), d).or_else(|| via(cur.expect_cancel().merged_with(), d))
-}
-
-impl CancelNode {
-    /// The second parent of a merged node (for `Display`).
-    pub(crate) fn merged_with(&self) -> Option<&NodeRef> {
-        self.merge().map(|m| &m.other)
-    }
-}
-
-impl Node {
-    /// What a dying merged node gives back to its second parent: its slot (removed here), and
-    /// the parent itself, for the caller to release without recursing. `None` for any other
-    /// node.
-    pub(super) fn release_merge(&mut self) -> Option<NodeRef> {
-        let Kind::Cancel(c) = &mut self.kind else {
-            return None;
-        };
-        let m = c.fixed.as_mut()?.merge.take()?;
-        // `&mut self`: nobody else can reach this node; a cancel that took the slot first left
-        // `GONE` (invariant 9).
-        let slot = slot_of_raw(m.slot.swap(GONE, Ordering::AcqRel));
-        let Merge { other, .. } = *m;
-        leave_canceler(Some(&other), slot);
-        Some(other)
-    }
+    attach_to(node, p, |slot| m.slot.set_if_none(slot));
 }

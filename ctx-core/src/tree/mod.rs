@@ -3,7 +3,7 @@
 //! A [`Ctx`](crate::Ctx) is an `Arc` of a node: a `NodeRef`, which points at a `Node` or at a
 //! `ValueNode` (`with_value`; a type of its own, so that it is smaller than a cancel node).
 //! Only *cancel nodes* (`with_cancel*`, `with_deadline*`, `with_timeout*`, and the *bridge*
-//! behind a `Ctx::wrap`, see [`Bridge`](foreign::Bridge)) can become done; every other node
+//! behind a `Ctx::wrap`, see [`Bridge`](node::Bridge)) can become done; every other node
 //! (`with_value`, `wrap`) points at the nearest cancel node above it, its *source*, and answers
 //! `err()`/`done()` from there. `without_cancel` and the roots have no source: they are never
 //! done.
@@ -25,31 +25,48 @@
 //!
 //! # Files
 //!
-//! Read in this order; each file cites the invariants below by number.
+//! In layers, read from the top: each file imports only from its own layer or the ones above
+//! (`tests/layering.rs` holds the code to the list below `# Deadlines`). Each cites the
+//! invariants below by number.
 //!
-//! * `node.rs`: what a node holds (a cancel node keeps what every one needs inline, in 96
-//!   bytes with the `Arc`'s counts: its state word, handle count, slot, lock; what only some
-//!   need is in `Fixed`, fixed at creation, and `Dependents`, allocated under the lock when the first
-//!   child, waiter, after-func, timer or feed arrives), value nodes (64 bytes), and dropping a
-//!   node without recursion (`unlink`).
-//! * `state.rs`: a cancel node's state word (open, or done and how, and its flags), its slot
-//!   (`Slot`, `AtomicSlot`), and what reads and changes them: `mark`, `open_for_dependents` and the
-//!   lock-free cancel of invariant 10.
-//! * `attach.rs`: attaching a cancel node to its canceler and leaving it (`attach`,
-//!   `attach_to`, `leave_canceler`), and the entry helpers both use.
-//! * `entries.rs`: the slab of a cancel node's children, waiters and after-funcs, whose first
-//!   two places are inline.
-//! * `cancel.rs`: the cancel walk (`cancel`, `propagate`, `walk`), what it settles afterwards
-//!   (waking waiters, running after-funcs), and registering waiters and after-funcs.
-//! * `deadline.rs`: `err()` with its lazy expiry, `expire`, the owner of a deadline and its
-//!   timer (`arm_timer`).
-//! * `foreign.rs`: what the engine asks of a foreign context (`Foreign`), the wrap node, its
-//!   bridge (a relay, or fed by a `Feed`) and the trampoline that drops foreign contexts. What
-//!   to build for a given foreign context is `wrap.rs`'s, above the engine.
-//! * `merge.rs`: merged nodes (`with_merged`).
-//! * `moving.rs`: deadlines that move (`with_grace`, `with_idle_timeout`): a cancel node with a
-//!   `Moving` in its fixed part, its lazy check, its one timer, `touch`.
-//! * `trace.rs`: the `tracing` feature's event for a context canceled for its own reason.
+//! 1. Leaves, which know nothing of nodes. `entries.rs`: the slab of what depends on an open
+//!    cancel node, whose first two places are inline. `word.rs`: the atomic words — a cancel
+//!    node's state word (open, or done and how, and its flags), its slot (`Slot`, `AtomicSlot`),
+//!    a merged node's second slot (`SecondSlot`), and a deadline that moves (`Moving`).
+//! 2. `node.rs`, the layout: every type a node is made of, with accessors and no behaviour. A
+//!    cancel node keeps what every one needs inline, in 96 bytes with the `Arc`'s counts (its
+//!    state word, handle count, slot, lock); what only some need is in `Fixed`, set at
+//!    creation, and `Dependents`, allocated under the lock when the first child, waiter,
+//!    after-func, timer or feed arrives. Value nodes (64 bytes), wraps (`WrapNode`), what the
+//!    engine asks of a foreign context (`Foreign`), bridges (`Bridge`, `Feed`), merges
+//!    (`Merge`).
+//! 3. `state.rs`: every `CancelNode` method — building one, reading its word and fixed part,
+//!    and changing the word (`mark`, `open_for_dependents`, the lock-free cancels of invariants
+//!    10 and 11).
+//! 4. What works on one node at a time, with at most its own lock. `slots.rs`: inserting,
+//!    finding and removing entries, and leaving a canceler (both of a merged node's).
+//!    `foreign_calls.rs`: asking a foreign context for its outcome (a panic contained), and
+//!    dropping one on a trampoline. `name.rs`: a context's name (`Display`).
+//! 5. `walk.rs`: the cancel walk (`walk`), which marks a subtree done with an explicit stack and
+//!    then wakes its waiters and hands back its after-funcs (`Afters`); the relays and grace
+//!    nodes it meets it collects for its caller. `teardown.rs`: dropping a node (`Drop`, and
+//!    `unlink`, without recursion). `trace.rs`: the `tracing` feature's event for a context
+//!    canceled for its own reason.
+//! 6. `end.rs`: how a node ends other than by a handle, in one file because these call one
+//!    another in a circle. `propagate` (a walk, then its relays and grace periods, then the
+//!    after-funcs), the lazy checks of `err()` (a deadline, a moving deadline, a bridge, the
+//!    bridges and moving deadlines above), `expire`, and the timers (`arm_timer` on a
+//!    deadline's owner, `arm_moving_timer`): a timer expires a node, whose propagation may start
+//!    a grace period, which arms a timer.
+//! 7. `attach.rs`: attaching a new cancel node to its canceler, or making it born done.
+//! 8. What the handle calls to build and end nodes. `cancel.rs`: an explicit cancel, and
+//!    registering waiters and after-funcs. `derive.rs`: roots and the `with_*` children.
+//!    `foreign.rs`: the wrap node and its bridge (a relay, or fed by a `Feed`); what to build
+//!    for a given foreign context is `wrap.rs`'s, above the engine. `merge.rs`: merged nodes
+//!    (`with_merged`). `moving.rs`: deadlines that move (`with_grace`, `with_idle_timeout`),
+//!    and `touch`.
+//! 9. `observe.rs`: what the handle reads — `err`, `cause`, `deadline` (with the moving
+//!    deadlines above), values.
 //!
 //! # Invariants
 //!
@@ -162,7 +179,7 @@
 //!     started) lives in one atomic word of its node's `Moving`, and is never copied into a
 //!     descendant's `Fixed` (the copy would go stale when it moves). Its descendants are born
 //!     `UNDER_FOREIGN` (`leads_to_foreign`), so their `err()` climbs to it as invariant 16
-//!     climbs to a bridge, asking it through `moving::poll`; `Ctx::deadline` climbs the same
+//!     climbs to a bridge, asking it through `end::poll_moving`; `Ctx::deadline` climbs the same
 //!     way (`ctx_deadline`). `touch` raises the word with one `fetch_max`, without a lock.
 //!     Whoever finds the deadline passed (a read, a cancel, the node's timer) *seals* the word
 //!     with a compare-exchange, which fails if a touch came in between (it then looks again, at
@@ -204,40 +221,58 @@
 #[cfg(test)]
 use crate::loom::lock;
 
+// The files, in layers: each imports only from its own layer or the ones above (see "Files"
+// in the module doc; `tests/layering.rs` fails on any cycle or import from below).
+//
+// 1. `entries`, `word`: leaves.
+// 2. `node`: the layout.
+// 3. `state`: every `CancelNode` method.
+// 4. `slots`, `foreign_calls`, `name`: one node at a time.
+// 5. `walk`, `teardown`, `trace`.
+// 6. `end`: propagate, the lazy checks, expiry and timers.
+// 7. `attach`.
+// 8. `cancel`, `derive`, `foreign`, `merge`, `moving`: what the handle calls to build and end.
+// 9. `observe`: what the handle reads.
+
 mod attach;
 mod cancel;
-mod deadline;
 mod derive;
+mod end;
 mod entries;
 mod foreign;
+mod foreign_calls;
 mod merge;
 mod moving;
+mod name;
 mod node;
+mod observe;
+mod slots;
 mod state;
+mod teardown;
 mod trace;
-mod view;
+mod walk;
+mod word;
 
-pub(crate) use self::attach::attach;
 pub(crate) use self::cancel::{
-    Registered, cancel, cancel_dropped, register_after, register_waker, run_after, unregister_after,
-    unregister_waker,
+    Registered, cancel, cancel_dropped, register_after, register_waker, unregister_after, unregister_waker,
 };
-pub(crate) use self::deadline::{arm_timer, err};
 pub(crate) use self::derive::{
     derive_cancel, derive_value, derive_without_cancel, root_with_clock, static_root,
 };
-pub(crate) use self::foreign::{
-    Feed, Foreign, foreign_bridge, install_feed, relay_bridge, resolve_bridge, wrap_node,
-};
+pub(crate) use self::end::{arm_timer, err};
+pub(crate) use self::foreign::{foreign_bridge, install_feed, relay_bridge, resolve_bridge, wrap_node};
 pub(crate) use self::merge::derive_merged;
-pub(crate) use self::moving::{ctx_deadline, derive_grace, derive_idle, touch};
+pub(crate) use self::moving::{derive_grace, derive_idle, touch};
+pub(crate) use self::name::write_chain;
 #[cfg(test)]
 use self::node::Entry;
-pub(crate) use self::node::{CancelNode, Fixed, Kind, Node, NodeRef, Parent, ValueNode};
-pub(crate) use self::state::Slot;
+#[cfg(all(test, loom))]
+pub(crate) use self::node::Kind;
+pub(crate) use self::node::{Feed, Foreign, Node, NodeRef};
+pub(crate) use self::observe::{ctx_cause, ctx_deadline, ctx_err, value_any};
 pub(crate) use self::trace::Site;
-
-pub(crate) use self::view::{ctx_cause, ctx_err, value_any, write_chain};
+pub(crate) use self::walk::run_after;
+pub(crate) use self::word::Slot;
 
 #[cfg(feature = "test-util")]
 pub(crate) mod counters {

@@ -1,29 +1,29 @@
-//! Nodes: what a `Ctx` points at (`NodeRef`: a `Node`, or a `ValueNode`), what a node holds
-//! (`Parent`, `Kind`, `CancelNode`, the part its lock guards, `Guarded`, and its out-of-line
-//! parts, `Fixed` and `Dependents`), and how a node is dropped (`unlink`). A cancel node's state word
-//! and what reads and changes it are in `state.rs`; attaching to a canceler in `attach.rs`.
+//! The layout: every type a node is made of, and accessors, no behaviour. What a `Ctx` points at
+//! (`NodeRef`: a `Node`, or a `ValueNode`), what a node holds (`Parent`, `Kind`, `CancelNode`,
+//! the part its lock guards, `Guarded`, and its out-of-line parts, `Fixed` and `Dependents`),
+//! and the parts only some nodes have: a wrap (`WrapNode`) and what the engine asks of its
+//! foreign context (`Foreign`), a bridge (`Bridge`) and its `Feed`, a merge's second parent
+//! (`Merge`). The atomic words a node holds are `word.rs`'s; what reads and changes a cancel
+//! node is `state.rs`'s; how a node is dropped is `teardown.rs`'s.
 
 use std::any::{Any, TypeId};
 use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Instant;
 
-use super::attach::leave_canceler;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::Entries;
-use super::foreign::{Bridge, Feed, Foreign, drop_foreign, placeholder};
-use super::merge;
-use super::moving::Moving;
-use super::state::AtomicSlot;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
-use super::state::Slot;
-use crate::Cause;
+use super::word::Slot;
+use super::word::{AtomicSlot, Moving, SecondSlot};
 use crate::clock::{ClockRef, SharedClock};
-use crate::loom::{AtomicU32, Mutex, with_mut};
+use crate::loom::{AtomicU32, Mutex};
 use crate::pool::AfterFn;
 use crate::watch::Watch;
+use crate::{Cause, Error};
 
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
 /// node it marks shares that one `Arc`.
@@ -93,7 +93,7 @@ impl Parent {
 
     /// Takes the parent (while dropping, for the iterative unlink).
     #[inline]
-    fn take(&mut self) -> Option<NodeRef> {
+    pub(super) fn take(&mut self) -> Option<NodeRef> {
         match mem::replace(self, Parent::None) {
             Parent::Node(n) => Some(n),
             _ => None,
@@ -193,6 +193,67 @@ pub(crate) struct WrapNode {
     pub(crate) source: Option<Arc<Node>>,
 }
 
+/// What the engine asks of a context it does not own (the user's type behind `Ctx::wrap`).
+/// Every method is user code: the engine calls them with no lock held.
+pub(crate) trait Foreign: Send + Sync + 'static {
+    /// The context's error, or `None` while it is not done.
+    fn err(&self) -> Option<Error>;
+    /// The context's cause, or `None` while it is not done.
+    fn cause(&self) -> Option<Cause>;
+    /// The value keyed `key`, if the context has one.
+    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)>;
+}
+
+/// What a bridge node answers to. A bridge is done with the foreign context's own `err()` and
+/// `cause()` once the foreign context's `done()` has fired, and is checked *lazily*, as deadlines are:
+/// whoever asks an open bridge (`err()`, `cause()`, a `done()` poll, `after_func`, a child's
+/// birth, `wait_blocking`) asks the foreign context too, and cancels the bridge right there if it
+/// says it is done. What feeds it otherwise:
+///
+/// * a *relay* (the foreign context's `done()` is a `Ctx`'s: its cancel node is the bridge's parent):
+///   attached to that node like any child; the walk that cancels the parent collects the relay
+///   instead of marking it, and `propagate` then resolves it with the foreign context's answers (no user
+///   code runs during the walk);
+/// * a foreign `done()`: the foreign context's `on_done` callback, else a watcher (`watch.rs`).
+pub(crate) struct Bridge {
+    /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
+    pub(super) foreign: Weak<dyn Foreign>,
+    pub(super) relay: bool,
+    /// On a relay whose chain of relays ends at a foreign bridge (a wrap of a wrap of a foreign
+    /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
+    /// the relay's parent chain holds it.
+    pub(super) foreign_root: Option<Weak<Node>>,
+    /// The owner of the clock the bridge's `Node::clock` points into (invariant 12): a bridge
+    /// may outlive its wrap (a cancel walk or a feed upgrades it), and a relay's clock need not
+    /// be its parent's (a foreign context may take values from one tree and `done()` from
+    /// another).
+    pub(super) _clock: SharedClock,
+}
+
+/// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
+pub(crate) enum Feed {
+    /// A watcher polling the foreign `done()` future.
+    Watch(Arc<Watch>),
+    /// The stop function of the foreign context's `on_done` registration.
+    Callback(StopFn),
+}
+
+impl Feed {
+    /// Stops feeding. User code (a stop function, a future's `Drop`): call with no lock held.
+    pub(super) fn cancel(self) {
+        match self {
+            Feed::Watch(w) => w.cancel(),
+            Feed::Callback(stop) => {
+                // `false` when the callback has run: nothing left to release either way.
+                let _ = catch_unwind(AssertUnwindSafe(stop));
+            }
+        }
+    }
+}
+
+/// The stop function of a foreign context's `on_done` registration.
+pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
+
 /// A cancel node. What every one of them needs is inline; what only some need is behind two
 /// boxes: [`Fixed`] (set at creation, immutable) and [`Dependents`] (under the lock, allocated when
 /// the first child, waiter, after-func, timer or feed arrives). A standalone `with_cancel` node that
@@ -200,7 +261,7 @@ pub(crate) struct WrapNode {
 pub(crate) struct CancelNode {
     /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
     /// invariants 2 and 10), and the flags `HAS_DEPENDENTS`, `NEEDS_CHECK`, `SHOWN_AS_DEADLINE`, `STANDALONE`,
-    /// `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`state.rs`).
+    /// `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`word.rs`).
     pub(super) state: AtomicU32,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
     pub(crate) handles: AtomicU32,
@@ -229,13 +290,22 @@ pub(crate) struct Fixed {
     pub(super) extra: Option<Box<Extra>>,
     /// `Some` on a merged node: its second parent and slot (invariant 9). Taken only by its
     /// drop (which owns the node).
-    pub(super) merge: Option<Box<merge::Merge>>,
+    pub(super) merge: Option<Box<Merge>>,
 }
 
 /// The rare part of a [`Fixed`]: what makes a bridge one, or a deadline that moves.
 pub(crate) enum Extra {
     Bridge(Bridge),
     Moving(Moving),
+}
+
+/// What a merged node keeps of its second parent.
+pub(super) struct Merge {
+    /// The second parent. It is held strongly (as `parent` is) so that its canceler outlives
+    /// our entry in it; values are never looked up through it.
+    pub(super) other: NodeRef,
+    /// Our slot in the children of `other`'s canceler: none, a slot, or taken (invariant 9).
+    pub(super) slot: SecondSlot,
 }
 
 /// What a cancel node's lock guards (`CancelNode::inner`).
@@ -253,7 +323,7 @@ pub(super) struct Guarded {
 #[derive(Default)]
 pub(super) struct Dependents {
     /// Children, waiters and after-funcs, in one slab: one allocation, one walk on cancel.
-    pub(super) entries: Entries,
+    pub(super) entries: Entries<Entry>,
     /// How many `entries` are after-funcs (for `keep_alive`, invariant 7).
     pub(super) after_count: usize,
     /// `Some(self)` while there are after-funcs (invariant 7).
@@ -277,7 +347,7 @@ impl Guarded {
 }
 
 #[inline]
-fn count_node(_delta: isize) {
+pub(super) fn count_node(_delta: isize) {
     #[cfg(feature = "test-util")]
     {
         use std::sync::atomic::Ordering::Relaxed;
@@ -408,7 +478,7 @@ impl NodeRef {
 
     /// Held by others too (as far as this thread can tell: they may drop it meanwhile).
     #[inline]
-    fn is_shared(&self) -> bool {
+    pub(super) fn is_shared(&self) -> bool {
         match self {
             NodeRef::Node(n) => Arc::strong_count(n) > 1,
             NodeRef::Value(v) => Arc::strong_count(v) > 1,
@@ -429,126 +499,6 @@ impl NodeRef {
             (NodeRef::Node(a), NodeRef::Node(b)) => Arc::ptr_eq(a, b),
             (NodeRef::Value(a), NodeRef::Value(b)) => Arc::ptr_eq(a, b),
             _ => false,
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        count_node(-1);
-        // The usual cancel node, a child of a root nobody waited on: no slot, no fixed part (so
-        // no second parent), no dependents part, and a parent that is a root (dropped by the fields'
-        // drop, which recurses once at most: a root has no parent).
-        if let Kind::Cancel(c) = &self.kind
-            && c.has_nothing_to_release()
-        {
-            return;
-        }
-        self.drop_linked();
-    }
-}
-
-impl Node {
-    /// `drop` of any node but a standalone one: gives back what it holds, and releases its parents.
-    #[inline(never)]
-    fn drop_linked(&mut self) {
-        self.release();
-        let second = self.release_merge();
-        let first = self.parent.take();
-        if first.is_some() || second.is_some() {
-            unlink(first, second);
-        }
-    }
-}
-
-impl Drop for ValueNode {
-    fn drop(&mut self) {
-        count_node(-1);
-        if let Some(parent) = self.parent.take() {
-            unlink(Some(parent), None);
-        }
-    }
-}
-
-/// Releases a dying node's parents (its parent, and the second parent of a merge), and every
-/// ancestor whose last reference that was, in a loop (invariant 6): a node whose last
-/// reference is the one we hold is detached and emptied here instead of by a recursive drop.
-/// The second parents of merged nodes met on the way wait on a stack (on the heap only when a
-/// merged node that nobody else holds is met).
-#[inline]
-fn unlink(first: Option<NodeRef>, second: Option<NodeRef>) {
-    // The usual case: one parent, shared with others. Only released (by the return).
-    if second.is_none()
-        && let Some(p) = &first
-        && p.is_shared()
-    {
-        return;
-    }
-    unlink_chain(first, second);
-}
-
-/// `unlink` of a parent that this may be the last reference to, or of two parents. Kept out
-/// of line: its loop's frame is large, and the usual case above needs none of it.
-#[inline(never)]
-fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
-    let mut next = first;
-    let mut more: Vec<NodeRef> = Vec::new();
-    more.extend(second);
-    while let Some(node) = next.take().or_else(|| more.pop()) {
-        match node {
-            NodeRef::Node(arc) => {
-                // A shared parent (the usual case) is only released: skip the unwrap attempt.
-                if Arc::strong_count(&arc) > 1 {
-                    continue;
-                }
-                if let Ok(mut parent) = Arc::try_unwrap(arc) {
-                    parent.release();
-                    more.extend(parent.release_merge());
-                    next = parent.parent.take();
-                    // `parent` drops here with no parents: its `Drop` does nothing more.
-                }
-            }
-            NodeRef::Value(arc) => {
-                if Arc::strong_count(&arc) > 1 {
-                    continue;
-                }
-                if let Ok(mut parent) = Arc::try_unwrap(arc) {
-                    next = parent.parent.take();
-                }
-            }
-        }
-    }
-}
-
-impl Node {
-    /// Everything a dying node gives back: its slot in the canceler, its timer, its watcher.
-    /// Idempotent: the loop in `drop` calls it before the node's own `Drop` runs.
-    #[inline]
-    pub(super) fn release(&mut self) {
-        if let Kind::Cancel(c) = &mut self.kind {
-            // The usual cancel node: nothing attached, no dependents.
-            let busy = with_mut(&mut c.inner, |inner| inner.dependents.is_some());
-            if !busy && c.slot.is_none() {
-                return;
-            }
-            // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the
-            // slot outright).
-            let slot = c.slot.take();
-            if let Some(busy) = with_mut(&mut c.inner, |inner| inner.dependents.take()) {
-                let Dependents { timer, feed, .. } = *busy;
-                if let Some(watch) = timer {
-                    watch.cancel();
-                }
-                if let Some(feed) = feed {
-                    feed.cancel();
-                }
-            }
-            leave_canceler(self.parent.get(), slot);
-        }
-        if let Kind::Wrap(w) = &mut self.kind {
-            // The foreign context may hold the next wrap down: drop it on the trampoline, not
-            // from inside this drop (invariant 6).
-            drop_foreign(mem::replace(&mut w.foreign, placeholder()));
         }
     }
 }

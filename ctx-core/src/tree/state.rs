@@ -1,132 +1,22 @@
-//! A cancel node's state: its state word (open, or done and how, plus flags), its slot in its
-//! canceler (`Slot`, `AtomicSlot`), and the `CancelNode` methods that read and change them —
-//! the lock-free cancel (invariant 10) included.
+//! A cancel node's state: every `CancelNode` method, in one place. Building one (`new`,
+//! `new_standalone`, `new_bridge`), reading its state word and its fixed part, and changing the
+//! word: `mark`, `open_for_dependents` and the lock-free cancels of invariants 10 and 11. The
+//! word's bits and slots are `word.rs`'s.
 
-use std::num::NonZeroUsize;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use super::foreign::Bridge;
-use super::merge;
-use super::moving::Moving;
-use super::node::{CancelNode, Extra, Fixed, Guarded, SharedCause};
+use super::node::{
+    Bridge, CancelNode, Extra, Fixed, Foreign, Guarded, Kind, Merge, Node, NodeRef, SharedCause,
+};
+use super::word::{
+    AtomicSlot, CANCELED, DONE_MASK, DROPPED, HAS_DEPENDENTS, Moving, NEEDS_CHECK, OPEN, SHOWN_AS_DEADLINE,
+    STANDALONE, TIMED, UNDER_FOREIGN, err_of, state_of,
+};
+use crate::clock::SharedClock;
 use crate::error::HandleDropped;
-use crate::loom::{AtomicU32, AtomicUsize, Mutex, Ordering, lock};
+use crate::loom::{AtomicU32, Mutex, Ordering, lock};
 use crate::{Cause, Error};
-
-// ===== the state word =====
-
-/// The two low bits of a cancel node's state word: open, or done and how.
-pub(super) const OPEN: u32 = 0;
-pub(super) const CANCELED: u32 = 1;
-pub(super) const DEADLINE: u32 = 2;
-const DONE_MASK: u32 = 0b11;
-/// Set (under the node's lock, never cleared) before the node first gets a [`Dependents`](super::node::Dependents) part:
-/// from then on only a holder of the lock may mark it done (invariant 10).
-const HAS_DEPENDENTS: u32 = 1 << 2;
-/// Set at creation: the node has a deadline or is a bridge, so an open state word alone does
-/// not answer `err()`.
-const NEEDS_CHECK: u32 = 1 << 3;
-/// Set at creation: named `WithDeadline` in `Display` (else `WithCancel`).
-const SHOWN_AS_DEADLINE: u32 = 1 << 4;
-/// Set at creation on a child of a root with no deadline (`CancelNode::new_standalone`): it has no
-/// fixed part, never attaches (so never has a slot) and is open. Never cleared. Without `HAS_DEPENDENTS`
-/// it also has no dependents part: its drop has nothing to give back (`CancelNode::has_nothing_to_release`).
-const STANDALONE: u32 = 1 << 5;
-/// Set (by anyone, any time, never cleared) on a node with a deadline once the timer for that
-/// deadline has been armed, or is being armed, on the node that owns it: `arm_timer` from a
-/// node below stops climbing here (invariant 14). Only a hint about the owner's timer: a cancel
-/// under the lock may overwrite the word of a node with dependents it marks done (`mark`), and a done
-/// node arms nothing.
-const TIMED: u32 = 1 << 6;
-/// Set at creation (with `NEEDS_CHECK`) on a cancel node below a bridge that a foreign `done()` feeds
-/// from another thread, or below a moving deadline (directly, or through cancel nodes that
-/// carry it too): `err()` polls that bridge or deadline before it trusts an open word
-/// (invariants 16 and 18).
-const UNDER_FOREIGN: u32 = 1 << 7;
-/// Set with `CANCELED`, in the same change of the word, by a lock-free cancel for the drop of
-/// the node's last handle (invariant 17): its cause is `HandleDropped`, made when it is asked
-/// for (`outcome`). Never set on an open node, never cleared.
-const DROPPED: u32 = 1 << 8;
-
-#[inline]
-pub(super) fn state_of(err: Error) -> u32 {
-    match err {
-        Error::Canceled => CANCELED,
-        Error::DeadlineExceeded => DEADLINE,
-    }
-}
-
-#[inline]
-fn err_of(word: u32) -> Option<Error> {
-    match word & DONE_MASK {
-        OPEN => None,
-        CANCELED => Some(Error::Canceled),
-        _ => Some(Error::DeadlineExceeded),
-    }
-}
-
-// ===== slots =====
-
-/// A key in a cancel node's entries (a child's place in its canceler, a waiter's, an
-/// after-func's). Never zero, so `Option<Slot>` is one word and fits an atomic.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Slot(NonZeroUsize);
-
-impl Slot {
-    /// The slot of the entries' key `key`.
-    #[inline]
-    pub(super) fn new(key: usize) -> Slot {
-        Slot(NonZeroUsize::MIN.saturating_add(key))
-    }
-
-    #[inline]
-    pub(super) fn key(self) -> usize {
-        self.0.get() - 1
-    }
-
-    /// The raw word of an `Option<Slot>` (`0` is none), for an atomic.
-    #[inline]
-    pub(super) fn into_raw(slot: Option<Slot>) -> usize {
-        slot.map_or(0, |s| s.0.get())
-    }
-
-    #[inline]
-    pub(super) fn from_raw(raw: usize) -> Option<Slot> {
-        NonZeroUsize::new(raw).map(Slot)
-    }
-}
-
-/// An `Option<Slot>` in one atomic word.
-pub(super) struct AtomicSlot(AtomicUsize);
-
-impl AtomicSlot {
-    pub(super) fn none() -> AtomicSlot {
-        AtomicSlot(AtomicUsize::new(0))
-    }
-
-    /// Records the slot (invariant 4: under the canceler's lock, before the node is shared).
-    #[inline]
-    pub(super) fn set(&self, slot: Slot) {
-        self.0.store(Slot::into_raw(Some(slot)), Ordering::Release);
-    }
-
-    /// No slot (a `Relaxed` load: for the owner of the node, or its one taker).
-    #[inline]
-    pub(super) fn is_none(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == 0
-    }
-
-    /// Takes the slot. Only its one taker calls this (invariant 4), so a load and a store do.
-    #[inline]
-    pub(super) fn take(&self) -> Option<Slot> {
-        let raw = self.0.load(Ordering::Acquire);
-        if raw != 0 {
-            self.0.store(0, Ordering::Relaxed);
-        }
-        Slot::from_raw(raw)
-    }
-}
 
 // ===== CancelNode =====
 
@@ -222,6 +112,34 @@ impl CancelNode {
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
         }
+    }
+
+    /// An open bridge for `foreign` (see [`Bridge`]) with the foreign context's `deadline`: a relay under
+    /// `feeder`, or fed from a foreign `done()`.
+    pub(super) fn new_bridge(
+        foreign: &Arc<dyn Foreign>,
+        feeder: Option<&Arc<Node>>,
+        clock: SharedClock,
+        deadline: Option<Instant>,
+    ) -> CancelNode {
+        let foreign_root = feeder.and_then(|f| match &f.kind {
+            Kind::Cancel(c) => c.bridge().and_then(|b| match b.relay {
+                true => b.foreign_root.clone(),
+                false => Some(Arc::downgrade(f)),
+            }),
+            _ => None,
+        });
+        let fixed = Fixed {
+            deadline,
+            extra: Some(Box::new(Extra::Bridge(Bridge {
+                foreign: Arc::downgrade(foreign),
+                relay: feeder.is_some(),
+                foreign_root,
+                _clock: clock,
+            }))),
+            ..Fixed::default()
+        };
+        CancelNode::new(None, false, false, Some(Box::new(fixed)))
     }
 
     /// The usual `cancel()` of a standalone node (see `STANDALONE`) that nothing depends on: one
@@ -360,9 +278,20 @@ impl CancelNode {
         }
     }
 
+    /// A grace node (as opposed to an idle one or any other cancel node).
     #[inline]
-    pub(super) fn merge(&self) -> Option<&merge::Merge> {
+    pub(super) fn is_grace(&self) -> bool {
+        self.moving().is_some_and(Moving::is_grace)
+    }
+
+    #[inline]
+    pub(super) fn merge(&self) -> Option<&Merge> {
         self.fixed.as_ref()?.merge.as_deref()
+    }
+
+    /// The second parent of a merged node (for `Display`).
+    pub(crate) fn merged_with(&self) -> Option<&NodeRef> {
+        self.merge().map(|m| &m.other)
     }
 
     /// Under the lock, before anything is added to the node's dependents part: turns lock-free

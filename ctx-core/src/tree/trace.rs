@@ -75,7 +75,7 @@ fn emit(node: &Arc<Node>, err: Error, at: Site, descendants: usize) {
     struct NameOf<'a>(&'a Arc<Node>);
     impl fmt::Display for NameOf<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            super::view::write_chain(f, &super::node::NodeRef::Node(self.0.clone()))
+            super::name::write_chain(f, &super::node::NodeRef::Node(self.0.clone()))
         }
     }
 

@@ -1,88 +1,10 @@
-//! What the handle reads from a node: its error and cause, its values, its name.
-//!
-//! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
+//! A context's name, as Go's `String()` writes it (`Ctx`'s `Display`):
+//! `context.Background.WithCancel.WithValue(T)`, merges and moving deadlines included.
 
-use std::any::{Any, TypeId};
 use std::fmt;
 
-use super::{Kind, Node, NodeRef, Parent, err};
-use crate::{Cause, Error};
-
-/// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
-#[inline]
-pub(crate) fn ctx_err(node: &NodeRef) -> Option<Error> {
-    let node = match node {
-        NodeRef::Node(n) => n,
-        NodeRef::Value(v) => return err(v.source.as_ref()?),
-    };
-    // The usual case first, with a compare rather than a jump table.
-    if let Kind::Cancel(_) = &node.kind {
-        return err(node);
-    }
-    ctx_err_other(node)
-}
-
-/// `ctx_err` of a node that is not a cancel node.
-fn ctx_err_other(node: &Node) -> Option<Error> {
-    match &node.kind {
-        Kind::Cancel(_) => unreachable!("ctx-core: internal error: a cancel node"),
-        Kind::Wrap(w) => {
-            // Once the foreign context's `done()` has fired, its answers are in the bridge.
-            if let Some(e) = w.source.as_ref().and_then(|s| s.expect_cancel().state_err()) {
-                return Some(e);
-            }
-            let e = w.foreign.err();
-            if let Some(bridge) = &w.source {
-                if e.is_some() {
-                    err(bridge); // the lazy check: cancels the bridge if it lags behind
-                } else if w.deadline.is_some() {
-                    // The foreign context's deadline ends the wrap even if the foreign context never says so
-                    // (one rule for a foreign deadline, `wrap.rs`): the bridge checks it.
-                    return err(bridge);
-                }
-            }
-            e
-        }
-        Kind::Root { .. } | Kind::WithoutCancel => None,
-    }
-}
-
-/// The cause of the context ending at `node`, or `None` while it is not done (`Ctx::cause`).
-pub(crate) fn ctx_cause(node: &NodeRef) -> Option<Cause> {
-    if let NodeRef::Node(n) = node
-        && let Kind::Wrap(w) = &n.kind
-    {
-        if w.deadline.is_some()
-            && let Some(bridge) = &w.source
-        {
-            err(bridge); // a foreign deadline that has passed ends the bridge (as in `ctx_err`)
-        }
-        return match w.source.as_ref().map(|s| s.expect_cancel()) {
-            Some(c) if !c.is_open() => c.cause(),
-            _ => w.foreign.cause(),
-        };
-    }
-    let source = node.source()?;
-    err(source)?;
-    source.expect_cancel().cause()
-}
-
-/// The value keyed `key` at `node` or its nearest ancestor that has one; a loop, not a
-/// recursion (invariant 6 of `tree/mod.rs`).
-pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-    loop {
-        match node {
-            NodeRef::Value(v) if v.value.key == key => return Some(&v.value.value),
-            NodeRef::Node(n) => match &n.kind {
-                Kind::Wrap(w) => return w.foreign.value_any(key),
-                Kind::Root { .. } => return None,
-                _ => {}
-            },
-            NodeRef::Value(_) => {}
-        }
-        node = node.parent().get()?;
-    }
-}
+use super::node::{Kind, NodeRef, Parent};
+use super::word::{Moving, Span};
 
 /// Names the chain ending at `node` as Go's `String()` does (`Ctx`'s `Display`).
 pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
@@ -156,7 +78,7 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
         Kind::Root { todo: true, .. } => f.write_str("context.TODO")?,
         Kind::Cancel(c) if c.moving().is_some() => {
             if let Some(m) = c.moving() {
-                super::moving::write_link(f, m)?
+                write_link(f, m)?
             }
         }
         Kind::Cancel(c) if c.shown_as_deadline() => match node.deadline() {
@@ -171,4 +93,12 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
         Kind::Wrap(w) => f.write_str(w.type_name)?,
     }
     Ok(())
+}
+
+/// The link of a moving node in `Display`: `.WithGrace(30s)`, `.WithIdleTimeout(1m)`.
+pub(super) fn write_link(f: &mut fmt::Formatter<'_>, m: &Moving) -> fmt::Result {
+    match m.span() {
+        Span::Grace(g) => write!(f, ".WithGrace({g:?})"),
+        Span::Idle(d) => write!(f, ".WithIdleTimeout({d:?})"),
+    }
 }

@@ -1,0 +1,121 @@
+//! The slab operations on a canceler, each under its lock alone (invariant 1): inserting an
+//! entry in a node that `open_for_dependents` said is open, finding one, removing one, and a
+//! child leaving its canceler (`leave_canceler`) — both cancelers of a merged node
+//! (`take_slot`, `leave_other`, `take_slots`, `leave_all`: invariant 9).
+
+use std::sync::Arc;
+
+use super::entries::Entries;
+use super::node::{CancelNode, Entry, Guarded, Kind, Merge, Node, NodeRef};
+use super::word::Slot;
+use crate::loom::lock;
+
+// ===== entries =====
+
+/// Inserts `entry` in a node that `open_for_dependents` said is open; its slot.
+#[inline]
+pub(super) fn insert_entry(g: &mut Guarded, entry: Entry) -> Slot {
+    Slot::new(g.dependents().entries.insert(entry))
+}
+
+/// The entry at `slot`, if it is still there.
+#[inline]
+pub(super) fn entry_mut(g: &mut Guarded, slot: Slot) -> Option<&mut Entry> {
+    g.dependents.as_mut()?.entries.get_mut(slot.key())
+}
+
+/// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
+/// and never reuses their slots: invariant 3), and returns it to be dropped with no lock held.
+pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
+    let mut g = lock(&c.inner);
+    if !c.is_open() {
+        return None;
+    }
+    let busy = g.dependents.as_mut()?;
+    let entry = busy.entries.try_remove(slot.key());
+    if busy.entries.is_empty() && busy.entries.capacity() > 64 {
+        busy.entries = Entries::default();
+    }
+    entry
+}
+
+// ===== leaving =====
+
+/// Removes `slot` (taken from a child by whoever marked it done, or by its drop: invariant 4)
+/// from the children of `parent`'s canceler. A slab left empty gives its memory back, so a
+/// parent that once had a million children returns to its original footprint.
+#[inline]
+pub(super) fn leave_canceler(parent: Option<&NodeRef>, slot: Option<Slot>) {
+    if let Some(slot) = slot {
+        remove_from_canceler(parent, slot);
+    }
+}
+
+/// `leave_canceler` with a slot to remove, kept out of line.
+fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
+    let Some(p) = parent.and_then(NodeRef::source) else {
+        return;
+    };
+    remove_entry(p.expect_cancel(), slot);
+}
+
+/// Takes the second slot of a node being marked done (invariant 9); none for a node that is
+/// not merged, or not registered with its second canceler.
+#[inline]
+pub(super) fn take_slot(c: &CancelNode) -> Option<Slot> {
+    c.merge()?.slot.take()
+}
+
+/// Removes `slot` (taken by [`take_slot`]) from the children of the second parent's canceler.
+/// Call only with every lock released.
+#[inline]
+pub(super) fn leave_other(c: &CancelNode, slot: Option<Slot>) {
+    if slot.is_some()
+        && let Some(m) = c.merge()
+    {
+        leave_canceler(Some(&m.other), slot);
+    }
+}
+
+/// A merged node met by a cancel walk, and both slots it gave up.
+pub(super) struct MergedSlots {
+    node: Arc<Node>,
+    first: Option<Slot>,
+    second: Option<Slot>,
+}
+
+/// Both slots of a merged node reached by a cancel walk from one of its cancelers. Called by
+/// the walk that has just marked it done (invariants 4 and 9); the walk's own canceler is done
+/// already, so leaving it later changes nothing there.
+pub(super) fn take_slots(node: &Arc<Node>) -> MergedSlots {
+    let c = node.expect_cancel();
+    MergedSlots {
+        node: node.clone(),
+        first: c.slot.take(),
+        second: take_slot(c),
+    }
+}
+
+/// Removes the slots that [`take_slots`] took. Call only with every lock released.
+pub(super) fn leave_all(merged: Vec<MergedSlots>) {
+    for MergedSlots { node, first, second } in merged {
+        leave_canceler(node.parent.get(), first);
+        leave_other(node.expect_cancel(), second);
+    }
+}
+
+/// What a dying merged node gives back to its second parent: its slot (removed here), and
+/// the parent itself, for the caller to release without recursing. `None` for any other
+/// node.
+pub(super) fn release_merge(node: &mut Node) -> Option<NodeRef> {
+    let Kind::Cancel(c) = &mut node.kind else {
+        return None;
+    };
+    let m = c.fixed.as_mut()?.merge.take()?;
+    // `&mut Node`: nobody else can reach this node; a cancel that took the slot first left
+    // `GONE` (invariant 9).
+    let slot = m.slot.take();
+    let Merge { other, .. } = *m;
+    leave_canceler(Some(&other), slot);
+    Some(other)
+}

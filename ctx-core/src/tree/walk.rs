@@ -1,0 +1,325 @@
+//! The cancel walk: marking a node and every open node below it done (`walk`, with an explicit
+//! stack: invariant 6), and settling afterwards what they held — waking the waiters, then
+//! running the after-funcs (`Afters`, invariant 13). What a walk needs to know about deadlines
+//! on its way down (a descendant whose own deadline has passed, a merged node whose other
+//! parent's has: `deadline_first`, `deadline_owner`) is here too: it reads no clock of its own
+//! (invariant 8). The walk collects what it must not mark (relays, grace nodes) for
+//! `end::propagate`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+
+use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause};
+use super::slots::{leave_all, leave_canceler, leave_other, take_slot, take_slots};
+use super::state::{LockFree, Outcome};
+use crate::Error;
+use crate::loom::lock;
+use crate::pool::{self, AfterFn};
+
+/// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
+pub(super) type Relays = Vec<(Arc<Node>, Error, Option<SharedCause>)>;
+
+/// What a marked node gave up (to be woken and run once every lock is released), and the node.
+type Settle = Vec<(Option<Box<Dependents>>, Option<Arc<Node>>)>;
+
+/// `propagate` without the relays: collects them into `relays`. Returns how many nodes below
+/// `top` it marked, or `None` if `top` was done already.
+pub(super) fn walk(
+    top: &Arc<Node>,
+    err: Error,
+    cause: Option<SharedCause>,
+    relays: &mut Relays,
+    afters: &mut Afters,
+) -> Option<usize> {
+    let c = top.expect_cancel();
+    // Fast path, a node that never had anything depend on it and no cause to publish: one
+    // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
+    if cause.is_none() {
+        match c.finish_lock_free(err, false) {
+            LockFree::Marked => {
+                leave_marked(top);
+                return Some(0);
+            }
+            LockFree::WasDone => return None,
+            LockFree::HasDependents => {}
+        }
+    }
+    let mut g = lock(&c.inner);
+    let mut now: Option<Instant> = None;
+    let has_children = loop {
+        if !c.is_open() {
+            return None; // whoever marked it took both slots (invariants 4 and 9)
+        }
+        let has_children = g
+            .dependents
+            .as_ref()
+            .is_some_and(|b| b.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_))));
+        if !has_children || now.is_some() {
+            break has_children;
+        }
+        // The walk compares descendants' own deadlines with the clock. The clock is user code:
+        // read it now, with no lock held and before anything has changed, so that a clock that
+        // panics leaves the tree exactly as it was (a later cancel completes it) instead of
+        // half-canceled. Then look again: the node may have changed while unlocked.
+        drop(g);
+        now = Some(top.clock.now());
+        g = lock(&c.inner);
+    };
+    let for_children = if has_children { cause.clone() } else { None };
+    let Some(taken) = mark_done_and_take(c, &mut g, err, cause) else {
+        return None; // a lock-free cancel won (invariant 10) and took the slots
+    };
+    drop(g);
+    let top_slot = c.slot.take();
+    let other_slot = take_slot(c); // invariant 9
+
+    if !has_children {
+        // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
+        // lock is released (invariant 5).
+        leave_canceler(top.parent.get(), top_slot);
+        leave_other(c, other_slot);
+        wake(taken, afters);
+        return Some(0);
+    }
+
+    // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
+    // so no waker or after-func runs while part of the subtree is still open.
+    let mut stack: Relays = Vec::new();
+    let mut done: Settle = Vec::new();
+    let now = now.expect("ctx-core: internal error: clock not read before the walk");
+    let mut merged = Vec::new();
+    done.push((push_children(taken, err, &for_children, &mut stack), None));
+    while let Some((node, err, cause)) = stack.pop() {
+        let c = node.expect_cancel();
+        if c.resolved_after_walk() {
+            // resolved by `propagate`, after this walk (a grace node: invariant 19)
+            relays.push((node, err, cause));
+            continue;
+        }
+        let (err, cause) = match c.own_deadline() {
+            Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause()),
+            _ => (err, cause),
+        };
+        let Outcome { err, cause } = deadline_first(&node, now, err, cause);
+        let taken = {
+            let mut g = lock(&c.inner);
+            let Some(taken) = mark_done_and_take(c, &mut g, err, cause.clone()) else {
+                continue; // done already; whoever marked it took its slots
+            };
+            drop(g);
+            if c.merge().is_some() {
+                // Reached through one of its two cancelers: it leaves both (invariant 9).
+                merged.push(take_slots(&node));
+            } else {
+                c.slot.take(); // our canceler's slab is gone (invariant 3)
+            }
+            taken
+        };
+        done.push((push_children(taken, err, &cause, &mut stack), Some(node)));
+    }
+
+    // Every lock is released (invariant 5). Leave the canceler, then wake and run.
+    leave_canceler(top.parent.get(), top_slot);
+    leave_other(c, other_slot);
+    leave_all(merged);
+    let descendants = done.len() - 1;
+    for (taken, node) in done {
+        wake(taken, afters);
+        drop(node);
+    }
+    Some(descendants)
+}
+
+/// What a node marked done without its lock gives back: its slots (invariants 4 and 9).
+#[inline]
+pub(super) fn leave_marked(node: &Arc<Node>) {
+    let c = node.expect_cancel();
+    leave_canceler(node.parent.get(), c.slot.take());
+    if c.fixed.is_some() {
+        leave_other(c, take_slot(c));
+    }
+}
+
+/// Marks one node done under its lock (invariant 2) and takes what depended on it (woken and
+/// run after every lock is released, invariant 5). `None` if it was done already (invariant 10:
+/// a lock-free cancel may have won).
+fn mark_done_and_take(
+    c: &CancelNode,
+    g: &mut Guarded,
+    err: Error,
+    cause: Option<SharedCause>,
+) -> Option<Option<Box<Dependents>>> {
+    if !c.mark(err) {
+        return None;
+    }
+    g.cause = cause;
+    Some(g.dependents.take())
+}
+
+/// Moves the children onto the walk's stack, with the error and cause they inherit.
+fn push_children(
+    mut taken: Option<Box<Dependents>>,
+    err: Error,
+    cause: &Option<SharedCause>,
+    stack: &mut Relays,
+) -> Option<Box<Dependents>> {
+    if let Some(busy) = taken.as_mut() {
+        busy.entries.retain(|_, entry| match entry {
+            Entry::Child(weak) => {
+                // A child that fails to upgrade is being dropped; its drop finds us done and
+                // skips the slab (invariant 3).
+                if let Some(child) = weak.upgrade() {
+                    stack.push((child, err, cause.clone()));
+                }
+                false
+            }
+            _ => true,
+        });
+    }
+    taken
+}
+
+// ===== settling =====
+
+/// Stops the timer and the feed and wakes the waiters of a node marked done; its after-funcs
+/// go to `afters`, to run once the whole subtree is awake (children, if any are left, are
+/// simply released).
+fn wake(taken: Option<Box<Dependents>>, afters: &mut Afters) {
+    let Some(busy) = taken else { return };
+    let Dependents {
+        entries,
+        keep_alive,
+        timer,
+        feed,
+        ..
+    } = *busy;
+    if let Some(w) = timer {
+        w.cancel();
+    }
+    if let Some(feed) = feed {
+        feed.cancel();
+    }
+    for (_, entry) in entries {
+        match entry {
+            Entry::Waiter(w) => wake_one(w),
+            Entry::After(f) => afters.0.push(Pending::Run(f)),
+            Entry::Child(_) => {}
+        }
+    }
+    if let Some(node) = keep_alive {
+        afters.0.push(Pending::Release(node));
+    }
+}
+
+/// Wakes a waiter. A panicking waker (an executor's bug) must not leave the other waiters
+/// asleep or the after-funcs unrun: it is contained like an after-func's panic.
+fn wake_one(w: Waker) {
+    let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
+}
+
+/// The after-funcs a walk took, each node's followed by the node itself if they kept it alive
+/// (invariant 7): run by `propagate` once every waiter of the canceled subtree is awake
+/// (invariant 13). One list, empty (no allocation) in the usual cancel.
+#[derive(Default)]
+pub(super) struct Afters(Vec<Pending>);
+
+enum Pending {
+    Run(AfterFn),
+    Release(Arc<Node>),
+}
+
+impl Afters {
+    /// Runs the after-funcs in the order the walk met them (top first, each node's in the
+    /// order they were registered), letting each node go after its own.
+    #[inline]
+    pub(super) fn run(self) {
+        if self.0.is_empty() {
+            return;
+        }
+        for p in self.0 {
+            match p {
+                Pending::Run(f) => run_after(f),
+                Pending::Release(node) => drop(node),
+            }
+        }
+    }
+}
+
+/// Runs an after-func: here, or on a pool thread when this thread fires a timer or serves the
+/// watcher (where one that blocks would stall every other deadline; see pool.rs).
+pub(crate) fn run_after(f: AfterFn) {
+    if pool::deferring() {
+        pool::defer(f, run_after_here);
+    } else {
+        run_after_here(f);
+    }
+}
+
+/// Runs an after-func on this thread. A panic is contained: the panic hook has already
+/// reported it (as for a panicking thread), the rest of the after-funcs still run, and the tree
+/// is fully canceled before any of them starts.
+fn run_after_here(f: AfterFn) {
+    let _ = catch_unwind(AssertUnwindSafe(f));
+}
+
+// ===== deadlines met on the way down =====
+
+/// What a cancel walk gives a merged node it reaches: `err` and `cause` from the canceler it came
+/// through — unless the node's deadline, which may come from its *other* parent, has passed
+/// already. Then the owner of that deadline would have been first (its timer would have
+/// fired), so the node is `DeadlineExceeded` with the owner's cause, as a node whose own
+/// deadline has passed is in the walk. Other nodes: unchanged.
+///
+/// `now` is the walk's one reading of the clock, taken before it changed anything (invariant 8
+/// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from,
+/// so a deadline owned in the other tree of a merge on another clock is left to that tree
+/// (invariant 15).
+#[inline]
+fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: Option<SharedCause>) -> Outcome {
+    let c = node.expect_cancel();
+    let Some(d) = node.deadline().filter(|_| c.merge().is_some()) else {
+        return Outcome { err, cause };
+    };
+    if now < d {
+        return Outcome { err, cause };
+    }
+    // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
+    let owner = deadline_owner(node, d);
+    // Invariant 15: `now` is this tree's clock. An owner on another clock (the other tree of a
+    // merge) is judged only on its own, which the walk may not read (invariant 8): its own
+    // timer or lazy check will say when it passes. Until then the canceler's answer stands.
+    if owner.is_some_and(|o| !o.clock.same(&node.clock)) {
+        return Outcome { err, cause };
+    }
+    let cause = owner.and_then(|o| o.expect_cancel().deadline_cause());
+    Outcome {
+        err: Error::DeadlineExceeded,
+        cause,
+    }
+}
+
+/// The node that owns the deadline `d` of `start`: the nearest cancel node at or above it whose
+/// own deadline is `d` (through either parent of a merged node, see `next_with_deadline`).
+/// `None` when no cancel node owns it (the deadline came from a foreign context).
+#[inline]
+pub(super) fn deadline_owner(start: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
+    let mut cur = start;
+    loop {
+        if cur.expect_cancel().own_deadline() == Some(d) {
+            return Some(cur);
+        }
+        cur = next_with_deadline(cur, d)?;
+    }
+}
+
+/// The next cancel node above `cur` whose effective deadline is `d`: through the first parent,
+/// else (for a merged node) through the second. Used to find the owner of a deadline.
+#[inline]
+pub(super) fn next_with_deadline(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
+    fn via(p: Option<&NodeRef>, d: Instant) -> Option<&Arc<Node>> {
+        p.and_then(NodeRef::source).filter(|n| n.deadline() == Some(d))
+    }
+    via(cur.parent.get(), d).or_else(|| via(cur.expect_cancel().merged_with(), d))
+}
