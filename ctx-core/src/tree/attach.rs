@@ -49,7 +49,8 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
         poll_bridge(p, b);
     }
     let mut pg = lock(&pc.inner);
-    // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler never gains this child
+    // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler
+    // never gains this child
     if pc.open_for_dependents() {
         let entries = &mut pg.dependents().entries;
         let key = entries.insert(Entry::Child(Arc::downgrade(node)));

@@ -145,10 +145,10 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
 
 /// The lazy check of an open bridge (see [`Bridge`]): asks the foreign context (user code, no
 /// lock held) and cancels the bridge with its answers if it says it is done. A relay is not
-/// asked while the node feeding it is open: the foreign context's `done()` has not fired, and a chain
-/// of wraps answers without going through every foreign context in it. Only the foreign bridge at the
-/// bottom of its chain, if any, is checked then: if that one is done, its cancel resolves the
-/// relays above it, this one included.
+/// asked while the node feeding it is open: the foreign context's `done()` has not fired, and a
+/// chain of wraps answers without going through every foreign context in it. Only the foreign
+/// bridge at the bottom of its chain, if any, is checked then: if that one is done, its cancel
+/// resolves the relays above it, this one included.
 #[inline]
 pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
     let feeder_open = b.relay
@@ -336,7 +336,8 @@ pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Se
     let watch = Watch::start(!node.clock.get().after_funcs_inline(), fut);
     let lost = {
         let mut g = lock(&c.inner);
-        // invariant 10: checked with `open_for_dependents` under the lock before the dependents part gains the timer
+        // invariant 10: checked with `open_for_dependents` under the lock before the dependents
+        // part gains the timer
         if c.open_for_dependents() && g.dependents().timer.is_none() {
             g.dependents().timer = Some(watch);
             None

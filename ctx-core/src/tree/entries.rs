@@ -223,8 +223,8 @@ mod tests {
         assert!(e.try_remove(7).is_none());
     }
 
-    /// A slab that grew to a million children (fewer under Miri) gives its memory back as they go, down to its
-    /// last taken key, with the keys of what stays unchanged and the free list intact.
+    /// A slab that grew to a million children (fewer under Miri) gives its memory back as they go,
+    /// down to its last taken key, with the keys of what stays unchanged and the free list intact.
     #[test]
     fn storage_shrinks_as_the_slab_empties() {
         let mut e = Entries::<Box<u64>>::default();

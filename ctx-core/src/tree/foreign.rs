@@ -19,9 +19,9 @@ use crate::clock::SharedClock;
 use crate::loom::lock;
 
 /// The node behind `Ctx::wrap` of `foreign` (see `crate::wrap`): its values and name are the
-/// foreign's, its `deadline` the foreign context's own (asked once, by the caller), and its `err()` and
-/// `done()` come from `source`, the bridge that follows the foreign context (`None` when its `done()`
-/// never completes).
+/// foreign's, its `deadline` the foreign context's own (asked once, by the caller), and its `err()`
+/// and `done()` come from `source`, the bridge that follows the foreign context (`None` when its
+/// `done()` never completes).
 pub(crate) fn wrap_node(
     foreign: Arc<dyn Foreign>,
     type_name: &'static str,
@@ -80,11 +80,11 @@ pub(crate) fn foreign_bridge(
     )
 }
 
-/// Cancels `bridge` with its foreign context's own answers if the foreign context says it is done, else
-/// with `fired` (its `done()` has completed with that error) if given: the children take the
+/// Cancels `bridge` with its foreign context's own answers if the foreign context says it is done,
+/// else with `fired` (its `done()` has completed with that error) if given: the children take the
 /// foreign's answers when it has them, and are canceled anyway if its methods panic. Returns
-/// whether this call canceled the bridge. User code (the foreign context's methods): call with no lock
-/// held.
+/// whether this call canceled the bridge. User code (the foreign context's methods): call with no
+/// lock held.
 pub(crate) fn resolve_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {
     let outcome = bridge_outcome(bridge).or(fired.map(|err| Outcome { err, cause: None }));
     match outcome {
@@ -103,7 +103,8 @@ pub(crate) fn install_feed(bridge: &Arc<Node>, feed: Feed) {
     let bc = bridge.expect_cancel();
     let lost = {
         let mut g = lock(&bc.inner);
-        // invariant 10: checked with `open_for_dependents` under the lock before the dependents part gains the feed
+        // invariant 10: checked with `open_for_dependents` under the lock before the dependents
+        // part gains the feed
         if bc.open_for_dependents() {
             g.dependents().feed = Some(feed);
             None

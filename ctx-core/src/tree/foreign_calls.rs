@@ -25,7 +25,8 @@ fn foreign_outcome(foreign: &dyn Foreign) -> Option<Outcome> {
     .flatten()
 }
 
-/// A bridge's foreign context's answers, if `node` is a bridge whose foreign context is alive and done.
+/// A bridge's foreign context's answers, if `node` is a bridge whose foreign context is alive and
+/// done.
 pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
     let Kind::Cancel(c) = &node.kind else { return None };
     let foreign = c.bridge()?.foreign.upgrade()?;
@@ -35,12 +36,13 @@ pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
 }
 
 /// Drops a wrap node's foreign context. A user type may hold the next wrap down, whose drop
-/// drops the next foreign context, and so on: a chain of a million wraps would recurse a million deep.
-/// So drops nested on one thread are queued (a trampoline), and the outermost one drains the
+/// drops the next foreign context, and so on: a chain of a million wraps would recurse a million
+/// deep. So drops nested on one thread are queued (a trampoline), and the outermost one drains the
 /// queue in a loop (invariant 6).
 pub(super) fn drop_foreign(foreign: Arc<dyn Foreign>) {
     thread_local! {
-        /// `Some` while a `drop_foreign` runs on this thread: the foreign contexts it has yet to drop.
+        /// `Some` while a `drop_foreign` runs on this thread: the foreign contexts it has yet to
+        /// drop.
         static PENDING: std::cell::RefCell<Option<Vec<Arc<dyn Foreign>>>> =
             const { std::cell::RefCell::new(None) };
     }

@@ -81,9 +81,9 @@
 //!    compare-exchange), and a reader of `cause` takes the lock, so `cause` is visible to
 //!    anyone who saw the state.
 //! 3. A node that is done never gains children, waiters, after-funcs, a timer or a feed: every
-//!    insertion checks the state under the lock (`open_for_dependents`, invariant 10). So the slot numbers of a
-//!    done node's (taken) slab are never reused, and a late `remove` can tell from the state
-//!    that there is nothing to remove.
+//!    insertion checks the state under the lock (`open_for_dependents`, invariant 10). So the slot
+//!    numbers of a done node's (taken) slab are never reused, and a late `remove` can tell from the
+//!    state that there is nothing to remove.
 //! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child), and
 //!    taken (read and reset) only by whoever marks the child done — its own cancel, or a cancel
 //!    walking down from above; the one whose compare-exchange changed the state (invariants 2
@@ -106,22 +106,23 @@
 //!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
 //!    (after every lock is released); an attach that finds `GONE` removes its own entry.
 //! 10. A node that nothing has ever depended on is canceled without its lock. Its state word
-//!     carries `HAS_DEPENDENTS`, set by `open_for_dependents` (a `fetch_or`, under the lock) before the node first gains
-//!     anything in its dependents part (a child, a waiter, an after-func, a timer, a feed), and never
-//!     cleared. A cancel with no cause of a node whose word lacks `HAS_DEPENDENTS` marks it with one
-//!     compare-exchange (`finish_lock_free`); the `fetch_or` returns whether the node was still
-//!     open. One of the two goes first: if the cancel, `open_for_dependents` sees the node done and nothing
-//!     is added (invariant 3); if `open_for_dependents`, the cancel's compare-exchange fails and it takes the
-//!     lock, where it finds what was added. So nothing is added to a done node and nothing added
-//!     is missed. Once `HAS_DEPENDENTS`, a node is marked only under its lock. Model: `loom_lockfree`.
+//!     carries `HAS_DEPENDENTS`, set by `open_for_dependents` (a `fetch_or`, under the lock) before
+//!     the node first gains anything in its dependents part (a child, a waiter, an after-func, a
+//!     timer, a feed), and never cleared. A cancel with no cause of a node whose word lacks
+//!     `HAS_DEPENDENTS` marks it with one compare-exchange (`finish_lock_free`); the `fetch_or`
+//!     returns whether the node was still open. One of the two goes first: if the cancel,
+//!     `open_for_dependents` sees the node done and nothing is added (invariant 3); if
+//!     `open_for_dependents`, the cancel's compare-exchange fails and it takes the lock, where it
+//!     finds what was added. So nothing is added to a done node and nothing added is missed. Once
+//!     `HAS_DEPENDENTS`, a node is marked only under its lock. Model: `loom_lockfree`.
 //! 11. A cancel node built by `derive_cancel`'s fast path (a child of a root, with no deadline)
-//!     carries `STANDALONE` in its state word from birth, never cleared: it has no fixed part, never
-//!     attaches (its parent has no source), so it never has a slot, and it is born open. So a
-//!     standalone node whose word lacks `HAS_DEPENDENTS` (invariant 10) has nothing to give back: its cancel
-//!     is the compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to leave), and
-//!     its drop tests the word and returns (`has_nothing_to_release`; the drop owns the node, and `HAS_DEPENDENTS` was
-//!     set before any dependents part existed). Any other word takes the general paths, which look
-//!     again. Model: `loom_lockfree`.
+//!     carries `STANDALONE` in its state word from birth, never cleared: it has no fixed part,
+//!     never attaches (its parent has no source), so it never has a slot, and it is born open. So a
+//!     standalone node whose word lacks `HAS_DEPENDENTS` (invariant 10) has nothing to give back:
+//!     its cancel is the compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to
+//!     leave), and its drop tests the word and returns (`has_nothing_to_release`; the drop owns the
+//!     node, and `HAS_DEPENDENTS` was set before any dependents part existed). Any other word takes
+//!     the general paths, which look again. Model: `loom_lockfree`.
 //! 12. A node's clock (`Node::clock`, `ValueNode::clock`: a `ClockRef`, a pointer with no
 //!     reference count, `crate::clock`) points into a `SharedClock` held by the node itself or
 //!     by an ancestor, so the clock outlives every node that points to it. The owners: a root
@@ -147,9 +148,9 @@
 //!     through on its way there is marked too, and all share that deadline). So `arm_timer`
 //!     stops at the first `TIMED` node: the timer it would arm exists or is on its way, and
 //!     stays until the owner is done (or dropped, which its descendants' strong references
-//!     forbid while they live). Only nodes with dependents are climbed (each has the waiter or after-func
-//!     being registered, or a child on the way up), so the lock-free cancel of invariant 10
-//!     never races the `fetch_or`; `mark`'s store may drop the bit from a node it marks done,
+//!     forbid while they live). Only nodes with dependents are climbed (each has the waiter or
+//!     after-func being registered, or a child on the way up), so the lock-free cancel of invariant
+//!     10 never races the `fetch_or`; `mark`'s store may drop the bit from a node it marks done,
 //!     which then arms nothing. Model: `loom_deadline`.
 //! 15. A deadline is judged on the clock of the node that owns it. Every node of one tree reads
 //!     its root's clock, so this is only a rule for merges of two trees: a node whose deadline is
@@ -160,8 +161,8 @@
 //!     parent").
 //! 16. A bridge fed from another thread (a foreign `done()`'s watcher) may lag behind its foreign
 //!     context's own `err()`. A cancel node attached below such a bridge — directly, or below
-//!     cancel nodes that are themselves below one — carries `UNDER_FOREIGN` (and `NEEDS_CHECK`) from
-//!     birth; its `err()` (and so `done()`, `wait_blocking`, `after_func`, deriving) polls the
+//!     cancel nodes that are themselves below one — carries `UNDER_FOREIGN` (and `NEEDS_CHECK`)
+//!     from birth; its `err()` (and so `done()`, `wait_blocking`, `after_func`, deriving) polls the
 //!     bridges above it and, when one of them or a canceler on the way is done, propagates that
 //!     outcome to the node at once. So "done once the foreign context says so" holds for the whole
 //!     subtree, not just the wrap. No lock is held while a foreign context is asked (invariant 5).
@@ -171,10 +172,10 @@
 //!     invariants 10 and 11) then set `DROPPED` in the same compare-exchange that sets
 //!     `CANCELED`, and `outcome` answers a word with `DROPPED` with the one shared
 //!     `HandleDropped` cause, without the lock (`cause` was never written: the node had no
-//!     dependents, invariant 10, and stays unwritten, invariant 2). A node with dependents is canceled under its
-//!     lock with that shared cause as an ordinary one, which its descendants inherit
-//!     (`cancel_dropped`). `DROPPED` is never set without `CANCELED` nor on an open node, so
-//!     nothing else reads it. Model: `loom_lockfree`.
+//!     dependents, invariant 10, and stays unwritten, invariant 2). A node with dependents is
+//!     canceled under its lock with that shared cause as an ordinary one, which its descendants
+//!     inherit (`cancel_dropped`). `DROPPED` is never set without `CANCELED` nor on an open node,
+//!     so nothing else reads it. Model: `loom_lockfree`.
 //! 18. A moving deadline (`moving.rs`: an idle node's, and a grace node's once its period has
 //!     started) lives in one atomic word of its node's `Moving`, and is never copied into a
 //!     descendant's `Fixed` (the copy would go stale when it moves). Its descendants are born

@@ -43,8 +43,8 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
         // Born under a done parent: `attach_to` starts the grace period now.
         attach(&node, false);
         // The parent's end must be noticed even if nobody waits on it: its deadline timer is
-        // armed now (shared with its other waiters, invariant 14). `src` has dependents: this node is
-        // attached there, or it is done and arms nothing.
+        // armed now (shared with its other waiters, invariant 14). `src` has dependents: this node
+        // is attached there, or it is done and arms nothing.
         if src.deadline().is_some() && src.expect_cancel().is_open() {
             arm_timer(src);
         }

@@ -123,9 +123,9 @@ pub(crate) struct ValueNode {
 }
 
 // A panic cannot leave a node half-changed for code that catches it: every state change is made
-// whole under one lock (which ignores poisoning) or by one atomic operation, no user code runs under
-// a lock, and a cancel reads the clock before it changes anything. What the compiler cannot see
-// through are the user's values, foreign contexts, clocks and callbacks (`dyn` types); they are
+// whole under one lock (which ignores poisoning) or by one atomic operation, no user code runs
+// under a lock, and a cancel reads the clock before it changes anything. What the compiler cannot
+// see through are the user's values, foreign contexts, clocks and callbacks (`dyn` types); they are
 // only shared by `&` and are `Sync`. So `Ctx`, `CancelHandle`, `CancelCauseHandle` and
 // `AfterFunc` are unwind safe (tokio-util's `CancellationToken` makes the same promise).
 impl std::panic::RefUnwindSafe for Node {}
@@ -177,7 +177,7 @@ impl Keyed<dyn Value> {
 }
 
 pub(crate) struct WrapNode {
-    /// The owner of the wrapped context's clock, which `Node::clock` points into: the foreign context
+    /// The owner of the wrapped context's clock, which `Node::clock` points into: the foreign
     /// context may be anything, so nothing else keeps that clock alive (invariant 12).
     pub(crate) _clock: SharedClock,
     /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_foreign`
@@ -188,8 +188,8 @@ pub(crate) struct WrapNode {
     pub(crate) deadline: Option<Instant>,
     /// The bridge behind the foreign context (see `wrap`): the cancel node its children attach
     /// to, done with the foreign context's own answers once its `done()` fires. Resolved once, at
-    /// `wrap`, so nothing that asks it goes through the foreign context again. `None` when the foreign context
-    /// context can never be done.
+    /// `wrap`, so nothing that asks it goes through the foreign context again. `None` when the
+    /// foreign context can never be done.
     pub(crate) source: Option<Arc<Node>>,
 }
 
@@ -205,15 +205,15 @@ pub(crate) trait Foreign: Send + Sync + 'static {
 }
 
 /// What a bridge node answers to. A bridge is done with the foreign context's own `err()` and
-/// `cause()` once the foreign context's `done()` has fired, and is checked *lazily*, as deadlines are:
-/// whoever asks an open bridge (`err()`, `cause()`, a `done()` poll, `after_func`, a child's
+/// `cause()` once the foreign context's `done()` has fired, and is checked *lazily*, as deadlines
+/// are: whoever asks an open bridge (`err()`, `cause()`, a `done()` poll, `after_func`, a child's
 /// birth, `wait_blocking`) asks the foreign context too, and cancels the bridge right there if it
 /// says it is done. What feeds it otherwise:
 ///
-/// * a *relay* (the foreign context's `done()` is a `Ctx`'s: its cancel node is the bridge's parent):
-///   attached to that node like any child; the walk that cancels the parent collects the relay
-///   instead of marking it, and `propagate` then resolves it with the foreign context's answers (no user
-///   code runs during the walk);
+/// * a *relay* (the foreign context's `done()` is a `Ctx`'s: its cancel node is the bridge's
+///   parent): attached to that node like any child; the walk that cancels the parent collects the
+///   relay instead of marking it, and `propagate` then resolves it with the foreign context's
+///   answers (no user code runs during the walk);
 /// * a foreign `done()`: the foreign context's `on_done` callback, else a watcher (`watch.rs`).
 pub(crate) struct Bridge {
     /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
@@ -256,12 +256,12 @@ pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 
 /// A cancel node. What every one of them needs is inline; what only some need is behind two
 /// boxes: [`Fixed`] (set at creation, immutable) and [`Dependents`] (under the lock, allocated when
-/// the first child, waiter, after-func, timer or feed arrives). A standalone `with_cancel` node that
-/// nobody waits on is one allocation of 96 bytes (see `tests::sizes`).
+/// the first child, waiter, after-func, timer or feed arrives). A standalone `with_cancel` node
+/// that nobody waits on is one allocation of 96 bytes (see `tests::sizes`).
 pub(crate) struct CancelNode {
     /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
-    /// invariants 2 and 10), and the flags `HAS_DEPENDENTS`, `NEEDS_CHECK`, `SHOWN_AS_DEADLINE`, `STANDALONE`,
-    /// `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`word.rs`).
+    /// invariants 2 and 10), and the flags `HAS_DEPENDENTS`, `NEEDS_CHECK`, `SHOWN_AS_DEADLINE`,
+    /// `STANDALONE`, `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`word.rs`).
     pub(super) state: AtomicU32,
     /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
     pub(crate) handles: AtomicU32,
@@ -338,8 +338,8 @@ pub(super) struct Dependents {
 }
 
 impl Guarded {
-    /// The dependents part, allocated if need be. Call only after `CancelNode::open_for_dependents` said the node is
-    /// open (invariant 10).
+    /// The dependents part, allocated if need be. Call only after `CancelNode::open_for_dependents`
+    /// said the node is open (invariant 10).
     #[inline]
     pub(super) fn dependents(&mut self) -> &mut Dependents {
         self.dependents.get_or_insert_with(Box::default)

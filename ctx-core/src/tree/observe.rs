@@ -40,8 +40,9 @@ fn ctx_err_other(node: &Node) -> Option<Error> {
                 if e.is_some() {
                     err(bridge); // the lazy check: cancels the bridge if it lags behind
                 } else if w.deadline.is_some() {
-                    // The foreign context's deadline ends the wrap even if the foreign context never says so
-                    // (one rule for a foreign deadline, `wrap.rs`): the bridge checks it.
+                    // The foreign context's deadline ends the wrap even if the foreign context
+                    // never says so (one rule for a foreign deadline, `wrap.rs`): the bridge checks
+                    // it.
                     return err(bridge);
                 }
             }

@@ -91,8 +91,8 @@ impl CancelNode {
         }
     }
 
-    /// A child of a root with no deadline (see `STANDALONE`): open, no fixed part, no slot, no dependents
-    /// part, one handle. A few stores.
+    /// A child of a root with no deadline (see `STANDALONE`): open, no fixed part, no slot, no
+    /// dependents part, one handle. A few stores.
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
     pub(crate) fn new_standalone(shown_as_deadline: bool) -> CancelNode {
@@ -114,8 +114,8 @@ impl CancelNode {
         }
     }
 
-    /// An open bridge for `foreign` (see [`Bridge`]) with the foreign context's `deadline`: a relay under
-    /// `feeder`, or fed from a foreign `done()`.
+    /// An open bridge for `foreign` (see [`Bridge`]) with the foreign context's `deadline`: a relay
+    /// under `feeder`, or fed from a foreign `done()`.
     pub(super) fn new_bridge(
         foreign: &Arc<dyn Foreign>,
         feeder: Option<&Arc<Node>>,
@@ -143,10 +143,10 @@ impl CancelNode {
     }
 
     /// The usual `cancel()` of a standalone node (see `STANDALONE`) that nothing depends on: one
-    /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a standalone
-    /// node has no slot and no fixed part). `false` if the node is not standalone, has dependents, or is done, or
-    /// changed meanwhile: the caller takes the general path, which looks again.
-    /// With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
+    /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a
+    /// standalone node has no slot and no fixed part). `false` if the node is not standalone, has
+    /// dependents, or is done, or changed meanwhile: the caller takes the general path, which looks
+    /// again. With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
     #[inline(always)]
     pub(super) fn cancel_standalone(&self, dropped: bool) -> bool {
         let word = self.state.load(Ordering::Relaxed);
@@ -158,8 +158,9 @@ impl CancelNode {
                 .is_ok()
     }
 
-    /// Nothing to give back when dropped: `STANDALONE` and never `HAS_DEPENDENTS` (no slot, no fixed part, no
-    /// dependents part: see `STANDALONE`). For the node's owner (its drop): a `Relaxed` load.
+    /// Nothing to give back when dropped: `STANDALONE` and never `HAS_DEPENDENTS` (no slot, no
+    /// fixed part, no dependents part: see `STANDALONE`). For the node's owner (its drop): a
+    /// `Relaxed` load.
     #[inline]
     pub(super) fn has_nothing_to_release(&self) -> bool {
         self.state.load(Ordering::Relaxed) & (STANDALONE | HAS_DEPENDENTS) == STANDALONE
@@ -208,7 +209,8 @@ impl CancelNode {
     pub(super) fn leads_to_foreign(&self) -> bool {
         let word = self.state.load(Ordering::Relaxed);
         if word & NEEDS_CHECK == 0 {
-            // neither a bridge, a moving deadline, nor below one (all set `NEEDS_CHECK`): the usual case
+            // neither a bridge, a moving deadline, nor below one (all set `NEEDS_CHECK`): the usual
+            // case
             return false;
         }
         word & UNDER_FOREIGN != 0
@@ -237,8 +239,8 @@ impl CancelNode {
     }
 
     /// Records that the timer of this node's deadline is armed, or being armed, on its owner.
-    /// Called on nodes with dependents only (invariant 14); were one without them, a compare-exchange of
-    /// invariant 10 racing it would fail and take the lock instead.
+    /// Called on nodes with dependents only (invariant 14); were one without them, a
+    /// compare-exchange of invariant 10 racing it would fail and take the lock instead.
     #[inline]
     pub(super) fn set_timed(&self) {
         if !self.is_timed() {
@@ -308,15 +310,15 @@ impl CancelNode {
     }
 
     /// Marks the node done with `err`, under its lock (invariant 2; the caller sets `cause` in
-    /// the same critical section). `false` if it was done already. Unless the node has dependents, a
-    /// lock-free cancel may race (invariant 10), so this is a compare-exchange then.
+    /// the same critical section). `false` if it was done already. Unless the node has dependents,
+    /// a lock-free cancel may race (invariant 10), so this is a compare-exchange then.
     #[inline]
     pub(super) fn mark(&self, err: Error) -> bool {
         let mut word = self.state.load(Ordering::Relaxed);
         if word & (DONE_MASK | HAS_DEPENDENTS) == HAS_DEPENDENTS {
-            // Dependents and open: only lock holders change the word now (invariant 10), and we hold
-            // the lock, so a store does. (Only `TIMED`, a hint, may be set meanwhile without the
-            // lock; losing it on a node that is now done is harmless: invariant 14.)
+            // Dependents and open: only lock holders change the word now (invariant 10), and we
+            // hold the lock, so a store does. (Only `TIMED`, a hint, may be set meanwhile without
+            // the lock; losing it on a node that is now done is harmless: invariant 14.)
             self.state.store(word | state_of(err), Ordering::Release);
             return true;
         }

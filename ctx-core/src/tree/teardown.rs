@@ -14,8 +14,8 @@ impl Drop for Node {
     fn drop(&mut self) {
         count_node(-1);
         // The usual cancel node, a child of a root nobody waited on: no slot, no fixed part (so
-        // no second parent), no dependents part, and a parent that is a root (dropped by the fields'
-        // drop, which recurses once at most: a root has no parent).
+        // no second parent), no dependents part, and a parent that is a root (dropped by the
+        // fields' drop, which recurses once at most: a root has no parent).
         if let Kind::Cancel(c) = &self.kind
             && c.has_nothing_to_release()
         {
@@ -25,7 +25,8 @@ impl Drop for Node {
     }
 }
 
-/// `Drop for Node` of any node but a standalone one: gives back what it holds, and releases its parents.
+/// `Drop for Node` of any node but a standalone one: gives back what it holds, and releases its
+/// parents.
 #[inline(never)]
 fn drop_linked(node: &mut Node) {
     release(node);

@@ -26,17 +26,18 @@ pub(super) const NEEDS_CHECK: u32 = 1 << 3;
 /// Set at creation: named `WithDeadline` in `Display` (else `WithCancel`).
 pub(super) const SHOWN_AS_DEADLINE: u32 = 1 << 4;
 /// Set at creation on a child of a root with no deadline (`CancelNode::new_standalone`): it has no
-/// fixed part, never attaches (so never has a slot) and is open. Never cleared. Without `HAS_DEPENDENTS`
-/// it also has no dependents part: its drop has nothing to give back (`CancelNode::has_nothing_to_release`).
+/// fixed part, never attaches (so never has a slot) and is open. Never cleared. Without
+/// `HAS_DEPENDENTS` it also has no dependents part: its drop has nothing to give back
+/// (`CancelNode::has_nothing_to_release`).
 pub(super) const STANDALONE: u32 = 1 << 5;
 /// Set (by anyone, any time, never cleared) on a node with a deadline once the timer for that
 /// deadline has been armed, or is being armed, on the node that owns it: `arm_timer` from a
 /// node below stops climbing here (invariant 14). Only a hint about the owner's timer: a cancel
-/// under the lock may overwrite the word of a node with dependents it marks done (`mark`), and a done
-/// node arms nothing.
+/// under the lock may overwrite the word of a node with dependents it marks done (`mark`), and a
+/// done node arms nothing.
 pub(super) const TIMED: u32 = 1 << 6;
-/// Set at creation (with `NEEDS_CHECK`) on a cancel node below a bridge that a foreign `done()` feeds
-/// from another thread, or below a moving deadline (directly, or through cancel nodes that
+/// Set at creation (with `NEEDS_CHECK`) on a cancel node below a bridge that a foreign `done()`
+/// feeds from another thread, or below a moving deadline (directly, or through cancel nodes that
 /// carry it too): `err()` polls that bridge or deadline before it trusts an open word
 /// (invariants 16 and 18).
 pub(super) const UNDER_FOREIGN: u32 = 1 << 7;
