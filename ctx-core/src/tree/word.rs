@@ -297,3 +297,36 @@ impl Moving {
         lock(&self.pending).clone()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The second slot of invariant 9: set once from none, taken once for good; a set after the
+    /// take fails (the attach then removes its own entry), and a second take gets nothing.
+    #[test]
+    fn a_second_slot_is_set_from_none_and_taken_once() {
+        let slot = Slot::new(3);
+        let s = SecondSlot::none();
+        assert!(s.set_if_none(slot));
+        assert!(!s.set_if_none(Slot::new(4)), "set twice");
+        assert_eq!(s.take(), Some(slot));
+        assert_eq!(s.take(), None);
+        assert!(!s.set_if_none(slot), "set after the take");
+
+        let never = SecondSlot::none();
+        assert_eq!(never.take(), None);
+        assert!(!never.set_if_none(slot), "set after a take of none");
+    }
+
+    /// A slot's key survives the trip through the raw word of an `AtomicSlot`, taken once.
+    #[test]
+    fn an_atomic_slot_gives_its_slot_to_one_taker() {
+        let a = AtomicSlot::none();
+        assert!(a.is_none());
+        a.set(Slot::new(0));
+        assert!(!a.is_none());
+        assert_eq!(a.take().map(Slot::key), Some(0));
+        assert_eq!(a.take(), None);
+    }
+}
