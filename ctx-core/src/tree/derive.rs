@@ -127,10 +127,3 @@ fn derive_cancel_general(
 pub(crate) fn static_root(todo: bool) -> NodeRef {
     NodeRef::Node(Node::new_static_root(todo))
 }
-
-impl From<Arc<Node>> for NodeRef {
-    #[inline]
-    fn from(node: Arc<Node>) -> NodeRef {
-        NodeRef::Node(node)
-    }
-}

@@ -503,6 +503,13 @@ impl NodeRef {
     }
 }
 
+impl From<Arc<Node>> for NodeRef {
+    #[inline]
+    fn from(node: Arc<Node>) -> NodeRef {
+        NodeRef::Node(node)
+    }
+}
+
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 mod tests {
     use super::*;
