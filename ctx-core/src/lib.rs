@@ -121,11 +121,14 @@
 //!
 //! # Unsafe code
 //!
-//! One private module has any: a context holds its root's clock by a pointer, not by a
-//! reference count, so that deriving contexts from one root on many threads writes no shared
-//! cache line. The crate denies `unsafe` everywhere else, and its tests run under Miri.
-// One small module holds `unsafe` code, with `allow` (`clock::shared`: a node's clock is a
-// pointer into an owner above it, so that deriving a context touches no shared count).
+//! A context holds its root's clock by an uncounted pointer, so that deriving contexts from one
+//! root on many threads writes no shared cache line. That pointer is the crate's only `unsafe`
+//! code: a private module of `clock.rs`, whose safety argument is written there and holds
+//! whatever safe code outside it does (the pointer cannot be copied without `unsafe`), and the
+//! one place that copies it, the node constructor in `tree/node.rs`, which keeps the parent it
+//! copies from. The crate denies `unsafe` everywhere else, and its tests run under Miri.
+// `unsafe` is allowed in two places only: `clock::shared` (the clock pointer) and
+// `tree::node::clock_below` (its one copy, for a child that holds its parent).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

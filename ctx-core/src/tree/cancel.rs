@@ -96,7 +96,7 @@ fn expired_first(node: &Arc<Node>) -> bool {
         return true;
     }
     if let Some(d) = node.deadline()
-        && node.clock.now() >= d
+        && node.clock().now() >= d
     {
         expire(node);
         return true;
@@ -190,7 +190,7 @@ fn walk(
         // panics leaves the tree exactly as it was (a later cancel completes it) instead of
         // half-canceled. Then look again: the node may have changed while unlocked.
         drop(g);
-        now = Some(top.clock.now());
+        now = Some(top.clock().now());
         g = lock(&c.inner);
     };
     let for_children = if has_children { cause.clone() } else { None };
@@ -204,7 +204,7 @@ fn walk(
     if !has_children {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
-        leave_canceler(top.parent.get(), top_slot);
+        leave_canceler(top.parent().get(), top_slot);
         merge::leave_other(c, other_slot);
         wake(taken, afters);
         return Some(0);
@@ -247,7 +247,7 @@ fn walk(
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
-    leave_canceler(top.parent.get(), top_slot);
+    leave_canceler(top.parent().get(), top_slot);
     merge::leave_other(c, other_slot);
     merge::leave_all(merged);
     let descendants = done.len() - 1;
@@ -262,7 +262,7 @@ fn walk(
 #[inline]
 fn leave_marked(node: &Arc<Node>) {
     let c = node.cancel_node();
-    leave_canceler(node.parent.get(), c.slot.take());
+    leave_canceler(node.parent().get(), c.slot.take());
     if c.cold.is_some() {
         merge::leave_other(c, merge::take_slot(c));
     }

@@ -49,7 +49,7 @@ fn err_slow(node: &Arc<Node>) -> Option<Error> {
         return Some(e);
     }
     let d = node.deadline()?;
-    if node.clock.now() < d {
+    if node.clock().now() < d {
         return None;
     }
     expire(node);
@@ -70,7 +70,7 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
     let mut stack: smallvec::SmallVec<[&Arc<Node>; 4]> = smallvec::smallvec![node];
     while let Some(cur) = stack.pop() {
         let cc = cur.cancel_node();
-        let parents = [cur.parent.get(), cc.merged_with()];
+        let parents = [cur.parent().get(), cc.merged_with()];
         for canceler in parents.into_iter().flatten().filter_map(NodeRef::source) {
             let pc = canceler.cancel_node();
             if let Some(b) = pc.bridge()
@@ -99,7 +99,7 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
 #[inline]
 pub(super) fn check_deadline(node: &Arc<Node>) {
     if let Some(d) = node.deadline()
-        && node.clock.now() >= d
+        && node.clock().now() >= d
     {
         expire(node);
     }
@@ -113,7 +113,7 @@ pub(crate) fn expire(start: &Arc<Node>) {
     let owner = deadline_owner(start, d).unwrap_or(start);
     // Invariant 15: a deadline is judged on its owner's clock. An owner reached through a
     // merge of two trees may run on another clock than the one `start` was read on: ask its own.
-    if !owner.clock.same(&start.clock) && owner.clock.now() < d {
+    if !owner.clock().same(start.clock()) && owner.clock().now() < d {
         return;
     }
     let cause = owner.cancel_node().deadline_cause();
@@ -186,7 +186,7 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
     let weak = Arc::downgrade(owner);
     // Owned: the future holds its node only weakly, and may outlive every node of the tree
     // (invariant 12).
-    let clock = owner.clock.to_shared();
+    let clock = owner.clock().to_shared();
     let fut = async move {
         // Never early: sleep again if the timer woke before the clock reached `d`.
         while clock.now() < d {
@@ -212,7 +212,7 @@ pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Se
     counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // A timer woken on a shared thread hands its after-funcs to the pool; a clock whose timers
     // are woken by the caller's own thread keeps them there (`Clock::after_funcs_inline`).
-    let watch = Watch::start(!node.clock.get().after_funcs_inline(), fut);
+    let watch = Watch::start(!node.clock().get().after_funcs_inline(), fut);
     let lost = {
         let mut g = lock(&c.inner);
         // invariant 10: claimed under the lock before the busy part gains the timer

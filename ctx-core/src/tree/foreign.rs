@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::attach::attach;
 use super::cancel::propagate;
-use super::node::{CancelNode, Cold, Extra, Kind, Node, NodeRef, WrapNode};
+use super::node::{CancelNode, Cold, Extra, Kind, Node, NodeRef, Parent, WrapNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
 use crate::loom::lock;
@@ -48,11 +48,6 @@ pub(crate) struct Bridge {
     /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
     /// the relay's parent chain holds it.
     pub(super) foreign_root: Option<Weak<Node>>,
-    /// The owner of the clock the bridge's `Node::clock` points into (invariant 12): a bridge
-    /// may outlive its wrap (a cancel walk or a feed upgrades it), and a relay's clock need not
-    /// be its parent's (a custom context may take values from one tree and `done()` from
-    /// another).
-    _clock: SharedClock,
 }
 
 /// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
@@ -82,7 +77,6 @@ impl CancelNode {
     pub(super) fn new_bridge(
         custom: &Arc<dyn Foreign>,
         feeder: Option<&Arc<Node>>,
-        clock: SharedClock,
         deadline: Option<Instant>,
     ) -> CancelNode {
         let foreign_root = feeder.and_then(|f| match &f.kind {
@@ -98,7 +92,6 @@ impl CancelNode {
                 custom: Arc::downgrade(custom),
                 relay: feeder.is_some(),
                 foreign_root,
-                _clock: clock,
             }))),
             ..Cold::default()
         };
@@ -136,7 +129,7 @@ pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
     let feeder_open = b.relay
         && node
-            .parent
+            .parent()
             .get()
             .and_then(NodeRef::source)
             .is_some_and(|feeder| feeder.cancel_node().is_open());
@@ -185,11 +178,12 @@ pub(crate) fn wrap_node(
     deadline: Option<Instant>,
     source: Option<Arc<Node>>,
 ) -> NodeRef {
-    NodeRef::Node(Node::new(
-        None,
-        clock.borrow(), // invariant 12: the node holds the owner
+    // Owns the wrapped context's clock: the custom context may be anything, so nothing else
+    // keeps that clock alive (invariant 12).
+    NodeRef::Node(Node::owning(
+        Parent::None,
+        clock,
         Kind::Wrap(Box::new(WrapNode {
-            _clock: clock,
             custom,
             type_name,
             deadline,
@@ -208,15 +202,13 @@ pub(crate) fn relay_bridge(
     clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
-    let relay = Node::new(
-        Some(&NodeRef::Node(feeder.clone())),
-        clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
-        Kind::Cancel(CancelNode::new_bridge(
-            custom,
-            Some(feeder),
-            clock.clone(),
-            deadline,
-        )),
+    // A bridge owns its clock (invariant 12): it may outlive its wrap (a cancel walk or a
+    // feed upgrades it), and a relay's clock need not be its parent's (a custom context may
+    // take values from one tree and `done()` from another).
+    let relay = Node::owning(
+        Parent::Node(NodeRef::Node(feeder.clone())),
+        clock.clone(),
+        Kind::Cancel(CancelNode::new_bridge(custom, Some(feeder), deadline)),
     );
     attach(&relay, true);
     relay
@@ -229,10 +221,10 @@ pub(crate) fn foreign_bridge(
     clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
-    Node::new(
-        None,
-        clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
-        Kind::Cancel(CancelNode::new_bridge(custom, None, clock.clone(), deadline)),
+    Node::owning(
+        Parent::None,
+        clock.clone(), // a bridge owns its clock (see `relay_bridge`)
+        Kind::Cancel(CancelNode::new_bridge(custom, None, deadline)),
     )
 }
 

@@ -87,7 +87,7 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
     let under_foreign = !is_born_done && (leads(a) || leads(b)); // invariant 16
     let cancel = CancelNode::new(born_done, false, under_foreign, Some(Box::new(cold)));
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
-    let node = Node::new(Some(a), a.clock().clone(), Kind::Cancel(cancel));
+    let node = Node::new(Some(a), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
@@ -109,7 +109,7 @@ fn attach_other(node: &Arc<Node>, other: &NodeRef) {
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.get().and_then(NodeRef::source);
+    let first = node.parent().get().and_then(NodeRef::source);
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }
@@ -163,7 +163,7 @@ pub(super) fn take_slots(node: &Arc<Node>) -> Left {
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
 pub(super) fn leave_all(merged: Vec<Left>) {
     for Left(node, first, second) in merged {
-        leave_canceler(node.parent.get(), first);
+        leave_canceler(node.parent().get(), first);
         leave_other(node.cancel_node(), second);
     }
 }
@@ -197,7 +197,7 @@ pub(super) fn deadline_first(
     // Invariant 15: `now` is this tree's clock. An owner on another clock (the other tree of a
     // merge) is judged only on its own, which the walk may not read (invariant 8): its own
     // timer or lazy check will say when it passes. Until then the canceler's answer stands.
-    if owner.is_some_and(|o| !o.clock.same(&node.clock)) {
+    if owner.is_some_and(|o| !o.clock().same(node.clock())) {
         return Outcome { err, cause };
     }
     let cause = owner.and_then(|o| o.cancel_node().deadline_cause());
@@ -214,7 +214,7 @@ pub(super) fn up(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Node>> {
     fn via(p: Option<&NodeRef>, d: Instant) -> Option<&Arc<Node>> {
         p.and_then(NodeRef::source).filter(|n| n.deadline() == Some(d))
     }
-    via(cur.parent.get(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
+    via(cur.parent().get(), d).or_else(|| via(cur.cancel_node().merged_with(), d))
 }
 
 impl CancelNode {

@@ -161,7 +161,6 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
     // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 19).
     let node = Node::new(
         Some(parent),
-        clock.clone(), // invariant 12: held through the parent
         Kind::Cancel(CancelNode::new(None, false, false, Some(Box::new(cold)))),
     );
     if let Some(src) = parent.source() {
@@ -200,11 +199,7 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
         .source()
         .is_some_and(|s| s.cancel_node().leads_to_foreign()); // invariant 16
     let cancel = CancelNode::new(None, false, under_foreign, Some(Box::new(cold)));
-    let node = Node::new(
-        Some(parent),
-        clock.clone(), // invariant 12: held through the parent
-        Kind::Cancel(cancel),
-    );
+    let node = Node::new(Some(parent), Kind::Cancel(cancel));
     attach(&node, true);
     let c = node.cancel_node();
     if c.is_open()
@@ -221,7 +216,7 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
 /// The lazy check of an open moving node (`err()`, a cancel, a walk's climb, its timer): ends
 /// it if its deadline has passed. `true` if it is done now.
 pub(super) fn poll(node: &Arc<Node>, m: &Moving) -> bool {
-    let now = node.clock.now();
+    let now = node.clock().now();
     let outcome = match m.span {
         Span::Idle(_) => {
             if !m.seal_if_passed(now) {
@@ -238,7 +233,7 @@ pub(super) fn poll(node: &Arc<Node>, m: &Moving) -> bool {
                 // Not started, though the parent's deadline plus the grace period has passed:
                 // the parent ended unobserved. Asking it ends it now, and its walk starts (or
                 // ends) this grace period (invariant 19).
-                if let Some(p) = node.parent.get().and_then(NodeRef::source) {
+                if let Some(p) = node.parent().get().and_then(NodeRef::source) {
                     err(p);
                 }
                 if !node.cancel_node().is_open() {
@@ -278,8 +273,8 @@ pub(super) fn start_grace(
     let Span::Grace(grace) = m.span else {
         return None;
     };
-    let now = node.clock.now();
-    let start = match node.parent.get().and_then(NodeRef::deadline) {
+    let now = node.clock().now();
+    let start = match node.parent().get().and_then(NodeRef::deadline) {
         Some(d) if !born && err == Error::DeadlineExceeded && d <= now => d,
         _ => now,
     };
@@ -301,7 +296,7 @@ pub(super) fn start_grace(
 fn arm(node: &Arc<Node>) {
     let weak = Arc::downgrade(node);
     // Owned: the future may outlive every node of the tree (invariant 12).
-    let clock = node.clock.to_shared();
+    let clock = node.clock().to_shared();
     let fut = async move {
         loop {
             let d = {
@@ -345,7 +340,7 @@ pub(crate) fn touch(node: &Arc<Node>) {
     let Some(m) = c.moving() else { return };
     let Span::Idle(d) = m.span else { return };
     if c.is_open() {
-        m.push(node.clock.now().checked_add(d));
+        m.push(node.clock().now().checked_add(d));
     }
 }
 
@@ -378,7 +373,7 @@ fn moving_deadline(src: &Arc<Node>, mut d: Option<Instant>) -> Option<Instant> {
             };
         }
         if c.is_under_foreign() {
-            let parents = [cur.parent.get(), c.merged_with()];
+            let parents = [cur.parent().get(), c.merged_with()];
             stack.extend(parents.into_iter().flatten().filter_map(NodeRef::source));
         }
     }

@@ -20,7 +20,7 @@ use super::state::AtomicSlot;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::state::Slot;
 use crate::Cause;
-use crate::clock::{ClockRef, SharedClock};
+use crate::clock::{NodeClock, SharedClock};
 use crate::loom::{AtomicU32, Mutex, with_mut};
 use crate::pool::AfterFn;
 use crate::watch::Watch;
@@ -102,21 +102,25 @@ impl Parent {
 }
 
 pub(crate) struct Node {
-    /// Set once at creation; taken only while the node is being dropped (iterative unlink).
-    pub(crate) parent: Parent,
-    /// The root's clock, inherited by every node: a pointer into the owner held by this node
-    /// (a root, a wrap, a bridge) or by an ancestor (invariant 12).
-    pub(crate) clock: ClockRef,
+    /// The root's clock, inherited by every node: owned by this node (a root, a wrap, a
+    /// bridge), else a copy of its parent's (invariant 12). Private, with `parent`: this module
+    /// keeps the parent for as long as the copy exists (`NodeClock::below`'s contract). First,
+    /// so that it is dropped before `parent`.
+    clock: NodeClock,
+    /// Set once at creation; taken only while the node is being dropped (iterative unlink),
+    /// together with `clock` (`take_parent`).
+    parent: Parent,
     pub(crate) kind: Kind,
 }
 
 /// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value and
 /// key. Its deadline is its parent's: `NodeRef::deadline` looks it up.
 pub(crate) struct ValueNode {
-    /// Set once at creation; taken only while the node is being dropped (iterative unlink).
-    pub(crate) parent: Parent,
-    /// The parent's clock (invariant 12).
-    pub(crate) clock: ClockRef,
+    /// The parent's clock, copied (invariant 12; private, as `Node::clock`).
+    clock: NodeClock,
+    /// Set once at creation; taken only while the node is being dropped (iterative unlink),
+    /// together with `clock` (`take_parent`).
+    parent: Parent,
     pub(crate) value: Box<Keyed<dyn Value>>,
     /// The nearest cancel node above: this node's `err()` and `done()`.
     pub(crate) source: Option<Arc<Node>>,
@@ -138,9 +142,6 @@ pub(crate) enum Kind {
         todo: bool,
         /// The process-wide `Ctx::background()`/`Ctx::todo()`.
         is_static: bool,
-        /// The owner of the root's clock, which `Node::clock` points into (invariant 12).
-        /// Never read: it is here to be held.
-        _clock: SharedClock,
     },
     Cancel(CancelNode),
     WithoutCancel,
@@ -177,9 +178,6 @@ impl Keyed<dyn Value> {
 }
 
 pub(crate) struct WrapNode {
-    /// The owner of the wrapped context's clock, which `Node::clock` points into: the custom
-    /// context may be anything, so nothing else keeps that clock alive (invariant 12).
-    pub(crate) _clock: SharedClock,
     /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_custom`
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
     pub(crate) custom: Arc<dyn Foreign>,
@@ -290,28 +288,67 @@ fn count_node(_delta: isize) {
 }
 
 impl Node {
+    /// A node below `parent`, on its clock.
     #[inline(always)]
-    pub(crate) fn new(parent: Option<&NodeRef>, clock: ClockRef, kind: Kind) -> Arc<Node> {
-        Node::with_parent(Parent::of(parent), clock, kind)
+    pub(crate) fn new(parent: Option<&NodeRef>, kind: Kind) -> Arc<Node> {
+        count_node(1);
+        Arc::new(Node {
+            clock: clock_of(parent),
+            parent: Parent::of(parent),
+            kind,
+        })
     }
 
     /// `new`, with the parent already in its `Parent` form.
     #[inline(always)]
-    pub(crate) fn with_parent(parent: Parent, clock: ClockRef, kind: Kind) -> Arc<Node> {
+    pub(crate) fn with_parent(parent: Parent, kind: Kind) -> Arc<Node> {
         count_node(1);
-        Arc::new(Node { parent, clock, kind })
+        Arc::new(Node {
+            clock: clock_below(&parent),
+            parent,
+            kind,
+        })
+    }
+
+    /// A node that owns its clock (a root, a wrap, a bridge: invariant 12), below `parent`.
+    pub(crate) fn owning(parent: Parent, clock: SharedClock, kind: Kind) -> Arc<Node> {
+        count_node(1);
+        Arc::new(Node {
+            clock: NodeClock::own(clock),
+            parent,
+            kind,
+        })
+    }
+
+    /// The node's clock (invariant 12).
+    #[inline]
+    pub(crate) fn clock(&self) -> &NodeClock {
+        &self.clock
+    }
+
+    /// The node's parent.
+    #[inline]
+    pub(crate) fn parent(&self) -> &Parent {
+        &self.parent
+    }
+
+    /// Takes the parent, while dropping (the iterative unlink). The clock copied from it is not
+    /// read again: only this module's drops call this, and they read no clock afterwards
+    /// (invariant 12).
+    #[inline]
+    fn take_parent(&mut self) -> Option<NodeRef> {
+        self.parent.take()
     }
 
     /// The process-wide `Ctx::background()`/`Ctx::todo()` node. Never dropped, so not counted
     /// among live nodes.
     pub(crate) fn new_static_root(todo: bool) -> Arc<Node> {
         Arc::new(Node {
+            clock: NodeClock::SYSTEM,
             parent: Parent::None,
-            clock: ClockRef::SYSTEM,
             kind: Kind::Root {
                 todo,
                 is_static: true,
-                _clock: SharedClock::default(),
             },
         })
     }
@@ -350,12 +387,48 @@ impl ValueNode {
     pub(crate) fn new(parent: &NodeRef, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
         count_node(1);
         Arc::new(ValueNode {
+            clock: clock_of(Some(parent)),
             parent: Parent::of(Some(parent)),
-            clock: parent.clock().clone(), // invariant 12: held through the parent
             value,
             source: parent.source().cloned(),
         })
     }
+
+    /// The node's parent.
+    #[inline]
+    pub(crate) fn parent(&self) -> &Parent {
+        &self.parent
+    }
+
+    /// As `Node::take_parent` (a value node's clock is always a copy: nothing to release).
+    #[inline]
+    fn take_parent(&mut self) -> Option<NodeRef> {
+        self.parent.take()
+    }
+}
+
+/// The clock of a node below `parent`, which becomes the node's `parent` field as
+/// `Parent::of(parent)`: a copy of the parent's clock (the system clock below a process-wide
+/// root, which has no other; or below none).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn clock_of(parent: Option<&NodeRef>) -> NodeClock {
+    match parent {
+        // SAFETY: `below`'s contract. `Parent::of(Some(p))` holds `p` — unless `p` is a
+        // process-wide root, whose clock is the system clock: no pointer, nothing to keep. The
+        // node being built keeps that `Parent` in its `parent` field, private to this module,
+        // and gives it up only in `take_parent`, called by this module's drops, which read no
+        // clock afterwards. So `p`, and the `NodeClock` inside it, live and stay in place for
+        // as long as the copy can be read.
+        Some(p) => unsafe { NodeClock::below(p.clock()) },
+        None => NodeClock::SYSTEM,
+    }
+}
+
+/// `clock_of` for a parent already in its `Parent` form.
+#[inline(always)]
+fn clock_below(parent: &Parent) -> NodeClock {
+    clock_of(parent.get())
 }
 
 impl NodeRef {
@@ -369,7 +442,7 @@ impl NodeRef {
     }
 
     #[inline]
-    pub(crate) fn clock(&self) -> &ClockRef {
+    pub(crate) fn clock(&self) -> &NodeClock {
         match self {
             NodeRef::Node(n) => &n.clock,
             NodeRef::Value(v) => &v.clock,
@@ -392,7 +465,7 @@ impl NodeRef {
         loop {
             match node {
                 NodeRef::Node(n) => return n.deadline(),
-                NodeRef::Value(v) => node = v.parent.get()?,
+                NodeRef::Value(v) => node = v.parent().get()?,
             }
         }
     }
@@ -453,8 +526,11 @@ impl Node {
     #[inline(never)]
     fn drop_linked(&mut self) {
         self.release();
+        // An owned clock's count (a root, a wrap, a bridge; a plain node owns none, invariant
+        // 12): given back here, once: `release` leaves the system clock behind.
+        self.clock.release();
         let second = self.release_merge();
-        let first = self.parent.take();
+        let first = self.take_parent();
         if first.is_some() || second.is_some() {
             unlink(first, second);
         }
@@ -462,9 +538,10 @@ impl Node {
 }
 
 impl Drop for ValueNode {
+    #[inline]
     fn drop(&mut self) {
         count_node(-1);
-        if let Some(parent) = self.parent.take() {
+        if let Some(parent) = self.take_parent() {
             unlink(Some(parent), None);
         }
     }
@@ -504,7 +581,7 @@ fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
                 if let Ok(mut parent) = Arc::try_unwrap(arc) {
                     parent.release();
                     more.extend(parent.release_merge());
-                    next = parent.parent.take();
+                    next = parent.take_parent();
                     // `parent` drops here with no parents: its `Drop` does nothing more.
                 }
             }
@@ -513,7 +590,7 @@ fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
                     continue;
                 }
                 if let Ok(mut parent) = Arc::try_unwrap(arc) {
-                    next = parent.parent.take();
+                    next = parent.take_parent();
                 }
             }
         }
@@ -543,7 +620,7 @@ impl Node {
                     feed.cancel();
                 }
             }
-            leave_canceler(self.parent.get(), slot);
+            leave_canceler(self.parent().get(), slot);
         }
         if let Kind::Wrap(w) = &mut self.kind {
             // The custom context may hold the next wrap down: drop it on the trampoline, not
@@ -576,7 +653,7 @@ mod tests {
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
-        assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<NodeClock>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<ThinCause>>(), mem::size_of::<usize>());
         // Every deadline node has a `Cold` part: the two deadlines, their cause and one word
         // each for the rare bridge and merge.
