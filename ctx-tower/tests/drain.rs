@@ -5,9 +5,10 @@
 //! that ignores its ctx loses its connection a moment later.
 //!
 //! The server's root is a `MockClock`'s, so the grace passes when a test advances the clock:
-//! no real wait for any deadline, and the same interleaving on every run. (tokio's paused time
-//! auto-advances whenever the runtime is idle, which a socket wait makes it: a 30 s grace could
-//! pass while a request crosses loopback.) Sockets are real, so every wait has a watchdog.
+//! no real wait for any deadline, and time moves only where the test says. tokio's paused time
+//! does as well on loopback (one test runs on it) but moves by itself: whenever the runtime
+//! finds nothing to do, it jumps to the next timer, the grace's included. Sockets are real, so
+//! every wait has a watchdog.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -221,9 +222,16 @@ struct Server {
 }
 
 impl Server {
+    /// A server whose root is a `MockClock`'s: `clock.advance` moves its grace.
     async fn start(stack: Stack) -> Server {
         let clock = MockClock::new();
-        let (soft, shutdown) = clock.background().with_cancel_cause();
+        Server::start_on(stack, clock.background(), clock).await
+    }
+
+    /// A server whose `soft` is a child of `root` (`clock` is the tests' to advance, if it is
+    /// `root`'s).
+    async fn start_on(stack: Stack, root: Ctx, clock: MockClock) -> Server {
+        let (soft, shutdown) = root.with_cancel_cause();
         let (release_ctx, release) = Ctx::background().with_cancel();
         let (arrived_tx, arrived) = mpsc::unbounded_channel();
         let (ended_tx, ended) = mpsc::unbounded_channel();
@@ -513,6 +521,33 @@ async fn a_kept_alive_connection_is_closed_at_shutdown_and_takes_no_new_request(
         assert!(
             server.arrived.try_recv().is_err(),
             "no new request reached a handler"
+        );
+        server.drained().await;
+    }
+}
+
+// ===== on tokio's clock =====
+
+#[tokio::test(start_paused = true)]
+async fn on_tokios_paused_clock_the_grace_is_tokios_time() {
+    // The production root: `ctx_tokio::background()`, whose timers are tokio's. Paused, the
+    // runtime jumps to the next timer whenever it is idle: the sleeps below return at once.
+    for stack in STACKS {
+        let mut server = Server::start_on(stack, ctx_tokio::background(), MockClock::new()).await;
+        let mut client = Client::connect(server.addr, Proto::Http1).await.unwrap();
+        let call = client.get("/wait");
+        let ctx = server.arrived().await;
+        server.shut_down();
+        let shut_at = tokio::time::Instant::now();
+        tokio::time::sleep(GRACE - TICK).await;
+        assert_eq!(ctx.err(), None, "{stack:?}: the grace is not over");
+        let (status, body) = answer(call).await.expect("answered");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{stack:?}");
+        assert_eq!(body, "gave up: deploy", "{stack:?}");
+        assert_eq!(
+            shut_at.elapsed(),
+            GRACE,
+            "{stack:?}: canceled when the grace ended"
         );
         server.drained().await;
     }
