@@ -10,7 +10,8 @@
 //! * [`Probe`]: poll a future by hand with a counting waker and assert pending / ready /
 //!   woken N times / waker released;
 //! * [`conformance`]: every behaviour of ctx-core's API as a check that takes a
-//!   [`Runtime`](conformance::Runtime), and [`conformance_suite!`] to run them all as tests.
+//!   [`Runtime`](conformance::Runtime), and [`conformance_suite!`] to run them all as tests;
+//! * [`group`]: the checks of an adapter's errgroup (`Group`), run by [`group_suite!`].
 //!
 //! # Examples
 //!
@@ -62,6 +63,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod conformance;
+pub mod group;
 mod mock;
 mod passthrough;
 mod poll;
