@@ -419,7 +419,10 @@ macro_rules! conformance_suite {
 ///
 /// # Examples
 ///
-/// ```
+/// (Compiled, not run: ctx-core's own tests run the whole suite on `MockRuntime`, one test per
+/// check.)
+///
+/// ```no_run
 /// use ctx_testkit::conformance::{self, MockRuntime};
 /// conformance::run_all(&MockRuntime::new());
 /// ```
