@@ -11,7 +11,8 @@
 //!   woken N times / waker released;
 //! * [`conformance`]: every behaviour of ctx-core's API as a check that takes a
 //!   [`Runtime`](conformance::Runtime), and [`conformance_suite!`] to run them all as tests;
-//! * [`group`]: the checks of an adapter's errgroup (`Group`), run by [`group_suite!`].
+//! * [`group`]: the checks of an adapter's errgroup (`Group`), run by [`group_suite!`];
+//! * [`assert_reexports!`]: an adapter re-exports ctx-core's API, checked at compile time.
 //!
 //! # Examples
 //!
@@ -67,6 +68,7 @@ pub mod group;
 mod mock;
 mod passthrough;
 mod poll;
+mod reexports;
 mod self_waking;
 
 #[doc(inline)]
@@ -77,6 +79,12 @@ pub use crate::passthrough::Passthrough;
 pub use crate::poll::Probe;
 #[doc(inline)]
 pub use crate::self_waking::SelfWaking;
+
+/// What the macros of this crate name from their expansion site.
+#[doc(hidden)]
+pub mod __private {
+    pub use ctx_core;
+}
 
 /// The README's examples, compiled and run by `cargo test --doc`.
 #[doc = include_str!("../README.md")]
