@@ -12,7 +12,9 @@
 //! * [`conformance`]: every behaviour of ctx-core's API as a check that takes a
 //!   [`Runtime`](conformance::Runtime), and [`conformance_suite!`] to run them all as tests;
 //! * [`group`]: the checks of an adapter's errgroup (`Group`), run by [`group_suite!`];
-//! * [`assert_reexports!`]: an adapter re-exports ctx-core's API, checked at compile time.
+//! * [`assert_reexports!`]: an adapter re-exports ctx-core's API, checked at compile time;
+//! * `signal` (Unix): the checks of an adapter's `signal::shutdown` with real signals sent to
+//!   a child process, run by `signal_suite!`.
 //!
 //! # Examples
 //!
@@ -70,6 +72,9 @@ mod passthrough;
 mod poll;
 mod reexports;
 mod self_waking;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub mod signal;
 
 #[doc(inline)]
 pub use crate::mock::MockClock;
