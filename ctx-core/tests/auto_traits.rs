@@ -8,17 +8,15 @@ use ctx_core::{
     AfterFunc, CancelCauseHandle, CancelHandle, Context, Ctx, Done, Error, Run, RunStream, Sleep,
 };
 
-const fn send_sync_static<T: Send + Sync + 'static>() {}
-const fn send_static<T: Send + 'static>() {}
-const fn unpin<T: Unpin>() {}
-const fn clone<T: Clone>() {}
-const fn unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
-const fn error<T: Copy + Eq + std::error::Error + Send + Sync + 'static>() {}
-
 /// Handles and futures are `Send + Sync + 'static` (the futures of `run` and `run_stream`:
 /// `Send + 'static` when theirs are), `Done` and `Sleep` are `Unpin`, `Ctx` and the handles are
 /// `Clone`.
 const _: () = {
+    const fn send_sync_static<T: Send + Sync + 'static>() {}
+    const fn send_static<T: Send + 'static>() {}
+    const fn unpin<T: Unpin>() {}
+    const fn clone<T: Clone>() {}
+
     send_sync_static::<Ctx>();
     send_sync_static::<Done>();
     send_sync_static::<CancelHandle>();
@@ -38,6 +36,8 @@ const _: () = {
 /// `ctx_is_unwind_safe`: a `Ctx` and its handles may cross `catch_unwind` without
 /// `AssertUnwindSafe` (issue 10): a panic never leaves a context half-changed.
 const _: () = {
+    const fn unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+
     unwind_safe::<Ctx>();
     unwind_safe::<CancelHandle>();
     unwind_safe::<CancelCauseHandle>();
@@ -53,7 +53,10 @@ const _: fn(&Ctx, &CancelHandle) = |ctx, cancel| {
 };
 
 /// `Error` is `Copy + Eq + std::error::Error + Send + Sync + 'static`.
-const _: () = error::<Error>();
+const _: () = {
+    const fn error<T: Copy + Eq + std::error::Error + Send + Sync + 'static>() {}
+    error::<Error>()
+};
 
 /// `Error` has exactly the two variants and is not `#[non_exhaustive]`: a match on both needs
 /// no wildcard.
