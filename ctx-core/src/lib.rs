@@ -22,7 +22,8 @@
 //!   [`sleep_blocking`](Ctx::sleep_blocking);
 //! * [`Error`] (`Canceled`, `DeadlineExceeded`), [`Cause`] and [`HandleDropped`] (the cause of a
 //!   context whose last cancel handle was dropped);
-//! * the [`Context`] trait for contexts of your own, and [`Clock`] for runtime adapters.
+//! * the [`Context`] trait for contexts of your own ([`Forward`] for one that wraps a `Ctx`
+//!   and changes one method), and [`Clock`] for runtime adapters.
 //!
 //! # Usage
 //!
@@ -150,13 +151,15 @@
 //    a `CancelHandle` that can also `touch`).
 // 7. `ctx`: the handle `Ctx`. It holds what the engine returns and never matches on a node's
 //    kind.
-// 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `test_util`.
+// 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `forward` (`Forward`: a
+//    `Context` that answers from a `Ctx` but for the methods it overrides), `test_util`.
 mod after;
 pub mod clock;
 mod ctx;
 mod custom;
 mod done;
 mod error;
+mod forward;
 mod handle;
 mod idle;
 mod loom;
@@ -186,6 +189,8 @@ pub use crate::custom::Context;
 pub use crate::done::{Done, Run, RunStream};
 #[doc(inline)]
 pub use crate::error::{Cause, Error, HandleDropped};
+#[doc(inline)]
+pub use crate::forward::Forward;
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
 #[doc(inline)]

@@ -295,22 +295,13 @@ struct Forward {
     dones: Arc<AtomicUsize>,
 }
 
-impl Context for Forward {
-    fn deadline(&self) -> Option<Instant> {
-        self.inner.deadline()
+impl ctx_core::Forward for Forward {
+    fn inner(&self) -> &Ctx {
+        &self.inner
     }
     fn done(&self) -> Done {
         self.dones.fetch_add(1, SeqCst);
         self.inner.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.inner.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.inner.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.inner.value_any(key)
     }
 }
 
