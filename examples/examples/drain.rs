@@ -1,8 +1,9 @@
-//! A graceful drain, as in `docs/services.md` ("Graceful drain"): a hyper server whose requests
-//! run under `ServerLayer::new(hard)`, `hard = soft.with_grace(GRACE)`. A fast and a slow
-//! request are in flight when the server is told to shut down: it takes no new connection, the
-//! fast request finishes within the grace and answers 200, the slow one is canceled when the
-//! grace ends, sees the shutdown's cause and answers 503; then the server returns.
+//! A graceful drain, as in `docs/services.md` ("Graceful drain"): `ctx_examples::serve_drained`
+//! serves a hyper service whose requests run under `ServerLayer::new(hard)`,
+//! `hard = soft.with_grace(GRACE)`. A fast and a slow request are in flight when the server is
+//! told to shut down: it takes no new connection, the fast request finishes within the grace
+//! and answers 200, the slow one is canceled when the grace ends, sees the shutdown's cause and
+//! answers 503; then the server returns.
 //!
 //! ```sh
 //! cargo run -p ctx-examples --example drain
@@ -18,69 +19,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ctx_core::Ctx;
-use ctx_tower::ServerLayer;
+use ctx_examples::serve_drained;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tower::Layer;
 
 /// How long requests in flight may go on once shutdown has begun.
 const GRACE: Duration = Duration::from_secs(1);
-
-/// The recipe of `docs/services.md`: serves `app` until `soft` is done, then drains under
-/// `soft.with_grace(grace)`. Returns once every connection is closed.
-async fn serve_drained<S, B>(listener: TcpListener, soft: Ctx, grace: Duration, app: S)
-where
-    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    // Keep both handles: dropping the last clone of one cancels its context.
-    let (hard, _keep_hard) = soft.with_grace(grace);
-    let (cut_off, _keep_cut_off) = hard.with_grace(Duration::from_secs(1)); // the last word
-    let app = ServerLayer::new(hard).layer(app);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http2()
-        .max_concurrent_streams(200)
-        .max_pending_accept_reset_streams(200);
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let stream = match soft.run(listener.accept()).await {
-            // One accepted as shutdown came is dropped unanswered.
-            Ok(Ok((stream, _))) if !soft.is_done() => stream,
-            // Out of file descriptors, say: wait a little, as axum does.
-            Ok(Err(_)) => {
-                let _ = soft.sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            _ => break, // shutdown: stop accepting
-        };
-        while connections.try_join_next().is_some() {} // forget the closed ones
-        let service = TowerToHyperService::new(app.clone());
-        let (builder, soft, cut_off) = (builder.clone(), soft.clone(), cut_off.clone());
-        connections.spawn(async move {
-            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
-            tokio::select! {
-                biased;
-                _ = soft.done() => conn.as_mut().graceful_shutdown(), // close when idle
-                _ = conn.as_mut() => return,
-            }
-            let _ = cut_off.run(conn).await; // a handler still running then loses its connection
-        });
-    }
-    drop(listener); // connects are refused from here on
-    while connections.join_next().await.is_some() {}
-}
 
 /// `/work?ms=N`: N ms of work under the request's ctx; 503 and the cause when the ctx ends
 /// first. Tells `started` when it begins.

@@ -1,8 +1,13 @@
-//! The graceful drain of `docs/services.md` ("Graceful drain"), on loopback, with a hyper
-//! service and with an axum `Router`: once `soft` is done no new connection or request is
-//! taken, a request in flight that ends within the grace answers in full, one still running
-//! when the grace ends is canceled with the shutdown's cause (and answers 503), and a handler
-//! that ignores its ctx loses its connection a moment later.
+//! The graceful drain, `ctx_examples::serve_drained` (the recipe of `docs/services.md`,
+//! "Graceful drain"), on loopback, with a hyper service and with an axum `Router`, over HTTP/1.1
+//! and HTTP/2: once `soft` is done no new connection or request is taken, a request in flight
+//! that ends within the grace answers in full, one still running when the grace ends is
+//! canceled with the shutdown's cause (and answers 503), and a handler that ignores its ctx
+//! loses its connection a moment later. `axum::serve` with `with_graceful_shutdown` is held to
+//! the promises it keeps too.
+//!
+//! Each test runs one body over a table of cases (server × protocol); every failure names its
+//! case.
 //!
 //! The server's root is a `MockClock`'s, so the grace passes when a test advances the clock:
 //! no real wait for any deadline, and time moves only where the test says. tokio's paused time
@@ -19,77 +24,24 @@ use std::time::Duration;
 
 use axum::extract::{Extension, State};
 use ctx_core::{CancelCauseHandle, CancelHandle, Cause, Ctx};
+use ctx_examples::{LAST_WORD, serve_drained};
 use ctx_testkit::MockClock;
 use ctx_tower::ServerLayer;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use tower::Layer;
 
 /// The watchdog of every wait.
 const LIMIT: Duration = Duration::from_secs(10);
 /// The grace period of every server here (on the mock clock: it costs no real time).
 const GRACE: Duration = Duration::from_secs(30);
-/// What a handler that ignores its ctx still gets after the grace, before its connection goes.
-const LAST_WORD: Duration = Duration::from_secs(1);
 /// A step of the mock clock short of a deadline.
 const TICK: Duration = Duration::from_millis(1);
-
-// ===== the recipe =====
-
-/// The recipe of `docs/services.md`: serves `app` under `ServerLayer::new(hard)`, where
-/// `hard = soft.with_grace(grace)`, until `soft` is done; then takes no new connection, asks
-/// each open one to close once its requests have ended, and cuts off those still open
-/// `LAST_WORD` after the grace. Returns once every connection is closed.
-async fn serve_drained<S, B>(listener: TcpListener, soft: Ctx, grace: Duration, app: S)
-where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let (hard, _keep_hard) = soft.with_grace(grace);
-    let (cut_off, _keep_cut_off) = hard.with_grace(LAST_WORD);
-    let app = ServerLayer::new(hard).layer(app);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http2()
-        .max_concurrent_streams(200)
-        .max_pending_accept_reset_streams(200);
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let stream = match soft.run(listener.accept()).await {
-            Ok(Ok((stream, _))) if !soft.is_done() => stream,
-            Ok(Err(_)) => {
-                let _ = soft.sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            _ => break,
-        };
-        while connections.try_join_next().is_some() {}
-        let service = TowerToHyperService::new(app.clone());
-        let (builder, soft, cut_off) = (builder.clone(), soft.clone(), cut_off.clone());
-        connections.spawn(async move {
-            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
-            tokio::select! {
-                biased;
-                _ = soft.done() => conn.as_mut().graceful_shutdown(),
-                _ = conn.as_mut() => return,
-            }
-            let _ = cut_off.run(conn).await;
-        });
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
-}
 
 // ===== the application =====
 
@@ -187,7 +139,7 @@ fn axum_app(app: App) -> axum::Router {
     axum::Router::new().fallback(handler).with_state(app)
 }
 
-// ===== a server under test =====
+// ===== the cases =====
 
 #[derive(Clone, Copy, Debug)]
 enum Stack {
@@ -208,7 +160,40 @@ const STACKS: [Stack; 2] = [Stack::Hyper, Stack::Axum];
 /// The recipe, and `axum::serve` where it keeps the same promise.
 const DRAINING: [Stack; 3] = [Stack::Hyper, Stack::Axum, Stack::AxumServe];
 
+#[derive(Clone, Copy, Debug)]
+enum Proto {
+    Http1,
+    Http2,
+}
+
+const PROTOS: [Proto; 2] = [Proto::Http1, Proto::Http2];
+
+/// One row of a test's table: a server, and the protocol its clients speak. Shown as
+/// `Hyper Http2` in every failure message.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    stack: Stack,
+    proto: Proto,
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} {:?}", self.stack, self.proto)
+    }
+}
+
+/// Every server of `stacks` with every protocol.
+fn cases(stacks: &[Stack]) -> impl Iterator<Item = Case> + '_ {
+    stacks
+        .iter()
+        .flat_map(|&stack| PROTOS.map(|proto| Case { stack, proto }))
+}
+
+// ===== a server under test =====
+
 struct Server {
+    /// What is under test, for failure messages.
+    case: Case,
     addr: SocketAddr,
     clock: MockClock,
     shutdown: CancelCauseHandle,
@@ -221,16 +206,32 @@ struct Server {
     returned: JoinHandle<()>,
 }
 
+/// A request in flight: its connection, the call (answered in a task) and the ctx its handler
+/// got.
+struct InFlight {
+    _client: Client,
+    call: JoinHandle<Answer>,
+    ctx: Ctx,
+}
+
 impl Server {
     /// A server whose root is a `MockClock`'s: `clock.advance` moves its grace.
-    async fn start(stack: Stack) -> Server {
+    async fn start(case: Case) -> Server {
         let clock = MockClock::new();
-        Server::start_on(stack, clock.background(), clock).await
+        Server::start_on(case, clock.background(), clock).await
+    }
+
+    /// A server of `case`, with a request to `path` in flight on it: shutdown has begun.
+    async fn shut_down_during(case: Case, path: &str) -> (Server, InFlight) {
+        let mut server = Server::start(case).await;
+        let in_flight = server.in_flight(path).await;
+        server.shut_down();
+        (server, in_flight)
     }
 
     /// A server whose `soft` is a child of `root` (`clock` is the tests' to advance, if it is
     /// `root`'s).
-    async fn start_on(stack: Stack, root: Ctx, clock: MockClock) -> Server {
+    async fn start_on(case: Case, root: Ctx, clock: MockClock) -> Server {
         let (soft, shutdown) = root.with_cancel_cause();
         let (release_ctx, release) = Ctx::background().with_cancel();
         let (arrived_tx, arrived) = mpsc::unbounded_channel();
@@ -242,7 +243,7 @@ impl Server {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let returned = match stack {
+        let returned = match case.stack {
             Stack::Hyper => tokio::spawn(serve_drained(listener, soft, GRACE, hyper_app(app))),
             Stack::Axum => tokio::spawn(serve_drained(listener, soft, GRACE, axum_app(app))),
             Stack::AxumServe => tokio::spawn(async move {
@@ -258,6 +259,7 @@ impl Server {
             }),
         };
         Server {
+            case,
             addr,
             clock,
             shutdown,
@@ -269,19 +271,33 @@ impl Server {
         }
     }
 
+    /// Sends `GET path` on a new connection and waits until it reaches a handler.
+    async fn in_flight(&mut self, path: &str) -> InFlight {
+        let mut client = Client::connect(self.addr, self.case.proto).await.unwrap();
+        let call = client.get(path);
+        let ctx = self.arrived().await;
+        InFlight {
+            _client: client,
+            call,
+            ctx,
+        }
+    }
+
     /// The ctx of the next request to reach a handler.
     async fn arrived(&mut self) -> Ctx {
+        let case = self.case;
         timeout(LIMIT, self.arrived.recv())
             .await
-            .expect("a request reached a handler")
+            .unwrap_or_else(|_| panic!("{case}: a request reached a handler"))
             .expect("the server is alive")
     }
 
     /// How the next handler to answer ended.
     async fn ended(&mut self) -> Ended {
+        let case = self.case;
         timeout(LIMIT, self.ended.recv())
             .await
-            .expect("a handler answered")
+            .unwrap_or_else(|_| panic!("{case}: a handler answered"))
             .expect("the server is alive")
     }
 
@@ -292,22 +308,15 @@ impl Server {
 
     /// Waits for the server to return, which it does once the drain is over.
     async fn drained(self) {
+        let case = self.case;
         timeout(LIMIT, self.returned)
             .await
-            .expect("the server returns once drained")
+            .unwrap_or_else(|_| panic!("{case}: the server returns once drained"))
             .expect("the server does not panic");
     }
 }
 
 // ===== clients =====
-
-#[derive(Clone, Copy, Debug)]
-enum Proto {
-    Http1,
-    Http2,
-}
-
-const PROTOS: [Proto; 2] = [Proto::Http1, Proto::Http2];
 
 /// What a client got: the status and the whole body, or hyper's error.
 type Answer = Result<(StatusCode, Bytes), hyper::Error>;
@@ -367,10 +376,10 @@ impl Client {
     }
 }
 
-async fn answer(call: JoinHandle<Answer>) -> Answer {
+async fn answer(case: Case, call: JoinHandle<Answer>) -> Answer {
     timeout(LIMIT, call)
         .await
-        .expect("the call is answered or fails, it does not hang")
+        .unwrap_or_else(|_| panic!("{case}: the call is answered or fails, it does not hang"))
         .expect("the call does not panic")
 }
 
@@ -378,74 +387,58 @@ async fn answer(call: JoinHandle<Answer>) -> Answer {
 
 #[tokio::test]
 async fn a_request_in_flight_that_ends_within_the_grace_answers_in_full() {
-    for (stack, proto) in DRAINING.into_iter().flat_map(|s| PROTOS.map(|p| (s, p))) {
-        let mut server = Server::start(stack).await;
-        let mut client = Client::connect(server.addr, proto).await.unwrap();
-        let call = client.get("/wait");
-        let ctx = server.arrived().await;
-        server.shut_down();
+    for case in cases(&DRAINING) {
+        let (mut server, wait) = Server::shut_down_during(case, "/wait").await;
         server.clock.advance(GRACE - TICK);
-        assert_eq!(ctx.err(), None, "{stack:?} {proto:?}: the grace is not over");
+        assert_eq!(wait.ctx.err(), None, "{case}: the grace is not over");
         server.release.cancel(); // the handler's work is done
-        let (status, body) = answer(call).await.expect("answered");
-        assert_eq!(status, StatusCode::OK, "{stack:?} {proto:?}");
-        assert!(body == full_body(), "{stack:?} {proto:?}: the whole body");
-        assert!(server.ended().await.cause.is_none(), "{stack:?} {proto:?}");
+        let (status, body) = answer(case, wait.call).await.expect("answered");
+        assert_eq!(status, StatusCode::OK, "{case}");
+        assert!(body == full_body(), "{case}: the whole body");
+        assert!(server.ended().await.cause.is_none(), "{case}");
         server.drained().await;
     }
 }
 
 #[tokio::test]
 async fn a_request_still_running_when_the_grace_ends_sees_the_shutdowns_cause_and_answers_503() {
-    for (stack, proto) in DRAINING.into_iter().flat_map(|s| PROTOS.map(|p| (s, p))) {
-        let mut server = Server::start(stack).await;
-        let mut client = Client::connect(server.addr, proto).await.unwrap();
-        let call = client.get("/wait");
-        let ctx = server.arrived().await;
-        server.shut_down();
+    for case in cases(&DRAINING) {
+        let (mut server, wait) = Server::shut_down_during(case, "/wait").await;
         server.clock.advance(GRACE - TICK);
-        assert_eq!(ctx.err(), None, "{stack:?} {proto:?}: the grace is not over");
+        assert_eq!(wait.ctx.err(), None, "{case}: the grace is not over");
         server.clock.advance(TICK); // now it is
         let ended = server.ended().await;
-        assert_eq!(
-            ended.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{stack:?} {proto:?}"
-        );
+        assert_eq!(ended.status, StatusCode::SERVICE_UNAVAILABLE, "{case}");
         let cause = ended.cause.expect("the handler saw its ctx end");
         assert!(
             Arc::ptr_eq(&cause, &server.why),
-            "{stack:?} {proto:?}: the handler sees the shutdown's own cause, got {cause}"
+            "{case}: the handler sees the shutdown's own cause, got {cause}"
         );
-        let (status, body) = answer(call).await.expect("answered");
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{stack:?} {proto:?}");
-        assert_eq!(body, "gave up: deploy", "{stack:?} {proto:?}");
+        let (status, body) = answer(case, wait.call).await.expect("answered");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{case}");
+        assert_eq!(body, "gave up: deploy", "{case}");
         server.drained().await;
     }
 }
 
 #[tokio::test]
 async fn a_handler_that_ignores_its_ctx_loses_its_connection_a_moment_after_the_grace() {
-    for (stack, proto) in STACKS.into_iter().flat_map(|s| PROTOS.map(|p| (s, p))) {
-        let mut server = Server::start(stack).await;
-        let mut client = Client::connect(server.addr, proto).await.unwrap();
-        let call = client.get("/stuck");
-        let ctx = server.arrived().await;
-        server.shut_down();
+    for case in cases(&STACKS) {
+        let (server, stuck) = Server::shut_down_during(case, "/stuck").await;
         server.clock.advance(GRACE);
-        assert!(ctx.is_done(), "{stack:?} {proto:?}: the grace is over");
+        assert!(stuck.ctx.is_done(), "{case}: the grace is over");
         server.clock.advance(LAST_WORD - TICK);
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
         assert!(
-            !call.is_finished() && !server.returned.is_finished(),
-            "{stack:?} {proto:?}: the handler still has a moment"
+            !stuck.call.is_finished() && !server.returned.is_finished(),
+            "{case}: the handler still has a moment"
         );
         server.clock.advance(TICK);
         assert!(
-            answer(call).await.is_err(),
-            "{stack:?} {proto:?}: the connection is closed under the stuck handler"
+            answer(case, stuck.call).await.is_err(),
+            "{case}: the connection is closed under the stuck handler"
         );
         server.drained().await;
     }
@@ -455,72 +448,66 @@ async fn a_handler_that_ignores_its_ctx_loses_its_connection_a_moment_after_the_
 
 #[tokio::test]
 async fn once_shutdown_is_done_no_new_connection_is_taken() {
-    for (stack, proto) in STACKS.into_iter().flat_map(|s| PROTOS.map(|p| (s, p))) {
-        let mut server = Server::start(stack).await;
+    for case in cases(&STACKS) {
         // A request in flight keeps the server draining (and so alive) through the test.
-        let mut busy = Client::connect(server.addr, proto).await.unwrap();
-        let in_flight = busy.get("/wait");
-        server.arrived().await;
-        server.shut_down();
+        let (mut server, busy) = Server::shut_down_during(case, "/wait").await;
         // Connect until refused: the kernel may still complete a handshake or two before the
         // server drops its listener (or reset one as it does), but none of those connections
         // is answered.
         let refused = timeout(LIMIT, async {
             loop {
-                match Client::connect(server.addr, proto).await {
+                match Client::connect(server.addr, case.proto).await {
                     // A handshake cut by the listener's close, as it closes.
                     Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
                     Err(e) => return e,
                     Ok(mut late) => {
-                        let got = answer(late.get("/")).await;
-                        assert!(got.is_err(), "{stack:?} {proto:?}: answered {got:?}");
+                        let got = answer(case, late.get("/")).await;
+                        assert!(got.is_err(), "{case}: answered {got:?}");
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
         .await
-        .expect("connections are refused once the listener is dropped");
-        assert_eq!(
-            refused.kind(),
-            ErrorKind::ConnectionRefused,
-            "{stack:?} {proto:?}"
-        );
+        .unwrap_or_else(|_| panic!("{case}: connections are refused once the listener is dropped"));
+        assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "{case}");
         assert!(
             server.arrived.try_recv().is_err(),
-            "no new request reached a handler"
+            "{case}: no new request reached a handler"
         );
-        assert!(!server.returned.is_finished(), "still draining");
+        assert!(!server.returned.is_finished(), "{case}: still draining");
         server.release.cancel();
-        assert_eq!(answer(in_flight).await.unwrap().0, StatusCode::OK);
+        assert_eq!(answer(case, busy.call).await.unwrap().0, StatusCode::OK, "{case}");
         server.drained().await;
     }
 }
 
 #[tokio::test]
 async fn a_kept_alive_connection_is_closed_at_shutdown_and_takes_no_new_request() {
-    for (stack, proto) in DRAINING.into_iter().flat_map(|s| PROTOS.map(|p| (s, p))) {
-        let mut server = Server::start(stack).await;
-        let mut idle = Client::connect(server.addr, proto).await.unwrap();
-        assert_eq!(answer(idle.get("/")).await.unwrap().0, StatusCode::OK);
+    for case in cases(&DRAINING) {
+        let mut server = Server::start(case).await;
+        let mut idle = Client::connect(server.addr, case.proto).await.unwrap();
+        assert_eq!(
+            answer(case, idle.get("/")).await.unwrap().0,
+            StatusCode::OK,
+            "{case}"
+        );
         server.arrived().await;
-        assert!(idle.ready().await, "kept alive for the next request");
-        let mut busy = Client::connect(server.addr, proto).await.unwrap();
-        let in_flight = busy.get("/wait");
-        server.arrived().await;
+        assert!(idle.ready().await, "{case}: kept alive for the next request");
+        let busy = server.in_flight("/wait").await;
         server.shut_down();
         // The server closes the idle connection at once, while the other one still drains.
         timeout(LIMIT, &mut idle.conn)
             .await
-            .expect("the server closes the idle connection")
+            .unwrap_or_else(|_| panic!("{case}: the server closes the idle connection"))
             .unwrap();
-        assert!(!idle.ready().await, "{stack:?} {proto:?}: no new request");
-        assert!(!server.returned.is_finished(), "still draining");
+        assert!(!idle.ready().await, "{case}: no new request");
+        assert!(!server.returned.is_finished(), "{case}: still draining");
         server.release.cancel();
-        assert_eq!(answer(in_flight).await.unwrap().0, StatusCode::OK);
+        assert_eq!(answer(case, busy.call).await.unwrap().0, StatusCode::OK, "{case}");
         assert!(
             server.arrived.try_recv().is_err(),
-            "no new request reached a handler"
+            "{case}: no new request reached a handler"
         );
         server.drained().await;
     }
@@ -533,22 +520,52 @@ async fn on_tokios_paused_clock_the_grace_is_tokios_time() {
     // The production root: `ctx_tokio::background()`, whose timers are tokio's. Paused, the
     // runtime jumps to the next timer whenever it is idle: the sleeps below return at once.
     for stack in STACKS {
-        let mut server = Server::start_on(stack, ctx_tokio::background(), MockClock::new()).await;
-        let mut client = Client::connect(server.addr, Proto::Http1).await.unwrap();
-        let call = client.get("/wait");
-        let ctx = server.arrived().await;
+        let case = Case {
+            stack,
+            proto: Proto::Http1,
+        };
+        let mut server = Server::start_on(case, ctx_tokio::background(), MockClock::new()).await;
+        let wait = server.in_flight("/wait").await;
         server.shut_down();
         let shut_at = tokio::time::Instant::now();
         tokio::time::sleep(GRACE - TICK).await;
-        assert_eq!(ctx.err(), None, "{stack:?}: the grace is not over");
-        let (status, body) = answer(call).await.expect("answered");
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{stack:?}");
-        assert_eq!(body, "gave up: deploy", "{stack:?}");
-        assert_eq!(
-            shut_at.elapsed(),
-            GRACE,
-            "{stack:?}: canceled when the grace ended"
-        );
+        assert_eq!(wait.ctx.err(), None, "{case}: the grace is not over");
+        let (status, body) = answer(case, wait.call).await.expect("answered");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{case}");
+        assert_eq!(body, "gave up: deploy", "{case}");
+        assert_eq!(shut_at.elapsed(), GRACE, "{case}: canceled when the grace ended");
         server.drained().await;
     }
+}
+
+// ===== the page shows this function =====
+
+/// The text of `async fn serve_drained` in `source` up to its closing brace, without comments
+/// or whitespace.
+fn serve_drained_tokens(source: &str) -> String {
+    let start = source
+        .find("async fn serve_drained")
+        .expect("the source defines serve_drained");
+    let len = source[start..]
+        .find("\n}\n")
+        .expect("serve_drained ends with a `}` line");
+    source[start..start + len]
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or(""))
+        .flat_map(str::chars)
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+#[test]
+fn the_services_page_shows_the_very_serve_drained_these_tests_run() {
+    let page = serve_drained_tokens(include_str!("../../docs/services.md"));
+    // The library names the last word; the page spells it out.
+    assert_eq!(LAST_WORD, Duration::from_secs(1));
+    let library =
+        serve_drained_tokens(include_str!("../src/drain.rs")).replace("LAST_WORD", "Duration::from_secs(1)");
+    assert_eq!(
+        page, library,
+        "docs/services.md's serve_drained is src/drain.rs's"
+    );
 }
