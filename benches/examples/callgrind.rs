@@ -15,7 +15,11 @@
 //! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
 //! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`),
 //! `idle-touch` (`IdleHandle::touch` on a child of `background()`) and `touch-floor` (its floor:
-//! `Instant::now()` and one atomic store).
+//! `Instant::now()` and one atomic store), `timer-arm` (`with_timeout` of `background()`, one
+//! pending `done()` poll, which arms its timer on the system clock, `cancel()`),
+//! `timer-arm-nop` (the same on a clock whose timers cost nothing: what the watch that drives
+//! a timer costs) and `wrap-foreign` (`Ctx::wrap` of a context whose `done()` is a foreign
+//! future: its watcher's start, first poll and cancel, then drop).
 //! With the `runtimes` feature (on by default), on a current-thread tokio runtime: `tokio-now`
 //! (`TokioClock::now()` inside `block_on`), `tokio-now-outside` (the same clock read on a thread
 //! outside the runtime), `tokio-with-timeout` (`with-timeout` on `ctx_tokio::background()`,
@@ -115,9 +119,60 @@ fn main() {
                 black_box(&word).store(nanos, Ordering::Release);
             })
         }
+        "timer-arm" => (0..n).for_each(|_| timer_arm(&bg)),
+        "timer-arm-nop" => {
+            let root = Ctx::background_with_clock(Arc::new(NopClock));
+            (0..n).for_each(|_| timer_arm(&root))
+        }
+        "wrap-foreign" => {
+            let (values, _c) = bg.with_cancel();
+            (0..n).for_each(|_| {
+                let wrapped = Ctx::wrap(Pending(values.clone()));
+                drop(black_box(wrapped));
+            })
+        }
         #[cfg(feature = "runtimes")]
         op if op.starts_with("tokio-") => tokio_op(op, n),
         other => panic!("unknown operation {other}"),
+    }
+}
+
+/// `with_timeout`, one pending `done()` poll (arms the timer), `cancel()`, drop.
+fn timer_arm(root: &Ctx) {
+    let (ctx, cancel) = black_box(root).with_timeout(Duration::from_secs(3600));
+    let mut done = std::pin::pin!(ctx.done());
+    let _ = done
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    cancel.cancel();
+    drop(black_box(ctx));
+}
+
+/// A clock whose timers never fire and cost one allocation: isolates the watch around them.
+#[derive(Debug)]
+struct NopClock;
+
+impl ctx_core::Clock for NopClock {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+    fn sleep_until(&self, _deadline: std::time::Instant) -> ctx_core::clock::Timer {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A context whose `done()` is a foreign future that never completes: `Ctx::wrap` watches it.
+struct Pending(Ctx);
+
+impl ctx_core::Forward for Pending {
+    fn inner(&self) -> &Ctx {
+        &self.0
+    }
+    fn done(&self) -> ctx_core::Done {
+        ctx_core::Done::new(std::future::pending())
+    }
+    fn err(&self) -> Option<ctx_core::Error> {
+        None
     }
 }
 

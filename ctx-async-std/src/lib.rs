@@ -98,8 +98,8 @@ pub use crate::async_io_clock::{AsyncIoClock, background, todo};
 pub use crate::task::{spawn, spawn_try};
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped,
-    IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Forward,
+    HandleDropped, IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.

@@ -180,18 +180,38 @@ impl Clock for SystemClock {
     }
 }
 
-pub(crate) use self::shared::{ClockRef, SharedClock};
+pub(crate) use self::shared::{NodeClock, SharedClock};
 
-/// How nodes hold their clock: the few that *own* it (a root made by `background_with_clock` or
-/// `todo_with_clock`, a wrap, a bridge: see invariant 12 in `tree/mod.rs`) keep a
-/// [`SharedClock`], which counts; every other node keeps a [`ClockRef`], a one-word pointer into
-/// an owner above it, whose clone is a copy. So deriving and dropping a context under a root
-/// with a clock of its own touches no reference count of the clock: a count shared by every
-/// context of a tree would be one cache line written by every thread that derives from it.
+/// How contexts hold their clock: the whole safety argument of the crate's only `unsafe` code.
 ///
-/// The crate's only `unsafe` code is here: dereferencing that pointer, and taking a count from
-/// it (`ClockRef::to_shared`), for what must keep the clock beyond the node it was read from (a
-/// timer future, a wrap). Both are sound only by invariant 12, which the engine keeps.
+/// A node keeps its clock in a [`NodeClock`]: one word. The few nodes that *own* the clock (a
+/// root made by `background_with_clock` or `todo_with_clock`, a wrap, a bridge) hold a counted
+/// reference, as an `Arc` would; every other node holds an uncounted copy of its parent's
+/// pointer, so that deriving and dropping a context under a root with a clock of its own writes
+/// no reference count: a count shared by every context of a tree would be one cache line
+/// written by every thread that derives from it.
+///
+/// # Safety argument (all of it is in this module)
+///
+/// * The pointer is made once, by [`SharedClock::new`], with `Arc::into_raw`; it never changes
+///   and is only ever turned back into an `Arc` (or counted) through `Arc::from_raw` /
+///   `Arc::increment_strong_count` / `Arc::decrement_strong_count`, as std requires.
+/// * A [`SharedClock`] owns one strong count (`Clone` adds one, `Drop` gives it back), so while
+///   one exists the clock is alive. An owning [`NodeClock`] (tag bit set) is a `SharedClock`
+///   in another form (made only by [`NodeClock::own`], given back by [`NodeClock::release`],
+///   which makes it the system clock: no pointer is left behind).
+/// * A *borrowed* [`NodeClock`] (tag bit clear) counts nothing. It is made only by
+///   [`NodeClock::below`], which is `unsafe`: its caller promises that the `NodeClock` it
+///   copies from stays where it is, alive, for as long as the copy can be read. Nothing else makes
+///   one: `NodeClock` is neither `Clone` nor `Copy` (a test asserts it at compile time), so
+///   safe code outside this module can only *borrow* a `NodeClock` (`&NodeClock`), never
+///   duplicate it. By induction over the chain of copies, every borrowed `NodeClock` that can
+///   be reached points into a clock whose owner is alive: every read (`get`, `now`, `same`) and
+///   every new count (`to_shared`) is sound.
+/// * The one caller of `below` is the node module (`tree/node.rs`), for a child whose `parent`
+///   field holds the node it copies from; that module keeps the parent for as long as the
+///   child's `NodeClock` can be read (both fields are private to it; it lets go of the parent
+///   only while dropping the child).
 #[allow(unsafe_code)]
 mod shared {
     use std::fmt;
@@ -201,76 +221,154 @@ mod shared {
 
     use super::{Clock, SystemClock};
 
-    /// An owner of a clock (`None`: the system clock, which needs none). Boxed once per root so
-    /// that a [`ClockRef`] into it is one thin pointer.
-    #[derive(Clone, Default)]
-    pub(crate) struct SharedClock(Option<Arc<Arc<dyn Clock>>>);
+    /// The heap block of an owned clock: `Arc::into_raw` of an `Arc<Arc<dyn Clock>>` (boxed
+    /// once more so that a pointer to it is one thin word).
+    type Block = Arc<dyn Clock>;
+
+    /// An owner of a clock (`None`: the system clock, which needs none): one strong count of the
+    /// clock's `Arc`, held as the raw pointer `Arc::into_raw` gave.
+    pub(crate) struct SharedClock(Option<NonNull<Block>>);
+
+    // SAFETY: a `SharedClock` is an `Arc<Arc<dyn Clock>>` in raw form: it gives only `&` access
+    // to an `Arc<dyn Clock>`, which is `Send + Sync` (`Clock: Send + Sync`).
+    unsafe impl Send for SharedClock {}
+    // SAFETY: as for `Send`.
+    unsafe impl Sync for SharedClock {}
 
     impl SharedClock {
-        /// A root's clock.
+        /// An owner of `clock`, counted.
         pub(crate) fn new(clock: Arc<dyn Clock>) -> SharedClock {
-            SharedClock(Some(Arc::new(clock)))
+            let raw = Arc::into_raw(Arc::new(clock)).cast_mut();
+            SharedClock(NonNull::new(raw))
         }
 
-        /// A pointer into this owner, for the node that holds it (and, copied, for every node
-        /// below that node: invariant 12 of `tree/mod.rs`).
-        pub(crate) fn borrow(&self) -> ClockRef {
-            // `Arc::as_ptr`, not a reference: the pointer keeps the provenance of the `Arc`'s
-            // whole block, which `ClockRef::to_shared` needs to reach the counts. Never null.
-            ClockRef(
-                self.0
-                    .as_ref()
-                    .and_then(|c| NonNull::new(Arc::as_ptr(c).cast_mut())),
-            )
-        }
+        /// The system clock.
+        pub(crate) const SYSTEM: SharedClock = SharedClock(None);
 
         pub(crate) fn get(&self) -> &dyn Clock {
-            match &self.0 {
+            match self.0 {
                 None => &SystemClock,
-                Some(c) => &***c,
+                // SAFETY: `self` owns a strong count of the block (this module's argument), so
+                // it is alive for as long as `&self` is borrowed.
+                Some(p) => unsafe { &**p.as_ptr() },
             }
         }
 
         #[inline]
         pub(crate) fn now(&self) -> Instant {
-            match &self.0 {
+            match self.0 {
                 None => Instant::now(),
-                Some(c) => c.now(),
+                Some(_) => self.get().now(),
             }
         }
     }
 
-    /// How a node holds its clock: one word, `None` for the system clock, else a pointer to the
-    /// clock inside a [`SharedClock`] that the node itself or one of its ancestors owns. Its
-    /// clone is a copy: no reference count.
-    ///
-    /// Invariant (12 in `tree/mod.rs`): a `ClockRef` is made only by [`SharedClock::borrow`],
-    /// for the node that holds that owner, and copied only into that node's descendants, each
-    /// of which holds its parent(s) strongly until its own `Drop`; or read for as long as a
-    /// node it came from is borrowed (`Ctx::value_any`, the `Done` of a node). So while a
-    /// `ClockRef` can be reached, its owner is alive.
-    #[derive(Clone)]
-    pub(crate) struct ClockRef(Option<NonNull<Arc<dyn Clock>>>);
+    impl Default for SharedClock {
+        fn default() -> SharedClock {
+            SharedClock::SYSTEM
+        }
+    }
 
-    // SAFETY: a `ClockRef` gives only `&` access to an `Arc<dyn Clock>`, which is `Send` and
-    // `Sync` (`Clock: Send + Sync`): sharing or sending the pointer is sharing `&Arc<dyn Clock>`,
-    // as the `Arc<Arc<dyn Clock>>` it borrows from could be. Its lifetime is invariant 12's.
-    unsafe impl Send for ClockRef {}
+    impl Clone for SharedClock {
+        fn clone(&self) -> SharedClock {
+            if let Some(p) = self.0 {
+                // SAFETY: `p` came from `Arc::into_raw`, and `self` holds a count of it: the
+                // block is alive. Adding a count is `Arc::clone`.
+                unsafe { Arc::increment_strong_count(p.as_ptr().cast_const()) };
+            }
+            SharedClock(self.0)
+        }
+    }
+
+    impl Drop for SharedClock {
+        fn drop(&mut self) {
+            if let Some(p) = self.0 {
+                // SAFETY: `p` came from `Arc::into_raw`, and `self` holds one count of it, which
+                // it gives back here, once.
+                unsafe { Arc::decrement_strong_count(p.as_ptr().cast_const()) };
+            }
+        }
+    }
+
+    /// How a node holds its clock: one word, null for the system clock, else the pointer of a
+    /// [`SharedClock`] with its low bit set when this `NodeClock` owns a count of it. Neither
+    /// `Clone` nor `Copy`: see the module's safety argument.
+    pub(crate) struct NodeClock {
+        /// Null, or a `Block` pointer from `Arc::into_raw` (8-aligned: the low bit is free),
+        /// tagged with [`OWNS`].
+        ptr: *const Block,
+    }
+
+    /// The tag of an owning `NodeClock`.
+    const OWNS: usize = 1;
+
+    // SAFETY: a `NodeClock` gives only `&` access to an `Arc<dyn Clock>`, which is `Send +
+    // Sync`; an owning one moves or shares a strong count, as an `Arc` does.
+    unsafe impl Send for NodeClock {}
     // SAFETY: as for `Send`.
-    unsafe impl Sync for ClockRef {}
+    unsafe impl Sync for NodeClock {}
 
-    impl ClockRef {
-        /// The system clock.
-        pub(crate) const SYSTEM: ClockRef = ClockRef(None);
+    impl NodeClock {
+        /// The system clock: no pointer.
+        pub(crate) const SYSTEM: NodeClock = NodeClock {
+            ptr: std::ptr::null(),
+        };
+
+        /// A node's clock that owns `clock`'s count (a root, a wrap, a bridge).
+        pub(crate) fn own(clock: SharedClock) -> NodeClock {
+            let clock = std::mem::ManuallyDrop::new(clock); // its count moves into the node
+            match clock.0 {
+                None => NodeClock::SYSTEM,
+                Some(p) => NodeClock {
+                    ptr: p.as_ptr().cast_const().map_addr(|a| a | OWNS),
+                },
+            }
+        }
+
+        /// A child's clock: `parent`'s, not counted.
+        ///
+        /// # Safety
+        ///
+        /// The caller keeps `parent` alive and in place (not dropped, not overwritten, not
+        /// released) for as long as the returned `NodeClock` can be read: the node that holds
+        /// the result holds the node that holds `parent`, and reads its clock no more once it
+        /// lets go of it (while it is being dropped).
+        #[inline]
+        pub(crate) unsafe fn below(parent: &NodeClock) -> NodeClock {
+            NodeClock { ptr: parent.block() }
+        }
+
+        /// Gives back the count an owning `NodeClock` holds, and leaves the system clock in its
+        /// place (so nothing can read the clock through it afterwards). The owner of a
+        /// `NodeClock` calls it when it is done with it: a `NodeClock` has no `Drop` (so that
+        /// the many that own nothing cost nothing to drop), and one that owns a count and is
+        /// never released keeps its clock alive forever (a leak, never a dangling pointer).
+        #[inline]
+        pub(crate) fn release(&mut self) {
+            let owned = self.ptr.addr() & OWNS != 0;
+            let p = self.block();
+            self.ptr = std::ptr::null();
+            if owned {
+                // SAFETY: an owning `NodeClock` holds one count of a block from `Arc::into_raw`
+                // (`own`); it gives it back here, once: `self` is the system clock from now on.
+                unsafe { Arc::decrement_strong_count(p) };
+            }
+        }
+
+        /// The block's pointer, untagged (null for the system clock).
+        #[inline]
+        fn block(&self) -> *const Block {
+            self.ptr.map_addr(|a| a & !OWNS)
+        }
 
         #[inline]
-        fn clock(&self) -> Option<&Arc<dyn Clock>> {
-            // SAFETY: the pointer was made by `SharedClock::borrow` from a live
-            // `Arc<Arc<dyn Clock>>` (it points at the inner `Arc`, in that `Arc`'s heap block,
-            // which does not move), and that owner is alive while this `ClockRef` can be
-            // reached (invariant 12 of `tree/mod.rs`); the borrow returned is tied to `&self`.
-            // Nothing is ever written through it.
-            self.0.map(|p| unsafe { p.as_ref() })
+        fn clock(&self) -> Option<&Block> {
+            let p = self.block();
+            // SAFETY: a non-null pointer came from `Arc::into_raw` and its block is alive while
+            // `self` is (an owning `NodeClock` holds a count; a borrowed one is alive only while
+            // the one it copies from is: `below`'s contract). The borrow is tied to `&self`, and
+            // nothing is ever written through the pointer.
+            (!p.is_null()).then(|| unsafe { &*p })
         }
 
         pub(crate) fn get(&self) -> &dyn Clock {
@@ -292,30 +390,26 @@ mod shared {
         /// one `Arc`, as a `MockClock`'s are), or both the system clock. Nodes of one tree always
         /// are; a merge of two trees may not be.
         #[inline]
-        pub(crate) fn same(&self, other: &ClockRef) -> bool {
-            let id = |r: &ClockRef| r.clock().map(|c| Arc::as_ptr(c).cast::<()>());
-            self.0 == other.0 || id(self) == id(other)
+        pub(crate) fn same(&self, other: &NodeClock) -> bool {
+            let id = |r: &NodeClock| r.clock().map(|c| Arc::as_ptr(c).cast::<()>());
+            self.block() == other.block() || id(self) == id(other)
         }
 
         /// An owner of the same clock, for what keeps it beyond the node this came from (a
         /// timer future holds its node only weakly; a wrap holds nothing of the wrapped tree).
         pub(crate) fn to_shared(&self) -> SharedClock {
-            SharedClock(self.0.map(|p| {
-                let p = p.as_ptr().cast_const();
-                // SAFETY: `p` is `Arc::as_ptr` of an `Arc<Arc<dyn Clock>>` (made by
-                // `SharedClock::borrow`, with the provenance of the `Arc`'s block), alive while
-                // this `ClockRef` can be reached (invariant 12). So its strong count is at least
-                // one: adding one and taking that count as an `Arc` of our own is what
-                // `Arc::clone` does.
-                unsafe {
-                    Arc::increment_strong_count(p);
-                    Arc::from_raw(p)
-                }
-            }))
+            let p = self.block();
+            if !p.is_null() {
+                // SAFETY: `p` came from `Arc::into_raw` and its block is alive while `self` is
+                // (see `clock`): its strong count is at least one, and adding one is
+                // `Arc::clone`. The new count is the `SharedClock`'s.
+                unsafe { Arc::increment_strong_count(p) };
+            }
+            SharedClock(NonNull::new(p.cast_mut()))
         }
     }
 
-    impl fmt::Debug for ClockRef {
+    impl fmt::Debug for NodeClock {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             fmt::Debug::fmt(self.get(), f)
         }
@@ -324,6 +418,68 @@ mod shared {
     impl fmt::Debug for SharedClock {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             fmt::Debug::fmt(self.get(), f)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::clock::Timer;
+        use std::time::Duration;
+
+        #[derive(Debug)]
+        struct Fixed(Instant);
+        impl Clock for Fixed {
+            fn now(&self) -> Instant {
+                self.0
+            }
+            fn sleep_until(&self, _: Instant) -> Timer {
+                Box::pin(std::future::pending())
+            }
+        }
+
+        /// `NodeClock` is not `Clone`: the hole of a safe copy that outlives its owner cannot
+        /// be written. (Ambiguous, and so a compile error, if `NodeClock: Clone`.)
+        const _: fn() = || {
+            trait AmbiguousIfClone<A> {
+                fn check() {}
+            }
+            impl<T: ?Sized> AmbiguousIfClone<()> for T {}
+            struct IsClone;
+            impl<T: Clone> AmbiguousIfClone<IsClone> for T {}
+            <NodeClock as AmbiguousIfClone<_>>::check();
+        };
+
+        /// What keeps a clock beyond its node is counted: under Miri, a read after the owner
+        /// and the borrowed copy are gone is sound.
+        #[test]
+        fn a_counted_clock_outlives_its_node_and_its_root() {
+            let t = Instant::now() + Duration::from_secs(7);
+            let mut root = NodeClock::own(SharedClock::new(Arc::new(Fixed(t))));
+            let kept = {
+                // SAFETY: `child` is read only in this block, before `root` is released.
+                let child = unsafe { NodeClock::below(&root) };
+                assert!(child.same(&root));
+                child.to_shared()
+            };
+            root.release();
+            assert!(root.same(&NodeClock::SYSTEM));
+            assert_eq!(kept.now(), t);
+            let again = kept.clone();
+            drop(kept);
+            assert_eq!(again.now(), t);
+            let mut last = NodeClock::own(again);
+            assert_eq!(last.now(), t);
+            last.release(); // the last count: Miri reports a leak if it is not given back
+        }
+
+        #[test]
+        fn the_system_clock_needs_no_owner() {
+            let c = NodeClock::own(SharedClock::SYSTEM);
+            // SAFETY: `c` outlives the copy.
+            let below = unsafe { NodeClock::below(&c) };
+            assert!(below.same(&NodeClock::SYSTEM));
+            assert!(below.to_shared().0.is_none());
         }
     }
 }

@@ -7,7 +7,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use crate::clock::ClockRef;
 use crate::done::{Done, Run, RunStream};
 use crate::tree::{self, Node, NodeRef};
 use crate::{
@@ -942,7 +941,7 @@ impl Context for Ctx {
         Ctx::cause(self)
     }
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        if key == TypeId::of::<ClockRef>() {
+        if key == TypeId::of::<crate::wrap::ClockKey>() {
             return Some(self.node.clock()); // lets `Ctx::wrap` find the clock of a wrapped `Ctx`
         }
         self.lookup(key)

@@ -8,29 +8,29 @@ use crate::{Cause, Done, Error};
 /// What every context answers: its deadline, a future for when it is done, why it is done,
 /// and request-scoped values. Go: `context.Context`.
 ///
-/// [`Ctx`](crate::Ctx) implements it, and so can a type of your own — typically by wrapping a
-/// `Ctx` and changing one method. [`Ctx::wrap`](crate::Ctx::wrap) then turns it into a parent
-/// that contexts can be derived from. If your `done()` returns the wrapped `Ctx`'s `done()`,
-/// children are linked to that `Ctx`, with no watcher; a `done()` of your own making
-/// ([`Done::new`]) is watched by one watcher per wrapped context, unless you implement
-/// [`on_done`](Context::on_done). Either way the children take your own `err()` and `cause()`
-/// when your `done()` fires.
+/// [`Ctx`](crate::Ctx) implements it, and so can a type of your own. The common case — a type
+/// that wraps a `Ctx` and changes one method — implements [`Forward`](crate::Forward) instead:
+/// it writes `inner()` and the method it changes, and inherits the rest (it is then a
+/// `Context` through a blanket impl). Implement `Context` itself for a context that is not a
+/// `Ctx` underneath (see [`on_done`](Context::on_done)'s example).
+///
+/// [`Ctx::wrap`](crate::Ctx::wrap) turns such a type into a parent that contexts can be
+/// derived from. If your `done()` returns the wrapped `Ctx`'s `done()`, children are linked to
+/// that `Ctx`, with no watcher; a `done()` of your own making ([`Done::new`]) is watched by one
+/// watcher per wrapped context, unless you implement [`on_done`](Context::on_done). Either way
+/// the children take your own `err()` and `cause()` when your `done()` fires.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::any::{Any, TypeId};
-/// use std::time::Instant;
-/// use ctx_core::{Cause, Context, Ctx, Done, Error};
+/// use ctx_core::{Ctx, Error, Forward};
 ///
-/// /// A context that hides every value.
+/// /// A context that hides every value: `Forward` answers the rest from the `Ctx`.
 /// struct NoValues(Ctx);
 ///
-/// impl Context for NoValues {
-///     fn deadline(&self) -> Option<Instant> { self.0.deadline() }
-///     fn done(&self) -> Done { self.0.done() }
-///     fn err(&self) -> Option<Error> { self.0.err() }
-///     fn cause(&self) -> Option<Cause> { self.0.cause() }
+/// impl Forward for NoValues {
+///     fn inner(&self) -> &Ctx { &self.0 }
 ///     fn value_any(&self, _key: TypeId) -> Option<&(dyn Any + Send + Sync)> { None }
 /// }
 ///

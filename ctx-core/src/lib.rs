@@ -22,7 +22,8 @@
 //!   [`sleep_blocking`](Ctx::sleep_blocking);
 //! * [`Error`] (`Canceled`, `DeadlineExceeded`), [`Cause`] and [`HandleDropped`] (the cause of a
 //!   context whose last cancel handle was dropped);
-//! * the [`Context`] trait for contexts of your own, and [`Clock`] for runtime adapters.
+//! * the [`Context`] trait for contexts of your own ([`Forward`] for one that wraps a `Ctx`
+//!   and changes one method), and [`Clock`] for runtime adapters.
 //!
 //! # Usage
 //!
@@ -121,11 +122,14 @@
 //!
 //! # Unsafe code
 //!
-//! One private module has any: a context holds its root's clock by a pointer, not by a
-//! reference count, so that deriving contexts from one root on many threads writes no shared
-//! cache line. The crate denies `unsafe` everywhere else, and its tests run under Miri.
-// One small module holds `unsafe` code, with `allow` (`clock::shared`: a node's clock is a
-// pointer into an owner above it, so that deriving a context touches no shared count).
+//! A context holds its root's clock by an uncounted pointer, so that deriving contexts from one
+//! root on many threads writes no shared cache line. That pointer is the crate's only `unsafe`
+//! code: a private module of `clock.rs`, whose safety argument is written there and holds
+//! whatever safe code outside it does (the pointer cannot be copied without `unsafe`), and the
+//! one place that copies it, the node constructor in `tree/node.rs`, which keeps the parent it
+//! copies from. The crate denies `unsafe` everywhere else, and its tests run under Miri.
+// `unsafe` is allowed in two places only: `clock::shared` (the clock pointer) and
+// `tree::node::clock_below` (its one copy, for a child that holds its parent).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -147,13 +151,15 @@
 //    a `CancelHandle` that can also `touch`).
 // 7. `ctx`: the handle `Ctx`. It holds what the engine returns and never matches on a node's
 //    kind.
-// 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `test_util`.
+// 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `forward` (`Forward`: a
+//    `Context` that answers from a `Ctx` but for the methods it overrides), `test_util`.
 mod after;
 pub mod clock;
 mod ctx;
 mod custom;
 mod done;
 mod error;
+mod forward;
 mod handle;
 mod idle;
 mod loom;
@@ -183,6 +189,8 @@ pub use crate::custom::Context;
 pub use crate::done::{Done, Run, RunStream};
 #[doc(inline)]
 pub use crate::error::{Cause, Error, HandleDropped};
+#[doc(inline)]
+pub use crate::forward::Forward;
 #[doc(inline)]
 pub use crate::handle::{CancelCauseHandle, CancelHandle};
 #[doc(inline)]

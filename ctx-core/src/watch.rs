@@ -13,6 +13,35 @@
 //! (`Done::new_inline`); timers keep the inline re-poll, which the `Clock` contract allows.
 //! Every kind of watch hands a wake that arrives *during* its poll to the watcher thread (invariant 4).
 //!
+//! # Why not async-task
+//!
+//! async-task's `Runnable` has the signal this needs (`ScheduleInfo::woken_while_running`), so
+//! a `Watch` on it was built and measured (2026-12-04, one session, 2-CPU shared machine):
+//! 157 lines instead of 276, same API, every ctx-core and ctx-testkit test passing. Kept the
+//! hand-written one:
+//!
+//! * slower on every path that starts a watch. Callgrind, instructions per operation
+//!   (`benches/examples/callgrind.rs`, hand-written → async-task): `timer-arm-nop` 2,768 →
+//!   2,919 (+5.5 %), `timer-arm` 3,830 → 4,021 (+5.0 %), `wrap-foreign` 3,055 → 3,220
+//!   (+5.4 %); `with-cancel` (no watch) 321 → 321. Criterion (`--bench runtimes`, medians,
+//!   the control row `with_timeout+cancel` unchanged at 131–142 ns): `done-arm+cancel` tokio
+//!   1.04 → 1.08 µs, async-std 537 → 762 ns, smol 562 → 742 ns, MockClock 437 → 475 ns;
+//!   `done-arm+fire-1ms` MockClock 529 → 551 ns.
+//! * bigger: 16 bytes more per watch (the task header, its awaiter slot, a `Mutex<Option<Task>>`
+//!   to cancel through `&self`), the same number of allocations (one task and the `Arc<Watch>`
+//!   against the `Arc<Watch>` and the boxed future).
+//! * not simpler where it matters. Invariant 6 cannot be kept: async-task's waker returns at
+//!   once when it finds the task running, so `MockClock::advance` cannot wait for the poll; the
+//!   prototype polled once more on the poller's thread instead (a thread-local trampoline, so
+//!   that `run` does not recurse from inside the schedule function), which only promises "done
+//!   once both calls have returned" (enough for `ctx-testkit/tests/advance_race.rs`; without it
+//!   one run in three missed 1 round in 20,000), not "done when `advance` returns". `cancel` needs a flag in the
+//!   task's metadata so that the schedule made by dropping the `Task` drops the future at once
+//!   rather than polling it; a watch queued on the watcher thread is freed there, later. The
+//!   loom models of this file would test async-task's atomics, which loom cannot see.
+//! * one more dependency for users (`cargo tree -p ctx-core -e normal`: 14 → 15 crates,
+//!   ctx-core included).
+//!
 //! # Invariants
 //!
 //! 1. Only the thread that moved `state` from `IDLE` to `POLLING` touches the future

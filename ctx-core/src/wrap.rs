@@ -7,12 +7,17 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::clock::{ClockRef, SharedClock};
+use crate::clock::{NodeClock, SharedClock};
 #[cfg(feature = "test-util")]
 use crate::tree::counters;
 use crate::tree::{self, Feed, Foreign, Node, NodeRef};
 use crate::watch::Watch;
 use crate::{Cause, Context, Done, Error};
+
+/// The key under which a `Ctx` answers its clock (a `NodeClock`) to `value_any`, so that
+/// [`build`] finds the clock of a `Ctx` wrapped inside a custom context that forwards its
+/// values. `impl Context for Ctx` (in `ctx.rs`, above this module) answers it.
+pub(crate) struct ClockKey;
 
 /// The user's context as the engine holds it. Generic, so that the user's `C` is one
 /// allocation with the `Arc`'s counts (`Arc<Custom<C>>` coerces to `Arc<dyn Foreign>`).
@@ -59,10 +64,10 @@ fn build(ctx: &dyn Context, custom: Arc<dyn Foreign>, type_name: &'static str) -
     // taken while `ctx` and `done` are borrowed: the custom may be anything, and nothing else
     // keeps the wrapped tree alive once it is gone (invariant 12).
     let clock = ctx
-        .value_any(TypeId::of::<ClockRef>())
-        .and_then(|v| v.downcast_ref::<ClockRef>())
-        .or_else(|| done.node().map(|n| &n.clock))
-        .map_or_else(SharedClock::default, ClockRef::to_shared);
+        .value_any(TypeId::of::<ClockKey>())
+        .and_then(|v| v.downcast_ref::<NodeClock>())
+        .or_else(|| done.node().map(|n| n.clock()))
+        .map_or_else(SharedClock::default, NodeClock::to_shared);
     let source = if let Some(feeder) = done.node().cloned() {
         drop(done); // a `Done` the custom has polled leaves its waker before the relay attaches
         Some(tree::relay_bridge(&custom, &feeder, &clock, deadline))

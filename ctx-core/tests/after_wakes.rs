@@ -13,11 +13,13 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::thread::{self, Thread};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ctx_core::clock::Timer;
-use ctx_core::{Clock, Ctx, Error};
+use ctx_core::{Ctx, Error};
 use ctx_testkit::MockClock;
+
+mod common;
+use common::StuckClock;
 
 /// How long `f` waits for a worker before it gives up (and the test fails).
 const BOUND: Duration = Duration::from_secs(10);
@@ -106,26 +108,12 @@ fn a_deadline_fired_by_the_clock_wakes_every_waiter_before_any_after_func() {
     after_func_sees_its_waiters_woken(&shutdown, || clock.advance(Duration::from_secs(1)));
 }
 
-/// A clock whose time moves only when told and whose timers never fire: a deadline on it ends
-/// only when a read notices it.
-#[derive(Debug)]
-struct StuckClock(Mutex<Instant>);
-
-impl Clock for StuckClock {
-    fn now(&self) -> Instant {
-        *self.0.lock().unwrap()
-    }
-    fn sleep_until(&self, _deadline: Instant) -> Timer {
-        Box::pin(std::future::pending())
-    }
-}
-
 #[test]
 fn a_lazy_expiry_wakes_every_waiter_before_any_after_func() {
-    let clock = Arc::new(StuckClock(Mutex::new(Instant::now())));
+    let clock = Arc::new(StuckClock::new());
     let (shutdown, _cancel) = Ctx::background_with_clock(clock.clone()).with_timeout(Duration::from_secs(1));
     after_func_sees_its_waiters_woken(&shutdown, || {
-        *clock.0.lock().unwrap() += Duration::from_secs(2);
+        clock.advance(Duration::from_secs(2));
         assert_eq!(shutdown.err(), Some(Error::DeadlineExceeded));
     });
 }

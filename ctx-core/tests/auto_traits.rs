@@ -1,15 +1,22 @@
-//! The auto traits users rely on, pinned at compile time: a change that loses one fails to
-//! build this file.
+//! The auto traits and trait bounds users rely on, pinned at compile time: `const` items, so a
+//! change that loses one fails to build this file (there is nothing to run). Runtime behaviour
+//! (Display strings, `is_timeout`, what `err()` answers) is the conformance suite's.
 
-use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Ctx, Done, Error, Run, RunStream, Sleep};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
-fn send_sync_static<T: Send + Sync + 'static>() {}
-fn send_static<T: Send + 'static>() {}
-fn unpin<T: Unpin>() {}
-fn clone<T: Clone>() {}
+use ctx_core::{
+    AfterFunc, CancelCauseHandle, CancelHandle, Context, Ctx, Done, Error, Run, RunStream, Sleep,
+};
 
-#[test]
-fn handles_and_futures_are_send_sync_and_static() {
+/// Handles and futures are `Send + Sync + 'static` (the futures of `run` and `run_stream`:
+/// `Send + 'static` when theirs are), `Done` and `Sleep` are `Unpin`, `Ctx` and the handles are
+/// `Clone`.
+const _: () = {
+    const fn send_sync_static<T: Send + Sync + 'static>() {}
+    const fn send_static<T: Send + 'static>() {}
+    const fn unpin<T: Unpin>() {}
+    const fn clone<T: Clone>() {}
+
     send_sync_static::<Ctx>();
     send_sync_static::<Done>();
     send_sync_static::<CancelHandle>();
@@ -24,35 +31,42 @@ fn handles_and_futures_are_send_sync_and_static() {
     clone::<Ctx>();
     clone::<CancelHandle>();
     clone::<CancelCauseHandle>();
-}
+};
 
-/// A `Ctx` may cross `catch_unwind` without `AssertUnwindSafe` (issue 10): a panic never leaves
-/// a context half-changed.
-#[test]
-fn ctx_is_unwind_safe() {
-    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+/// `ctx_is_unwind_safe`: a `Ctx` and its handles may cross `catch_unwind` without
+/// `AssertUnwindSafe` (issue 10): a panic never leaves a context half-changed.
+const _: () = {
+    const fn unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+
     unwind_safe::<Ctx>();
     unwind_safe::<CancelHandle>();
     unwind_safe::<CancelCauseHandle>();
     unwind_safe::<AfterFunc>();
-    let (ctx, cancel) = Ctx::background().with_cancel();
-    let caught = std::panic::catch_unwind(|| {
+};
+
+/// The same, as users write it: a closure that borrows both, with no `AssertUnwindSafe`.
+const _: fn(&Ctx, &CancelHandle) = |ctx, cancel| {
+    let _ = std::panic::catch_unwind(|| {
         cancel.cancel();
         ctx.err()
     });
-    assert_eq!(caught.ok().flatten(), Some(Error::Canceled));
-}
+};
 
-#[test]
-fn error_is_copy_eq_and_a_std_error() {
-    fn check<T: Copy + Eq + std::error::Error + Send + Sync + 'static>() {}
-    check::<Error>();
-    assert_eq!(Error::Canceled.to_string(), "context canceled");
-    assert_eq!(Error::DeadlineExceeded.to_string(), "context deadline exceeded");
-}
+/// `Error` is `Copy + Eq + std::error::Error + Send + Sync + 'static`.
+const _: () = {
+    const fn error<T: Copy + Eq + std::error::Error + Send + Sync + 'static>() {}
+    error::<Error>()
+};
 
-#[test]
-fn context_trait_is_object_safe() {
-    let boxed: Box<dyn ctx_core::Context> = Box::new(Ctx::background());
-    assert_eq!(boxed.err(), None);
-}
+/// `Error` has exactly the two variants and is not `#[non_exhaustive]`: a match on both needs
+/// no wildcard.
+const _: fn(Error) -> bool = |e| match e {
+    Error::Canceled => false,
+    Error::DeadlineExceeded => true,
+};
+
+/// `Context` is object safe, `Ctx` is one, and a `Box<dyn Context>` answers its methods.
+const _: fn(Ctx) -> Option<Error> = |ctx| {
+    let boxed: Box<dyn Context> = Box::new(ctx);
+    boxed.err()
+};

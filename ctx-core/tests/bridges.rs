@@ -271,21 +271,15 @@ struct Mixed {
     answers_of: Ctx,
 }
 
-impl Context for Mixed {
-    fn deadline(&self) -> Option<Instant> {
-        self.done_of.deadline()
-    }
-    fn done(&self) -> Done {
-        self.done_of.done()
+impl ctx_core::Forward for Mixed {
+    fn inner(&self) -> &Ctx {
+        &self.done_of
     }
     fn err(&self) -> Option<Error> {
         self.answers_of.err()
     }
     fn cause(&self) -> Option<Cause> {
         self.answers_of.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.done_of.value_any(key)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The conformance suite on `MockClock` time (`ctx_testkit::conformance::MockRuntime`), plus
-//! the ctx-core-specific checks that need the `test-util` counters or the mock's timer queue.
+//! The conformance suite on `MockClock` time (`ctx_testkit::conformance::MockRuntime`; the
+//! workspace's one run of it on a mock clock, Miri included), plus the ctx-core-specific checks
+//! that need the `test-util` counters or the mock's timer queue.
 
 use std::any::{Any, TypeId};
 use std::sync::{Arc, Mutex};

@@ -7,24 +7,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ctx_core::clock::Timer;
-use ctx_core::{Clock, Ctx, Error};
+use ctx_core::{Ctx, Error};
 
-/// A clock whose time moves only when told and whose timers never fire: the only way a
-/// deadline on it can expire is by someone reading the context.
-#[derive(Debug)]
-struct StuckClock(Mutex<Instant>);
-
-impl Clock for StuckClock {
-    fn now(&self) -> Instant {
-        *self.0.lock().unwrap()
-    }
-    fn sleep_until(&self, _deadline: Instant) -> Timer {
-        Box::pin(std::future::pending())
-    }
-}
+mod common;
+use common::StuckClock;
 
 /// Records the thread that woke it.
 #[derive(Default)]
@@ -40,7 +28,7 @@ impl Wake for ThreadWaker {
 /// after-func, then runs `read` on a thread of its own; checks that the waker and the
 /// after-func both ran on that thread, before `read` returned.
 fn expires_on_the_reading_thread(read: fn(&Ctx)) {
-    let clock = Arc::new(StuckClock(Mutex::new(Instant::now())));
+    let clock = Arc::new(StuckClock::new());
     let root = Ctx::background_with_clock(clock.clone());
     let (ctx, _cancel) = root.with_timeout(Duration::from_secs(1));
 
@@ -54,7 +42,7 @@ fn expires_on_the_reading_thread(read: fn(&Ctx)) {
         .poll(&mut TaskContext::from_waker(&Waker::from(waker.clone())));
     assert!(poll.is_pending());
 
-    *clock.0.lock().unwrap() += Duration::from_secs(2);
+    clock.advance(Duration::from_secs(2));
     assert_eq!(
         *after_func_thread.lock().unwrap(),
         None,

@@ -77,18 +77,9 @@ fn wait_blocking_returns_at_the_deadline_without_a_runtime() {
 /// A user type that wraps a `Ctx` and overrides only `value_any`.
 struct Shadow(Ctx);
 
-impl Context for Shadow {
-    fn deadline(&self) -> Option<std::time::Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<ctx_core::Cause> {
-        self.0.cause()
+impl ctx_core::Forward for Shadow {
+    fn inner(&self) -> &Ctx {
+        &self.0
     }
     fn value_any(&self, _key: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
         None

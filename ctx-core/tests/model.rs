@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Context, Ctx, Done, Error, HandleDropped};
+use ctx_core::{
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Context, Ctx, Done, Error, Forward, HandleDropped,
+};
 use ctx_testkit::MockClock;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -320,18 +322,9 @@ struct Custom {
     mark: WrapMark,
 }
 
-impl Context for Custom {
-    fn deadline(&self) -> Option<Instant> {
-        self.inner.deadline()
-    }
-    fn done(&self) -> Done {
-        self.inner.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.inner.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.inner.cause()
+impl Forward for Custom {
+    fn inner(&self) -> &Ctx {
+        &self.inner
     }
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
         if key == TypeId::of::<WrapMark>() {

@@ -296,21 +296,9 @@ fn a_merged_ctx_canceled_by_its_own_handle_names_both_parents() {
 /// cancel node fed by that `Ctx`, resolved after the walk that reaches it).
 struct Delegate(Ctx);
 
-impl ctx_core::Context for Delegate {
-    fn deadline(&self) -> Option<std::time::Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> ctx_core::Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<ctx_core::Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.0.cause()
-    }
-    fn value_any(&self, key: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
-        self.0.value_any(key)
+impl ctx_core::Forward for Delegate {
+    fn inner(&self) -> &Ctx {
+        &self.0
     }
 }
 

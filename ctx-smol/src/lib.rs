@@ -88,8 +88,8 @@ pub use crate::group::Group;
 pub use crate::task::{spawn, spawn_try};
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped,
-    IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Forward,
+    HandleDropped, IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.

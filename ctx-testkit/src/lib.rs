@@ -10,7 +10,11 @@
 //! * [`Probe`]: poll a future by hand with a counting waker and assert pending / ready /
 //!   woken N times / waker released;
 //! * [`conformance`]: every behaviour of ctx-core's API as a check that takes a
-//!   [`Runtime`](conformance::Runtime), and [`conformance_suite!`] to run them all as tests.
+//!   [`Runtime`](conformance::Runtime), and [`conformance_suite!`] to run them all as tests;
+//! * [`group`]: the checks of an adapter's errgroup (`Group`), run by [`group_suite!`];
+//! * [`assert_reexports!`]: an adapter re-exports ctx-core's API, checked at compile time;
+//! * `signal` (Unix): the checks of an adapter's `signal::shutdown` with real signals sent to
+//!   a child process, run by `signal_suite!`.
 //!
 //! # Examples
 //!
@@ -62,10 +66,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod conformance;
+pub mod group;
 mod mock;
 mod passthrough;
 mod poll;
+mod reexports;
 mod self_waking;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub mod signal;
 
 #[doc(inline)]
 pub use crate::mock::MockClock;
@@ -75,6 +84,12 @@ pub use crate::passthrough::Passthrough;
 pub use crate::poll::Probe;
 #[doc(inline)]
 pub use crate::self_waking::SelfWaking;
+
+/// What the macros of this crate name from their expansion site.
+#[doc(hidden)]
+pub mod __private {
+    pub use ctx_core;
+}
 
 /// The README's examples, compiled and run by `cargo test --doc`.
 #[doc = include_str!("../README.md")]

@@ -1,11 +1,9 @@
 //! [`Passthrough`]: a context of the user's own type that changes nothing.
 
-use std::any::{Any, TypeId};
-use std::time::Instant;
+use ctx_core::{Ctx, Forward};
 
-use ctx_core::{Cause, Context, Ctx, Done, Error};
-
-/// A [`Context`] of a type other than `Ctx` that answers everything from the `Ctx` it wraps.
+/// A [`Context`](ctx_core::Context) of a type other than `Ctx` that answers everything from the
+/// `Ctx` it wraps (a [`Forward`] that overrides nothing).
 ///
 /// `Ctx::wrap(Passthrough(ctx))` takes ctx-core's path for custom parents (the one Go's tests
 /// exercise with `otherContext`) while behaving exactly like `ctx`: use it to check that code
@@ -27,20 +25,8 @@ use ctx_core::{Cause, Context, Ctx, Done, Error};
 #[derive(Debug, Clone)]
 pub struct Passthrough(pub Ctx);
 
-impl Context for Passthrough {
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.0.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.0.value_any(key)
+impl Forward for Passthrough {
+    fn inner(&self) -> &Ctx {
+        &self.0
     }
 }

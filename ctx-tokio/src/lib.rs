@@ -136,8 +136,8 @@ pub use crate::token::{CtxExt, from_token};
 pub use crate::tokio_clock::{TokioClock, background, todo, try_background};
 #[doc(inline)]
 pub use ctx_core::{
-    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, HandleDropped,
-    IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
+    AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Ctx, Done, Error, Forward,
+    HandleDropped, IdleHandle, Run, RunStream, RunTimeout, Sleep, clock,
 };
 
 /// The README's examples, compiled and run by `cargo test --doc`.

@@ -2,8 +2,9 @@
 //!
 //! * Ctx → token ([`CtxExt::to_cancellation_token`]): an after-func on the context cancels the
 //!   token (where after-funcs run: [`Ctx::after_func`]).
-//! * Token → ctx ([`from_token`]): a [`Context`] of our own — a `with_cancel` child of the
-//!   parent, also done when the token is canceled — turned into a `Ctx` by [`Ctx::wrap`]. Its
+//! * Token → ctx ([`from_token`]): a [`Context`](ctx_core::Context) of our own (a [`Forward`]
+//!   over a `with_cancel` child of the parent, also done when the token is canceled), turned
+//!   into a `Ctx` by [`Ctx::wrap`]. Its
 //!   `err()` reads the token, so it answers at once, and so does everything derived from it:
 //!   whoever asks a derived context asks the token too. Only waiters that nobody polls are
 //!   woken by ctx-core's watcher for foreign `done()` futures (one thread for the whole
@@ -15,14 +16,12 @@
 //! creation, cost a task allocation and a scheduler round-trip per bridge, and keep running
 //! after the context is dropped until the token or parent fires.
 
-use std::any::{Any, TypeId};
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
-use std::time::Instant;
 
-use ctx_core::{CancelHandle, Cause, Context, Ctx, Done, Error};
+use ctx_core::{CancelHandle, Cause, Ctx, Done, Error, Forward};
 use tokio_util::sync::CancellationToken;
 
 mod sealed {
@@ -166,9 +165,12 @@ impl TokenCtx {
     }
 }
 
-impl Context for TokenCtx {
-    fn deadline(&self) -> Option<Instant> {
-        self.inner.deadline()
+/// Deadline and values are the inner `with_cancel` child's; `done()`, `err()` and `cause()` add
+/// the token. (A substituted `done()`: `Forward` offers `Ctx::wrap` no callback on the inner
+/// context, so the wrap watches this `done()`, token included.)
+impl Forward for TokenCtx {
+    fn inner(&self) -> &Ctx {
+        &self.inner
     }
 
     fn done(&self) -> Done {
@@ -192,10 +194,5 @@ impl Context for TokenCtx {
 
     fn cause(&self) -> Option<Cause> {
         self.outcome().map(|(_, cause)| cause.clone())
-    }
-
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        // Also answers ctx-core's clock lookup, so the child keeps the parent's clock.
-        self.inner.value_any(key)
     }
 }

@@ -1,6 +1,6 @@
 //! Services that pass one deadline and one cancellation from hop to hop with `ctx-tower`,
-//! behind `examples/http_server.rs`, `examples/axum_gateway.rs`, `examples/tonic_health.rs`
-//! and the loopback tests in `tests/`.
+//! behind `examples/http_server.rs`, `examples/axum_gateway.rs`, `examples/tonic_health.rs`,
+//! `examples/drain.rs` and the loopback tests in `tests/`.
 //!
 //! This crate provides:
 //!
@@ -11,6 +11,8 @@
 //! * [`Gateway`]: an axum service (`Extension<Ctx>`) that calls the next hop through
 //!   [`ClientLayer`](ctx_tower::ClientLayer) with [`http_client`] and [`get`];
 //! * [`HealthProbe`], [`serve_grpc`], [`grpc_client`]: the same with tonic;
+//! * [`serve_drained`]: a hyper server that drains on shutdown, under a grace period (the
+//!   graceful drain of `docs/services.md`);
 //! * [`status_for`] / [`grpc_status`]: a done ctx as 504 / 499 / 503, or as
 //!   `DEADLINE_EXCEEDED` / `CANCELLED`;
 //! * [`Stats`] and [`RequestLog`]: what the backend and the handlers saw, for tests to watch.
@@ -40,12 +42,14 @@
 
 mod app;
 mod backend;
+mod drain;
 mod gateway;
 mod grpc;
 mod log;
 
 pub use crate::app::{App, AppBody, BudgetSpent, serve, serve_with, status_for};
 pub use crate::backend::{Backend, Stats};
+pub use crate::drain::{LAST_WORD, serve_drained};
 pub use crate::gateway::{Gateway, HttpClient, Version, get, http_client, serve_gateway};
 pub use crate::grpc::{
     BoxError, GrpcChannel, HealthProbe, WatchStream, grpc_client, grpc_status, serve_grpc,

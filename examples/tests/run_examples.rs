@@ -119,3 +119,18 @@ fn the_tonic_example_ends_the_slow_call_as_deadline_exceeded() {
     assert!(out.contains("the handler saw a deadline: true"), "{out}");
     assert!(out.contains("shut down"), "{out}");
 }
+
+#[test]
+fn the_drain_example_lets_the_fast_request_finish_and_stops_the_slow_one_at_the_grace() {
+    let out = run("drain", &[]);
+    assert!(out.contains("a new connection after shutdown: refused"), "{out}");
+    assert!(
+        out.contains(r#"fast (200 ms of work): 200 OK "worked 200 ms""#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"slow (10 s of work): 503 Service Unavailable "stopped: deploy v2""#),
+        "{out}"
+    );
+    assert!(out.contains("; exiting"), "{out}");
+}

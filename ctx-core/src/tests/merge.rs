@@ -69,20 +69,8 @@ fn a_merge_in_a_diamond_leaves_the_grandparent_and_parents_empty() {
 /// A custom context that is a `Ctx` underneath (its `done()` is the `Ctx`'s).
 pub(crate) struct Wrapper(pub(crate) Ctx);
 
-impl crate::Context for Wrapper {
-    fn deadline(&self) -> Option<std::time::Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> crate::Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<crate::Cause> {
-        self.0.cause()
-    }
-    fn value_any(&self, key: std::any::TypeId) -> Option<&(dyn std::any::Any + Send + Sync)> {
-        crate::Context::value_any(&self.0, key)
+impl crate::Forward for Wrapper {
+    fn inner(&self) -> &Ctx {
+        &self.0
     }
 }

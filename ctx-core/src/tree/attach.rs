@@ -15,7 +15,7 @@ use crate::loom::lock;
 /// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
 /// after `Node::new`, before the node is shared.
 pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
-    if let Some(p) = node.parent.get().and_then(NodeRef::source) {
+    if let Some(p) = node.parent().get().and_then(NodeRef::source) {
         // A foreign parent is done for its children when its `done()` fires (Go's rule), which
         // its bridge (the canceler here) follows; one whose `done()` never fires has no
         // canceler. It is not asked otherwise: in a chain of wraps that would go through every

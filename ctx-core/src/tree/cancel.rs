@@ -94,7 +94,7 @@ fn expired_first(node: &Arc<Node>) -> bool {
         return true;
     }
     if let Some(d) = node.deadline()
-        && node.clock.now() >= d
+        && node.clock().now() >= d
     {
         expire(node);
         return true;

@@ -13,14 +13,12 @@ use crate::{Cause, Clock};
 
 /// A root whose time and timers come from `clock`: Background, or TODO if `todo`.
 pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
-    let clock = SharedClock::new(clock);
-    Node::new(
-        None,
-        clock.borrow(), // invariant 12: the node holds the owner
+    Node::owning(
+        Parent::None,
+        SharedClock::new(clock),
         Kind::Root {
             todo,
             is_static: false,
-            _clock: clock,
         },
     )
 }
@@ -32,8 +30,7 @@ pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &NodeRef, value: T) -> 
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.
 pub(crate) fn derive_without_cancel(parent: &NodeRef) -> Arc<Node> {
-    // invariant 12: the parent's clock, held through the parent
-    Node::new(Some(parent), parent.clock().clone(), Kind::WithoutCancel)
+    Node::new(Some(parent), Kind::WithoutCancel)
 }
 
 /// A cancel child of `parent`, with a deadline of its own if `own_deadline` (the earlier of it
@@ -61,10 +58,8 @@ pub(crate) fn derive_cancel(
             (true, true) => Parent::Todo,
             (false, _) => Parent::Node(parent.clone()),
         };
-        // invariant 12: a held parent's clock, or a process-wide root's (the system clock)
         return Node::with_parent(
             parent,
-            n.clock.clone(),
             Kind::Cancel(CancelNode::new_standalone(shown_as_deadline)),
         );
     }
@@ -105,7 +100,6 @@ fn derive_cancel_general(
     let under_foreign = !is_born_done && source.is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
     let node = Node::new(
         Some(parent),
-        parent.clock().clone(), // invariant 12: held through the parent
         Kind::Cancel(CancelNode::new(
             born_done,
             shown_as_deadline,
@@ -116,7 +110,7 @@ fn derive_cancel_general(
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.
     let check_deadline = deadline.is_some_and(|d| read_at.is_none_or(|t| d <= t));
-    if !is_born_done && (node.parent.get().is_some() || check_deadline) {
+    if !is_born_done && (node.parent().get().is_some() || check_deadline) {
         attach(&node, check_deadline);
     }
     node

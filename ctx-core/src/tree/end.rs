@@ -97,7 +97,7 @@ fn err_slow(node: &Arc<Node>) -> Option<Error> {
         return Some(e);
     }
     let d = node.deadline()?;
-    if node.clock.now() < d {
+    if node.clock().now() < d {
         return None;
     }
     expire(node);
@@ -118,7 +118,7 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
     let mut stack: smallvec::SmallVec<[&Arc<Node>; 4]> = smallvec::smallvec![node];
     while let Some(cur) = stack.pop() {
         let cc = cur.expect_cancel();
-        let parents = [cur.parent.get(), cc.merged_with()];
+        let parents = [cur.parent().get(), cc.merged_with()];
         for canceler in parents.into_iter().flatten().filter_map(NodeRef::source) {
             let pc = canceler.expect_cancel();
             if let Some(b) = pc.bridge()
@@ -153,7 +153,7 @@ fn poll_foreign_above(node: &Arc<Node>) -> Option<Error> {
 pub(super) fn poll_bridge(node: &Arc<Node>, b: &Bridge) -> Option<Error> {
     let feeder_open = b.relay
         && node
-            .parent
+            .parent()
             .get()
             .and_then(NodeRef::source)
             .is_some_and(|feeder| feeder.expect_cancel().is_open());
@@ -185,7 +185,7 @@ fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<E
 /// The lazy check of an open moving node (`err()`, a cancel, a walk's climb, its timer): ends
 /// it if its deadline has passed. `true` if it is done now.
 pub(super) fn poll_moving(node: &Arc<Node>, m: &Moving) -> bool {
-    let now = node.clock.now();
+    let now = node.clock().now();
     let outcome = match m.span() {
         Span::Idle(_) => {
             if !m.seal_if_passed(now) {
@@ -202,7 +202,7 @@ pub(super) fn poll_moving(node: &Arc<Node>, m: &Moving) -> bool {
                 // Not started, though the parent's deadline plus the grace period has passed:
                 // the parent ended unobserved. Asking it ends it now, and its walk starts (or
                 // ends) this grace period (invariant 19).
-                if let Some(p) = node.parent.get().and_then(NodeRef::source) {
+                if let Some(p) = node.parent().get().and_then(NodeRef::source) {
                     err(p);
                 }
                 if !node.expect_cancel().is_open() {
@@ -232,7 +232,7 @@ pub(super) fn poll_moving(node: &Arc<Node>, m: &Moving) -> bool {
 #[inline]
 pub(super) fn check_deadline(node: &Arc<Node>) {
     if let Some(d) = node.deadline()
-        && node.clock.now() >= d
+        && node.clock().now() >= d
     {
         expire(node);
     }
@@ -246,7 +246,7 @@ pub(crate) fn expire(start: &Arc<Node>) {
     let owner = deadline_owner(start, d).unwrap_or(start);
     // Invariant 15: a deadline is judged on its owner's clock. An owner reached through a
     // merge of two trees may run on another clock than the one `start` was read on: ask its own.
-    if !owner.clock.same(&start.clock) && owner.clock.now() < d {
+    if !owner.clock().same(start.clock()) && owner.clock().now() < d {
         return;
     }
     let cause = owner.expect_cancel().deadline_cause();
@@ -307,7 +307,7 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
     let weak = Arc::downgrade(owner);
     // Owned: the future holds its node only weakly, and may outlive every node of the tree
     // (invariant 12).
-    let clock = owner.clock.to_shared();
+    let clock = owner.clock().to_shared();
     let fut = async move {
         // Never early: sleep again if the timer woke before the clock reached `d`.
         while clock.now() < d {
@@ -333,7 +333,7 @@ pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Se
     counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // A timer woken on a shared thread hands its after-funcs to the pool; a clock whose timers
     // are woken by the caller's own thread keeps them there (`Clock::after_funcs_inline`).
-    let watch = Watch::start(!node.clock.get().after_funcs_inline(), fut);
+    let watch = Watch::start(!node.clock().get().after_funcs_inline(), fut);
     let lost = {
         let mut g = lock(&c.inner);
         // invariant 10: checked with `open_for_dependents` under the lock before the dependents
@@ -366,8 +366,8 @@ pub(super) fn start_grace(
     let &Span::Grace(grace) = m.span() else {
         return None;
     };
-    let now = node.clock.now();
-    let start = match node.parent.get().and_then(NodeRef::deadline) {
+    let now = node.clock().now();
+    let start = match node.parent().get().and_then(NodeRef::deadline) {
         Some(d) if !born && err == Error::DeadlineExceeded && d <= now => d,
         _ => now,
     };
@@ -388,7 +388,7 @@ pub(super) fn start_grace(
 pub(super) fn arm_moving_timer(node: &Arc<Node>) {
     let weak = Arc::downgrade(node);
     // Owned: the future may outlive every node of the tree (invariant 12).
-    let clock = node.clock.to_shared();
+    let clock = node.clock().to_shared();
     let fut = async move {
         loop {
             let d = {

@@ -12,14 +12,14 @@ use std::time::Instant;
 use super::attach::attach;
 use super::end::propagate;
 use super::foreign_calls::bridge_outcome;
-use super::node::{CancelNode, Feed, Foreign, Kind, Node, NodeRef, WrapNode};
+use super::node::{CancelNode, Feed, Foreign, Kind, Node, NodeRef, Parent, WrapNode};
 use super::state::Outcome;
 use crate::Error;
 use crate::clock::SharedClock;
 use crate::loom::lock;
 
 /// The node behind `Ctx::wrap` of `foreign` (see `crate::wrap`): its values and name are the
-/// foreign's, its `deadline` the foreign context's own (asked once, by the caller), and its `err()`
+/// foreign context's, its `deadline` the foreign context's own (asked once, by the caller), and its `err()`
 /// and `done()` come from `source`, the bridge that follows the foreign context (`None` when its
 /// `done()` never completes).
 pub(crate) fn wrap_node(
@@ -29,11 +29,12 @@ pub(crate) fn wrap_node(
     deadline: Option<Instant>,
     source: Option<Arc<Node>>,
 ) -> NodeRef {
-    NodeRef::Node(Node::new(
-        None,
-        clock.borrow(), // invariant 12: the node holds the owner
+    // Owns the wrapped context's clock: the foreign context may be anything, so nothing else
+    // keeps that clock alive (invariant 12).
+    NodeRef::Node(Node::owning(
+        Parent::None,
+        clock,
         Kind::Wrap(Box::new(WrapNode {
-            _clock: clock,
             foreign,
             type_name,
             deadline,
@@ -52,15 +53,13 @@ pub(crate) fn relay_bridge(
     clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
-    let relay = Node::new(
-        Some(&NodeRef::Node(feeder.clone())),
-        clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
-        Kind::Cancel(CancelNode::new_bridge(
-            foreign,
-            Some(feeder),
-            clock.clone(),
-            deadline,
-        )),
+    // A bridge owns its clock (invariant 12): it may outlive its wrap (a cancel walk or a
+    // feed upgrades it), and a relay's clock need not be its parent's (a foreign context may
+    // take values from one tree and `done()` from another).
+    let relay = Node::owning(
+        Parent::Node(NodeRef::Node(feeder.clone())),
+        clock.clone(),
+        Kind::Cancel(CancelNode::new_bridge(foreign, Some(feeder), deadline)),
     );
     attach(&relay, true);
     relay
@@ -73,16 +72,16 @@ pub(crate) fn foreign_bridge(
     clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {
-    Node::new(
-        None,
-        clock.borrow(), // invariant 12: the node holds the owner (in its `Bridge`)
-        Kind::Cancel(CancelNode::new_bridge(foreign, None, clock.clone(), deadline)),
+    Node::owning(
+        Parent::None,
+        clock.clone(), // a bridge owns its clock (see `relay_bridge`)
+        Kind::Cancel(CancelNode::new_bridge(foreign, None, deadline)),
     )
 }
 
 /// Cancels `bridge` with its foreign context's own answers if the foreign context says it is done,
 /// else with `fired` (its `done()` has completed with that error) if given: the children take the
-/// foreign's answers when it has them, and are canceled anyway if its methods panic. Returns
+/// foreign context's answers when it has them, and are canceled anyway if its methods panic. Returns
 /// whether this call canceled the bridge. User code (the foreign context's methods): call with no
 /// lock held.
 pub(crate) fn resolve_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {

@@ -66,7 +66,7 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
     let under_foreign = !is_born_done && (leads(a) || leads(b)); // invariant 16
     let cancel = CancelNode::new(born_done, false, under_foreign, Some(Box::new(fixed)));
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
-    let node = Node::new(Some(a), a.clock().clone(), Kind::Cancel(cancel));
+    let node = Node::new(Some(a), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
@@ -88,7 +88,7 @@ fn attach_other(node: &Arc<Node>, other: &NodeRef) {
     };
     // Both parents under one canceler (`a.with_merged(&a)`, `a.with_merged(&a.with_value(..))`):
     // the first registration is enough.
-    let first = node.parent.get().and_then(NodeRef::source);
+    let first = node.parent().get().and_then(NodeRef::source);
     if first.is_some_and(|f| Arc::ptr_eq(f, p)) {
         return;
     }

@@ -123,21 +123,20 @@
 //!     leave), and its drop tests the word and returns (`has_nothing_to_release`; the drop owns the
 //!     node, and `HAS_DEPENDENTS` was set before any dependents part existed). Any other word takes
 //!     the general paths, which look again. Model: `loom_lockfree`.
-//! 12. A node's clock (`Node::clock`, `ValueNode::clock`: a `ClockRef`, a pointer with no
-//!     reference count, `crate::clock`) points into a `SharedClock` held by the node itself or
-//!     by an ancestor, so the clock outlives every node that points to it. The owners: a root
-//!     made with a clock (`Kind::Root`), a wrap (`WrapNode`: the foreign context may be anything,
-//!     and holds nothing of the wrapped tree for us) and a bridge (`Bridge`: a cancel walk or a
-//!     feed may keep it beyond its wrap, and a relay's clock need not be its parent's). Every
-//!     other node copies its parent's (`derive.rs`; a merged node its first parent's), and
-//!     holds that parent strongly until its own `Drop` (parents are taken only by `Drop for
-//!     Node`/`ValueNode` and `unlink`, which read no clock afterwards). A child of the
-//!     process-wide roots, which it does not hold, copies the system clock: no pointer.
-//!     Whatever keeps a clock beyond the node it read it from takes an owner
-//!     (`ClockRef::to_shared`): the timer future of `arm_timer` (it holds its node weakly), and
-//!     `Ctx::wrap` (while it still borrows the wrapped context). Anything else reads the clock
-//!     only while it borrows the node (`err()`, a walk's `now`, `Ctx::now`, a `Sleep`, which
-//!     holds its `Ctx`; a clock's timer future is `'static` and holds what it needs itself).
+//! 12. A node's clock (`Node::clock`, `ValueNode::clock`: a `NodeClock`, one word,
+//!     `crate::clock`) is owned by the node itself — a root made with a clock, a wrap (the
+//!     foreign context may be anything, and holds nothing of the wrapped tree for us) and a
+//!     bridge (a cancel walk or a feed may keep it beyond its wrap, and a relay's clock need
+//!     not be its parent's): `Node::owning` — or else is an uncounted copy of its parent's,
+//!     which the node holds (`Node::new`, `ValueNode::new`; a merged node copies its first
+//!     parent's; a child of the process-wide roots, which it does not hold, has the system
+//!     clock: no pointer). The whole safety argument is in `clock.rs` (`mod shared`) and
+//!     `node.rs` (`clock_of`): `NodeClock` cannot be copied without `unsafe`, and both fields
+//!     are private to `node.rs`, whose `take_parent` (the only way to give up the parent, used
+//!     by `teardown.rs`) releases the copy before it gives up the parent. Whatever keeps a
+//!     clock beyond the node it read it from takes a counted owner (`NodeClock::to_shared`):
+//!     the timer future of `arm_timer` (it holds its node weakly), and `Ctx::wrap` (while it
+//!     still borrows the wrapped context).
 //! 13. A cancel wakes every waiter of the subtree it ends — the nodes of its walk and of every
 //!     relay resolved after it — before it runs any of their after-funcs (`propagate` collects
 //!     them in `Afters` and runs them last). So an after-func that blocks until those waiters
@@ -154,7 +153,7 @@
 //!     which then arms nothing. Model: `loom_deadline`.
 //! 15. A deadline is judged on the clock of the node that owns it. Every node of one tree reads
 //!     its root's clock, so this is only a rule for merges of two trees: a node whose deadline is
-//!     owned across a merge on another clock (`ClockRef::same` says no) never expires that
+//!     owned across a merge on another clock (`NodeClock::same` says no) never expires that
 //!     owner by its own clock's reading — `expire` asks the owner's clock first, and a walk
 //!     (which may read no clock, invariant 8) leaves it to the owner's own timer or lazy check.
 //!     So reading a merge never ends the other parent early ("canceling it touches neither

@@ -33,7 +33,6 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
     // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 19).
     let node = Node::new(
         Some(parent),
-        clock.clone(), // invariant 12: held through the parent
         Kind::Cancel(CancelNode::new(None, false, false, Some(Box::new(fixed)))),
     );
     if let Some(src) = parent.source() {
@@ -72,11 +71,7 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
         .source()
         .is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
     let cancel = CancelNode::new(None, false, under_foreign, Some(Box::new(fixed)));
-    let node = Node::new(
-        Some(parent),
-        clock.clone(), // invariant 12: held through the parent
-        Kind::Cancel(cancel),
-    );
+    let node = Node::new(Some(parent), Kind::Cancel(cancel));
     attach(&node, true);
     let c = node.expect_cancel();
     if c.is_open()
@@ -97,6 +92,6 @@ pub(crate) fn touch(node: &Arc<Node>) {
     let Some(m) = c.moving() else { return };
     let &Span::Idle(d) = m.span() else { return };
     if c.is_open() {
-        m.push(node.clock.now().checked_add(d));
+        m.push(node.clock().now().checked_add(d));
     }
 }

@@ -83,7 +83,7 @@ fn write_node(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
         }
         Kind::Cancel(c) if c.shown_as_deadline() => match node.deadline() {
             Some(d) => {
-                let left = d.saturating_duration_since(node.clock.now());
+                let left = d.saturating_duration_since(node.clock().now());
                 write!(f, ".WithDeadline({left:?})")?
             }
             None => f.write_str(".WithDeadline(never)")?,

@@ -19,7 +19,7 @@ use super::entries::Entries;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::word::Slot;
 use super::word::{AtomicSlot, Moving, SecondSlot};
-use crate::clock::{ClockRef, SharedClock};
+use crate::clock::{NodeClock, SharedClock};
 use crate::loom::{AtomicU32, Mutex};
 use crate::pool::AfterFn;
 use crate::watch::Watch;
@@ -93,7 +93,7 @@ impl Parent {
 
     /// Takes the parent (while dropping, for the iterative unlink).
     #[inline]
-    pub(super) fn take(&mut self) -> Option<NodeRef> {
+    fn take(&mut self) -> Option<NodeRef> {
         match mem::replace(self, Parent::None) {
             Parent::Node(n) => Some(n),
             _ => None,
@@ -102,21 +102,25 @@ impl Parent {
 }
 
 pub(crate) struct Node {
-    /// Set once at creation; taken only while the node is being dropped (iterative unlink).
-    pub(crate) parent: Parent,
-    /// The root's clock, inherited by every node: a pointer into the owner held by this node
-    /// (a root, a wrap, a bridge) or by an ancestor (invariant 12).
-    pub(crate) clock: ClockRef,
+    /// The root's clock, inherited by every node: owned by this node (a root, a wrap, a
+    /// bridge), else a copy of its parent's (invariant 12). Private, with `parent`: this module
+    /// keeps the parent for as long as the copy exists (`NodeClock::below`'s contract). First,
+    /// so that it is dropped before `parent`.
+    clock: NodeClock,
+    /// Set once at creation; taken only while the node is being dropped (iterative unlink),
+    /// together with `clock` (`take_parent`).
+    parent: Parent,
     pub(crate) kind: Kind,
 }
 
 /// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value and
 /// key. Its deadline is its parent's: `NodeRef::deadline` looks it up.
 pub(crate) struct ValueNode {
-    /// Set once at creation; taken only while the node is being dropped (iterative unlink).
-    pub(crate) parent: Parent,
-    /// The parent's clock (invariant 12).
-    pub(crate) clock: ClockRef,
+    /// The parent's clock, copied (invariant 12; private, as `Node::clock`).
+    clock: NodeClock,
+    /// Set once at creation; taken only while the node is being dropped (iterative unlink),
+    /// together with `clock` (`take_parent`).
+    parent: Parent,
     pub(crate) value: Box<Keyed<dyn Value>>,
     /// The nearest cancel node above: this node's `err()` and `done()`.
     pub(crate) source: Option<Arc<Node>>,
@@ -138,9 +142,6 @@ pub(crate) enum Kind {
         todo: bool,
         /// The process-wide `Ctx::background()`/`Ctx::todo()`.
         is_static: bool,
-        /// The owner of the root's clock, which `Node::clock` points into (invariant 12).
-        /// Never read: it is here to be held.
-        _clock: SharedClock,
     },
     Cancel(CancelNode),
     WithoutCancel,
@@ -177,9 +178,6 @@ impl Keyed<dyn Value> {
 }
 
 pub(crate) struct WrapNode {
-    /// The owner of the wrapped context's clock, which `Node::clock` points into: the foreign
-    /// context may be anything, so nothing else keeps that clock alive (invariant 12).
-    pub(crate) _clock: SharedClock,
     /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_foreign`
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
     pub(crate) foreign: Arc<dyn Foreign>,
@@ -223,11 +221,6 @@ pub(crate) struct Bridge {
     /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
     /// the relay's parent chain holds it.
     pub(super) foreign_root: Option<Weak<Node>>,
-    /// The owner of the clock the bridge's `Node::clock` points into (invariant 12): a bridge
-    /// may outlive its wrap (a cancel walk or a feed upgrades it), and a relay's clock need not
-    /// be its parent's (a foreign context may take values from one tree and `done()` from
-    /// another).
-    pub(super) _clock: SharedClock,
 }
 
 /// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
@@ -360,30 +353,71 @@ pub(super) fn count_node(_delta: isize) {
 }
 
 impl Node {
+    /// A node below `parent`, on its clock.
     #[inline(always)]
-    pub(crate) fn new(parent: Option<&NodeRef>, clock: ClockRef, kind: Kind) -> Arc<Node> {
-        Node::with_parent(Parent::of(parent), clock, kind)
+    pub(crate) fn new(parent: Option<&NodeRef>, kind: Kind) -> Arc<Node> {
+        count_node(1);
+        Arc::new(Node {
+            clock: clock_of(parent),
+            parent: Parent::of(parent),
+            kind,
+        })
     }
 
     /// `new`, with the parent already in its `Parent` form.
     #[inline(always)]
-    pub(crate) fn with_parent(parent: Parent, clock: ClockRef, kind: Kind) -> Arc<Node> {
+    pub(crate) fn with_parent(parent: Parent, kind: Kind) -> Arc<Node> {
         count_node(1);
-        Arc::new(Node { parent, clock, kind })
+        Arc::new(Node {
+            clock: clock_below(&parent),
+            parent,
+            kind,
+        })
+    }
+
+    /// A node that owns its clock (a root, a wrap, a bridge: invariant 12), below `parent`.
+    pub(crate) fn owning(parent: Parent, clock: SharedClock, kind: Kind) -> Arc<Node> {
+        count_node(1);
+        Arc::new(Node {
+            clock: NodeClock::own(clock),
+            parent,
+            kind,
+        })
     }
 
     /// The process-wide `Ctx::background()`/`Ctx::todo()` node. Never dropped, so not counted
     /// among live nodes.
     pub(crate) fn new_static_root(todo: bool) -> Arc<Node> {
         Arc::new(Node {
+            clock: NodeClock::SYSTEM,
             parent: Parent::None,
-            clock: ClockRef::SYSTEM,
             kind: Kind::Root {
                 todo,
                 is_static: true,
-                _clock: SharedClock::default(),
             },
         })
+    }
+
+    /// The node's clock (invariant 12).
+    #[inline]
+    pub(crate) fn clock(&self) -> &NodeClock {
+        &self.clock
+    }
+
+    /// The node's parent.
+    #[inline]
+    pub(crate) fn parent(&self) -> &Parent {
+        &self.parent
+    }
+
+    /// Takes the parent, while dropping (the iterative unlink, `teardown.rs`). The clock goes
+    /// first: released (an owned clock's count given back) and left as the system clock, so
+    /// that no copy of the parent's clock outlives the parent, whoever calls this and whatever
+    /// it reads afterwards (invariant 12).
+    #[inline]
+    pub(super) fn take_parent(&mut self) -> Option<NodeRef> {
+        self.clock.release();
+        self.parent.take()
     }
 
     /// The node's *source*: the cancel node it answers `err()`/`done()` from (itself if it is
@@ -420,12 +454,50 @@ impl ValueNode {
     pub(crate) fn new(parent: &NodeRef, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
         count_node(1);
         Arc::new(ValueNode {
+            clock: clock_of(Some(parent)),
             parent: Parent::of(Some(parent)),
-            clock: parent.clock().clone(), // invariant 12: held through the parent
             value,
             source: parent.source().cloned(),
         })
     }
+
+    /// The node's parent.
+    #[inline]
+    pub(crate) fn parent(&self) -> &Parent {
+        &self.parent
+    }
+
+    /// As `Node::take_parent` (a value node's clock is always a copy: releasing it only leaves
+    /// the system clock in its place).
+    #[inline]
+    pub(super) fn take_parent(&mut self) -> Option<NodeRef> {
+        self.clock.release();
+        self.parent.take()
+    }
+}
+
+/// The clock of a node below `parent`, which becomes the node's `parent` field as
+/// `Parent::of(parent)`: a copy of the parent's clock (the system clock below a process-wide
+/// root, which has no other; or below none).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn clock_of(parent: Option<&NodeRef>) -> NodeClock {
+    match parent {
+        // SAFETY: `below`'s contract. `Parent::of(Some(p))` holds `p` — unless `p` is a
+        // process-wide root, whose clock is the system clock: no pointer, nothing to keep. The
+        // node being built keeps that `Parent` in its `parent` field, private to this module,
+        // and gives it up only in `take_parent`, which releases the copy first (leaving the
+        // system clock). So `p`, and the `NodeClock` inside it, live and stay in place for as
+        // long as the copy can be read.
+        Some(p) => unsafe { NodeClock::below(p.clock()) },
+        None => NodeClock::SYSTEM,
+    }
+}
+
+/// `clock_of` for a parent already in its `Parent` form.
+#[inline(always)]
+fn clock_below(parent: &Parent) -> NodeClock {
+    clock_of(parent.get())
 }
 
 impl NodeRef {
@@ -439,7 +511,7 @@ impl NodeRef {
     }
 
     #[inline]
-    pub(crate) fn clock(&self) -> &ClockRef {
+    pub(crate) fn clock(&self) -> &NodeClock {
         match self {
             NodeRef::Node(n) => &n.clock,
             NodeRef::Value(v) => &v.clock,
@@ -462,7 +534,7 @@ impl NodeRef {
         loop {
             match node {
                 NodeRef::Node(n) => return n.deadline(),
-                NodeRef::Value(v) => node = v.parent.get()?,
+                NodeRef::Value(v) => node = v.parent().get()?,
             }
         }
     }
@@ -533,7 +605,7 @@ mod tests {
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
-        assert_eq!(mem::size_of::<ClockRef>(), mem::size_of::<usize>());
+        assert_eq!(mem::size_of::<NodeClock>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<SharedCause>>(), mem::size_of::<usize>());
         // Every deadline node has a `Fixed` part: the two deadlines, their cause and one word
         // each for the rare bridge and merge.

@@ -101,7 +101,7 @@ fn moving_deadline(src: &Arc<Node>, mut d: Option<Instant>) -> Option<Instant> {
             };
         }
         if c.is_under_foreign() {
-            let parents = [cur.parent.get(), c.merged_with()];
+            let parents = [cur.parent().get(), c.merged_with()];
             stack.extend(parents.into_iter().flatten().filter_map(NodeRef::source));
         }
     }

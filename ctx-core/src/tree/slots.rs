@@ -99,7 +99,7 @@ pub(super) fn take_slots(node: &Arc<Node>) -> MergedSlots {
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
 pub(super) fn leave_all(merged: Vec<MergedSlots>) {
     for MergedSlots { node, first, second } in merged {
-        leave_canceler(node.parent.get(), first);
+        leave_canceler(node.parent().get(), first);
         leave_other(node.expect_cancel(), second);
     }
 }

@@ -13,7 +13,6 @@ use super::word::{
     AtomicSlot, CANCELED, DONE_MASK, DROPPED, HAS_DEPENDENTS, Moving, NEEDS_CHECK, OPEN, SHOWN_AS_DEADLINE,
     STANDALONE, TIMED, UNDER_FOREIGN, err_of, state_of,
 };
-use crate::clock::SharedClock;
 use crate::error::HandleDropped;
 use crate::loom::{AtomicU32, Mutex, Ordering, lock};
 use crate::{Cause, Error};
@@ -119,7 +118,6 @@ impl CancelNode {
     pub(super) fn new_bridge(
         foreign: &Arc<dyn Foreign>,
         feeder: Option<&Arc<Node>>,
-        clock: SharedClock,
         deadline: Option<Instant>,
     ) -> CancelNode {
         let foreign_root = feeder.and_then(|f| match &f.kind {
@@ -135,7 +133,6 @@ impl CancelNode {
                 foreign: Arc::downgrade(foreign),
                 relay: feeder.is_some(),
                 foreign_root,
-                _clock: clock,
             }))),
             ..Fixed::default()
         };

@@ -31,16 +31,17 @@ impl Drop for Node {
 fn drop_linked(node: &mut Node) {
     release(node);
     let second = release_merge(node);
-    let first = node.parent.take();
+    let first = node.take_parent();
     if first.is_some() || second.is_some() {
         unlink(first, second);
     }
 }
 
 impl Drop for ValueNode {
+    #[inline]
     fn drop(&mut self) {
         count_node(-1);
-        if let Some(parent) = self.parent.take() {
+        if let Some(parent) = self.take_parent() {
             unlink(Some(parent), None);
         }
     }
@@ -80,7 +81,7 @@ fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
                 if let Ok(mut parent) = Arc::try_unwrap(arc) {
                     release(&mut parent);
                     more.extend(release_merge(&mut parent));
-                    next = parent.parent.take();
+                    next = parent.take_parent();
                     // `parent` drops here with no parents: its `Drop` does nothing more.
                 }
             }
@@ -89,7 +90,7 @@ fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
                     continue;
                 }
                 if let Ok(mut parent) = Arc::try_unwrap(arc) {
-                    next = parent.parent.take();
+                    next = parent.take_parent();
                 }
             }
         }
@@ -118,7 +119,7 @@ fn release(node: &mut Node) {
                 feed.cancel();
             }
         }
-        leave_canceler(node.parent.get(), slot);
+        leave_canceler(node.parent().get(), slot);
     }
     if let Kind::Wrap(w) = &mut node.kind {
         // The foreign context may hold the next wrap down: drop it on the trampoline, not

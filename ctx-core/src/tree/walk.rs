@@ -64,7 +64,7 @@ pub(super) fn walk(
         // panics leaves the tree exactly as it was (a later cancel completes it) instead of
         // half-canceled. Then look again: the node may have changed while unlocked.
         drop(g);
-        now = Some(top.clock.now());
+        now = Some(top.clock().now());
         g = lock(&c.inner);
     };
     let for_children = if has_children { cause.clone() } else { None };
@@ -78,7 +78,7 @@ pub(super) fn walk(
     if !has_children {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
-        leave_canceler(top.parent.get(), top_slot);
+        leave_canceler(top.parent().get(), top_slot);
         leave_other(c, other_slot);
         wake(taken, afters);
         return Some(0);
@@ -121,7 +121,7 @@ pub(super) fn walk(
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
-    leave_canceler(top.parent.get(), top_slot);
+    leave_canceler(top.parent().get(), top_slot);
     leave_other(c, other_slot);
     leave_all(merged);
     let descendants = done.len() - 1;
@@ -136,7 +136,7 @@ pub(super) fn walk(
 #[inline]
 pub(super) fn leave_marked(node: &Arc<Node>) {
     let c = node.expect_cancel();
-    leave_canceler(node.parent.get(), c.slot.take());
+    leave_canceler(node.parent().get(), c.slot.take());
     if c.fixed.is_some() {
         leave_other(c, take_slot(c));
     }
@@ -290,7 +290,7 @@ fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: Option<Shar
     // Invariant 15: `now` is this tree's clock. An owner on another clock (the other tree of a
     // merge) is judged only on its own, which the walk may not read (invariant 8): its own
     // timer or lazy check will say when it passes. Until then the canceler's answer stands.
-    if owner.is_some_and(|o| !o.clock.same(&node.clock)) {
+    if owner.is_some_and(|o| !o.clock().same(node.clock())) {
         return Outcome { err, cause };
     }
     let cause = owner.and_then(|o| o.expect_cancel().deadline_cause());
@@ -321,5 +321,5 @@ pub(super) fn next_with_deadline(cur: &Arc<Node>, d: Instant) -> Option<&Arc<Nod
     fn via(p: Option<&NodeRef>, d: Instant) -> Option<&Arc<Node>> {
         p.and_then(NodeRef::source).filter(|n| n.deadline() == Some(d))
     }
-    via(cur.parent.get(), d).or_else(|| via(cur.expect_cancel().merged_with(), d))
+    via(cur.parent().get(), d).or_else(|| via(cur.expect_cancel().merged_with(), d))
 }

@@ -1,8 +1,9 @@
-//! Checks of names, equality, errors and auto traits.
+//! Checks of names, equality and errors. (The auto traits are pinned at compile time, by
+//! `const` items in ctx-core's `tests/auto_traits.rs`.)
 
 use std::time::Duration;
 
-use ctx_core::{AfterFunc, CancelCauseHandle, CancelHandle, Cause, Ctx, Done, Error};
+use ctx_core::{Cause, Ctx, Error};
 
 use super::Runtime;
 
@@ -104,34 +105,4 @@ pub fn error_display_and_is_timeout<R: Runtime>(_rt: &R) {
     match e {
         Error::Canceled | Error::DeadlineExceeded => {} // exhaustive: exactly two variants
     }
-}
-
-/// `Ctx`, `Done`, the handles and `AfterFunc` are `Send + Sync + 'static`; `Ctx` and the
-/// handles are `Clone`; `Error` is `Copy + Eq + Error + Send + Sync + 'static`.
-///
-/// # Examples
-///
-/// ```
-/// ctx_testkit::conformance::auto_traits_hold(&ctx_testkit::conformance::MockRuntime::new());
-/// ```
-pub fn auto_traits_hold<R: Runtime>(rt: &R) {
-    fn send_sync<T: Send + Sync + 'static>(_: &T) {}
-    fn clone_send_sync<T: Clone + Send + Sync + 'static>(_: &T) {}
-    fn error<T: Copy + Eq + std::error::Error + Send + Sync + 'static>(_: &T) {}
-    fn static_assertions(_: &Ctx, _: &Done, _: &CancelHandle, _: &CancelCauseHandle, _: &AfterFunc) {}
-    let root = rt.background();
-    let (ctx, cancel) = root.with_cancel();
-    let (cctx, cause_cancel) = root.with_cancel_cause();
-    let done = ctx.done();
-    let after = cctx.after_func(|| {});
-    clone_send_sync(&ctx);
-    clone_send_sync(&cancel);
-    clone_send_sync(&cause_cancel);
-    send_sync(&done);
-    send_sync(&after);
-    error(&Error::Canceled);
-    static_assertions(&ctx, &done, &cancel, &cause_cancel, &after);
-    // `Context` is object safe.
-    let object: &dyn ctx_core::Context = &ctx;
-    assert_eq!(object.err(), None);
 }

@@ -3,14 +3,13 @@
 //! must still land. These checks take a clock (not a [`Runtime`](super::Runtime)), because
 //! they wrap its timers.
 
-use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ctx_core::{Cause, Clock, Context, Ctx, Done, Error};
+use ctx_core::{Clock, Ctx, Done, Error, Forward};
 
 use super::BOUND;
 use crate::SelfWaking;
@@ -133,21 +132,12 @@ struct Hostile {
     polls: Arc<AtomicUsize>,
 }
 
-impl Context for Hostile {
-    fn deadline(&self) -> Option<Instant> {
-        self.parent.deadline()
+impl Forward for Hostile {
+    fn inner(&self) -> &Ctx {
+        &self.parent
     }
     fn done(&self) -> Done {
         SelfWaking::done(self.times, self.parent.done(), self.polls.clone())
-    }
-    fn err(&self) -> Option<Error> {
-        self.parent.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.parent.cause()
-    }
-    fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-        self.parent.value_any(key)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ::futures::FutureExt;
 use ::futures::channel::oneshot;
 use ::futures::future::{BoxFuture, Shared};
-use ctx_core::{Cause, Context, Ctx, Done, Error};
+use ctx_core::{Cause, Context, Ctx, Done, Error, Forward};
 
 use super::{Runtime, wait_done};
 use crate::Probe;
@@ -46,18 +46,12 @@ impl Tagged {
     }
 }
 
-impl Context for Tagged {
+impl Forward for Tagged {
+    fn inner(&self) -> &Ctx {
+        &self.inner
+    }
     fn deadline(&self) -> Option<Instant> {
         self.deadline
-    }
-    fn done(&self) -> Done {
-        self.inner.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.inner.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.inner.cause()
     }
     fn value_any(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
         if key == TypeId::of::<Tag>() {
@@ -336,18 +330,9 @@ pub fn child_takes_the_customs_own_err_and_cause<R: Runtime>(rt: &R) {
 /// own example).
 struct NoValues(Ctx);
 
-impl Context for NoValues {
-    fn deadline(&self) -> Option<Instant> {
-        self.0.deadline()
-    }
-    fn done(&self) -> Done {
-        self.0.done()
-    }
-    fn err(&self) -> Option<Error> {
-        self.0.err()
-    }
-    fn cause(&self) -> Option<Cause> {
-        self.0.cause()
+impl Forward for NoValues {
+    fn inner(&self) -> &Ctx {
+        &self.0
     }
     fn value_any(&self, _key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
         None
