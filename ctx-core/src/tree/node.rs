@@ -414,7 +414,7 @@ impl Node {
     /// first: released (an owned clock's count given back) and left as the system clock, so
     /// that no copy of the parent's clock outlives the parent, whoever calls this and whatever
     /// it reads afterwards (invariant 12).
-    #[inline]
+    #[inline(always)]
     pub(super) fn take_parent(&mut self) -> Option<NodeRef> {
         self.clock.release();
         self.parent.take()
@@ -467,11 +467,12 @@ impl ValueNode {
         &self.parent
     }
 
-    /// As `Node::take_parent` (a value node's clock is always a copy: releasing it only leaves
-    /// the system clock in its place).
+    /// As `Node::take_parent`. A value node's clock is always a copy (`clock_of`), so it is
+    /// overwritten, not released (had it owned a count, that would be a leak, never a dangling
+    /// pointer).
     #[inline]
     pub(super) fn take_parent(&mut self) -> Option<NodeRef> {
-        self.clock.release();
+        self.clock = NodeClock::SYSTEM;
         self.parent.take()
     }
 }
