@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::pool::AfterFn;
+use crate::after_threads::AfterFn;
 use crate::tree::{self, Node, NodeRef, Slot};
 
 /// The handle returned by [`Ctx::after_func`](crate::Ctx::after_func): [`stop`](AfterFunc::stop)

@@ -16,7 +16,7 @@ use sync_wrapper::SyncWrapper;
 
 use crate::Error;
 use crate::tree::{self, Node, Registered, Slot};
-use crate::watch::Repoll;
+use crate::watcher::Repoll;
 
 /// A future that completes with the context's [`Error`] once it is done. See
 /// [`Ctx::done`](crate::Ctx::done).

@@ -138,8 +138,8 @@
 // other (`tests/layering.rs` fails on any cycle).
 //
 // 1. `error`, `clock`, `loom`: leaves.
-// 2. `pool` (the threads that run timer-fired after-funcs; defines their type, `AfterFn`),
-//    `watch` (a task polling one future: timers, foreign `done()`s; uses `pool`).
+// 2. `after_threads` (the threads that run timer-fired after-funcs; defines their type, `AfterFn`),
+//    `watcher` (a task polling one future: timers, foreign `done()`s; uses `after_threads`).
 // 3. `tree`: the engine. It works on `NodeRef` and `Arc<Node>`, never on `Ctx`, `Context` or
 //    `Done`; a context it does not own is a `tree::Foreign`. The `tracing` feature's event is
 //    `tree/trace.rs`: it reads what it reports from a node, and only the engine cancels.
@@ -154,6 +154,7 @@
 // 8. `sleep` (`Sleep`, and the `Ctx::sleep*` methods that make it), `forward` (`Forward`: a
 //    `Context` that answers from a `Ctx` but for the methods it overrides), `test_util`.
 mod after;
+mod after_threads;
 pub mod clock;
 mod ctx;
 mod custom;
@@ -163,11 +164,10 @@ mod forward;
 mod handle;
 mod idle;
 mod loom;
-mod pool;
 mod run_timeout;
 mod sleep;
 mod tree;
-mod watch;
+mod watcher;
 mod wrap;
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The synchronization primitives of ctx-core, swapped for loom's under `cfg(loom)` so that the
-//! lock/atomic protocol in `tree/`, `done.rs` and `watch.rs` can be model-checked.
+//! lock/atomic protocol in `tree/`, `done.rs` and `watcher.rs` can be model-checked.
 //!
 //! `Arc`/`Weak` stay std's in both builds: loom has no `Weak`, and reference counting is not
 //! the protocol under test.

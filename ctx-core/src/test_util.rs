@@ -72,7 +72,7 @@ pub fn watchers_started() -> usize {
 /// ```
 #[cfg(not(loom))]
 pub fn after_func_threads() -> usize {
-    crate::pool::threads()
+    crate::after_threads::threads()
 }
 
 /// A [`Done`] backed by `fut` that [`Ctx::wrap`](crate::Ctx::wrap) re-polls inline, inside

@@ -18,7 +18,7 @@ mod loom_tree;
 #[cfg(loom)]
 mod loom_wake;
 #[cfg(loom)]
-mod loom_watch;
+mod loom_watcher;
 
 // Unit tests that look inside the tree (slab entries), outside loom.
 #[cfg(not(loom))]

@@ -13,8 +13,8 @@ use super::state::{LockFree, handle_dropped};
 use super::trace::{self, Site};
 use super::walk::leave_marked;
 use super::word::Slot;
+use crate::after_threads::AfterFn;
 use crate::loom::lock;
-use crate::pool::AfterFn;
 use crate::{Cause, Error};
 
 // ===== canceling =====

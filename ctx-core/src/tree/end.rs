@@ -19,7 +19,7 @@ use super::walk::{Afters, Relays, deadline_owner, next_with_deadline, walk};
 use super::word::{Moving, Span};
 use crate::Error;
 use crate::loom::lock;
-use crate::watch::Watch;
+use crate::watcher::Watcher;
 
 // ===== propagating =====
 
@@ -316,7 +316,7 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
         if let Some(node) = weak.upgrade() {
             // The after-funcs this ends, if deferred (fired from a wake), are offered to this
             // clock's own threads first (`Clock::spawn_after_func`).
-            let _via = crate::pool::Via::enter(clock.clone());
+            let _via = crate::after_threads::ViaClock::enter(clock.clone());
             expire(&node);
         }
     };
@@ -333,7 +333,7 @@ pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Se
     counters::TIMERS_ARMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // A timer woken on a shared thread hands its after-funcs to the pool; a clock whose timers
     // are woken by the caller's own thread keeps them there (`Clock::after_funcs_inline`).
-    let watch = Watch::start(!node.clock().get().after_funcs_inline(), fut);
+    let watch = Watcher::start(!node.clock().get().after_funcs_inline(), fut);
     let lost = {
         let mut g = lock(&c.inner);
         // invariant 10: checked with `open_for_dependents` under the lock before the dependents
@@ -405,7 +405,7 @@ pub(super) fn arm_moving_timer(node: &Arc<Node>) {
                 continue;
             }
             let Some(node) = weak.upgrade() else { return };
-            let _via = crate::pool::Via::enter(clock.clone());
+            let _via = crate::after_threads::ViaClock::enter(clock.clone());
             let c = node.expect_cancel();
             match c.moving() {
                 Some(m) if c.is_open() => {

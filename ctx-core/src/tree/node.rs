@@ -19,10 +19,10 @@ use super::entries::Entries;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::word::Slot;
 use super::word::{AtomicSlot, Moving, SecondSlot};
+use crate::after_threads::AfterFn;
 use crate::clock::{NodeClock, SharedClock};
 use crate::loom::{AtomicU32, Mutex};
-use crate::pool::AfterFn;
-use crate::watch::Watch;
+use crate::watcher::Watcher;
 use crate::{Cause, Error};
 
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
@@ -212,7 +212,7 @@ pub(crate) trait Foreign: Send + Sync + 'static {
 ///   parent): attached to that node like any child; the walk that cancels the parent collects the
 ///   relay instead of marking it, and `propagate` then resolves it with the foreign context's
 ///   answers (no user code runs during the walk);
-/// * a foreign `done()`: the foreign context's `on_done` callback, else a watcher (`watch.rs`).
+/// * a foreign `done()`: the foreign context's `on_done` callback, else a watcher (`watcher.rs`).
 pub(crate) struct Bridge {
     /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
     pub(super) foreign: Weak<dyn Foreign>,
@@ -226,7 +226,7 @@ pub(crate) struct Bridge {
 /// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
 pub(crate) enum Feed {
     /// A watcher polling the foreign `done()` future.
-    Watch(Arc<Watch>),
+    Watcher(Arc<Watcher>),
     /// The stop function of the foreign context's `on_done` registration.
     Callback(StopFn),
 }
@@ -235,7 +235,7 @@ impl Feed {
     /// Stops feeding. User code (a stop function, a future's `Drop`): call with no lock held.
     pub(super) fn cancel(self) {
         match self {
-            Feed::Watch(w) => w.cancel(),
+            Feed::Watcher(w) => w.cancel(),
             Feed::Callback(stop) => {
                 // `false` when the callback has run: nothing left to release either way.
                 let _ = catch_unwind(AssertUnwindSafe(stop));
@@ -324,7 +324,7 @@ pub(super) struct Dependents {
     /// A waiter on this node asked for the deadline timer (asked once per node).
     pub(super) timer_requested: bool,
     /// The deadline timer, armed on the owner of the deadline; dropped when done or dropped.
-    pub(super) timer: Option<Arc<Watch>>,
+    pub(super) timer: Option<Arc<Watcher>>,
     /// On a bridge node (see `wrap`): what feeds it from a foreign `done()`, owned here so that
     /// it lives exactly as long as something can observe the bridge.
     pub(super) feed: Option<Feed>,

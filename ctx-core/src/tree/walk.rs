@@ -15,8 +15,8 @@ use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedC
 use super::slots::{leave_all, leave_canceler, leave_other, take_slot, take_slots};
 use super::state::{LockFree, Outcome};
 use crate::Error;
+use crate::after_threads::{self, AfterFn};
 use crate::loom::lock;
-use crate::pool::{self, AfterFn};
 
 /// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
 pub(super) type Relays = Vec<(Arc<Node>, Error, Option<SharedCause>)>;
@@ -248,10 +248,10 @@ impl Afters {
 }
 
 /// Runs an after-func: here, or on a pool thread when this thread fires a timer or serves the
-/// watcher (where one that blocks would stall every other deadline; see pool.rs).
+/// watcher (where one that blocks would stall every other deadline; see after_threads.rs).
 pub(crate) fn run_after(f: AfterFn) {
-    if pool::deferring() {
-        pool::defer(f, run_after_here);
+    if after_threads::off_thread() {
+        after_threads::hand_off(f, run_after_here);
     } else {
         run_after_here(f);
     }

@@ -1,7 +1,7 @@
-//! [`Watch`]: drives one future to completion without a task.
+//! [`Watcher`]: drives one future to completion without a task.
 //!
 //! ctx-core needs to react when a timer fires or when a foreign `done()` future completes, with
-//! no runtime to spawn on. A `Watch` polls its future once when started, with a waker that
+//! no runtime to spawn on. A `Watcher` polls its future once when started, with a waker that
 //! polls it again, inline on the waking thread (a timer thread, a runtime driver,
 //! `MockClock::advance`). The future does its own work when it completes (it marks a context
 //! done), so nothing else is needed: no thread, no task.
@@ -9,14 +9,14 @@
 //! Foreign `done()` futures (from `Ctx::wrap`) are the exception: their wakers are often
 //! called under the future's own lock (`futures::future::Shared` does so), and polling again
 //! inside such a wake would deadlock. Their re-polls run on one lazily started watcher thread
-//! instead (`Watch::start_with(Repoll::Deferred, ..)`), unless they promise otherwise
+//! instead (`Watcher::start_with(Repoll::Deferred, ..)`), unless they promise otherwise
 //! (`Done::new_inline`); timers keep the inline re-poll, which the `Clock` contract allows.
 //! Every kind of watch hands a wake that arrives *during* its poll to the watcher thread (invariant 4).
 //!
 //! # Why not async-task
 //!
 //! async-task's `Runnable` has the signal this needs (`ScheduleInfo::woken_while_running`), so
-//! a `Watch` on it was built and measured (2026-12-04, one session, 2-CPU shared machine):
+//! a `Watcher` on it was built and measured (2026-12-04, one session, 2-CPU shared machine):
 //! 157 lines instead of 276, same API, every ctx-core and ctx-testkit test passing. Kept the
 //! hand-written one:
 //!
@@ -28,8 +28,8 @@
 //!   1.04 → 1.08 µs, async-std 537 → 762 ns, smol 562 → 742 ns, MockClock 437 → 475 ns;
 //!   `done-arm+fire-1ms` MockClock 529 → 551 ns.
 //! * bigger: 16 bytes more per watch (the task header, its awaiter slot, a `Mutex<Option<Task>>`
-//!   to cancel through `&self`), the same number of allocations (one task and the `Arc<Watch>`
-//!   against the `Arc<Watch>` and the boxed future).
+//!   to cancel through `&self`), the same number of allocations (one task and the `Arc<Watcher>`
+//!   against the `Arc<Watcher>` and the boxed future).
 //! * not simpler where it matters. Invariant 6 cannot be kept: async-task's waker returns at
 //!   once when it finds the task running, so `MockClock::advance` cannot wait for the poll; the
 //!   prototype polled once more on the poller's thread instead (a thread-local trampoline, so
@@ -61,8 +61,8 @@
 //!    itself forever costs the watcher thread a poll per round of its queue, shared fairly with
 //!    the other watches, until it completes or is canceled.
 //! 5. Whatever the future's completion runs after a *wake* (the after-funcs of the contexts it
-//!    cancels) goes to the after-func pool (pool.rs), unless the watch was started with
-//!    `pool_afters == false` (a `MockClock`, whose waking thread is the test's own): a timer
+//!    cancels) goes to the after-func pool (after_threads.rs), unless the watch was started with
+//!    `afters_off_thread == false` (a `MockClock`, whose waking thread is the test's own): a timer
 //!    thread, a runtime's driver or the watcher must not run an after-func that may block.
 //!    The first poll, made by the thread that started the watch, runs them inline.
 //! 6. A wake of a watch that keeps its after-funcs on the waking thread (a timer of a clock whose
@@ -100,7 +100,7 @@ const POLLING: u8 = 1;
 const NOTIFIED: u8 = 2;
 const DONE: u8 = 3;
 
-pub(crate) struct Watch {
+pub(crate) struct Watcher {
     state: AtomicU8,
     // guarded by `slot`'s mutex; `None` while being polled (invariant 1) and once done
     slot: Mutex<Option<BoxFuture>>,
@@ -108,40 +108,47 @@ pub(crate) struct Watch {
     repoll: Repoll,
     /// Set once at creation: after-funcs run by a poll made in a wake go to the after-func
     /// pool (invariant 5).
-    pool_afters: bool,
+    afters_off_thread: bool,
     /// The thread that owns `POLLING` (an address unique to it, `0` for none): written only by
     /// that thread, so a thread that reads its own here is inside this watch's poll
     /// (invariant 6).
     poller: AtomicUsize,
 }
 
-/// An address unique to the calling thread while it lives (for `Watch::poller`).
+/// An address unique to the calling thread while it lives (for `Watcher::poller`).
 #[cfg(not(loom))]
 fn this_thread() -> usize {
     thread_local!(static ME: u8 = const { 0 });
     ME.with(|me| me as *const u8 as usize)
 }
 
-impl Watch {
+impl Watcher {
     /// Polls `fut` once now, then again whenever it wakes, until it completes or is canceled.
     /// Re-polls run inline in the wake (save invariant 4); after-funcs run in those re-polls go
-    /// to the pool when `pool_afters`.
-    pub(crate) fn start(pool_afters: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        Watch::new(Repoll::Inline, pool_afters, fut)
+    /// to the pool when `afters_off_thread`.
+    pub(crate) fn start(
+        afters_off_thread: bool,
+        fut: impl Future<Output = ()> + Send + 'static,
+    ) -> Arc<Watcher> {
+        Watcher::new(Repoll::Inline, afters_off_thread, fut)
     }
 
     /// Polls `fut` once now; later polls run inline in the wake (`Repoll::Inline`) or on the
     /// watcher thread, never inside the wake: for futures that may be woken under their own lock.
-    pub(crate) fn start_with(repoll: Repoll, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        Watch::new(repoll, true, fut)
+    pub(crate) fn start_with(repoll: Repoll, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watcher> {
+        Watcher::new(repoll, true, fut)
     }
 
-    fn new(repoll: Repoll, pool_afters: bool, fut: impl Future<Output = ()> + Send + 'static) -> Arc<Watch> {
-        let watch = Arc::new(Watch {
+    fn new(
+        repoll: Repoll,
+        afters_off_thread: bool,
+        fut: impl Future<Output = ()> + Send + 'static,
+    ) -> Arc<Watcher> {
+        let watch = Arc::new(Watcher {
             state: AtomicU8::new(POLLING),
             slot: Mutex::new(None),
             repoll,
-            pool_afters,
+            afters_off_thread,
             poller: AtomicUsize::new(0),
         });
         watch.run(Some(Box::pin(fut)), false);
@@ -175,7 +182,7 @@ impl Watch {
         #[cfg(not(loom))]
         self.poller.store(this_thread(), Ordering::Relaxed);
         let ready = {
-            let _pool = (in_wake && self.pool_afters).then(crate::pool::Deferring::enter);
+            let _off = (in_wake && self.afters_off_thread).then(crate::after_threads::OffThread::enter);
             // Damage control, not control flow: no future of ours panics by design, but a
             // clock's timer is foreign code, and its panic must not unwind into the thread
             // that woke us (a timer thread, a runtime's driver). The panic hook has reported
@@ -206,7 +213,7 @@ impl Watch {
                     .compare_exchange(NOTIFIED, POLLING, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok() =>
             {
-                defer(self.clone());
+                to_watcher_thread(self.clone());
             }
             Err(_) => {
                 // DONE (`NOTIFIED` only ever turns `DONE`): `cancel` may have found the slot
@@ -218,7 +225,7 @@ impl Watch {
     }
 }
 
-impl Wake for Watch {
+impl Wake for Watcher {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -243,7 +250,7 @@ impl Wake for Watch {
             {
                 // We own `POLLING` now (invariant 1); the watcher thread takes it over.
                 Ok(_) if next == POLLING && self.repoll == Repoll::Inline => return self.run(None, true),
-                Ok(_) if next == POLLING => return defer(self.clone()),
+                Ok(_) if next == POLLING => return to_watcher_thread(self.clone()),
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
@@ -251,7 +258,7 @@ impl Wake for Watch {
     }
 }
 
-impl Watch {
+impl Watcher {
     /// Whether a wake that finds another thread polling waits for that poll to end and then
     /// polls here, instead of handing the next poll to the watcher thread (invariant 6): for
     /// the timers of a clock whose waking thread is its user's own (`MockClock::advance`, which
@@ -260,7 +267,7 @@ impl Watch {
     fn waits_for_poller(&self) -> bool {
         #[cfg(not(loom))]
         {
-            !self.pool_afters
+            !self.afters_off_thread
                 && self.repoll == Repoll::Inline
                 && self.poller.load(Ordering::Relaxed) != this_thread()
         }
@@ -271,14 +278,14 @@ impl Watch {
     }
 }
 
-/// Runs `watch`'s next poll on the watcher thread (started on first use), at the back of its
+/// Runs `watcher`'s next poll on the watcher thread (started on first use), at the back of its
 /// queue. Falls back to polling inline if the thread cannot be started.
 #[cfg(not(loom))]
-fn defer(watch: Arc<Watch>) {
+fn to_watcher_thread(watch: Arc<Watcher>) {
     use std::sync::{OnceLock, mpsc};
-    static WATCHER: OnceLock<Option<mpsc::Sender<Arc<Watch>>>> = OnceLock::new();
+    static WATCHER: OnceLock<Option<mpsc::Sender<Arc<Watcher>>>> = OnceLock::new();
     let tx = WATCHER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Arc<Watch>>();
+        let (tx, rx) = mpsc::channel::<Arc<Watcher>>();
         std::thread::Builder::new()
             .name("ctx-core-watcher".into())
             .spawn(move || {
@@ -300,6 +307,6 @@ fn defer(watch: Arc<Watch>) {
 }
 
 #[cfg(loom)]
-fn defer(watch: Arc<Watch>) {
+fn to_watcher_thread(watch: Arc<Watcher>) {
     watch.run(None, true);
 }

@@ -11,8 +11,8 @@
 //! that finds nothing to do for [`IDLE`] exits. There is no upper bound (as there is none on
 //! goroutines): every blocked after-func holds one thread.
 //!
-//! Which after-funcs come here is decided by [`Deferring`], a scope that `Watch` opens around a
-//! poll made from a wake (see watch.rs); `tree::run_after` asks [`deferring`]. A cancel made by
+//! Which after-funcs come here is decided by [`OffThread`], a scope that `Watcher` opens around a
+//! poll made from a wake (see watcher.rs); `tree::run_after` asks [`off_thread`]. A cancel made by
 //! the user's own call (`cancel()`, a lazy deadline check in `err()`, the first poll of a timer
 //! on the thread that waits) still runs its after-funcs inline, on the user's thread.
 //!
@@ -47,19 +47,19 @@ thread_local! {
 }
 
 /// While alive, after-funcs that this thread would run go to the pool instead.
-pub(crate) struct Deferring {
+pub(crate) struct OffThread {
     prev: bool,
 }
 
-impl Deferring {
-    pub(crate) fn enter() -> Deferring {
-        Deferring {
+impl OffThread {
+    pub(crate) fn enter() -> OffThread {
+        OffThread {
             prev: DEFERRING.with(|d| d.replace(true)),
         }
     }
 }
 
-impl Drop for Deferring {
+impl Drop for OffThread {
     fn drop(&mut self) {
         DEFERRING.with(|d| d.set(self.prev));
     }
@@ -72,19 +72,19 @@ thread_local! {
 /// While alive, after-funcs that this thread defers are offered to `clock` first
 /// ([`Clock::spawn_after_func`](crate::Clock::spawn_after_func)): set by a timer of that clock
 /// around the cancel it fires.
-pub(crate) struct Via {
+pub(crate) struct ViaClock {
     prev: Option<SharedClock>,
 }
 
-impl Via {
-    pub(crate) fn enter(clock: SharedClock) -> Via {
-        Via {
+impl ViaClock {
+    pub(crate) fn enter(clock: SharedClock) -> ViaClock {
+        ViaClock {
             prev: VIA.with(|v| v.replace(Some(clock))),
         }
     }
 }
 
-impl Drop for Via {
+impl Drop for ViaClock {
     fn drop(&mut self) {
         let prev = self.prev.take();
         let _ = VIA.try_with(|v| v.replace(prev));
@@ -115,8 +115,8 @@ impl Drop for Once {
 }
 
 /// Runs a deferred after-func (through `run`, which contains its panic): on the threads of the
-/// clock whose timer fired it, if that clock has some ([`Via`]), else on this pool.
-pub(crate) fn defer(f: AfterFn, run: fn(AfterFn)) {
+/// clock whose timer fired it, if that clock has some ([`ViaClock`]), else on this pool.
+pub(crate) fn hand_off(f: AfterFn, run: fn(AfterFn)) {
     let clock = VIA.try_with(|v| v.borrow().clone()).ok().flatten();
     let Some(clock) = clock else {
         submit(f, run);
@@ -128,9 +128,9 @@ pub(crate) fn defer(f: AfterFn, run: fn(AfterFn)) {
     }
 }
 
-/// Whether this thread is inside a [`Deferring`] scope. A thread whose thread-locals are gone
+/// Whether this thread is inside a [`OffThread`] scope. A thread whose thread-locals are gone
 /// (a destructor at thread exit) answers no: the after-func runs where it is.
-pub(crate) fn deferring() -> bool {
+pub(crate) fn off_thread() -> bool {
     DEFERRING.try_with(Cell::get).unwrap_or(false)
 }
 

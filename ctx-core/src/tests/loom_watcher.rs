@@ -1,4 +1,4 @@
-//! The watch protocol (watch.rs): wakes racing each other and `cancel`.
+//! The watch protocol (watcher.rs): wakes racing each other and `cancel`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +9,7 @@ use loom::sync::Mutex;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::watch::Watch;
+use crate::watcher::Watcher;
 
 #[derive(Clone, Default)]
 struct Shared {
@@ -47,13 +47,13 @@ fn fire(s: &Shared) {
     }
 }
 
-/// Invariant 2 of watch.rs: two wakes racing each other (and the first poll's re-arm) never
+/// Invariant 2 of watcher.rs: two wakes racing each other (and the first poll's re-arm) never
 /// poll concurrently, and the future completes exactly once.
 #[test]
 fn racing_wakes_complete_exactly_once() {
     loom::model(|| {
         let s = Shared::default();
-        let _watch = Watch::start(true, Probe(s.clone()));
+        let _watch = Watcher::start(true, Probe(s.clone()));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         fire(&s);
@@ -67,7 +67,7 @@ fn racing_wakes_complete_exactly_once() {
 fn cancel_vs_wake_completes_at_most_once() {
     loom::model(|| {
         let s = Shared::default();
-        let watch = Watch::start(true, Probe(s.clone()));
+        let watch = Watcher::start(true, Probe(s.clone()));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         watch.cancel();
@@ -100,7 +100,7 @@ impl Future for SelfWake {
 fn a_self_wake_racing_another_wake_completes_exactly_once() {
     loom::model(|| {
         let s = Shared::default();
-        let _watch = Watch::start(true, SelfWake(s.clone(), false));
+        let _watch = Watcher::start(true, SelfWake(s.clone(), false));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         t.join().unwrap();
@@ -132,7 +132,7 @@ impl Future for WakesWhenReady {
 fn cancel_vs_self_wake_completes_at_most_once() {
     loom::model(|| {
         let s = Shared::default();
-        let watch = Watch::start(true, WakesWhenReady(s.clone(), false));
+        let watch = Watcher::start(true, WakesWhenReady(s.clone(), false));
         let s2 = s.clone();
         let t = thread::spawn(move || fire(&s2));
         watch.cancel();
