@@ -343,7 +343,7 @@ mod shared {
         /// `NodeClock` calls it when it is done with it: a `NodeClock` has no `Drop` (so that
         /// the many that own nothing cost nothing to drop), and one that owns a count and is
         /// never released keeps its clock alive forever (a leak, never a dangling pointer).
-        #[inline(always)]
+        #[inline]
         pub(crate) fn release(&mut self) {
             let owned = self.ptr.addr() & OWNS != 0;
             let p = self.block();

@@ -414,7 +414,7 @@ impl Node {
     /// first: released (an owned clock's count given back) and left as the system clock, so
     /// that no copy of the parent's clock outlives the parent, whoever calls this and whatever
     /// it reads afterwards (invariant 12).
-    #[inline(always)]
+    #[inline]
     pub(super) fn take_parent(&mut self) -> Option<NodeRef> {
         self.clock.release();
         self.parent.take()
