@@ -30,7 +30,7 @@ fn count(n: &AtomicUsize) -> usize {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_runs_once_after_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_runs_once_after_done<R: Runtime>(rt: &R) {
@@ -71,7 +71,7 @@ pub fn after_func_runs_once_after_done<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_stop_is_true_exactly_when_it_kept_f_from_running(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_stop_is_true_exactly_when_it_kept_f_from_running<R: Runtime>(rt: &R) {
@@ -107,7 +107,7 @@ pub fn after_func_stop_is_true_exactly_when_it_kept_f_from_running<R: Runtime>(r
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_on_done_ctx_runs_at_once(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_on_done_ctx_runs_at_once<R: Runtime>(rt: &R) {
@@ -134,7 +134,7 @@ pub fn after_func_on_done_ctx_runs_at_once<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_never_runs_on_contexts_that_cannot_be_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_never_runs_on_contexts_that_cannot_be_done<R: Runtime>(rt: &R) {
@@ -161,7 +161,7 @@ pub fn after_func_never_runs_on_contexts_that_cannot_be_done<R: Runtime>(rt: &R)
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_survives_dropping_every_ctx_clone(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_survives_dropping_every_ctx_clone<R: Runtime>(rt: &R) {
@@ -190,7 +190,7 @@ pub fn after_func_survives_dropping_every_ctx_clone<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_survives_dropping_every_ctx_clone_until_the_deadline(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_survives_dropping_every_ctx_clone_until_the_deadline<R: Runtime>(rt: &R) {
@@ -219,7 +219,7 @@ pub fn after_func_survives_dropping_every_ctx_clone_until_the_deadline<R: Runtim
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_may_use_the_tree_without_deadlock(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_may_use_the_tree_without_deadlock<R: Runtime>(rt: &R) {
@@ -278,7 +278,7 @@ pub fn after_func_may_use_the_tree_without_deadlock<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::dropping_after_func_handle_does_not_stop_it(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn dropping_after_func_handle_does_not_stop_it<R: Runtime>(rt: &R) {

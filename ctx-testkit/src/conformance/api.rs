@@ -16,7 +16,7 @@ struct Marker;
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::display_names_the_chain(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn display_names_the_chain<R: Runtime>(rt: &R) {
@@ -65,7 +65,7 @@ pub fn display_names_the_chain<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::partial_eq_means_same_context(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn partial_eq_means_same_context<R: Runtime>(rt: &R) {
@@ -88,7 +88,7 @@ pub fn partial_eq_means_same_context<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::error_display_and_is_timeout(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn error_display_and_is_timeout<R: Runtime>(_rt: &R) {

@@ -15,7 +15,7 @@ fn cause(msg: &'static str) -> Cause {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::cancel_propagates_to_all_descendants(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn cancel_propagates_to_all_descendants<R: Runtime>(rt: &R) {
@@ -52,7 +52,7 @@ pub fn cancel_propagates_to_all_descendants<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::cancel_of_child_leaves_parent_and_siblings_alone(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn cancel_of_child_leaves_parent_and_siblings_alone<R: Runtime>(rt: &R) {
@@ -78,7 +78,7 @@ pub fn cancel_of_child_leaves_parent_and_siblings_alone<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::cancel_is_idempotent(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn cancel_is_idempotent<R: Runtime>(rt: &R) {
@@ -109,7 +109,7 @@ pub fn cancel_is_idempotent<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::dropping_last_handle_clone_cancels(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn dropping_last_handle_clone_cancels<R: Runtime>(rt: &R) {
@@ -146,7 +146,7 @@ pub fn dropping_last_handle_clone_cancels<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::disarm_does_not_cancel(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn disarm_does_not_cancel<R: Runtime>(rt: &R) {
@@ -180,7 +180,7 @@ pub fn disarm_does_not_cancel<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::dropping_last_cancel_cause_handle_cancels_with_cause_handle_dropped(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn dropping_last_cancel_cause_handle_cancels_with_cause_handle_dropped<R: Runtime>(rt: &R) {
@@ -207,7 +207,7 @@ pub fn dropping_last_cancel_cause_handle_cancels_with_cause_handle_dropped<R: Ru
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::first_cancel_wins_for_err_and_cause(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn first_cancel_wins_for_err_and_cause<R: Runtime>(rt: &R) {
@@ -264,7 +264,7 @@ pub fn first_cancel_wins_for_err_and_cause<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::child_of_done_parent_is_born_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn child_of_done_parent_is_born_done<R: Runtime>(rt: &R) {
@@ -304,7 +304,7 @@ pub fn child_of_done_parent_is_born_done<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::cause_is_the_same_arc_on_ctx_and_descendants(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn cause_is_the_same_arc_on_ctx_and_descendants<R: Runtime>(rt: &R) {
@@ -326,7 +326,7 @@ pub fn cause_is_the_same_arc_on_ctx_and_descendants<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::cause_without_cause_downcasts_to_error(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn cause_without_cause_downcasts_to_error<R: Runtime>(rt: &R) {
@@ -350,7 +350,7 @@ pub fn cause_without_cause_downcasts_to_error<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::err_and_cause_are_none_until_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn err_and_cause_are_none_until_done<R: Runtime>(rt: &R) {
@@ -373,7 +373,7 @@ pub fn err_and_cause_are_none_until_done<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::cancel_from_another_thread_is_seen(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn cancel_from_another_thread_is_seen<R: Runtime>(rt: &R) {
@@ -396,7 +396,7 @@ pub fn cancel_from_another_thread_is_seen<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::concurrent_derive_and_cancel_leave_every_child_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn concurrent_derive_and_cancel_leave_every_child_done<R: Runtime>(rt: &R) {
@@ -442,7 +442,7 @@ pub fn concurrent_derive_and_cancel_leave_every_child_done<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::dropped_children_release_everything(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn dropped_children_release_everything<R: Runtime>(rt: &R) {

@@ -25,7 +25,7 @@ fn before(now: Instant) -> Instant {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::deadline_is_the_earliest_of_ctx_and_ancestors(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn deadline_is_the_earliest_of_ctx_and_ancestors<R: Runtime>(rt: &R) {
@@ -59,7 +59,7 @@ pub fn deadline_is_the_earliest_of_ctx_and_ancestors<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::timeout_deadline_is_now_plus_duration_on_the_roots_clock(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn timeout_deadline_is_now_plus_duration_on_the_roots_clock<R: Runtime>(rt: &R) {
@@ -95,7 +95,7 @@ pub fn timeout_deadline_is_now_plus_duration_on_the_roots_clock<R: Runtime>(rt: 
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::with_deadline_under_earlier_parent_deadline_is_a_cancel_child(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn with_deadline_under_earlier_parent_deadline_is_a_cancel_child<R: Runtime>(rt: &R) {
@@ -137,7 +137,7 @@ pub fn with_deadline_under_earlier_parent_deadline_is_a_cancel_child<R: Runtime>
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::deadline_in_the_past_is_born_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn deadline_in_the_past_is_born_done<R: Runtime>(rt: &R) {
@@ -185,7 +185,7 @@ pub fn deadline_in_the_past_is_born_done<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::huge_timeout_never_expires(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn huge_timeout_never_expires<R: Runtime>(rt: &R) {
@@ -232,7 +232,7 @@ pub fn huge_timeout_never_expires<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::deadline_child_of_canceled_parent_is_canceled(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn deadline_child_of_canceled_parent_is_canceled<R: Runtime>(rt: &R) {
@@ -268,7 +268,7 @@ pub fn deadline_child_of_canceled_parent_is_canceled<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::deadline_passed_unobserved_then_cancel_is_deadline_exceeded(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn deadline_passed_unobserved_then_cancel_is_deadline_exceeded<R: Runtime>(rt: &R) {
@@ -300,7 +300,7 @@ pub fn deadline_passed_unobserved_then_cancel_is_deadline_exceeded<R: Runtime>(r
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::deadline_passed_unobserved_then_parent_cancel_is_deadline_exceeded(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn deadline_passed_unobserved_then_parent_cancel_is_deadline_exceeded<R: Runtime>(rt: &R) {
@@ -324,7 +324,7 @@ pub fn deadline_passed_unobserved_then_parent_cancel_is_deadline_exceeded<R: Run
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::deadline_cause_is_given_cause_or_deadline_exceeded(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn deadline_cause_is_given_cause_or_deadline_exceeded<R: Runtime>(rt: &R) {
@@ -359,7 +359,7 @@ pub fn deadline_cause_is_given_cause_or_deadline_exceeded<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::cancel_handle_of_deadline_ctx_cancels_with_canceled(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn cancel_handle_of_deadline_ctx_cancels_with_canceled<R: Runtime>(rt: &R) {
@@ -389,7 +389,7 @@ pub fn cancel_handle_of_deadline_ctx_cancels_with_canceled<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::deadline_fires_with_nobody_polling(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn deadline_fires_with_nobody_polling<R: Runtime>(rt: &R) {
@@ -419,7 +419,7 @@ pub fn deadline_fires_with_nobody_polling<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::nothing_fires_before_the_deadline(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn nothing_fires_before_the_deadline<R: Runtime>(rt: &R) {
@@ -459,7 +459,7 @@ pub fn nothing_fires_before_the_deadline<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::after_func_on_deadline_ctx_fires_at_the_deadline(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn after_func_on_deadline_ctx_fires_at_the_deadline<R: Runtime>(rt: &R) {
@@ -487,7 +487,7 @@ pub fn after_func_on_deadline_ctx_fires_at_the_deadline<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::done_resolves_at_the_deadline(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn done_resolves_at_the_deadline<R: Runtime>(rt: &R) {
@@ -516,7 +516,7 @@ pub fn done_resolves_at_the_deadline<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::wait_blocking_returns_at_the_deadline(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn wait_blocking_returns_at_the_deadline<R: Runtime>(rt: &R) {
@@ -536,7 +536,7 @@ pub fn wait_blocking_returns_at_the_deadline<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::without_cancel_drops_the_deadline(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn without_cancel_drops_the_deadline<R: Runtime>(rt: &R) {

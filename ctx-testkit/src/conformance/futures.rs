@@ -34,7 +34,7 @@ impl Drop for DropFlag {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::done_resolves_when_canceled(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn done_resolves_when_canceled<R: Runtime>(rt: &R) {
@@ -56,7 +56,7 @@ pub fn done_resolves_when_canceled<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::many_done_futures_all_resolve(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn many_done_futures_all_resolve<R: Runtime>(rt: &R) {
@@ -84,7 +84,7 @@ pub fn many_done_futures_all_resolve<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::many_spawned_waiters_are_all_woken(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn many_spawned_waiters_are_all_woken<R: Runtime>(rt: &R) {
@@ -110,7 +110,7 @@ pub fn many_spawned_waiters_are_all_woken<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::done_is_static_and_send(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn done_is_static_and_send<R: Runtime>(rt: &R) {
@@ -130,7 +130,7 @@ pub fn done_is_static_and_send<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::dropped_done_releases_its_waker(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn dropped_done_releases_its_waker<R: Runtime>(rt: &R) {
@@ -163,7 +163,7 @@ pub fn dropped_done_releases_its_waker<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::done_is_woken_exactly_once(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn done_is_woken_exactly_once<R: Runtime>(rt: &R) {
@@ -196,7 +196,7 @@ pub fn done_is_woken_exactly_once<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::done_of_background_never_resolves(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn done_of_background_never_resolves<R: Runtime>(rt: &R) {
@@ -223,7 +223,7 @@ pub fn done_of_background_never_resolves<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::run_is_err_on_first_poll_if_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn run_is_err_on_first_poll_if_done<R: Runtime>(rt: &R) {
@@ -251,7 +251,7 @@ pub fn run_is_err_on_first_poll_if_done<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::run_is_ok_on_first_poll_if_ready(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn run_is_ok_on_first_poll_if_ready<R: Runtime>(rt: &R) {
@@ -267,7 +267,7 @@ pub fn run_is_ok_on_first_poll_if_ready<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::run_drops_the_future_when_the_ctx_wins(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn run_drops_the_future_when_the_ctx_wins<R: Runtime>(rt: &R) {
@@ -297,7 +297,7 @@ pub fn run_drops_the_future_when_the_ctx_wins<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::dropped_run_releases_its_waker(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn dropped_run_releases_its_waker<R: Runtime>(rt: &R) {
@@ -318,7 +318,7 @@ pub fn dropped_run_releases_its_waker<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::run_stream_yields_items_then_one_err_then_ends(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn run_stream_yields_items_then_one_err_then_ends<R: Runtime>(rt: &R) {
@@ -350,7 +350,7 @@ pub fn run_stream_yields_items_then_one_err_then_ends<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::wait_blocking_returns_on_cancel_from_another_thread(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn wait_blocking_returns_on_cancel_from_another_thread<R: Runtime>(rt: &R) {

@@ -22,7 +22,7 @@ fn same(a: Option<Cause>, b: &Cause) -> bool {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::merged_is_done_when_either_parent_is(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn merged_is_done_when_either_parent_is<R: Runtime>(rt: &R) {
@@ -61,7 +61,7 @@ pub fn merged_is_done_when_either_parent_is<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::merged_is_born_done_from_either_parent(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn merged_is_born_done_from_either_parent<R: Runtime>(rt: &R) {
@@ -90,7 +90,7 @@ pub fn merged_is_born_done_from_either_parent<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::merged_cancel_touches_neither_parent(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn merged_cancel_touches_neither_parent<R: Runtime>(rt: &R) {
@@ -111,7 +111,7 @@ pub fn merged_cancel_touches_neither_parent<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::merged_deadline_is_the_earlier_and_fires_with_its_owners_cause(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn merged_deadline_is_the_earlier_and_fires_with_its_owners_cause<R: Runtime>(rt: &R) {
@@ -146,7 +146,7 @@ pub fn merged_deadline_is_the_earlier_and_fires_with_its_owners_cause<R: Runtime
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::merged_diamond_runs_its_after_func_once(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn merged_diamond_runs_its_after_func_once<R: Runtime>(rt: &R) {
@@ -175,7 +175,7 @@ pub fn merged_diamond_runs_its_after_func_once<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::merged_values_display_and_never_done_parents(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn merged_values_display_and_never_done_parents<R: Runtime>(rt: &R) {

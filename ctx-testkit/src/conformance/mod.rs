@@ -19,7 +19,9 @@
 //! ctx_testkit::conformance_suite!(ctx_testkit::conformance::MockRuntime::new());
 //! ```
 //!
-//! A single check, by hand:
+//! A single check, by hand (this one runs; the example of each check only compiles: the whole
+//! suite runs once on `MockRuntime`, in ctx-core's `tests/conformance_mock.rs`, and on every
+//! other runtime in its adapter's tests):
 //!
 //! ```
 //! use ctx_testkit::conformance::{self, MockRuntime};

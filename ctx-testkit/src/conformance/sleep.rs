@@ -35,7 +35,7 @@ where
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::sleep_is_ok_once_the_duration_has_passed(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn sleep_is_ok_once_the_duration_has_passed<R: Runtime>(rt: &R) {
@@ -66,7 +66,7 @@ pub fn sleep_is_ok_once_the_duration_has_passed<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::sleep_until_is_ok_at_the_instant(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn sleep_until_is_ok_at_the_instant<R: Runtime>(rt: &R) {
@@ -93,7 +93,7 @@ pub fn sleep_until_is_ok_at_the_instant<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::sleep_is_err_as_soon_as_the_context_is_canceled(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn sleep_is_err_as_soon_as_the_context_is_canceled<R: Runtime>(rt: &R) {
@@ -121,7 +121,7 @@ pub fn sleep_is_err_as_soon_as_the_context_is_canceled<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::sleep_answers_on_the_first_poll_when_it_can(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn sleep_answers_on_the_first_poll_when_it_can<R: Runtime>(rt: &R) {
@@ -145,7 +145,7 @@ pub fn sleep_answers_on_the_first_poll_when_it_can<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::sleep_ends_at_an_earlier_deadline(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn sleep_ends_at_an_earlier_deadline<R: Runtime>(rt: &R) {
@@ -177,7 +177,7 @@ pub fn sleep_ends_at_an_earlier_deadline<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::huge_sleep_never_panics(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn huge_sleep_never_panics<R: Runtime>(rt: &R) {
@@ -199,7 +199,7 @@ pub fn huge_sleep_never_panics<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::dropped_sleep_releases_its_waker(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn dropped_sleep_releases_its_waker<R: Runtime>(rt: &R) {
@@ -222,7 +222,7 @@ pub fn dropped_sleep_releases_its_waker<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::sleep_blocking_ends_by_time_or_by_cancel(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn sleep_blocking_ends_by_time_or_by_cancel<R: Runtime>(rt: &R) {

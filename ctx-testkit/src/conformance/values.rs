@@ -18,7 +18,7 @@ struct User(&'static str);
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::value_nearest_wins_and_is_keyed_by_type(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn value_nearest_wins_and_is_keyed_by_type<R: Runtime>(rt: &R) {
@@ -55,7 +55,7 @@ pub fn value_nearest_wins_and_is_keyed_by_type<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::values_pass_through_every_kind_of_node(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn values_pass_through_every_kind_of_node<R: Runtime>(rt: &R) {
@@ -94,7 +94,7 @@ pub fn values_pass_through_every_kind_of_node<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::without_cancel_keeps_values_and_drops_cancellation(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn without_cancel_keeps_values_and_drops_cancellation<R: Runtime>(rt: &R) {

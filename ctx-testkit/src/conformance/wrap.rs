@@ -136,7 +136,7 @@ impl Context for Foreign {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::wrap_of_a_ctx_is_the_same_ctx(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn wrap_of_a_ctx_is_the_same_ctx<R: Runtime>(rt: &R) {
@@ -151,7 +151,7 @@ pub fn wrap_of_a_ctx_is_the_same_ctx<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::wrap_of_ctx_wrapper_cancels_children_at_once(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn wrap_of_ctx_wrapper_cancels_children_at_once<R: Runtime>(rt: &R) {
@@ -183,7 +183,7 @@ pub fn wrap_of_ctx_wrapper_cancels_children_at_once<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::wrap_answers_err_cause_deadline_and_values_as_custom(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn wrap_answers_err_cause_deadline_and_values_as_custom<R: Runtime>(rt: &R) {
@@ -238,7 +238,7 @@ pub fn wrap_answers_err_cause_deadline_and_values_as_custom<R: Runtime>(rt: &R) 
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::wrap_of_foreign_done_cancels_children(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn wrap_of_foreign_done_cancels_children<R: Runtime>(rt: &R) {
@@ -274,7 +274,7 @@ pub fn wrap_of_foreign_done_cancels_children<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::child_of_done_custom_is_born_done(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn child_of_done_custom_is_born_done<R: Runtime>(rt: &R) {
@@ -306,7 +306,7 @@ pub fn child_of_done_custom_is_born_done<R: Runtime>(rt: &R) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::child_takes_the_customs_own_err_and_cause(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn child_takes_the_customs_own_err_and_cause<R: Runtime>(rt: &R) {
@@ -344,7 +344,7 @@ impl Forward for NoValues {
 ///
 /// # Examples
 ///
-/// ```
+/// ```no_run
 /// ctx_testkit::conformance::wrap_of_a_value_hiding_wrapper_keeps_the_roots_clock(&ctx_testkit::conformance::MockRuntime::new());
 /// ```
 pub fn wrap_of_a_value_hiding_wrapper_keeps_the_roots_clock<R: Runtime>(rt: &R) {
