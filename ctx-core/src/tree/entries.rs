@@ -57,7 +57,7 @@ impl<T> Entries<T> {
         Some(entry)
     }
 
-    /// `try_remove` without giving memory back (for `retain`, which shrinks once at its end).
+    /// `try_remove` without giving memory back.
     #[inline]
     fn remove_at(&mut self, key: usize) -> Option<T> {
         let item = self.items.get_mut(key)?;
@@ -144,18 +144,6 @@ impl<T> Entries<T> {
                 Item::Taken(entry) => Some((key, entry)),
                 Item::Free(_) => None,
             })
-    }
-
-    /// Keeps only the entries for which `keep` says `true`.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(usize, &mut T) -> bool) {
-        for key in 0..self.items.len() {
-            if let Item::Taken(entry) = &mut self.items[key]
-                && !keep(key, entry)
-            {
-                self.remove_at(key);
-            }
-        }
-        self.shrink_if_sparse();
     }
 }
 
@@ -267,22 +255,5 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 20, "keys handed out twice: {again:?}");
         assert!(!again.contains(&0), "key 0 is still taken");
-    }
-
-    /// `retain` removes what it is told to, and the removed keys are reused.
-    #[test]
-    fn retain_removes_and_frees() {
-        let mut e = Entries::<Box<u64>>::default();
-        for _ in 0..5 {
-            e.insert(after());
-        }
-        e.retain(|key, _| key % 2 == 0);
-        assert_eq!(e.iter().map(|(k, _)| k).collect::<Vec<_>>(), [0, 2, 4]);
-        assert_eq!(e.into_iter().map(|(k, _)| k).collect::<Vec<_>>(), [0, 2, 4]);
-        let mut e = Entries::<Box<u64>>::default();
-        e.insert(after());
-        e.retain(|_, _| false);
-        assert!(e.is_empty());
-        assert_eq!(e.insert(after()), 0);
     }
 }

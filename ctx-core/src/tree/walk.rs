@@ -158,25 +158,26 @@ fn mark_done_and_take(
     Some(g.dependents.take())
 }
 
-/// Moves the children onto the walk's stack, with the error and cause they inherit.
+/// Pushes the children onto the walk's stack, with the error and cause they inherit. Their
+/// entries stay in the slab, which nobody else can reach any more (it was taken under the lock)
+/// and which `wake` drops whole: removing them one by one would only keep a free list that is
+/// never used again.
 fn push_children(
-    mut taken: Option<Box<Dependents>>,
+    taken: Option<Box<Dependents>>,
     err: Error,
     cause: &Option<SharedCause>,
     stack: &mut Relays,
 ) -> Option<Box<Dependents>> {
-    if let Some(busy) = taken.as_mut() {
-        busy.entries.retain(|_, entry| match entry {
-            Entry::Child(weak) => {
-                // A child that fails to upgrade is being dropped; its drop finds us done and
-                // skips the slab (invariant 3).
-                if let Some(child) = weak.upgrade() {
-                    stack.push((child, err, cause.clone()));
-                }
-                false
+    if let Some(busy) = taken.as_ref() {
+        for (_, entry) in busy.entries.iter() {
+            // A child that fails to upgrade is being dropped; its drop finds us done and skips
+            // the slab (invariant 3).
+            if let Entry::Child(weak) = entry
+                && let Some(child) = weak.upgrade()
+            {
+                stack.push((child, err, cause.clone()));
             }
-            _ => true,
-        });
+        }
     }
     taken
 }
