@@ -129,7 +129,8 @@
 //! one place that copies it, the node constructor in `tree/node.rs`, which keeps the parent it
 //! copies from. The crate denies `unsafe` everywhere else, and its tests run under Miri.
 // `unsafe` is allowed in two places only: `clock::shared` (the clock pointer) and
-// `tree::node::clock_of` (its one copy, for a child that holds its parent).
+// `tree/node.rs` (its copies, for a child that holds its parent: `Parent::with_clock`,
+// `clock_below`).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

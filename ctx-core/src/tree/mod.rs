@@ -131,7 +131,7 @@
 //!     which the node holds (`Node::new`, `ValueNode::new`; a merged node copies its first
 //!     parent's; a child of the process-wide roots, which it does not hold, has the system
 //!     clock: no pointer). The whole safety argument is in `clock.rs` (`mod shared`) and
-//!     `node.rs` (`clock_of`): `NodeClock` cannot be copied without `unsafe`, and both fields
+//!     `node.rs` (`Parent::with_clock`, `clock_below`): `NodeClock` cannot be copied without `unsafe`, and both fields
 //!     are private to `node.rs`, whose `take_parent` (the only way to give up the parent, used
 //!     by `teardown.rs`) releases the copy before it gives up the parent. Whatever keeps a
 //!     clock beyond the node it read it from takes a counted owner (`NodeClock::to_shared`):

@@ -62,23 +62,34 @@ pub(crate) enum Parent {
 }
 
 impl Parent {
-    fn of(parent: Option<&NodeRef>) -> Parent {
+    /// How a child of `parent` holds it, and the child's clock: a copy of the parent's, kept
+    /// valid by the `Parent` that holds it (the system clock below a process-wide root, which
+    /// has no other and is not held; or below none). The caller stores both in the child's
+    /// `parent` and `clock` fields.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn with_clock(parent: Option<&NodeRef>) -> (Parent, NodeClock) {
+        // SAFETY (both `below`s): the copy is made from the node that the `Parent` returned
+        // with it holds. The child keeps that `Parent` in its `parent` field, private to this
+        // module, and gives it up only in `take_parent`, which releases the copy first (leaving
+        // the system clock). So the parent, and the `NodeClock` inside it, live and stay in
+        // place for as long as the copy can be read.
         match parent {
-            None => Parent::None,
+            None => (Parent::None, NodeClock::SYSTEM),
             Some(NodeRef::Node(n)) => match n.kind {
                 Kind::Root {
                     todo: true,
                     is_static: true,
-                    ..
-                } => Parent::Todo,
+                } => (Parent::Todo, NodeClock::SYSTEM),
                 Kind::Root {
                     todo: false,
                     is_static: true,
-                    ..
-                } => Parent::Background,
-                _ => Parent::Node(NodeRef::Node(n.clone())),
+                } => (Parent::Background, NodeClock::SYSTEM),
+                _ => (Parent::Node(NodeRef::Node(n.clone())), unsafe {
+                    NodeClock::below(&n.clock)
+                }),
             },
-            Some(v @ NodeRef::Value(_)) => Parent::Node(v.clone()),
+            Some(v @ NodeRef::Value(vn)) => (Parent::Node(v.clone()), unsafe { NodeClock::below(&vn.clock) }),
         }
     }
 
@@ -357,11 +368,8 @@ impl Node {
     #[inline(always)]
     pub(crate) fn new(parent: Option<&NodeRef>, kind: Kind) -> Arc<Node> {
         count_node(1);
-        Arc::new(Node {
-            clock: clock_of(parent),
-            parent: Parent::of(parent),
-            kind,
-        })
+        let (parent, clock) = Parent::with_clock(parent);
+        Arc::new(Node { clock, parent, kind })
     }
 
     /// `new`, with the parent already in its `Parent` form.
@@ -453,9 +461,10 @@ impl Node {
 impl ValueNode {
     pub(crate) fn new(parent: &NodeRef, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
         count_node(1);
+        let (held, clock) = Parent::with_clock(Some(parent));
         Arc::new(ValueNode {
-            clock: clock_of(Some(parent)),
-            parent: Parent::of(Some(parent)),
+            clock,
+            parent: held,
             value,
             source: parent.source().cloned(),
         })
@@ -467,7 +476,7 @@ impl ValueNode {
         &self.parent
     }
 
-    /// As `Node::take_parent`. A value node's clock is always a copy (`clock_of`), so it is
+    /// As `Node::take_parent`. A value node's clock is always a copy (`Parent::with_clock`), so it is
     /// overwritten, not released (had it owned a count, that would be a leak, never a dangling
     /// pointer).
     #[inline]
@@ -477,28 +486,17 @@ impl ValueNode {
     }
 }
 
-/// The clock of a node below `parent`, which becomes the node's `parent` field as
-/// `Parent::of(parent)`: a copy of the parent's clock (the system clock below a process-wide
-/// root, which has no other; or below none).
+/// The clock of a node whose `parent` field will be `parent`: a copy of the held parent's clock
+/// (the system clock below a process-wide root, or none).
 #[inline(always)]
 #[allow(unsafe_code)]
-fn clock_of(parent: Option<&NodeRef>) -> NodeClock {
-    match parent {
-        // SAFETY: `below`'s contract. `Parent::of(Some(p))` holds `p` — unless `p` is a
-        // process-wide root, whose clock is the system clock: no pointer, nothing to keep. The
-        // node being built keeps that `Parent` in its `parent` field, private to this module,
-        // and gives it up only in `take_parent`, which releases the copy first (leaving the
-        // system clock). So `p`, and the `NodeClock` inside it, live and stay in place for as
-        // long as the copy can be read.
-        Some(p) => unsafe { NodeClock::below(p.clock()) },
-        None => NodeClock::SYSTEM,
-    }
-}
-
-/// `clock_of` for a parent already in its `Parent` form.
-#[inline(always)]
 fn clock_below(parent: &Parent) -> NodeClock {
-    clock_of(parent.get())
+    match parent {
+        // SAFETY: as in `Parent::with_clock`: the child holds this `Parent` in its private
+        // `parent` field, and `take_parent` releases the copy before it gives the parent up.
+        Parent::Node(p) => unsafe { NodeClock::below(p.clock()) },
+        Parent::None | Parent::Background | Parent::Todo => NodeClock::SYSTEM,
+    }
 }
 
 impl NodeRef {
