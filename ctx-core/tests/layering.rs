@@ -452,6 +452,14 @@ fn modules_import_without_cycles_and_follow_the_layers() {
         "scan lost done -> tree:\n{}",
         show(&graph)
     );
+    // `Ctx::wrap` finds the clock of a wrapped `Ctx` through `value_any`: the key is `wrap`'s,
+    // and `ctx` answers it, so the protocol is an edge the scan sees (ctx -> wrap, downward),
+    // not a hidden one back from `wrap` into `ctx`.
+    assert!(
+        graph["ctx"].contains("wrap"),
+        "scan lost ctx -> wrap (the clock key):\n{}",
+        show(&graph)
+    );
     check(&level);
 }
 
