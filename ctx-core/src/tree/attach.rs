@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::end::{check_deadline, poll_bridge, propagate, start_grace};
 use super::foreign_calls::bridge_outcome;
-use super::node::{Entry, Node, NodeRef};
+use super::node::{Node, NodeRef};
 use super::state::Outcome;
 use super::word::Slot;
 use crate::loom::lock;
@@ -52,10 +52,10 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
     // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler
     // never gains this child
     if pc.open_for_dependents() {
-        let entries = &mut pg.dependents().entries;
-        let key = entries.insert(Entry::Child(Arc::downgrade(node)));
+        let children = &mut pg.dependents().children;
+        let key = children.insert(Arc::downgrade(node));
         if !set_slot(Slot::new(key)) {
-            entries.try_remove(key);
+            children.try_remove(key);
         }
         drop(pg);
         true

@@ -1,7 +1,8 @@
-//! [`Entries`]: a slab whose first two places live inline, for what depends on an open cancel
-//! node (its children, waiters and after-funcs: `node::Entry`) in the node's dependents part. A
-//! node of a chain has one child, a node one task waits on has one waiter: neither allocates
-//! more than its dependents part. Generic over the entry: it knows nothing of nodes.
+//! The two slabs of what depends on an open cancel node, in the node's dependents part: its
+//! waiters and after-funcs ([`Entries`] of `node::Entry`, the first place inline), and its
+//! children ([`Children`], one word a child, the first two places inline). A node of a chain has
+//! one child, a node one task waits on has one waiter: neither allocates more than its
+//! dependents part. Generic over the entry: they know nothing of nodes.
 
 use smallvec::SmallVec;
 
@@ -11,10 +12,10 @@ pub(super) enum Item<T> {
     Free(usize),
 }
 
-/// A slab of entries: keys stay valid until removed, and a removed key is reused by a later
+/// A slab of entries (24 bytes each; a node has few): keys stay valid until removed, and a removed key is reused by a later
 /// insert (as `slab::Slab` does), so a node whose children come and go does not grow.
 pub(super) struct Entries<T> {
-    items: SmallVec<[Item<T>; 2]>,
+    items: SmallVec<[Item<T>; 1]>,
     /// The first free place, or `items.len()`.
     next_free: usize,
     /// How many places are taken.
@@ -136,6 +137,7 @@ impl<T> Entries<T> {
     }
 
     /// The entries with their keys.
+    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
         self.items
             .iter()
@@ -162,7 +164,7 @@ impl<T> IntoIterator for Entries<T> {
 
 /// The entries of an [`Entries`], taken.
 pub(super) struct IntoIter<T> {
-    items: smallvec::IntoIter<[Item<T>; 2]>,
+    items: smallvec::IntoIter<[Item<T>; 1]>,
     key: usize,
 }
 
@@ -182,6 +184,149 @@ impl<T> Iterator for IntoIter<T> {
     }
 }
 
+// ===== Children =====
+
+/// A slab whose places are one `Option<T>` each (one word for a `Weak`), for the children of a
+/// cancel node, of which there may be millions. Keys stay valid until removed, and a removed
+/// key is reused by a later insert (the latest first, as [`Entries`] reuses them). Key 0 is
+/// inline, since a node of a chain has one child; the others are in `rest`, and their free
+/// keys on a stack of their own, so a slab whose children never leave keeps no stack at all.
+pub(super) struct Children<T> {
+    /// Key 0.
+    first: Option<T>,
+    /// Key `k + 1` at `rest[k]`.
+    rest: Vec<Option<T>>,
+    /// The empty places of `rest`, by key (never 0: `first` is looked at first), the next one
+    /// to fill last.
+    free: Vec<usize>,
+}
+
+impl<T> Default for Children<T> {
+    fn default() -> Children<T> {
+        Children {
+            first: None,
+            rest: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Children<T> {
+    /// Stores `child`; its key.
+    #[inline]
+    pub(super) fn insert(&mut self, child: T) -> usize {
+        if self.first.is_none() {
+            self.first = Some(child);
+            return 0;
+        }
+        self.insert_rest(child)
+    }
+
+    fn insert_rest(&mut self, child: T) -> usize {
+        match self.free.pop() {
+            Some(key) => {
+                let place = &mut self.rest[key - 1];
+                debug_assert!(place.is_none(), "ctx-core: internal error: a free place is taken");
+                *place = Some(child);
+                key
+            }
+            None => {
+                self.rest.push(Some(child));
+                self.rest.len()
+            }
+        }
+    }
+
+    /// Removes and returns the child at `key`, if there is one.
+    #[inline]
+    pub(super) fn try_remove(&mut self, key: usize) -> Option<T> {
+        if key == 0 {
+            return self.first.take();
+        }
+        self.remove_rest(key)
+    }
+
+    fn remove_rest(&mut self, key: usize) -> Option<T> {
+        let child = self.rest.get_mut(key - 1)?.take()?;
+        if self.free.len() == self.free.capacity() {
+            // One allocation as large as the storage (the stack never holds more keys than
+            // `rest` has places), not a doubling series of its own beside the storage's.
+            self.free.reserve_exact(self.rest.capacity() - self.free.len());
+        }
+        self.free.push(key);
+        self.shrink_if_sparse();
+        Some(child)
+    }
+
+    /// How many places of `rest` are taken.
+    #[inline]
+    fn rest_len(&self) -> usize {
+        self.rest.len() - self.free.len()
+    }
+
+    /// Gives memory back as the slab empties, as [`Entries`] does: once at most a quarter of
+    /// `rest`'s storage is taken, the places after the last taken one are dropped (and their keys
+    /// from the free stack), and the storage shrinks. Taken places never move.
+    #[inline]
+    fn shrink_if_sparse(&mut self) {
+        const MIN: usize = 64; // below this, keep the room: children come and go
+        let cap = self.rest.capacity();
+        if cap <= MIN || self.rest_len() > cap / 4 {
+            return;
+        }
+        self.shrink();
+    }
+
+    #[cold]
+    fn shrink(&mut self) {
+        if self.rest_len() == 0 {
+            self.rest = Vec::new();
+            self.free = Vec::new();
+            return;
+        }
+        let mut end = self.rest.len();
+        while end > 0 && self.rest[end - 1].is_none() {
+            end -= 1;
+        }
+        if end > self.rest.capacity() / 2 {
+            return; // a taken place near the end holds the room
+        }
+        self.rest.truncate(end);
+        self.rest.shrink_to_fit();
+        // The free keys that are left, lowest on top (filled first, as `Entries` does).
+        self.free.retain(|&key| key <= end);
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        self.free.shrink_to_fit();
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest_len() == 0
+    }
+
+    /// How many places the storage holds.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        1 + self.rest.capacity()
+    }
+
+    /// The children, in key order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(self.rest.iter().flatten())
+    }
+
+    /// Drops the slab, in a few inlined tests when it holds nothing and has no storage (the
+    /// slab of a node that had waiters but no children): its drop glue is a call that would
+    /// find nothing to do.
+    #[inline]
+    pub(super) fn release(self) {
+        if self.first.is_none() && self.rest.capacity() == 0 && self.free.capacity() == 0 {
+            std::mem::forget(self); // nothing to drop, nothing to free
+        } else {
+            drop(self);
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -191,15 +336,16 @@ mod tests {
         Box::new(7)
     }
 
-    /// Keys stay put, a removed key comes back on the next insert, and the first two entries
-    /// need no storage of their own.
+    /// Keys stay put, a removed key comes back on the next insert, and the first entry needs
+    /// no storage of its own.
     #[test]
     fn keys_are_stable_and_reused() {
         let mut e = Entries::<Box<u64>>::default();
         let a = e.insert(after());
+        assert!(!e.items.spilled());
         let b = e.insert(after());
         assert_eq!((a, b), (0, 1));
-        assert!(!e.items.spilled());
+        assert!(e.items.spilled());
         let c = e.insert(after());
         assert_eq!(c, 2);
         assert!(e.try_remove(b).is_some());
@@ -211,7 +357,7 @@ mod tests {
         assert!(e.try_remove(7).is_none());
     }
 
-    /// A slab that grew to a million children (fewer under Miri) gives its memory back as they go,
+    /// A slab that grew to a million entries (fewer under Miri) gives its memory back as they go,
     /// down to its last taken key, with the keys of what stays unchanged and the free list intact.
     #[test]
     fn storage_shrinks_as_the_slab_empties() {
@@ -255,5 +401,116 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 20, "keys handed out twice: {again:?}");
         assert!(!again.contains(&0), "key 0 is still taken");
+    }
+
+    /// A child costs one word: a place of `Children` is the size of the `Weak` it holds (the
+    /// keys of free places are kept on a stack of their own), and the storage at most doubles.
+    #[test]
+    fn a_child_is_one_word() {
+        use std::mem::size_of;
+        use std::sync::Weak;
+        assert_eq!(size_of::<Option<Weak<[u64; 12]>>>(), size_of::<usize>());
+        let mut c = Children::<Weak<[u64; 12]>>::default();
+        let n = 1000;
+        for _ in 0..n {
+            c.insert(Weak::new());
+        }
+        assert!(c.free.capacity() == 0, "a slab never left keeps no stack");
+        assert!(c.capacity() < 2 * n, "room for {} places", c.capacity());
+    }
+
+    /// Keys stay put, the latest removed key comes back on the next insert, and the first child
+    /// needs no storage of its own, nor does its leaving.
+    #[test]
+    fn children_keys_are_stable_and_reused() {
+        let mut c = Children::<Box<u64>>::default();
+        let a = c.insert(after());
+        assert_eq!(c.rest.capacity(), 0);
+        assert!(c.try_remove(a).is_some());
+        assert!(c.is_empty());
+        assert_eq!(c.free.capacity(), 0);
+        assert_eq!(c.insert(after()), a);
+        let b = c.insert(after());
+        assert_eq!((a, b), (0, 1));
+        let d = c.insert(after());
+        assert_eq!(d, 2);
+        assert_eq!(c.try_remove(a).as_deref(), Some(&7));
+        assert!(c.try_remove(b).is_some());
+        assert!(c.try_remove(b).is_none(), "removed twice");
+        assert!(c.try_remove(9).is_none(), "never inserted");
+        assert_eq!(c.iter().count(), 1);
+        assert_eq!(c.insert(after()), a, "the inline place first");
+        assert_eq!(c.insert(after()), b);
+        assert_eq!(c.insert(after()), 3);
+        assert_eq!(c.iter().count(), 4);
+        assert!(!c.is_empty());
+    }
+
+    /// As `storage_shrinks_as_the_slab_empties`, for children: a million (fewer under Miri) go,
+    /// the storage and the free stack shrink, what stays keeps its key, and keys handed out after
+    /// a shrink are never ones still taken.
+    #[test]
+    fn children_storage_shrinks_as_the_slab_empties() {
+        const N: usize = if cfg!(miri) { 5_000 } else { 1_000_000 };
+        let mut c = Children::<Box<u64>>::default();
+        let long_lived = c.insert(after());
+        let keys: Vec<_> = (0..N).map(|_| c.insert(after())).collect();
+        assert!(c.capacity() > N);
+        for k in keys.into_iter().rev() {
+            assert!(c.try_remove(k).is_some());
+        }
+        assert!(
+            c.rest.capacity() <= 64,
+            "kept {} places for one child",
+            c.capacity()
+        );
+        assert!(c.free.capacity() <= 64, "kept {} free keys", c.free.capacity());
+        assert_eq!(c.iter().count(), 1);
+        assert_eq!(c.insert(after()), 1);
+        assert_eq!(c.try_remove(long_lived).as_deref(), Some(&7), "kept its key");
+
+        let mut c = Children::<Box<u64>>::default();
+        let ks: Vec<_> = (0..300).map(|_| c.insert(after())).collect();
+        for &k in &ks[10..] {
+            c.try_remove(k);
+        }
+        for &k in &ks[1..10] {
+            c.try_remove(k);
+        }
+        assert!(c.capacity() < 300);
+        let again: Vec<_> = (0..20).map(|_| c.insert(after())).collect();
+        let mut sorted = again.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 20, "keys handed out twice: {again:?}");
+        assert!(!again.contains(&0), "key 0 is still taken");
+
+        // Emptied: back to the inline places.
+        let mut c = Children::<Box<u64>>::default();
+        let ks: Vec<_> = (0..1000).map(|_| c.insert(after())).collect();
+        for k in ks {
+            c.try_remove(k);
+        }
+        assert!(c.is_empty());
+        assert_eq!((c.rest.capacity(), c.free.capacity()), (0, 0));
+    }
+
+    /// `release` drops what a slab holds, whether or not it has storage of its own.
+    #[test]
+    fn release_drops_every_child() {
+        use std::sync::Arc;
+        let held = Arc::new(());
+        let c = Children::<Arc<()>>::default();
+        c.release(); // bare
+        let mut c = Children::default();
+        c.insert(held.clone());
+        c.release(); // the inline place only
+        assert_eq!(Arc::strong_count(&held), 1);
+        let mut c = Children::default();
+        let keys: Vec<_> = (0..3).map(|_| c.insert(held.clone())).collect();
+        c.try_remove(keys[2]);
+        c.try_remove(keys[0]);
+        c.release(); // storage and a free stack
+        assert_eq!(Arc::strong_count(&held), 1);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A merged node is an ordinary cancel node whose `parent` is the first parent (`self` of
 //! `with_merged`: values, clock and the `Display` chain come from there), plus a [`Merge`]:
-//! the second parent and a second slot. It is a `Child` entry in both parents' cancelers, so
+//! the second parent and a second slot. It is a child in both parents' cancelers' slabs, so
 //! the first of them to cancel reaches it through the ordinary walk; no task, no thread.
 //!
 //! # The second slot (invariant 9)

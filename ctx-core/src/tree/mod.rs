@@ -8,8 +8,8 @@
 //! `err()`/`done()` from there. `without_cancel` and the roots have no source: they are never
 //! done.
 //!
-//! A cancel node registers as a `Child` entry in the entry slab of its parent's source (its
-//! *canceler*) and keeps only its slot number. The canceler holds children weakly, so a child
+//! A cancel node registers in the children slab of its parent's source (its *canceler*) and
+//! keeps only its slot number. The canceler holds children weakly, so a child
 //! that is dropped un-canceled frees itself and removes its slot (nothing leaks, unlike Go); a
 //! child holds its parent strongly, so a parent outlives its children and never has to adopt
 //! grandchildren. (Children of the process-wide `background()`/`todo()` hold nothing: that
@@ -29,8 +29,9 @@
 //! (`tests/layering.rs` holds the code to the list below `# Deadlines`). Each cites the
 //! invariants below by number.
 //!
-//! 1. Leaves, which know nothing of nodes. `entries.rs`: the slab of what depends on an open
-//!    cancel node, whose first two places are inline. `word.rs`: the atomic words — a cancel
+//! 1. Leaves, which know nothing of nodes. `entries.rs`: the two slabs of what depends on an
+//!    open cancel node (its children, one word each; its waiters and after-funcs), whose first
+//!    two places are inline. `word.rs`: the atomic words — a cancel
 //!    node's state word (open, or done and how, and its flags), its slot (`Slot`, `AtomicSlot`),
 //!    a merged node's second slot (`SecondSlot`), and a deadline that moves (`Moving`).
 //! 2. `node.rs`, the layout: every type a node is made of, with accessors and no behaviour. A
@@ -100,7 +101,7 @@
 //! 8. No user code runs between the first and the last state change of a walk: the clock is
 //!    read before it, and a relay's foreign context is asked after it. A panic in user code
 //!    therefore never leaves a subtree half-canceled.
-//! 9. A merged node (`with_merged`) is a `Child` entry in two cancelers' slabs. Its first slot
+//! 9. A merged node (`with_merged`) is a child in two cancelers' children slabs. Its first slot
 //!    follows invariant 4; its second (`merge.rs`) is reachable from the first canceler while
 //!    it is being set, so it is set and taken with atomic read-modify-writes instead of a lock:
 //!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
@@ -264,7 +265,7 @@ pub(crate) use self::foreign::{foreign_bridge, install_feed, relay_bridge, resol
 pub(crate) use self::merge::derive_merged;
 pub(crate) use self::moving::{derive_grace, derive_idle, touch};
 pub(crate) use self::name::write_chain;
-#[cfg(test)]
+#[cfg(all(test, loom))]
 use self::node::Entry;
 #[cfg(all(test, loom))]
 pub(crate) use self::node::Kind;
@@ -290,12 +291,7 @@ pub(crate) mod counters {
 pub(crate) fn child_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
         let g = lock(&c.expect_cancel().inner);
-        g.dependents.as_ref().map_or(0, |b| {
-            b.entries
-                .iter()
-                .filter(|(_, e)| matches!(e, Entry::Child(_)))
-                .count()
-        })
+        g.dependents.as_ref().map_or(0, |b| b.children.iter().count())
     })
 }
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 #[cfg(feature = "test-util")]
 use super::counters;
-use super::entries::Entries;
+use super::entries::{Children, Entries};
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::word::Slot;
 use super::word::{AtomicSlot, Moving, SecondSlot};
@@ -29,10 +29,8 @@ use crate::{Cause, Error};
 /// node it marks shares that one `Arc`.
 pub(crate) type SharedCause = Arc<Cause>;
 
-/// What a cancel node holds for the time it is open.
+/// What a cancel node holds for the time it is open, besides its children (`Dependents`).
 pub(super) enum Entry {
-    /// A cancel node attached below this one (held weakly: it frees itself when dropped).
-    Child(Weak<Node>),
     /// The waker of a pending `Done`.
     Waiter(Waker),
     /// A registered after-func.
@@ -326,7 +324,10 @@ pub(super) struct Guarded {
 /// What depends on an open cancel node (`Guarded::dependents`).
 #[derive(Default)]
 pub(super) struct Dependents {
-    /// Children, waiters and after-funcs, in one slab: one allocation, one walk on cancel.
+    /// The cancel nodes attached below this one, held weakly (each frees itself when dropped):
+    /// one word a child, in a slab of their own (a parent may have millions).
+    pub(super) children: Children<Weak<Node>>,
+    /// Waiters and after-funcs, in the order they came (a cancel wakes and runs them in it).
     pub(super) entries: Entries<Entry>,
     /// How many `entries` are after-funcs (for `keep_alive`, invariant 7).
     pub(super) after_count: usize,

@@ -56,7 +56,18 @@ fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
     let Some(p) = parent.and_then(NodeRef::source) else {
         return;
     };
-    remove_entry(p.expect_cancel(), slot);
+    let c = p.expect_cancel();
+    let mut g = lock(&c.inner);
+    // A done canceler has given its children away and never reuses their slots (invariant 3).
+    let child = if c.is_open() {
+        g.dependents
+            .as_mut()
+            .and_then(|busy| busy.children.try_remove(slot.key()))
+    } else {
+        None
+    };
+    drop(g);
+    drop(child); // a `Weak`, let go of with the lock released (invariant 5)
 }
 
 /// Takes the second slot of a node being marked done (invariant 9); none for a node that is

@@ -111,7 +111,13 @@ fn release(node: &mut Node) {
         // slot outright).
         let slot = c.slot.take();
         if let Some(busy) = with_mut(&mut c.inner, |inner| inner.dependents.take()) {
-            let Dependents { timer, feed, .. } = *busy;
+            let Dependents {
+                children,
+                timer,
+                feed,
+                ..
+            } = *busy;
+            children.release();
             if let Some(watch) = timer {
                 watch.cancel();
             }

@@ -52,10 +52,7 @@ pub(super) fn walk(
         if !c.is_open() {
             return None; // whoever marked it took both slots (invariants 4 and 9)
         }
-        let has_children = g
-            .dependents
-            .as_ref()
-            .is_some_and(|b| b.entries.iter().any(|(_, e)| matches!(e, Entry::Child(_))));
+        let has_children = g.dependents.as_ref().is_some_and(|b| !b.children.is_empty());
         if !has_children || now.is_some() {
             break has_children;
         }
@@ -169,12 +166,10 @@ fn push_children(
     stack: &mut Relays,
 ) -> Option<Box<Dependents>> {
     if let Some(busy) = taken.as_ref() {
-        for (_, entry) in busy.entries.iter() {
+        for weak in busy.children.iter() {
             // A child that fails to upgrade is being dropped; its drop finds us done and skips
             // the slab (invariant 3).
-            if let Entry::Child(weak) = entry
-                && let Some(child) = weak.upgrade()
-            {
+            if let Some(child) = weak.upgrade() {
                 stack.push((child, err, cause.clone()));
             }
         }
@@ -185,17 +180,19 @@ fn push_children(
 // ===== settling =====
 
 /// Stops the timer and the feed and wakes the waiters of a node marked done; its after-funcs
-/// go to `afters`, to run once the whole subtree is awake (children, if any are left, are
-/// simply released).
+/// go to `afters`, to run once the whole subtree is awake (its children's entries, if any are
+/// left, are simply released).
 fn wake(taken: Option<Box<Dependents>>, afters: &mut Afters) {
     let Some(busy) = taken else { return };
     let Dependents {
+        children,
         entries,
         keep_alive,
         timer,
         feed,
         ..
     } = *busy;
+    children.release();
     if let Some(w) = timer {
         w.cancel();
     }
@@ -206,7 +203,6 @@ fn wake(taken: Option<Box<Dependents>>, afters: &mut Afters) {
         match entry {
             Entry::Waiter(w) => wake_one(w),
             Entry::After(f) => afters.0.push(Pending::Run(f)),
-            Entry::Child(_) => {}
         }
     }
     if let Some(node) = keep_alive {
