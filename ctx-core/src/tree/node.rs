@@ -607,6 +607,15 @@ mod tests {
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<NodeClock>(), mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Option<SharedCause>>(), mem::size_of::<usize>());
+        // Every node that anything depends on has a `Dependents` part: two slabs whose first
+        // place is inline (a child's is one word), the after-func count, keep-alive, timer
+        // and feed.
+        assert!(
+            mem::size_of::<Dependents>() <= 152,
+            "dependents part: {} bytes",
+            mem::size_of::<Dependents>()
+        );
+        assert_eq!(mem::size_of::<Option<Weak<Node>>>(), mem::size_of::<usize>());
         // Every deadline node has a `Fixed` part: the two deadlines, their cause and one word
         // each for the rare bridge and merge.
         assert!(
