@@ -12,8 +12,9 @@ pub(super) enum Item<T> {
     Free(usize),
 }
 
-/// A slab of entries (24 bytes each; a node has few): keys stay valid until removed, and a removed key is reused by a later
-/// insert (as `slab::Slab` does), so a node whose children come and go does not grow.
+/// A slab of entries (24 bytes each; a node has few): keys stay valid until removed, and a
+/// removed key is reused by a later insert (as `slab::Slab` does), so a node whose waiters come
+/// and go does not grow.
 pub(super) struct Entries<T> {
     items: SmallVec<[Item<T>; 1]>,
     /// The first free place, or `items.len()`.
