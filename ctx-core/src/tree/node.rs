@@ -181,17 +181,20 @@ impl<T: Any + Send + Sync> Value for T {
 /// A value with what a lookup compares in front of it, in one box: a lookup reads the two words
 /// with one load of the box and no call, and the value node needs one fat pointer for all three.
 ///
-/// * `digest`: the 64-bit [`digest`] of the value's key (the `TypeId` of its type). Equal
-///   digests are confirmed by the full key (`Any::type_id`, a call) before a value is returned.
-/// * `seen`: a filter of the keys of this value node and of every value node above it up to the
+/// * `digest`: 32 bits of the [`digest`] of the value's key (the `TypeId` of its type,
+///   [`Keyed::short`]). Equal digests are confirmed by the full key (`Value::key`, a call)
+///   before a value is returned.
+/// * `seen`: a 32-bit filter of the keys of this value node and of every value node above it up to the
 ///   first node that is not one (the *base* of the run), one bit per key ([`Keyed::bit`]). A
 ///   lookup whose bit is clear skips the rest of the run in one step, to the base, which is then
 ///   the node's source (a cancel node, which holds no values) or none (a root above: no values).
 ///   Below a wrap or a `without_cancel` node, whose values a lookup must ask for, it is all ones
 ///   (see `ValueNode::new`): every lookup walks.
+///
+/// The two are one word (written by one store); a `u64` value's box is 16 bytes.
 pub(crate) struct Keyed<T: ?Sized> {
-    pub(crate) digest: u64,
-    pub(crate) seen: u64,
+    pub(crate) digest: u32,
+    pub(crate) seen: u32,
     pub(crate) value: T,
 }
 
@@ -226,8 +229,14 @@ pub(crate) fn digest(key: TypeId) -> u64 {
 impl<T: ?Sized> Keyed<T> {
     /// The bit of the key with this digest in a `seen` filter.
     #[inline]
-    pub(crate) fn bit(digest: u64) -> u64 {
-        1 << (digest >> 58)
+    pub(crate) fn bit(digest: u64) -> u32 {
+        1 << ((digest >> 27) & 31)
+    }
+
+    /// The 32 bits of the key's digest that `Keyed::digest` keeps (the best mixed).
+    #[inline]
+    pub(crate) fn short(digest: u64) -> u32 {
+        (digest >> 32) as u32
     }
 }
 
@@ -238,15 +247,15 @@ impl Keyed<dyn Value> {
     pub(crate) fn boxed<T: Any + Send + Sync>(value: T) -> Box<Keyed<dyn Value>> {
         let digest = digest(TypeId::of::<T>());
         Box::new(Keyed {
-            digest,
+            digest: Keyed::<T>::short(digest),
             seen: Keyed::<T>::bit(digest),
             value,
         })
     }
 
-    /// The value, if its key is `key` (whose digest is `digest`).
+    /// The value, if its key is `key` (whose `Keyed::short` digest is `digest`).
     #[inline]
-    pub(crate) fn get(&self, key: TypeId, digest: u64) -> Option<&(dyn Any + Send + Sync)> {
+    pub(crate) fn get(&self, key: TypeId, digest: u32) -> Option<&(dyn Any + Send + Sync)> {
         (self.digest == digest && self.value.key() == key).then_some(&self.value)
     }
 }
@@ -534,7 +543,7 @@ impl ValueNode {
             Parent::Node(NodeRef::Value(p)) => value.seen |= p.value.seen,
             Parent::Node(NodeRef::Node(n)) => {
                 if let Kind::Wrap(_) | Kind::WithoutCancel = n.kind {
-                    value.seen = u64::MAX;
+                    value.seen = u32::MAX;
                 }
             }
             Parent::None | Parent::Background | Parent::Todo => {}
@@ -678,8 +687,9 @@ mod tests {
             "value node: {} bytes",
             arc_size::<ValueNode>()
         );
-        // A value's box: its digest and filter (`Keyed`), then the value: 24 bytes for a `u64`.
-        assert_eq!(mem::size_of::<Keyed<u64>>(), 24);
+        // A value's box: its digest and filter (`Keyed`), one word, then the value: 16 bytes for
+        // a `u64`.
+        assert_eq!(mem::size_of::<Keyed<u64>>(), 16);
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());

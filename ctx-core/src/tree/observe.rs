@@ -134,8 +134,8 @@ pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + S
 /// `value_any` from a value node on.
 #[inline]
 fn from_values(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-    let digest = digest(key);
-    let bit = Keyed::<()>::bit(digest);
+    let full = digest(key);
+    let (digest, bit) = (Keyed::<()>::short(full), Keyed::<()>::bit(full));
     loop {
         let n = match node {
             NodeRef::Value(v) => {
@@ -187,7 +187,7 @@ mod tests {
         (v, STEPS.get())
     }
 
-    fn bit<T: Any>() -> u64 {
+    fn bit<T: Any>() -> u32 {
         super::Keyed::<()>::bit(super::digest(TypeId::of::<T>()))
     }
 
@@ -199,7 +199,7 @@ mod tests {
     struct M3;
 
     /// A lookup for a type the chain does not hold, whose filter bit is not `usize`'s (one of
-    /// three has one, but for a chance of 1 in 64^3).
+    /// three has one, but for a chance of 1 in 32^3).
     fn missing_steps(ctx: &Ctx) -> usize {
         if bit::<M1>() != bit::<usize>() {
             lookup::<M1>(ctx).1
