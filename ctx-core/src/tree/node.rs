@@ -182,8 +182,8 @@ impl<T: Any + Send + Sync> Value for T {
 /// with one load of the box and no call, and the value node needs one fat pointer for all three.
 ///
 /// * `digest`: 32 bits of the [`digest`] of the value's key (the `TypeId` of its type,
-///   [`Keyed::short`]). Equal digests are confirmed by the full key (`Value::key`, a call)
-///   before a value is returned.
+///   [`Keyed::short`]). Equal digests are confirmed by the full key (a call through the
+///   vtable: `Value::key`, or the downcast of a typed lookup) before a value is returned.
 /// * `seen`: a 32-bit filter of the keys of this value node and of every value node above it up to the
 ///   first node that is not one (the *base* of the run), one bit per key ([`Keyed::bit`]). A
 ///   lookup whose bit is clear skips the rest of the run in one step, to the base, which is then
@@ -251,12 +251,6 @@ impl Keyed<dyn Value> {
             seen: Keyed::<T>::bit(digest),
             value,
         })
-    }
-
-    /// The value, if its key is `key` (whose `Keyed::short` digest is `digest`).
-    #[inline]
-    pub(crate) fn get(&self, key: TypeId, digest: u32) -> Option<&(dyn Any + Send + Sync)> {
-        (self.digest == digest && self.value.key() == key).then_some(&self.value)
     }
 }
 

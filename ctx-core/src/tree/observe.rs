@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::end::err;
-use super::node::{Keyed, Kind, Node, NodeRef, digest};
+use super::node::{Keyed, Kind, Node, NodeRef, Value, digest};
 use crate::{Cause, Error};
 
 /// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
@@ -108,22 +108,47 @@ fn moving_deadline(src: &Arc<Node>, mut d: Option<Instant>) -> Option<Instant> {
     d
 }
 
-/// The value keyed `key` at `node` or its nearest ancestor that has one; a loop, not a
-/// recursion (invariant 6 of `tree/mod.rs`). A run of value nodes whose filter (`Keyed::seen`)
-/// rules the key out is crossed in one step, to its base: a miss below a chain of values costs
-/// one step per run, not one per value.
+/// The value keyed `key` at `node` or its nearest ancestor that has one (a foreign context
+/// asks this way); `value_of` is the typed lookup.
 #[inline]
-pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+pub(crate) fn value_any(node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+    lookup(node, key, |v| (v.key() == key).then_some(v as _), Some)
+}
+
+/// The value of type `T` at `node` or its nearest ancestor that has one (`Ctx::value`): as
+/// `value_any`, with the key confirmed by the downcast itself (one call through the vtable).
+#[inline]
+pub(crate) fn value_of<T: Any + Send + Sync>(node: &NodeRef) -> Option<&T> {
+    let key = TypeId::of::<T>();
+    lookup(
+        node,
+        key,
+        |v| (v as &dyn Any).downcast_ref(),
+        |found| found.downcast_ref(),
+    )
+}
+
+/// The lookup: a loop, not a recursion (invariant 6 of `tree/mod.rs`). A run of value nodes
+/// whose filter (`Keyed::seen`) rules the key out is crossed in one step, to its base: a miss
+/// below a chain of values costs one step per run, not one per value. `hit` confirms a value
+/// whose digest is the key's; `foreign` takes what a wrapped context answered.
+#[inline]
+fn lookup<'a, R>(
+    mut node: &'a NodeRef,
+    key: TypeId,
+    hit: impl Fn(&'a dyn Value) -> Option<R>,
+    foreign: impl FnOnce(&'a (dyn Any + Send + Sync)) -> Option<R>,
+) -> Option<R> {
     // Up to the first value node, the key's digest is not needed (a runtime's clock, asked by
     // every wrap, is found this way).
     loop {
         #[cfg(test)]
         tests::STEPS.set(tests::STEPS.get() + 1);
         let NodeRef::Node(n) = node else {
-            return from_values(node, key);
+            return from_values(node, key, hit, foreign);
         };
         match &n.kind {
-            Kind::Wrap(w) => return w.foreign.value_any(key),
+            Kind::Wrap(w) => return foreign(w.foreign.value_any(key)?),
             Kind::Root { .. } => return None,
             Kind::Cancel(_) | Kind::WithoutCancel => {}
         }
@@ -131,9 +156,14 @@ pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + S
     }
 }
 
-/// `value_any` from a value node on.
+/// `lookup` from a value node on.
 #[inline]
-fn from_values(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+fn from_values<'a, R>(
+    mut node: &'a NodeRef,
+    key: TypeId,
+    hit: impl Fn(&'a dyn Value) -> Option<R>,
+    foreign: impl FnOnce(&'a (dyn Any + Send + Sync)) -> Option<R>,
+) -> Option<R> {
     let full = digest(key);
     let (digest, bit) = (Keyed::<()>::short(full), Keyed::<()>::bit(full));
     loop {
@@ -141,8 +171,10 @@ fn from_values(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Syn
             NodeRef::Value(v) => {
                 let keyed = &*v.value;
                 if keyed.seen & bit != 0 {
-                    if let Some(value) = keyed.get(key, digest) {
-                        return Some(value);
+                    if keyed.digest == digest
+                        && let Some(found) = hit(&keyed.value)
+                    {
+                        return Some(found);
                     }
                     node = v.parent().get()?;
                     #[cfg(test)]
@@ -156,7 +188,7 @@ fn from_values(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Syn
             NodeRef::Node(n) => n,
         };
         match &n.kind {
-            Kind::Wrap(w) => return w.foreign.value_any(key),
+            Kind::Wrap(w) => return foreign(w.foreign.value_any(key)?),
             Kind::Root { .. } => return None,
             Kind::Cancel(_) | Kind::WithoutCancel => {}
         }
