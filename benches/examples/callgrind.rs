@@ -11,7 +11,8 @@
 //! operation). Operations: `with-cancel` (`with_cancel` of `background()`, `cancel()`, drop),
 //! `clock-root` (the same under a root made by `background_with_clock`, as the runtimes' are),
 //! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
-//! `err-open`, `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
+//! `err-open`, `value-miss-100` (a `value()` lookup that misses all 100 values of a chain: per
+//! lookup), `value-hit` (one that finds the context's own value), `value-hit-100` (one that finds the value above 100 others), `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
 //! the root and dropped: per node), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
 //! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`),
 //! `idle-touch` (`IdleHandle::touch` on a child of `background()`) and `touch-floor` (its floor:
@@ -65,6 +66,31 @@ fn main() {
             drop(black_box(ctx));
         }),
         "with-value" => (0..n).for_each(|_| drop(black_box(black_box(&bg).with_value(7usize)))),
+        "value-miss-100" => {
+            // Go's `DeepValueSameGoRoutine/depth=100`: a lookup that misses all 100 values of a
+            // chain (the chain is built for every `n`, so it cancels out of the difference).
+            struct Missing;
+            let mut chain = bg.clone();
+            for i in 0..100usize {
+                chain = chain.with_value(i);
+            }
+            (0..n).for_each(|_| assert!(black_box(&chain).value::<Missing>().is_none()))
+        }
+        "value-hit" => {
+            // `Ops/ValueHit`: the value is the context's own.
+            #[derive(Debug)]
+            struct Key(&'static str);
+            let valued = bg.with_value(Key("value"));
+            (0..n).for_each(|_| assert_eq!(black_box(&valued).value::<Key>().map(|k| k.0), Some("value")))
+        }
+        "value-hit-100" => {
+            // A lookup that finds the value above 100 others (of another type): a walk of them.
+            let mut chain = bg.with_value(1u8);
+            for i in 0..100usize {
+                chain = chain.with_value(i);
+            }
+            (0..n).for_each(|_| assert!(black_box(&chain).value::<u8>().is_some()))
+        }
         "err-open" => (0..n).for_each(|_| {
             black_box(black_box(&parent).err());
         }),

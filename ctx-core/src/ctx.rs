@@ -783,7 +783,7 @@ impl Ctx {
     /// ```
     #[doc(alias = "Value")]
     pub fn value<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.lookup(TypeId::of::<T>())?.downcast_ref::<T>()
+        tree::value_of(&self.node)
     }
 
     fn lookup(&self, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {

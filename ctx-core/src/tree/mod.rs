@@ -270,7 +270,7 @@ use self::node::Entry;
 #[cfg(all(test, loom))]
 pub(crate) use self::node::Kind;
 pub(crate) use self::node::{Feed, Foreign, Node, NodeRef};
-pub(crate) use self::observe::{ctx_cause, ctx_deadline, ctx_err, value_any};
+pub(crate) use self::observe::{ctx_cause, ctx_deadline, ctx_err, value_any, value_of};
 pub(crate) use self::trace::Site;
 pub(crate) use self::walk::run_after;
 pub(crate) use self::word::Slot;

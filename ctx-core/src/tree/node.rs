@@ -122,8 +122,8 @@ pub(crate) struct Node {
     pub(crate) kind: Kind,
 }
 
-/// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value and
-/// key. Its deadline is its parent's: `NodeRef::deadline` looks it up.
+/// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value with
+/// what a lookup compares (`Keyed`). Its deadline is its parent's: `NodeRef::deadline` looks it up.
 pub(crate) struct ValueNode {
     /// The parent's clock, copied (invariant 12; private, as `Node::clock`).
     clock: NodeClock,
@@ -162,25 +162,91 @@ pub(crate) enum Kind {
 /// `Display`.
 pub(crate) trait Value: Any + Send + Sync {
     fn type_name(&self) -> &'static str;
+    /// The value's key: the `TypeId` of its type (called through the vtable, so never the
+    /// key of a reference or a box of it).
+    fn key(&self) -> TypeId;
 }
 
 impl<T: Any + Send + Sync> Value for T {
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
+    fn key(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
 }
 
-/// A value with its key (the `TypeId` of its type) in front, in one box: a lookup compares the
-/// key with one load and no call, and the value node needs one fat pointer for both.
+/// A value with what a lookup compares in front of it, in one box: a lookup reads the two words
+/// with one load of the box and no call, and the value node needs one fat pointer for all three.
+///
+/// * `digest`: 32 bits of the [`digest`] of the value's key (the `TypeId` of its type,
+///   [`Keyed::short`]). Equal digests are confirmed by the full key (a call through the
+///   vtable: `Value::key`, or the downcast of a typed lookup) before a value is returned.
+/// * `seen`: a 32-bit filter of the keys of this value node and of every value node above it up to the
+///   first node that is not one (the *base* of the run), one bit per key ([`Keyed::bit`]). A
+///   lookup whose bit is clear skips the rest of the run in one step, to the base, which is then
+///   the node's source (a cancel node, which holds no values) or none (a root above: no values).
+///   Below a wrap or a `without_cancel` node, whose values a lookup must ask for, it is all ones
+///   (see `ValueNode::new`): every lookup walks.
+///
+/// The two are one word (written by one store); a `u64` value's box is 16 bytes.
 pub(crate) struct Keyed<T: ?Sized> {
-    pub(crate) key: TypeId,
+    pub(crate) digest: u32,
+    pub(crate) seen: u32,
     pub(crate) value: T,
 }
 
+/// A key's 64-bit digest (the `TypeId`'s own hash, mixed once so that its top bits are good).
+#[inline]
+pub(crate) fn digest(key: TypeId) -> u64 {
+    use std::hash::{Hash, Hasher};
+
+    /// Folds what `TypeId` hashes (today one `u64`) into one word.
+    struct Fold(u64);
+    impl Hasher for Fold {
+        #[inline]
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        #[inline]
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.write_u64(u64::from(b));
+            }
+        }
+        #[inline]
+        fn write_u64(&mut self, n: u64) {
+            self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    let mut h = Fold(0);
+    key.hash(&mut h);
+    h.finish()
+}
+
+impl<T: ?Sized> Keyed<T> {
+    /// The bit of the key with this digest in a `seen` filter.
+    #[inline]
+    pub(crate) fn bit(digest: u64) -> u32 {
+        1 << ((digest >> 27) & 31)
+    }
+
+    /// The 32 bits of the key's digest that `Keyed::digest` keeps (the best mixed).
+    #[inline]
+    pub(crate) fn short(digest: u64) -> u32 {
+        (digest >> 32) as u32
+    }
+}
+
 impl Keyed<dyn Value> {
+    /// `value`, keyed by its type, its filter holding its own key only (`ValueNode::new` adds
+    /// what is above).
+    #[inline]
     pub(crate) fn boxed<T: Any + Send + Sync>(value: T) -> Box<Keyed<dyn Value>> {
+        let digest = digest(TypeId::of::<T>());
         Box::new(Keyed {
-            key: TypeId::of::<T>(),
+            digest: Keyed::<T>::short(digest),
+            seen: Keyed::<T>::bit(digest),
             value,
         })
     }
@@ -460,9 +526,23 @@ impl Node {
 }
 
 impl ValueNode {
-    pub(crate) fn new(parent: &NodeRef, value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
+    /// A value node below `parent` carrying `value` (`Keyed::boxed` below `parent`).
+    pub(crate) fn new(parent: &NodeRef, mut value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
         count_node(1);
         let (held, clock) = Parent::with_clock(Some(parent));
+        // The filter (`Keyed::seen`): the parent's added if it is a value node; all ones below a
+        // node whose values a lookup must ask for; as it is below a cancel node or a root, which
+        // hold none (matched on what `with_clock` matched: nothing more to read below a
+        // process-wide root).
+        match &held {
+            Parent::Node(NodeRef::Value(p)) => value.seen |= p.value.seen,
+            Parent::Node(NodeRef::Node(n)) => {
+                if let Kind::Wrap(_) | Kind::WithoutCancel = n.kind {
+                    value.seen = u32::MAX;
+                }
+            }
+            Parent::None | Parent::Background | Parent::Todo => {}
+        }
         Arc::new(ValueNode {
             clock,
             parent: held,
@@ -602,6 +682,9 @@ mod tests {
             "value node: {} bytes",
             arc_size::<ValueNode>()
         );
+        // A value's box: its digest and filter (`Keyed`), one word, then the value: 16 bytes for
+        // a `u64`.
+        assert_eq!(mem::size_of::<Keyed<u64>>(), 16);
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());

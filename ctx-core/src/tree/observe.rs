@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::end::err;
-use super::node::{Kind, Node, NodeRef};
+use super::node::{Keyed, Kind, Node, NodeRef, Value, digest};
 use crate::{Cause, Error};
 
 /// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
@@ -108,19 +108,244 @@ fn moving_deadline(src: &Arc<Node>, mut d: Option<Instant>) -> Option<Instant> {
     d
 }
 
-/// The value keyed `key` at `node` or its nearest ancestor that has one; a loop, not a
-/// recursion (invariant 6 of `tree/mod.rs`).
-pub(crate) fn value_any(mut node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+/// The value keyed `key` at `node` or its nearest ancestor that has one (a foreign context
+/// asks this way); `value_of` is the typed lookup.
+#[inline]
+pub(crate) fn value_any(node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
+    lookup(node, key, |v| (v.key() == key).then_some(v as _), Some)
+}
+
+/// The value of type `T` at `node` or its nearest ancestor that has one (`Ctx::value`): as
+/// `value_any`, with the key confirmed by the downcast itself (one call through the vtable).
+#[inline]
+pub(crate) fn value_of<T: Any + Send + Sync>(node: &NodeRef) -> Option<&T> {
+    let key = TypeId::of::<T>();
+    lookup(
+        node,
+        key,
+        |v| (v as &dyn Any).downcast_ref(),
+        |found| found.downcast_ref(),
+    )
+}
+
+/// The lookup: a loop, not a recursion (invariant 6 of `tree/mod.rs`). A run of value nodes
+/// whose filter (`Keyed::seen`) rules the key out is crossed in one step, to its base: a miss
+/// below a chain of values costs one step per run, not one per value. `hit` confirms a value
+/// whose digest is the key's; `foreign` takes what a wrapped context answered.
+#[inline]
+fn lookup<'a, R>(
+    mut node: &'a NodeRef,
+    key: TypeId,
+    hit: impl Fn(&'a dyn Value) -> Option<R>,
+    foreign: impl FnOnce(&'a (dyn Any + Send + Sync)) -> Option<R>,
+) -> Option<R> {
+    // Up to the first value node, the key's digest is not needed (a runtime's clock, asked by
+    // every wrap, is found this way).
     loop {
-        match node {
-            NodeRef::Value(v) if v.value.key == key => return Some(&v.value.value),
-            NodeRef::Node(n) => match &n.kind {
-                Kind::Wrap(w) => return w.foreign.value_any(key),
-                Kind::Root { .. } => return None,
-                _ => {}
-            },
-            NodeRef::Value(_) => {}
+        #[cfg(test)]
+        tests::STEPS.set(tests::STEPS.get() + 1);
+        let NodeRef::Node(n) = node else {
+            return from_values(node, key, hit, foreign);
+        };
+        match &n.kind {
+            Kind::Wrap(w) => return foreign(w.foreign.value_any(key)?),
+            Kind::Root { .. } => return None,
+            Kind::Cancel(_) | Kind::WithoutCancel => {}
         }
-        node = node.parent().get()?;
+        node = n.parent().get()?;
+    }
+}
+
+/// `lookup` from a value node on.
+#[inline]
+fn from_values<'a, R>(
+    mut node: &'a NodeRef,
+    key: TypeId,
+    hit: impl Fn(&'a dyn Value) -> Option<R>,
+    foreign: impl FnOnce(&'a (dyn Any + Send + Sync)) -> Option<R>,
+) -> Option<R> {
+    let full = digest(key);
+    let (digest, bit) = (Keyed::<()>::short(full), Keyed::<()>::bit(full));
+    loop {
+        let n = match node {
+            NodeRef::Value(v) => {
+                let keyed = &*v.value;
+                if keyed.seen & bit != 0 {
+                    if keyed.digest == digest
+                        && let Some(found) = hit(&keyed.value)
+                    {
+                        return Some(found);
+                    }
+                    node = v.parent().get()?;
+                    #[cfg(test)]
+                    tests::STEPS.set(tests::STEPS.get() + 1);
+                    continue;
+                }
+                // No value node from here up to the run's base holds the key: the base is the
+                // source (a cancel node), or a root when there is none.
+                v.source.as_ref()?
+            }
+            NodeRef::Node(n) => n,
+        };
+        match &n.kind {
+            Kind::Wrap(w) => return foreign(w.foreign.value_any(key)?),
+            Kind::Root { .. } => return None,
+            Kind::Cancel(_) | Kind::WithoutCancel => {}
+        }
+        node = n.parent().get()?;
+        #[cfg(test)]
+        tests::STEPS.set(tests::STEPS.get() + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::any::{Any, TypeId};
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    use crate::clock::SystemClock;
+    use crate::{Ctx, Forward};
+
+    thread_local! {
+        /// Nodes `value_any` has stepped through on this thread.
+        pub(super) static STEPS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// `ctx.value::<T>()`, with the steps it took.
+    fn lookup<T: Any + Send + Sync + Clone>(ctx: &Ctx) -> (Option<T>, usize) {
+        STEPS.set(0);
+        let v = ctx.value::<T>().cloned();
+        (v, STEPS.get())
+    }
+
+    fn bit<T: Any>() -> u32 {
+        super::Keyed::<()>::bit(super::digest(TypeId::of::<T>()))
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct M1;
+    #[derive(Clone, Debug, PartialEq)]
+    struct M2;
+    #[derive(Clone, Debug, PartialEq)]
+    struct M3;
+
+    /// A lookup for a type the chain does not hold, whose filter bit is not `usize`'s (one of
+    /// three has one, but for a chance of 1 in 32^3).
+    fn missing_steps(ctx: &Ctx) -> usize {
+        if bit::<M1>() != bit::<usize>() {
+            lookup::<M1>(ctx).1
+        } else if bit::<M2>() != bit::<usize>() {
+            lookup::<M2>(ctx).1
+        } else {
+            assert_ne!(bit::<M3>(), bit::<usize>());
+            lookup::<M3>(ctx).1
+        }
+    }
+
+    fn values(mut ctx: Ctx, n: usize) -> Ctx {
+        for i in 0..n {
+            ctx = ctx.with_value(i);
+        }
+        ctx
+    }
+
+    #[test]
+    fn a_miss_crosses_each_run_of_values_in_one_step() {
+        let chain = values(Ctx::background(), 100);
+        assert_eq!(missing_steps(&chain), 1);
+        let (mid, _cancel) = chain.with_cancel();
+        let two_runs = values(mid, 100);
+        // The lower run, then the cancel node its filter sends the lookup to, then the upper run.
+        assert_eq!(missing_steps(&two_runs), 2);
+        let clocked = values(Ctx::background_with_clock(Arc::new(SystemClock::default())), 100);
+        assert_eq!(missing_steps(&clocked), 1);
+        // The nearest value is still found, and one above the run is found through it.
+        assert_eq!(lookup::<usize>(&two_runs), (Some(99), 1));
+        let under = values(Ctx::background().with_value(7u8), 100);
+        assert_eq!(lookup::<u8>(&under).0, Some(7));
+    }
+
+    #[test]
+    fn values_behind_a_wrap_or_without_cancel_are_asked_for() {
+        struct Same(Ctx);
+        impl Forward for Same {
+            fn inner(&self) -> &Ctx {
+                &self.0
+            }
+        }
+        let (top, _cancel) = Ctx::background().with_value(M1).with_cancel();
+        let wrapped = values(Ctx::wrap(Same(top.clone())), 50);
+        assert_eq!(lookup::<M1>(&wrapped).0, Some(M1));
+        let detached = values(top.without_cancel(), 50);
+        assert_eq!(lookup::<M1>(&detached).0, Some(M1));
+        assert_eq!(lookup::<M2>(&detached).0, None);
+    }
+
+    /// Every lookup on random trees of values, cancel, merged, detached and wrapped nodes
+    /// answers as a walk that compares every value would (the nearest value of the type).
+    #[test]
+    fn lookups_answer_as_a_full_walk() {
+        struct Same(Ctx);
+        impl Forward for Same {
+            fn inner(&self) -> &Ctx {
+                &self.0
+            }
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut handles = Vec::new();
+        for _ in 0..200 {
+            let root = if next(2) == 0 {
+                Ctx::background()
+            } else {
+                Ctx::background_with_clock(Arc::new(SystemClock::default()))
+            };
+            // The context, and the nearest value of each of the types below it (the expected
+            // answers), along one path from the root.
+            let mut ctx = root;
+            let mut expect: [Option<u64>; 4] = [None; 4];
+            for step in 0..(next(40) + 1) {
+                ctx = match next(10) {
+                    0 => {
+                        let (c, h) = ctx.with_cancel();
+                        handles.push(h);
+                        c
+                    }
+                    1 => {
+                        let (other, _h) = Ctx::background().with_value(M3).with_cancel();
+                        let (c, h) = ctx.with_merged(&other);
+                        handles.push(h);
+                        c
+                    }
+                    2 => ctx.without_cancel(),
+                    3 => Ctx::wrap(Same(ctx)),
+                    _ => {
+                        let t = next(4) as usize;
+                        expect[t] = Some(step);
+                        match t {
+                            0 => ctx.with_value(step),
+                            1 => ctx.with_value(step as u32),
+                            2 => ctx.with_value(step as u16),
+                            _ => ctx.with_value(step as u8),
+                        }
+                    }
+                };
+                let got = [
+                    ctx.value::<u64>().copied(),
+                    ctx.value::<u32>().map(|&v| u64::from(v)),
+                    ctx.value::<u16>().map(|&v| u64::from(v)),
+                    ctx.value::<u8>().map(|&v| u64::from(v)),
+                ];
+                assert_eq!(got, expect, "at {ctx}");
+                assert_eq!(ctx.value::<M3>(), None, "values of a second parent are not seen");
+                assert_eq!(ctx.value::<usize>(), None);
+            }
+        }
     }
 }
