@@ -204,6 +204,14 @@
 //!     `with_grace` (invariant 14's, shared with its other waiters), so the period starts on
 //!     time even if nobody waits on the parent; before that, a read that finds "the parent's
 //!     deadline plus the grace" passed asks the parent first. Model: `loom_moving`.
+//! 20. A value node's filter (`Keyed::seen`, set once in `ValueNode::new`) holds a bit for the
+//!     key of every value node from it up to the *base* of its run, the first node above that
+//!     is not a value node; below a wrap or a `without_cancel` node (whose values a lookup must
+//!     ask for) it is all ones. So a lookup whose bit is clear may jump from any value node of
+//!     a run straight to its base (`observe.rs`): every node it skips is a value node whose
+//!     key is not the one asked for. A digest match is only a candidate: the full key is
+//!     checked before a value is returned. Nodes never change parents, so a filter never goes
+//!     stale.
 //!
 //! # Deadlock safety
 //!
