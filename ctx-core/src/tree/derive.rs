@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::attach::attach;
-use super::node::{CancelNode, Fixed, Keyed, Kind, Node, NodeRef, Parent, ValueNode};
+use super::node::{CancelNode, Fixed, Keyed, Kind, Node, NodeRef, Parent, Timing, ValueNode};
 use crate::clock::SharedClock;
 use crate::{Cause, Clock};
 
@@ -46,22 +46,44 @@ pub(crate) fn derive_cancel(
     shown_as_deadline: bool,
     read_at: Option<Instant>,
 ) -> Arc<Node> {
-    // Fast path for a child of a root with no deadline of its own: nothing above it has a
+    // Fast paths for a child of a root (`STANDALONE`, invariant 11): nothing above it has a
     // deadline or can be done, and there is nothing to attach to, so the node is built open in
-    // a few stores (`CancelNode::new_standalone`). (A `cause` comes only with a deadline.)
-    if own_deadline.is_none()
-        && let NodeRef::Node(n) = parent
+    // a few stores.
+    if let NodeRef::Node(n) = parent
         && let Kind::Root { todo, is_static, .. } = n.kind
     {
-        let parent = match (is_static, todo) {
+        let held = || match (is_static, todo) {
             (true, false) => Parent::Background,
             (true, true) => Parent::Todo,
             (false, _) => Parent::Node(parent.clone()),
         };
-        return Node::with_parent(
-            parent,
-            Kind::Cancel(CancelNode::new_standalone(shown_as_deadline)),
-        );
+        match own_deadline {
+            // No deadline of its own (a `cause` comes only with one).
+            None => {
+                return Node::with_parent(
+                    held(),
+                    Kind::Cancel(CancelNode::new_standalone(shown_as_deadline, Timing::None)),
+                );
+            }
+            // A deadline the caller's clock reading shows ahead (`with_timeout*`): nothing to
+            // check now; with no cause, kept inline (one allocation).
+            Some(d) if read_at.is_some_and(|t| d > t) => {
+                let timing = match cause {
+                    None => Timing::Own(d),
+                    Some(cause) => Timing::Boxed(Box::new(Fixed {
+                        deadline: Some(d),
+                        own_deadline: Some(d),
+                        deadline_cause: Some(Arc::new(cause)),
+                        ..Fixed::default()
+                    })),
+                };
+                return Node::with_parent(
+                    held(),
+                    Kind::Cancel(CancelNode::new_standalone(shown_as_deadline, timing)),
+                );
+            }
+            Some(_) => {}
+        }
     }
     derive_cancel_general(parent, own_deadline, cause, shown_as_deadline, read_at)
 }
@@ -88,15 +110,18 @@ fn derive_cancel_general(
         _ => source.and_then(|s| s.expect_cancel().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
-    // Only a node with a deadline has a fixed part (a cause comes with a deadline of its own).
-    let fixed = deadline.map(|deadline| {
-        Box::new(Fixed {
-            deadline: Some(deadline),
+    // A deadline of its own with no cause stays inline; an inherited one or a cause is boxed
+    // (a cause comes only with a deadline of its own).
+    let timing = match (deadline, cause) {
+        (None, _) => Timing::None,
+        (Some(d), None) if own_deadline == Some(d) => Timing::Own(d),
+        (Some(d), cause) => Timing::Boxed(Box::new(Fixed {
+            deadline: Some(d),
             own_deadline,
             deadline_cause: cause.map(Arc::new),
             ..Fixed::default()
-        })
-    });
+        })),
+    };
     let under_foreign = !is_born_done && source.is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
     let node = Node::new(
         Some(parent),
@@ -104,7 +129,7 @@ fn derive_cancel_general(
             born_done,
             shown_as_deadline,
             under_foreign,
-            fixed,
+            timing,
         )),
     );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing

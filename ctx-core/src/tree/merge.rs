@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use super::attach::{attach, attach_to};
 use super::end::err;
-use super::node::{CancelNode, Fixed, Kind, Merge, Node, NodeRef};
+use super::node::{CancelNode, Fixed, Kind, Merge, Node, NodeRef, Timing};
 use super::word::SecondSlot;
 
 /// Builds `a.with_merged(b)` (without its handle): born done if either parent is done, else
@@ -64,7 +64,7 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
     };
     let leads = |p: &NodeRef| p.source().is_some_and(|s| s.expect_cancel().leads_to_foreign());
     let under_foreign = !is_born_done && (leads(a) || leads(b)); // invariant 16
-    let cancel = CancelNode::new(born_done, false, under_foreign, Some(Box::new(fixed)));
+    let cancel = CancelNode::new(born_done, false, under_foreign, Timing::new(fixed));
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
     let node = Node::new(Some(a), Kind::Cancel(cancel));
     if !is_born_done {

@@ -36,8 +36,8 @@
 //!    a merged node's second slot (`SecondSlot`), and a deadline that moves (`Moving`).
 //! 2. `node.rs`, the layout: every type a node is made of, with accessors and no behaviour. A
 //!    cancel node keeps what every one needs inline, in 96 bytes with the `Arc`'s counts (its
-//!    state word, handle count, slot, lock); what only some need is in `Fixed`, set at
-//!    creation, and `Dependents`, allocated under the lock when the first child, waiter,
+//!    state word, handle count, slot, lock, and a deadline of its own: `Timing`); what only
+//!    some need is in `Fixed` (boxed in `Timing`), set at creation, and `Dependents`, allocated under the lock when the first child, waiter,
 //!    after-func, timer or feed arrives. Value nodes (64 bytes), wraps (`WrapNode`), what the
 //!    engine asks of a foreign context (`Foreign`), bridges (`Bridge`, `Feed`), merges
 //!    (`Merge`).
@@ -116,14 +116,17 @@
 //!     `open_for_dependents`, the cancel's compare-exchange fails and it takes the lock, where it
 //!     finds what was added. So nothing is added to a done node and nothing added is missed. Once
 //!     `HAS_DEPENDENTS`, a node is marked only under its lock. Model: `loom_lockfree`.
-//! 11. A cancel node built by `derive_cancel`'s fast path (a child of a root, with no deadline)
-//!     carries `STANDALONE` in its state word from birth, never cleared: it has no fixed part,
-//!     never attaches (its parent has no source), so it never has a slot, and it is born open. So a
-//!     standalone node whose word lacks `HAS_DEPENDENTS` (invariant 10) has nothing to give back:
-//!     its cancel is the compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to
-//!     leave), and its drop tests the word and returns (`has_nothing_to_release`; the drop owns the
-//!     node, and `HAS_DEPENDENTS` was set before any dependents part existed). Any other word takes
-//!     the general paths, which look again. Model: `loom_lockfree`.
+//! 11. A cancel node built by `derive_cancel`'s fast paths (a child of a root, with no deadline
+//!     or with one of its own that the caller's clock reading shows ahead) carries `STANDALONE`
+//!     in its state word from birth, never cleared: it has no second parent, bridge or moving
+//!     deadline, never attaches (its parent has no source), so it never has a slot, and it is
+//!     born open. So a standalone node whose word lacks `HAS_DEPENDENTS` (invariant 10) has
+//!     nothing to give back: without a deadline (no `NEEDS_CHECK`) its cancel is the
+//!     compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to leave; with one,
+//!     the general path checks it first), and its drop tests the word and returns
+//!     (`has_nothing_to_release`; the drop owns the node, and `HAS_DEPENDENTS` was set before
+//!     any dependents part existed). Any other word takes the general paths, which look again.
+//!     Model: `loom_lockfree`.
 //! 12. A node's clock (`Node::clock`, `ValueNode::clock`: a `NodeClock`, one word,
 //!     `crate::clock`) is owned by the node itself — a root made with a clock, a wrap (the
 //!     foreign context may be anything, and holds nothing of the wrapped tree for us) and a

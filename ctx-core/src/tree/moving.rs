@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::attach::attach;
 use super::end::{arm_moving_timer, arm_timer, err, poll_moving};
-use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef};
+use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef, Timing};
 use super::word::{Moving, Span};
 
 /// `parent.with_grace(grace)` (without its handle): a cancel node whose values and name come
@@ -33,7 +33,7 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
     // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 19).
     let node = Node::new(
         Some(parent),
-        Kind::Cancel(CancelNode::new(None, false, false, Some(Box::new(fixed)))),
+        Kind::Cancel(CancelNode::new(None, false, false, Timing::new(fixed))),
     );
     if let Some(src) = parent.source() {
         // A parent whose deadline passed unobserved, or a bridge that lags, ends now, so that
@@ -70,7 +70,7 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
     let under_foreign = parent
         .source()
         .is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
-    let cancel = CancelNode::new(None, false, under_foreign, Some(Box::new(fixed)));
+    let cancel = CancelNode::new(None, false, under_foreign, Timing::new(fixed));
     let node = Node::new(Some(parent), Kind::Cancel(cancel));
     attach(&node, true);
     let c = node.expect_cancel();

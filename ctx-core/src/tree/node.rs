@@ -322,10 +322,11 @@ impl Feed {
 /// The stop function of a foreign context's `on_done` registration.
 pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 
-/// A cancel node. What every one of them needs is inline; what only some need is behind two
-/// boxes: [`Fixed`] (set at creation, immutable) and [`Dependents`] (under the lock, allocated when
-/// the first child, waiter, after-func, timer or feed arrives). A standalone `with_cancel` node
-/// that nobody waits on is one allocation of 96 bytes (see `tests::sizes`).
+/// A cancel node. What every one of them needs is inline, a deadline of its own too
+/// ([`Timing`]); what only some need is behind two boxes: [`Fixed`] (set at creation,
+/// immutable) and [`Dependents`] (under the lock, allocated when the first child, waiter,
+/// after-func, timer or feed arrives). A `with_cancel` or `with_timeout` node that nobody waits
+/// on is one allocation of 96 bytes (see `tests::sizes`, and `tests/allocations.rs`).
 pub(crate) struct CancelNode {
     /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
     /// invariants 2 and 10), and the flags `HAS_DEPENDENTS`, `NEEDS_CHECK`, `SHOWN_AS_DEADLINE`,
@@ -336,14 +337,105 @@ pub(crate) struct CancelNode {
     /// Our key in the children of our parent's canceler, if any (invariant 4).
     pub(super) slot: AtomicSlot,
     pub(super) inner: Mutex<Guarded>,
-    /// Set once at creation, never changed: see [`Fixed`].
-    pub(super) fixed: Option<Box<Fixed>>,
+    /// Set once at creation, never changed: see [`Timing`].
+    pub(super) timing: Timing,
     /// The `with_*` call that made this node, for the cancel event. Only with the feature.
     #[cfg(feature = "tracing")]
     pub(crate) created: &'static std::panic::Location<'static>,
 }
 
-/// What only some cancel nodes have, fixed at creation.
+/// A cancel node's deadline and what only some cancel nodes have, set at creation and never
+/// changed. The usual deadline node (`with_timeout`, `with_deadline` and their `_cancel_cause`
+/// forms below a node without an earlier deadline) keeps its deadline inline, so that it is
+/// one allocation; the rest is boxed ([`Fixed`]).
+///
+/// 16 bytes, those of an `Instant`: the two variants without one live in the `Instant`'s niche
+/// (its nanoseconds never reach 10^9), and `Kind` finds its own tag there too (see
+/// `tests::sizes`).
+pub(crate) enum Timing {
+    /// No deadline and nothing else: a `with_cancel` node below one without a deadline.
+    None,
+    /// A deadline of the node's own that is its effective one, with no cause of its own.
+    Own(Instant),
+    /// Anything else: an inherited deadline, a deadline cause, a bridge, a moving deadline, a
+    /// second parent.
+    Boxed(Box<Fixed>),
+}
+
+impl Timing {
+    /// `fixed`, inline when it is nothing or a deadline of the node's own alone.
+    #[inline(always)]
+    pub(super) fn new(fixed: Fixed) -> Timing {
+        match fixed {
+            Fixed {
+                deadline: None,
+                own_deadline: None,
+                deadline_cause: None,
+                extra: None,
+                merge: None,
+            } => Timing::None,
+            Fixed {
+                deadline: Some(d),
+                own_deadline: Some(o),
+                deadline_cause: None,
+                extra: None,
+                merge: None,
+            } if d == o => Timing::Own(d),
+            fixed => Timing::Boxed(Box::new(fixed)),
+        }
+    }
+
+    /// The boxed part, if the node has one.
+    #[inline]
+    pub(super) fn boxed(&self) -> Option<&Fixed> {
+        match self {
+            Timing::Boxed(f) => Some(f),
+            Timing::None | Timing::Own(_) => None,
+        }
+    }
+
+    /// The boxed part, for the node's drop (which owns it: `release_merge`).
+    #[inline]
+    pub(super) fn boxed_mut(&mut self) -> Option<&mut Fixed> {
+        match self {
+            Timing::Boxed(f) => Some(f),
+            Timing::None | Timing::Own(_) => None,
+        }
+    }
+
+    /// The effective deadline: the earliest of this node's and its ancestors'.
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            Timing::None => None,
+            Timing::Own(d) => Some(*d),
+            Timing::Boxed(f) => f.deadline,
+        }
+    }
+
+    /// The node's own deadline, when it is the effective one.
+    #[inline]
+    pub(super) fn own_deadline(&self) -> Option<Instant> {
+        match self {
+            Timing::None => None,
+            Timing::Own(d) => Some(*d),
+            Timing::Boxed(f) => f.own_deadline,
+        }
+    }
+
+    /// Anything besides a deadline that the node ends by or checks: a deadline, a bridge, a
+    /// moving deadline (what sets `NEEDS_CHECK` at creation).
+    #[inline]
+    pub(super) fn needs_check(&self) -> bool {
+        match self {
+            Timing::None => false,
+            Timing::Own(_) => true,
+            Timing::Boxed(f) => f.deadline.is_some() || f.extra.is_some(),
+        }
+    }
+}
+
+/// What only some cancel nodes have, fixed at creation (boxed: [`Timing::Boxed`]).
 #[derive(Default)]
 pub(crate) struct Fixed {
     /// The effective deadline: the earliest of this node's and its ancestors'.
@@ -518,7 +610,7 @@ impl Node {
     #[inline]
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match &self.kind {
-            Kind::Cancel(c) => c.fixed.as_ref()?.deadline,
+            Kind::Cancel(c) => c.timing.deadline(),
             Kind::Wrap(w) => w.deadline,
             Kind::Root { .. } | Kind::WithoutCancel => None,
         }
@@ -699,8 +791,12 @@ mod tests {
             mem::size_of::<Dependents>()
         );
         assert_eq!(mem::size_of::<Option<Weak<Node>>>(), mem::size_of::<usize>());
-        // Every deadline node has a `Fixed` part: the two deadlines, their cause and one word
-        // each for the rare bridge and merge.
+        // A deadline of the node's own is inline; the variants without one take no room of
+        // their own (the `Instant`'s niche), nor does `Kind`'s tag.
+        assert_eq!(mem::size_of::<Timing>(), mem::size_of::<Instant>());
+        assert_eq!(mem::size_of::<Kind>(), mem::size_of::<CancelNode>());
+        // Any other deadline node has a `Fixed` part: the two deadlines, their cause and one
+        // word each for the rare bridge and merge.
         assert!(
             mem::size_of::<Fixed>() <= 56,
             "fixed part: {} bytes",
@@ -709,7 +805,7 @@ mod tests {
     }
 
     /// Which cancel nodes take the fast paths of invariant 11: children of a root with no
-    /// deadline, for as long as nothing depends on them.
+    /// deadline or one of their own ahead, for as long as nothing depends on them.
     #[test]
     fn standalone_nodes() {
         use std::time::Duration;
@@ -733,8 +829,19 @@ mod tests {
         let (child, _child) = a.with_cancel();
         assert!(!standalone(&child), "attached to its parent");
         assert!(!standalone(&a), "it has a child: a dependent");
+        // A deadline of its own, ahead: standalone too (its cancel checks the deadline first).
         let (e, _e) = Ctx::background().with_timeout(Duration::from_secs(60));
-        assert!(!standalone(&e), "a deadline");
+        assert!(standalone(&e));
+        let (g, _g) = root.with_timeout_cancel_cause(Duration::from_secs(60));
+        assert!(standalone(&g));
+        // A deadline not known to lie ahead (no clock reading), or inherited: the general path.
+        let (h, _h) = root.with_deadline(std::time::Instant::now() + Duration::from_secs(60));
+        assert!(
+            !standalone(&h),
+            "a deadline the caller did not compare with the clock"
+        );
+        let (i, _i) = e.with_cancel();
+        assert!(!standalone(&i), "attached to its parent");
         let (f, _f) = Ctx::background().with_value(1u8).with_cancel();
         assert!(!standalone(&f), "a value node's child takes the general path");
     }

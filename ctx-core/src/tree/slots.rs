@@ -122,7 +122,7 @@ pub(super) fn release_merge(node: &mut Node) -> Option<NodeRef> {
     let Kind::Cancel(c) = &mut node.kind else {
         return None;
     };
-    let m = c.fixed.as_mut()?.merge.take()?;
+    let m = c.timing.boxed_mut()?.merge.take()?;
     // `&mut Node`: nobody else can reach this node; a cancel that took the slot first left
     // `GONE` (invariant 9).
     let slot = m.slot.take();

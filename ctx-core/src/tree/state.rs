@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use super::node::{
-    Bridge, CancelNode, Extra, Fixed, Foreign, Guarded, Kind, Merge, Node, NodeRef, SharedCause,
+    Bridge, CancelNode, Extra, Fixed, Foreign, Guarded, Kind, Merge, Node, NodeRef, SharedCause, Timing,
 };
 use super::word::{
     AtomicSlot, CANCELED, DONE_MASK, DROPPED, HAS_DEPENDENTS, Moving, NEEDS_CHECK, OPEN, SHOWN_AS_DEADLINE,
@@ -49,8 +49,8 @@ pub(super) enum LockFree {
 
 impl CancelNode {
     /// A cancel node, open, or born done with `born_done` (a child of a parent that is already
-    /// done: built done with the parent's outcome, it needs no attaching at all). `fixed`: see
-    /// [`Fixed`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`);
+    /// done: built done with the parent's outcome, it needs no attaching at all). `timing`: see
+    /// [`Timing`]; `shown_as_deadline`: named `WithDeadline` in `Display` (else `WithCancel`);
     /// `under_foreign`: below a bridge fed from another thread (`UNDER_FOREIGN`, invariant 16).
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
@@ -58,16 +58,13 @@ impl CancelNode {
         born_done: Option<Outcome>,
         shown_as_deadline: bool,
         under_foreign: bool,
-        fixed: Option<Box<Fixed>>,
+        timing: Timing,
     ) -> CancelNode {
         let (mut state, cause) = match born_done {
             Some(Outcome { err, cause }) => (state_of(err), cause),
             None => (OPEN, None),
         };
-        if fixed
-            .as_ref()
-            .is_some_and(|c| c.deadline.is_some() || c.extra.is_some())
-        {
+        if timing.needs_check() {
             state |= NEEDS_CHECK;
         }
         if shown_as_deadline {
@@ -84,30 +81,34 @@ impl CancelNode {
                 cause,
                 dependents: None,
             }),
-            fixed,
+            timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
         }
     }
 
-    /// A child of a root with no deadline (see `STANDALONE`): open, no fixed part, no slot, no
-    /// dependents part, one handle. A few stores.
+    /// A child of a root (see `STANDALONE`): open, no slot, no second parent, bridge or moving
+    /// deadline, no dependents part, one handle; `timing`: no deadline, or one of its own that
+    /// has not passed (`NEEDS_CHECK` then). A few stores.
     #[cfg_attr(feature = "tracing", track_caller)]
     #[inline(always)]
-    pub(crate) fn new_standalone(shown_as_deadline: bool) -> CancelNode {
+    pub(crate) fn new_standalone(shown_as_deadline: bool, timing: Timing) -> CancelNode {
+        let mut state = STANDALONE;
+        if shown_as_deadline {
+            state |= SHOWN_AS_DEADLINE;
+        }
+        if !matches!(timing, Timing::None) {
+            state |= NEEDS_CHECK;
+        }
         CancelNode {
-            state: AtomicU32::new(if shown_as_deadline {
-                STANDALONE | SHOWN_AS_DEADLINE
-            } else {
-                STANDALONE
-            }),
+            state: AtomicU32::new(state),
             handles: AtomicU32::new(1),
             slot: AtomicSlot::none(),
             inner: Mutex::new(Guarded {
                 cause: None,
                 dependents: None,
             }),
-            fixed: None,
+            timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
         }
@@ -136,19 +137,20 @@ impl CancelNode {
             }))),
             ..Fixed::default()
         };
-        CancelNode::new(None, false, false, Some(Box::new(fixed)))
+        CancelNode::new(None, false, false, Timing::new(fixed))
     }
 
-    /// The usual `cancel()` of a standalone node (see `STANDALONE`) that nothing depends on: one
-    /// compare-exchange, as in `finish_lock_free` (invariant 10), with nothing to leave (a
-    /// standalone node has no slot and no fixed part). `false` if the node is not standalone, has
-    /// dependents, or is done, or changed meanwhile: the caller takes the general path, which looks
-    /// again. With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
+    /// The usual `cancel()` of a standalone node (see `STANDALONE`) with no deadline that
+    /// nothing depends on: one compare-exchange, as in `finish_lock_free` (invariant 10), with
+    /// nothing to leave (a standalone node has no slot and no second parent). `false` if the
+    /// node is not standalone, has a deadline (`NEEDS_CHECK`: it is checked first), has
+    /// dependents, or is done, or changed meanwhile: the caller takes the general path, which
+    /// looks again. With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
     #[inline(always)]
     pub(super) fn cancel_standalone(&self, dropped: bool) -> bool {
         let word = self.state.load(Ordering::Relaxed);
         let done = if dropped { CANCELED | DROPPED } else { CANCELED };
-        word & (DONE_MASK | HAS_DEPENDENTS | STANDALONE) == STANDALONE
+        word & (DONE_MASK | HAS_DEPENDENTS | NEEDS_CHECK | STANDALONE) == STANDALONE
             && self
                 .state
                 .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Relaxed)
@@ -156,7 +158,8 @@ impl CancelNode {
     }
 
     /// Nothing to give back when dropped: `STANDALONE` and never `HAS_DEPENDENTS` (no slot, no
-    /// fixed part, no dependents part: see `STANDALONE`). For the node's owner (its drop): a
+    /// second parent, no dependents part: see `STANDALONE`; a boxed deadline cause is the
+    /// fields' to drop). For the node's owner (its drop): a
     /// `Relaxed` load.
     #[inline]
     pub(super) fn has_nothing_to_release(&self) -> bool {
@@ -211,7 +214,7 @@ impl CancelNode {
             return false;
         }
         word & UNDER_FOREIGN != 0
-            || match self.fixed.as_ref().and_then(|c| c.extra.as_deref()) {
+            || match self.timing.boxed().and_then(|c| c.extra.as_deref()) {
                 None => false,
                 Some(Extra::Bridge(b)) => !b.relay || b.foreign_root.is_some(),
                 Some(Extra::Moving(_)) => true, // invariant 18: a child cannot copy it
@@ -222,7 +225,7 @@ impl CancelNode {
     /// (invariant 6), or a grace node (invariant 19).
     #[inline]
     pub(super) fn resolved_after_walk(&self) -> bool {
-        match self.fixed.as_ref().and_then(|c| c.extra.as_deref()) {
+        match self.timing.boxed().and_then(|c| c.extra.as_deref()) {
             None => false,
             Some(Extra::Bridge(b)) => b.relay,
             Some(Extra::Moving(m)) => m.is_grace(),
@@ -252,17 +255,17 @@ impl CancelNode {
 
     #[inline]
     pub(super) fn own_deadline(&self) -> Option<Instant> {
-        self.fixed.as_ref()?.own_deadline
+        self.timing.own_deadline()
     }
 
     #[inline]
     pub(super) fn deadline_cause(&self) -> Option<SharedCause> {
-        self.fixed.as_ref()?.deadline_cause.clone()
+        self.timing.boxed()?.deadline_cause.clone()
     }
 
     #[inline]
     pub(super) fn bridge(&self) -> Option<&Bridge> {
-        match self.fixed.as_ref()?.extra.as_deref()? {
+        match self.timing.boxed()?.extra.as_deref()? {
             Extra::Bridge(b) => Some(b),
             Extra::Moving(_) => None,
         }
@@ -271,7 +274,7 @@ impl CancelNode {
     /// The moving deadline of a `with_grace` or `with_idle_timeout` node (`moving.rs`).
     #[inline]
     pub(super) fn moving(&self) -> Option<&Moving> {
-        match self.fixed.as_ref()?.extra.as_deref()? {
+        match self.timing.boxed()?.extra.as_deref()? {
             Extra::Moving(m) => Some(m),
             Extra::Bridge(_) => None,
         }
@@ -285,7 +288,7 @@ impl CancelNode {
 
     #[inline]
     pub(super) fn merge(&self) -> Option<&Merge> {
-        self.fixed.as_ref()?.merge.as_deref()
+        self.timing.boxed()?.merge.as_deref()
     }
 
     /// The second parent of a merged node (for `Display`).

@@ -134,7 +134,7 @@ pub(super) fn walk(
 pub(super) fn leave_marked(node: &Arc<Node>) {
     let c = node.expect_cancel();
     leave_canceler(node.parent().get(), c.slot.take());
-    if c.fixed.is_some() {
+    if c.merge().is_some() {
         leave_other(c, take_slot(c));
     }
 }

@@ -25,9 +25,10 @@ pub(super) const HAS_DEPENDENTS: u32 = 1 << 2;
 pub(super) const NEEDS_CHECK: u32 = 1 << 3;
 /// Set at creation: named `WithDeadline` in `Display` (else `WithCancel`).
 pub(super) const SHOWN_AS_DEADLINE: u32 = 1 << 4;
-/// Set at creation on a child of a root with no deadline (`CancelNode::new_standalone`): it has no
-/// fixed part, never attaches (so never has a slot) and is open. Never cleared. Without
-/// `HAS_DEPENDENTS` it also has no dependents part: its drop has nothing to give back
+/// Set at creation on a child of a root with no deadline, or with one of its own that has not
+/// passed (`CancelNode::new_standalone`): it has no second parent, bridge or moving deadline,
+/// never attaches (so never has a slot) and is open. Never cleared. Without `HAS_DEPENDENTS` it
+/// also has no dependents part: its drop has nothing to give back
 /// (`CancelNode::has_nothing_to_release`).
 pub(super) const STANDALONE: u32 = 1 << 5;
 /// Set (by anyone, any time, never cleared) on a node with a deadline once the timer for that

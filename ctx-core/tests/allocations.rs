@@ -1,0 +1,100 @@
+//! How many allocations the usual contexts cost, counted by this binary's allocator: a
+//! `with_cancel` or a `with_timeout` below a node without an earlier deadline is one node, one
+//! allocation (its deadline inline, `Timing::Own`); a deadline with a cause of its own, or one
+//! inherited from above, adds its boxed part.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ctx_core::Ctx;
+use ctx_core::clock::SystemClock;
+
+/// The system allocator, counting allocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; the counter is an atomic.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// The allocations `f` makes, with what it returns dropped after counting.
+fn allocations<T>(f: impl FnOnce() -> T) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let kept = f();
+    let made = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    drop(kept);
+    made
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+// One test: the counter is the whole binary's, and tests run on threads of their own.
+#[test]
+fn the_usual_contexts_are_one_allocation() {
+    let bg = Ctx::background();
+    let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
+    let (open, _open_cancel) = root.with_cancel();
+    // A first child gives `open` its dependents part, more give its children slab room: made
+    // before counting.
+    drop((0..4).map(|_| open.with_cancel()).collect::<Vec<_>>());
+    let (_first, _first_cancel) = open.with_cancel();
+    let soon = Instant::now() + HOUR;
+
+    assert_eq!(allocations(|| bg.with_cancel()), 1, "with_cancel of background()");
+    assert_eq!(
+        allocations(|| root.with_cancel()),
+        1,
+        "with_cancel of a clock root"
+    );
+    assert_eq!(
+        allocations(|| bg.with_timeout(HOUR)),
+        1,
+        "with_timeout of background()"
+    );
+    assert_eq!(
+        allocations(|| root.with_timeout(HOUR)),
+        1,
+        "with_timeout of a clock root"
+    );
+    assert_eq!(allocations(|| root.with_deadline(soon)), 1, "with_deadline");
+    assert_eq!(
+        allocations(|| root.with_timeout_cancel_cause(HOUR)),
+        1,
+        "with_timeout_cancel_cause (ctx-tower's request ctx)"
+    );
+    // Below an open parent, the node and its entry in the parent's children (the slab's own
+    // growth, when it grows): as many with a deadline as without.
+    assert_eq!(
+        allocations(|| open.with_timeout(HOUR)),
+        allocations(|| open.with_cancel()),
+        "with_timeout of an open parent"
+    );
+
+    // What still has a boxed part: an inherited deadline, a deadline's own cause.
+    let (timed, _timed_cancel) = root.with_timeout(HOUR);
+    // The node, its boxed part, and `timed`'s dependents part (its first child).
+    assert_eq!(
+        allocations(|| timed.with_cancel()),
+        3,
+        "a child of a deadline node"
+    );
+    let why: ctx_core::Cause = Arc::new(std::io::Error::other("slow"));
+    let with_cause = allocations(|| root.with_timeout_cause(HOUR, why.clone()));
+    assert!(with_cause >= 2, "with_timeout_cause: {with_cause}");
+}
