@@ -4,6 +4,7 @@
 
 use std::mem;
 use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 use std::task::Waker;
 
 use super::end::{expire, poll_moving, propagate};
@@ -49,11 +50,40 @@ pub(crate) fn cancel_dropped(node: &Arc<Node>) {
     }
 }
 
+/// Marks `node` canceled if nobody but the caller, who holds `node`, can ever observe it
+/// (invariant 21): the caller's is the only strong reference, no weak one exists, and nothing
+/// has depended on it. `true` if so.
+#[inline(always)]
+fn cancel_unseen(node: &Arc<Node>, dropped: bool) -> bool {
+    // Off where a cancel is seen all the same (its event), and under loom, which does not
+    // model `Arc`'s counts.
+    if cfg!(any(loom, feature = "tracing")) {
+        return false;
+    }
+    // Weak first: a weak reference upgraded elsewhere is counted strong before it is dropped,
+    // and the fence makes that count visible to the second load (and every access made through
+    // a reference before its release, to what follows).
+    if Arc::weak_count(node) != 0 {
+        return false;
+    }
+    fence(Ordering::Acquire);
+    if Arc::strong_count(node) != 1 {
+        return false;
+    }
+    fence(Ordering::Acquire);
+    node.expect_cancel().mark_unseen(dropped)
+}
+
 /// `cancel` of any other node, or of one that changed meanwhile. `DROPPED`: the drop of the
 /// last handle (then `cause` is `None`); a constant, so that neither path pays for the other.
 fn cancel_general<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     let c = node.expect_cancel();
     if !c.is_open() {
+        return;
+    }
+    // A cancel nobody can see (invariant 21): no clock read, no cause, no lock. (Tested here,
+    // past the standalone nodes' compare-exchange, which costs no more.)
+    if cancel_unseen(node, DROPPED) {
         return;
     }
     if c.needs_check() && expired_first(node) {

@@ -215,6 +215,18 @@
 //!     key is not the one asked for. A digest match is only a candidate: the full key is
 //!     checked before a value is returned. Nodes never change parents, so a filter never goes
 //!     stale.
+//! 21. A cancel that nobody can observe changes the state word alone (`cancel_unseen`). A handle
+//!     holds its node strongly; if it holds the only strong reference, no weak one exists (the
+//!     node is in no canceler's children, no timer, watcher or bridge points at it), and the
+//!     word lacks `HAS_DEPENDENTS` (no dependents part to give back), then no `Ctx`, `Done`,
+//!     after-func or child will ever read the node again: the handles can only cancel it. Such
+//!     a cancel stores `CANCELED` (and `DROPPED`) with a plain store — no clock read, no
+//!     compare-exchange, no cause — so that the handle's drop finds the node done, and the node
+//!     is freed with it. Nothing can make a reference afresh: a strong one is cloned from a
+//!     strong one, a weak one downgraded from a strong one; the weak count is read first (a
+//!     weak one upgraded elsewhere is counted strong before it is dropped), each read followed
+//!     by an acquire fence. Off with the `tracing` feature (the cancel event is seen) and under
+//!     loom (which does not model `Arc`). Test: `tests/unseen_cancel.rs`.
 //!
 //! # Deadlock safety
 //!

@@ -157,6 +157,20 @@ impl CancelNode {
                 .is_ok()
     }
 
+    /// Marks an open node canceled that nobody but the caller can reach (invariant 21: the
+    /// caller checked that it holds the only reference): with a plain store, without looking
+    /// at its deadline. `false`, changing nothing, if it is done or has ever had dependents.
+    #[inline]
+    pub(super) fn mark_unseen(&self, dropped: bool) -> bool {
+        let word = self.state.load(Ordering::Relaxed);
+        if word & (DONE_MASK | HAS_DEPENDENTS) != OPEN {
+            return false;
+        }
+        let done = if dropped { CANCELED | DROPPED } else { CANCELED };
+        self.state.store(word | done, Ordering::Relaxed);
+        true
+    }
+
     /// Nothing to give back when dropped: `STANDALONE` and never `HAS_DEPENDENTS` (no slot, no
     /// second parent, no dependents part: see `STANDALONE`; a boxed deadline cause is the
     /// fields' to drop). For the node's owner (its drop): a
