@@ -11,7 +11,7 @@
 //!   clone inserted into the request's `Extensions` (the map's allocation, the boxed value, and
 //!   their drop with the request). A layer's cost is its time minus the bare handler's. And the
 //!   floor with the one thing ctx-core adds: the inserted ctx is a deadline node of its own
-//!   (`with_deadline_cancel_cause(now + 5 s)`, canceled when the body has ended) — what
+//!   (`with_timeout_cancel_cause(5 s)`, canceled when the body has ended) — what
 //!   `ServerLayer` does, without its header parsing and response wrappers.
 //!   And what users write instead of ctx-tower when they want both a per-request deadline and
 //!   cancellation on hang-up (the **hand-built stack**): tower's `Timeout` (5 s) inside a layer
@@ -169,8 +169,7 @@ fn server(c: &mut Criterion) {
             b.iter_batched(
                 request_with_budget,
                 |mut req| {
-                    let deadline = root.now() + Duration::from_secs(5);
-                    let (ctx, cancel) = root.with_deadline_cancel_cause(deadline);
+                    let (ctx, cancel) = root.with_timeout_cancel_cause(Duration::from_secs(5));
                     req.extensions_mut().insert(ctx);
                     drain(drive(bare.call(req)).expect("an answer").into_body());
                     cancel.cancel_without_cause();

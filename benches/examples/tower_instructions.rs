@@ -109,8 +109,7 @@ impl Service<Request<()>> for FloorNode {
         Poll::Ready(Ok(()))
     }
     fn call(&mut self, mut req: Request<()>) -> Self::Future {
-        let deadline = self.0.now() + Duration::from_secs(5);
-        let (ctx, cancel) = self.0.with_deadline_cancel_cause(deadline);
+        let (ctx, cancel) = self.0.with_timeout_cancel_cause(Duration::from_secs(5));
         req.extensions_mut().insert(ctx);
         let resp = drive(Handler.call(req)).expect("an answer");
         std::future::ready(Ok(resp.map(|body| NodeBody(body, Some(cancel)))))

@@ -14,6 +14,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -86,6 +88,8 @@ fn rows(root: &Ctx, pending_once: bool) -> Vec<Row<'_>> {
     let mut bare = handler;
     let mut floor = handler;
     let mut floor_node = handler;
+    let mut floor_least = handler;
+    let root_for_least = root.clone();
     let mut ours = ServerLayer::new(root.clone()).layer(handler);
     let mut ours_system = ServerLayer::new(Ctx::background()).layer(handler);
     let mut theirs = TimeoutLayer::new(Duration::from_secs(5)).layer(handler);
@@ -105,10 +109,24 @@ fn rows(root: &Ctx, pending_once: bool) -> Vec<Row<'_>> {
             }),
         ),
         (
+            "floor + one allocation, one clock read (least any node)",
+            Box::new(move |mut req: Request<()>| {
+                // What any design's request ctx costs at least: the floor, a shared allocation
+                // holding the deadline (read off the clock), a second owner (the handle), one
+                // atomic cancel, both dropped after the body.
+                let node = Arc::new((AtomicU32::new(0), Instant::now() + Duration::from_secs(5)));
+                let handle = black_box(node.clone());
+                req.extensions_mut().insert(root_for_least.clone());
+                serve(&mut floor_least, req);
+                handle.0.fetch_or(1, Ordering::AcqRel);
+                drop(black_box(node));
+                drop(handle);
+            }),
+        ),
+        (
             "floor + a deadline node of its own",
             Box::new(move |mut req: Request<()>| {
-                let deadline = root.now() + Duration::from_secs(5);
-                let (ctx, cancel) = root.with_deadline_cancel_cause(deadline);
+                let (ctx, cancel) = root.with_timeout_cancel_cause(Duration::from_secs(5));
                 req.extensions_mut().insert(ctx);
                 serve(&mut floor_node, req);
                 cancel.cancel_without_cause();
