@@ -410,16 +410,27 @@ if clock and go_wt:
         f"{fmt_ns(least)}, {fmt_ratio(least / go_wt['ns'])} of Go's {fmt_ns(go_wt['ns'])}"
         + (" — above the goal before any engine work: out of reach on this clock. "
            if least / go_wt["ns"] > 0.15 else ". ")
-        + "Closing it needs a cheaper clock (a coarse monotonic read that proves a deadline is "
-        "still far), not engine work.")
+        + "The node itself is one allocation (its deadline inline) and a cancel that nobody "
+        "else can see reads no clock (tree/mod.rs, invariant 21), but here the ctx is alive at "
+        "the cancel, as in Go's benchmark. Closing it needs a cheaper clock (a coarse monotonic "
+        "read that proves a deadline is still far), not engine work.")
 why["chain of 1000"] = (
     "Each level is a node, its parent's busy part (allocated by the first child) and the "
     "parent's lock at attach and at the walk. Keeping a first child inline in the node (no busy "
     "part for a chain) and the lock-free registry above would make a level one allocation.")
+wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
+wake_tu = crit("vs-tokio-util/wake-waiters/n=10000/tokio-util")
 why["10,000 waiters"] = (
-    "Each waiter registers under the node's lock and clones its waker; the cancel wakes them "
-    "after unlocking. tokio-util keeps waiters in an intrusive list inside the futures "
-    "(no allocation per waiter); the same here would need `unsafe` pinned list nodes.")
+    "Each waiter registers under the node's lock and clones its waker; the cancel takes them "
+    "all under the lock and wakes each by value after unlocking (a waker's wake and its drop: "
+    "two atomic operations of the waker's own per waiter). "
+    + (f"The least any design does, waking each waker by reference and leaving it to its future "
+       f"(the group's `floor` row), is {fmt_ns(wake_floor.mid)}, "
+       f"{fmt_ratio(wake_floor.mid / wake_tu.mid)} of tokio-util: reachable only that way. "
+       if wake_floor and wake_tu else "")
+    + "tokio-util keeps waiters in an intrusive list inside the futures (no allocation per "
+    "waiter); waking by reference needs the same: `unsafe` pinned list nodes, with their own "
+    "loom model.")
 go_ct1 = GO.get("CancelTree/depth=1/Root=Background")
 if go_ct1 and floor_est:
     why["CancelTree/depth=1/Root=Background"] = (
@@ -428,12 +439,20 @@ if go_ct1 and floor_est:
         f"({fmt_ns(floor_est.mid)}). Matching it takes the floor target above (≤ 1.15×), "
         "and closes with it.")
 why["tokio-util: wake-waiters"] = why["10,000 waiters"]
+poll_floor = crit("vs-tokio-util/poll-once-open/floor")
+poll_tu = crit("vs-tokio-util/poll-once-open/tokio-util")
 why["tokio-util: poll-once-open"] = (
     "One poll of `done()` on an open context registers its waker under the node's lock (the "
-    "node's busy part is allocated on the first waiter) and the drop unregisters it under the "
-    "lock again; tokio-util links the future itself into an intrusive list. A waiter slot "
-    "inline in the node, set with a compare-exchange, would make the common single waiter "
-    "lock-free.")
+    "node's dependents part is allocated on the first waiter) and the drop unregisters it under "
+    "the lock again; tokio-util links the future itself into an intrusive list and borrows the "
+    "token. "
+    + (f"The least a `'static` `Done` does (the group's `floor` row: a reference count taken "
+       f"and given back, the waker cloned and dropped, one atomic operation to publish it and "
+       f"one to take it back) is {fmt_ns(poll_floor.mid)}, {fmt_ratio(poll_floor.mid / poll_tu.mid)} "
+       f"of tokio-util. "
+       if poll_floor and poll_tu else "")
+    + "A waiter slot inline in the node, set with a compare-exchange, would make the common "
+    "single waiter lock-free.")
 why["ctx-tower ServerLayer"] = (
     "Putting one `Ctx` into the request's `Extensions` (the floor, above in the row's name) "
     "already costs a large part of tower's whole `Timeout`, before any context is made: the "

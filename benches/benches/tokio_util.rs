@@ -1,5 +1,6 @@
 //! The operations `ctx` shares with tokio-util's `CancellationToken`, measured side by side:
-//! every group has a `ctx` and a `tokio-util` benchmark doing the same thing.
+//! every group has a `ctx` and a `tokio-util` benchmark doing the same thing, and some a
+//! `floor`: the least any design must do for it (the waiters' groups).
 //!
 //! Wake-ups use a counting waker (no executor), so they cost the cancellation and the wakers,
 //! not an executor's scheduling. What a group builds beforehand (chains, wide trees, waiting
@@ -8,7 +9,9 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ctx_benches::{Weight, configure, counting_waker};
@@ -17,6 +20,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 const CTX: &str = "ctx";
 const TOKIO_UTIL: &str = "tokio-util";
+/// What any design must do at least, where a group has such a row.
+const FLOOR: &str = "floor";
 
 fn batch(n: usize) -> BatchSize {
     if n >= 100 {
@@ -115,6 +120,23 @@ fn single_ops(c: &mut Criterion) {
             let fut = black_box(&parent_token).cancelled();
             let mut fut = std::pin::pin!(fut);
             fut.as_mut().poll(&mut Context::from_waker(&waker)).is_pending()
+        })
+    });
+    // The least a `'static` future (`Done`) does: hold the context (a reference count taken
+    // and given back), clone the waker and give it back, publish it where a cancel finds it
+    // and take it back (one atomic read-modify-write each), nothing else.
+    let shared = Arc::new(AtomicUsize::new(0));
+    g.bench_function(FLOOR, |b| {
+        b.iter(|| {
+            let held = Arc::clone(black_box(&shared));
+            let w = waker.clone();
+            let published = held
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            let retracted = held.swap(0, Ordering::AcqRel) == 1;
+            drop(black_box(w));
+            drop(held);
+            published && retracted
         })
     });
     g.finish();
@@ -277,6 +299,26 @@ fn waiters(c: &mut Criterion) {
                     token.cancel();
                     debug_assert_eq!(count.woken(), n);
                     (token, futs, count)
+                },
+                batch(n),
+            )
+        });
+        // The least any design does: wake each of the `n` waiters' wakers by reference, with
+        // no lock, list or node around them (a design that leaves each waker with its future,
+        // as an intrusive list can, drops it with the future, outside the cancel).
+        g.bench_function(FLOOR, |b| {
+            b.iter_batched(
+                || {
+                    let (waker, count) = counting_waker();
+                    let wakers: Vec<Waker> = (0..n).map(|_| waker.clone()).collect();
+                    (wakers, count)
+                },
+                |(wakers, count)| {
+                    for w in &wakers {
+                        w.wake_by_ref();
+                    }
+                    debug_assert_eq!(count.woken(), n);
+                    (wakers, count)
                 },
                 batch(n),
             )
