@@ -81,9 +81,11 @@ fn cancel_general<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, a
     if !c.is_open() {
         return;
     }
-    // A cancel nobody can see (invariant 21): no clock read, no cause, no lock. (Tested here,
-    // past the standalone nodes' compare-exchange, which costs no more.)
-    if cancel_unseen(node, DROPPED) {
+    // A cancel nobody can see (invariant 21): no clock read, no cause, no lock. Asked where it
+    // saves one of those (a deadline or bridge to check, a cause to keep); past the standalone
+    // nodes' compare-exchange, which costs no more; and never of an attached node (its
+    // canceler holds it weakly), the usual one without a deadline.
+    if (c.needs_check() || cause.is_some()) && cancel_unseen(node, DROPPED) {
         return;
     }
     if c.needs_check() && expired_first(node) {

@@ -110,28 +110,31 @@ fn derive_cancel_general(
         _ => source.and_then(|s| s.expect_cancel().outcome_if_done()),
     };
     let is_born_done = born_done.is_some();
+    let under_foreign = !is_born_done && source.is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
+    let build = |timing| {
+        Node::new(
+            Some(parent),
+            Kind::Cancel(CancelNode::new(
+                born_done,
+                shown_as_deadline,
+                under_foreign,
+                timing,
+            )),
+        )
+    };
     // A deadline of its own with no cause stays inline; an inherited one or a cause is boxed
-    // (a cause comes only with a deadline of its own).
-    let timing = match (deadline, cause) {
-        (None, _) => Timing::None,
-        (Some(d), None) if own_deadline == Some(d) => Timing::Own(d),
-        (Some(d), cause) => Timing::Boxed(Box::new(Fixed {
+    // (a cause comes only with a deadline of its own). Built in each arm, so that the usual
+    // one (no deadline) builds its node with what it knows.
+    let node = match (deadline, cause) {
+        (None, _) => build(Timing::None),
+        (Some(d), None) if own_deadline == Some(d) => build(Timing::Own(d)),
+        (Some(d), cause) => build(Timing::Boxed(Box::new(Fixed {
             deadline: Some(d),
             own_deadline,
             deadline_cause: cause.map(Arc::new),
             ..Fixed::default()
-        })),
+        }))),
     };
-    let under_foreign = !is_born_done && source.is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
-    let node = Node::new(
-        Some(parent),
-        Kind::Cancel(CancelNode::new(
-            born_done,
-            shown_as_deadline,
-            under_foreign,
-            timing,
-        )),
-    );
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.
     let check_deadline = deadline.is_some_and(|d| read_at.is_none_or(|t| d <= t));

@@ -222,7 +222,8 @@
 //!     after-func or child will ever read the node again: the handles can only cancel it. Such
 //!     a cancel stores `CANCELED` (and `DROPPED`) with a plain store — no clock read, no
 //!     compare-exchange, no cause — so that the handle's drop finds the node done, and the node
-//!     is freed with it. Nothing can make a reference afresh: a strong one is cloned from a
+//!     is freed with it. It is asked only where it saves a clock read or a cause (a node with
+//!     `NEEDS_CHECK`, a cancel with a cause). Nothing can make a reference afresh: a strong one is cloned from a
 //!     strong one, a weak one downgraded from a strong one; the weak count is read first (a
 //!     weak one upgraded elsewhere is counted strong before it is dropped), each read followed
 //!     by an acquire fence. Off with the `tracing` feature (the cancel event is seen) and under
