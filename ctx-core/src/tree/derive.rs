@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::attach::attach;
 use super::node::{CancelNode, Fixed, Keyed, Kind, Node, NodeRef, Parent, Timing, ValueNode};
+use super::state::Outcome;
 use crate::clock::SharedClock;
 use crate::{Cause, Clock};
 
@@ -111,29 +112,28 @@ fn derive_cancel_general(
     };
     let is_born_done = born_done.is_some();
     let under_foreign = !is_born_done && source.is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
-    let build = |timing| {
-        Node::new(
-            Some(parent),
-            Kind::Cancel(CancelNode::new(
-                born_done,
-                shown_as_deadline,
-                under_foreign,
-                timing,
-            )),
-        )
-    };
     // A deadline of its own with no cause stays inline; an inherited one or a cause is boxed
     // (a cause comes only with a deadline of its own). Built in each arm, so that the usual
     // one (no deadline) builds its node with what it knows.
     let node = match (deadline, cause) {
-        (None, _) => build(Timing::None),
-        (Some(d), None) if own_deadline == Some(d) => build(Timing::Own(d)),
-        (Some(d), cause) => build(Timing::Boxed(Box::new(Fixed {
-            deadline: Some(d),
-            own_deadline,
-            deadline_cause: cause.map(Arc::new),
-            ..Fixed::default()
-        }))),
+        (None, _) => cancel_node(parent, born_done, shown_as_deadline, under_foreign, Timing::None),
+        (Some(d), None) if own_deadline == Some(d) => cancel_node(
+            parent,
+            born_done,
+            shown_as_deadline,
+            under_foreign,
+            Timing::Own(d),
+        ),
+        (Some(d), cause) => {
+            let fixed = Fixed {
+                deadline: Some(d),
+                own_deadline,
+                deadline_cause: cause.map(Arc::new),
+                ..Fixed::default()
+            };
+            let timing = Timing::Boxed(Box::new(fixed));
+            cancel_node(parent, born_done, shown_as_deadline, under_foreign, timing)
+        }
     };
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.
@@ -142,6 +142,21 @@ fn derive_cancel_general(
         attach(&node, check_deadline);
     }
     node
+}
+
+/// A cancel node below `parent`: `CancelNode::new`'s arguments. (A function, not a closure:
+/// with the `tracing` feature the node records where its `with_*` was called.)
+#[cfg_attr(feature = "tracing", track_caller)]
+#[inline(always)]
+fn cancel_node(
+    parent: &NodeRef,
+    born_done: Option<Outcome>,
+    shown_as_deadline: bool,
+    under_foreign: bool,
+    timing: Timing,
+) -> Arc<Node> {
+    let cancel = CancelNode::new(born_done, shown_as_deadline, under_foreign, timing);
+    Node::new(Some(parent), Kind::Cancel(cancel))
 }
 
 /// The process-wide `Ctx::background()` (or `Ctx::todo()`, if `todo`) node; the handle keeps
