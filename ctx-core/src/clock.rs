@@ -386,6 +386,12 @@ mod shared {
             }
         }
 
+        /// The system clock (`Instant::now()`, no user code).
+        #[inline]
+        pub(crate) fn is_system(&self) -> bool {
+            self.block().is_null()
+        }
+
         /// Whether `self` and `other` are one clock: the same `Arc<dyn Clock>` (roots made from
         /// one `Arc`, as a `MockClock`'s are), or both the system clock. Nodes of one tree always
         /// are; a merge of two trees may not be.

@@ -98,9 +98,10 @@
 //!    of the tree, wraps included.
 //! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
 //!    they have run or been stopped, so it stays attached even with no `Ctx` left.
-//! 8. No user code runs between the first and the last state change of a walk: the clock is
-//!    read before it, and a relay's foreign context is asked after it. A panic in user code
-//!    therefore never leaves a subtree half-canceled.
+//! 8. No user code runs between the first and the last state change of a walk: a user's clock
+//!    is read before it (the system clock, which is no user code, when a deadline is first met:
+//!    a walk that meets none reads no clock), and a relay's foreign context is asked after it.
+//!    A panic in user code therefore never leaves a subtree half-canceled.
 //! 9. A merged node (`with_merged`) is a child in two cancelers' children slabs. Its first slot
 //!    follows invariant 4; its second (`merge.rs`) is reachable from the first canceler while
 //!    it is being set, so it is set and taken with atomic read-modify-writes instead of a lock:

@@ -2,14 +2,16 @@
 //! stack: invariant 6), and settling afterwards what they held — waking the waiters, then
 //! running the after-funcs (`Afters`, invariant 13). What a walk needs to know about deadlines
 //! on its way down (a descendant whose own deadline has passed, a merged node whose other
-//! parent's has: `deadline_first`, `deadline_owner`) is here too: it reads no clock of its own
-//! (invariant 8). The walk collects what it must not mark (relays, grace nodes) for
+//! parent's has: `deadline_first`, `deadline_owner`) is here too, with the walk's one reading of
+//! the clock (`WalkClock`, invariant 8). The walk collects what it must not mark (relays, grace nodes) for
 //! `end::propagate`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
+
+use smallvec::SmallVec;
 
 use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause};
 use super::slots::{leave_all, leave_canceler, leave_other, take_slot, take_slots};
@@ -21,8 +23,32 @@ use crate::loom::lock;
 /// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
 pub(super) type Relays = Vec<(Arc<Node>, Error, Option<SharedCause>)>;
 
-/// What a marked node gave up (to be woken and run once every lock is released), and the node.
-type Settle = Vec<(Option<Box<Dependents>>, Option<Arc<Node>>)>;
+/// The walk's stack of nodes to visit, with what they inherit; a few inline, so a small walk
+/// (a node with a child or two, a short chain) allocates none.
+type Stack = SmallVec<[(Arc<Node>, Error, Option<SharedCause>); 4]>;
+
+/// What a marked node gave up (to be woken and run once every lock is released), and the node;
+/// a few inline, as for `Stack`.
+type Settle = SmallVec<[(Option<Box<Dependents>>, Option<Arc<Node>>); 4]>;
+
+/// The walk's reading of its tree's clock, for the deadlines it meets (invariant 8). A user's
+/// clock is read before the walk changes anything (`Fixed`); the system clock, which is no user
+/// code (it neither panics nor blocks), when a deadline is first met (`System`), so that a
+/// walk that meets none reads no clock.
+enum WalkClock {
+    Fixed(Instant),
+    System(Option<Instant>),
+}
+
+impl WalkClock {
+    #[inline]
+    fn now(&mut self) -> Instant {
+        match self {
+            WalkClock::Fixed(now) => *now,
+            WalkClock::System(now) => *now.get_or_insert_with(Instant::now),
+        }
+    }
+}
 
 /// `propagate` without the relays: collects them into `relays`. Returns how many nodes below
 /// `top` it marked, or `None` if `top` was done already.
@@ -47,7 +73,7 @@ pub(super) fn walk(
         }
     }
     let mut g = lock(&c.inner);
-    let mut now: Option<Instant> = None;
+    let mut now = top.clock().is_system().then_some(WalkClock::System(None));
     let has_children = loop {
         if !c.is_open() {
             return None; // whoever marked it took both slots (invariants 4 and 9)
@@ -56,12 +82,12 @@ pub(super) fn walk(
         if !has_children || now.is_some() {
             break has_children;
         }
-        // The walk compares descendants' own deadlines with the clock. The clock is user code:
-        // read it now, with no lock held and before anything has changed, so that a clock that
-        // panics leaves the tree exactly as it was (a later cancel completes it) instead of
-        // half-canceled. Then look again: the node may have changed while unlocked.
+        // The walk compares descendants' own deadlines with the clock. A user's clock is user
+        // code: read it now, with no lock held and before anything has changed, so that a clock
+        // that panics leaves the tree exactly as it was (a later cancel completes it) instead
+        // of half-canceled. Then look again: the node may have changed while unlocked.
         drop(g);
-        now = Some(top.clock().now());
+        now = Some(WalkClock::Fixed(top.clock().now()));
         g = lock(&c.inner);
     };
     let for_children = if has_children { cause.clone() } else { None };
@@ -83,9 +109,9 @@ pub(super) fn walk(
 
     // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
     // so no waker or after-func runs while part of the subtree is still open.
-    let mut stack: Relays = Vec::new();
-    let mut done: Settle = Vec::new();
-    let now = now.expect("ctx-core: internal error: clock not read before the walk");
+    let mut stack = Stack::new();
+    let mut done = Settle::new();
+    let mut now = now.expect("ctx-core: internal error: clock not read before the walk");
     let mut merged = Vec::new();
     done.push((push_children(taken, err, &for_children, &mut stack), None));
     while let Some((node, err, cause)) = stack.pop() {
@@ -96,10 +122,10 @@ pub(super) fn walk(
             continue;
         }
         let (err, cause) = match c.own_deadline() {
-            Some(d) if now >= d => (Error::DeadlineExceeded, c.deadline_cause()),
+            Some(d) if now.now() >= d => (Error::DeadlineExceeded, c.deadline_cause()),
             _ => (err, cause),
         };
-        let Outcome { err, cause } = deadline_first(&node, now, err, cause);
+        let Outcome { err, cause } = deadline_first(&node, &mut now, err, cause);
         let taken = {
             let mut g = lock(&c.inner);
             let Some(taken) = mark_done_and_take(c, &mut g, err, cause.clone()) else {
@@ -163,7 +189,7 @@ fn push_children(
     taken: Option<Box<Dependents>>,
     err: Error,
     cause: &Option<SharedCause>,
-    stack: &mut Relays,
+    stack: &mut Stack,
 ) -> Option<Box<Dependents>> {
     if let Some(busy) = taken.as_ref() {
         for weak in busy.children.iter() {
@@ -269,17 +295,17 @@ fn run_after_here(f: AfterFn) {
 /// fired), so the node is `DeadlineExceeded` with the owner's cause, as a node whose own
 /// deadline has passed is in the walk. Other nodes: unchanged.
 ///
-/// `now` is the walk's one reading of the clock, taken before it changed anything (invariant 8
-/// of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from,
+/// `now` is the walk's one reading of the clock, taken before it changed anything or, on the
+/// system clock, when first needed (invariant 8 of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from,
 /// so a deadline owned in the other tree of a merge on another clock is left to that tree
 /// (invariant 15).
 #[inline]
-fn deadline_first(node: &Arc<Node>, now: Instant, err: Error, cause: Option<SharedCause>) -> Outcome {
+fn deadline_first(node: &Arc<Node>, now: &mut WalkClock, err: Error, cause: Option<SharedCause>) -> Outcome {
     let c = node.expect_cancel();
     let Some(d) = node.deadline().filter(|_| c.merge().is_some()) else {
         return Outcome { err, cause };
     };
-    if now < d {
+    if now.now() < d {
         return Outcome { err, cause };
     }
     // The owner, found as `expire` finds it; none above (a foreign deadline): no cause.
