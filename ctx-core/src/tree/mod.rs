@@ -37,8 +37,9 @@
 //! 2. `node.rs`, the layout: every type a node is made of, with accessors and no behaviour. A
 //!    cancel node keeps what every one needs inline, in 96 bytes with the `Arc`'s counts (its
 //!    state word, handle count, slot, lock, and a deadline of its own: `Timing`); what only
-//!    some need is in `Fixed` (boxed in `Timing`), set at creation, and `Dependents`, allocated under the lock when the first child, waiter,
-//!    after-func, timer or feed arrives. Value nodes (64 bytes), wraps (`WrapNode`), what the
+//!    some need is in `Fixed` (boxed in `Timing`), set at creation, and `Dependents`,
+//!    allocated under the lock when the first child, waiter, after-func, timer or feed
+//!    arrives. Value nodes (64 bytes), wraps (`WrapNode`), what the
 //!    engine asks of a foreign context (`Foreign`), bridges (`Bridge`, `Feed`), merges
 //!    (`Merge`).
 //! 3. `state.rs`: every `CancelNode` method — building one, reading its word and fixed part,
@@ -224,11 +225,11 @@
 //!     a cancel stores `CANCELED` (and `DROPPED`) with a plain store — no clock read, no
 //!     compare-exchange, no cause — so that the handle's drop finds the node done, and the node
 //!     is freed with it. It is asked only where it saves a clock read or a cause (a node with
-//!     `NEEDS_CHECK`, a cancel with a cause). Nothing can make a reference afresh: a strong one is cloned from a
-//!     strong one, a weak one downgraded from a strong one; the weak count is read first (a
-//!     weak one upgraded elsewhere is counted strong before it is dropped), each read followed
-//!     by an acquire fence. Off with the `tracing` feature (the cancel event is seen) and under
-//!     loom (which does not model `Arc`). Test: `tests/unseen_cancel.rs`.
+//!     `NEEDS_CHECK`, a cancel with a cause). Nothing can make a reference afresh: a strong one
+//!     is cloned from a strong one, a weak one downgraded from a strong one; the weak count is
+//!     read first (a weak one upgraded elsewhere is counted strong before it is dropped), each
+//!     read followed by an acquire fence. Off with the `tracing` feature (the cancel event is
+//!     seen) and under loom (which does not model `Arc`). Test: `tests/unseen_cancel.rs`.
 //!
 //! # Deadlock safety
 //!

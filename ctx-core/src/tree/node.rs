@@ -423,8 +423,8 @@ impl Timing {
         }
     }
 
-    /// Anything besides a deadline that the node ends by or checks: a deadline, a bridge, a
-    /// moving deadline (what sets `NEEDS_CHECK` at creation).
+    /// Whether an open state word alone does not answer `err()`: the node has a deadline, a
+    /// bridge or a moving deadline to check (`NEEDS_CHECK`, set at creation).
     #[inline]
     pub(super) fn needs_check(&self) -> bool {
         match self {

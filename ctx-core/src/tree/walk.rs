@@ -3,8 +3,8 @@
 //! running the after-funcs (`Afters`, invariant 13). What a walk needs to know about deadlines
 //! on its way down (a descendant whose own deadline has passed, a merged node whose other
 //! parent's has: `deadline_first`, `deadline_owner`) is here too, with the walk's one reading of
-//! the clock (`WalkClock`, invariant 8). The walk collects what it must not mark (relays, grace nodes) for
-//! `end::propagate`.
+//! the clock (`WalkClock`, invariant 8). The walk collects what it must not mark (relays, grace
+//! nodes) for `end::propagate`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -296,9 +296,9 @@ fn run_after_here(f: AfterFn) {
 /// deadline has passed is in the walk. Other nodes: unchanged.
 ///
 /// `now` is the walk's one reading of the clock, taken before it changed anything or, on the
-/// system clock, when first needed (invariant 8 of `tree/mod.rs`): no user code runs here. It is the clock of the tree the cancel came from,
-/// so a deadline owned in the other tree of a merge on another clock is left to that tree
-/// (invariant 15).
+/// system clock, when first needed (invariant 8 of `tree/mod.rs`): no user code runs here. It
+/// is the clock of the tree the cancel came from, so a deadline owned in the other tree of a
+/// merge on another clock is left to that tree (invariant 15).
 #[inline]
 fn deadline_first(node: &Arc<Node>, now: &mut WalkClock, err: Error, cause: Option<SharedCause>) -> Outcome {
     let c = node.expect_cancel();
