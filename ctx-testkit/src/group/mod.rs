@@ -16,7 +16,7 @@
 //!
 //! ```ignore
 //! use std::future::Future;
-//! use ctx_smol::{Cause, Ctx, Group};
+//! use ctx_smol::{Ctx, Group};
 //! use ctx_testkit::group::GroupRuntime;
 //!
 //! struct Smol;
@@ -25,7 +25,8 @@
 //!     type Group = Group;
 //!     fn background(&self) -> Ctx { ctx_smol::background() }
 //!     fn block_on<F: Future>(&self, fut: F) -> F::Output { smol::block_on(fut) }
-//!     // ... `group`, `group_with_limit`, `spawn`, `spawn_with`, `wait`: Group's own methods
+//!     // `group`, `group_with_limit`, `spawn`, `spawn_with`, `wait`: Group's own methods
+//!     ctx_testkit::group_forwarding!();
 //! }
 //!
 //! ctx_testkit::group_suite!(Smol);
@@ -84,6 +85,63 @@ pub trait GroupRuntime {
 
     /// `group.wait()`.
     fn wait(&self, group: Self::Group) -> impl Future<Output = Result<(), Cause>>;
+}
+
+/// Writes the five [`GroupRuntime`] methods that forward to the adapter's `Group` (`group`,
+/// `group_with_limit`, `spawn`, `spawn_with`, `wait`), for an adapter whose `Group` has the
+/// usual inherent methods (`Group::new`, `Group::with_limit`, `spawn`, `spawn_with`, `wait`).
+/// Use it inside the `impl GroupRuntime`, after `type Group`, `background` and `block_on`.
+///
+/// # Examples
+///
+/// ```ignore
+/// impl GroupRuntime for Smol {
+///     type Group = ctx_smol::Group;
+///     fn background(&self) -> Ctx { ctx_smol::background() }
+///     fn block_on<F: Future>(&self, fut: F) -> F::Output { smol::block_on(fut) }
+///     ctx_testkit::group_forwarding!();
+/// }
+/// ```
+#[macro_export]
+macro_rules! group_forwarding {
+    () => {
+        fn group(
+            &self,
+            parent: &$crate::__private::ctx_core::Ctx,
+        ) -> (Self::Group, $crate::__private::ctx_core::Ctx) {
+            <Self::Group>::new(parent)
+        }
+        fn group_with_limit(
+            &self,
+            parent: &$crate::__private::ctx_core::Ctx,
+            limit: usize,
+        ) -> (Self::Group, $crate::__private::ctx_core::Ctx) {
+            <Self::Group>::with_limit(parent, limit)
+        }
+        fn spawn<F, E>(&self, group: &Self::Group, task: F)
+        where
+            F: ::std::future::Future<Output = ::std::result::Result<(), E>> + Send + 'static,
+            E: Into<Box<dyn ::std::error::Error + Send + Sync + 'static>> + 'static,
+        {
+            group.spawn(task);
+        }
+        fn spawn_with<M, F, E>(&self, group: &Self::Group, task: M)
+        where
+            M: FnOnce($crate::__private::ctx_core::Ctx) -> F,
+            F: ::std::future::Future<Output = ::std::result::Result<(), E>> + Send + 'static,
+            E: Into<Box<dyn ::std::error::Error + Send + Sync + 'static>> + 'static,
+        {
+            group.spawn_with(task);
+        }
+        fn wait(
+            &self,
+            group: Self::Group,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<(), $crate::__private::ctx_core::Cause>,
+        > {
+            group.wait()
+        }
+    };
 }
 
 // ===== the list of checks =====
