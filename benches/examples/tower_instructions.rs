@@ -9,7 +9,7 @@
 //! callgrind_annotate --inclusive=yes /tmp/cg.out | head -60
 //! ```
 //!
-//! The first argument picks the row (`bare`, `floor`, `floor-node`, `server-layer`,
+//! The first argument picks the row (`bare`, `floor`, `floor-node`, `least`, `server-layer`,
 //! `server-layer-system`, `server-layer-no-header`, `tower-timeout`, `hand-built`), the second
 //! the number of requests; only `measured` is counted, so the total divided by the number of
 //! requests is the cost of one request (the request itself is built outside it). The handler answers at once; the body is
@@ -31,6 +31,8 @@ use tower::{Layer, Service};
 
 #[path = "../benches/tower/hand_built.rs"]
 mod hand_built;
+#[path = "../benches/tower/least.rs"]
+mod least;
 
 /// The bench's handler, ready at once: a boxed future, a `String` body.
 #[derive(Clone, Copy)]
@@ -165,6 +167,7 @@ fn main() {
         "bare" => run(Handler, n, true),
         "floor" => run(Floor(root), n, true),
         "floor-node" => run(FloorNode(root), n, true),
+        "least" => run(least::LeastService { inner: Handler }, n, true),
         "server-layer" => run(ServerLayer::new(root).layer(Handler), n, true),
         "server-layer-system" => run(ServerLayer::new(Ctx::background()).layer(Handler), n, true),
         "server-layer-no-header" => run(ServerLayer::new(root).layer(Handler), n, false),

@@ -29,6 +29,8 @@ use tower::{Layer, Service};
 
 #[path = "../benches/tower/hand_built.rs"]
 mod hand_built;
+#[path = "../benches/tower/least.rs"]
+mod least;
 
 /// A handler's answer that is pending once (it wakes itself), then ready.
 struct PendingOnce(bool);
@@ -90,6 +92,7 @@ fn rows(root: &Ctx, pending_once: bool) -> Vec<Row<'_>> {
     let mut floor_node = handler;
     let mut floor_least = handler;
     let root_for_least = root.clone();
+    let mut least = least::LeastService { inner: handler };
     let mut ours = ServerLayer::new(root.clone()).layer(handler);
     let mut ours_system = ServerLayer::new(Ctx::background()).layer(handler);
     let mut theirs = TimeoutLayer::new(Duration::from_secs(5)).layer(handler);
@@ -131,6 +134,10 @@ fn rows(root: &Ctx, pending_once: bool) -> Vec<Row<'_>> {
                 serve(&mut floor_node, req);
                 cancel.cancel_without_cause();
             }),
+        ),
+        (
+            "least any ServerLayer (header, node, wrappers; no root link)",
+            Box::new(move |req| serve(&mut least, req)),
         ),
         (
             "ctx-tower ServerLayer",

@@ -270,7 +270,7 @@ where
         req.extensions_mut().insert(ctx);
         ResponseFuture {
             inner: self.inner.call(req),
-            guard: Some(guard),
+            guard,
             method,
         }
     }
@@ -313,7 +313,15 @@ impl Method {
     /// Whether a server sends a body with a response of `status` to this request: never for
     /// HEAD, 1xx, 204, 304, nor a 2xx to CONNECT. hyper drops such a body unpolled on a
     /// connection that stays open, so its drop says nothing about the client.
+    #[inline]
     fn sends_body(self, status: http::StatusCode) -> bool {
+        // The usual answer, `200 OK` to a method other than HEAD and CONNECT, in one test; the
+        // rest out of line, so that the response future's poll stays small.
+        (self == Method::Other && status == http::StatusCode::OK) || self.sends_body_to(status)
+    }
+
+    #[inline(never)]
+    fn sends_body_to(self, status: http::StatusCode) -> bool {
         !(self == Method::Head
             || self == Method::Connect && status.is_success()
             || status.is_informational()
@@ -324,12 +332,13 @@ impl Method {
 
 // ===== Guard =====
 
-/// Owns the cancel handle of one request's ctx. Dropped without [`finish`](Guard::finish),
-/// it cancels with [`ClientDisconnected`]: the only ways to drop it early are dropping the
-/// response future or the body before the end, which a server does when its client is gone.
+/// Owns the cancel handle of one request's ctx. Dropped while still armed, it cancels with
+/// [`ClientDisconnected`]: the only ways to drop it armed are dropping the response future or
+/// the body before the end, which a server does when its client is gone.
+#[derive(Default)]
 struct Guard {
     /// Cancels the request's ctx. Taken by `finish`; still here in `drop` means the request
-    /// was abandoned.
+    /// was abandoned. `None` from the start for a detached body.
     cancel: Option<CancelCauseHandle>,
 }
 
@@ -338,6 +347,7 @@ impl Guard {
     /// `now + budget` on the root's clock when there is a budget (a budget too large for
     /// `Instant` never expires), and a handle that cancels with a cause (so that a disconnect
     /// carries [`ClientDisconnected`]).
+    #[inline]
     fn new(root: &Ctx, budget: Option<std::time::Duration>) -> (Ctx, Guard) {
         let (ctx, cancel) = match budget {
             Some(t) => root.with_timeout_cancel_cause(t),
@@ -347,20 +357,42 @@ impl Guard {
         (ctx, guard)
     }
 
-    /// The response has ended: cancel without a cause (Go: the handler returned).
-    fn finish(mut self) {
+    /// The response has ended: cancel without a cause (Go: the handler returned), once.
+    /// The guard is disarmed: its drop touches nothing.
+    #[inline]
+    fn finish(&mut self) {
         if let Some(c) = self.cancel.take() {
-            c.cancel_without_cause();
+            end(c);
         }
-        // `Drop` runs next and finds nothing left to cancel; the handle's own drop, after a
-        // cancel of its own, touches nothing.
+    }
+
+    /// Hands the guard on (from the response future to the body), leaving a disarmed one.
+    #[inline]
+    fn take(&mut self) -> Guard {
+        std::mem::take(self)
     }
 }
 
+/// Cancels a request's ctx whose response has ended. Out of line: the polls that call it stay
+/// small enough to inline into whoever polls them, so their large outputs (a response) are
+/// built in place rather than copied.
+#[inline(never)]
+fn end(cancel: CancelCauseHandle) {
+    cancel.cancel_without_cause();
+}
+
+/// Cancels a request's ctx whose response was abandoned: the client went away.
+#[cold]
+#[inline(never)]
+fn abandon(cancel: CancelCauseHandle) {
+    cancel.cancel(client_disconnected());
+}
+
 impl Drop for Guard {
+    #[inline]
     fn drop(&mut self) {
         if let Some(c) = self.cancel.take() {
-            c.cancel(client_disconnected());
+            abandon(c);
         }
     }
 }
@@ -410,7 +442,7 @@ pin_project_lite::pin_project! {
         // Declared first, so dropped first: the request's ctx is canceled with
         // `ClientDisconnected` before the handler's future (and the cancel handles of any
         // children it derived, whose drop would cancel them plainly) goes.
-        guard: Option<Guard>,
+        guard: Guard,
         #[pin]
         inner: F,
         method: Method,
@@ -424,6 +456,7 @@ where
 {
     type Output = Result<http::Response<CtxBody<RB>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
@@ -432,18 +465,16 @@ where
             Ok(response) => {
                 // A body the server never sends (HEAD, 204, 304) is dropped unpolled while the
                 // client stays: the request ends here, with the handler's return.
-                if !this.method.sends_body(response.status())
-                    && let Some(g) = guard.take()
-                {
-                    g.finish();
+                // A body that is over before it starts (empty) is never polled by a server
+                // either.
+                if !this.method.sends_body(response.status()) || response.body().is_end_stream() {
+                    guard.finish();
                 }
-                Ok(response.map(|body| CtxBody::new(body, guard)))
+                Ok(response.map(|inner| CtxBody { guard, inner }))
             }
             Err(e) => {
                 // The handler has returned, with an error: the request is over.
-                if let Some(g) = guard {
-                    g.finish();
-                }
+                guard.finish();
                 Err(e)
             }
         })
@@ -453,7 +484,7 @@ where
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("guard", &self.guard)
+            .field("finished", &self.guard.cancel.is_none())
             .finish_non_exhaustive()
     }
 }
@@ -478,23 +509,9 @@ pin_project_lite::pin_project! {
     /// ```
     pub struct CtxBody<B> {
         // Declared first, so dropped first (see `ResponseFuture`).
-        guard: Option<Guard>,
+        guard: Guard,
         #[pin]
         inner: B,
-    }
-}
-
-impl<B: Body> CtxBody<B> {
-    fn new(inner: B, guard: Option<Guard>) -> CtxBody<B> {
-        let mut guard = guard;
-        // A body that is over before it starts (empty) is never polled by a server: the
-        // request ends here, with the handler's return.
-        if inner.is_end_stream()
-            && let Some(g) = guard.take()
-        {
-            g.finish();
-        }
-        CtxBody { inner, guard }
     }
 }
 
@@ -509,7 +526,10 @@ impl<B> CtxBody<B> {
     /// assert_eq!(body.get_ref(), &());
     /// ```
     pub fn detached(inner: B) -> CtxBody<B> {
-        CtxBody { inner, guard: None }
+        CtxBody {
+            inner,
+            guard: Guard::default(),
+        }
     }
 
     /// The wrapped body.
@@ -529,6 +549,7 @@ impl<B: Body> Body for CtxBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -540,8 +561,8 @@ impl<B: Body> Body for CtxBody<B> {
             // A server stops polling once the body says it is over; end the request now.
             Some(Ok(_)) => this.inner.is_end_stream(),
         };
-        if ended && let Some(g) = this.guard.take() {
-            g.finish();
+        if ended {
+            this.guard.finish();
         }
         Poll::Ready(frame)
     }
@@ -558,7 +579,7 @@ impl<B: Body> Body for CtxBody<B> {
 impl<B> fmt::Debug for CtxBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CtxBody")
-            .field("open", &self.guard.is_some())
+            .field("open", &self.guard.cancel.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -566,6 +587,24 @@ impl<B> fmt::Debug for CtxBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_answer_of_sends_body_is_the_full_rules() {
+        for method in [Method::Head, Method::Connect, Method::Other] {
+            for code in 100..=599u16 {
+                let status = http::StatusCode::from_u16(code).unwrap();
+                assert_eq!(
+                    method.sends_body(status),
+                    method.sends_body_to(status),
+                    "{method:?} {code}"
+                );
+            }
+        }
+        assert!(Method::Other.sends_body(http::StatusCode::OK));
+        assert!(!Method::Head.sends_body(http::StatusCode::OK));
+        assert!(!Method::Connect.sends_body(http::StatusCode::OK));
+        assert!(!Method::Other.sends_body(http::StatusCode::NO_CONTENT));
+    }
 
     #[test]
     fn find_timeout_reads_what_a_lookup_reads_in_small_and_large_maps() {
