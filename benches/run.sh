@@ -16,7 +16,7 @@
 #   runtimes    tokio, async-std, smol and MockClock side by side; ends in a console table
 #               (median [95 % interval] per runtime and operation, and a verdict per operation)
 #   memory      bytes and allocations per operation, footprint of idle children
-#   tower       ctx-tower's layers against tower's Timeout (when the bench exists)
+#   tower       ctx-tower's layers against the hand-built stack and tower's Timeout
 #
 # The report goes to target/ctx-benches/benchmarks.md (+ benchmarks.svg on a full run); the
 # repository is not touched unless --update-docs is given, which replaces the sections of
@@ -54,7 +54,7 @@ for g in ${ONLY//,/ }; do
 done
 
 mkdir -p "$RUN"
-rm -f "$RUN"/go-context.txt "$RUN"/go-ops.txt "$RUN"/memory.json "$RUN"/runtimes.json "$RUN"/runtimes.txt "$RUN"/benchmarks.svg
+rm -f "$RUN"/tower_time.json "$RUN"/tower_time.txt "$RUN"/go-context.txt "$RUN"/go-ops.txt "$RUN"/memory.json "$RUN"/runtimes.json "$RUN"/runtimes.txt "$RUN"/benchmarks.svg
 GO_BIN="${GO:-$(command -v go || true)}"
 {
     echo "STARTED_EPOCH=$(date +%s)"
@@ -79,6 +79,13 @@ want tower && [ -f benches/benches/tower.rs ] && BENCH_ARGS+=(--bench tower)
 if [ ${#BENCH_ARGS[@]} -gt 0 ]; then
     echo "run.sh: criterion: ${BENCH_ARGS[*]} ${FILTER}" >&2
     cargo bench -p ctx-benches "${BENCH_ARGS[@]}" -- ${FILTER:+"$FILTER"} 2>&1 | tee "$RUN/criterion.log"
+fi
+
+if want tower && [ -f benches/examples/tower_time.rs ]; then
+    # The ctx-tower targets: every row timed in each of 200 interleaved rounds (criterion's rows,
+    # one after the other, catch a shared machine's load on some rows and not on others).
+    echo "run.sh: tower_time (ServerLayer against the hand-built stack; interleaved rounds)" >&2
+    CTX_BENCH_OUT="$RUN/tower_time.json" cargo run -q --profile bench -p ctx-benches --example tower_time 200 2000 | tee "$RUN/tower_time.txt"
 fi
 
 if want runtimes; then

@@ -49,6 +49,7 @@ const BARE: &str = "bare handler";
 const FLOOR: &str = "floor: bare handler + Ctx in extensions";
 const FLOOR_NODE: &str = "floor + a deadline node of its own";
 const HAND_BUILT: &str = "hand-built: tower Timeout + CancellationToken child + DropGuard";
+const LEAST: &str = "least any ServerLayer (header, node, wrappers; no root link)";
 
 /// A handler's answer that is pending once (it wakes itself), then ready.
 struct PendingOnce(bool);
@@ -85,6 +86,8 @@ impl Service<Request<()>> for Handler {
 
 #[path = "tower/hand_built.rs"]
 mod hand_built;
+#[path = "tower/least.rs"]
+mod least;
 use hand_built::TokenLayer;
 
 fn request_with_budget() -> Request<()> {
@@ -162,6 +165,15 @@ fn server(c: &mut Criterion) {
                     req.extensions_mut().insert(root.clone());
                     drain(drive(bare.call(req)).expect("an answer").into_body())
                 },
+                BatchSize::SmallInput,
+            )
+        });
+        // The least any such layer does: header, node, wrappers (benches/tower/least.rs).
+        let mut least = least::LeastService { inner: bare };
+        g.bench_function(LEAST, |b| {
+            b.iter_batched(
+                request_with_budget,
+                |req| drain(drive(least.call(req)).expect("an answer").into_body()),
                 BatchSize::SmallInput,
             )
         });

@@ -8,6 +8,10 @@
 //! cargo run --profile bench -p ctx-benches --example tower_time [ROUNDS] [N]
 //! ```
 //!
+//! With `CTX_BENCH_OUT=FILE`, it also writes its numbers there as JSON, for `benches/run.sh`'s
+//! report (the ctx-tower targets are judged on these interleaved rounds, not on criterion's
+//! one-row-after-another samples).
+//!
 //! Rows and handlers are those of `benches/benches/tower.rs` (same names).
 
 use std::convert::Infallible;
@@ -169,6 +173,7 @@ fn main() {
         .expect("a tokio runtime");
     let _enter = rt.enter();
     let root = ctx_tokio::background();
+    let mut json = Vec::new();
     for (handler, pending_once) in [("ready", false), ("pending-once", true)] {
         let mut rows = rows(&root, pending_once);
         let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); rows.len()];
@@ -205,5 +210,20 @@ fn main() {
                 a.2 / hand.2
             );
         }
+        let rows_json: Vec<String> = rows
+            .iter()
+            .zip(&stats)
+            .map(|((name, _), (best, p10, median))| {
+                format!(r#""{name}": {{"best": {best:.2}, "p10": {p10:.2}, "median": {median:.2}}}"#)
+            })
+            .collect();
+        json.push(format!(r#""{handler}": {{{}}}"#, rows_json.join(", ")));
+    }
+    if let Some(path) = std::env::var_os("CTX_BENCH_OUT") {
+        let text = format!(
+            r#"{{"rounds": {rounds}, "n": {n}, "handlers": {{{}}}}}"#,
+            json.join(", ")
+        );
+        std::fs::write(&path, text + "\n").expect("CTX_BENCH_OUT is writable");
     }
 }
