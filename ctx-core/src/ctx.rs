@@ -592,7 +592,7 @@ impl Ctx {
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
-    #[inline]
+    #[inline(always)]
     fn derive_cancel(
         &self,
         own_deadline: Option<Instant>,

@@ -86,12 +86,44 @@ fn the_usual_contexts_are_one_allocation() {
         "with_timeout of an open parent"
     );
 
+    // A first child is kept inline in its parent (invariant 22 of `tree`): a chain is one
+    // allocation a level, canceled or dropped in any order.
+    let (lone, lone_cancel) = root.with_cancel();
+    assert_eq!(
+        allocations(|| lone.with_cancel()),
+        1,
+        "the first child of an open parent"
+    );
+    let mut chain = Vec::with_capacity(10);
+    assert_eq!(
+        allocations(|| {
+            chain.push(lone.with_cancel());
+            for _ in 0..9 {
+                let next = chain.last().expect("a level").0.with_cancel();
+                chain.push(next);
+            }
+            chain
+        }),
+        10,
+        "a chain of 10 below an open parent"
+    );
+    let chain: Vec<_> = (0..3).fold(vec![lone.with_cancel()], |mut chain, _| {
+        let next = chain.last().expect("a level").0.with_cancel();
+        chain.push(next);
+        chain
+    });
+    lone_cancel.cancel();
+    assert!(
+        chain.iter().all(|(ctx, _)| ctx.err().is_some()),
+        "the cancel reached every level"
+    );
+
     // What still has a boxed part: an inherited deadline, a deadline's own cause.
     let (timed, _timed_cancel) = root.with_timeout(HOUR);
-    // The node, its boxed part, and `timed`'s dependents part (its first child).
+    // The node and its boxed part; `timed` keeps its first child inline.
     assert_eq!(
         allocations(|| timed.with_cancel()),
-        3,
+        2,
         "a child of a deadline node"
     );
     let why: ctx_core::Cause = Arc::new(std::io::Error::other("slow"));

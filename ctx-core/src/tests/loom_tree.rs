@@ -1,5 +1,6 @@
 //! cancel ⇄ child attach, cancel ⇄ child drop, cancel ⇄ cancel, handle clones dropped at once,
-//! a handle canceling while the other clone and the `Ctx` are dropped.
+//! a handle canceling while the other clone and the `Ctx` are dropped; an inline first child
+//! moving into the dependents part while it is dropped, or while the parent is canceled.
 
 use loom::thread;
 
@@ -64,6 +65,43 @@ fn concurrent_child_drops_empty_the_parent() {
         drop(b);
         t.join().unwrap();
         assert_eq!(children(&parent), 0);
+    });
+}
+
+/// Invariant 22: the inline first child is dropped while a second child's attach moves it into
+/// the dependents part; its detach finds it at key 0 wherever it is, and exactly one child is
+/// left.
+#[test]
+fn inline_child_drop_vs_a_second_attach_leaves_the_second() {
+    loom::model(|| {
+        let (parent, _cancel) = Ctx::background().with_cancel();
+        let (first, handle) = parent.with_cancel();
+        handle.disarm();
+        let t = thread::spawn(move || drop(first));
+        let (second, second_handle) = parent.with_cancel();
+        t.join().unwrap();
+        assert_eq!(children(&parent), 1);
+        second_handle.disarm();
+        drop(second);
+        assert_eq!(children(&parent), 0);
+    });
+}
+
+/// Invariants 3 and 22: a cancel races a second child's attach, which moves the inline first
+/// child; both children end canceled, and the done parent holds neither.
+#[test]
+fn cancel_vs_inline_child_moving_leaves_no_child_open() {
+    loom::model(|| {
+        let (parent, cancel) = Ctx::background().with_cancel();
+        let (first, first_handle) = parent.with_cancel();
+        let p = parent.clone();
+        let t = thread::spawn(move || p.with_cancel());
+        cancel.cancel();
+        let (second, second_handle) = t.join().unwrap();
+        assert_eq!(first.err(), Some(Error::Canceled));
+        assert_eq!(second.err(), Some(Error::Canceled));
+        assert_eq!(children(&parent), 0);
+        drop((first_handle, second_handle));
     });
 }
 

@@ -22,6 +22,8 @@ mod loom_watcher;
 
 // Unit tests that look inside the tree (slab entries), outside loom.
 #[cfg(not(loom))]
+mod inline_child;
+#[cfg(not(loom))]
 mod merge;
 #[cfg(not(loom))]
 mod moving;

@@ -52,10 +52,9 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
     // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler
     // never gains this child
     if pc.open_for_dependents() {
-        let children = &mut pg.dependents().children;
-        let key = children.insert(Arc::downgrade(node));
+        let key = pg.add_child(Arc::downgrade(node));
         if !set_slot(Slot::new(key)) {
-            children.try_remove(key);
+            pg.remove_child(key);
         }
         drop(pg);
         true

@@ -207,7 +207,7 @@ pub(crate) fn unregister_after(node: &Arc<Node>, key: Slot) -> bool {
         if !c.is_open() {
             return false;
         }
-        let Some(busy) = g.dependents.as_mut() else {
+        let Some(busy) = g.dependents_mut() else {
             return false;
         };
         let f = busy.entries.try_remove(key.key());

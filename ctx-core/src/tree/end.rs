@@ -298,7 +298,7 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
     let oc = owner.expect_cancel();
     {
         let g = lock(&oc.inner);
-        if !oc.is_open() || g.dependents.as_ref().is_some_and(|b| b.timer.is_some()) {
+        if !oc.is_open() || g.dependents_ref().is_some_and(|b| b.timer.is_some()) {
             return;
         }
         // The watch is started after unlocking: its first poll may fire at once and lock us.

@@ -230,6 +230,13 @@
 //!     read first (a weak one upgraded elsewhere is counted strong before it is dropped), each
 //!     read followed by an acquire fence. Off with the `tracing` feature (the cancel event is
 //!     seen) and under loom (which does not model `Arc`). Test: `tests/unseen_cancel.rs`.
+//! 22. A node whose only dependent is one child keeps it inline (`Held::Child`), at key 0
+//!     of its children, and allocates no dependents part: a chain is one allocation a level.
+//!     When anything else comes (a second child, a waiter, an after-func, a timer, a feed), the
+//!     dependents part is allocated and the child moves to its slab's first place, which is
+//!     key 0 too (`Guarded::grow`): the key the child recorded in its slot (invariant 4) stays
+//!     right, so its detach finds it wherever it lives. Both moves happen under the node's lock.
+//!     The cancel walk takes either form (`Taken`). Tests: `tree::tests::inline_first_child_*`.
 //!
 //! # Deadlock safety
 //!
@@ -317,15 +324,22 @@ pub(crate) mod counters {
 pub(crate) fn child_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
         let g = lock(&c.expect_cancel().inner);
-        g.dependents.as_ref().map_or(0, |b| b.children.iter().count())
+        g.child_count()
     })
+}
+
+/// Whether a cancel node has allocated its dependents part (invariant 22).
+#[cfg(test)]
+pub(crate) fn has_dependents_part(node: &NodeRef) -> bool {
+    node.source()
+        .is_some_and(|c| lock(&c.expect_cancel().inner).dependents_ref().is_some())
 }
 
 #[cfg(all(test, loom))]
 pub(crate) fn waiter_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
         let g = lock(&c.expect_cancel().inner);
-        g.dependents.as_ref().map_or(0, |b| {
+        g.dependents_ref().map_or(0, |b| {
             b.entries
                 .iter()
                 .filter(|(_, e)| matches!(e, Entry::Waiter(_)))

@@ -468,18 +468,28 @@ pub(super) struct Merge {
     pub(super) slot: SecondSlot,
 }
 
-/// What a cancel node's lock guards (`CancelNode::inner`).
-pub(super) struct Guarded {
-    /// Set once, with the state (invariant 2). `None` once done means "no cause given": the
-    /// error itself is the cause, built on demand so a cause-less cancel touches no shared
-    /// reference count.
-    pub(super) cause: Option<SharedCause>,
-    /// What depends on this node; allocated with the first of it (setting `HAS_DEPENDENTS` first,
-    /// invariant 10), given away when the node is done.
-    pub(super) dependents: Option<Box<Dependents>>,
+/// What a cancel node's lock guards (`CancelNode::inner`): what depends on it while it is open,
+/// its cause once it is done. The two never meet: the dependents are given away in the critical
+/// section that marks the node done and sets its cause (invariant 2), and nothing is added to a
+/// done node (invariant 3). Two words, as the two `Option`s of them side by side were.
+pub(super) struct Guarded(Held);
+
+/// The forms of [`Guarded`].
+pub(super) enum Held {
+    /// Open with nothing depending on it; or done with no cause given: the error itself is the
+    /// cause, built on demand, so that a cause-less cancel touches no shared reference count.
+    Empty,
+    /// Open with one child and nothing else, at key 0 of the children (invariant 22): a node of
+    /// a chain allocates no dependents part.
+    Child(Weak<Node>),
+    /// Open with anything else; allocated with the first of it that is not the first child
+    /// (`HAS_DEPENDENTS` is set before anything is added: invariant 10).
+    Busy(Box<Dependents>),
+    /// Done with a cause given. Set once, with the state (invariant 2).
+    Cause(SharedCause),
 }
 
-/// What depends on an open cancel node (`Guarded::dependents`).
+/// What depends on an open cancel node (`Held::dependents`).
 #[derive(Default)]
 pub(super) struct Dependents {
     /// The cancel nodes attached below this one, held weakly (each frees itself when dropped):
@@ -501,11 +511,183 @@ pub(super) struct Dependents {
 }
 
 impl Guarded {
-    /// The dependents part, allocated if need be. Call only after `CancelNode::open_for_dependents`
-    /// said the node is open (invariant 10).
+    /// Open with nothing depending on it.
+    pub(super) const EMPTY: Guarded = Guarded(Held::Empty);
+
+    /// A new node's: its cause if it is born done with one, else nothing.
+    #[inline]
+    pub(super) fn new(cause: Option<SharedCause>) -> Guarded {
+        Guarded(cause.map_or(Held::Empty, Held::Cause))
+    }
+
+    /// The dependents part, allocated if need be (taking the first child along, at the same key:
+    /// invariant 22). Call only after `CancelNode::open_for_dependents` said the node is open
+    /// (invariant 10).
     #[inline]
     pub(super) fn dependents(&mut self) -> &mut Dependents {
-        self.dependents.get_or_insert_with(Box::default)
+        if !matches!(self.0, Held::Busy(_)) {
+            self.grow();
+        }
+        match &mut self.0 {
+            Held::Busy(busy) => busy,
+            _ => unreachable!("ctx-core: internal error: no dependents part after growing one"),
+        }
+    }
+
+    /// `dependents`' allocation, out of line.
+    #[inline(never)]
+    fn grow(&mut self) {
+        let mut busy = Box::<Dependents>::default();
+        match mem::replace(&mut self.0, Held::Empty) {
+            Held::Empty => {}
+            Held::Child(child) => {
+                let key = busy.children.insert(child);
+                debug_assert_eq!(key, 0, "ctx-core: internal error: the first child moved");
+            }
+            Held::Busy(_) | Held::Cause(_) => {
+                unreachable!("ctx-core: internal error: dependents added to a done node")
+            }
+        }
+        set_empty(&mut self.0, Held::Busy(busy));
+    }
+
+    /// The dependents part, if there is one.
+    #[inline]
+    pub(super) fn dependents_mut(&mut self) -> Option<&mut Dependents> {
+        match &mut self.0 {
+            Held::Busy(busy) => Some(busy),
+            _ => None,
+        }
+    }
+
+    /// The dependents part, if there is one.
+    #[inline]
+    pub(super) fn dependents_ref(&self) -> Option<&Dependents> {
+        match &self.0 {
+            Held::Busy(busy) => Some(busy),
+            _ => None,
+        }
+    }
+
+    /// Adds a child to an open node (see `dependents`); its key. The first child of a node
+    /// that has nothing else stays inline, at key 0 (invariant 22).
+    #[inline]
+    pub(super) fn add_child(&mut self, child: Weak<Node>) -> usize {
+        if let Held::Empty = self.0 {
+            set_empty(&mut self.0, Held::Child(child));
+            return 0;
+        }
+        self.dependents().children.insert(child)
+    }
+
+    /// Removes the child at `key` of an open node, if it is still there.
+    #[inline]
+    pub(super) fn remove_child(&mut self, key: usize) -> Option<Weak<Node>> {
+        match &mut self.0 {
+            Held::Child(_) if key == 0 => match mem::replace(&mut self.0, Held::Empty) {
+                Held::Child(child) => Some(child),
+                other => {
+                    set_empty(&mut self.0, other); // (not reached: it was the child)
+                    None
+                }
+            },
+            Held::Busy(busy) => busy.children.try_remove(key),
+            _ => None,
+        }
+    }
+
+    /// Whether an open node has children.
+    #[inline]
+    pub(super) fn has_children(&self) -> bool {
+        match &self.0 {
+            Held::Child(_) => true,
+            Held::Busy(busy) => !busy.children.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Whether anything depends on an open node.
+    #[inline]
+    pub(super) fn has_dependents(&self) -> bool {
+        matches!(self.0, Held::Child(_) | Held::Busy(_))
+    }
+
+    /// What depended on the node, taken as it is marked done, and `cause` in its place
+    /// (invariant 2).
+    #[inline]
+    pub(super) fn take(&mut self, cause: Option<SharedCause>) -> Taken {
+        match mem::replace(&mut self.0, cause.map_or(Held::Empty, Held::Cause)) {
+            Held::Child(child) => Taken::Child(child),
+            Held::Busy(busy) => Taken::Busy(busy),
+            Held::Empty | Held::Cause(_) => Taken::Nothing,
+        }
+    }
+
+    /// The cause of a done node (`None`: none was given).
+    #[inline]
+    pub(super) fn cause(&self) -> Option<SharedCause> {
+        match &self.0 {
+            Held::Cause(cause) => Some(cause.clone()),
+            _ => None,
+        }
+    }
+
+    /// The children, for tests.
+    #[cfg(test)]
+    pub(super) fn child_count(&self) -> usize {
+        match &self.0 {
+            Held::Child(_) => 1,
+            Held::Busy(busy) => busy.children.iter().count(),
+            _ => 0,
+        }
+    }
+}
+
+/// Stores `held` over an `Empty`, without the call to the drop glue that an assignment makes
+/// (an `Empty` has nothing to drop: forgetting it leaks nothing).
+#[inline(always)]
+fn set_empty(place: &mut Held, held: Held) {
+    let old = mem::replace(place, held);
+    debug_assert!(
+        matches!(old, Held::Empty),
+        "ctx-core: internal error: overwrote dependents"
+    );
+    mem::forget(old);
+}
+
+/// Most nodes die holding nothing: their drop is one test, and what the others hold is dropped
+/// out of line.
+impl Drop for Guarded {
+    #[inline]
+    fn drop(&mut self) {
+        if !matches!(self.0, Held::Empty) {
+            drop_held(mem::replace(&mut self.0, Held::Empty));
+        }
+    }
+}
+
+#[inline(never)]
+fn drop_held(held: Held) {
+    drop(held);
+}
+
+/// What an open node's dependents were when it was marked done or dropped ([`Guarded::take`]).
+pub(super) enum Taken {
+    Nothing,
+    Child(Weak<Node>),
+    Busy(Box<Dependents>),
+}
+
+impl Taken {
+    /// The children taken, held weakly.
+    #[inline]
+    pub(super) fn children(&self) -> impl Iterator<Item = &Weak<Node>> {
+        let (one, many) = match self {
+            Taken::Nothing => (None, None),
+            Taken::Child(child) => (Some(child), None),
+            Taken::Busy(busy) => (None, Some(busy.children.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
     }
 }
 

@@ -21,7 +21,7 @@ pub(super) fn insert_entry(g: &mut Guarded, entry: Entry) -> Slot {
 /// The entry at `slot`, if it is still there.
 #[inline]
 pub(super) fn entry_mut(g: &mut Guarded, slot: Slot) -> Option<&mut Entry> {
-    g.dependents.as_mut()?.entries.get_mut(slot.key())
+    g.dependents_mut()?.entries.get_mut(slot.key())
 }
 
 /// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
@@ -31,7 +31,7 @@ pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
     if !c.is_open() {
         return None;
     }
-    let busy = g.dependents.as_mut()?;
+    let busy = g.dependents_mut()?;
     let entry = busy.entries.try_remove(slot.key());
     if busy.entries.is_empty() && busy.entries.capacity() > 64 {
         busy.entries = Entries::default();
@@ -60,9 +60,7 @@ fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
     let mut g = lock(&c.inner);
     // A done canceler has given its children away and never reuses their slots (invariant 3).
     let child = if c.is_open() {
-        g.dependents
-            .as_mut()
-            .and_then(|busy| busy.children.try_remove(slot.key()))
+        g.remove_child(slot.key())
     } else {
         None
     };

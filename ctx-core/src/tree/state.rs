@@ -77,10 +77,7 @@ impl CancelNode {
             state: AtomicU32::new(state),
             handles: AtomicU32::new(1),
             slot: AtomicSlot::none(),
-            inner: Mutex::new(Guarded {
-                cause,
-                dependents: None,
-            }),
+            inner: Mutex::new(Guarded::new(cause)),
             timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
@@ -104,10 +101,7 @@ impl CancelNode {
             state: AtomicU32::new(state),
             handles: AtomicU32::new(1),
             slot: AtomicSlot::none(),
-            inner: Mutex::new(Guarded {
-                cause: None,
-                dependents: None,
-            }),
+            inner: Mutex::new(Guarded::EMPTY),
             timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
@@ -404,7 +398,7 @@ impl CancelNode {
         }
         // invariant 2: `cause` was written before the state left OPEN, under this lock; a
         // lock-free cancel gives none (invariant 10)
-        let cause = lock(&self.inner).cause.clone();
+        let cause = lock(&self.inner).cause();
         Some(Outcome { err, cause })
     }
 }

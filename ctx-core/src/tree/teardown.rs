@@ -6,7 +6,7 @@ use std::mem;
 use std::sync::Arc;
 
 use super::foreign_calls::{drop_foreign, placeholder};
-use super::node::{Dependents, Kind, Node, NodeRef, ValueNode, count_node};
+use super::node::{Dependents, Kind, Node, NodeRef, Taken, ValueNode, count_node};
 use super::slots::{leave_canceler, release_merge};
 use crate::loom::with_mut;
 
@@ -103,14 +103,14 @@ fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
 fn release(node: &mut Node) {
     if let Kind::Cancel(c) = &mut node.kind {
         // The usual cancel node: nothing attached, no dependents.
-        let busy = with_mut(&mut c.inner, |inner| inner.dependents.is_some());
+        let busy = with_mut(&mut c.inner, |inner| inner.has_dependents());
         if !busy && c.slot.is_none() {
             return;
         }
         // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the
         // slot outright).
         let slot = c.slot.take();
-        if let Some(busy) = with_mut(&mut c.inner, |inner| inner.dependents.take()) {
+        if let Taken::Busy(busy) = with_mut(&mut c.inner, |inner| inner.take(None)) {
             let Dependents {
                 children,
                 timer,

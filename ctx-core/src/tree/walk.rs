@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
-use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause};
+use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause, Taken};
 use super::slots::{leave_all, leave_canceler, leave_other, take_slot, take_slots};
 use super::state::{LockFree, Outcome};
 use crate::Error;
@@ -29,7 +29,7 @@ type Stack = SmallVec<[(Arc<Node>, Error, Option<SharedCause>); 4]>;
 
 /// What a marked node gave up (to be woken and run once every lock is released), and the node;
 /// a few inline, as for `Stack`.
-type Settle = SmallVec<[(Option<Box<Dependents>>, Option<Arc<Node>>); 4]>;
+type Settle = SmallVec<[(Taken, Option<Arc<Node>>); 4]>;
 
 /// The walk's reading of its tree's clock, for the deadlines it meets (invariant 8). A user's
 /// clock is read before the walk changes anything (`Fixed`); the system clock, which is no user
@@ -78,7 +78,7 @@ pub(super) fn walk(
         if !c.is_open() {
             return None; // whoever marked it took both slots (invariants 4 and 9)
         }
-        let has_children = g.dependents.as_ref().is_some_and(|b| !b.children.is_empty());
+        let has_children = g.has_children();
         if !has_children || now.is_some() {
             break has_children;
         }
@@ -168,36 +168,29 @@ pub(super) fn leave_marked(node: &Arc<Node>) {
 /// Marks one node done under its lock (invariant 2) and takes what depended on it (woken and
 /// run after every lock is released, invariant 5). `None` if it was done already (invariant 10:
 /// a lock-free cancel may have won).
+#[inline(always)]
 fn mark_done_and_take(
     c: &CancelNode,
     g: &mut Guarded,
     err: Error,
     cause: Option<SharedCause>,
-) -> Option<Option<Box<Dependents>>> {
+) -> Option<Taken> {
     if !c.mark(err) {
         return None;
     }
-    g.cause = cause;
-    Some(g.dependents.take())
+    Some(g.take(cause))
 }
 
 /// Pushes the children onto the walk's stack, with the error and cause they inherit. Their
 /// entries stay in the slab, which nobody else can reach any more (it was taken under the lock)
 /// and which `wake` drops whole: removing them one by one would only keep a free list that is
 /// never used again.
-fn push_children(
-    taken: Option<Box<Dependents>>,
-    err: Error,
-    cause: &Option<SharedCause>,
-    stack: &mut Stack,
-) -> Option<Box<Dependents>> {
-    if let Some(busy) = taken.as_ref() {
-        for weak in busy.children.iter() {
-            // A child that fails to upgrade is being dropped; its drop finds us done and skips
-            // the slab (invariant 3).
-            if let Some(child) = weak.upgrade() {
-                stack.push((child, err, cause.clone()));
-            }
+fn push_children(taken: Taken, err: Error, cause: &Option<SharedCause>, stack: &mut Stack) -> Taken {
+    for weak in taken.children() {
+        // A child that fails to upgrade is being dropped; its drop finds us done and skips
+        // the slab (invariant 3).
+        if let Some(child) = weak.upgrade() {
+            stack.push((child, err, cause.clone()));
         }
     }
     taken
@@ -208,8 +201,11 @@ fn push_children(
 /// Stops the timer and the feed and wakes the waiters of a node marked done; its after-funcs
 /// go to `afters`, to run once the whole subtree is awake (its children's entries, if any are
 /// left, are simply released).
-fn wake(taken: Option<Box<Dependents>>, afters: &mut Afters) {
-    let Some(busy) = taken else { return };
+fn wake(taken: Taken, afters: &mut Afters) {
+    let busy = match taken {
+        Taken::Busy(busy) => busy,
+        Taken::Child(_) | Taken::Nothing => return, // a first child's `Weak` goes here
+    };
     let Dependents {
         children,
         entries,
