@@ -555,16 +555,18 @@ impl<B: Body> Body for CtxBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        // The frame is looked at where it lies and handed on as it came: no copy of it.
+        let frame = this.inner.as_mut().poll_frame(cx);
         let ended = match &frame {
-            None | Some(Err(_)) => true,
+            Poll::Pending => false,
+            Poll::Ready(None | Some(Err(_))) => true,
             // A server stops polling once the body says it is over; end the request now.
-            Some(Ok(_)) => this.inner.is_end_stream(),
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
         };
         if ended {
             this.guard.finish();
         }
-        Poll::Ready(frame)
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -95,13 +95,14 @@ impl<B: Body + Unpin> Body for LeastBody<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if (frame.is_none() || self.inner.is_end_stream())
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(f) = &frame
+            && (f.is_none() || self.inner.is_end_stream())
             && let Some(node) = self.node.take()
         {
             node.0.fetch_or(1, Ordering::AcqRel);
         }
-        Poll::Ready(frame)
+        frame
     }
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
