@@ -414,9 +414,12 @@ why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
     "Closing it means writing the node in place (`Arc::new_uninit` and `unsafe` field writes, "
     "each a new `unsafe` to justify) and fewer fields in a plain node's inline part.")
 why["child of an open parent + cancel"] = (
-    "The parent's lock is taken twice (attach, and detach at cancel) and the parent's busy part "
-    "is allocated with its first child. Closing it needs a lock-free registry of children "
-    "(an atomic free list of slots) so attach and detach are one atomic each.")
+    "The parent's lock is taken twice (attach, and detach at cancel), and the parent's count "
+    "is taken and given back (the child holds it), as is the child's weak count (the parent "
+    "holds it weakly): some ten atomic read-modify-writes where Go's mutex and map need fewer. "
+    "A parent's first child is inline (no dependents part: tree/mod.rs, invariant 22). Closing "
+    "it needs a lock-free registry of children (an atomic free list of slots) so attach and "
+    "detach are one atomic each.")
 if clock and go_wt:
     least = 2 * clock.mid + (floor_est.mid if floor_est else 0.0)
     why["WithTimeout(1h)+cancel vs Go"] = (
@@ -431,9 +434,10 @@ if clock and go_wt:
         "the cancel, as in Go's benchmark. Closing it needs a cheaper clock (a coarse monotonic "
         "read that proves a deadline is still far), not engine work.")
 why["chain of 1000"] = (
-    "Each level is a node, its parent's busy part (allocated by the first child) and the "
-    "parent's lock at attach and at the walk. Keeping a first child inline in the node (no busy "
-    "part for a chain) and the lock-free registry above would make a level one allocation.")
+    "Each level is one allocation (the first child is kept inline in its parent: tree/mod.rs, "
+    "invariant 22), but still the parent's lock at attach and at the walk, and the reference "
+    "counts of the link (the parent held strongly, the child weakly). The lock-free registry "
+    "above would take the locks out.")
 wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
 wake_tu = crit("vs-tokio-util/wake-waiters/n=10000/tokio-util")
 why["10,000 waiters"] = (
@@ -472,12 +476,11 @@ why["tokio-util: poll-once-open"] = (
 why["ctx-tower ServerLayer"] = (
     "Both stacks pay the floor (a value in the request's `Extensions`: the map and a boxed value "
     "allocated and freed per request). Beyond it, `ServerLayer` pays one node (an allocation, "
-    "a clock read, no timer) that holds the server's root, and its wrappers. The least any such "
-    "layer does (the note's floor) has no link to a root and no cause; what `ServerLayer` adds "
-    "above it is mostly reference counting: here each atomic read-modify-write costs ~6 ns, and "
-    "`ServerLayer` makes six per request (the root's count taken and given back, the node's "
-    "count for the handle, three drops, std `Arc`'s weak count) where the least design makes "
-    "five. benches/NOTES.md (ctx-tower) has the instruction breakdown.")
+    "a clock read, no timer) and its wrappers. The least any such layer does (the note's floor) "
+    "has no link to a root (`ServerLayer`'s node holds the server's root: a reference count "
+    "taken and given back, and the tokio root's clock is read through it), no cause, and no "
+    "rules for bodies a server never sends. benches/NOTES.md (ctx-tower) has the instruction "
+    "breakdown.")
 why["tokio-util: "] = (
     "These rows create, cancel or drop children of open parents: ctx takes the parent's lock "
     "to attach a child and again to detach it, and a cancel walk locks each level — as "
