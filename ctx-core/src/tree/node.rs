@@ -678,19 +678,6 @@ pub(super) enum Taken {
     Busy(Box<Dependents>),
 }
 
-impl Taken {
-    /// The children taken, held weakly.
-    #[inline]
-    pub(super) fn children(&self) -> impl Iterator<Item = &Weak<Node>> {
-        let (one, many) = match self {
-            Taken::Nothing => (None, None),
-            Taken::Child(child) => (Some(child), None),
-            Taken::Busy(busy) => (None, Some(busy.children.iter())),
-        };
-        one.into_iter().chain(many.into_iter().flatten())
-    }
-}
-
 #[inline]
 pub(super) fn count_node(_delta: isize) {
     #[cfg(feature = "test-util")]

@@ -174,6 +174,16 @@ impl CancelNode {
         self.state.load(Ordering::Relaxed) & (STANDALONE | HAS_DEPENDENTS) == STANDALONE
     }
 
+    /// A dying node that has given everything back (`teardown`'s loop: its slot, dependents,
+    /// second parent and parent) says so, as a standalone node does, so that its `Drop` finds
+    /// nothing to do. For the node's owner only: plain loads and stores.
+    #[inline]
+    pub(super) fn mark_released(&self) {
+        let word = self.state.load(Ordering::Relaxed);
+        self.state
+            .store((word | STANDALONE) & !HAS_DEPENDENTS, Ordering::Relaxed);
+    }
+
     #[inline]
     pub(crate) fn is_open(&self) -> bool {
         self.state.load(Ordering::Acquire) & DONE_MASK == OPEN

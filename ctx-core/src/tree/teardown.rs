@@ -82,7 +82,11 @@ fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
                     release(&mut parent);
                     more.extend(release_merge(&mut parent));
                     next = parent.take_parent();
-                    // `parent` drops here with no parents: its `Drop` does nothing more.
+                    // `parent` drops here with nothing left to give back: its `Drop` returns at
+                    // once.
+                    if let Kind::Cancel(c) = &parent.kind {
+                        c.mark_released();
+                    }
                 }
             }
             NodeRef::Value(arc) => {

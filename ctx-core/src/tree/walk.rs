@@ -186,11 +186,22 @@ fn mark_done_and_take(
 /// and which `wake` drops whole: removing them one by one would only keep a free list that is
 /// never used again.
 fn push_children(taken: Taken, err: Error, cause: &Option<SharedCause>, stack: &mut Stack) -> Taken {
-    for weak in taken.children() {
-        // A child that fails to upgrade is being dropped; its drop finds us done and skips
-        // the slab (invariant 3).
-        if let Some(child) = weak.upgrade() {
-            stack.push((child, err, cause.clone()));
+    // A child that fails to upgrade is being dropped; its drop finds us done and skips the slab
+    // (invariant 3).
+    match &taken {
+        Taken::Nothing => {}
+        // A chain's level: its one child, inline (invariant 22).
+        Taken::Child(weak) => {
+            if let Some(child) = weak.upgrade() {
+                stack.push((child, err, cause.clone()));
+            }
+        }
+        Taken::Busy(busy) => {
+            for weak in busy.children.iter() {
+                if let Some(child) = weak.upgrade() {
+                    stack.push((child, err, cause.clone()));
+                }
+            }
         }
     }
     taken
