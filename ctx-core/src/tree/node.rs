@@ -678,6 +678,17 @@ pub(super) enum Taken {
     Busy(Box<Dependents>),
 }
 
+impl Taken {
+    /// The dependents part, if there was one (a first child's `Weak` is let go of here).
+    #[inline]
+    pub(super) fn into_busy(self) -> Option<Box<Dependents>> {
+        match self {
+            Taken::Busy(busy) => Some(busy),
+            Taken::Child(_) | Taken::Nothing => None,
+        }
+    }
+}
+
 #[inline]
 pub(super) fn count_node(_delta: isize) {
     #[cfg(feature = "test-util")]

@@ -29,7 +29,7 @@ type Stack = SmallVec<[(Arc<Node>, Error, Option<SharedCause>); 4]>;
 
 /// What a marked node gave up (to be woken and run once every lock is released), and the node;
 /// a few inline, as for `Stack`.
-type Settle = SmallVec<[(Taken, Option<Arc<Node>>); 4]>;
+type Settle = SmallVec<[(Option<Box<Dependents>>, Option<Arc<Node>>); 4]>;
 
 /// The walk's reading of its tree's clock, for the deadlines it meets (invariant 8). A user's
 /// clock is read before the walk changes anything (`Fixed`); the system clock, which is no user
@@ -103,7 +103,7 @@ pub(super) fn walk(
         // lock is released (invariant 5).
         leave_canceler(top.parent().get(), top_slot);
         leave_other(c, other_slot);
-        wake(taken, afters);
+        wake(taken.into_busy(), afters);
         return Some(0);
     }
 
@@ -185,16 +185,23 @@ fn mark_done_and_take(
 /// entries stay in the slab, which nobody else can reach any more (it was taken under the lock)
 /// and which `wake` drops whole: removing them one by one would only keep a free list that is
 /// never used again.
-fn push_children(taken: Taken, err: Error, cause: &Option<SharedCause>, stack: &mut Stack) -> Taken {
+fn push_children(
+    taken: Taken,
+    err: Error,
+    cause: &Option<SharedCause>,
+    stack: &mut Stack,
+) -> Option<Box<Dependents>> {
     // A child that fails to upgrade is being dropped; its drop finds us done and skips the slab
     // (invariant 3).
-    match &taken {
-        Taken::Nothing => {}
-        // A chain's level: its one child, inline (invariant 22).
+    match taken {
+        Taken::Nothing => None,
+        // A chain's level: its one child, inline (invariant 22). Its `Weak` goes here, with
+        // every lock released.
         Taken::Child(weak) => {
             if let Some(child) = weak.upgrade() {
                 stack.push((child, err, cause.clone()));
             }
+            None
         }
         Taken::Busy(busy) => {
             for weak in busy.children.iter() {
@@ -202,9 +209,9 @@ fn push_children(taken: Taken, err: Error, cause: &Option<SharedCause>, stack: &
                     stack.push((child, err, cause.clone()));
                 }
             }
+            Some(busy)
         }
     }
-    taken
 }
 
 // ===== settling =====
@@ -212,11 +219,8 @@ fn push_children(taken: Taken, err: Error, cause: &Option<SharedCause>, stack: &
 /// Stops the timer and the feed and wakes the waiters of a node marked done; its after-funcs
 /// go to `afters`, to run once the whole subtree is awake (its children's entries, if any are
 /// left, are simply released).
-fn wake(taken: Taken, afters: &mut Afters) {
-    let busy = match taken {
-        Taken::Busy(busy) => busy,
-        Taken::Child(_) | Taken::Nothing => return, // a first child's `Weak` goes here
-    };
+fn wake(taken: Option<Box<Dependents>>, afters: &mut Afters) {
+    let Some(busy) = taken else { return };
     let Dependents {
         children,
         entries,
