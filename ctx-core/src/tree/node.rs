@@ -489,7 +489,7 @@ pub(super) enum Held {
     Cause(SharedCause),
 }
 
-/// What depends on an open cancel node (`Held::dependents`).
+/// What depends on an open cancel node (`Held::Busy`): everything but a first child alone.
 #[derive(Default)]
 pub(super) struct Dependents {
     /// The cancel nodes attached below this one, held weakly (each frees itself when dropped):
