@@ -52,7 +52,7 @@ impl HandleCore {
 
     /// Gives up this clone (and, with the returned value, its strong reference); the node if
     /// this was the last clone of a live node, for the caller to cancel.
-    #[inline]
+    #[inline(always)]
     fn release(&mut self) -> Option<Arc<Node>> {
         let node = self.node.take()?;
         let c = node.expect_cancel();
