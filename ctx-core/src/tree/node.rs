@@ -616,6 +616,10 @@ impl Guarded {
     /// (invariant 2).
     #[inline]
     pub(super) fn take(&mut self, cause: Option<SharedCause>) -> Taken {
+        // The usual leaf: nothing to take and no cause to set.
+        if cause.is_none() && matches!(self.0, Held::Empty) {
+            return Taken::Nothing;
+        }
         match mem::replace(&mut self.0, cause.map_or(Held::Empty, Held::Cause)) {
             Held::Child(child) => Taken::Child(child),
             Held::Busy(busy) => Taken::Busy(busy),
