@@ -123,14 +123,16 @@
 //! # Unsafe code
 //!
 //! A context holds its root's clock by an uncounted pointer, so that deriving contexts from one
-//! root on many threads writes no shared cache line. That pointer is the crate's only `unsafe`
-//! code: a private module of `clock.rs`, whose safety argument is written there and holds
-//! whatever safe code outside it does (the pointer cannot be copied without `unsafe`), and the
-//! one place that copies it, the node constructor in `tree/node.rs`, which keeps the parent it
-//! copies from. The crate denies `unsafe` everywhere else, and its tests run under Miri.
-// `unsafe` is allowed in two places only: `clock::shared` (the clock pointer) and
+//! root on many threads writes no shared cache line. That pointer is one of the crate's two
+//! pieces of `unsafe` code: a private module of `clock.rs`, whose safety argument is written
+//! there and holds whatever safe code outside it does (the pointer cannot be copied without
+//! `unsafe`), and the one place that copies it, the node constructor in `tree/node.rs`, which
+//! keeps the parent it copies from. The other is `tree/thin.rs`, which keeps a value node's
+//! value inside its node behind a one-word pointer (its argument, too, holds in that file
+//! alone). The crate denies `unsafe` everywhere else, and its tests run under Miri.
+// `unsafe` is allowed in three places only: `clock::shared` (the clock pointer),
 // `tree/node.rs` (its copies, for a child that holds its parent: `Parent::with_clock`,
-// `clock_below`).
+// `clock_below`) and `tree/thin.rs` (a value node's one allocation).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1,7 +1,7 @@
 //! How many allocations the usual contexts cost, counted by this binary's allocator: a
 //! `with_cancel` or a `with_timeout` below a node without an earlier deadline is one node, one
 //! allocation (its deadline inline, `Timing::Own`); a deadline with a cause of its own, or one
-//! inherited from above, adds its boxed part.
+//! inherited from above, adds its boxed part. A `with_value` is one allocation, its value inline.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -77,6 +77,20 @@ fn the_usual_contexts_are_one_allocation() {
         allocations(|| root.with_timeout_cancel_cause(HOUR)),
         1,
         "with_timeout_cancel_cause (ctx-tower's request ctx)"
+    );
+    // A value child is one allocation, its value inside its node (`tree/thin.rs`), whatever the
+    // value's type.
+    assert_eq!(allocations(|| bg.with_value(7u64)), 1, "with_value of a u64");
+    assert_eq!(
+        allocations(|| open.with_value(String::new())),
+        1,
+        "with_value of an empty String, below an open parent"
+    );
+    let valued = root.with_value(1u8).with_value(2u16);
+    assert_eq!(
+        allocations(|| valued.with_value([0u64; 8])),
+        1,
+        "with_value of an array below a run of values"
     );
     // Below an open parent, the node and its entry in the parent's children (the slab's own
     // growth, when it grows): as many with a deadline as without.

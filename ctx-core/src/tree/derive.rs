@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::attach::attach;
-use super::node::{CancelNode, Fixed, Keyed, Kind, Node, NodeRef, Parent, Timing, ValueNode};
+use super::node::{CancelNode, Fixed, Kind, Node, NodeRef, Parent, Timing, ValueNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
 use crate::{Cause, Clock};
@@ -26,7 +26,7 @@ pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
 
 /// A child of `parent` carrying `value`, keyed by its type.
 pub(crate) fn derive_value<T: Any + Send + Sync>(parent: &NodeRef, value: T) -> NodeRef {
-    NodeRef::Value(ValueNode::new(parent, Keyed::boxed(value)))
+    NodeRef::Value(ValueNode::new(parent, value))
 }
 
 /// A child of `parent` that keeps its values but is never canceled and has no deadline.

@@ -31,7 +31,9 @@
 //!
 //! 1. Leaves, which know nothing of nodes. `entries.rs`: the two slabs of what depends on an
 //!    open cancel node (its children, one word each; its waiters and after-funcs), whose first
-//!    two places are inline. `word.rs`: the atomic words — a cancel
+//!    two places are inline. `thin.rs`: `ThinArc`, a header and a value of any type in one
+//!    allocation behind one word (a value node's; its `unsafe` argued in that file alone).
+//!    `word.rs`: the atomic words — a cancel
 //!    node's state word (open, or done and how, and its flags), its slot (`Slot`, `AtomicSlot`),
 //!    a merged node's second slot (`SecondSlot`), and a deadline that moves (`Moving`).
 //! 2. `node.rs`, the layout: every type a node is made of, with accessors and no behaviour. A
@@ -39,9 +41,9 @@
 //!    state word, handle count, slot, lock, and a deadline of its own: `Timing`); what only
 //!    some need is in `Fixed` (boxed in `Timing`), set at creation, and `Dependents`,
 //!    allocated under the lock when the first child, waiter, after-func, timer or feed
-//!    arrives. Value nodes (64 bytes), wraps (`WrapNode`), what the
-//!    engine asks of a foreign context (`Foreign`), bridges (`Bridge`, `Feed`), merges
-//!    (`Merge`).
+//!    arrives. Value nodes (`ValueNode`, its value after it in one allocation: 64 bytes with
+//!    a `u64`), wraps (`WrapNode`), what the engine asks of a foreign context (`Foreign`),
+//!    bridges (`Bridge`, `Feed`), merges (`Merge`).
 //! 3. `state.rs`: every `CancelNode` method — building one, reading its word and fixed part,
 //!    and changing the word (`mark`, `open_for_dependents`, the lock-free cancels of invariants
 //!    10 and 11).
@@ -209,7 +211,7 @@
 //!     `with_grace` (invariant 14's, shared with its other waiters), so the period starts on
 //!     time even if nobody waits on the parent; before that, a read that finds "the parent's
 //!     deadline plus the grace" passed asks the parent first. Model: `loom_moving`.
-//! 20. A value node's filter (`Keyed::seen`, set once in `ValueNode::new`) holds a bit for the
+//! 20. A value node's filter (`ValueNode::seen`, set once in `ValueNode::new`) holds a bit for the
 //!     key of every value node from it up to the *base* of its run, the first node above that
 //!     is not a value node; below a wrap or a `without_cancel` node (whose values a lookup must
 //!     ask for) it is all ones. So a lookup whose bit is clear may jump from any value node of
@@ -258,7 +260,7 @@ use crate::loom::lock;
 // The files, in layers: each imports only from its own layer or the ones above (see "Files"
 // in the module doc; `tests/layering.rs` fails on any cycle or import from below).
 //
-// 1. `entries`, `word`: leaves.
+// 1. `entries`, `thin`, `word`: leaves.
 // 2. `node`: the layout.
 // 3. `state`: every `CancelNode` method.
 // 4. `slots`, `foreign_calls`, `name`: one node at a time.
@@ -283,6 +285,7 @@ mod observe;
 mod slots;
 mod state;
 mod teardown;
+mod thin;
 mod trace;
 mod walk;
 mod word;

@@ -71,7 +71,7 @@ pub(crate) fn write_chain(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Re
 fn write_node(f: &mut fmt::Formatter<'_>, node: &NodeRef) -> fmt::Result {
     let node = match node {
         NodeRef::Node(n) => n,
-        NodeRef::Value(v) => return write!(f, ".WithValue({})", v.value.value.type_name()),
+        NodeRef::Value(v) => return write!(f, ".WithValue({})", v.type_name()),
     };
     match &node.kind {
         Kind::Root { todo: false, .. } => f.write_str("context.Background")?,

@@ -16,6 +16,7 @@ use std::time::Instant;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::{Children, Entries};
+use super::thin::ThinArc;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::word::Slot;
 use super::word::{AtomicSlot, Moving, SecondSlot};
@@ -44,7 +45,7 @@ pub(super) enum Entry {
 #[derive(Clone)]
 pub(crate) enum NodeRef {
     Node(Arc<Node>),
-    Value(Arc<ValueNode>),
+    Value(ThinArc<ValueNode>),
 }
 
 /// A node's parent.
@@ -122,15 +123,29 @@ pub(crate) struct Node {
     pub(crate) kind: Kind,
 }
 
-/// A value node (`with_value`): 64 bytes with the `Arc`'s counts, plus its boxed value with
-/// what a lookup compares (`Keyed`). Its deadline is its parent's: `NodeRef::deadline` looks it up.
+/// A value node (`with_value`): this header and the value after it, in one allocation
+/// (`ThinArc`, one word; 64 bytes with a `u64` value). Its deadline is its parent's:
+/// `NodeRef::deadline` looks it up.
+///
+/// What a lookup compares comes first, in one word read with no call:
+///
+/// * `digest`: 32 bits of the [`digest`] of the value's key (the `TypeId` of its type,
+///   [`short_digest`]). Equal digests are confirmed by the full key (`ThinArc::key`, or the
+///   downcast of a typed lookup) before a value is returned.
+/// * `seen`: a 32-bit filter of the keys of this value node and of every value node above it up
+///   to the first node that is not one (the *base* of the run), one bit per key ([`key_bit`]). A
+///   lookup whose bit is clear skips the rest of the run in one step, to the base, which is then
+///   the node's source (a cancel node, which holds no values) or none (a root above: no values).
+///   Below a wrap or a `without_cancel` node, whose values a lookup must ask for, it is all ones
+///   (see `ValueNode::new`): every lookup walks.
 pub(crate) struct ValueNode {
+    pub(crate) digest: u32,
+    pub(crate) seen: u32,
     /// The parent's clock, copied (invariant 12; private, as `Node::clock`).
     clock: NodeClock,
     /// Set once at creation; taken only while the node is being dropped (iterative unlink),
     /// together with `clock` (`take_parent`).
     parent: Parent,
-    pub(crate) value: Box<Keyed<dyn Value>>,
     /// The nearest cancel node above: this node's `err()` and `done()`.
     pub(crate) source: Option<Arc<Node>>,
 }
@@ -156,44 +171,6 @@ pub(crate) enum Kind {
     WithoutCancel,
     /// Boxed: wraps are rare, and inline they would make every node bigger.
     Wrap(Box<WrapNode>),
-}
-
-/// A value stored by `with_value` (as `Keyed<dyn Value>`), which names its type for
-/// `Display`.
-pub(crate) trait Value: Any + Send + Sync {
-    fn type_name(&self) -> &'static str;
-    /// The value's key: the `TypeId` of its type (called through the vtable, so never the
-    /// key of a reference or a box of it).
-    fn key(&self) -> TypeId;
-}
-
-impl<T: Any + Send + Sync> Value for T {
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
-    }
-    fn key(&self) -> TypeId {
-        TypeId::of::<T>()
-    }
-}
-
-/// A value with what a lookup compares in front of it, in one box: a lookup reads the two words
-/// with one load of the box and no call, and the value node needs one fat pointer for all three.
-///
-/// * `digest`: 32 bits of the [`digest`] of the value's key (the `TypeId` of its type,
-///   [`Keyed::short`]). Equal digests are confirmed by the full key (a call through the
-///   vtable: `Value::key`, or the downcast of a typed lookup) before a value is returned.
-/// * `seen`: a 32-bit filter of the keys of this value node and of every value node above it up to the
-///   first node that is not one (the *base* of the run), one bit per key ([`Keyed::bit`]). A
-///   lookup whose bit is clear skips the rest of the run in one step, to the base, which is then
-///   the node's source (a cancel node, which holds no values) or none (a root above: no values).
-///   Below a wrap or a `without_cancel` node, whose values a lookup must ask for, it is all ones
-///   (see `ValueNode::new`): every lookup walks.
-///
-/// The two are one word (written by one store); a `u64` value's box is 16 bytes.
-pub(crate) struct Keyed<T: ?Sized> {
-    pub(crate) digest: u32,
-    pub(crate) seen: u32,
-    pub(crate) value: T,
 }
 
 /// A key's 64-bit digest (the `TypeId`'s own hash, mixed once so that its top bits are good).
@@ -224,32 +201,16 @@ pub(crate) fn digest(key: TypeId) -> u64 {
     h.finish()
 }
 
-impl<T: ?Sized> Keyed<T> {
-    /// The bit of the key with this digest in a `seen` filter.
-    #[inline]
-    pub(crate) fn bit(digest: u64) -> u32 {
-        1 << ((digest >> 27) & 31)
-    }
-
-    /// The 32 bits of the key's digest that `Keyed::digest` keeps (the best mixed).
-    #[inline]
-    pub(crate) fn short(digest: u64) -> u32 {
-        (digest >> 32) as u32
-    }
+/// The bit of the key with this digest in a `seen` filter.
+#[inline]
+pub(crate) fn key_bit(digest: u64) -> u32 {
+    1 << ((digest >> 27) & 31)
 }
 
-impl Keyed<dyn Value> {
-    /// `value`, keyed by its type, its filter holding its own key only (`ValueNode::new` adds
-    /// what is above).
-    #[inline]
-    pub(crate) fn boxed<T: Any + Send + Sync>(value: T) -> Box<Keyed<dyn Value>> {
-        let digest = digest(TypeId::of::<T>());
-        Box::new(Keyed {
-            digest: Keyed::<T>::short(digest),
-            seen: Keyed::<T>::bit(digest),
-            value,
-        })
-    }
+/// The 32 bits of the key's digest that `ValueNode::digest` keeps (the best mixed).
+#[inline]
+pub(crate) fn short_digest(digest: u64) -> u32 {
+    (digest >> 32) as u32
 }
 
 pub(crate) struct WrapNode {
@@ -802,29 +763,36 @@ impl Node {
 }
 
 impl ValueNode {
-    /// A value node below `parent` carrying `value` (`Keyed::boxed` below `parent`).
-    pub(crate) fn new(parent: &NodeRef, mut value: Box<Keyed<dyn Value>>) -> Arc<ValueNode> {
+    /// A value node below `parent` carrying `value`, keyed by its type.
+    #[inline]
+    pub(crate) fn new<T: Any + Send + Sync>(parent: &NodeRef, value: T) -> ThinArc<ValueNode> {
         count_node(1);
+        let full = digest(TypeId::of::<T>());
+        let mut seen = key_bit(full);
         let (held, clock) = Parent::with_clock(Some(parent));
-        // The filter (`Keyed::seen`): the parent's added if it is a value node; all ones below a
+        // The filter (`seen`): the parent's added if it is a value node; all ones below a
         // node whose values a lookup must ask for; as it is below a cancel node or a root, which
         // hold none (matched on what `with_clock` matched: nothing more to read below a
         // process-wide root).
         match &held {
-            Parent::Node(NodeRef::Value(p)) => value.seen |= p.value.seen,
+            Parent::Node(NodeRef::Value(p)) => seen |= p.seen,
             Parent::Node(NodeRef::Node(n)) => {
                 if let Kind::Wrap(_) | Kind::WithoutCancel = n.kind {
-                    value.seen = u32::MAX;
+                    seen = u32::MAX;
                 }
             }
             Parent::None | Parent::Background | Parent::Todo => {}
         }
-        Arc::new(ValueNode {
-            clock,
-            parent: held,
+        ThinArc::new(
+            ValueNode {
+                digest: short_digest(full),
+                seen,
+                clock,
+                parent: held,
+                source: parent.source().cloned(),
+            },
             value,
-            source: parent.source().cloned(),
-        })
+        )
     }
 
     /// The node's parent.
@@ -909,7 +877,7 @@ impl NodeRef {
     pub(super) fn is_shared(&self) -> bool {
         match self {
             NodeRef::Node(n) => Arc::strong_count(n) > 1,
-            NodeRef::Value(v) => Arc::strong_count(v) > 1,
+            NodeRef::Value(v) => v.count() > 1,
         }
     }
 
@@ -918,14 +886,14 @@ impl NodeRef {
     pub(crate) fn addr(&self) -> usize {
         match self {
             NodeRef::Node(n) => Arc::as_ptr(n) as *const () as usize,
-            NodeRef::Value(v) => Arc::as_ptr(v) as *const () as usize,
+            NodeRef::Value(v) => v.as_ptr() as usize,
         }
     }
 
     pub(crate) fn ptr_eq(&self, other: &NodeRef) -> bool {
         match (self, other) {
             (NodeRef::Node(a), NodeRef::Node(b)) => Arc::ptr_eq(a, b),
-            (NodeRef::Value(a), NodeRef::Value(b)) => Arc::ptr_eq(a, b),
+            (NodeRef::Value(a), NodeRef::Value(b)) => ThinArc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -947,20 +915,14 @@ mod tests {
         mem::size_of::<T>() + 2 * mem::size_of::<usize>()
     }
 
-    /// Issue 11's layout targets: a cancel node is one allocation of at most 96 bytes, a value
-    /// node one of at most 64 (plus its boxed value); a `Slot` is one word, as is
+    /// The layout targets: a cancel node is one allocation of at most 96 bytes (issue 11), a
+    /// value node holding a `u64` one of at most 72 (issue 21: 64); a `Slot` is one word, as is
     /// `Option<Slot>`.
     #[test]
     fn sizes() {
         assert!(arc_size::<Node>() <= 96, "node: {} bytes", arc_size::<Node>());
-        assert!(
-            arc_size::<ValueNode>() <= 64,
-            "value node: {} bytes",
-            arc_size::<ValueNode>()
-        );
-        // A value's box: its digest and filter (`Keyed`), one word, then the value: 16 bytes for
-        // a `u64`.
-        assert_eq!(mem::size_of::<Keyed<u64>>(), 16);
+        let value_node = super::super::thin::alloc_size::<ValueNode, u64>();
+        assert!(value_node <= 64, "value node: {value_node} bytes");
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
         assert_eq!(mem::size_of::<Parent>(), mem::size_of::<NodeRef>());
         assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<usize>());

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::end::err;
-use super::node::{Keyed, Kind, Node, NodeRef, Value, digest};
+use super::node::{Kind, Node, NodeRef, ValueNode, digest, key_bit, short_digest};
+use super::thin::ThinArc;
 use crate::{Cause, Error};
 
 /// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
@@ -112,7 +113,7 @@ fn moving_deadline(src: &Arc<Node>, mut d: Option<Instant>) -> Option<Instant> {
 /// asks this way); `value_of` is the typed lookup.
 #[inline]
 pub(crate) fn value_any(node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send + Sync)> {
-    lookup(node, key, |v| (v.key() == key).then_some(v as _), Some)
+    lookup(node, key, |v| (v.key() == key).then(|| v.as_any()), Some)
 }
 
 /// The value of type `T` at `node` or its nearest ancestor that has one (`Ctx::value`): as
@@ -120,23 +121,18 @@ pub(crate) fn value_any(node: &NodeRef, key: TypeId) -> Option<&(dyn Any + Send 
 #[inline]
 pub(crate) fn value_of<T: Any + Send + Sync>(node: &NodeRef) -> Option<&T> {
     let key = TypeId::of::<T>();
-    lookup(
-        node,
-        key,
-        |v| (v as &dyn Any).downcast_ref(),
-        |found| found.downcast_ref(),
-    )
+    lookup(node, key, |v| v.downcast_ref(), |found| found.downcast_ref())
 }
 
 /// The lookup: a loop, not a recursion (invariant 6 of `tree/mod.rs`). A run of value nodes
-/// whose filter (`Keyed::seen`) rules the key out is crossed in one step, to its base: a miss
+/// whose filter (`ValueNode::seen`) rules the key out is crossed in one step, to its base: a miss
 /// below a chain of values costs one step per run, not one per value. `hit` confirms a value
 /// whose digest is the key's; `foreign` takes what a wrapped context answered.
 #[inline]
 fn lookup<'a, R>(
     mut node: &'a NodeRef,
     key: TypeId,
-    hit: impl Fn(&'a dyn Value) -> Option<R>,
+    hit: impl Fn(&'a ThinArc<ValueNode>) -> Option<R>,
     foreign: impl FnOnce(&'a (dyn Any + Send + Sync)) -> Option<R>,
 ) -> Option<R> {
     // Up to the first value node, the key's digest is not needed (a runtime's clock, asked by
@@ -161,18 +157,17 @@ fn lookup<'a, R>(
 fn from_values<'a, R>(
     mut node: &'a NodeRef,
     key: TypeId,
-    hit: impl Fn(&'a dyn Value) -> Option<R>,
+    hit: impl Fn(&'a ThinArc<ValueNode>) -> Option<R>,
     foreign: impl FnOnce(&'a (dyn Any + Send + Sync)) -> Option<R>,
 ) -> Option<R> {
     let full = digest(key);
-    let (digest, bit) = (Keyed::<()>::short(full), Keyed::<()>::bit(full));
+    let (digest, bit) = (short_digest(full), key_bit(full));
     loop {
         let n = match node {
             NodeRef::Value(v) => {
-                let keyed = &*v.value;
-                if keyed.seen & bit != 0 {
-                    if keyed.digest == digest
-                        && let Some(found) = hit(&keyed.value)
+                if v.seen & bit != 0 {
+                    if v.digest == digest
+                        && let Some(found) = hit(v)
                     {
                         return Some(found);
                     }
@@ -220,7 +215,7 @@ mod tests {
     }
 
     fn bit<T: Any>() -> u32 {
-        super::Keyed::<()>::bit(super::digest(TypeId::of::<T>()))
+        super::key_bit(super::digest(TypeId::of::<T>()))
     }
 
     #[derive(Clone, Debug, PartialEq)]

@@ -89,11 +89,10 @@ fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
                     }
                 }
             }
-            NodeRef::Value(arc) => {
-                if Arc::strong_count(&arc) > 1 {
-                    continue;
-                }
-                if let Ok(mut parent) = Arc::try_unwrap(arc) {
+            NodeRef::Value(mut arc) => {
+                // The only handle: take the parent, and free the node (its `Drop` finds no
+                // parent left) as `arc` goes.
+                if let Some(parent) = arc.get_mut() {
                     next = parent.take_parent();
                 }
             }
