@@ -200,6 +200,21 @@ struct FloorNode {
     _rest: [u64; 11],
 }
 
+/// One read of the kernel's coarse monotonic clock, as ctx-core reads it to prove a deadline
+/// still ahead (`clock.rs`, `coarse`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn coarse_clock_read() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` through the pointer, which points at `ts`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    assert_eq!(rc, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Single operations, each with a Go twin of the same name in `benches/go/ops_test.go`.
 fn ops(c: &mut Criterion) {
     let mut g = c.benchmark_group("Ops");
@@ -267,10 +282,15 @@ fn ops(c: &mut Criterion) {
             drop(node);
         })
     });
-    // One read of the system clock (no Go twin): `with_timeout` + `cancel` must read it twice
-    // (at creation, and at the cancel, which is `DeadlineExceeded` if the deadline has passed
-    // even though nobody looked), so this bounds how cheap that row can be.
+    // One read of the system clock (no Go twin): `with_timeout` + `cancel` must read it at
+    // creation (`now + d`, exactly, as Go's `time.Now().Add(d)`), and at the cancel must know
+    // whether the deadline has passed (it is `DeadlineExceeded` then, even though nobody
+    // looked): a read of the kernel's coarse clock proves a deadline an hour away still ahead
+    // (`CoarseClockRead`, Linux). `AllocFloor` + `ClockRead` + `CoarseClockRead` is the least
+    // that row can cost.
     g.bench_function("ClockRead", |b| b.iter(std::time::Instant::now));
+    #[cfg(target_os = "linux")]
+    g.bench_function("CoarseClockRead", |b| b.iter(coarse_clock_read));
     g.bench_function("WithValue", |b| b.iter(|| black_box(&bg).with_value(7usize)));
     g.bench_function("ErrOpen", |b| b.iter(|| black_box(&parent).err()));
     let (closed, close) = bg.with_cancel();

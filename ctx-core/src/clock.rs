@@ -182,7 +182,143 @@ impl Clock for SystemClock {
 
 pub(crate) use self::shared::{NodeClock, SharedClock};
 
-/// How contexts hold their clock: the whole safety argument of the crate's only `unsafe` code.
+/// A cheap proof that a deadline on the system clock is still ahead, for the checks that ask
+/// "has it passed?" (`err()` of a context with a deadline, a cancel, a new context's deadline):
+/// [`ahead`](coarse::ahead) reads the kernel's coarse monotonic clock (one load of a page the
+/// kernel keeps, no hardware counter: a few ns where `Instant::now()` costs 20–25 here), and
+/// says yes only if even the latest time that reading allows is before the deadline. Otherwise
+/// the caller reads `Instant::now()` as before, so every answer is the one a full read gives.
+///
+/// Why it is sound: `Instant` is `CLOCK_MONOTONIC` on Linux (std's documented choice), and
+/// `CLOCK_MONOTONIC_COARSE` is the same clock as of the kernel's last tick: never ahead of it,
+/// behind by less than its resolution (`clock_getres`). Once per process we read the coarse
+/// clock (`c0`), then `Instant::now()` (`base`, which is at or after `c0`); later, with a
+/// coarse reading `c`, the time is at most `base + (c + resolution - c0)`. The margin is twice
+/// the resolution plus a millisecond, against a late tick. Where there is no coarse clock (not
+/// Linux) nothing is proven and every check reads `Instant::now()`.
+///
+/// The read is `libc`'s `clock_gettime` (the vDSO's, no system call), one `unsafe` call whose
+/// argument is below. Not `rustix`'s safe wrapper: its own vDSO parser faults under valgrind,
+/// which would take that tool away from every program that uses contexts.
+pub(crate) mod coarse {
+    use std::time::Instant;
+
+    /// Whether `deadline` is certainly still ahead of `Instant::now()` (`false`: maybe not).
+    #[inline]
+    pub(crate) fn ahead(deadline: Instant) -> bool {
+        imp::ahead(deadline)
+    }
+
+    #[cfg(target_os = "linux")]
+    mod imp {
+        use std::sync::OnceLock;
+        use std::time::{Duration, Instant};
+
+        /// What one calibration read: `Instant::now()` (`base`) read just after the coarse
+        /// clock (`c0`), and how far a coarse reading may lag behind (`slack`; `None`: it
+        /// cannot be trusted, prove nothing).
+        struct Base {
+            base: Instant,
+            c0: Duration,
+            slack: Option<Duration>,
+        }
+
+        static BASE: OnceLock<Base> = OnceLock::new();
+
+        /// Reads `CLOCK_MONOTONIC_COARSE`, or its resolution (`None`: it failed).
+        #[allow(unsafe_code)]
+        #[inline]
+        fn read(resolution: bool) -> Option<Duration> {
+            // Miri has no `clock_getres`: the coarsest tick Linux allows (`HZ` = 100).
+            if cfg!(miri) && resolution {
+                return Some(Duration::from_millis(10));
+            }
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: both calls write one `timespec` through the pointer they are given, which
+            // points at `ts`, a live local of that type; they keep no pointer.
+            let rc = unsafe {
+                if resolution {
+                    libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts)
+                } else {
+                    libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts)
+                }
+            };
+            let secs = u64::try_from(ts.tv_sec).ok()?;
+            let nanos = u32::try_from(ts.tv_nsec).ok().filter(|&n| n < 1_000_000_000)?;
+            (rc == 0).then(|| Duration::new(secs, nanos))
+        }
+
+        #[cold]
+        fn calibrate() -> Base {
+            let c0 = read(false);
+            let base = Instant::now();
+            // A resolution above 100 ms is no coarse clock worth the name: prove nothing.
+            let slack = read(true)
+                .filter(|r| *r <= Duration::from_millis(100))
+                .zip(c0)
+                .map(|(r, _)| 2 * r + Duration::from_millis(1));
+            Base {
+                base,
+                c0: c0.unwrap_or_default(),
+                slack,
+            }
+        }
+
+        #[inline]
+        pub(super) fn ahead(deadline: Instant) -> bool {
+            let b = BASE.get_or_init(calibrate);
+            let (Some(slack), Some(left)) = (b.slack, deadline.checked_duration_since(b.base)) else {
+                return false;
+            };
+            // The latest the time can be, as a distance from `base`.
+            read(false)
+                .and_then(|c| c.saturating_sub(b.c0).checked_add(slack))
+                .is_some_and(|latest| latest < left)
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    mod imp {
+        use std::time::Instant;
+
+        #[inline]
+        pub(super) fn ahead(_: Instant) -> bool {
+            false
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::time::{Duration, Instant};
+
+        use super::ahead;
+
+        /// Never "ahead" for a time already read: whatever it proves holds.
+        #[test]
+        fn a_time_already_read_is_never_ahead() {
+            for _ in 0..if cfg!(miri) { 100 } else { 100_000 } {
+                let now = Instant::now();
+                assert!(!ahead(now));
+                assert!(!ahead(now - Duration::from_millis(1)));
+            }
+        }
+
+        /// On Linux, a deadline an hour away is proven ahead without a full read.
+        #[test]
+        #[cfg_attr(not(target_os = "linux"), ignore = "no coarse clock here")]
+        fn a_far_deadline_is_proven_ahead() {
+            let far = Instant::now() + Duration::from_secs(3600);
+            assert!(ahead(far));
+            assert!(!ahead(Instant::now() + Duration::from_micros(10)));
+        }
+    }
+}
+
+/// How contexts hold their clock: the whole safety argument of this `unsafe` code (the crate's
+/// other is `tree/thin.rs`).
 ///
 /// A node keeps its clock in a [`NodeClock`]: one word. The few nodes that *own* the clock (a
 /// root made by `background_with_clock` or `todo_with_clock`, a wrap, a bridge) hold a counted
@@ -383,6 +519,17 @@ mod shared {
             match self.clock() {
                 None => Instant::now(),
                 Some(c) => c.now(),
+            }
+        }
+
+        /// Whether `deadline` has passed on this clock (`now() >= deadline`). On the system
+        /// clock a deadline that a coarse reading proves far away is answered without a full
+        /// read (`super::coarse`); a user's clock is asked its `now()`.
+        #[inline]
+        pub(crate) fn passed(&self, deadline: Instant) -> bool {
+            match self.clock() {
+                None => !super::coarse::ahead(deadline) && Instant::now() >= deadline,
+                Some(c) => c.now() >= deadline,
             }
         }
 

@@ -129,10 +129,12 @@
 //! `unsafe`), and the one place that copies it, the node constructor in `tree/node.rs`, which
 //! keeps the parent it copies from. The other is `tree/thin.rs`, which keeps a value node's
 //! value inside its node behind a one-word pointer (its argument, too, holds in that file
-//! alone). The crate denies `unsafe` everywhere else, and its tests run under Miri.
-// `unsafe` is allowed in three places only: `clock::shared` (the clock pointer),
+//! alone). Besides, `clock::coarse` makes one call into `libc` (a read of the kernel's coarse
+//! clock, on Linux). The crate denies `unsafe` everywhere else, and its tests run under Miri.
+// `unsafe` is allowed in four places only: `clock::shared` (the clock pointer),
 // `tree/node.rs` (its copies, for a child that holds its parent: `Parent::with_clock`,
-// `clock_below`) and `tree/thin.rs` (a value node's one allocation).
+// `clock_below`), `tree/thin.rs` (a value node's one allocation) and `clock::coarse` (the
+// `clock_gettime` call).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

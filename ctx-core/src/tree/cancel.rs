@@ -126,7 +126,7 @@ fn expired_first(node: &Arc<Node>) -> bool {
         return true;
     }
     if let Some(d) = node.deadline()
-        && node.clock().now() >= d
+        && node.clock().passed(d)
     {
         expire(node);
         return true;

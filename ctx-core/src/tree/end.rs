@@ -97,7 +97,7 @@ fn err_slow(node: &Arc<Node>) -> Option<Error> {
         return Some(e);
     }
     let d = node.deadline()?;
-    if node.clock().now() < d {
+    if !node.clock().passed(d) {
         return None;
     }
     expire(node);
@@ -232,7 +232,7 @@ pub(super) fn poll_moving(node: &Arc<Node>, m: &Moving) -> bool {
 #[inline]
 pub(super) fn check_deadline(node: &Arc<Node>) {
     if let Some(d) = node.deadline()
-        && node.clock().now() >= d
+        && node.clock().passed(d)
     {
         expire(node);
     }
