@@ -41,8 +41,11 @@ fn idle_touch(c: &mut Criterion) {
         })
     });
 
-    let (_ctx, idle) = Ctx::background().with_idle_timeout(IDLE);
+    let (ctx, idle) = Ctx::background().with_idle_timeout(IDLE);
     g.bench_function("touch (system clock)", |b| b.iter(|| black_box(&idle).touch()));
+    // The check a worker makes between two pieces of work: its deadline (a minute away) is
+    // proven ahead by a coarse clock read on Linux, with no full `Instant::now()`.
+    g.bench_function("err (open, system clock)", |b| b.iter(|| black_box(&ctx).err()));
 
     let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
     let (_clock_ctx, clock_idle) = root.with_idle_timeout(IDLE);

@@ -193,8 +193,9 @@ pub(crate) use self::shared::{NodeClock, SharedClock};
 /// `CLOCK_MONOTONIC_COARSE` is the same clock as of the kernel's last tick: never ahead of it,
 /// behind by less than its resolution (`clock_getres`). Once per process we read the coarse
 /// clock (`c0`), then `Instant::now()` (`base`, which is at or after `c0`); later, with a
-/// coarse reading `c`, the time is at most `base + (c + resolution - c0)`. The margin is twice
-/// the resolution plus a millisecond, against a late tick. Where there is no coarse clock (not
+/// coarse reading `c`, the time is at most `base + (c + resolution - c0)`, kept as one
+/// `Instant`, `origin = base - c0 + slack`, so that a check is one read, one addition and one
+/// comparison. The slack is twice the resolution plus a millisecond, against a late tick. Where there is no coarse clock (not
 /// Linux) nothing is proven and every check reads `Instant::now()`.
 ///
 /// The read is `libc`'s `clock_gettime` (the vDSO's, no system call), one `unsafe` call whose
@@ -214,16 +215,12 @@ pub(crate) mod coarse {
         use std::sync::OnceLock;
         use std::time::{Duration, Instant};
 
-        /// What one calibration read: `Instant::now()` (`base`) read just after the coarse
-        /// clock (`c0`), and how far a coarse reading may lag behind (`slack`; `None`: it
-        /// cannot be trusted, prove nothing).
-        struct Base {
-            base: Instant,
-            c0: Duration,
-            slack: Option<Duration>,
-        }
-
-        static BASE: OnceLock<Base> = OnceLock::new();
+        /// The `Instant` a coarse reading of zero stands for, at the latest: `base - c0 +
+        /// slack`, from one calibration (`Instant::now()`, `base`, read just after the coarse
+        /// clock, `c0`; `slack`: how far a coarse reading may lag). So a coarse reading `c`
+        /// allows no time after `origin + c`. `None`: the coarse clock cannot be trusted here,
+        /// prove nothing.
+        static ORIGIN: OnceLock<Option<Instant>> = OnceLock::new();
 
         /// Reads `CLOCK_MONOTONIC_COARSE`, or its resolution (`None`: it failed).
         #[allow(unsafe_code)]
@@ -252,31 +249,24 @@ pub(crate) mod coarse {
         }
 
         #[cold]
-        fn calibrate() -> Base {
-            let c0 = read(false);
+        fn calibrate() -> Option<Instant> {
+            let c0 = read(false)?;
             let base = Instant::now();
             // A resolution above 100 ms is no coarse clock worth the name: prove nothing.
-            let slack = read(true)
-                .filter(|r| *r <= Duration::from_millis(100))
-                .zip(c0)
-                .map(|(r, _)| 2 * r + Duration::from_millis(1));
-            Base {
-                base,
-                c0: c0.unwrap_or_default(),
-                slack,
-            }
+            let resolution = read(true).filter(|r| *r <= Duration::from_millis(100))?;
+            let slack = 2 * resolution + Duration::from_millis(1);
+            base.checked_sub(c0)?.checked_add(slack)
         }
 
         #[inline]
         pub(super) fn ahead(deadline: Instant) -> bool {
-            let b = BASE.get_or_init(calibrate);
-            let (Some(slack), Some(left)) = (b.slack, deadline.checked_duration_since(b.base)) else {
+            let Some(origin) = *ORIGIN.get_or_init(calibrate) else {
                 return false;
             };
-            // The latest the time can be, as a distance from `base`.
+            // The latest the time can be.
             read(false)
-                .and_then(|c| c.saturating_sub(b.c0).checked_add(slack))
-                .is_some_and(|latest| latest < left)
+                .and_then(|c| origin.checked_add(c))
+                .is_some_and(|latest| latest < deadline)
         }
     }
 
@@ -531,6 +521,14 @@ mod shared {
                 None => !super::coarse::ahead(deadline) && Instant::now() >= deadline,
                 Some(c) => c.now() >= deadline,
             }
+        }
+
+        /// Whether `deadline` is proven still ahead without a full read: on the system clock,
+        /// by a coarse reading (`super::coarse`); a user's clock proves nothing (`false`: ask
+        /// `now()`).
+        #[inline]
+        pub(crate) fn proves_ahead(&self, deadline: Instant) -> bool {
+            self.is_system() && super::coarse::ahead(deadline)
         }
 
         /// The system clock (`Instant::now()`, no user code).

@@ -185,6 +185,11 @@ fn poll_bridge_slow(node: &Arc<Node>, b: &Bridge, feeder_open: bool) -> Option<E
 /// The lazy check of an open moving node (`err()`, a cancel, a walk's climb, its timer): ends
 /// it if its deadline has passed. `true` if it is done now.
 pub(super) fn poll_moving(node: &Arc<Node>, m: &Moving) -> bool {
+    // A deadline the clock proves still ahead has not passed, whichever the span (a sealed one
+    // has: it was sealed at or after it).
+    if m.deadline().is_some_and(|d| node.clock().proves_ahead(d)) {
+        return false;
+    }
     let now = node.clock().now();
     let outcome = match m.span() {
         Span::Idle(_) => {
