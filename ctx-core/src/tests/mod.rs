@@ -14,6 +14,8 @@ mod loom_moving;
 #[cfg(loom)]
 mod loom_relay;
 #[cfg(loom)]
+mod loom_thin;
+#[cfg(loom)]
 mod loom_tree;
 #[cfg(loom)]
 mod loom_wake;

@@ -307,6 +307,8 @@ use self::node::Entry;
 pub(crate) use self::node::Kind;
 pub(crate) use self::node::{Feed, Foreign, Node, NodeRef};
 pub(crate) use self::observe::{ctx_cause, ctx_deadline, ctx_err, value_any, value_of};
+#[cfg(all(test, loom))]
+pub(crate) use self::thin::ThinArc;
 pub(crate) use self::trace::Site;
 pub(crate) use self::walk::run_after;
 pub(crate) use self::word::Slot;

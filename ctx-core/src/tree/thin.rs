@@ -26,6 +26,9 @@
 //!    value is a `T` (1), at the offset the table records.
 //! 5. `H` and every value are `Send + Sync` (the bounds of `new`), so sharing a handle across
 //!    threads shares nothing else.
+//!
+//! The count's protocol (2, 3) is modelled by `tests/loom_thin.rs` (clones dropped on several
+//! threads, `get_mut` against a clone), and the unit tests below run under Miri.
 
 #![allow(unsafe_code)]
 
@@ -34,7 +37,8 @@ use std::marker::PhantomData;
 use std::mem;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+
+use crate::loom::{AtomicUsize, Ordering, fence};
 
 /// A shared `H` followed by a value whose type is erased, in one allocation (see the module's
 /// doc for the argument that makes its `unsafe` sound).
@@ -245,7 +249,7 @@ unsafe impl<H: Send + Sync> Send for ThinArc<H> {}
 // SAFETY: as `Send`.
 unsafe impl<H: Send + Sync> Sync for ThinArc<H> {}
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
