@@ -506,6 +506,14 @@ why["ctx-tower ServerLayer"] = (
     "taken and given back, and the tokio root's clock is read through it), no cause, and no "
     "rules for bodies a server never sends. benches/NOTES.md (ctx-tower) has the instruction "
     "breakdown.")
+_loop = crit("Ops/LoopBaseline")
+for _op in ("ErrOpen", "ErrCanceled", "IsDoneOpen", "IsDoneCanceled"):
+    why[_op] = (
+        "One load of the node's state word and a test, inlined (no call, no lock, no clock): "
+        "nothing to take out. A miss here is the machine's speed"
+        + (f" (criterion's own loop around it, `Ops/LoopBaseline`, is {fmt_ns(_loop.mid)} in "
+           "this run)" if _loop else "")
+        + "; compare the run's other single operations with their earlier runs.")
 why["tokio-util: "] = (
     "These rows create, cancel or drop children of open parents: ctx takes the parent's lock "
     "to attach a child and again to detach it, and a cancel walk locks each level — as "

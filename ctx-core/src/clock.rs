@@ -195,8 +195,9 @@ pub(crate) use self::shared::{NodeClock, SharedClock};
 /// clock (`c0`), then `Instant::now()` (`base`, which is at or after `c0`); later, with a
 /// coarse reading `c`, the time is at most `base + (c + resolution - c0)`, kept as one
 /// `Instant`, `origin = base - c0 + slack`, so that a check is one read, one addition and one
-/// comparison. The slack is twice the resolution plus a millisecond, against a late tick. Where there is no coarse clock (not
-/// Linux) nothing is proven and every check reads `Instant::now()`.
+/// comparison. The slack is twice the resolution plus a millisecond, against a late tick. Where
+/// there is no coarse clock (not Linux) nothing is proven and every check reads
+/// `Instant::now()`.
 ///
 /// The read is `libc`'s `clock_gettime` (the vDSO's, no system call), one `unsafe` call whose
 /// argument is below. Not `rustix`'s safe wrapper: its own vDSO parser faults under valgrind,
@@ -308,7 +309,7 @@ pub(crate) mod coarse {
 }
 
 /// How contexts hold their clock: the whole safety argument of this `unsafe` code (the crate's
-/// other is `tree/thin.rs`).
+/// others are `tree/thin.rs` and `coarse`'s one `libc` call above).
 ///
 /// A node keeps its clock in a [`NodeClock`]: one word. The few nodes that *own* the clock (a
 /// root made by `background_with_clock` or `todo_with_clock`, a wrap, a bridge) hold a counted

@@ -123,7 +123,7 @@
 //! # Unsafe code
 //!
 //! A context holds its root's clock by an uncounted pointer, so that deriving contexts from one
-//! root on many threads writes no shared cache line. That pointer is one of the crate's two
+//! root on many threads writes no shared cache line. That pointer is one of the crate's
 //! pieces of `unsafe` code: a private module of `clock.rs`, whose safety argument is written
 //! there and holds whatever safe code outside it does (the pointer cannot be copied without
 //! `unsafe`), and the one place that copies it, the node constructor in `tree/node.rs`, which

@@ -9,9 +9,10 @@
 //! # Safety argument (this module alone)
 //!
 //! 1. The only way to make a `ThinArc<H>` is [`ThinArc::new`], which boxes an `Inner<H, T>`
-//!    whose header's `vtable` is `VTable::of::<H, T>()`, and keeps the box's pointer cast to
+//!    whose header's `vtable` is `Table::<H, T>::VTABLE`, and keeps the box's pointer cast to
 //!    its first field (`#[repr(C)]`: at offset 0), so with provenance over the whole `Inner`.
-//!    The fields are private and never written after that, but for the count. So every
+//!    The fields are private; after that only the count is written, and the head through
+//!    `get_mut` (point 3), never the pointer, the table or the value. So every
 //!    `ThinArc` points at a live `Inner<H, T>` whose `T` is the one its table was made for.
 //! 2. Each `ThinArc` owns one count of `count`: `clone` adds one (`Relaxed`, as `Arc`: the one
 //!    it clones from keeps the allocation alive meanwhile), and `drop` takes one off
@@ -94,10 +95,10 @@ impl<H, T: Any + Send + Sync> Table<H, T> {
     unsafe fn as_any(p: NonNull<u8>) -> NonNull<dyn Any + Send + Sync> {
         let inner = p.cast::<Inner<H, T>>().as_ptr();
         // SAFETY: by the caller's promise, `inner` is live; this only computes a field's
-        // address (no reference is made).
-        let value: *mut T = unsafe { &raw mut (*inner).value };
+        // address (no reference is made). Only `&` is ever made from it (point 3).
+        let value: *const T = unsafe { &raw const (*inner).value };
         // SAFETY: a field's address within a live allocation is not null.
-        unsafe { NonNull::new_unchecked(value as *mut (dyn Any + Send + Sync)) }
+        unsafe { NonNull::new_unchecked(value.cast_mut() as *mut (dyn Any + Send + Sync)) }
     }
 
     /// # Safety
