@@ -123,13 +123,13 @@
 //! # Unsafe code
 //!
 //! A context holds its root's clock by an uncounted pointer, so that deriving contexts from one
-//! root on many threads writes no shared cache line. That pointer is one of the crate's
-//! pieces of `unsafe` code: a private module of `clock.rs`, whose safety argument is written
+//! root on many threads writes no shared cache line. That pointer is the first of the crate's
+//! three pieces of `unsafe` code: a private module of `clock.rs`, whose safety argument is written
 //! there and holds whatever safe code outside it does (the pointer cannot be copied without
 //! `unsafe`), and the one place that copies it, the node constructor in `tree/node.rs`, which
-//! keeps the parent it copies from. The other is `tree/thin.rs`, which keeps a value node's
+//! keeps the parent it copies from. The second is `tree/thin.rs`, which keeps a value node's
 //! value inside its node behind a one-word pointer (its argument, too, holds in that file
-//! alone). Besides, `clock::coarse` makes one call into `libc` (a read of the kernel's coarse
+//! alone); the third, one call into `libc` in `clock::coarse` (a read of the kernel's coarse
 //! clock, on Linux). The crate denies `unsafe` everywhere else, and its tests run under Miri.
 // `unsafe` is allowed in four places only: `clock::shared` (the clock pointer),
 // `tree/node.rs` (its copies, for a child that holds its parent: `Parent::with_clock`,
