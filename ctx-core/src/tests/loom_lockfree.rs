@@ -160,3 +160,56 @@ fn handle_drop_vs_parent_walk_marks_the_child_once() {
         assert_eq!(children(&parent), 0);
     });
 }
+
+/// A parent's walk without a cause marks a leaf child with one compare-exchange (invariant 10),
+/// against a waiter registering on the child and a grandchild attaching to it (both give the
+/// child dependents): either goes first. The waiter is woken or finds the child done, the
+/// grandchild is canceled or born done, and nothing stays registered.
+#[test]
+fn parent_walk_marks_a_leaf_lock_free_vs_waiter_and_attach() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    loom::model(|| {
+        let (parent, cancel_parent) = Ctx::background().with_cancel();
+        let (child, _child_handle) = parent.with_cancel();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let c = child.clone();
+        let t = thread::spawn(move || {
+            let mut done = c.done();
+            let first = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
+            drop(waker);
+            let grandchild = c.with_cancel();
+            (first, done, grandchild)
+        });
+        cancel_parent.cancel();
+        let (first, mut done, (grandchild, _gh)) = t.join().unwrap();
+        if first.is_pending() {
+            assert_eq!(count.0.load(Ordering::SeqCst), 1, "registered waker not woken");
+        }
+        let noop = Waker::noop();
+        assert_eq!(
+            Pin::new(&mut done).poll(&mut Context::from_waker(noop)),
+            Poll::Ready(Error::Canceled)
+        );
+        assert_eq!(child.err(), Some(Error::Canceled));
+        assert_eq!(
+            child.cause().unwrap().downcast_ref::<Error>(),
+            Some(&Error::Canceled)
+        );
+        assert_eq!(grandchild.err(), Some(Error::Canceled));
+        assert_eq!(children(&parent), 0);
+        assert_eq!(children(&child), 0);
+        drop((done, child, grandchild));
+        assert_eq!(Arc::strong_count(&count), 1, "a waker outlived the node");
+    });
+}

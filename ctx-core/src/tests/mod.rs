@@ -29,3 +29,5 @@ mod inline_child;
 mod merge;
 #[cfg(not(loom))]
 mod moving;
+#[cfg(not(loom))]
+mod walk;

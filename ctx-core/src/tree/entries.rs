@@ -310,9 +310,16 @@ impl<T> Children<T> {
     }
 
     /// How many places the storage holds.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(super) fn capacity(&self) -> usize {
         1 + self.rest.capacity()
+    }
+
+    /// At least as many as there are children (the places taken or free), for a caller that
+    /// reserves room for them all at once.
+    #[inline]
+    pub(super) fn places(&self) -> usize {
+        1 + self.rest.len()
     }
 
     /// The children, in key order.

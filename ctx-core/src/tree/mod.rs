@@ -119,7 +119,9 @@
 //!     `open_for_dependents` sees the node done and nothing is added (invariant 3); if
 //!     `open_for_dependents`, the cancel's compare-exchange fails and it takes the lock, where it
 //!     finds what was added. So nothing is added to a done node and nothing added is missed. Once
-//!     `HAS_DEPENDENTS`, a node is marked only under its lock. Model: `loom_lockfree`.
+//!     `HAS_DEPENDENTS`, a node is marked only under its lock. A cancel walk marks each node it
+//!     reaches that way too when it carries no cause (a leaf: the usual child of a wide parent,
+//!     the end of a chain), taking its slots as the locked mark does. Model: `loom_lockfree`.
 //! 11. A cancel node built by `derive_cancel`'s fast paths (a child of a root, with no deadline
 //!     or with one of its own that the caller's clock reading shows ahead) carries `STANDALONE`
 //!     in its state word from birth, never cleared: it has no second parent, bridge or moving
@@ -334,10 +336,17 @@ pub(crate) fn child_count(node: &NodeRef) -> usize {
 }
 
 /// Whether a cancel node has allocated its dependents part (invariant 22).
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn has_dependents_part(node: &NodeRef) -> bool {
     node.source()
         .is_some_and(|c| lock(&c.expect_cancel().inner).dependents_ref().is_some())
+}
+
+/// Holds the lock of a ctx's cancel node until the returned guard is dropped.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn hold_lock(node: &NodeRef) -> impl Sized + '_ {
+    let c = node.source().expect("a cancel node");
+    lock(&c.expect_cancel().inner)
 }
 
 #[cfg(all(test, loom))]

@@ -114,6 +114,7 @@ pub(super) fn walk(
     let mut now = now.expect("ctx-core: internal error: clock not read before the walk");
     let mut merged = Vec::new();
     done.push((push_children(taken, err, &for_children, &mut stack), None));
+    done.reserve(stack.len()); // each child is marked and settled, at least
     while let Some((node, err, cause)) = stack.pop() {
         let c = node.expect_cancel();
         if c.resolved_after_walk() {
@@ -126,20 +127,34 @@ pub(super) fn walk(
             _ => (err, cause),
         };
         let Outcome { err, cause } = deadline_first(&node, &mut now, err, cause);
-        let taken = {
+        // A node that nothing has ever depended on (a leaf: the usual child of a wide parent,
+        // the end of a chain), with no cause to publish, is marked as the top is: one
+        // compare-exchange, no lock (invariant 10). It holds nothing to take.
+        let lock_free = if cause.is_none() {
+            match c.finish_lock_free(err, false) {
+                LockFree::Marked => true,
+                LockFree::WasDone => continue, // whoever marked it took its slots
+                LockFree::HasDependents => false,
+            }
+        } else {
+            false
+        };
+        let taken = if lock_free {
+            Taken::Nothing
+        } else {
             let mut g = lock(&c.inner);
             let Some(taken) = mark_done_and_take(c, &mut g, err, cause.clone()) else {
                 continue; // done already; whoever marked it took its slots
             };
-            drop(g);
-            if c.merge().is_some() {
-                // Reached through one of its two cancelers: it leaves both (invariant 9).
-                merged.push(take_slots(&node));
-            } else {
-                c.slot.take(); // our canceler's slab is gone (invariant 3)
-            }
             taken
         };
+        // Whoever marked the node takes its slots (invariants 4 and 9); no lock is held.
+        if c.merge().is_some() {
+            // Reached through one of its two cancelers: it leaves both (invariant 9).
+            merged.push(take_slots(&node));
+        } else {
+            c.slot.take(); // our canceler's slab is gone (invariant 3)
+        }
         done.push((push_children(taken, err, &cause, &mut stack), Some(node)));
     }
 
@@ -204,6 +219,7 @@ fn push_children(
             None
         }
         Taken::Busy(busy) => {
+            stack.reserve(busy.children.places()); // one allocation for a wide node, not a series
             for weak in busy.children.iter() {
                 if let Some(child) = weak.upgrade() {
                     stack.push((child, err, cause.clone()));
