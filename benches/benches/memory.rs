@@ -83,6 +83,14 @@ fn ctx_rows(rows: &mut Vec<Row>) {
         let mut done = black_box(&parent).done();
         let _ = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
     }));
+    // A ctx one task waits on: the node and what it allocates for its first waiter.
+    rows.push(per_op("ctx", "WithCancel+wait+cancel", ops, || {
+        let (ctx, cancel) = black_box(&bg).with_cancel();
+        let mut done = ctx.done();
+        let _ = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
+        cancel.cancel();
+        drop(black_box((done, ctx)));
+    }));
     rows.push(per_op("ctx", "AfterFunc+stop", ops, || {
         let stop = black_box(&parent).after_func(|| {});
         assert!(stop.stop());
@@ -126,6 +134,16 @@ fn token_rows(rows: &mut Vec<Row>) {
         let fut = black_box(&parent).cancelled();
         let mut fut = std::pin::pin!(fut);
         let _ = fut.as_mut().poll(&mut Context::from_waker(&waker));
+    }));
+    rows.push(per_op("tokio-util", "WithCancel+wait+cancel", ops, || {
+        let token = CancellationToken::new();
+        {
+            let fut = token.cancelled();
+            let mut fut = std::pin::pin!(fut);
+            let _ = fut.as_mut().poll(&mut Context::from_waker(&waker));
+            token.cancel();
+        }
+        drop(black_box(token));
     }));
     rows.push(per_op(
         "tokio-util",

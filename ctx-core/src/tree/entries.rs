@@ -9,7 +9,7 @@ use smallvec::SmallVec;
 /// A place in [`Entries`]: taken, or free with the next free place (`items.len()`: none).
 pub(super) enum Item<T> {
     Taken(T),
-    Free(usize),
+    Free(u32),
 }
 
 /// A slab of entries (24 bytes each; a node has few): keys stay valid until removed, and a
@@ -17,10 +17,11 @@ pub(super) enum Item<T> {
 /// and go does not grow.
 pub(super) struct Entries<T> {
     items: SmallVec<[Item<T>; 1]>,
-    /// The first free place, or `items.len()`.
-    next_free: usize,
+    /// The first free place, or `items.len()`. (`u32`, as `len`: the dependents part that
+    /// holds this slab stays within the allocator's smallest bins; see `insert`.)
+    next_free: u32,
     /// How many places are taken.
-    len: usize,
+    len: u32,
 }
 
 impl<T> Default for Entries<T> {
@@ -37,11 +38,15 @@ impl<T> Entries<T> {
     /// Stores `entry`; its key.
     #[inline]
     pub(super) fn insert(&mut self, entry: T) -> usize {
-        let key = self.next_free;
-        self.len += 1;
+        let key = self.next_free as usize;
+        // 2^32 entries of 24 bytes would be 96 GiB of waiters and after-funcs on one context.
+        self.len = self
+            .len
+            .checked_add(1)
+            .expect("ctx-core: more than 4,294,967,295 waiters and after-funcs on one context");
         if key == self.items.len() {
             self.items.push(Item::Taken(entry));
-            self.next_free = key + 1;
+            self.next_free = self.len_u32();
         } else {
             let Item::Free(next) = std::mem::replace(&mut self.items[key], Item::Taken(entry)) else {
                 unreachable!("ctx-core: internal error: free list points at a taken place")
@@ -49,6 +54,12 @@ impl<T> Entries<T> {
             self.next_free = next;
         }
         key
+    }
+
+    /// `items.len()`, which never passes `len`'s bound (every place was taken once).
+    #[inline]
+    fn len_u32(&self) -> u32 {
+        self.items.len() as u32
     }
 
     /// Removes and returns the entry at `key`, if there is one.
@@ -69,7 +80,7 @@ impl<T> Entries<T> {
         let Item::Taken(entry) = std::mem::replace(item, Item::Free(self.next_free)) else {
             unreachable!()
         };
-        self.next_free = key;
+        self.next_free = key as u32; // a place that exists: below `len_u32()`
         self.len -= 1;
         Some(entry)
     }
@@ -87,7 +98,7 @@ impl<T> Entries<T> {
             return; // the inline places: nothing to give back (the usual case)
         }
         let cap = self.items.capacity();
-        if cap <= MIN || self.len > cap / 4 {
+        if cap <= MIN || self.len as usize > cap / 4 {
             return;
         }
         self.shrink();
@@ -108,11 +119,11 @@ impl<T> Entries<T> {
         }
         self.items.truncate(end);
         // Rebuild the free list over what is left, lowest key first.
-        let mut next = end;
+        let mut next = end as u32; // below the old `len_u32()`
         for key in (0..end).rev() {
             if let Item::Free(n) = &mut self.items[key] {
                 *n = next;
-                next = key;
+                next = key as u32;
             }
         }
         self.next_free = next;

@@ -100,6 +100,7 @@ pub(crate) fn resolve_bridge(bridge: &Arc<Node>, fired: Option<Error>) -> bool {
 /// poll, or inside `on_done`), lets go of it at once.
 pub(crate) fn install_feed(bridge: &Arc<Node>, feed: Feed) {
     let bc = bridge.expect_cancel();
+    let feed = Box::new(feed); // allocated before the lock is taken
     let lost = {
         let mut g = lock(&bc.inner);
         // invariant 10: checked with `open_for_dependents` under the lock before the dependents
