@@ -199,6 +199,12 @@ pub(crate) use self::shared::{NodeClock, SharedClock};
 /// there is no coarse clock (not Linux) nothing is proven and every check reads
 /// `Instant::now()`.
 ///
+/// What the slack does not cover: a coarse clock that lags by more (the tick of the CPU that
+/// keeps time held up longer, as when a virtual machine's CPU is descheduled). Then a deadline
+/// that has just passed may still be shown ahead until the next tick: `err()` says `None` that
+/// much late, as it would if a timer fired late (Go's `Err()` changes only when its timer's
+/// goroutine runs). Never early: "passed" is only ever said from a full `Instant::now()`.
+///
 /// The read is `libc`'s `clock_gettime` (the vDSO's, no system call), one `unsafe` call whose
 /// argument is below. Not `rustix`'s safe wrapper: its own vDSO parser faults under valgrind,
 /// which would take that tool away from every program that uses contexts.
