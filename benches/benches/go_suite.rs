@@ -14,11 +14,11 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ctx_benches::{Weight, configure, light, parallelism, run_parallel};
+use ctx_benches::{FloorNode, Weight, configure, light, parallelism, run_parallel};
 use ctx_core::{CancelHandle, Ctx};
 
 /// Go's `WithValue(Background(), "key", "value")`: values are keyed by type here.
@@ -190,14 +190,6 @@ fn err_canceled(c: &mut Criterion) {
     c.bench_function("ErrCanceled", |b| {
         b.iter(|| assert!(black_box(&ctx).err().is_some()))
     });
-}
-
-/// A node of 96 bytes, as small as a cancel node could be made: a state word and room for a
-/// parent pointer, a lock and the slab of entries.
-#[derive(Default)]
-struct FloorNode {
-    state: AtomicU8,
-    _rest: [u64; 11],
 }
 
 /// One read of the kernel's coarse monotonic clock, as ctx-core reads it to prove a deadline

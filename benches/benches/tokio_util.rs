@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use ctx_benches::{Weight, configure, counting_waker};
+use ctx_benches::{FloorNode, Weight, configure, counting_waker};
 use ctx_core::{CancelHandle, Ctx, Done};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -71,6 +71,12 @@ fn single_ops(c: &mut Criterion) {
             token
         })
     });
+    // The least any design does: the child's node allocated and freed (`AllocFloor`: a
+    // reference for the handle, taken and given back, the cancel's swap, two drops), and one
+    // atomic read-modify-write on the parent to register the child and one to deregister it.
+    // (A design whose child holds its parent, as ours and tokio-util's do, adds two more.)
+    let parent_word = AtomicUsize::new(0);
+    g.bench_function(FLOOR, |b| b.iter(|| child_floor(black_box(&parent_word), true)));
     g.finish();
 
     let mut g = c.benchmark_group("vs-tokio-util/child-dropped-uncanceled");
@@ -85,6 +91,8 @@ fn single_ops(c: &mut Criterion) {
     g.bench_function(TOKIO_UTIL, |b| {
         b.iter(|| drop(black_box(&parent_token).child_token()))
     });
+    // The least any design does: as child+cancel's floor, without the cancel.
+    g.bench_function(FLOOR, |b| b.iter(|| child_floor(black_box(&parent_word), false)));
     g.finish();
 
     let mut g = c.benchmark_group("vs-tokio-util/is_cancelled-open");
@@ -140,6 +148,21 @@ fn single_ops(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The least a child of an open parent costs (the `floor` rows): a node allocated and freed, a
+/// reference for its handle taken and given back, registered with the parent and deregistered
+/// (one atomic read-modify-write each, on the parent's word), and canceled if `cancel` (a swap).
+fn child_floor(parent: &AtomicUsize, cancel: bool) {
+    let node = Arc::new(FloorNode::default());
+    parent.fetch_add(1, Ordering::AcqRel);
+    let handle = black_box(&node).clone();
+    if cancel {
+        black_box(&handle.state).swap(1, Ordering::AcqRel);
+    }
+    parent.fetch_sub(1, Ordering::AcqRel);
+    drop(handle);
+    drop(node);
 }
 
 /// A chain of `depth` children below a fresh cancelable root; returns the root's handle and

@@ -195,6 +195,16 @@ impl Wake for WakeCount {
     }
 }
 
+/// A node of 96 bytes, as small as a cancel node could be made: a state word and room for a
+/// parent pointer, a lock and the slab of entries. The floors (`AllocFloor`, the child floors of
+/// `tokio_util.rs`) allocate it.
+#[derive(Debug, Default)]
+pub struct FloorNode {
+    /// The cancel's word.
+    pub state: std::sync::atomic::AtomicU8,
+    _rest: [u64; 11],
+}
+
 /// A fresh [`WakeCount`] and a waker that bumps it.
 ///
 /// # Examples
