@@ -2,8 +2,11 @@
 //! gives a node dependents (a child attaching, a waiter, an after-func) and against a cancel walking
 //! down from its parent. (`loom_tree` and `loom_wake` race it too, through the ordinary API.)
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use loom::thread;
 
@@ -11,6 +14,49 @@ use crate::{Ctx, Error};
 
 fn children(ctx: &Ctx) -> usize {
     crate::tree::child_count(&ctx.node)
+}
+
+/// A waker that counts its wakes.
+struct Count(AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What `poll_once_on_a_thread` hands back: the first poll's answer, the future, the ctx, what
+/// `then` returned, and the waker's count.
+type Polled<T> = (Poll<Error>, crate::Done, Ctx, T, Arc<Count>);
+
+/// Polls `ctx.done()` once on another thread with a counting waker, then runs `then` there on
+/// `ctx` (what else the thread does while a cancel races it).
+fn poll_once_on_a_thread<T: Send + 'static>(
+    ctx: Ctx,
+    then: impl FnOnce(&Ctx) -> T + Send + 'static,
+) -> thread::JoinHandle<Polled<T>> {
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let c = count.clone();
+    thread::spawn(move || {
+        let waker = Waker::from(c);
+        let mut done = ctx.done();
+        let first = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
+        drop(waker);
+        let out = then(&ctx);
+        (first, done, ctx, out, count)
+    })
+}
+
+/// After a cancel: a waiter that was registered (`first` pending) was woken once, and the
+/// future now answers `Canceled`.
+fn woken_or_ready(first: Poll<Error>, done: &mut crate::Done, count: &Count) {
+    if first.is_pending() {
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "registered waker not woken");
+    }
+    assert_eq!(
+        Pin::new(done).poll(&mut Context::from_waker(Waker::noop())),
+        Poll::Ready(Error::Canceled)
+    );
 }
 
 /// A child's own (lock-free) cancel and its parent's walk both try to mark it: exactly one
@@ -79,38 +125,13 @@ fn lock_free_and_locked_cancels_agree_on_err_and_cause() {
 /// released, not leaked).
 #[test]
 fn standalone_cancel_vs_waiter_then_drop() {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll, Wake, Waker};
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     loom::model(|| {
         let (ctx, cancel) = Ctx::background().with_cancel();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
-        let t = thread::spawn(move || {
-            let mut done = ctx.done();
-            let first = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
-            drop(waker);
-            (first, done, ctx)
-        });
+        let t = poll_once_on_a_thread(ctx, |_| ());
         cancel.cancel();
         drop(cancel);
-        let (first, mut done, ctx) = t.join().unwrap();
-        if first.is_pending() {
-            assert_eq!(count.0.load(Ordering::SeqCst), 1, "registered waker not woken");
-        }
-        let noop = Waker::noop();
-        assert_eq!(
-            Pin::new(&mut done).poll(&mut Context::from_waker(noop)),
-            Poll::Ready(Error::Canceled)
-        );
+        let (first, mut done, ctx, (), count) = t.join().unwrap();
+        woken_or_ready(first, &mut done, &count);
         drop((done, ctx));
         assert_eq!(Arc::strong_count(&count), 1, "a waker outlived the node");
     });
@@ -167,40 +188,13 @@ fn handle_drop_vs_parent_walk_marks_the_child_once() {
 /// grandchild is canceled or born done, and nothing stays registered.
 #[test]
 fn parent_walk_marks_a_leaf_lock_free_vs_waiter_and_attach() {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll, Wake, Waker};
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     loom::model(|| {
         let (parent, cancel_parent) = Ctx::background().with_cancel();
         let (child, _child_handle) = parent.with_cancel();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
-        let c = child.clone();
-        let t = thread::spawn(move || {
-            let mut done = c.done();
-            let first = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
-            drop(waker);
-            let grandchild = c.with_cancel();
-            (first, done, grandchild)
-        });
+        let t = poll_once_on_a_thread(child.clone(), |c| c.with_cancel());
         cancel_parent.cancel();
-        let (first, mut done, (grandchild, _gh)) = t.join().unwrap();
-        if first.is_pending() {
-            assert_eq!(count.0.load(Ordering::SeqCst), 1, "registered waker not woken");
-        }
-        let noop = Waker::noop();
-        assert_eq!(
-            Pin::new(&mut done).poll(&mut Context::from_waker(noop)),
-            Poll::Ready(Error::Canceled)
-        );
+        let (first, mut done, c, (grandchild, _gh), count) = t.join().unwrap();
+        woken_or_ready(first, &mut done, &count);
         assert_eq!(child.err(), Some(Error::Canceled));
         assert_eq!(
             child.cause().unwrap().downcast_ref::<Error>(),
@@ -209,7 +203,7 @@ fn parent_walk_marks_a_leaf_lock_free_vs_waiter_and_attach() {
         assert_eq!(grandchild.err(), Some(Error::Canceled));
         assert_eq!(children(&parent), 0);
         assert_eq!(children(&child), 0);
-        drop((done, child, grandchild));
+        drop((done, c, child, grandchild));
         assert_eq!(Arc::strong_count(&count), 1, "a waker outlived the node");
     });
 }
