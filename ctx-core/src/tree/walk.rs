@@ -200,6 +200,7 @@ fn mark_done_and_take(
 /// entries stay in the slab, which nobody else can reach any more (it was taken under the lock)
 /// and which `wake` drops whole: removing them one by one would only keep a free list that is
 /// never used again.
+#[inline(always)]
 fn push_children(
     taken: Taken,
     err: Error,
@@ -234,9 +235,19 @@ fn push_children(
 
 /// Stops the timer and the feed and wakes the waiters of a node marked done; its after-funcs
 /// go to `afters`, to run once the whole subtree is awake (its children's entries, if any are
-/// left, are simply released).
+/// left, are simply released). Most nodes a walk marks had no dependents part: that test is
+/// inlined, the rest is not.
+#[inline(always)]
 fn wake(taken: Option<Box<Dependents>>, afters: &mut Afters) {
-    let Some(busy) = taken else { return };
+    if let Some(busy) = taken {
+        wake_busy(busy, afters);
+    }
+}
+
+/// `wake` of a node that had a dependents part. (It takes the box, which it frees, rather than
+/// its contents, which the caller would copy out first.)
+#[allow(clippy::boxed_local)]
+fn wake_busy(busy: Box<Dependents>, afters: &mut Afters) {
     let Dependents {
         children,
         entries,
