@@ -26,8 +26,8 @@ mod loom_watcher;
 #[cfg(not(loom))]
 mod inline_child;
 #[cfg(not(loom))]
+mod locks;
+#[cfg(not(loom))]
 mod merge;
 #[cfg(not(loom))]
 mod moving;
-#[cfg(not(loom))]
-mod walk;

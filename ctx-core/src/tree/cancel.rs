@@ -202,6 +202,9 @@ pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(Slot, bool
 /// Removes the after-func at `key`; `true` if it was still pending (so it will never run).
 pub(crate) fn unregister_after(node: &Arc<Node>, key: Slot) -> bool {
     let c = node.expect_cancel();
+    if !c.is_open() {
+        return false; // its after-funcs were taken when it was marked (invariant 3)
+    }
     let (f, keep) = {
         let mut g = lock(&c.inner);
         if !c.is_open() {

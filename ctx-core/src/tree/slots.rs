@@ -27,6 +27,11 @@ pub(super) fn entry_mut(g: &mut Guarded, slot: Slot) -> Option<&mut Entry> {
 /// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
 /// and never reuses their slots: invariant 3), and returns it to be dropped with no lock held.
 pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
+    // A done node gave its entries away when it was marked, and gains none (invariant 3): no
+    // lock to take (the usual `Done` dropped after its context was canceled).
+    if !c.is_open() {
+        return None;
+    }
     let mut g = lock(&c.inner);
     if !c.is_open() {
         return None;
@@ -57,8 +62,12 @@ fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
         return;
     };
     let c = p.expect_cancel();
+    // A done canceler has given its children away and never reuses their slots (invariant 3):
+    // nothing to remove, no lock to take.
+    if !c.is_open() {
+        return;
+    }
     let mut g = lock(&c.inner);
-    // A done canceler has given its children away and never reuses their slots (invariant 3).
     let child = if c.is_open() {
         g.remove_child(slot.key())
     } else {

@@ -1,7 +1,11 @@
-//! The cancel walk marks a node that nothing has depended on without taking its lock
-//! (invariant 10 of `tree`), as it does the node it starts from.
+//! What must not wait for a node's lock: the cancel walk marking a node that nothing has
+//! depended on (invariant 10 of `tree`, as for the node it starts from), and what is left to do
+//! on a node that is done (its dependents were given away when it was marked: invariant 3).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::mpsc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use crate::tree::hold_lock;
@@ -61,4 +65,37 @@ fn a_walk_with_a_cause_still_publishes_it_to_a_leaf() {
     cancel.cancel(std::fmt::Error);
     assert_eq!(child.err(), Some(Error::Canceled));
     assert!(child.cause().unwrap().is::<std::fmt::Error>());
+}
+
+/// A `Done` polled before its context was canceled and dropped after, without being polled
+/// again: its waker went with the cancel, there is nothing to unregister.
+#[test]
+fn a_done_dropped_after_the_cancel_takes_no_lock() {
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    let mut done = ctx.done();
+    assert!(
+        Pin::new(&mut done)
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+    );
+    cancel.cancel();
+    assert!(
+        finishes_while_locked(&ctx, move || drop(done)),
+        "the drop waited for the lock"
+    );
+}
+
+/// An after-func stopped once its context is done: it was taken by the cancel (and has run),
+/// so `stop` says `false` without asking the node's lock.
+#[test]
+fn an_after_func_stopped_after_the_cancel_takes_no_lock() {
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    let stop = ctx.after_func(|| {});
+    cancel.cancel();
+    let (tx, rx) = mpsc::channel();
+    assert!(
+        finishes_while_locked(&ctx, move || tx.send(stop.stop()).unwrap()),
+        "stop waited for the lock"
+    );
+    assert!(!rx.recv().unwrap(), "an after-func that ran was reported stopped");
 }
