@@ -23,7 +23,8 @@ use crate::tree::{self, Node, NodeRef, Site};
 /// this clone's up at most once (it empties `node`). A clone released once the context is
 /// done keeps its unit: the context is done, the count no longer matters (nothing reads it
 /// again: only an open node's count can reach zero and cancel), and its drop need not touch
-/// the count. Its strong reference is always given up with it.
+/// the count. So does the last clone, which knows it is the last from a load. Its strong
+/// reference is always given up with it.
 struct HandleCore {
     /// `None` once disarmed (or dropped).
     node: Option<Arc<Node>>,
@@ -59,8 +60,13 @@ impl HandleCore {
         if !c.is_open() {
             return None; // done (by a clone, a parent, a deadline): the count no longer matters
         }
-        // AcqRel: the last releaser sees every other clone's release before it cancels.
-        (c.handles.fetch_sub(1, Ordering::AcqRel) == 1).then_some(node)
+        // AcqRel: the last releaser sees every other clone's release before it cancels. The
+        // sole clone (the usual handle, never cloned) learns it is the last from a load, which
+        // pairs with those releases too: only a clone can make another, and with none left
+        // nothing reads the count again, so it need not be written.
+        let handles = &c.handles;
+        let last = handles.load(Ordering::Acquire) == 1 || handles.fetch_sub(1, Ordering::AcqRel) == 1;
+        last.then_some(node)
     }
 
     /// The handles' `Debug`: their name and whether this clone is still armed.

@@ -207,3 +207,37 @@ fn parent_walk_marks_a_leaf_lock_free_vs_waiter_and_attach() {
         assert_eq!(Arc::strong_count(&count), 1, "a waker outlived the node");
     });
 }
+
+/// Two clones of a handle dropped on two threads: whichever is released last (by its load of a
+/// count of one, or by the decrement that takes the count there) cancels, exactly once, with
+/// `HandleDropped`; two clones disarmed on two threads cancel nothing.
+#[test]
+fn handle_clones_released_on_two_threads_cancel_once_or_never() {
+    use crate::HandleDropped;
+    loom::model(|| {
+        let (parent, _keep) = Ctx::background().with_cancel();
+        let (ctx, h) = parent.with_cancel();
+        let h2 = h.clone();
+        let t = thread::spawn(move || drop(h2));
+        drop(h);
+        t.join().unwrap();
+        assert_eq!(ctx.err(), Some(Error::Canceled));
+        assert!(ctx.cause().unwrap().is::<HandleDropped>());
+        assert_eq!(children(&parent), 0);
+
+        let (ctx, h) = parent.with_cancel();
+        let h2 = h.clone();
+        let t = thread::spawn(move || h2.disarm());
+        h.disarm();
+        t.join().unwrap();
+        assert_eq!(ctx.err(), None);
+
+        // Not the last: a clone dropped while another lives cancels nothing.
+        let (ctx, h) = parent.with_cancel();
+        let h2 = h.clone();
+        thread::spawn(move || drop(h2)).join().unwrap();
+        assert_eq!(ctx.err(), None, "canceled while a clone lives");
+        drop(h);
+        assert_eq!(ctx.err(), Some(Error::Canceled));
+    });
+}
