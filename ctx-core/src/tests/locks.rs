@@ -11,13 +11,14 @@ use std::time::Duration;
 use crate::tree::hold_lock;
 use crate::{Ctx, Error};
 
-/// Runs `cancel` on a thread while this one holds `held`'s lock; whether it finished within a
-/// bound far above what it takes (a walk that waits for the lock never does).
-fn finishes_while_locked(held: &Ctx, cancel: impl FnOnce() + Send + 'static) -> bool {
+/// Runs `op` on a thread while this one holds `held`'s lock; whether it finished within a
+/// bound far above what it takes (an `op` that waits for the lock never does: the watchdog
+/// fails the test, then lets the lock go so that the thread ends).
+fn finishes_while_locked(held: &Ctx, op: impl FnOnce() + Send + 'static) -> bool {
     let guard = hold_lock(&held.node);
     let (tx, rx) = mpsc::channel();
     let t = std::thread::spawn(move || {
-        cancel();
+        op();
         let _ = tx.send(());
     });
     let finished = rx.recv_timeout(Duration::from_secs(30)).is_ok();

@@ -17,8 +17,8 @@ pub(super) enum Item<T> {
 /// and go does not grow.
 pub(super) struct Entries<T> {
     items: SmallVec<[Item<T>; 1]>,
-    /// The first free place, or `items.len()`. (`u32`, as `len`: the dependents part that
-    /// holds this slab stays within the allocator's smallest bins; see `insert`.)
+    /// The first free place, or `items.len()`. (`u32`, as `len`: with them the dependents part
+    /// that holds this slab is 112 bytes, `node.rs`'s size test; `insert` stops at the bound.)
     next_free: u32,
     /// How many places are taken.
     len: u32,

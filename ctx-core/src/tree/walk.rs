@@ -130,23 +130,16 @@ pub(super) fn walk(
         // A node that nothing has ever depended on (a leaf: the usual child of a wide parent,
         // the end of a chain), with no cause to publish, is marked as the top is: one
         // compare-exchange, no lock (invariant 10). It holds nothing to take.
-        let lock_free = if cause.is_none() {
-            match c.finish_lock_free(err, false) {
-                LockFree::Marked => true,
-                LockFree::WasDone => continue, // whoever marked it took its slots
-                LockFree::HasDependents => false,
+        let taken = match cause.is_none().then(|| c.finish_lock_free(err, false)) {
+            Some(LockFree::Marked) => Taken::Nothing,
+            Some(LockFree::WasDone) => continue, // whoever marked it took its slots
+            Some(LockFree::HasDependents) | None => {
+                let mut g = lock(&c.inner);
+                let Some(taken) = mark_done_and_take(c, &mut g, err, cause.clone()) else {
+                    continue; // done already; whoever marked it took its slots
+                };
+                taken
             }
-        } else {
-            false
-        };
-        let taken = if lock_free {
-            Taken::Nothing
-        } else {
-            let mut g = lock(&c.inner);
-            let Some(taken) = mark_done_and_take(c, &mut g, err, cause.clone()) else {
-                continue; // done already; whoever marked it took its slots
-            };
-            taken
         };
         // Whoever marked the node takes its slots (invariants 4 and 9); no lock is held.
         if c.merge().is_some() {
