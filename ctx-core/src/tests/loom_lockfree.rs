@@ -10,24 +10,16 @@ use std::task::{Context, Poll, Waker};
 
 use loom::thread;
 
+use super::loom_wake::{Flag, poll_once};
 use crate::{Ctx, Error};
 
 fn children(ctx: &Ctx) -> usize {
     crate::tree::child_count(&ctx.node)
 }
 
-/// A waker that counts its wakes.
-struct Count(AtomicUsize);
-
-impl std::task::Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 /// What `poll_once_on_a_thread` hands back: the first poll's answer, the future, the ctx, what
 /// `then` returned, and the waker's count.
-type Polled<T> = (Poll<Error>, crate::Done, Ctx, T, Arc<Count>);
+type Polled<T> = (Poll<Error>, crate::Done, Ctx, T, Arc<Flag>);
 
 /// Polls `ctx.done()` once on another thread with a counting waker, then runs `then` there on
 /// `ctx` (what else the thread does while a cancel races it).
@@ -35,13 +27,12 @@ fn poll_once_on_a_thread<T: Send + 'static>(
     ctx: Ctx,
     then: impl FnOnce(&Ctx) -> T + Send + 'static,
 ) -> thread::JoinHandle<Polled<T>> {
-    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let count = Arc::new(Flag(loom::sync::atomic::AtomicUsize::new(0)));
     let c = count.clone();
     thread::spawn(move || {
-        let waker = Waker::from(c);
         let mut done = ctx.done();
-        let first = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
-        drop(waker);
+        let first = poll_once(&mut done, &c);
+        drop(c);
         let out = then(&ctx);
         (first, done, ctx, out, count)
     })
@@ -49,7 +40,7 @@ fn poll_once_on_a_thread<T: Send + 'static>(
 
 /// After a cancel: a waiter that was registered (`first` pending) was woken once, and the
 /// future now answers `Canceled`.
-fn woken_or_ready(first: Poll<Error>, done: &mut crate::Done, count: &Count) {
+fn woken_or_ready(first: Poll<Error>, done: &mut crate::Done, count: &Flag) {
     if first.is_pending() {
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "registered waker not woken");
     }

@@ -10,7 +10,8 @@ use loom::thread;
 
 use crate::{Ctx, Done, Error};
 
-struct Flag(AtomicUsize);
+/// A waker that counts its wakes (the other loom models use it too).
+pub(super) struct Flag(pub(super) AtomicUsize);
 
 impl Wake for Flag {
     fn wake(self: Arc<Self>) {
@@ -18,7 +19,8 @@ impl Wake for Flag {
     }
 }
 
-fn poll_once(done: &mut Done, flag: &Arc<Flag>) -> Poll<Error> {
+/// Polls `done` once with `flag`'s waker.
+pub(super) fn poll_once(done: &mut Done, flag: &Arc<Flag>) -> Poll<Error> {
     let waker = Waker::from(flag.clone());
     Pin::new(done).poll(&mut Context::from_waker(&waker))
 }
