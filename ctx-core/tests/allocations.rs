@@ -2,8 +2,10 @@
 //! `with_cancel` or a `with_timeout` below a node without an earlier deadline is one node, one
 //! allocation (its deadline inline, `Timing::Own`); a deadline with a cause of its own, or one
 //! inherited from above, adds its boxed part. A `with_value` is one allocation, its value inline.
+//! A first child, or a first waiter, is kept inline in its parent.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -130,6 +132,26 @@ fn the_usual_contexts_are_one_allocation() {
     assert!(
         chain.iter().all(|(ctx, _)| ctx.err().is_some()),
         "the cancel reached every level"
+    );
+
+    // A first waiter is kept inline in its node (invariant 23 of `tree`): a context one task
+    // waits on allocates nothing more, however many times the wait starts and ends. (The
+    // waker here is `Waker::noop()`, whose clone allocates nothing.)
+    let (waited, waited_cancel) = bg.with_cancel();
+    let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+    assert_eq!(
+        allocations(|| {
+            for _ in 0..3 {
+                let mut done = waited.done();
+                assert!(std::pin::Pin::new(&mut done).poll(cx).is_pending());
+            }
+            let mut done = waited.done();
+            assert!(std::pin::Pin::new(&mut done).poll(cx).is_pending());
+            waited_cancel.cancel();
+            std::pin::Pin::new(&mut done).poll(cx)
+        }),
+        0,
+        "one task waiting on a context, then its cancel"
     );
 
     // What still has a boxed part: an inherited deadline, a deadline's own cause.

@@ -67,6 +67,43 @@ fn cancel_vs_done_drop_is_clean() {
     });
 }
 
+/// A first waiter, kept inline (invariant 23), moved to the entries by a second registration
+/// while a cancel races both: the first is woken exactly once wherever the cancel found it, and
+/// the second either saw the cancel or is woken too; nothing is left behind.
+#[test]
+fn inline_waiter_moving_vs_cancel_wakes_both_once() {
+    loom::model(|| {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let first = Arc::new(Flag(AtomicUsize::new(0)));
+        let mut first_done = ctx.done();
+        assert_eq!(poll_once(&mut first_done, &first), Poll::Pending);
+        let second = Arc::new(Flag(AtomicUsize::new(0)));
+        let s = second.clone();
+        let c = ctx.clone();
+        let t = thread::spawn(move || {
+            let mut done = c.done();
+            let polled = poll_once(&mut done, &s);
+            (polled, done)
+        });
+        cancel.cancel();
+        let (polled, mut second_done) = t.join().unwrap();
+        assert_eq!(first.0.load(Ordering::SeqCst), 1, "the first waiter, woken once");
+        match polled {
+            Poll::Ready(e) => assert_eq!(e, Error::Canceled),
+            Poll::Pending => {
+                assert_eq!(
+                    second.0.load(Ordering::SeqCst),
+                    1,
+                    "the second waiter, woken once"
+                );
+                assert_eq!(poll_once(&mut second_done, &second), Poll::Ready(Error::Canceled));
+            }
+        }
+        assert_eq!(poll_once(&mut first_done, &first), Poll::Ready(Error::Canceled));
+        assert_eq!(crate::tree::waiter_count(&ctx.node), 0);
+    });
+}
+
 /// A foreign `done()` completing while the wrapped context is dropped: the watcher either
 /// delivers the cancel or is canceled; nothing hangs or double-fires.
 #[test]

@@ -26,6 +26,8 @@ mod loom_watcher;
 #[cfg(not(loom))]
 mod inline_child;
 #[cfg(not(loom))]
+mod inline_waiter;
+#[cfg(not(loom))]
 mod locks;
 #[cfg(not(loom))]
 mod merge;

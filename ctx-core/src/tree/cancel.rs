@@ -9,7 +9,7 @@ use std::task::Waker;
 
 use super::end::{expire, poll_moving, propagate};
 use super::node::{Entry, Node};
-use super::slots::{entry_mut, insert_entry, remove_entry};
+use super::slots::{insert_entry, insert_waiter, refresh_waiter, remove_entry};
 use super::state::{LockFree, handle_dropped};
 use super::trace::{self, Site};
 use super::walk::leave_marked;
@@ -160,17 +160,15 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &W
                 .expect("ctx-core: internal error: done without error"),
         );
     }
+    let has_deadline = node.deadline().is_some();
     match new {
-        Some(w) => *key = Some(insert_entry(&mut g, Entry::Waiter(w))),
-        None => {
-            if let Some(Entry::Waiter(slot)) = key.and_then(|k| entry_mut(&mut g, k))
-                && !slot.will_wake(waker)
-            {
-                old = Some(mem::replace(slot, waker.clone()));
-            }
-        }
+        // A node with a deadline keeps whether its timer was asked for in its dependents part:
+        // its waiters go there. Any other's first waiter stays inline (invariant 23).
+        Some(w) if has_deadline => *key = Some(insert_entry(&mut g, Entry::Waiter(w))),
+        Some(w) => *key = Some(insert_waiter(&mut g, w)),
+        None => old = key.and_then(|k| refresh_waiter(&mut g, k, waker)),
     }
-    let arm = node.deadline().is_some() && !mem::replace(&mut g.dependents().timer_requested, true);
+    let arm = has_deadline && !mem::replace(&mut g.dependents().timer_requested, true);
     drop(g);
     drop(old);
     Registered::Waiting { arm }

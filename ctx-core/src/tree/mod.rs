@@ -31,7 +31,9 @@
 //!
 //! 1. Leaves, which know nothing of nodes. `entries.rs`: the two slabs of what depends on an
 //!    open cancel node (its children, one word each; its waiters and after-funcs), whose first
-//!    two places are inline. `thin.rs`: `ThinArc`, a header and a value of any type in one
+//!    two places are inline. `packed.rs`: `Packed`, one of nothing, three one-word owners or a
+//!    `Waker` in two words (what a cancel node's lock guards; its `unsafe` argued in that file
+//!    alone). `thin.rs`: `ThinArc`, a header and a value of any type in one
 //!    allocation behind one word (a value node's; its `unsafe` argued in that file alone).
 //!    `word.rs`: the atomic words — a cancel
 //!    node's state word (open, or done and how, and its flags), its slot (`Slot`, `AtomicSlot`),
@@ -241,6 +243,14 @@
 //!     key 0 too (`Guarded::grow`): the key the child recorded in its slot (invariant 4) stays
 //!     right, so its detach finds it wherever it lives. Both moves happen under the node's lock.
 //!     The cancel walk takes either form (`Taken`). Tests: `tree::tests::inline_first_child_*`.
+//! 23. A node whose only dependent is one waiter keeps its waker inline (`Held::Waiter`), at key
+//!     0 of its entries, and allocates no dependents part: a context one task waits on is its
+//!     96 bytes. It moves, as invariant 22's child does, under the lock, to the first place of
+//!     the entries (key 0 too) when anything else comes, so the key the `Done` holds stays
+//!     right. A node with a deadline keeps its waiters in its dependents part (where it records
+//!     that its timer was asked for). A cancel takes the waker with the rest and wakes it with
+//!     every lock released (invariant 5). Two words hold every form (`packed.rs`). Tests:
+//!     `tests/inline_waiter.rs`.
 //!
 //! # Deadlock safety
 //!
@@ -262,7 +272,7 @@ use crate::loom::lock;
 // The files, in layers: each imports only from its own layer or the ones above (see "Files"
 // in the module doc; `tests/layering.rs` fails on any cycle or import from below).
 //
-// 1. `entries`, `thin`, `word`: leaves.
+// 1. `entries`, `packed`, `thin`, `word`: leaves.
 // 2. `node`: the layout.
 // 3. `state`: every `CancelNode` method.
 // 4. `slots`, `foreign_calls`, `name`: one node at a time.
@@ -284,6 +294,7 @@ mod moving;
 mod name;
 mod node;
 mod observe;
+mod packed;
 mod slots;
 mod state;
 mod teardown;
@@ -303,8 +314,6 @@ pub(crate) use self::foreign::{foreign_bridge, install_feed, relay_bridge, resol
 pub(crate) use self::merge::derive_merged;
 pub(crate) use self::moving::{derive_grace, derive_idle, touch};
 pub(crate) use self::name::write_chain;
-#[cfg(all(test, loom))]
-use self::node::Entry;
 #[cfg(all(test, loom))]
 pub(crate) use self::node::Kind;
 pub(crate) use self::node::{Feed, Foreign, Node, NodeRef};
@@ -351,13 +360,6 @@ pub(crate) fn hold_lock(node: &NodeRef) -> impl Sized + '_ {
 
 #[cfg(all(test, loom))]
 pub(crate) fn waiter_count(node: &NodeRef) -> usize {
-    node.source().map_or(0, |c| {
-        let g = lock(&c.expect_cancel().inner);
-        g.dependents_ref().map_or(0, |b| {
-            b.entries
-                .iter()
-                .filter(|(_, e)| matches!(e, Entry::Waiter(_)))
-                .count()
-        })
-    })
+    node.source()
+        .map_or(0, |c| lock(&c.expect_cancel().inner).waiter_count())
 }

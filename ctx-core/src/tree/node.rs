@@ -16,6 +16,7 @@ use std::time::Instant;
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::{Children, Entries};
+use super::packed::{Form, Packed, Unpacked};
 use super::thin::ThinArc;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
 use super::word::Slot;
@@ -432,10 +433,11 @@ pub(super) struct Merge {
 /// What a cancel node's lock guards (`CancelNode::inner`): what depends on it while it is open,
 /// its cause once it is done. The two never meet: the dependents are given away in the critical
 /// section that marks the node done and sets its cause (invariant 2), and nothing is added to a
-/// done node (invariant 3). Two words, as the two `Option`s of them side by side were.
-pub(super) struct Guarded(Held);
+/// done node (invariant 3). A [`Held`], in two words (`packed.rs`: as an enum, a first waiter
+/// would make it three, and the node 104 bytes).
+pub(super) struct Guarded(Packed<Weak<Node>, Box<Dependents>, SharedCause>);
 
-/// The forms of [`Guarded`].
+/// The forms of [`Guarded`], by value.
 pub(super) enum Held {
     /// Open with nothing depending on it; or done with no cause given: the error itself is the
     /// cause, built on demand, so that a cause-less cancel touches no shared reference count.
@@ -443,14 +445,44 @@ pub(super) enum Held {
     /// Open with one child and nothing else, at key 0 of the children (invariant 22): a node of
     /// a chain allocates no dependents part.
     Child(Weak<Node>),
-    /// Open with anything else; allocated with the first of it that is not the first child
-    /// (`HAS_DEPENDENTS` is set before anything is added: invariant 10).
+    /// Open with one waiter and nothing else, at key 0 of the entries (invariant 23): a context
+    /// one task waits on allocates no dependents part.
+    Waiter(Waker),
+    /// Open with anything else; allocated with the first of it that is not a first child or a
+    /// first waiter alone (`HAS_DEPENDENTS` is set before anything is added: invariant 10).
     Busy(Box<Dependents>),
     /// Done with a cause given. Set once, with the state (invariant 2).
     Cause(SharedCause),
 }
 
-/// What depends on an open cancel node (`Held::Busy`): everything but a first child alone.
+impl From<Held> for Unpacked<Weak<Node>, Box<Dependents>, SharedCause> {
+    #[inline(always)]
+    fn from(held: Held) -> Self {
+        match held {
+            Held::Empty => Unpacked::Empty,
+            Held::Child(child) => Unpacked::A(child),
+            Held::Busy(busy) => Unpacked::B(busy),
+            Held::Cause(cause) => Unpacked::C(cause),
+            Held::Waiter(waker) => Unpacked::Waker(waker),
+        }
+    }
+}
+
+impl From<Unpacked<Weak<Node>, Box<Dependents>, SharedCause>> for Held {
+    #[inline(always)]
+    fn from(held: Unpacked<Weak<Node>, Box<Dependents>, SharedCause>) -> Self {
+        match held {
+            Unpacked::Empty => Held::Empty,
+            Unpacked::A(child) => Held::Child(child),
+            Unpacked::B(busy) => Held::Busy(busy),
+            Unpacked::C(cause) => Held::Cause(cause),
+            Unpacked::Waker(waker) => Held::Waiter(waker),
+        }
+    }
+}
+
+/// What depends on an open cancel node (`Held::Busy`): everything but a first child or a first
+/// waiter alone.
 #[derive(Default)]
 pub(super) struct Dependents {
     /// The cancel nodes attached below this one, held weakly (each frees itself when dropped):
@@ -475,86 +507,157 @@ pub(super) struct Dependents {
 
 impl Guarded {
     /// Open with nothing depending on it.
-    pub(super) const EMPTY: Guarded = Guarded(Held::Empty);
+    pub(super) const EMPTY: Guarded = Guarded(Packed::EMPTY);
 
     /// A new node's: its cause if it is born done with one, else nothing.
     #[inline]
     pub(super) fn new(cause: Option<SharedCause>) -> Guarded {
-        Guarded(cause.map_or(Held::Empty, Held::Cause))
+        Guarded(Packed::new(cause.map_or(Held::Empty, Held::Cause).into()))
     }
 
-    /// The dependents part, allocated if need be (taking the first child along, at the same key:
-    /// invariant 22). Call only after `CancelNode::open_for_dependents` said the node is open
-    /// (invariant 10).
+    /// Which form it holds.
+    #[inline(always)]
+    fn form(&self) -> Form {
+        self.0.form()
+    }
+
+    /// Takes what it holds, leaving `held`.
+    #[inline(always)]
+    fn replace(&mut self, held: Held) -> Held {
+        self.0.replace(held.into()).into()
+    }
+
+    /// Stores `held` where nothing is (no old value to give back).
+    #[inline(always)]
+    fn set_empty(&mut self, held: Held) {
+        debug_assert_eq!(
+            self.form(),
+            Form::Empty,
+            "ctx-core: internal error: overwrote dependents"
+        );
+        self.0 = Packed::new(held.into());
+    }
+
+    /// The dependents part, allocated if need be (taking a first child or waiter along, at the
+    /// same key: invariants 22 and 23). Call only after `CancelNode::open_for_dependents` said
+    /// the node is open (invariant 10).
     #[inline]
     pub(super) fn dependents(&mut self) -> &mut Dependents {
-        if !matches!(self.0, Held::Busy(_)) {
+        if self.form() != Form::B {
             self.grow();
         }
-        match &mut self.0 {
-            Held::Busy(busy) => busy,
-            _ => unreachable!("ctx-core: internal error: no dependents part after growing one"),
-        }
+        self.0
+            .b_mut()
+            .expect("ctx-core: internal error: no dependents part after growing one")
     }
 
     /// `dependents`' allocation, out of line.
     #[inline(never)]
     fn grow(&mut self) {
         let mut busy = Box::<Dependents>::default();
-        match mem::replace(&mut self.0, Held::Empty) {
+        match self.replace(Held::Empty) {
             Held::Empty => {}
             Held::Child(child) => {
                 let key = busy.children.insert(child);
                 debug_assert_eq!(key, 0, "ctx-core: internal error: the first child moved");
             }
+            Held::Waiter(waker) => {
+                let key = busy.entries.insert(Entry::Waiter(waker));
+                debug_assert_eq!(key, 0, "ctx-core: internal error: the first waiter moved");
+            }
             Held::Busy(_) | Held::Cause(_) => {
                 unreachable!("ctx-core: internal error: dependents added to a done node")
             }
         }
-        set_empty(&mut self.0, Held::Busy(busy));
+        self.set_empty(Held::Busy(busy));
     }
 
     /// The dependents part, if there is one.
     #[inline]
     pub(super) fn dependents_mut(&mut self) -> Option<&mut Dependents> {
-        match &mut self.0 {
-            Held::Busy(busy) => Some(busy),
-            _ => None,
-        }
+        self.0.b_mut().map(|busy| &mut **busy)
     }
 
     /// The dependents part, if there is one.
     #[inline]
     pub(super) fn dependents_ref(&self) -> Option<&Dependents> {
-        match &self.0 {
-            Held::Busy(busy) => Some(busy),
-            _ => None,
-        }
+        self.0.b().map(|busy| &**busy)
     }
 
     /// Adds a child to an open node (see `dependents`); its key. The first child of a node
     /// that has nothing else stays inline, at key 0 (invariant 22).
     #[inline]
     pub(super) fn add_child(&mut self, child: Weak<Node>) -> usize {
-        if let Held::Empty = self.0 {
-            set_empty(&mut self.0, Held::Child(child));
+        if self.form() == Form::Empty {
+            self.set_empty(Held::Child(child));
             return 0;
         }
         self.dependents().children.insert(child)
     }
 
+    /// Adds a waiter to an open node (see `dependents`); its key in the entries. The first
+    /// waiter of a node that has nothing else stays inline, at key 0 (invariant 23).
+    #[inline]
+    pub(super) fn add_waiter(&mut self, waker: Waker) -> usize {
+        if self.form() == Form::Empty {
+            self.set_empty(Held::Waiter(waker));
+            return 0;
+        }
+        self.dependents().entries.insert(Entry::Waiter(waker))
+    }
+
+    /// Puts `waker` in place of the waiter at `key` of an open node, if it is still there and
+    /// would not wake the same task; the waker it replaced (to be dropped with no lock held).
+    #[inline]
+    pub(super) fn refresh_waiter(&mut self, key: usize, waker: &Waker) -> Option<Waker> {
+        match self.form() {
+            Form::Waker if key == 0 => {
+                if self.0.holds_waker_like(waker) {
+                    return None;
+                }
+                match self.replace(Held::Waiter(waker.clone())) {
+                    Held::Waiter(old) => Some(old),
+                    _ => unreachable!("ctx-core: internal error: the waiter was not a waiter"),
+                }
+            }
+            Form::B => match self.dependents_mut()?.entries.get_mut(key)? {
+                Entry::Waiter(slot) if !slot.will_wake(waker) => Some(mem::replace(slot, waker.clone())),
+                Entry::Waiter(_) | Entry::After(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Removes the entry at `key` of an open node, if it is still there (a slab left empty and
+    /// large gives its memory back).
+    #[inline]
+    pub(super) fn remove_entry(&mut self, key: usize) -> Option<Entry> {
+        match self.form() {
+            Form::Waker if key == 0 => match self.replace(Held::Empty) {
+                Held::Waiter(waker) => Some(Entry::Waiter(waker)),
+                _ => unreachable!("ctx-core: internal error: the waiter was not a waiter"),
+            },
+            Form::B => {
+                let busy = self.dependents_mut()?;
+                let entry = busy.entries.try_remove(key);
+                if busy.entries.is_empty() && busy.entries.capacity() > 64 {
+                    busy.entries = Entries::default();
+                }
+                entry
+            }
+            _ => None,
+        }
+    }
+
     /// Removes the child at `key` of an open node, if it is still there.
     #[inline]
     pub(super) fn remove_child(&mut self, key: usize) -> Option<Weak<Node>> {
-        match &mut self.0 {
-            Held::Child(_) if key == 0 => match mem::replace(&mut self.0, Held::Empty) {
+        match self.form() {
+            Form::A if key == 0 => match self.replace(Held::Empty) {
                 Held::Child(child) => Some(child),
-                other => {
-                    set_empty(&mut self.0, other); // (not reached: it was the child)
-                    None
-                }
+                _ => unreachable!("ctx-core: internal error: the child was not a child"),
             },
-            Held::Busy(busy) => busy.children.try_remove(key),
+            Form::B => self.dependents_mut()?.children.try_remove(key),
             _ => None,
         }
     }
@@ -562,9 +665,11 @@ impl Guarded {
     /// Whether an open node has children.
     #[inline]
     pub(super) fn has_children(&self) -> bool {
-        match &self.0 {
-            Held::Child(_) => true,
-            Held::Busy(busy) => !busy.children.is_empty(),
+        match self.form() {
+            Form::A => true,
+            Form::B => self
+                .dependents_ref()
+                .is_some_and(|busy| !busy.children.is_empty()),
             _ => false,
         }
     }
@@ -572,54 +677,59 @@ impl Guarded {
     /// Whether anything depends on an open node.
     #[inline]
     pub(super) fn has_dependents(&self) -> bool {
-        matches!(self.0, Held::Child(_) | Held::Busy(_))
+        matches!(self.form(), Form::A | Form::B | Form::Waker)
     }
 
     /// What depended on the node, taken as it is marked done, and `cause` in its place
     /// (invariant 2).
     #[inline]
     pub(super) fn take(&mut self, cause: Option<SharedCause>) -> Taken {
-        // The usual leaf: nothing to take and no cause to set.
-        if cause.is_none() && matches!(self.0, Held::Empty) {
-            return Taken::Nothing;
-        }
-        match mem::replace(&mut self.0, cause.map_or(Held::Empty, Held::Cause)) {
-            Held::Child(child) => Taken::Child(child),
-            Held::Busy(busy) => Taken::Busy(busy),
-            Held::Empty | Held::Cause(_) => Taken::Nothing,
+        let old = match cause {
+            // The usual leaf: nothing to take and no cause to set.
+            None if self.form() == Form::Empty => return Taken::Nothing,
+            None => self.0.take(),
+            Some(cause) => self.0.replace(Unpacked::C(cause)),
+        };
+        match old {
+            Unpacked::A(child) => Taken::Child(child),
+            Unpacked::Waker(waker) => Taken::Waiter(waker),
+            Unpacked::B(busy) => Taken::Busy(busy),
+            Unpacked::Empty | Unpacked::C(_) => Taken::Nothing,
         }
     }
 
     /// The cause of a done node (`None`: none was given).
     #[inline]
     pub(super) fn cause(&self) -> Option<SharedCause> {
-        match &self.0 {
-            Held::Cause(cause) => Some(cause.clone()),
-            _ => None,
+        self.0.c().cloned()
+    }
+
+    /// The waiters, for tests.
+    #[cfg(all(test, loom))]
+    pub(super) fn waiter_count(&self) -> usize {
+        match self.form() {
+            Form::Waker => 1,
+            Form::B => self.dependents_ref().map_or(0, |busy| {
+                busy.entries
+                    .iter()
+                    .filter(|(_, e)| matches!(e, Entry::Waiter(_)))
+                    .count()
+            }),
+            _ => 0,
         }
     }
 
     /// The children, for tests.
     #[cfg(test)]
     pub(super) fn child_count(&self) -> usize {
-        match &self.0 {
-            Held::Child(_) => 1,
-            Held::Busy(busy) => busy.children.iter().count(),
+        match self.form() {
+            Form::A => 1,
+            Form::B => self
+                .dependents_ref()
+                .map_or(0, |busy| busy.children.iter().count()),
             _ => 0,
         }
     }
-}
-
-/// Stores `held` over an `Empty`, without the call to the drop glue that an assignment makes
-/// (an `Empty` has nothing to drop: forgetting it leaks nothing).
-#[inline(always)]
-fn set_empty(place: &mut Held, held: Held) {
-    let old = mem::replace(place, held);
-    debug_assert!(
-        matches!(old, Held::Empty),
-        "ctx-core: internal error: overwrote dependents"
-    );
-    mem::forget(old);
 }
 
 /// Most nodes die holding nothing: their drop is one test, and what the others hold is dropped
@@ -627,8 +737,8 @@ fn set_empty(place: &mut Held, held: Held) {
 impl Drop for Guarded {
     #[inline]
     fn drop(&mut self) {
-        if !matches!(self.0, Held::Empty) {
-            drop_held(mem::replace(&mut self.0, Held::Empty));
+        if self.form() != Form::Empty {
+            drop_held(self.replace(Held::Empty));
         }
     }
 }
@@ -642,18 +752,8 @@ fn drop_held(held: Held) {
 pub(super) enum Taken {
     Nothing,
     Child(Weak<Node>),
+    Waiter(Waker),
     Busy(Box<Dependents>),
-}
-
-impl Taken {
-    /// The dependents part, if there was one (a first child's `Weak` is let go of here).
-    #[inline]
-    pub(super) fn into_busy(self) -> Option<Box<Dependents>> {
-        match self {
-            Taken::Busy(busy) => Some(busy),
-            Taken::Child(_) | Taken::Nothing => None,
-        }
-    }
 }
 
 #[inline]

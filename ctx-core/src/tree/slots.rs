@@ -4,8 +4,8 @@
 //! (`take_slot`, `leave_other`, `take_slots`, `leave_all`: invariant 9).
 
 use std::sync::Arc;
+use std::task::Waker;
 
-use super::entries::Entries;
 use super::node::{CancelNode, Entry, Guarded, Kind, Merge, Node, NodeRef};
 use super::word::Slot;
 use crate::loom::lock;
@@ -18,10 +18,18 @@ pub(super) fn insert_entry(g: &mut Guarded, entry: Entry) -> Slot {
     Slot::new(g.dependents().entries.insert(entry))
 }
 
-/// The entry at `slot`, if it is still there.
+/// Inserts a waiter in a node that `open_for_dependents` said is open; its slot. The first
+/// waiter of a node with nothing else stays inline (invariant 23).
 #[inline]
-pub(super) fn entry_mut(g: &mut Guarded, slot: Slot) -> Option<&mut Entry> {
-    g.dependents_mut()?.entries.get_mut(slot.key())
+pub(super) fn insert_waiter(g: &mut Guarded, waker: Waker) -> Slot {
+    Slot::new(g.add_waiter(waker))
+}
+
+/// Puts `waker` in place of the waiter at `slot`, if it is still there and would not wake the
+/// same task; the waker it replaced, to be dropped with no lock held (invariant 5).
+#[inline]
+pub(super) fn refresh_waiter(g: &mut Guarded, slot: Slot, waker: &Waker) -> Option<Waker> {
+    g.refresh_waiter(slot.key(), waker)
 }
 
 /// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
@@ -36,12 +44,7 @@ pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
     if !c.is_open() {
         return None;
     }
-    let busy = g.dependents_mut()?;
-    let entry = busy.entries.try_remove(slot.key());
-    if busy.entries.is_empty() && busy.entries.capacity() > 64 {
-        busy.entries = Entries::default();
-    }
-    entry
+    g.remove_entry(slot.key())
 }
 
 // ===== leaving =====
