@@ -473,9 +473,10 @@ why["chain of 1000"] = (
 wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
 wake_tu = crit("vs-tokio-util/wake-waiters/n=10000/tokio-util")
 why["10,000 waiters"] = (
-    "Each waiter registers under the node's lock and clones its waker; the cancel takes them "
-    "all under the lock and wakes each by value after unlocking (a waker's wake and its drop: "
-    "two atomic operations of the waker's own per waiter). "
+    "Each waiter registers under the node's lock and clones its waker (a first waiter alone "
+    "is kept inline in the node, with no dependents part: tree/mod.rs, invariant 23); the "
+    "cancel takes them all under the lock and wakes each by value after unlocking (a waker's "
+    "wake and its drop: two atomic operations of the waker's own per waiter). "
     + (f"The least any design does, waking each waker by reference and leaving it to its future "
        f"(the group's `floor` row), is {fmt_ns(wake_floor.mid)}, "
        f"{fmt_ratio(wake_floor.mid / wake_tu.mid)} of tokio-util: reachable only that way. "
@@ -494,17 +495,18 @@ why["tokio-util: wake-waiters"] = why["10,000 waiters"]
 poll_floor = crit("vs-tokio-util/poll-once-open/floor")
 poll_tu = crit("vs-tokio-util/poll-once-open/tokio-util")
 why["tokio-util: poll-once-open"] = (
-    "One poll of `done()` on an open context registers its waker under the node's lock (the "
-    "node's dependents part is allocated on the first waiter) and the drop unregisters it under "
-    "the lock again; tokio-util links the future itself into an intrusive list and borrows the "
-    "token. "
+    "One poll of `done()` on an open context registers its waker under the node's lock (a "
+    "first waiter alone inline in the node, no allocation: tree/mod.rs, invariant 23) and the "
+    "drop unregisters it under the lock again; tokio-util links the future itself into an "
+    "intrusive list and borrows the token. "
     + (f"The least a `'static` `Done` does (the group's `floor` row: a reference count taken "
        f"and given back, the waker cloned and dropped, one atomic operation to publish it and "
        f"one to take it back) is {fmt_ns(poll_floor.mid)}, {fmt_ratio(poll_floor.mid / poll_tu.mid)} "
        f"of tokio-util. "
        if poll_floor and poll_tu else "")
-    + "A waiter slot inline in the node, set with a compare-exchange, would make the common "
-    "single waiter lock-free.")
+    + "Setting that inline waiter with a compare-exchange instead of under the lock would make "
+    "the common single waiter lock-free; it needs a lock that is not `std`'s mutex (the node "
+    "has no room for a third word).")
 why["ctx-tower ServerLayer"] = (
     "Both stacks pay the floor (a value in the request's `Extensions`: the map and a boxed value "
     "allocated and freed per request). Beyond it, `ServerLayer` pays one node (an allocation, "

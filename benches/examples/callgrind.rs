@@ -13,7 +13,8 @@
 //! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
 //! `err-open`, `value-miss-100` (a `value()` lookup that misses all 100 values of a chain: per
 //! lookup), `value-hit` (one that finds the context's own value), `value-hit-100` (one that finds the value above 100 others), `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
-//! the root and dropped: per node), `wide-100` (a cancelable parent with 100 `with_cancel` children, canceled and dropped: per child), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
+//! the root and dropped: per node), `chain-1` (a root and its one child, the root canceled,
+//! all dropped), `wide-100` (a cancelable parent with 100 `with_cancel` children, canceled and dropped: per child), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
 //! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`),
 //! `idle-touch` (`IdleHandle::touch` on a child of `background()`) and `touch-floor` (its floor:
 //! `Instant::now()` and one atomic store), `timer-arm` (`with_timeout` of `background()`, one
@@ -105,6 +106,13 @@ fn main() {
             }
             cancel.cancel();
             drop(black_box((handles, leaf, root)));
+        }),
+        "chain-1" => (0..n).for_each(|_| {
+            // `cancel-chain/depth=1`'s whole life: a root, its one child, the root canceled.
+            let (root, cancel) = black_box(&bg).with_cancel();
+            let (child, h) = root.with_cancel();
+            cancel.cancel();
+            drop(black_box((child, h, root)));
         }),
         "wide-100" => (0..n / 100).for_each(|_| {
             // A parent with 100 children (built outside the count: N = 0 builds them too),
