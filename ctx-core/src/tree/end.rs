@@ -7,6 +7,7 @@
 //! timer; a grace node's lazy check asks its parent's `err()`.
 
 use std::future::Future;
+use std::mem;
 use std::sync::{Arc, Weak};
 
 #[cfg(feature = "test-util")]
@@ -60,6 +61,10 @@ pub(crate) fn propagate(top: &Arc<Node>, err: Error, cause: Option<SharedCause>)
     // Every waiter of the whole subtree, relays included, is awake: only now may an after-func
     // run (invariant 13), so one that blocks until those waiters act cannot stall them.
     afters.run();
+    if relays.capacity() == 0 {
+        // None was met: nothing allocated, no drop glue to call (the usual cancel).
+        mem::forget(relays);
+    }
     descendants
 }
 

@@ -6,6 +6,7 @@
 //! the clock (`WalkClock`, invariant 8). The walk collects what it must not mark (relays, grace
 //! nodes) for `end::propagate`.
 
+use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::task::Waker;
@@ -329,7 +330,10 @@ impl Afters {
     /// order they were registered), letting each node go after its own.
     #[inline]
     pub(super) fn run(self) {
-        if self.0.is_empty() {
+        if self.0.capacity() == 0 {
+            // Nothing was ever pushed, so nothing is allocated: skip the drop glue, an
+            // out-of-line call (the usual cancel has no after-funcs).
+            mem::forget(self);
             return;
         }
         for p in self.0 {
