@@ -483,7 +483,11 @@ why["10,000 waiters"] = (
        if wake_floor and wake_tu else "")
     + "tokio-util keeps waiters in an intrusive list inside the futures (no allocation per "
     "waiter); waking by reference needs the same: `unsafe` pinned list nodes, with their own "
-    "loom model.")
+    "loom model. With one waiter (n=1) the cancel makes four atomic read-modify-writes: the "
+    "lock, the unlock, the waker's wake and its drop (benches/NOTES.md: on this machine each "
+    "costs about as much as the rest of the cancel's instructions together, so trimming "
+    "instructions moves it little); the goal needs the lock gone, a waiter slot set and taken "
+    "with one atomic each.")
 go_ct1 = GO.get("CancelTree/depth=1/Root=Background")
 if go_ct1 and floor_est:
     why["CancelTree/depth=1/Root=Background"] = (
@@ -504,9 +508,11 @@ why["tokio-util: poll-once-open"] = (
        f"one to take it back) is {fmt_ns(poll_floor.mid)}, {fmt_ratio(poll_floor.mid / poll_tu.mid)} "
        f"of tokio-util. "
        if poll_floor and poll_tu else "")
-    + "Setting that inline waiter with a compare-exchange instead of under the lock would make "
-    "the common single waiter lock-free; it needs a lock that is not `std`'s mutex (the node "
-    "has no room for a third word).")
+    + "Here it makes eight atomic read-modify-writes (the floor's six, and the lock and unlock "
+    "twice where the floor publishes and retracts once each): setting that inline waiter with "
+    "a compare-exchange instead of under the lock would make the common single waiter "
+    "lock-free; it needs a lock that is not `std`'s mutex (the node has no room for a third "
+    "word).")
 why["ctx-tower ServerLayer"] = (
     "Both stacks pay the floor (a value in the request's `Extensions`: the map and a boxed value "
     "allocated and freed per request). Beyond it, `ServerLayer` pays one node (an allocation, "

@@ -83,7 +83,7 @@ fn ctx_rows(rows: &mut Vec<Row>) {
         let mut done = black_box(&parent).done();
         let _ = Pin::new(&mut done).poll(&mut Context::from_waker(&waker));
     }));
-    // A ctx one task waits on: the node and what it allocates for its first waiter.
+    // A ctx one task waits on: the node, its first waiter kept inline (no dependents part).
     rows.push(per_op("ctx", "WithCancel+wait+cancel", ops, || {
         let (ctx, cancel) = black_box(&bg).with_cancel();
         let mut done = ctx.done();
