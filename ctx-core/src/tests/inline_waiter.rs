@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, Timer};
+use super::moving::StillClock;
 use crate::tree::has_dependents_part;
 use crate::{Ctx, Done, Error};
 
@@ -163,20 +163,6 @@ fn inline_waiter_of_a_parent_is_woken_by_its_parents_cancel_with_the_cause() {
     assert_eq!(held(&count), 0);
     assert_eq!(poll(&mut done, &waker), Poll::Ready(Error::Canceled));
     assert_eq!(child.cause().expect("a cause").to_string(), "stop");
-}
-
-/// Time that stands still, and timers that never fire: no timer thread is started (Miri
-/// reports a thread still running at exit).
-#[derive(Debug)]
-struct StillClock(Instant);
-
-impl Clock for StillClock {
-    fn now(&self) -> Instant {
-        self.0
-    }
-    fn sleep_until(&self, _deadline: Instant) -> Timer {
-        Box::pin(std::future::pending())
-    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::{Clock, Ctx, Error};
 /// Time that stands still, and timers that never fire: no timer thread is started (Miri
 /// reports a thread still running at exit).
 #[derive(Debug)]
-struct StillClock(Instant);
+pub(super) struct StillClock(pub(super) Instant);
 
 impl Clock for StillClock {
     fn now(&self) -> Instant {
