@@ -433,12 +433,13 @@ why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
     "It makes the floor's five atomic read-modify-writes (allocation, the handle's strong "
     "clone, the cancel's compare-exchange, two drops), and a child of a root is a *plain* node "
     "(invariant 11: built in a few stores, canceled by one compare-exchange, its drop one test). "
-    "What is left is plain instructions — 316 against the floor's 187 under callgrind "
+    "What is left is plain instructions — 310 against the floor's 187 under callgrind "
     "(benches/NOTES.md, \"Plain cancel nodes\"): writing 13 fields where the floor "
     "writes zeroes, and `Arc::new` building the node on the stack and copying it (55), the drop "
     "glue of `Kind`, the parent and the clock (~33), the handle's checks (cancel 15, drop 20). "
-    "Closing it means writing the node in place (`Arc::new_uninit` and `unsafe` field writes, "
-    "each a new `unsafe` to justify) and fewer fields in a plain node's inline part.")
+    "Writing the node in place (`Arc::new_uninit` and an `unsafe` write) was tried: 344 "
+    "instructions (benches/NOTES.md, \"A first waiter kept inline\"). What would close it is "
+    "fewer fields in a plain node's inline part.")
 why["child of an open parent + cancel"] = (
     "Thirteen atomic read-modify-writes an op (perf, benches/NOTES.md): the parent's count taken "
     "and given back (the child holds it), the parent's lock and unlock at attach and again at "
