@@ -15,7 +15,8 @@
 //! lookup), `value-hit` (one that finds the context's own value), `value-hit-100` (one that finds the value above 100 others), `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
 //! the root and dropped: per node), `chain-1` (a root and its one child, the root canceled,
 //! all dropped), `wide-100` (a cancelable parent with 100 `with_cancel` children, canceled and dropped: per child), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
-//! with 100 `done()` futures: per future), `floor` (the allocation floor of `Ops/AllocFloor`),
+//! with 100 `done()` futures: per future), `repoll` (a pending `done()` polled again with the
+//! waker it registered: per poll), `floor` (the allocation floor of `Ops/AllocFloor`),
 //! `idle-touch` (`IdleHandle::touch` on a child of `background()`) and `touch-floor` (its floor:
 //! `Instant::now()` and one atomic store), `timer-arm` (`with_timeout` of `background()`, one
 //! pending `done()` poll, which arms its timer on the system clock, `cancel()`),
@@ -130,6 +131,14 @@ fn main() {
             cancel.cancel();
             drop(black_box(ctx));
         }),
+        "repoll" => {
+            // A pending `done()` polled again by the task whose waker it registered (a
+            // `select!` loop): per re-poll.
+            let mut done = std::pin::pin!(parent.done());
+            let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+            let _ = done.as_mut().poll(cx);
+            (0..n).for_each(|_| assert!(black_box(done.as_mut()).poll(cx).is_pending()));
+        }
         "waiters-100" => (0..n / 100).for_each(|_| {
             let (ctx, cancel) = black_box(&bg).with_cancel();
             let waker = std::task::Waker::noop();

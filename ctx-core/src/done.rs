@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
@@ -59,12 +60,30 @@ enum Source {
     Node {
         node: Arc<Node>,
         key: Option<Slot>,
+        /// The two words (data and vtable addresses) of the waker registered at `key`, set
+        /// with it: a re-poll with a waker of the same two words needs no lock (`poll_inner`).
+        registered: WakerWords,
     },
     /// A foreign future, from [`Done::new`].
     Foreign(SyncWrapper<ForeignFuture>, Repoll),
     /// This `Done` has answered (the node or the foreign future is released): polled again it
     /// answers the same, and it reports [`FusedFuture::is_terminated`].
     Finished(Error),
+}
+
+/// A waker's two words, as addresses (compared, never followed): what `Waker::will_wake`
+/// compares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct WakerWords(usize, usize);
+
+impl WakerWords {
+    /// No waker: no vtable is at address 0.
+    const NONE: WakerWords = WakerWords(0, 0);
+
+    #[inline]
+    fn of(waker: &Waker) -> WakerWords {
+        WakerWords(waker.data().addr(), ptr::from_ref(waker.vtable()).addr())
+    }
 }
 
 impl Done {
@@ -74,6 +93,7 @@ impl Done {
                 source: Source::Node {
                     node: n.clone(),
                     key: None,
+                    registered: WakerWords::NONE,
                 },
             },
             None => Done::never(),
@@ -194,12 +214,25 @@ impl Done {
             Source::Never => Poll::Pending,
             Source::Finished(e) => Poll::Ready(*e),
             Source::Foreign(f, _) => f.get_mut().as_mut().poll(cx),
-            Source::Node { node, key } => {
+            Source::Node {
+                node,
+                key,
+                registered,
+            } => {
                 // Fast path, and the lazy deadline check: one atomic load (plus a clock read
                 // on an open node with a deadline).
                 if let Some(e) = tree::err(node) {
                     *key = None; // the node took (or never had) our waker
                     return Poll::Ready(e);
+                }
+                // A re-poll by the task whose waker is registered (a `select!` loop): nothing to
+                // change, so no lock. The node was open at the load above, and the waker at
+                // `key` leaves it only by this `Done` (its drop, or the refresh below, which
+                // records the new words) or by the cancel that marks the node done — which then
+                // wakes it, however late after the load. So the registered waker, the same as
+                // this one by `will_wake`'s test, is woken by any cancel from now on.
+                if key.is_some() && *registered == WakerWords::of(cx.waker()) {
+                    return Poll::Pending;
                 }
                 match tree::register_waker(node, key, cx.waker()) {
                     Registered::Done(e) => {
@@ -207,6 +240,9 @@ impl Done {
                         Poll::Ready(e)
                     }
                     Registered::Waiting { arm } => {
+                        // The waker at `key` now wakes this task (registered, refreshed, or
+                        // kept because it would wake the same one).
+                        *registered = WakerWords::of(cx.waker());
                         if arm {
                             // May fire at once (deadline just passed) and wake us: fine, our
                             // waker is registered already.
@@ -222,7 +258,10 @@ impl Done {
 
 impl Drop for Done {
     fn drop(&mut self) {
-        if let Source::Node { node, key: Some(key) } = &self.source {
+        if let Source::Node {
+            node, key: Some(key), ..
+        } = &self.source
+        {
             tree::unregister_waker(node, *key);
         }
     }

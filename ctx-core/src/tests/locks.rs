@@ -100,3 +100,43 @@ fn an_after_func_stopped_after_the_cancel_takes_no_lock() {
     );
     assert!(!rx.recv().unwrap(), "an after-func that ran was reported stopped");
 }
+
+/// A `Done` re-polled by the task whose waker it registered (a `select!` loop) changes nothing:
+/// it answers `Pending` without the lock, and a later cancel still wakes that waker, once.
+#[test]
+fn a_done_re_polled_by_the_same_task_takes_no_lock() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut done = ctx.done();
+    let poll = |done: &mut crate::Done, waker: &Waker| Pin::new(done).poll(&mut Context::from_waker(waker));
+    assert!(poll(&mut done, &waker).is_pending());
+    let (tx, rx) = mpsc::channel();
+    assert!(
+        finishes_while_locked(&ctx, move || {
+            let pending = (0..3).all(|_| poll(&mut done, &waker).is_pending());
+            tx.send((pending, done, waker)).unwrap();
+        }),
+        "the re-poll waited for the lock"
+    );
+    let (pending, mut done, waker) = rx.recv().unwrap();
+    assert!(pending);
+    cancel.cancel();
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "the registered waker was woken, once"
+    );
+    assert_eq!(poll(&mut done, &waker), std::task::Poll::Ready(Error::Canceled));
+}

@@ -104,6 +104,35 @@ fn inline_waiter_moving_vs_cancel_wakes_both_once() {
     });
 }
 
+/// A re-poll by the task whose waker is registered takes no lock; racing a cancel, it answers
+/// `Ready`, or `Pending` with the registered waker woken exactly once.
+#[test]
+fn repoll_without_lock_vs_cancel_never_loses_the_wakeup() {
+    loom::model(|| {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let flag = Arc::new(Flag(AtomicUsize::new(0)));
+        let waker = Waker::from(flag.clone());
+        let mut done = ctx.done();
+        let poll = |done: &mut Done, waker: &Waker| Pin::new(done).poll(&mut Context::from_waker(waker));
+        assert_eq!(poll(&mut done, &waker), Poll::Pending);
+        let t = thread::spawn(move || {
+            let again = poll(&mut done, &waker);
+            (again, done, waker)
+        });
+        cancel.cancel();
+        let (again, mut done, waker) = t.join().unwrap();
+        assert_eq!(
+            flag.0.load(Ordering::SeqCst),
+            1,
+            "the registered waker, woken once"
+        );
+        if let Poll::Ready(e) = again {
+            assert_eq!(e, Error::Canceled);
+        }
+        assert_eq!(poll(&mut done, &waker), Poll::Ready(Error::Canceled));
+    });
+}
+
 /// A foreign `done()` completing while the wrapped context is dropped: the watcher either
 /// delivers the cancel or is canceled; nothing hangs or double-fires.
 #[test]
