@@ -405,6 +405,66 @@ fn a_waker_may_cancel_derive_and_drop_when_woken() {
     assert_eq!(poll_once(&mut done, &waker_ref), Poll::Ready(Error::Canceled));
 }
 
+/// A waker's `clone` is the executor's code: it may use the very context it is registered with
+/// (here it registers and stops an after-func, which takes the node's lock). A `Done` re-polled
+/// by another task clones that task's waker before it locks, so nothing deadlocks.
+#[test]
+fn a_waker_whose_clone_uses_its_context_does_not_deadlock_a_re_poll() {
+    use std::sync::mpsc;
+    use std::task::{RawWaker, RawWakerVTable};
+
+    struct Hook {
+        ctx: Ctx,
+        clones: AtomicUsize,
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    fn clone(data: *const ()) -> RawWaker {
+        // SAFETY: `data` is the leaked, never freed `Hook` every waker of this vtable carries.
+        #[allow(unsafe_code)]
+        let hook = unsafe { &*data.cast::<Hook>() };
+        hook.clones.fetch_add(1, SeqCst);
+        assert!(hook.ctx.after_func(|| {}).stop(), "registered, then stopped");
+        RawWaker::new(data, &VTABLE)
+    }
+    fn noop(_: *const ()) {}
+
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    // Freed at the end, once no waker points at it.
+    let hook = Box::into_raw(Box::new(Hook {
+        ctx: ctx.clone(),
+        clones: AtomicUsize::new(0),
+    }));
+    let sent = std::sync::atomic::AtomicPtr::new(hook); // a pointer the thread may take
+    let mut done = ctx.done();
+    assert!(poll_once(&mut done, Waker::noop()).is_pending());
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        // SAFETY: the vtable's functions keep `RawWakerVTable`'s contract for a `Hook` that
+        // outlives every waker made of it (clone hands out the same data; wake and drop do
+        // nothing).
+        #[allow(unsafe_code)]
+        let waker = unsafe { Waker::from_raw(RawWaker::new(sent.into_inner().cast_const().cast(), &VTABLE)) };
+        let polled = poll_once(&mut done, &waker);
+        let _ = tx.send((polled, done));
+    });
+    let Ok((polled, mut done)) = rx.recv_timeout(Duration::from_secs(30)) else {
+        // The thread holds the node's lock for good: dropping the handle would wait for it.
+        std::mem::forget((ctx, cancel));
+        panic!("the re-poll deadlocked on the waker's clone");
+    };
+    t.join().unwrap();
+    assert!(polled.is_pending());
+    // SAFETY: `hook` is alive (freed below).
+    #[allow(unsafe_code)]
+    let clones = unsafe { (*hook).clones.load(SeqCst) };
+    assert_eq!(clones, 1, "the new task's waker, cloned once");
+    cancel.cancel(); // takes the registered clone, whose wake does nothing
+    assert_eq!(poll_once(&mut done, Waker::noop()), Poll::Ready(Error::Canceled));
+    // SAFETY: made by `Box::into_raw` above; the cancel took the node's only waker made of it.
+    #[allow(unsafe_code)]
+    drop(unsafe { Box::from_raw(hook) });
+}
+
 #[test]
 fn a_waker_may_drop_the_done_future_it_was_registered_with() {
     let (ctx, cancel) = Ctx::background().with_cancel();

@@ -145,11 +145,11 @@ pub(crate) enum Registered {
 /// Registers (or refreshes) `waker` at `*key` on the cancel node `node`.
 pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &Waker) -> Registered {
     let c = node.expect_cancel();
-    // A first registration clones the waker before locking; a re-poll with another waker
-    // (rare: the task moved) swaps it under the lock. Only clones happen there, never a wake,
-    // and the replaced waker is dropped after unlocking (invariant 5).
-    let new = key.is_none().then(|| waker.clone());
-    let mut old = None;
+    // The waker is cloned before locking: a clone is the executor's code, and none runs under
+    // our lock. A first registration stores it; a re-poll whose task moved swaps it in. What
+    // is left over — the replaced waker, or the clone not needed — is dropped after unlocking
+    // (invariant 5).
+    let new = waker.clone();
     let mut g = lock(&c.inner);
     if !c.open_for_dependents() {
         drop(g);
@@ -161,16 +161,22 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &W
         );
     }
     let has_deadline = node.deadline().is_some();
-    match new {
+    let spare = match *key {
         // A node with a deadline keeps whether its timer was asked for in its dependents part:
         // its waiters go there. Any other's first waiter stays inline (invariant 23).
-        Some(w) if has_deadline => *key = Some(insert_entry(&mut g, Entry::Waiter(w))),
-        Some(w) => *key = Some(insert_waiter(&mut g, w)),
-        None => old = key.and_then(|k| refresh_waiter(&mut g, k, waker)),
-    }
+        None if has_deadline => {
+            *key = Some(insert_entry(&mut g, Entry::Waiter(new)));
+            None
+        }
+        None => {
+            *key = Some(insert_waiter(&mut g, new));
+            None
+        }
+        Some(k) => Some(refresh_waiter(&mut g, k, new)),
+    };
     let arm = has_deadline && !mem::replace(&mut g.dependents().timer_requested, true);
     drop(g);
-    drop(old);
+    drop(spare);
     Registered::Waiting { arm }
 }
 

@@ -96,7 +96,9 @@
 //!    and 10) — or by its drop, which owns it outright. The slot in the canceler is removed only
 //!    by the one who took it.
 //! 5. Wakers are woken, after-funcs run, timers and nodes dropped only after every lock is
-//!    released: they are collected into local lists first.
+//!    released: they are collected into local lists first. A waker is cloned before the lock
+//!    is taken (`register_waker`) and compared under it only by its two words: no waker code
+//!    runs under a lock (test: `hostile.rs`, a waker whose clone uses its context).
 //! 6. Cancellation walks the subtree with an explicit stack (relays found on the way are
 //!    resolved afterwards, in a loop), dropping a chain unlinks parents in a loop, and a wrap's
 //!    foreign context is dropped on a thread-local trampoline: nothing recurses over the depth

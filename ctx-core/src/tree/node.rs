@@ -606,25 +606,26 @@ impl Guarded {
         self.dependents().entries.insert(Entry::Waiter(waker))
     }
 
-    /// Puts `waker` in place of the waiter at `key` of an open node, if it is still there and
-    /// would not wake the same task; the waker it replaced (to be dropped with no lock held).
+    /// Puts `new` in place of the waiter at `key` of an open node, if it is still there and
+    /// would not wake the same task; the waker left over (the one it replaced, or `new`), to be
+    /// dropped with no lock held. No waker code runs here: `will_wake` compares two words.
     #[inline]
-    pub(super) fn refresh_waiter(&mut self, key: usize, waker: &Waker) -> Option<Waker> {
+    pub(super) fn refresh_waiter(&mut self, key: usize, new: Waker) -> Waker {
         match self.form() {
             Form::Waker if key == 0 => {
-                if self.0.holds_waker_like(waker) {
-                    return None;
+                if self.0.holds_waker_like(&new) {
+                    return new;
                 }
-                match self.replace(Held::Waiter(waker.clone())) {
-                    Held::Waiter(old) => Some(old),
+                match self.replace(Held::Waiter(new)) {
+                    Held::Waiter(old) => old,
                     _ => unreachable!("ctx-core: internal error: the waiter was not a waiter"),
                 }
             }
-            Form::B => match self.dependents_mut()?.entries.get_mut(key)? {
-                Entry::Waiter(slot) if !slot.will_wake(waker) => Some(mem::replace(slot, waker.clone())),
-                Entry::Waiter(_) | Entry::After(_) => None,
+            Form::B => match self.dependents_mut().and_then(|busy| busy.entries.get_mut(key)) {
+                Some(Entry::Waiter(slot)) if !slot.will_wake(&new) => mem::replace(slot, new),
+                _ => new,
             },
-            _ => None,
+            _ => new,
         }
     }
 

@@ -25,11 +25,12 @@ pub(super) fn insert_waiter(g: &mut Guarded, waker: Waker) -> Slot {
     Slot::new(g.add_waiter(waker))
 }
 
-/// Puts `waker` in place of the waiter at `slot`, if it is still there and would not wake the
-/// same task; the waker it replaced, to be dropped with no lock held (invariant 5).
+/// Puts `new` in place of the waiter at `slot`, if it is still there and would not wake the
+/// same task; the waker left over (the one replaced, or `new`), to be dropped with no lock held
+/// (invariant 5).
 #[inline]
-pub(super) fn refresh_waiter(g: &mut Guarded, slot: Slot, waker: &Waker) -> Option<Waker> {
-    g.refresh_waiter(slot.key(), waker)
+pub(super) fn refresh_waiter(g: &mut Guarded, slot: Slot, new: Waker) -> Waker {
+    g.refresh_waiter(slot.key(), new)
 }
 
 /// Removes the entry at `slot` from an open cancel node (a done one has given its entries away
