@@ -1,8 +1,8 @@
 //! [`AfterFunc`]: a function registered to run once a context is done.
 
+use crate::tree::{Arc, Weak};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 
 use crate::after_threads::AfterFn;
 use crate::tree::{self, Node, NodeRef, Slot};

@@ -4,7 +4,9 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
+
+use crate::tree::{Arc, Owners};
 use std::time::{Duration, Instant};
 
 use crate::done::{Done, Run, RunStream};
@@ -104,7 +106,7 @@ impl Ctx {
     /// let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
     /// assert_eq!(root.to_string(), "context.Background");
     /// ```
-    pub fn background_with_clock(clock: Arc<dyn Clock>) -> Ctx {
+    pub fn background_with_clock(clock: std::sync::Arc<dyn Clock>) -> Ctx {
         Ctx::from_node(tree::root_with_clock(clock, false))
     }
 
@@ -117,7 +119,7 @@ impl Ctx {
     /// use ctx_core::{Ctx, clock::SystemClock};
     /// assert_eq!(Ctx::todo_with_clock(Arc::new(SystemClock::default())).to_string(), "context.TODO");
     /// ```
-    pub fn todo_with_clock(clock: Arc<dyn Clock>) -> Ctx {
+    pub fn todo_with_clock(clock: std::sync::Arc<dyn Clock>) -> Ctx {
         Ctx::from_node(tree::root_with_clock(clock, true))
     }
 
@@ -186,9 +188,8 @@ impl Ctx {
     #[doc(alias = "WithCancel")]
     #[doc(alias = "child_token")]
     pub fn with_cancel(&self) -> (Ctx, CancelHandle) {
-        let node = self.derive_cancel(None, None, false);
-        let handle = CancelHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = self.derive_cancel(None, None, false);
+        (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
     /// Like [`with_cancel`](Ctx::with_cancel), but the handle can record why. Go:
@@ -208,9 +209,8 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithCancelCause")]
     pub fn with_cancel_cause(&self) -> (Ctx, CancelCauseHandle) {
-        let node = self.derive_cancel(None, None, false);
-        let handle = CancelCauseHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = self.derive_cancel(None, None, false);
+        (Ctx::from_node(node), CancelCauseHandle::adopt(owner))
     }
 
     /// A child that is done at `deadline` (with [`Error::DeadlineExceeded`]), when `cancel` is
@@ -233,9 +233,8 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithDeadline")]
     pub fn with_deadline(&self, deadline: Instant) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(Some(deadline), None);
-        let handle = CancelHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = self.derive_deadline(Some(deadline), None);
+        (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
     /// [`with_deadline`](Ctx::with_deadline)`(now + timeout)` on this context's clock. A timeout
@@ -253,9 +252,8 @@ impl Ctx {
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
         let now = self.node.clock().now();
-        let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
-        let handle = CancelHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
+        (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
     /// A context for draining: done `grace` after this context is done, with this context's
@@ -368,9 +366,8 @@ impl Ctx {
         deadline: Instant,
         cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> (Ctx, CancelHandle) {
-        let node = self.derive_deadline(Some(deadline), Some(crate::error::into_cause(cause)));
-        let handle = CancelHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = self.derive_deadline(Some(deadline), Some(crate::error::into_cause(cause)));
+        (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
     /// [`with_deadline_cause`](Ctx::with_deadline_cause)`(now + timeout, cause)`. Go:
@@ -394,13 +391,12 @@ impl Ctx {
         cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> (Ctx, CancelHandle) {
         let now = self.node.clock().now();
-        let node = self.derive_deadline_read_at(
+        let (node, owner) = self.derive_deadline_read_at(
             now.checked_add(timeout),
             Some(crate::error::into_cause(cause)),
             Some(now),
         );
-        let handle = CancelHandle::new(&node.node);
-        (node, handle)
+        (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
     /// [`with_deadline`](Ctx::with_deadline) and [`with_cancel_cause`](Ctx::with_cancel_cause)
@@ -428,9 +424,8 @@ impl Ctx {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_deadline_cancel_cause(&self, deadline: Instant) -> (Ctx, CancelCauseHandle) {
-        let node = self.derive_deadline(Some(deadline), None);
-        let handle = CancelCauseHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = self.derive_deadline(Some(deadline), None);
+        (Ctx::from_node(node), CancelCauseHandle::adopt(owner))
     }
 
     /// [`with_deadline_cancel_cause`](Ctx::with_deadline_cancel_cause) with the deadline
@@ -454,9 +449,8 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_timeout_cancel_cause(&self, timeout: Duration) -> (Ctx, CancelCauseHandle) {
         let now = self.node.clock().now();
-        let node = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
-        let handle = CancelCauseHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
+        (Ctx::from_node(node), CancelCauseHandle::adopt(owner))
     }
 
     /// A child that carries `value`, found by [`value::<T>()`](Ctx::value) on it and its
@@ -598,18 +592,12 @@ impl Ctx {
         own_deadline: Option<Instant>,
         cause: Option<Cause>,
         shown_as_deadline: bool,
-    ) -> Ctx {
-        Ctx::from_node(tree::derive_cancel(
-            &self.node,
-            own_deadline,
-            cause,
-            shown_as_deadline,
-            None,
-        ))
+    ) -> Owners {
+        tree::derive_cancel(&self.node, own_deadline, cause, shown_as_deadline, None)
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
-    fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Ctx {
+    fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Owners {
         self.derive_deadline_read_at(deadline, cause, None)
     }
 
@@ -621,13 +609,13 @@ impl Ctx {
         deadline: Option<Instant>,
         cause: Option<Cause>,
         read_at: Option<Instant>,
-    ) -> Ctx {
+    ) -> Owners {
         match (self.node.deadline(), deadline) {
             // The parent's deadline is strictly earlier: a plain cancel child, as in Go.
             (Some(p), Some(d)) if p < d => self.derive_cancel(None, None, false),
             // Too far in the future for `Instant`: never expires.
             (_, None) => self.derive_cancel(None, None, true),
-            (_, Some(d)) => Ctx::from_node(tree::derive_cancel(&self.node, Some(d), cause, true, read_at)),
+            (_, Some(d)) => tree::derive_cancel(&self.node, Some(d), cause, true, read_at),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! [`Done`], the future of "this context is done", and the futures built on it: [`Run`],
 //! [`RunStream`], and the blocking wait.
 
+use crate::tree::Arc;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -447,10 +447,10 @@ struct ThreadWaker {
 }
 
 impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
+    fn wake(self: std::sync::Arc<Self>) {
         self.wake_by_ref();
     }
-    fn wake_by_ref(self: &Arc<Self>) {
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
         if !self.notified.swap(true, Ordering::AcqRel) {
             self.thread.unpark();
         }
@@ -459,7 +459,7 @@ impl Wake for ThreadWaker {
 
 /// Polls `fut` on this thread, parking in between.
 pub(crate) fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
-    let waker_state = Arc::new(ThreadWaker {
+    let waker_state = std::sync::Arc::new(ThreadWaker {
         thread: thread::current(),
         notified: AtomicBool::new(false),
     });

@@ -3,7 +3,6 @@
 //! `impl<T: Forward> Context for T`.
 
 use std::any::{Any, TypeId};
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::{Cause, Context, Ctx, Done, Error};
@@ -204,7 +203,7 @@ pub trait Forward: Send + Sync + 'static {
     ) -> Option<Box<dyn FnOnce() -> bool + Send + 'static>> {
         let (mine, inner) = (self.done(), self.inner().done());
         let same = match (mine.node(), inner.node()) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (Some(a), Some(b)) => crate::tree::Arc::ptr_eq(a, b),
             _ => mine.is_never() && inner.is_never(),
         };
         drop((mine, inner));

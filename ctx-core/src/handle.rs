@@ -1,7 +1,7 @@
 //! [`CancelHandle`] and [`CancelCauseHandle`]: the right to cancel one context.
 
+use crate::tree::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::Cause;
 use crate::loom::Ordering;
@@ -32,10 +32,14 @@ struct HandleCore {
 
 impl HandleCore {
     fn new(node: &NodeRef) -> HandleCore {
+        HandleCore::adopt(Arc::clone(node.expect_node()))
+    }
+
+    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    #[inline]
+    fn adopt(node: Arc<Node>) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
-        HandleCore {
-            node: Some(Arc::clone(node.expect_node())),
-        }
+        HandleCore { node: Some(node) }
     }
 
     #[cfg_attr(feature = "tracing", track_caller)]
@@ -159,6 +163,14 @@ impl CancelHandle {
         }
     }
 
+    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    #[inline]
+    pub(crate) fn adopt(node: Arc<Node>) -> CancelHandle {
+        CancelHandle {
+            core: HandleCore::adopt(node),
+        }
+    }
+
     /// Cancels the context and its descendants. Idempotent; may be called from any thread;
     /// wakers are woken and after-funcs run on this thread before it returns.
     ///
@@ -231,9 +243,11 @@ pub struct CancelCauseHandle {
 }
 
 impl CancelCauseHandle {
-    pub(crate) fn new(node: &NodeRef) -> CancelCauseHandle {
+    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    #[inline]
+    pub(crate) fn adopt(node: Arc<Node>) -> CancelCauseHandle {
         CancelCauseHandle {
-            core: HandleCore::new(node),
+            core: HandleCore::adopt(node),
         }
     }
 

@@ -1,8 +1,8 @@
 //! [`IdleHandle`]: the handle of [`Ctx::with_idle_timeout`](crate::Ctx::with_idle_timeout),
 //! which moves its deadline later (`touch`) or cancels it.
 
+use crate::tree::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::CancelHandle;
 use crate::tree::{self, Node, NodeRef};

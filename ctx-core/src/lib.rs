@@ -124,20 +124,24 @@
 //!
 //! A context holds its root's clock by an uncounted pointer, so that deriving contexts from one
 //! root on many threads writes no shared cache line. That pointer is the first of the crate's
-//! four pieces of `unsafe` code: a private module of `clock.rs`, whose safety argument is written
+//! five pieces of `unsafe` code: a private module of `clock.rs`, whose safety argument is written
 //! there and holds whatever safe code outside it does (the pointer cannot be copied without
 //! `unsafe`), and the one place that copies it, the node constructor in `tree/node.rs`, which
 //! keeps the parent it copies from. The second is `tree/thin.rs`, which keeps a value node's
 //! value inside its node behind a one-word pointer (its argument, too, holds in that file
 //! alone); the third, `tree/packed.rs`, which keeps what a cancel node's lock guards (nothing, a
 //! first child, a first waiter's `Waker`, the dependents part, a cause) in two words, so that a
-//! context one task waits on allocates nothing more (argued in that file alone); the fourth, one
-//! call into `libc` in `clock::coarse` (a read of the kernel's coarse clock, on Linux). The
-//! crate denies `unsafe` everywhere else, and its tests run under Miri.
-// `unsafe` is allowed in five places only: `clock::shared` (the clock pointer),
+//! context one task waits on allocates nothing more (argued in that file alone); the fourth,
+//! `tree/arc.rs`, the engine's own `Arc` and `Weak`, which spare a cancel node two atomic
+//! read-modify-writes of std's (the handle's count at birth, the weak count at the end; argued
+//! in that file alone); the fifth, one call into `libc` in `clock::coarse` (a read of the
+//! kernel's coarse clock, on Linux). The crate denies `unsafe` everywhere else, and its tests
+//! run under Miri.
+// `unsafe` is allowed in six places only: `clock::shared` (the clock pointer),
 // `tree/node.rs` (its copies, for a child that holds its parent: `Parent::with_clock`,
 // `clock_below`), `tree/thin.rs` (a value node's one allocation), `tree/packed.rs` (a cancel
-// node's guarded part in two words) and `clock::coarse` (the `clock_gettime` call).
+// node's guarded part in two words), `tree/arc.rs` (a node's counts) and `clock::coarse` (the
+// `clock_gettime` call).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1,8 +1,9 @@
 //! The synchronization primitives of ctx-core, swapped for loom's under `cfg(loom)` so that the
 //! lock/atomic protocol in `tree/`, `done.rs` and `watcher.rs` can be model-checked.
 //!
-//! `Arc`/`Weak` stay std's in both builds: loom has no `Weak`, and reference counting is not
-//! the protocol under test.
+//! A node's counts (`tree/arc.rs`) stay std's atomics in both builds: the process-wide roots
+//! are statics whose counts would outlive loom's executions, and reference counting is not the
+//! protocol under test (that module's threaded tests run under Miri instead).
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{

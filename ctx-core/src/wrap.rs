@@ -3,8 +3,8 @@
 //! `tree/foreign.rs`). The engine keeps the user's type as a [`Foreign`]: what it asks of a
 //! context it does not own.
 
+use crate::tree::Arc;
 use std::any::{Any, TypeId};
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock::{NodeClock, SharedClock};
@@ -49,14 +49,14 @@ impl<C: Context> Foreign for AsForeign<C> {
 ///
 /// Either way the bridge is also checked lazily (see `tree::node::Bridge`).
 pub(crate) fn wrap<C: Context>(user: C) -> NodeRef {
-    let user = Arc::new(AsForeign(user));
-    let foreign: Arc<dyn Foreign> = user.clone();
+    let user = std::sync::Arc::new(AsForeign(user));
+    let foreign: std::sync::Arc<dyn Foreign> = user.clone();
     build(&user.0, foreign, std::any::type_name::<C>())
 }
 
 /// The body of [`wrap`], once per program rather than once per wrapped type: `ctx` is the
 /// user's context, `foreign` the same one as the engine keeps it.
-fn build(ctx: &dyn Context, foreign: Arc<dyn Foreign>, type_name: &'static str) -> NodeRef {
+fn build(ctx: &dyn Context, foreign: std::sync::Arc<dyn Foreign>, type_name: &'static str) -> NodeRef {
     let deadline = ctx.deadline();
     let done = ctx.done();
     // The wrapped `Ctx`'s clock: through its values, else through its `done()` (a type that
@@ -87,7 +87,7 @@ fn build(ctx: &dyn Context, foreign: Arc<dyn Foreign>, type_name: &'static str) 
 /// one, else by a watcher.
 fn foreign_bridge(
     ctx: &dyn Context,
-    foreign: &Arc<dyn Foreign>,
+    foreign: &std::sync::Arc<dyn Foreign>,
     done: Done,
     clock: &SharedClock,
     deadline: Option<Instant>,

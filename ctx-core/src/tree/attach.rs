@@ -2,7 +2,7 @@
 //! a child under the canceler's lock, or, if the canceler is done, born done with its outcome
 //! (a grace node starting its period instead, invariant 19).
 
-use std::sync::Arc;
+use super::arc::Arc;
 
 use super::end::{check_deadline, poll_bridge, propagate, start_grace};
 use super::foreign_calls::bridge_outcome;

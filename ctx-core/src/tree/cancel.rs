@@ -2,8 +2,8 @@
 //! invariants 10, 11 and 17, else `propagate`), and registering and removing waiters and
 //! after-funcs.
 
+use super::arc::Arc;
 use std::mem;
-use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 use std::task::Waker;
 

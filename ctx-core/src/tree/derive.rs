@@ -2,18 +2,18 @@
 //!
 //! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
 
+use super::arc::Arc;
 use std::any::Any;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::attach::attach;
-use super::node::{CancelNode, Fixed, Kind, Node, NodeRef, Parent, Timing, ValueNode};
+use super::node::{CancelNode, Fixed, Kind, Node, NodeRef, Owners, Parent, Timing, ValueNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
 use crate::{Cause, Clock};
 
 /// A root whose time and timers come from `clock`: Background, or TODO if `todo`.
-pub(crate) fn root_with_clock(clock: Arc<dyn Clock>, todo: bool) -> Arc<Node> {
+pub(crate) fn root_with_clock(clock: std::sync::Arc<dyn Clock>, todo: bool) -> Arc<Node> {
     Node::owning(
         Parent::None,
         SharedClock::new(clock),
@@ -46,7 +46,7 @@ pub(crate) fn derive_cancel(
     cause: Option<Cause>,
     shown_as_deadline: bool,
     read_at: Option<Instant>,
-) -> Arc<Node> {
+) -> Owners {
     // Fast paths for a child of a root (`STANDALONE`, invariant 11): nothing above it has a
     // deadline or can be done, and there is nothing to attach to, so the node is built open in
     // a few stores.
@@ -97,7 +97,7 @@ fn derive_cancel_general(
     cause: Option<Cause>,
     shown_as_deadline: bool,
     read_at: Option<Instant>,
-) -> Arc<Node> {
+) -> Owners {
     let deadline = match (parent.deadline(), own_deadline) {
         (Some(p), Some(o)) => Some(p.min(o)),
         (p, o) => p.or(o),
@@ -115,7 +115,7 @@ fn derive_cancel_general(
     // A deadline of its own with no cause stays inline; an inherited one or a cause is boxed
     // (a cause comes only with a deadline of its own). Built in each arm, so that the usual
     // one (no deadline) builds its node with what it knows.
-    let node = match (deadline, cause) {
+    let (node, handle) = match (deadline, cause) {
         (None, _) => cancel_node(parent, born_done, shown_as_deadline, under_foreign, Timing::None),
         (Some(d), None) if own_deadline == Some(d) => cancel_node(
             parent,
@@ -141,7 +141,7 @@ fn derive_cancel_general(
     if !is_born_done && (node.parent().get().is_some() || check_deadline) {
         attach(&node, check_deadline);
     }
-    node
+    (node, handle)
 }
 
 /// A cancel node below `parent`: `CancelNode::new`'s arguments. (A function, not a closure:
@@ -154,9 +154,9 @@ fn cancel_node(
     shown_as_deadline: bool,
     under_foreign: bool,
     timing: Timing,
-) -> Arc<Node> {
+) -> Owners {
     let cancel = CancelNode::new(born_done, shown_as_deadline, under_foreign, timing);
-    Node::new(Some(parent), Kind::Cancel(cancel))
+    Node::new_pair(Some(parent), Kind::Cancel(cancel))
 }
 
 /// The process-wide `Ctx::background()` (or `Ctx::todo()`, if `todo`) node; the handle keeps

@@ -6,9 +6,9 @@
 //! a circle: a timer expires a node, whose propagation starts a grace period, which arms a
 //! timer; a grace node's lazy check asks its parent's `err()`.
 
+use super::arc::{Arc, Weak};
 use std::future::Future;
 use std::mem;
-use std::sync::{Arc, Weak};
 
 #[cfg(feature = "test-util")]
 use super::counters;

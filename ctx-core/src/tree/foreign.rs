@@ -6,7 +6,7 @@
 //! `Context` to choose among these is `Ctx::wrap`'s (`crate::wrap`): the engine never names
 //! `Context` or `Done`.
 
-use std::sync::Arc;
+use super::arc::Arc;
 use std::time::Instant;
 
 use super::attach::attach;
@@ -23,7 +23,7 @@ use crate::loom::lock;
 /// and `done()` come from `source`, the bridge that follows the foreign context (`None` when its
 /// `done()` never completes).
 pub(crate) fn wrap_node(
-    foreign: Arc<dyn Foreign>,
+    foreign: std::sync::Arc<dyn Foreign>,
     type_name: &'static str,
     clock: SharedClock,
     deadline: Option<Instant>,
@@ -48,7 +48,7 @@ pub(crate) fn wrap_node(
 /// by the cancel that reaches it (no thread, no task; children are done before that cancel
 /// returns).
 pub(crate) fn relay_bridge(
-    foreign: &Arc<dyn Foreign>,
+    foreign: &std::sync::Arc<dyn Foreign>,
     feeder: &Arc<Node>,
     clock: &SharedClock,
     deadline: Option<Instant>,
@@ -68,7 +68,7 @@ pub(crate) fn relay_bridge(
 /// An open bridge for `foreign` whose `done()` is a foreign future; the caller feeds it
 /// ([`resolve_bridge`] first, then [`install_feed`]).
 pub(crate) fn foreign_bridge(
-    foreign: &Arc<dyn Foreign>,
+    foreign: &std::sync::Arc<dyn Foreign>,
     clock: &SharedClock,
     deadline: Option<Instant>,
 ) -> Arc<Node> {

@@ -2,9 +2,9 @@
 //! outcome, with a panic contained (`foreign_outcome`, `bridge_outcome`), and dropping it on a
 //! thread-local trampoline (`drop_foreign`, invariant 6).
 
+use super::arc::Arc;
 use std::any::{Any, TypeId};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 
 use super::node::{Foreign, Kind, Node};
 use super::state::Outcome;
@@ -39,11 +39,11 @@ pub(super) fn bridge_outcome(node: &Arc<Node>) -> Option<Outcome> {
 /// drops the next foreign context, and so on: a chain of a million wraps would recurse a million
 /// deep. So drops nested on one thread are queued (a trampoline), and the outermost one drains the
 /// queue in a loop (invariant 6).
-pub(super) fn drop_foreign(foreign: Arc<dyn Foreign>) {
+pub(super) fn drop_foreign(foreign: std::sync::Arc<dyn Foreign>) {
     thread_local! {
         /// `Some` while a `drop_foreign` runs on this thread: the foreign contexts it has yet to
         /// drop.
-        static PENDING: std::cell::RefCell<Option<Vec<Arc<dyn Foreign>>>> =
+        static PENDING: std::cell::RefCell<Option<Vec<std::sync::Arc<dyn Foreign>>>> =
             const { std::cell::RefCell::new(None) };
     }
     /// Ends the outermost drop, also when a user `Drop` panics: what is left is dropped then
@@ -82,7 +82,7 @@ pub(super) fn drop_foreign(foreign: Arc<dyn Foreign>) {
 
 /// What a dying wrap node leaves in place of its foreign context (moved to `drop_foreign`): a
 /// context that is never done and has no values.
-pub(super) fn placeholder() -> Arc<dyn Foreign> {
+pub(super) fn placeholder() -> std::sync::Arc<dyn Foreign> {
     struct Never;
     impl Foreign for Never {
         fn err(&self) -> Option<Error> {
@@ -95,6 +95,7 @@ pub(super) fn placeholder() -> Arc<dyn Foreign> {
             None
         }
     }
-    static NEVER: std::sync::LazyLock<Arc<dyn Foreign>> = std::sync::LazyLock::new(|| Arc::new(Never));
+    static NEVER: std::sync::LazyLock<std::sync::Arc<dyn Foreign>> =
+        std::sync::LazyLock::new(|| std::sync::Arc::new(Never));
     NEVER.clone()
 }

@@ -26,7 +26,7 @@
 //!
 //! The second slot's word is `word.rs`'s (`SecondSlot`); taking and leaving it, `slots.rs`'s.
 
-use std::sync::Arc;
+use super::arc::Arc;
 
 use super::attach::{attach, attach_to};
 use super::end::err;

@@ -29,7 +29,9 @@
 //! (`tests/layering.rs` holds the code to the list below `# Deadlines`). Each cites the
 //! invariants below by number.
 //!
-//! 1. Leaves, which know nothing of nodes. `entries.rs`: the two slabs of what depends on an
+//! 1. Leaves, which know nothing of nodes. `arc.rs`: the engine's own `Arc` and `Weak` (std's,
+//!    without the second owner's read-modify-write at birth nor the weak count's at the end;
+//!    its `unsafe` argued in that file alone). `entries.rs`: the two slabs of what depends on an
 //!    open cancel node (its children, one word each; its waiters and after-funcs), whose first
 //!    two places are inline. `packed.rs`: `Packed`, one of nothing, three one-word owners or a
 //!    `Waker` in two words (what a cancel node's lock guards; its `unsafe` argued in that file
@@ -274,7 +276,7 @@ use crate::loom::lock;
 // The files, in layers: each imports only from its own layer or the ones above (see "Files"
 // in the module doc; `tests/layering.rs` fails on any cycle or import from below).
 //
-// 1. `entries`, `packed`, `thin`, `word`: leaves.
+// 1. `arc`, `entries`, `packed`, `thin`, `word`: leaves.
 // 2. `node`: the layout.
 // 3. `state`: every `CancelNode` method.
 // 4. `slots`, `foreign_calls`, `name`: one node at a time.
@@ -284,6 +286,7 @@ use crate::loom::lock;
 // 8. `cancel`, `derive`, `foreign`, `merge`, `moving`: what the handle calls to build and end.
 // 9. `observe`: what the handle reads.
 
+mod arc;
 mod attach;
 mod cancel;
 mod derive;
@@ -305,6 +308,7 @@ mod trace;
 mod walk;
 mod word;
 
+pub(crate) use self::arc::{Arc, Weak};
 pub(crate) use self::cancel::{
     Registered, cancel, cancel_dropped, register_after, register_waker, unregister_after, unregister_waker,
 };
@@ -318,7 +322,7 @@ pub(crate) use self::moving::{derive_grace, derive_idle, touch};
 pub(crate) use self::name::write_chain;
 #[cfg(all(test, loom))]
 pub(crate) use self::node::Kind;
-pub(crate) use self::node::{Feed, Foreign, Node, NodeRef};
+pub(crate) use self::node::{Feed, Foreign, Node, NodeRef, Owners};
 pub(crate) use self::observe::{ctx_cause, ctx_deadline, ctx_err, value_any, value_of};
 #[cfg(all(test, loom))]
 pub(crate) use self::thin::ThinArc;

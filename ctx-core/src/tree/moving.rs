@@ -6,7 +6,7 @@
 //! `end.rs`, `Ctx::deadline`'s climb to them in `observe.rs`. Invariants 18 and 19 of
 //! `tree/mod.rs`.
 
-use std::sync::Arc;
+use super::arc::Arc;
 use std::time::{Duration, Instant};
 
 use super::attach::attach;

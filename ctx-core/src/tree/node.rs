@@ -6,10 +6,10 @@
 //! (`Merge`). The atomic words a node holds are `word.rs`'s; what reads and changes a cancel
 //! node is `state.rs`'s; how a node is dropped is `teardown.rs`'s.
 
+use super::arc::{Arc, Weak};
 use std::any::{Any, TypeId};
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -30,6 +30,9 @@ use crate::{Cause, Error};
 /// A cause as a cancel node keeps it: one word. A walk wraps the user's cause once and every
 /// node it marks shares that one `Arc`.
 pub(crate) type SharedCause = Arc<Cause>;
+
+/// A new cancel node's two owners: the `Ctx`'s, and its handle's.
+pub(crate) type Owners = (Arc<Node>, Arc<Node>);
 
 /// What a cancel node holds for the time it is open, besides its children (`Dependents`).
 pub(super) enum Entry {
@@ -217,7 +220,7 @@ pub(crate) fn short_digest(digest: u64) -> u32 {
 pub(crate) struct WrapNode {
     /// Set once at creation. Moved out only by `Node::drop`, which hands it to `drop_foreign`
     /// (a user type may hold the next wrap down: its drop must not recurse, invariant 6).
-    pub(crate) foreign: Arc<dyn Foreign>,
+    pub(crate) foreign: std::sync::Arc<dyn Foreign>,
     pub(crate) type_name: &'static str,
     /// The foreign context's deadline, asked once, at `wrap`.
     pub(crate) deadline: Option<Instant>,
@@ -252,7 +255,7 @@ pub(crate) trait Foreign: Send + Sync + 'static {
 /// * a foreign `done()`: the foreign context's `on_done` callback, else a watcher (`watcher.rs`).
 pub(crate) struct Bridge {
     /// Weak: a `Done` or an after-func that outlives the wrap must not keep a user type alive.
-    pub(super) foreign: Weak<dyn Foreign>,
+    pub(super) foreign: std::sync::Weak<dyn Foreign>,
     pub(super) relay: bool,
     /// On a relay whose chain of relays ends at a foreign bridge (a wrap of a wrap of a foreign
     /// context): that bridge, so that the lazy check reaches it in one step at any depth. Weak:
@@ -263,7 +266,7 @@ pub(crate) struct Bridge {
 /// What feeds a bridge from a foreign `done()`; let go of when the bridge is done or dropped.
 pub(crate) enum Feed {
     /// A watcher polling the foreign `done()` future.
-    Watcher(Arc<Watcher>),
+    Watcher(std::sync::Arc<Watcher>),
     /// The stop function of the foreign context's `on_done` registration.
     Callback(StopFn),
 }
@@ -498,7 +501,7 @@ pub(super) struct Dependents {
     /// `Some(self)` while there are after-funcs (invariant 7).
     pub(super) keep_alive: Option<Arc<Node>>,
     /// The deadline timer, armed on the owner of the deadline; dropped when done or dropped.
-    pub(super) timer: Option<Arc<Watcher>>,
+    pub(super) timer: Option<std::sync::Arc<Watcher>>,
     /// On a bridge node (see `wrap`): what feeds it from a foreign `done()`, owned here so that
     /// it lives exactly as long as something can observe the bridge. Boxed: only bridges have
     /// one.
@@ -779,11 +782,20 @@ impl Node {
         Arc::new(Node { clock, parent, kind })
     }
 
-    /// `new`, with the parent already in its `Parent` form.
+    /// A cancel node below `parent` and its handle's owner: [`new`](Node::new), made with its
+    /// two owners at once (`Arc::new_pair`: no read-modify-write for the second).
     #[inline(always)]
-    pub(crate) fn with_parent(parent: Parent, kind: Kind) -> Arc<Node> {
+    pub(crate) fn new_pair(parent: Option<&NodeRef>, kind: Kind) -> Owners {
         count_node(1);
-        Arc::new(Node {
+        let (parent, clock) = Parent::with_clock(parent);
+        Arc::new_pair(Node { clock, parent, kind })
+    }
+
+    /// `new_pair`, with the parent already in its `Parent` form.
+    #[inline(always)]
+    pub(crate) fn with_parent(parent: Parent, kind: Kind) -> Owners {
+        count_node(1);
+        Arc::new_pair(Node {
             clock: clock_below(&parent),
             parent,
             kind,
@@ -833,17 +845,6 @@ impl Node {
     pub(super) fn take_parent(&mut self) -> Option<NodeRef> {
         self.clock.release();
         self.parent.take()
-    }
-
-    /// The node's *source*: the cancel node it answers `err()`/`done()` from (itself if it is
-    /// one, else the nearest one above it), or none. A child's canceler is its parent's source.
-    #[inline]
-    pub(crate) fn source(self: &Arc<Node>) -> Option<&Arc<Node>> {
-        match &self.kind {
-            Kind::Cancel(_) => Some(self),
-            Kind::Wrap(w) => w.source.as_ref(),
-            Kind::Root { .. } | Kind::WithoutCancel => None,
-        }
     }
 
     #[inline]
@@ -1002,6 +1003,19 @@ impl NodeRef {
     }
 }
 
+impl Arc<Node> {
+    /// The node's *source*: the cancel node it answers `err()`/`done()` from (itself if it is
+    /// one, else the nearest one above it), or none. A child's canceler is its parent's source.
+    #[inline]
+    pub(crate) fn source(&self) -> Option<&Arc<Node>> {
+        match &self.kind {
+            Kind::Cancel(_) => Some(self),
+            Kind::Wrap(w) => w.source.as_ref(),
+            Kind::Root { .. } | Kind::WithoutCancel => None,
+        }
+    }
+}
+
 impl From<Arc<Node>> for NodeRef {
     #[inline]
     fn from(node: Arc<Node>) -> NodeRef {
@@ -1070,7 +1084,7 @@ mod tests {
         assert!(standalone(&a));
         let (b, _b) = Ctx::todo().with_cancel_cause();
         assert!(standalone(&b));
-        let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
+        let root = Ctx::background_with_clock(std::sync::Arc::new(SystemClock::default()));
         let (c, _c) = root.with_cancel();
         assert!(standalone(&c));
         // Too far ahead for `Instant`: no deadline, shown as one.

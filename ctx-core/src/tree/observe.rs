@@ -4,8 +4,8 @@
 //!
 //! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
 
+use super::arc::Arc;
 use std::any::{Any, TypeId};
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::end::err;

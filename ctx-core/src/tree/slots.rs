@@ -3,7 +3,7 @@
 //! child leaving its canceler (`leave_canceler`) — both cancelers of a merged node
 //! (`take_slot`, `leave_other`, `take_slots`, `leave_all`: invariant 9).
 
-use std::sync::Arc;
+use super::arc::Arc;
 use std::task::Waker;
 
 use super::node::{CancelNode, Entry, Guarded, Kind, Merge, Node, NodeRef};

@@ -3,7 +3,9 @@
 //! word: `mark`, `open_for_dependents` and the lock-free cancels of invariants 10 and 11. The
 //! word's bits and slots are `word.rs`'s.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
+
+use super::arc::Arc;
 use std::time::Instant;
 
 use super::node::{
@@ -111,7 +113,7 @@ impl CancelNode {
     /// An open bridge for `foreign` (see [`Bridge`]) with the foreign context's `deadline`: a relay
     /// under `feeder`, or fed from a foreign `done()`.
     pub(super) fn new_bridge(
-        foreign: &Arc<dyn Foreign>,
+        foreign: &std::sync::Arc<dyn Foreign>,
         feeder: Option<&Arc<Node>>,
         deadline: Option<Instant>,
     ) -> CancelNode {
@@ -125,7 +127,7 @@ impl CancelNode {
         let fixed = Fixed {
             deadline,
             extra: Some(Box::new(Extra::Bridge(Bridge {
-                foreign: Arc::downgrade(foreign),
+                foreign: std::sync::Arc::downgrade(foreign),
                 relay: feeder.is_some(),
                 foreign_root,
             }))),

@@ -10,7 +10,7 @@
 //! the `with_*` call that made it), and it is called only from the engine's cancel paths; the
 //! handles name a [`Site`] through `tree`.
 
-use std::sync::Arc;
+use super::arc::Arc;
 
 #[cfg(feature = "tracing")]
 use std::panic::Location;

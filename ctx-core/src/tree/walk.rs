@@ -6,9 +6,9 @@
 //! the clock (`WalkClock`, invariant 8). The walk collects what it must not mark (relays, grace
 //! nodes) for `end::propagate`.
 
+use super::arc::Arc;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 

@@ -4,9 +4,9 @@
 //! `CancelNode` methods that read and change them are in `state.rs`.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::arc::Arc;
 use crate::loom::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::{Cause, Error};
 

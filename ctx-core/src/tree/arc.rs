@@ -1,0 +1,528 @@
+//! The engine's own `Arc` and `Weak`: std's, two atomic read-modify-writes lighter.
+//!
+//! Every cancel node is shared this way (`Arc<Node>`). On this machine an uncontended atomic
+//! read-modify-write costs as much as the rest of a `with_cancel`'s instructions together
+//! (benches/NOTES.md), and `std::sync::Arc` makes two that a node does not need:
+//!
+//! * **The handle's count.** A `with_cancel*`, `with_deadline*` or `with_timeout*` hands out the
+//!   node twice (the `Ctx` and its handle). [`Arc::new_pair`] makes both owners at once, with the
+//!   count written as 2 before the node is shared: std's `Arc::new` then `clone` adds the second
+//!   with a `fetch_add`.
+//! * **The last drop's weak count.** All strong owners together hold one weak count, which std
+//!   gives back with a `fetch_sub` after the value is dropped. Here the last owner first *loads*
+//!   the weak count: if it is that one alone, no `Weak` exists and none can be made any more
+//!   (point 4 below), so it frees the allocation without writing.
+//!
+//! The API is the part of std's the engine uses, with std's meaning.
+//!
+//! # Safety argument (this module alone)
+//!
+//! 1. The only way to make an `Arc` is [`Arc::new`] / [`Arc::new_pair`], which box an `Inner`
+//!    with `strong` equal to the number of `Arc`s returned and `weak` equal to 1 (the weak count
+//!    all strong owners share), and keep the box's pointer. The fields of `Arc`, `Weak` and
+//!    `Inner` are private; after that only the counts are written, and the value is dropped
+//!    once (point 3). A `Weak` is made only by [`Arc::downgrade`] or by cloning one, or is the
+//!    dangling [`Weak::new`], which points at nothing and is never followed.
+//! 2. Each `Arc` owns one count of `strong`, each non-dangling `Weak` one of `weak`; while
+//!    `strong > 0`, the strong owners together own one more of `weak`. A count is added only
+//!    by an owner (`clone`, `downgrade`: `Relaxed`, as std: the owner keeps the allocation alive
+//!    meanwhile), or, for `strong`, by [`Weak::upgrade`] with a compare-exchange that never
+//!    moves it from 0. Counts are given back with `Release`; whoever gives back the last fences
+//!    with `Acquire` first, so every other owner's use happens before what follows.
+//! 3. The `Arc` that takes `strong` from 1 to 0 (its drop, or [`Arc::try_unwrap`], which moves
+//!    the value out instead) is the only one to touch the value from then on: no `Arc` is left,
+//!    and none can be made (point 2: `upgrade` never moves `strong` from 0). It drops the value
+//!    in place, then gives back the strong owners' weak count (point 4). A `Weak` reads only
+//!    the two counts, through references to those fields alone (never to the `Inner` or the
+//!    value), so a value being dropped is never borrowed by one.
+//! 4. Once `strong` is 0, `weak` only goes down: a `Weak` is made only from an `Arc` (none left)
+//!    or from another `Weak` (point 1). So when the last `Arc` loads `weak == 1` (`Acquire`,
+//!    pairing with the `Release` of every `Weak`'s drop), that count is its own and no `Weak`
+//!    is left or can come: it frees the allocation without writing. Otherwise it takes its count
+//!    off as any `Weak`'s drop does, and whoever takes the last one frees.
+//! 5. References handed out (`&T` by `Deref`) borrow an `Arc`, so they cannot outlive the count
+//!    it owns (2); `T` is shared across threads only if `T: Send + Sync` (the bounds of `Send`
+//!    and `Sync`, as std's).
+//!
+//! The unit tests below run under Miri (stacked and tree borrows; its data-race detector and
+//! weak-memory emulation on the threaded ones). Loom does not model these counts, as it did not
+//! model std's: the process-wide roots are statics whose counts would outlive loom's executions.
+
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+
+/// A shared `T`, freed with its last owner (see the module's doc for the argument that makes
+/// its `unsafe` sound).
+pub(crate) struct Arc<T> {
+    ptr: NonNull<Inner<T>>,
+    /// Owns a `T` (for the drop check).
+    _owns: PhantomData<Inner<T>>,
+}
+
+/// A non-owning handle to what an [`Arc`] shares: [`upgrade`](Weak::upgrade) gives an `Arc`
+/// while one is left.
+pub(crate) struct Weak<T> {
+    /// An `Inner<T>`, or [`DANGLING`] for [`Weak::new`] (point 1).
+    ptr: NonNull<Inner<T>>,
+}
+
+/// The allocation: the counts first (`repr(C)`, as std's), then the value.
+#[repr(C)]
+struct Inner<T> {
+    strong: AtomicUsize,
+    weak: AtomicUsize,
+    value: T,
+}
+
+/// The address of [`Weak::new`]: no `Inner` is there (an allocation never ends at the last
+/// address), and it is never followed.
+const DANGLING: usize = usize::MAX;
+
+/// As std's: past this, a count could wrap; it would take `isize::MAX` leaked owners.
+const MAX_COUNT: usize = isize::MAX as usize;
+
+// SAFETY: point 5: an `Arc` shares a `T` and counts it atomically, as std's `Arc`.
+unsafe impl<T: Send + Sync> Send for Arc<T> {}
+// SAFETY: as `Send`.
+unsafe impl<T: Send + Sync> Sync for Arc<T> {}
+// SAFETY: a `Weak` touches only the atomic counts, and gives an `Arc` (see above).
+unsafe impl<T: Send + Sync> Send for Weak<T> {}
+// SAFETY: as `Send`.
+unsafe impl<T: Send + Sync> Sync for Weak<T> {}
+
+impl<T> Arc<T> {
+    /// `value`, shared, with one owner.
+    #[inline]
+    pub(crate) fn new(value: T) -> Arc<T> {
+        Arc::from_inner(Self::alloc(value, 1))
+    }
+
+    /// `value`, shared, with two owners from the start: no read-modify-write for the second.
+    #[inline]
+    pub(crate) fn new_pair(value: T) -> (Arc<T>, Arc<T>) {
+        let ptr = Self::alloc(value, 2);
+        (Arc::from_inner(ptr), Arc::from_inner(ptr))
+    }
+
+    /// Point 1: a boxed `Inner` with `strong` owners and the weak count they share.
+    #[inline]
+    fn alloc(value: T, strong: usize) -> NonNull<Inner<T>> {
+        let inner = Box::write(
+            Box::new_uninit(),
+            Inner {
+                strong: AtomicUsize::new(strong),
+                weak: AtomicUsize::new(1),
+                value,
+            },
+        );
+        // SAFETY: a box's pointer is never null.
+        unsafe { NonNull::new_unchecked(Box::into_raw(inner)) }
+    }
+
+    #[inline]
+    fn from_inner(ptr: NonNull<Inner<T>>) -> Arc<T> {
+        Arc {
+            ptr,
+            _owns: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn inner(&self) -> &Inner<T> {
+        // SAFETY: point 2: this `Arc` owns a count of `strong`, so the `Inner` and its value
+        // are live while it is.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// A [`Weak`] to the same value.
+    #[inline]
+    pub(crate) fn downgrade(this: &Arc<T>) -> Weak<T> {
+        // Point 2: added by an owner (this `Arc`).
+        let old = this.inner().weak.fetch_add(1, Ordering::Relaxed);
+        if old > MAX_COUNT {
+            std::process::abort();
+        }
+        Weak { ptr: this.ptr }
+    }
+
+    /// Whether the two share one value.
+    #[inline]
+    pub(crate) fn ptr_eq(a: &Arc<T>, b: &Arc<T>) -> bool {
+        a.ptr == b.ptr
+    }
+
+    /// The value's address.
+    #[inline]
+    pub(crate) fn as_ptr(this: &Arc<T>) -> *const T {
+        &raw const this.inner().value
+    }
+
+    /// How many `Arc`s share the value (others may come or go meanwhile).
+    #[inline]
+    pub(crate) fn strong_count(this: &Arc<T>) -> usize {
+        this.inner().strong.load(Ordering::Acquire)
+    }
+
+    /// How many `Weak`s point at the value (others may come or go meanwhile).
+    #[inline]
+    pub(crate) fn weak_count(this: &Arc<T>) -> usize {
+        // The strong owners' shared count is not a `Weak` (point 2); while `this` lives it is
+        // there, so this never underflows.
+        this.inner().weak.load(Ordering::Acquire) - 1
+    }
+
+    /// The value, if this is its only `Arc`; otherwise `this` back.
+    pub(crate) fn try_unwrap(this: Arc<T>) -> Result<T, Arc<T>> {
+        if this
+            .inner()
+            .strong
+            .compare_exchange(1, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(this);
+        }
+        // Point 2: the other owners' uses (their `Release` drops) happen before this.
+        fence(Ordering::Acquire);
+        let this = ManuallyDrop::new(this);
+        // SAFETY: point 3: `strong` went from 1 to 0 here, so nobody else touches the value;
+        // it is read out once, and `this` is never dropped.
+        let value = unsafe { ptr::read(&raw const (*this.ptr.as_ptr()).value) };
+        // SAFETY: point 3: the strong owners' weak count is given back once, by the one that
+        // took `strong` to 0, with the value gone.
+        unsafe { release_shared_weak(this.ptr) };
+        Ok(value)
+    }
+
+    /// The last owner's drop: the value, then the strong owners' weak count (point 3).
+    #[inline(never)]
+    fn drop_slow(&mut self) {
+        // SAFETY: point 3: `strong` went from 1 to 0 in `drop`, so nobody else touches the
+        // value; it is dropped once, in place, through the box's own pointer.
+        unsafe { ptr::drop_in_place(&raw mut (*self.ptr.as_ptr()).value) };
+        // SAFETY: point 3, as in `try_unwrap`.
+        unsafe { release_shared_weak(self.ptr) };
+    }
+}
+
+/// Gives back the weak count the strong owners shared, freeing the allocation if it was the
+/// last (point 4).
+///
+/// # Safety
+/// Called once per allocation, by the owner that took `strong` to 0, after the value was
+/// dropped or moved out; `ptr` is not used after.
+#[inline]
+unsafe fn release_shared_weak<T>(ptr: NonNull<Inner<T>>) {
+    // SAFETY: the allocation is live: our weak count is still in it. Only the field is
+    // borrowed, never the value (point 3).
+    let weak = unsafe { &(*ptr.as_ptr()).weak };
+    // Point 4: `strong` is 0, so `weak` only goes down; 1 means it is ours alone, and no `Weak`
+    // can touch the allocation any more (Acquire: after their last uses).
+    if weak.load(Ordering::Acquire) != 1 {
+        // A `Weak` is left: ours goes as any `Weak`'s would.
+        if weak.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+    }
+    // SAFETY: point 1: `ptr` came from a `Box<Inner<T>>`; its value is gone (the caller's
+    // promise), and `ManuallyDrop` (same layout) frees the box without dropping it again.
+    // Nothing can use the allocation after this (point 4).
+    drop(unsafe { Box::from_raw(ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
+}
+
+impl<T> Deref for Arc<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.inner().value
+    }
+}
+
+impl<T> Clone for Arc<T> {
+    #[inline]
+    fn clone(&self) -> Arc<T> {
+        // Point 2: added by an owner (`self`).
+        let old = self.inner().strong.fetch_add(1, Ordering::Relaxed);
+        if old > MAX_COUNT {
+            std::process::abort();
+        }
+        Arc::from_inner(self.ptr)
+    }
+}
+
+impl<T> Drop for Arc<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // Point 2.
+        if self.inner().strong.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        self.drop_slow();
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Arc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T> Weak<T> {
+    /// A `Weak` to nothing: [`upgrade`](Weak::upgrade) always gives `None`.
+    #[inline]
+    pub(crate) const fn new() -> Weak<T> {
+        Weak {
+            // SAFETY: not zero. Never followed (point 1).
+            ptr: unsafe { NonNull::new_unchecked(ptr::without_provenance_mut(DANGLING)) },
+        }
+    }
+
+    /// The counts of a non-dangling `Weak`: references to those two fields alone (point 3).
+    #[inline]
+    fn counts(&self) -> Option<(&AtomicUsize, &AtomicUsize)> {
+        if self.ptr.as_ptr().addr() == DANGLING {
+            return None;
+        }
+        let p = self.ptr.as_ptr();
+        // SAFETY: point 2: this `Weak` owns a count of `weak`, so the allocation is live while
+        // it is; only the count fields are borrowed (the value may be being dropped).
+        Some(unsafe { (&(*p).strong, &(*p).weak) })
+    }
+
+    /// An `Arc` to the value, if one is left.
+    #[inline]
+    pub(crate) fn upgrade(&self) -> Option<Arc<T>> {
+        let (strong, _) = self.counts()?;
+        // Point 2: never moves `strong` from 0 (Acquire on success: after the value was made).
+        strong
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                if n == 0 {
+                    return None;
+                }
+                if n > MAX_COUNT {
+                    std::process::abort();
+                }
+                Some(n + 1)
+            })
+            .ok()?;
+        Some(Arc::from_inner(self.ptr))
+    }
+}
+
+impl<T> Default for Weak<T> {
+    fn default() -> Weak<T> {
+        Weak::new()
+    }
+}
+
+impl<T> Clone for Weak<T> {
+    #[inline]
+    fn clone(&self) -> Weak<T> {
+        if let Some((_, weak)) = self.counts() {
+            // Point 2: added by an owner (`self`).
+            if weak.fetch_add(1, Ordering::Relaxed) > MAX_COUNT {
+                std::process::abort();
+            }
+        }
+        Weak { ptr: self.ptr }
+    }
+}
+
+impl<T> Drop for Weak<T> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some((_, weak)) = self.counts() else {
+            return;
+        };
+        // Point 2, and point 4: whoever takes the last weak count frees.
+        if weak.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        // SAFETY: point 1: `ptr` came from a `Box<Inner<T>>`. `weak` was 0 after our
+        // `fetch_sub`, so `strong` is 0 too (its owners share a weak count while it is not),
+        // the value was dropped or moved out by the owner that took `strong` to 0 (point 3),
+        // and nothing else can reach the allocation.
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
+    }
+}
+
+impl<T> fmt::Debug for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(Weak)")
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{Arc, Weak};
+
+    /// Counts its drops in a counter it holds by std's `Arc`.
+    #[derive(Debug)]
+    struct Counted(std::sync::Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counted() -> (Counted, std::sync::Arc<AtomicUsize>) {
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        (Counted(drops.clone()), drops)
+    }
+
+    #[test]
+    fn the_value_is_dropped_once_with_the_last_owner() {
+        let (value, drops) = counted();
+        let a = Arc::new(value);
+        let b = a.clone();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(Arc::strong_count(&a), 2);
+        drop(a);
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
+        drop(b);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_pair_starts_with_two_owners() {
+        let (value, drops) = counted();
+        let (a, b) = Arc::new_pair(value);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(Arc::strong_count(&a), 2);
+        assert_eq!(Arc::weak_count(&a), 0);
+        drop(b);
+        assert_eq!(Arc::strong_count(&a), 1);
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
+        drop(a);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_weak_upgrades_while_an_owner_is_left_and_keeps_only_the_memory() {
+        let (value, drops) = counted();
+        let a = Arc::new(value);
+        let w = Arc::downgrade(&a);
+        let w2 = w.clone();
+        assert_eq!(Arc::weak_count(&a), 2);
+        let b = w.upgrade().expect("an owner is left");
+        assert_eq!(Arc::strong_count(&a), 2);
+        drop((a, b));
+        // The value went with its last owner, whatever `Weak`s are left.
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        assert!(w.upgrade().is_none());
+        drop(w);
+        assert!(w2.upgrade().is_none());
+        drop(w2); // frees the allocation (Miri reports a leak otherwise)
+    }
+
+    #[test]
+    fn the_last_weak_may_outlive_or_precede_the_last_owner() {
+        // The `Weak` first: the last owner frees without writing the weak count.
+        let (value, drops) = counted();
+        let a = Arc::new(value);
+        drop(Arc::downgrade(&a));
+        drop(a);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        // The owner first: the last `Weak` frees.
+        let (value, drops) = counted();
+        let a = Arc::new(value);
+        let w = Arc::downgrade(&a);
+        drop(a);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        drop(w);
+    }
+
+    #[test]
+    fn a_dangling_weak_never_upgrades() {
+        let w: Weak<u64> = Weak::new();
+        assert!(w.upgrade().is_none());
+        let w2 = w.clone();
+        assert!(w2.upgrade().is_none());
+        assert!(Weak::<String>::default().upgrade().is_none());
+    }
+
+    #[test]
+    fn try_unwrap_moves_the_value_out_of_the_only_owner() {
+        let (value, drops) = counted();
+        let a = Arc::new(value);
+        let b = a.clone();
+        let a = Arc::try_unwrap(a).expect_err("two owners");
+        drop(b);
+        let w = Arc::downgrade(&a);
+        let value = Arc::try_unwrap(a).expect("the only owner");
+        assert!(w.upgrade().is_none(), "no owner after the value left");
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
+        drop(value);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        drop(w);
+        // And with no `Weak` left, the allocation goes at once.
+        let (value, drops) = counted();
+        drop(Arc::try_unwrap(Arc::new(value)).expect("the only owner"));
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn owners_and_weaks_dropped_on_several_threads_free_once() {
+        for round in 0..20 {
+            let (value, drops) = counted();
+            let a = Arc::new(value);
+            let threads: Vec<_> = (0..3)
+                .map(|i| {
+                    let a = a.clone();
+                    let w = Arc::downgrade(&a);
+                    std::thread::spawn(move || {
+                        // Each thread ends with its owner or its weak last, by turns.
+                        if (i + round) % 2 == 0 {
+                            let up = w.upgrade();
+                            drop(a);
+                            drop(up);
+                            drop(w);
+                        } else {
+                            drop(a);
+                            let up = w.upgrade();
+                            drop(w);
+                            drop(up);
+                        }
+                    })
+                })
+                .collect();
+            let w = Arc::downgrade(&a);
+            drop(a);
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert!(w.upgrade().is_none());
+            drop(w);
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+        }
+    }
+
+    #[test]
+    fn a_weak_upgrading_while_the_last_owner_drops_gets_it_or_nothing() {
+        for _ in 0..50 {
+            let (value, drops) = counted();
+            let a = Arc::new(value);
+            let w = Arc::downgrade(&a);
+            let t = std::thread::spawn(move || {
+                let up = w.upgrade();
+                let got = up.is_some();
+                drop(up);
+                drop(w);
+                got
+            });
+            drop(a);
+            let _ = t.join().unwrap();
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+        }
+    }
+}
