@@ -2,7 +2,8 @@
 //! `with_cancel` or a `with_timeout` below a node without an earlier deadline is one node, one
 //! allocation (its deadline inline, `Timing::Own`); a deadline with a cause of its own, or one
 //! inherited from above, adds its boxed part. A `with_value` is one allocation, its value inline.
-//! A first child, or a first waiter, is kept inline in its parent.
+//! A first child, or a first waiter, is kept inline in its parent. And each is freed with its
+//! last owner (`left_allocated`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
@@ -17,6 +18,7 @@ use ctx_core::clock::SystemClock;
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static FREES: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is forwarded unchanged to `System`; the counter is an atomic.
 #[allow(unsafe_code)]
@@ -27,6 +29,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        FREES.fetch_add(1, Ordering::SeqCst);
         // SAFETY: the caller's contract is `System`'s.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -42,6 +45,14 @@ fn allocations<T>(f: impl FnOnce() -> T) -> usize {
     let made = ALLOCATIONS.load(Ordering::SeqCst) - before;
     drop(kept);
     made
+}
+
+/// How many of the allocations `f` makes it leaves unfreed, once all it returns is dropped.
+fn left_allocated<T>(f: impl FnOnce() -> T) -> isize {
+    let count = || ALLOCATIONS.load(Ordering::SeqCst) as isize - FREES.load(Ordering::SeqCst) as isize;
+    let before = count();
+    drop(f());
+    count() - before
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -165,4 +176,67 @@ fn the_usual_contexts_are_one_allocation() {
     let why: ctx_core::Cause = Arc::new(std::io::Error::other("slow"));
     let with_cause = allocations(|| root.with_timeout_cause(HOUR, why.clone()));
     assert!(with_cause >= 2, "with_timeout_cause: {with_cause}");
+
+    // And every node is freed with its last owner, in any order (a node's counts are ctx-core's
+    // own, `tree/arc.rs`: born with both owners, and its parent's `Weak` when it registers).
+    let lives: [(&str, &dyn Fn()); 9] = [
+        ("with_cancel of background(), canceled", &|| {
+            let (ctx, cancel) = bg.with_cancel();
+            cancel.cancel();
+            drop((cancel, ctx));
+        }),
+        ("with_timeout, the ctx dropped first", &|| {
+            let (ctx, cancel) = root.with_timeout(HOUR);
+            drop(ctx);
+            drop(cancel);
+        }),
+        ("a child of an open parent, canceled", &|| {
+            let (ctx, cancel) = open.with_cancel();
+            cancel.cancel();
+            drop((ctx, cancel));
+        }),
+        ("a child of an open parent, dropped open", &|| {
+            let (ctx, cancel) = open.with_cancel();
+            drop((cancel, ctx));
+        }),
+        ("a child of an open parent, its parent's walk ends it", &|| {
+            let (parent, parent_cancel) = root.with_cancel();
+            let (ctx, cancel) = parent.with_cancel();
+            parent_cancel.cancel();
+            drop((parent, parent_cancel, cancel));
+            assert!(ctx.is_done());
+        }),
+        ("a chain of 5, canceled at its root", &|| {
+            let (top, top_cancel) = root.with_cancel();
+            let chain = (0..5).fold(vec![(top, top_cancel)], |mut chain, _| {
+                let next = chain.last().expect("a level").0.with_cancel();
+                chain.push(next);
+                chain
+            });
+            chain[0].1.cancel();
+            drop(chain);
+        }),
+        ("a merged context", &|| {
+            let (other, _other_cancel) = root.with_cancel();
+            let (merged, cancel) = open.with_merged(&other);
+            drop((cancel, merged));
+        }),
+        ("an after-func, run", &|| {
+            let (ctx, cancel) = open.with_cancel();
+            let _stop = ctx.after_func(|| ());
+            cancel.cancel();
+        }),
+        ("a waited context", &|| {
+            let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+            let (ctx, cancel) = open.with_cancel();
+            let mut done = ctx.done();
+            assert!(std::pin::Pin::new(&mut done).poll(cx).is_pending());
+            drop(ctx);
+            cancel.cancel();
+            assert!(std::pin::Pin::new(&mut done).poll(cx).is_ready());
+        }),
+    ];
+    for (what, life) in lives {
+        assert_eq!(left_allocated(life), 0, "{what}: left allocated");
+    }
 }

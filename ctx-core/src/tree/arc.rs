@@ -8,6 +8,8 @@
 //!   node twice (the `Ctx` and its handle). [`Arc::new_pair`] makes both owners at once, with the
 //!   count written as 2 before the node is shared: std's `Arc::new` then `clone` adds the second
 //!   with a `fetch_add`.
+//!   A node that will register with its parent (which holds it weakly) is born with that
+//!   `Weak` counted too ([`Arc::new_pair_and_weak`]), where `Arc::downgrade` would add it.
 //! * **The last drop's weak count.** All strong owners together hold one weak count, which std
 //!   gives back with a `fetch_sub` after the value is dropped. Here the last owner first *loads*
 //!   the weak count: if it is that one alone, no `Weak` exists and none can be made any more
@@ -17,12 +19,13 @@
 //!
 //! # Safety argument (this module alone)
 //!
-//! 1. The only way to make an `Arc` is [`Arc::new`] / [`Arc::new_pair`], which box an `Inner`
-//!    with `strong` equal to the number of `Arc`s returned and `weak` equal to 1 (the weak count
-//!    all strong owners share), and keep the box's pointer. The fields of `Arc`, `Weak` and
+//! 1. The only way to make an `Arc` is [`Arc::new`], [`Arc::new_pair`] or
+//!    [`Arc::new_pair_and_weak`], which box an `Inner` with `strong` equal to the number of
+//!    `Arc`s returned and `weak` equal to 1 (the weak count all strong owners share) plus the
+//!    number of `Weak`s returned, and keep the box's pointer. The fields of `Arc`, `Weak` and
 //!    `Inner` are private; after that only the counts are written, and the value is dropped
-//!    once (point 3). A `Weak` is made only by [`Arc::downgrade`] or by cloning one, or is the
-//!    dangling [`Weak::new`], which points at nothing and is never followed.
+//!    once (point 3). A `Weak` is made only there, by [`Arc::downgrade`] or by cloning one, or
+//!    is the dangling [`Weak::new`], which points at nothing and is never followed.
 //! 2. Each `Arc` owns one count of `strong`, each non-dangling `Weak` one of `weak`; while
 //!    `strong > 0`, the strong owners together own one more of `weak`. A count is added only
 //!    by an owner (`clone`, `downgrade`: `Relaxed`, as std: the owner keeps the allocation alive
@@ -100,24 +103,34 @@ impl<T> Arc<T> {
     /// `value`, shared, with one owner.
     #[inline]
     pub(crate) fn new(value: T) -> Arc<T> {
-        Arc::from_inner(Self::alloc(value, 1))
+        Arc::from_inner(Self::alloc(value, 1, 0))
     }
 
     /// `value`, shared, with two owners from the start: no read-modify-write for the second.
     #[inline]
     pub(crate) fn new_pair(value: T) -> (Arc<T>, Arc<T>) {
-        let ptr = Self::alloc(value, 2);
+        let ptr = Self::alloc(value, 2, 0);
         (Arc::from_inner(ptr), Arc::from_inner(ptr))
     }
 
-    /// Point 1: a boxed `Inner` with `strong` owners and the weak count they share.
+    /// [`new_pair`](Arc::new_pair) and a [`Weak`], all three counted from the start: no
+    /// read-modify-write for any of them (a cancel node that will register with its parent,
+    /// which holds it weakly).
     #[inline]
-    fn alloc(value: T, strong: usize) -> NonNull<Inner<T>> {
+    pub(crate) fn new_pair_and_weak(value: T) -> (Arc<T>, Arc<T>, Weak<T>) {
+        let ptr = Self::alloc(value, 2, 1);
+        (Arc::from_inner(ptr), Arc::from_inner(ptr), Weak { ptr })
+    }
+
+    /// Point 1: a boxed `Inner` with `strong` owners, and `weak_handles` `Weak`s besides the
+    /// weak count the strong owners share.
+    #[inline]
+    fn alloc(value: T, strong: usize, weak_handles: usize) -> NonNull<Inner<T>> {
         let inner = Box::write(
             Box::new_uninit(),
             Inner {
                 strong: AtomicUsize::new(strong),
-                weak: AtomicUsize::new(1),
+                weak: AtomicUsize::new(1 + weak_handles),
                 value,
             },
         );
@@ -404,6 +417,26 @@ mod tests {
         assert_eq!(Arc::strong_count(&a), 1);
         assert_eq!(drops.load(Ordering::Relaxed), 0);
         drop(a);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_pair_and_weak_starts_with_all_three_counted() {
+        let (value, drops) = counted();
+        let (a, b, w) = Arc::new_pair_and_weak(value);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!((Arc::strong_count(&a), Arc::weak_count(&a)), (2, 1));
+        assert!(Arc::ptr_eq(&w.upgrade().expect("owners are left"), &a));
+        drop((a, b));
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        assert!(w.upgrade().is_none());
+        drop(w); // the last count: frees (Miri reports a leak otherwise)
+        // The `Weak` dropped first: the last owner frees without writing.
+        let (value, drops) = counted();
+        let (a, b, w) = Arc::new_pair_and_weak(value);
+        drop(w);
+        assert_eq!(Arc::weak_count(&a), 0);
+        drop((b, a));
         assert_eq!(drops.load(Ordering::Relaxed), 1);
     }
 

@@ -2,7 +2,7 @@
 //! a child under the canceler's lock, or, if the canceler is done, born done with its outcome
 //! (a grace node starting its period instead, invariant 19).
 
-use super::arc::Arc;
+use super::arc::{Arc, Weak};
 
 use super::end::{check_deadline, poll_bridge, propagate, start_grace};
 use super::foreign_calls::bridge_outcome;
@@ -13,8 +13,9 @@ use crate::loom::lock;
 
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
 /// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
-/// after `Node::new`, before the node is shared.
-pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
+/// after `Node::new`, before the node is shared. `weak`, if given, is the node's `Weak` for
+/// the canceler's children, counted at birth (`Node::new_triple`); else one is made here.
+pub(crate) fn attach(node: &Arc<Node>, weak: Option<Weak<Node>>, check_deadline: bool) {
     if let Some(p) = node.parent().get().and_then(NodeRef::source) {
         // A foreign parent is done for its children when its `done()` fires (Go's rule), which
         // its bridge (the canceler here) follows; one whose `done()` never fires has no
@@ -22,7 +23,8 @@ pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
         // foreign in it. (A child of the process-wide root has nothing to attach to.)
         let slot = &node.expect_cancel().slot;
         // invariant 4: set under the parent's lock, which a cancel reaching the child needs
-        let attached = attach_to(node, p, |s| {
+        let weak = weak.unwrap_or_else(|| Arc::downgrade(node));
+        let attached = attach_to(node, p, weak, |s| {
             slot.set(s);
             true
         });
@@ -35,11 +37,17 @@ pub(crate) fn attach(node: &Arc<Node>, check_deadline: bool) {
     }
 }
 
-/// Registers `node` as a child of the canceler `p` (`attach`, and the second parent of a
-/// merged node), or, if `p` is done, cancels `node` with `p`'s answers. `set_slot` records the
-/// slot under `p`'s lock; if it returns `false` the node does not want it any more (invariant
-/// 9) and the entry is removed again, still under the lock. Returns `false` if `p` was done.
-pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(Slot) -> bool) -> bool {
+/// Registers `node` (by `weak`, a `Weak` of it) as a child of the canceler `p` (`attach`, and
+/// the second parent of a merged node), or, if `p` is done, cancels `node` with `p`'s answers.
+/// `set_slot` records the slot under `p`'s lock; if it returns `false` the node does not want it
+/// any more (invariant 9) and the entry is removed again, still under the lock. Returns `false`
+/// if `p` was done.
+pub(super) fn attach_to(
+    node: &Arc<Node>,
+    p: &Arc<Node>,
+    weak: Weak<Node>,
+    set_slot: impl FnOnce(Slot) -> bool,
+) -> bool {
     // A bridge is checked lazily (it may lag behind the foreign context it answers for): if
     // the foreign context says it is done, the bridge is canceled now and the child born done.
     let pc = p.expect_cancel();
@@ -52,14 +60,18 @@ pub(super) fn attach_to(node: &Arc<Node>, p: &Arc<Node>, set_slot: impl FnOnce(S
     // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler
     // never gains this child
     if pc.open_for_dependents() {
-        let key = pg.add_child(Arc::downgrade(node));
-        if !set_slot(Slot::new(key)) {
-            pg.remove_child(key);
-        }
+        let key = pg.add_child(weak);
+        let unwanted = if set_slot(Slot::new(key)) {
+            None
+        } else {
+            pg.remove_child(key)
+        };
         drop(pg);
+        drop(unwanted); // a `Weak`, let go of with the lock released (invariant 5)
         true
     } else {
         drop(pg);
+        drop(weak);
         // invariant 2: state is final, cause published with it
         let outcome = pc
             .outcome()

@@ -2,7 +2,7 @@
 //!
 //! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
 
-use super::arc::Arc;
+use super::arc::{Arc, Weak};
 use std::any::Any;
 use std::time::Instant;
 
@@ -115,14 +115,25 @@ fn derive_cancel_general(
     // A deadline of its own with no cause stays inline; an inherited one or a cause is boxed
     // (a cause comes only with a deadline of its own). Built in each arm, so that the usual
     // one (no deadline) builds its node with what it knows.
-    let (node, handle) = match (deadline, cause) {
-        (None, _) => cancel_node(parent, born_done, shown_as_deadline, under_foreign, Timing::None),
+    // It registers with its canceler unless it is born done (`attach`): its `Weak` for that is
+    // counted at birth.
+    let registers = !is_born_done && source.is_some();
+    let (node, handle, weak) = match (deadline, cause) {
+        (None, _) => cancel_node(
+            parent,
+            born_done,
+            shown_as_deadline,
+            under_foreign,
+            Timing::None,
+            registers,
+        ),
         (Some(d), None) if own_deadline == Some(d) => cancel_node(
             parent,
             born_done,
             shown_as_deadline,
             under_foreign,
             Timing::Own(d),
+            registers,
         ),
         (Some(d), cause) => {
             let fixed = Fixed {
@@ -132,20 +143,28 @@ fn derive_cancel_general(
                 ..Fixed::default()
             };
             let timing = Timing::Boxed(Box::new(fixed));
-            cancel_node(parent, born_done, shown_as_deadline, under_foreign, timing)
+            cancel_node(
+                parent,
+                born_done,
+                shown_as_deadline,
+                under_foreign,
+                timing,
+                registers,
+            )
         }
     };
     // A child of the process-wide root with no deadline has nothing to attach to and nothing
     // to check.
     let check_deadline = deadline.is_some_and(|d| read_at.is_none_or(|t| d <= t));
     if !is_born_done && (node.parent().get().is_some() || check_deadline) {
-        attach(&node, check_deadline);
+        attach(&node, weak, check_deadline);
     }
     (node, handle)
 }
 
-/// A cancel node below `parent`: `CancelNode::new`'s arguments. (A function, not a closure:
-/// with the `tracing` feature the node records where its `with_*` was called.)
+/// A cancel node below `parent`: `CancelNode::new`'s arguments; with its `Weak` for its
+/// canceler's children if it `registers`. (A function, not a closure: with the `tracing`
+/// feature the node records where its `with_*` was called.)
 #[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
 fn cancel_node(
@@ -154,9 +173,16 @@ fn cancel_node(
     shown_as_deadline: bool,
     under_foreign: bool,
     timing: Timing,
-) -> Owners {
+    registers: bool,
+) -> (Arc<Node>, Arc<Node>, Option<Weak<Node>>) {
     let cancel = CancelNode::new(born_done, shown_as_deadline, under_foreign, timing);
-    Node::new_pair(Some(parent), Kind::Cancel(cancel))
+    if registers {
+        let (node, handle, weak) = Node::new_triple(Some(parent), Kind::Cancel(cancel));
+        (node, handle, Some(weak))
+    } else {
+        let (node, handle) = Node::new_pair(Some(parent), Kind::Cancel(cancel));
+        (node, handle, None)
+    }
 }
 
 /// The process-wide `Ctx::background()` (or `Ctx::todo()`, if `todo`) node; the handle keeps

@@ -61,7 +61,7 @@ pub(crate) fn relay_bridge(
         clock.clone(),
         Kind::Cancel(CancelNode::new_bridge(foreign, Some(feeder), deadline)),
     );
-    attach(&relay, true);
+    attach(&relay, None, true);
     relay
 }
 

@@ -70,7 +70,7 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
-        attach(&node, true);
+        attach(&node, None, true);
         attach_other(&node, b);
     }
     node
@@ -98,5 +98,5 @@ fn attach_other(node: &Arc<Node>, other: &NodeRef) {
     // invariant 9: set only from none; `GONE` means the node was done (or is being
     // dropped) meanwhile, and nobody will remove this entry but us (`attach_to` does, still
     // under the canceler's lock).
-    attach_to(node, p, |slot| m.slot.set_if_none(slot));
+    attach_to(node, p, Arc::downgrade(node), |slot| m.slot.set_if_none(slot));
 }

@@ -30,8 +30,8 @@
 //! invariants below by number.
 //!
 //! 1. Leaves, which know nothing of nodes. `arc.rs`: the engine's own `Arc` and `Weak` (std's,
-//!    without the second owner's read-modify-write at birth nor the weak count's at the end;
-//!    its `unsafe` argued in that file alone). `entries.rs`: the two slabs of what depends on an
+//!    without the read-modify-writes of the second owner and of the parent's `Weak` at birth,
+//!    nor the weak count's at the end; its `unsafe` argued in that file alone). `entries.rs`: the two slabs of what depends on an
 //!    open cancel node (its children, one word each; its waiters and after-funcs), whose first
 //!    two places are inline. `packed.rs`: `Packed`, one of nothing, three one-word owners or a
 //!    `Waker` in two words (what a cancel node's lock guards; its `unsafe` argued in that file

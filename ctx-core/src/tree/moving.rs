@@ -40,7 +40,7 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
         // the grace period starts from this call rather than from whenever somebody looks.
         err(src);
         // Born under a done parent: `attach_to` starts the grace period now.
-        attach(&node, false);
+        attach(&node, None, false);
         // The parent's end must be noticed even if nobody waits on it: its deadline timer is
         // armed now (shared with its other waiters, invariant 14). `src` has dependents: this node
         // is attached there, or it is done and arms nothing.
@@ -72,7 +72,7 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
         .is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
     let cancel = CancelNode::new(None, false, under_foreign, Timing::new(fixed));
     let node = Node::new(Some(parent), Kind::Cancel(cancel));
-    attach(&node, true);
+    attach(&node, None, true);
     let c = node.expect_cancel();
     if c.is_open()
         && let Some(m) = c.moving()

@@ -791,6 +791,15 @@ impl Node {
         Arc::new_pair(Node { clock, parent, kind })
     }
 
+    /// [`new_pair`](Node::new_pair), and the node's `Weak` for its canceler's children, counted
+    /// at birth too (`Arc::new_pair_and_weak`): for a node that will register (`attach`).
+    #[inline(always)]
+    pub(crate) fn new_triple(parent: Option<&NodeRef>, kind: Kind) -> (Arc<Node>, Arc<Node>, Weak<Node>) {
+        count_node(1);
+        let (parent, clock) = Parent::with_clock(parent);
+        Arc::new_pair_and_weak(Node { clock, parent, kind })
+    }
+
     /// `new_pair`, with the parent already in its `Parent` form.
     #[inline(always)]
     pub(crate) fn with_parent(parent: Parent, kind: Kind) -> Owners {
