@@ -423,34 +423,34 @@ if floor_est and go_wc:
     goal = 0.4 * go_wc["ns"]
     why["WithCancel(bg)+cancel+drop vs Go"] = (
         f"0.4× Go's {fmt_ns(go_wc['ns'])} is {fmt_ns(goal)}, "
-        + (f"less than `AllocFloor` ({fmt_ns(floor_est.mid)}), which any context in one `Arc` pays: "
+        + (f"less than `AllocFloor` ({fmt_ns(floor_est.mid)}), which any heap-allocated, shared context pays: "
            "out of reach for a heap-allocated context on this machine."
            if goal < floor_est.mid else
            f"{fmt_ratio(goal / floor_est.mid)} of `AllocFloor` ({fmt_ns(floor_est.mid)}): "
            "the same gap as the floor target below, which binds.")
     )
 why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
-    "It makes the floor's five atomic read-modify-writes (allocation, the handle's strong "
-    "clone, the cancel's compare-exchange, two drops), and a child of a root is a *plain* node "
-    "(invariant 11: built in a few stores, canceled by one compare-exchange, its drop one test). "
-    "What is left is plain instructions — 310 against the floor's 187 under callgrind "
-    "(benches/NOTES.md, \"Plain cancel nodes\"): writing 13 fields where the floor "
-    "writes zeroes, and `Arc::new` building the node on the stack and copying it (55), the drop "
-    "glue of `Kind`, the parent and the clock (~33), the handle's checks (cancel 15, drop 20). "
-    "Writing the node in place (`Arc::new_uninit` and an `unsafe` write) was tried: 344 "
-    "instructions (benches/NOTES.md, \"A first waiter kept inline\"). What would close it is "
-    "fewer fields in a plain node's inline part.")
+    "It makes the floor's three atomic read-modify-writes and no more: the node is born with "
+    "its two owners counted and its last owner frees it without touching a weak count "
+    "(`tree/arc.rs`, benches/NOTES.md, \"A node's own counts\"), and a child of a root is a "
+    "*plain* node (invariant 11: built in a few stores, canceled by one compare-exchange, its "
+    "drop one test). What is left is plain instructions — 306 against the floor's 189 under "
+    "callgrind (benches/NOTES.md, \"Plain cancel nodes\"): writing 13 fields where the floor "
+    "writes zeroes, the drop glue of `Kind`, the parent and the clock (~33), the handle's "
+    "checks (cancel 15, drop 20). What would close it is fewer fields in a plain node's inline "
+    "part.")
 why["child of an open parent + cancel"] = (
-    "Thirteen atomic read-modify-writes an op (perf, benches/NOTES.md): the parent's count taken "
+    "Eleven atomic read-modify-writes an op (benches/NOTES.md): the parent's count taken "
     "and given back (the child holds it), the parent's lock and unlock at attach and again at "
     "detach, the child's weak count taken (`Arc::downgrade`) and given back (the parent holds it "
-    "weakly), the handle's clone and drop, the cancel's compare-exchange, the ctx's drop and the "
-    "weak count's in `drop_slow`. A parent's first child is inline (no dependents part: "
+    "weakly), the cancel's compare-exchange, the handle's and the ctx's drops (the node is born "
+    "with both owners counted, and its last owner frees it without a weak count's write: "
+    "`tree/arc.rs`). A parent's first child is inline (no dependents part: "
     "tree/mod.rs, invariant 22). Closing it needs a lock-free registry of children, one atomic "
     "at attach and one at detach, that holds no `Weak` (the child leaves before it is freed): "
-    "about 20 ns of this row. The least any design does (the group's `floor` row: the node, "
-    "the handle's reference, the cancel and one atomic each to register and deregister, seven "
-    "in all) sits far below the goal: it is reachable, by that registry.")
+    "about 20 ns of this row. The least any design does (the group's `floor` row: the node "
+    "and its two owners' releases, the cancel and one atomic each to register and deregister, "
+    "five in all) sits far below the goal: it is reachable, by that registry.")
 if clock and go_wt and coarse:
     least = clock.mid + coarse.mid + (floor_est.mid if floor_est else 0.0)
     why["WithTimeout(1h)+cancel vs Go"] = (
@@ -603,8 +603,9 @@ if ops:
     w("### Single operations")
     w("")
     w("Group `Ops` of `go_suite.rs` against `BenchmarkOps` of `benches/go/ops_test.go`.")
-    w("`AllocFloor` has no Go twin: one `Arc` of a 96-byte node, a clone, an atomic swap and two")
-    w("drops — what any heap-allocated, shared, cancelable context costs at least. `ClockRead` has")
+    w("`AllocFloor` has no Go twin: one 96-byte node counted from birth by its two owners, an")
+    w("atomic swap, each owner's release and the free — what any heap-allocated, shared, cancelable")
+    w("context costs at least. `ClockRead` has")
     w("none either: one `Instant::now()`, which `WithTimeout+cancel` must pay twice.")
     w("Memory columns: ctx from the `memory` target (counting allocator), Go from `-benchmem`.")
     w("")

@@ -71,9 +71,9 @@ fn single_ops(c: &mut Criterion) {
             token
         })
     });
-    // The least any design does: the child's node allocated and freed (`AllocFloor`: a
-    // reference for the handle, taken and given back, the cancel's swap, two drops), and one
-    // atomic read-modify-write on the parent to register the child and one to deregister it.
+    // The least any design does: the child's node allocated and freed (`AllocFloor`: counted
+    // from birth by its two owners, the cancel's swap, each owner's release), and one atomic
+    // read-modify-write on the parent to register the child and one to deregister it.
     // (A design whose child holds its parent, as ours and tokio-util's do, adds two more.)
     let parent_word = AtomicUsize::new(0);
     g.bench_function(FLOOR, |b| b.iter(|| child_floor(black_box(&parent_word), true)));
@@ -150,19 +150,21 @@ fn single_ops(c: &mut Criterion) {
     g.finish();
 }
 
-/// The least a child of an open parent costs (the `floor` rows): a node allocated and freed, a
-/// reference for its handle taken and given back, registered with the parent and deregistered
-/// (one atomic read-modify-write each, on the parent's word), and canceled if `cancel` (a swap).
-fn child_floor(parent: &AtomicUsize, cancel: bool) {
-    let node = Arc::new(FloorNode::default());
+/// The least a child of an open parent costs (the `floor` rows): a node allocated with its two
+/// owners (the context's and the handle's) and freed by the last, registered with the parent
+/// and deregistered (one atomic read-modify-write each, on the parent's word), canceled if
+/// `cancel` (a swap), each owner's release (one each).
+fn child_floor(parent: &AtomicUsize, cancel: bool) -> bool {
+    let node = FloorNode::born();
     parent.fetch_add(1, Ordering::AcqRel);
-    let handle = black_box(&node).clone();
     if cancel {
-        black_box(&handle.state).swap(1, Ordering::AcqRel);
+        black_box(&node.state).swap(1, Ordering::AcqRel);
     }
     parent.fetch_sub(1, Ordering::AcqRel);
-    drop(handle);
+    let handle_was_last = black_box(&node).release();
+    let ctx_was_last = node.release();
     drop(node);
+    handle_was_last || ctx_was_last
 }
 
 /// A chain of `depth` children below a fresh cancelable root; returns the root's handle and

@@ -31,7 +31,7 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ctx_core::Ctx;
@@ -150,10 +150,10 @@ fn main() {
             drop(black_box((dones, ctx)));
         }),
         "floor" => (0..n).for_each(|_| {
-            let node = Arc::new([const { AtomicU8::new(0) }; 80]);
-            let handle = black_box(&node).clone();
-            black_box(&handle[0]).swap(1, Ordering::AcqRel);
-            drop(handle);
+            let node = ctx_benches::FloorNode::born();
+            black_box(&node.state).swap(1, Ordering::AcqRel);
+            let handle_was_last = black_box(&node).release();
+            black_box(node.release() || handle_was_last);
             drop(node);
         }),
         "idle-touch" => {

@@ -195,14 +195,51 @@ impl Wake for WakeCount {
     }
 }
 
-/// A node of 96 bytes, as small as a cancel node could be made: a state word and room for a
-/// parent pointer, a lock and the slab of entries. The floors (`AllocFloor`, the child floors of
-/// `tokio_util.rs`) allocate it.
+/// A node of 96 bytes, as small as a cancel node could be made: a count of its owners, a state
+/// word and room for a parent pointer, a lock and the slab of entries. The floors
+/// (`AllocFloor`, the child floors of `tokio_util.rs`) allocate it, with the least any shared,
+/// cancelable node must do: [`FloorNode::born`] counts its two owners (the context's and the
+/// handle's) from the start, and each owner's [`release`](FloorNode::release) is one atomic
+/// read-modify-write — no clone, and no weak count.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+/// let node = ctx_benches::FloorNode::born();
+/// node.state.swap(1, Ordering::AcqRel); // the cancel
+/// assert!(!node.release()); // the handle's drop
+/// assert!(node.release()); // the context's: the last
+/// drop(node); // freed by the last owner
+/// ```
 #[derive(Debug, Default)]
 pub struct FloorNode {
+    /// Its owners.
+    owners: AtomicUsize,
     /// The cancel's word.
     pub state: std::sync::atomic::AtomicU8,
-    _rest: [u64; 11],
+    _rest: [u64; 10],
+}
+
+impl FloorNode {
+    /// A new node with its two owners counted (the count written, not added to). A `Box`
+    /// stands in for the shared allocation: sharing it across threads changes none of the
+    /// operations' costs.
+    pub fn born() -> Box<FloorNode> {
+        Box::new(FloorNode {
+            owners: AtomicUsize::new(2),
+            ..FloorNode::default()
+        })
+    }
+
+    /// One owner's release; `true` for the last, which then frees the node.
+    pub fn release(&self) -> bool {
+        if self.owners.fetch_sub(1, Ordering::Release) != 1 {
+            return false;
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        true
+    }
 }
 
 /// A fresh [`WakeCount`] and a waker that bumps it.
