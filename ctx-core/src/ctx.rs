@@ -296,9 +296,8 @@ impl Ctx {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_grace(&self, grace: Duration) -> (Ctx, CancelHandle) {
-        let node = Ctx::from_node(tree::derive_grace(&self.node, grace, self.deadline()));
-        let handle = CancelHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = tree::derive_grace(&self.node, grace, self.deadline());
+        (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
     /// A child that is also done, with [`Error::DeadlineExceeded`], once `timeout` passes on
@@ -336,9 +335,8 @@ impl Ctx {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_idle_timeout(&self, timeout: Duration) -> (Ctx, IdleHandle) {
-        let node = Ctx::from_node(tree::derive_idle(&self.node, timeout));
-        let handle = IdleHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = tree::derive_idle(&self.node, timeout);
+        (Ctx::from_node(node), IdleHandle::adopt(owner))
     }
 
     /// Like [`with_deadline`](Ctx::with_deadline), but when the deadline passes,
@@ -528,9 +526,8 @@ impl Ctx {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_merged(&self, other: &Ctx) -> (Ctx, CancelHandle) {
-        let node = Ctx::from_node(tree::derive_merged(&self.node, &other.node));
-        let handle = CancelHandle::new(&node.node);
-        (node, handle)
+        let (node, owner) = tree::derive_merged(&self.node, &other.node);
+        (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
     /// Arranges for `f` to run once, after this context is done. Go: `context.AfterFunc`.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::Cause;
 use crate::loom::Ordering;
-use crate::tree::{self, Node, NodeRef, Site};
+use crate::tree::{self, Node, Site};
 
 /// Shared by both handle types: a strong reference to the node, and the node's clone count.
 /// The handles' `Clone` (count one more), drop (the last clone cancels), `disarm` (give a clone
@@ -31,10 +31,6 @@ struct HandleCore {
 }
 
 impl HandleCore {
-    fn new(node: &NodeRef) -> HandleCore {
-        HandleCore::adopt(Arc::clone(node.expect_node()))
-    }
-
     /// The handle of a node made with its handle's owner (`Node::new_pair`).
     #[inline]
     fn adopt(node: Arc<Node>) -> HandleCore {
@@ -157,12 +153,6 @@ pub struct CancelHandle {
 }
 
 impl CancelHandle {
-    pub(crate) fn new(node: &NodeRef) -> CancelHandle {
-        CancelHandle {
-            core: HandleCore::new(node),
-        }
-    }
-
     /// The handle of a node made with its handle's owner (`Node::new_pair`).
     #[inline]
     pub(crate) fn adopt(node: Arc<Node>) -> CancelHandle {

@@ -5,7 +5,7 @@ use crate::tree::Arc;
 use std::fmt;
 
 use crate::CancelHandle;
-use crate::tree::{self, Node, NodeRef};
+use crate::tree::{self, Node};
 
 /// The handle of a context made by [`Ctx::with_idle_timeout`](crate::Ctx::with_idle_timeout):
 /// [`touch`](IdleHandle::touch) records activity (the deadline moves to now plus the idle
@@ -41,10 +41,11 @@ pub struct IdleHandle {
 }
 
 impl IdleHandle {
-    pub(crate) fn new(node: &NodeRef) -> IdleHandle {
+    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    pub(crate) fn adopt(owner: Arc<Node>) -> IdleHandle {
         IdleHandle {
-            cancel: CancelHandle::new(node),
-            node: Arc::clone(node.expect_node()),
+            node: Arc::clone(&owner),
+            cancel: CancelHandle::adopt(owner),
         }
     }
 

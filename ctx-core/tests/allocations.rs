@@ -179,7 +179,7 @@ fn the_usual_contexts_are_one_allocation() {
 
     // And every node is freed with its last owner, in any order (a node's counts are ctx-core's
     // own, `tree/arc.rs`: born with both owners, and its parent's `Weak` when it registers).
-    let lives: [(&str, &dyn Fn()); 9] = [
+    let lives: [(&str, &dyn Fn()); 10] = [
         ("with_cancel of background(), canceled", &|| {
             let (ctx, cancel) = bg.with_cancel();
             cancel.cancel();
@@ -220,6 +220,14 @@ fn the_usual_contexts_are_one_allocation() {
             let (other, _other_cancel) = root.with_cancel();
             let (merged, cancel) = open.with_merged(&other);
             drop((cancel, merged));
+        }),
+        // (Canceled before its parent: a parent's end would start the period's timer.)
+        ("a grace context, canceled", &|| {
+            let (parent, parent_cancel) = root.with_cancel();
+            let (grace, cancel) = parent.with_grace(HOUR);
+            cancel.cancel();
+            parent_cancel.cancel();
+            drop((grace, cancel, parent, parent_cancel));
         }),
         ("an after-func, run", &|| {
             let (ctx, cancel) = open.with_cancel();

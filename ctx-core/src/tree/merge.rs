@@ -30,14 +30,14 @@ use super::arc::Arc;
 
 use super::attach::{attach, attach_to};
 use super::end::err;
-use super::node::{CancelNode, Fixed, Kind, Merge, Node, NodeRef, Timing};
+use super::node::{CancelNode, Fixed, Kind, Merge, Node, NodeRef, Owners, Timing};
 use super::word::SecondSlot;
 
-/// Builds `a.with_merged(b)` (without its handle): born done if either parent is done, else
+/// Builds `a.with_merged(b)` (the node and its handle's owner): born done if either parent is done, else
 /// attached under both cancelers.
 #[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
-pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
+pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Owners {
     let deadline = match (a.deadline(), b.deadline()) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
@@ -66,14 +66,14 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Arc<Node> {
     let under_foreign = !is_born_done && (leads(a) || leads(b)); // invariant 16
     let cancel = CancelNode::new(born_done, false, under_foreign, Timing::new(fixed));
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
-    let node = Node::new(Some(a), Kind::Cancel(cancel));
+    let (node, handle) = Node::new_pair(Some(a), Kind::Cancel(cancel));
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
         attach(&node, None, true);
         attach_other(&node, b);
     }
-    node
+    (node, handle)
 }
 
 /// Registers the merged `node` under the canceler of its second parent `other`, or cancels it

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 
 use super::attach::attach;
 use super::end::{arm_moving_timer, arm_timer, err, poll_moving};
-use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef, Timing};
+use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef, Owners, Timing};
 use super::word::{Moving, Span};
 
-/// `parent.with_grace(grace)` (without its handle): a cancel node whose values and name come
+/// `parent.with_grace(grace)` (the node and its handle's owner): a cancel node whose values and name come
 /// from `parent`, attached to `parent`'s canceler so that the walk ending `parent` reaches it,
 /// but which that walk does not end: it starts the grace period (invariant 19). `deadline` is
 /// the parent's (`ctx_deadline`), read by the caller.
 #[cfg_attr(feature = "tracing", track_caller)]
-pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<Instant>) -> Arc<Node> {
+pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<Instant>) -> Owners {
     let clock = parent.clock();
     let moving = Moving::new(
         Span::Grace(grace),
@@ -31,7 +31,7 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
         ..Fixed::default()
     };
     // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 19).
-    let node = Node::new(
+    let (node, handle) = Node::new_pair(
         Some(parent),
         Kind::Cancel(CancelNode::new(None, false, false, Timing::new(fixed))),
     );
@@ -48,13 +48,13 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
             arm_timer(src);
         }
     }
-    node
+    (node, handle)
 }
 
-/// `parent.with_idle_timeout(d)` (without its handle): an ordinary child of `parent` whose
+/// `parent.with_idle_timeout(d)` (the node and its handle's owner): an ordinary child of `parent` whose
 /// deadline is also the last touch plus `d`. Its timer is armed at once (invariant 18).
 #[cfg_attr(feature = "tracing", track_caller)]
-pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
+pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Owners {
     let clock = parent.clock();
     let now = clock.now();
     let fixed = Fixed {
@@ -71,7 +71,7 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
         .source()
         .is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
     let cancel = CancelNode::new(None, false, under_foreign, Timing::new(fixed));
-    let node = Node::new(Some(parent), Kind::Cancel(cancel));
+    let (node, handle) = Node::new_pair(Some(parent), Kind::Cancel(cancel));
     attach(&node, None, true);
     let c = node.expect_cancel();
     if c.is_open()
@@ -80,7 +80,7 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Arc<Node> {
     {
         arm_moving_timer(&node);
     }
-    node
+    (node, handle)
 }
 
 /// `IdleHandle::touch`: the deadline moves to now plus the idle timeout. No lock, no

@@ -976,8 +976,8 @@ impl NodeRef {
         }
     }
 
-    /// The node behind a `Ctx` that a `with_*` method has just built as one.
-    #[inline]
+    /// The node behind a `Ctx` that a `with_*` method has just built as one (for `tests` below).
+    #[cfg(all(test, not(loom), not(feature = "tracing")))]
     pub(crate) fn expect_node(&self) -> &Arc<Node> {
         match self {
             NodeRef::Node(n) => n,
