@@ -1,11 +1,10 @@
 //! [`AfterFunc`]: a function registered to run once a context is done.
 
-use crate::tree::{Arc, Weak};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::after_threads::AfterFn;
-use crate::tree::{self, Node, NodeRef, Slot};
+use crate::tree::{self, Arc, Node, NodeRef, Slot, Weak};
 
 /// The handle returned by [`Ctx::after_func`](crate::Ctx::after_func): [`stop`](AfterFunc::stop)
 /// it to keep the function from running. Go: the `stop` function returned by

@@ -5,12 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::LazyLock;
-
-use crate::tree::{Arc, Owners};
 use std::time::{Duration, Instant};
 
 use crate::done::{Done, Run, RunStream};
-use crate::tree::{self, Node, NodeRef};
+use crate::tree::{self, Arc, Node, NodeRef, Owners};
 use crate::{
     AfterFunc, CancelCauseHandle, CancelHandle, Cause, Clock, Context, Error, IdleHandle, RunTimeout,
 };

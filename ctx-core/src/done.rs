@@ -1,7 +1,6 @@
 //! [`Done`], the future of "this context is done", and the futures built on it: [`Run`],
 //! [`RunStream`], and the blocking wait.
 
-use crate::tree::Arc;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +15,7 @@ use futures_core::stream::FusedStream;
 use sync_wrapper::SyncWrapper;
 
 use crate::Error;
-use crate::tree::{self, Node, Registered, Slot};
+use crate::tree::{self, Arc, Node, Registered, Slot};
 use crate::watcher::Repoll;
 
 /// A future that completes with the context's [`Error`] once it is done. See

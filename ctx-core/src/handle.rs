@@ -1,11 +1,10 @@
 //! [`CancelHandle`] and [`CancelCauseHandle`]: the right to cancel one context.
 
-use crate::tree::Arc;
 use std::fmt;
 
 use crate::Cause;
 use crate::loom::Ordering;
-use crate::tree::{self, Node, Site};
+use crate::tree::{self, Arc, Node, Site};
 
 /// Shared by both handle types: a strong reference to the node, and the node's clone count.
 /// The handles' `Clone` (count one more), drop (the last clone cancels), `disarm` (give a clone
@@ -31,7 +30,7 @@ struct HandleCore {
 }
 
 impl HandleCore {
-    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    /// The handle of a node made with its handle's owner (`Node::new_cancel`).
     #[inline]
     fn adopt(node: Arc<Node>) -> HandleCore {
         // The node was created with `handles == 1`: this is that one.
@@ -153,7 +152,7 @@ pub struct CancelHandle {
 }
 
 impl CancelHandle {
-    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    /// The handle of a node made with its handle's owner (`Node::new_cancel`).
     #[inline]
     pub(crate) fn adopt(node: Arc<Node>) -> CancelHandle {
         CancelHandle {
@@ -233,7 +232,7 @@ pub struct CancelCauseHandle {
 }
 
 impl CancelCauseHandle {
-    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    /// The handle of a node made with its handle's owner (`Node::new_cancel`).
     #[inline]
     pub(crate) fn adopt(node: Arc<Node>) -> CancelCauseHandle {
         CancelCauseHandle {

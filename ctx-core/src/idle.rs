@@ -1,11 +1,10 @@
 //! [`IdleHandle`]: the handle of [`Ctx::with_idle_timeout`](crate::Ctx::with_idle_timeout),
 //! which moves its deadline later (`touch`) or cancels it.
 
-use crate::tree::Arc;
 use std::fmt;
 
 use crate::CancelHandle;
-use crate::tree::{self, Node};
+use crate::tree::{self, Arc, Node};
 
 /// The handle of a context made by [`Ctx::with_idle_timeout`](crate::Ctx::with_idle_timeout):
 /// [`touch`](IdleHandle::touch) records activity (the deadline moves to now plus the idle
@@ -41,7 +40,7 @@ pub struct IdleHandle {
 }
 
 impl IdleHandle {
-    /// The handle of a node made with its handle's owner (`Node::new_pair`).
+    /// The handle of a node made with its handle's owner (`Node::new_cancel`).
     pub(crate) fn adopt(owner: Arc<Node>) -> IdleHandle {
         IdleHandle {
             node: Arc::clone(&owner),

@@ -3,14 +3,13 @@
 //! `tree/foreign.rs`). The engine keeps the user's type as a [`Foreign`]: what it asks of a
 //! context it does not own.
 
-use crate::tree::Arc;
 use std::any::{Any, TypeId};
 use std::time::Instant;
 
 use crate::clock::{NodeClock, SharedClock};
 #[cfg(feature = "test-util")]
 use crate::tree::counters;
-use crate::tree::{self, Feed, Foreign, Node, NodeRef};
+use crate::tree::{self, Arc, Feed, Foreign, Node, NodeRef};
 use crate::watcher::Watcher;
 use crate::{Cause, Context, Done, Error};
 

@@ -3,7 +3,6 @@
 //! (a grace node starting its period instead, invariant 19).
 
 use super::arc::{Arc, Weak};
-
 use super::end::{check_deadline, poll_bridge, propagate, start_grace};
 use super::foreign_calls::bridge_outcome;
 use super::node::{Node, NodeRef};
@@ -14,7 +13,7 @@ use crate::loom::lock;
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
 /// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
 /// after `Node::new`, before the node is shared. `weak`, if given, is the node's `Weak` for
-/// the canceler's children, counted at birth (`Node::new_triple`); else one is made here.
+/// the canceler's children, counted at birth (`Node::new_cancel`); else one is made here.
 pub(crate) fn attach(node: &Arc<Node>, weak: Option<Weak<Node>>, check_deadline: bool) {
     if let Some(p) = node.parent().get().and_then(NodeRef::source) {
         // A foreign parent is done for its children when its `done()` fires (Go's rule), which

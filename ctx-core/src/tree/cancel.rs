@@ -2,11 +2,11 @@
 //! invariants 10, 11 and 17, else `propagate`), and registering and removing waiters and
 //! after-funcs.
 
-use super::arc::Arc;
 use std::mem;
 use std::sync::atomic::{Ordering, fence};
 use std::task::Waker;
 
+use super::arc::Arc;
 use super::end::{expire, poll_moving, propagate};
 use super::node::{Entry, Node};
 use super::slots::{insert_entry, insert_waiter, refresh_waiter, remove_entry};

@@ -2,12 +2,12 @@
 //!
 //! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
 
-use super::arc::{Arc, Weak};
 use std::any::Any;
 use std::time::Instant;
 
+use super::arc::Arc;
 use super::attach::attach;
-use super::node::{CancelNode, Fixed, Kind, Node, NodeRef, Owners, Parent, Timing, ValueNode};
+use super::node::{Born, CancelNode, Fixed, Kind, Node, NodeRef, Owners, Parent, Timing, ValueNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
 use crate::{Cause, Clock};
@@ -174,15 +174,9 @@ fn cancel_node(
     under_foreign: bool,
     timing: Timing,
     registers: bool,
-) -> (Arc<Node>, Arc<Node>, Option<Weak<Node>>) {
+) -> Born {
     let cancel = CancelNode::new(born_done, shown_as_deadline, under_foreign, timing);
-    if registers {
-        let (node, handle, weak) = Node::new_triple(Some(parent), Kind::Cancel(cancel));
-        (node, handle, Some(weak))
-    } else {
-        let (node, handle) = Node::new_pair(Some(parent), Kind::Cancel(cancel));
-        (node, handle, None)
-    }
+    Node::new_cancel(Some(parent), Kind::Cancel(cancel), registers)
 }
 
 /// The process-wide `Ctx::background()` (or `Ctx::todo()`, if `todo`) node; the handle keeps

@@ -6,10 +6,10 @@
 //! a circle: a timer expires a node, whose propagation starts a grace period, which arms a
 //! timer; a grace node's lazy check asks its parent's `err()`.
 
-use super::arc::{Arc, Weak};
 use std::future::Future;
 use std::mem;
 
+use super::arc::{Arc, Weak};
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::foreign_calls::bridge_outcome;

@@ -6,9 +6,9 @@
 //! `Context` to choose among these is `Ctx::wrap`'s (`crate::wrap`): the engine never names
 //! `Context` or `Done`.
 
-use super::arc::Arc;
 use std::time::Instant;
 
+use super::arc::Arc;
 use super::attach::attach;
 use super::end::propagate;
 use super::foreign_calls::bridge_outcome;

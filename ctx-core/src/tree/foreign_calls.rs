@@ -2,10 +2,10 @@
 //! outcome, with a panic contained (`foreign_outcome`, `bridge_outcome`), and dropping it on a
 //! thread-local trampoline (`drop_foreign`, invariant 6).
 
-use super::arc::Arc;
 use std::any::{Any, TypeId};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::arc::Arc;
 use super::node::{Foreign, Kind, Node};
 use super::state::Outcome;
 use crate::{Cause, Error};

@@ -27,7 +27,6 @@
 //! The second slot's word is `word.rs`'s (`SecondSlot`); taking and leaving it, `slots.rs`'s.
 
 use super::arc::Arc;
-
 use super::attach::{attach, attach_to};
 use super::end::err;
 use super::node::{CancelNode, Fixed, Kind, Merge, Node, NodeRef, Owners, Timing};
@@ -66,11 +65,12 @@ pub(crate) fn derive_merged(a: &NodeRef, b: &NodeRef) -> Owners {
     let under_foreign = !is_born_done && (leads(a) || leads(b)); // invariant 16
     let cancel = CancelNode::new(born_done, false, under_foreign, Timing::new(fixed));
     // invariant 12: `a`'s clock, held through `a` (the node's parent)
-    let (node, handle) = Node::new_pair(Some(a), Kind::Cancel(cancel));
+    let registers = !is_born_done && a.source().is_some();
+    let (node, handle, weak) = Node::new_cancel(Some(a), Kind::Cancel(cancel), registers);
     if !is_born_done {
         // The first parent as for any child (it also expires a deadline that has passed),
         // then the second.
-        attach(&node, None, true);
+        attach(&node, weak, true);
         attach_other(&node, b);
     }
     (node, handle)

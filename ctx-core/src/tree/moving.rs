@@ -6,9 +6,9 @@
 //! `end.rs`, `Ctx::deadline`'s climb to them in `observe.rs`. Invariants 18 and 19 of
 //! `tree/mod.rs`.
 
-use super::arc::Arc;
 use std::time::{Duration, Instant};
 
+use super::arc::Arc;
 use super::attach::attach;
 use super::end::{arm_moving_timer, arm_timer, err, poll_moving};
 use super::node::{CancelNode, Extra, Fixed, Kind, Node, NodeRef, Owners, Timing};
@@ -31,16 +31,18 @@ pub(crate) fn derive_grace(parent: &NodeRef, grace: Duration, deadline: Option<I
         ..Fixed::default()
     };
     // Never `UNDER_FOREIGN`: its parent is not its canceler (invariant 19).
-    let (node, handle) = Node::new_pair(
+    let source = parent.source();
+    let (node, handle, weak) = Node::new_cancel(
         Some(parent),
         Kind::Cancel(CancelNode::new(None, false, false, Timing::new(fixed))),
+        source.is_some(),
     );
-    if let Some(src) = parent.source() {
+    if let Some(src) = source {
         // A parent whose deadline passed unobserved, or a bridge that lags, ends now, so that
         // the grace period starts from this call rather than from whenever somebody looks.
         err(src);
         // Born under a done parent: `attach_to` starts the grace period now.
-        attach(&node, None, false);
+        attach(&node, weak, false);
         // The parent's end must be noticed even if nobody waits on it: its deadline timer is
         // armed now (shared with its other waiters, invariant 14). `src` has dependents: this node
         // is attached there, or it is done and arms nothing.
@@ -67,12 +69,11 @@ pub(crate) fn derive_idle(parent: &NodeRef, d: Duration) -> Owners {
         )))),
         ..Fixed::default()
     };
-    let under_foreign = parent
-        .source()
-        .is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
+    let source = parent.source();
+    let under_foreign = source.is_some_and(|s| s.expect_cancel().leads_to_foreign()); // invariant 16
     let cancel = CancelNode::new(None, false, under_foreign, Timing::new(fixed));
-    let (node, handle) = Node::new_pair(Some(parent), Kind::Cancel(cancel));
-    attach(&node, None, true);
+    let (node, handle, weak) = Node::new_cancel(Some(parent), Kind::Cancel(cancel), source.is_some());
+    attach(&node, weak, true);
     let c = node.expect_cancel();
     if c.is_open()
         && let Some(m) = c.moving()

@@ -6,13 +6,13 @@
 //! (`Merge`). The atomic words a node holds are `word.rs`'s; what reads and changes a cancel
 //! node is `state.rs`'s; how a node is dropped is `teardown.rs`'s.
 
-use super::arc::{Arc, Weak};
 use std::any::{Any, TypeId};
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::Waker;
 use std::time::Instant;
 
+use super::arc::{Arc, Weak};
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::{Children, Entries};
@@ -33,6 +33,10 @@ pub(crate) type SharedCause = Arc<Cause>;
 
 /// A new cancel node's two owners: the `Ctx`'s, and its handle's.
 pub(crate) type Owners = (Arc<Node>, Arc<Node>);
+
+/// A new cancel node's two owners, and the `Weak` for its canceler's children if it registers
+/// with one (`Node::new_cancel`).
+pub(crate) type Born = (Arc<Node>, Arc<Node>, Option<Weak<Node>>);
 
 /// What a cancel node holds for the time it is open, besides its children (`Dependents`).
 pub(super) enum Entry {
@@ -782,25 +786,25 @@ impl Node {
         Arc::new(Node { clock, parent, kind })
     }
 
-    /// A cancel node below `parent` and its handle's owner: [`new`](Node::new), made with its
-    /// two owners at once (`Arc::new_pair`: no read-modify-write for the second).
+    /// A cancel node below `parent`, made with its two owners (the `Ctx`'s and its handle's)
+    /// counted at once (`Arc::new_pair`: no read-modify-write for the second); and, if it
+    /// `registers` with its canceler (`attach`), the `Weak` its canceler's children keep,
+    /// counted at birth too (`Arc::new_pair_and_weak`).
     #[inline(always)]
-    pub(crate) fn new_pair(parent: Option<&NodeRef>, kind: Kind) -> Owners {
+    pub(crate) fn new_cancel(parent: Option<&NodeRef>, kind: Kind, registers: bool) -> Born {
         count_node(1);
         let (parent, clock) = Parent::with_clock(parent);
-        Arc::new_pair(Node { clock, parent, kind })
+        let node = Node { clock, parent, kind };
+        if registers {
+            let (node, handle, weak) = Arc::new_pair_and_weak(node);
+            (node, handle, Some(weak))
+        } else {
+            let (node, handle) = Arc::new_pair(node);
+            (node, handle, None)
+        }
     }
 
-    /// [`new_pair`](Node::new_pair), and the node's `Weak` for its canceler's children, counted
-    /// at birth too (`Arc::new_pair_and_weak`): for a node that will register (`attach`).
-    #[inline(always)]
-    pub(crate) fn new_triple(parent: Option<&NodeRef>, kind: Kind) -> (Arc<Node>, Arc<Node>, Weak<Node>) {
-        count_node(1);
-        let (parent, clock) = Parent::with_clock(parent);
-        Arc::new_pair_and_weak(Node { clock, parent, kind })
-    }
-
-    /// `new_pair`, with the parent already in its `Parent` form.
+    /// `new_cancel` of a node that does not register, with the parent already in its `Parent` form.
     #[inline(always)]
     pub(crate) fn with_parent(parent: Parent, kind: Kind) -> Owners {
         count_node(1);

@@ -4,10 +4,10 @@
 //!
 //! The handle ([`Ctx`](crate::Ctx)) never matches on a node's [`Kind`]: it calls these.
 
-use super::arc::Arc;
 use std::any::{Any, TypeId};
 use std::time::Instant;
 
+use super::arc::Arc;
 use super::end::err;
 use super::node::{Kind, Node, NodeRef, ValueNode, digest, key_bit, short_digest};
 use super::thin::ThinArc;

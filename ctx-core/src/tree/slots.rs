@@ -3,9 +3,9 @@
 //! child leaving its canceler (`leave_canceler`) — both cancelers of a merged node
 //! (`take_slot`, `leave_other`, `take_slots`, `leave_all`: invariant 9).
 
-use super::arc::Arc;
 use std::task::Waker;
 
+use super::arc::Arc;
 use super::node::{CancelNode, Entry, Guarded, Kind, Merge, Node, NodeRef};
 use super::word::Slot;
 use crate::loom::lock;

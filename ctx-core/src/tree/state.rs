@@ -4,10 +4,9 @@
 //! word's bits and slots are `word.rs`'s.
 
 use std::sync::LazyLock;
-
-use super::arc::Arc;
 use std::time::Instant;
 
+use super::arc::Arc;
 use super::node::{
     Bridge, CancelNode, Extra, Fixed, Foreign, Guarded, Kind, Merge, Node, NodeRef, SharedCause, Timing,
 };

@@ -2,9 +2,9 @@
 //! feed, a wrap's foreign context) and releasing its parents without recursion (`unlink`,
 //! invariant 6). A standalone node (invariant 11) returns at once.
 
-use super::arc::Arc;
 use std::mem;
 
+use super::arc::Arc;
 use super::foreign_calls::{drop_foreign, placeholder};
 use super::node::{Dependents, Kind, Node, NodeRef, Taken, ValueNode, count_node};
 use super::slots::{leave_canceler, release_merge};

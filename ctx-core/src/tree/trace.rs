@@ -10,11 +10,10 @@
 //! the `with_*` call that made it), and it is called only from the engine's cancel paths; the
 //! handles name a [`Site`] through `tree`.
 
-use super::arc::Arc;
-
 #[cfg(feature = "tracing")]
 use std::panic::Location;
 
+use super::arc::Arc;
 use super::node::Node;
 use crate::Error;
 

@@ -6,7 +6,6 @@
 //! the clock (`WalkClock`, invariant 8). The walk collects what it must not mark (relays, grace
 //! nodes) for `end::propagate`.
 
-use super::arc::Arc;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::Waker;
@@ -14,6 +13,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
+use super::arc::Arc;
 use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause, Taken};
 use super::slots::{leave_all, leave_canceler, leave_other, take_slot, take_slots};
 use super::state::{LockFree, Outcome};
