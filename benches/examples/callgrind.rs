@@ -10,10 +10,12 @@
 //! (the difference of the two `Collected` totals, divided by 100,000, is the cost of one
 //! operation). Operations: `with-cancel` (`with_cancel` of `background()`, `cancel()`, drop),
 //! `clock-root` (the same under a root made by `background_with_clock`, as the runtimes' are),
-//! `child-of-open` (the same under an open cancelable parent), `with-timeout`, `with-value`,
+//! `child-of-open` (the same under an open cancelable parent), `child-dropped` (a child of an
+//! open parent, its handle disarmed, dropped open), `with-timeout`, `with-value`,
 //! `err-open`, `value-miss-100` (a `value()` lookup that misses all 100 values of a chain: per
 //! lookup), `value-hit` (one that finds the context's own value), `value-hit-100` (one that finds the value above 100 others), `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
-//! the root and dropped: per node), `chain-1` (a root and its one child, the root canceled,
+//! the root and dropped: per node), `tree-100` (Go's `buildContextTree`: a chain of 100
+//! `with_cancel` under `background()`, handles disarmed, dropped uncanceled: per node), `chain-1` (a root and its one child, the root canceled,
 //! all dropped), `wide-100` (a cancelable parent with 100 `with_cancel` children, canceled and dropped: per child), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
 //! with 100 `done()` futures: per future), `repoll` (a pending `done()` polled again with the
 //! waker it registered: per poll), `floor` (the allocation floor of `Ops/AllocFloor`),
@@ -62,6 +64,12 @@ fn main() {
             cancel.cancel();
             drop(black_box(ctx));
         }),
+        "child-dropped" => (0..n).for_each(|_| {
+            // `child-dropped-uncanceled`: a child of an open parent, disarmed and dropped open.
+            let (ctx, cancel) = black_box(&parent).with_cancel();
+            cancel.disarm();
+            drop(black_box(ctx));
+        }),
         "with-timeout" => (0..n).for_each(|_| {
             let (ctx, cancel) = black_box(&bg).with_timeout(Duration::from_secs(3600));
             cancel.cancel();
@@ -107,6 +115,17 @@ fn main() {
             }
             cancel.cancel();
             drop(black_box((handles, leaf, root)));
+        }),
+        "tree-100" => (0..n / 100).for_each(|_| {
+            // Go's `buildContextTree` under `background()`: a chain of 100 `with_cancel`, the
+            // handles disarmed, dropped from the leaf uncanceled (per node).
+            let mut leaf = black_box(&bg).clone();
+            for _ in 0..100 {
+                let (child, h) = leaf.with_cancel();
+                h.disarm();
+                leaf = child;
+            }
+            drop(black_box(leaf));
         }),
         "chain-1" => (0..n).for_each(|_| {
             // `cancel-chain/depth=1`'s whole life: a root, its one child, the root canceled.

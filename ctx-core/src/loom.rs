@@ -20,7 +20,21 @@ pub(crate) use loom::sync::{
 /// Locks `m`, ignoring poison: no code of ours panics while holding one of our locks (user
 /// code never runs under a lock), so a poisoned lock still guards a consistent state.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    #[cfg(all(test, not(loom)))]
+    LOCKS_TAKEN.with(|n| n.set(n.get() + 1));
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(all(test, not(loom)))]
+thread_local! {
+    /// How many locks this thread has taken with [`lock`] (unit tests of which paths lock).
+    static LOCKS_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many locks this thread has taken with [`lock`] so far.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn locks_taken() -> usize {
+    LOCKS_TAKEN.with(std::cell::Cell::get)
 }
 
 /// Runs `f` on the contents of a mutex we own exclusively (no locking outside loom).

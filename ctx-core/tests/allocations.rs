@@ -179,7 +179,7 @@ fn the_usual_contexts_are_one_allocation() {
 
     // And every node is freed with its last owner, in any order (a node's counts are ctx-core's
     // own, `tree/arc.rs`: born with both owners, and its parent's `Weak` when it registers).
-    let lives: [(&str, &dyn Fn()); 10] = [
+    let lives: [(&str, &dyn Fn()); 12] = [
         ("with_cancel of background(), canceled", &|| {
             let (ctx, cancel) = bg.with_cancel();
             cancel.cancel();
@@ -216,6 +216,27 @@ fn the_usual_contexts_are_one_allocation() {
             chain[0].1.cancel();
             drop(chain);
         }),
+        // Each level of an uncanceled chain is dropped by its child, which took it over
+        // (invariant 24 of `tree`): its slab, with the child's entry, goes with it.
+        ("a chain of 5 below background(), dropped uncanceled", &|| {
+            let leaf = (0..5).fold(bg.clone(), |leaf, _| {
+                let (child, cancel) = leaf.with_cancel();
+                cancel.disarm();
+                child
+            });
+            drop(leaf);
+        }),
+        (
+            "a chain of 5 through values, below an open parent, dropped uncanceled",
+            &|| {
+                let leaf = (0..5).fold(open.clone(), |leaf, i| {
+                    let (child, cancel) = leaf.with_value(i).with_cancel();
+                    cancel.disarm();
+                    child
+                });
+                drop(leaf);
+            },
+        ),
         ("a merged context", &|| {
             let (other, _other_cancel) = root.with_cancel();
             let (merged, cancel) = open.with_merged(&other);

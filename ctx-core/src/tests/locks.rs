@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use crate::tree::hold_lock;
+use crate::loom::locks_taken;
+use crate::tree::{child_count, hold_lock};
 use crate::{Ctx, Error};
 
 /// Runs `op` on a thread while this one holds `held`'s lock; whether it finished within a
@@ -31,7 +32,7 @@ fn finishes_while_locked(held: &Ctx, op: impl FnOnce() + Send + 'static) -> bool
 fn a_leaf_child_is_marked_without_its_lock() {
     let (parent, cancel) = Ctx::background().with_cancel();
     let (child, _h) = parent.with_cancel();
-    let (sibling, _s) = parent.with_cancel();
+    let sibling = uncanceled_chain(&parent, 1);
     assert!(
         finishes_while_locked(&child, move || cancel.cancel()),
         "the walk waited for the leaf's lock"
@@ -139,4 +140,68 @@ fn a_done_re_polled_by_the_same_task_takes_no_lock() {
         "the registered waker was woken, once"
     );
     assert_eq!(poll(&mut done, &waker), std::task::Poll::Ready(Error::Canceled));
+}
+
+/// Go's `buildContextTree`: a chain of `depth` cancel children of `root`, handles disarmed.
+fn uncanceled_chain(root: &Ctx, depth: usize) -> Ctx {
+    let mut leaf = root.clone();
+    for _ in 0..depth {
+        let (child, cancel) = leaf.with_cancel();
+        cancel.disarm();
+        leaf = child;
+    }
+    leaf
+}
+
+/// How many locks this thread takes while dropping `ctx`.
+fn locks_to_drop(ctx: Ctx) -> usize {
+    let before = locks_taken();
+    drop(ctx);
+    locks_taken() - before
+}
+
+/// A dying child that held its parent's last reference owns that parent: the parent's slab
+/// goes with it, the child's entry too, and no lock is taken on the way up (invariant 24).
+#[test]
+fn dropping_an_uncanceled_chain_takes_no_lock() {
+    let leaf = uncanceled_chain(&Ctx::background(), 5);
+    assert_eq!(locks_to_drop(leaf), 0);
+    let (root, _cancel) = Ctx::background().with_cancel();
+    let leaf = uncanceled_chain(&root, 5);
+    assert_eq!(child_count(&root.node), 1);
+    // The chain's top leaves the root, which is shared: under the root's lock, once.
+    assert_eq!(locks_to_drop(leaf), 1);
+    assert_eq!(child_count(&root.node), 0);
+}
+
+/// A child whose parent is shared leaves it under the parent's lock, and the parent lives on
+/// without the child's entry.
+#[test]
+fn a_child_of_a_shared_parent_leaves_its_slab() {
+    let (parent, _cancel) = Ctx::background().with_cancel();
+    let leaf = uncanceled_chain(&parent, 1);
+    let sibling = uncanceled_chain(&parent, 1);
+    assert_eq!(child_count(&parent.node), 2);
+    assert_eq!(locks_to_drop(leaf), 1);
+    assert_eq!(child_count(&parent.node), 1);
+    assert_eq!(locks_to_drop(sibling), 1);
+    assert_eq!(child_count(&parent.node), 0);
+}
+
+/// Value nodes and a merge on the way: a value node is not a canceler, so the child below it
+/// leaves the cancel node above; a merged node leaves its second canceler.
+#[test]
+fn an_uncanceled_chain_through_values_and_a_merge_leaves_every_canceler() {
+    let (other, _other_cancel) = Ctx::background().with_cancel();
+    let (root, _root_cancel) = Ctx::background().with_cancel();
+    let a = uncanceled_chain(&root, 2).with_value(1u8);
+    let (merged, m) = a.with_merged(&other);
+    m.disarm();
+    let leaf = uncanceled_chain(&merged.with_value(2u16), 2);
+    assert_eq!(child_count(&root.node), 1);
+    assert_eq!(child_count(&other.node), 1);
+    drop((a, merged));
+    drop(leaf);
+    assert_eq!(child_count(&root.node), 0);
+    assert_eq!(child_count(&other.node), 0);
 }

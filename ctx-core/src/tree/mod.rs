@@ -255,6 +255,16 @@
 //!     that its timer was asked for). A cancel takes the waker with the rest and wakes it with
 //!     every lock released (invariant 5). Two words hold every form (`packed.rs`). Tests:
 //!     `tests/inline_waiter.rs`.
+//! 24. A dying child whose parent holds no other strong reference leaves that parent only after
+//!     trying to take it over (`teardown.rs`): its slot stays in the child (its drop owns it,
+//!     invariant 4), and `unlink_chain` moves the parent's count from 1 to 0 with one
+//!     compare-exchange (`Arc::try_unwrap`; no `Weak` upgrades from 0). If that succeeds, nobody
+//!     else can reach the parent: its whole slab, the child's entry in it too, is dropped with it
+//!     and its lock is never taken (a wrap's canceler is its bridge, another node, which the
+//!     child leaves as usual). If a `Weak` was upgraded first, the parent is shared after all and
+//!     the child leaves it under its lock, as a child of a shared parent always does at once. So
+//!     dropping an uncanceled chain (Go's `buildContextTree`) takes no lock, level by level.
+//!     Test: `tests/locks.rs`.
 //!
 //! # Deadlock safety
 //!

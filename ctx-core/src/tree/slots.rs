@@ -62,9 +62,24 @@ pub(super) fn leave_canceler(parent: Option<&NodeRef>, slot: Option<Slot>) {
 
 /// `leave_canceler` with a slot to remove, kept out of line.
 fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
-    let Some(p) = parent.and_then(NodeRef::source) else {
-        return;
-    };
+    if let Some(p) = parent.and_then(NodeRef::source) {
+        remove_from_source(p, slot);
+    }
+}
+
+/// `leave_canceler`, given the canceler itself (the parent's source): for a dying node whose
+/// parent turned out to be shared after all (`teardown.rs`).
+pub(super) fn leave_source(canceler: Option<&Arc<Node>>, slot: Option<Slot>) {
+    if let Some(slot) = slot
+        && let Some(p) = canceler
+    {
+        remove_from_source(p, slot);
+    }
+}
+
+/// Removes `slot` from the children of the canceler `p`.
+#[inline(always)]
+fn remove_from_source(p: &Arc<Node>, slot: Slot) {
     let c = p.expect_cancel();
     // A done canceler has given its children away and never reuses their slots (invariant 3):
     // nothing to remove, no lock to take.

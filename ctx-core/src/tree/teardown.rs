@@ -1,13 +1,19 @@
 //! Dropping a node: what a dying node gives back (its slots in its cancelers, its timer, its
 //! feed, a wrap's foreign context) and releasing its parents without recursion (`unlink`,
 //! invariant 6). A standalone node (invariant 11) returns at once.
+//!
+//! A dying child leaves its canceler after it has tried to take its parent over: a parent whose
+//! last reference the child held is the child's alone, so its slab (the child's entry in it too)
+//! goes with it and its lock is never taken (invariant 24). Dropping an uncanceled chain (Go's
+//! `buildContextTree`) takes no lock.
 
 use std::mem;
 
 use super::arc::Arc;
 use super::foreign_calls::{drop_foreign, placeholder};
 use super::node::{Dependents, Kind, Node, NodeRef, Taken, ValueNode, count_node};
-use super::slots::{leave_canceler, release_merge};
+use super::slots::{leave_canceler, leave_source, release_merge};
+use super::word::Slot;
 use crate::loom::with_mut;
 
 impl Drop for Node {
@@ -29,12 +35,24 @@ impl Drop for Node {
 /// parents.
 #[inline(never)]
 fn drop_linked(node: &mut Node) {
-    release(node);
+    if release(node) {
+        return drop_with_slot(node);
+    }
     let second = release_merge(node);
     let first = node.take_parent();
     if first.is_some() || second.is_some() {
         unlink(first, second);
     }
+}
+
+/// `drop_linked` of a node whose parent looked like its alone: `release` kept its slot, and the
+/// parent is taken over before it is left (invariant 24).
+#[inline(never)]
+fn drop_with_slot(node: &mut Node) {
+    let second = release_merge(node);
+    let slot = kept_slot(node);
+    let first = node.take_parent();
+    unlink_chain(first, slot, second);
 }
 
 impl Drop for ValueNode {
@@ -61,58 +79,76 @@ fn unlink(first: Option<NodeRef>, second: Option<NodeRef>) {
     {
         return;
     }
-    unlink_chain(first, second);
+    unlink_chain(first, None, second);
 }
 
-/// `unlink` of a parent that this may be the last reference to, or of two parents. Kept out
+/// `unlink` of a parent that this may be the last reference to, or of two parents; `slot` is
+/// the dying node's entry in the canceler of `first`, still to leave (invariant 24). Kept out
 /// of line: its loop's frame is large, and the usual case above needs none of it.
 #[inline(never)]
-fn unlink_chain(first: Option<NodeRef>, second: Option<NodeRef>) {
-    let mut next = first;
+fn unlink_chain(first: Option<NodeRef>, slot: Option<Slot>, second: Option<NodeRef>) {
+    // Each node to release, with the slot its child below still holds in its canceler (a
+    // second parent's was left by `release_merge`).
+    let mut next = first.map(|first| (first, slot));
     let mut more: Vec<NodeRef> = Vec::new();
     more.extend(second);
-    while let Some(node) = next.take().or_else(|| more.pop()) {
+    while let Some((node, slot)) = next.take().or_else(|| more.pop().map(|n| (n, None))) {
         match node {
             NodeRef::Node(arc) => {
-                // A shared parent (the usual case) is only released: skip the unwrap attempt.
-                if Arc::strong_count(&arc) > 1 {
-                    continue;
-                }
-                if let Ok(mut parent) = Arc::try_unwrap(arc) {
-                    release(&mut parent);
-                    more.extend(release_merge(&mut parent));
-                    next = parent.take_parent();
-                    // `parent` drops here with nothing left to give back: its `Drop` returns at
-                    // once.
-                    if let Kind::Cancel(c) = &parent.kind {
-                        c.mark_released();
+                // A shared parent (the usual case) is left and released: skip the unwrap
+                // attempt.
+                let owned = if Arc::strong_count(&arc) > 1 {
+                    Err(arc)
+                } else {
+                    Arc::try_unwrap(arc)
+                };
+                match owned {
+                    Err(arc) => leave_source(arc.source(), slot),
+                    Ok(mut parent) => {
+                        // Ours alone (invariant 24): a cancel parent is its own canceler, and
+                        // its slab, with the child's entry, goes in `release`; a wrap's canceler
+                        // is its bridge, another node, which the child leaves.
+                        if let Kind::Wrap(w) = &parent.kind {
+                            leave_source(w.source.as_ref(), slot);
+                        }
+                        let _ = release(&mut parent);
+                        more.extend(release_merge(&mut parent));
+                        let up = kept_slot(&parent);
+                        next = parent.take_parent().map(|p| (p, up));
+                        // `parent` drops here with nothing left to give back: its `Drop` returns
+                        // at once.
+                        if let Kind::Cancel(c) = &parent.kind {
+                            c.mark_released();
+                        }
                     }
                 }
             }
             NodeRef::Value(mut arc) => {
+                // A value node is not a canceler: the child leaves the one above it first.
+                leave_source(arc.source.as_ref(), slot);
                 // The only handle: take the parent, and free the node (its `Drop` finds no
                 // parent left) as `arc` goes.
                 if let Some(parent) = arc.get_mut() {
-                    next = parent.take_parent();
+                    next = parent.take_parent().map(|p| (p, None));
                 }
             }
         }
     }
 }
 
-/// Everything a dying node gives back: its slot in the canceler, its timer, its watcher.
-/// Idempotent: the loop in `drop` calls it before the node's own `Drop` runs.
+/// Everything a dying node gives back: its dependents, its timer, its watcher, and its slot in
+/// its canceler — left here when the parent is shared (the usual child of a long-lived parent),
+/// else kept in the node for `unlink_chain`, which first tries to take the parent over
+/// (invariant 24; `kept_slot`). Idempotent: the loop in `drop` calls it before the node's own
+/// `Drop` runs. Whether it kept the slot.
 #[inline]
-fn release(node: &mut Node) {
+fn release(node: &mut Node) -> bool {
     if let Kind::Cancel(c) = &mut node.kind {
         // The usual cancel node: nothing attached, no dependents.
         let busy = with_mut(&mut c.inner, |inner| inner.has_dependents());
         if !busy && c.slot.is_none() {
-            return;
+            return false;
         }
-        // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the
-        // slot outright).
-        let slot = c.slot.take();
         if let Taken::Busy(busy) = with_mut(&mut c.inner, |inner| inner.take(None)) {
             let Dependents {
                 children,
@@ -128,11 +164,31 @@ fn release(node: &mut Node) {
                 feed.cancel();
             }
         }
-        leave_canceler(node.parent().get(), slot);
+    } else {
+        if let Kind::Wrap(w) = &mut node.kind {
+            // The foreign context may hold the next wrap down: drop it on the trampoline, not
+            // from inside this drop (invariant 6).
+            drop_foreign(mem::replace(&mut w.foreign, placeholder()));
+        }
+        return false;
     }
-    if let Kind::Wrap(w) = &mut node.kind {
-        // The foreign context may hold the next wrap down: drop it on the trampoline, not
-        // from inside this drop (invariant 6).
-        drop_foreign(mem::replace(&mut w.foreign, placeholder()));
+    let parent = node.parent().get();
+    let slot = &node.expect_cancel().slot;
+    if parent.is_none_or(NodeRef::is_shared) {
+        // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the slot
+        // outright).
+        leave_canceler(parent, slot.take());
+        return false;
+    }
+    !slot.is_none()
+}
+
+/// The slot that `release` kept for `unlink_chain`: the dying node's parent looked like its
+/// alone (invariant 24).
+#[inline]
+fn kept_slot(node: &Node) -> Option<Slot> {
+    match &node.kind {
+        Kind::Cancel(c) => c.slot.take(),
+        _ => None,
     }
 }
