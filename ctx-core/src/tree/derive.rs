@@ -6,7 +6,7 @@ use std::any::Any;
 use std::time::Instant;
 
 use super::arc::Arc;
-use super::attach::attach;
+use super::attach::{attach, attach_to};
 use super::node::{Born, CancelNode, Fixed, Kind, Node, NodeRef, Owners, Parent, Timing, ValueNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
@@ -89,6 +89,24 @@ pub(crate) fn derive_cancel(
     derive_cancel_general(parent, own_deadline, cause, shown_as_deadline, read_at)
 }
 
+/// `derive_cancel` of a child with no deadline of its own below `p`, an open cancel node with
+/// no deadline and no bridge, moving deadline or foreign context above it (`is_plain_open`):
+/// what `derive_cancel_general` would find, without looking. If `p` is done by the time the
+/// child registers, `attach_to` makes the child born done.
+#[cfg_attr(feature = "tracing", track_caller)]
+#[inline(always)]
+fn derive_plain(parent: &NodeRef, p: &Arc<Node>, shown_as_deadline: bool) -> Owners {
+    let cancel = CancelNode::new(None, shown_as_deadline, false, Timing::None);
+    let (node, handle, weak) = Node::new_registered(Some(parent), Kind::Cancel(cancel));
+    let slot = &node.expect_cancel().slot;
+    // invariant 4: set under the parent's lock, which a cancel reaching the child needs
+    attach_to(&node, p, weak, |s| {
+        slot.set(s);
+        true
+    });
+    (node, handle)
+}
+
 /// `derive_cancel` of any other child: with a deadline, or under a node that may be done.
 #[cfg_attr(feature = "tracing", track_caller)]
 fn derive_cancel_general(
@@ -98,6 +116,16 @@ fn derive_cancel_general(
     shown_as_deadline: bool,
     read_at: Option<Instant>,
 ) -> Owners {
+    // Fast path for a child with no deadline of its own of an open cancel node that has no
+    // deadline and nothing foreign above it (the usual child of a request's context, every level
+    // of a chain): open, `Timing::None`, nothing to check; it registers with its parent.
+    if own_deadline.is_none()
+        && let NodeRef::Node(n) = parent
+        && let Kind::Cancel(pc) = &n.kind
+        && pc.is_plain_open()
+    {
+        return derive_plain(parent, n, shown_as_deadline);
+    }
     let deadline = match (parent.deadline(), own_deadline) {
         (Some(p), Some(o)) => Some(p.min(o)),
         (p, o) => p.or(o),

@@ -792,16 +792,23 @@ impl Node {
     /// counted at birth too (`Arc::new_pair_and_weak`).
     #[inline(always)]
     pub(crate) fn new_cancel(parent: Option<&NodeRef>, kind: Kind, registers: bool) -> Born {
-        count_node(1);
-        let (parent, clock) = Parent::with_clock(parent);
-        let node = Node { clock, parent, kind };
         if registers {
-            let (node, handle, weak) = Arc::new_pair_and_weak(node);
+            let (node, handle, weak) = Node::new_registered(parent, kind);
             (node, handle, Some(weak))
         } else {
-            let (node, handle) = Arc::new_pair(node);
+            count_node(1);
+            let (parent, clock) = Parent::with_clock(parent);
+            let (node, handle) = Arc::new_pair(Node { clock, parent, kind });
             (node, handle, None)
         }
+    }
+
+    /// `new_cancel` of a node that registers with its canceler: its two owners and its `Weak`.
+    #[inline(always)]
+    pub(crate) fn new_registered(parent: Option<&NodeRef>, kind: Kind) -> (Arc<Node>, Arc<Node>, Weak<Node>) {
+        count_node(1);
+        let (parent, clock) = Parent::with_clock(parent);
+        Arc::new_pair_and_weak(Node { clock, parent, kind })
     }
 
     /// `new_cancel` of a node that does not register, with the parent already in its `Parent` form.
