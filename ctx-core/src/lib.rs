@@ -132,9 +132,9 @@
 //! alone); the third, `tree/packed.rs`, which keeps what a cancel node's lock guards (nothing, a
 //! first child, a first waiter's `Waker`, the dependents part, a cause) in two words, so that a
 //! context one task waits on allocates nothing more (argued in that file alone); the fourth,
-//! `tree/arc.rs`, the engine's own `Arc` and `Weak`, which spare a cancel node two atomic
-//! read-modify-writes of std's (the handle's count at birth, the weak count at the end; argued
-//! in that file alone); the fifth, one call into `libc` in `clock::coarse` (a read of the
+//! `tree/arc.rs`, the engine's own `Arc` and `Weak`, which spare a cancel node atomic
+//! read-modify-writes of std's (the handle's count at birth, the weak count at the end, a
+//! walk's `Weak` of each child; both counts in one word; argued in that file alone); the fifth, one call into `libc` in `clock::coarse` (a read of the
 //! kernel's coarse clock, on Linux). The crate denies `unsafe` everywhere else, and its tests
 //! run under Miri.
 // `unsafe` is allowed in six places only: `clock::shared` (the clock pointer),

@@ -1,4 +1,4 @@
-//! The engine's own `Arc` and `Weak`: std's, two atomic read-modify-writes lighter.
+//! The engine's own `Arc` and `Weak`: std's, with fewer atomic read-modify-writes.
 //!
 //! Every cancel node is shared this way (`Arc<Node>`). On this machine an uncontended atomic
 //! read-modify-write costs as much as the rest of a `with_cancel`'s instructions together
@@ -11,9 +11,15 @@
 //!   A node that will register with its parent (which holds it weakly) is born with that
 //!   `Weak` counted too ([`Arc::new_pair_and_weak`]), where `Arc::downgrade` would add it.
 //! * **The last drop's weak count.** All strong owners together hold one weak count, which std
-//!   gives back with a `fetch_sub` after the value is dropped. Here the last owner first *loads*
-//!   the weak count: if it is that one alone, no `Weak` exists and none can be made any more
-//!   (point 4 below), so it frees the allocation without writing.
+//!   gives back with a `fetch_sub` after the value is dropped. Here both counts share one word,
+//!   so the write that takes the strong count to 0 also tells whether that weak count is alone:
+//!   then no `Weak` exists and none can be made any more (point 4 below), and the allocation is
+//!   freed without another write (if a `Weak` was left, the last owner loads the word again
+//!   after the value's drop, which may have let one go).
+//! * **A walk's `Weak` made an `Arc`.** A cancel walk takes the `Weak`s its node kept of its
+//!   children and needs each child strongly: [`Weak::into_arc`] turns a weak count into a strong
+//!   one in one compare-exchange of the shared word, where `upgrade` and the `Weak`'s drop make
+//!   two read-modify-writes.
 //!
 //! The API is the part of std's the engine uses, with std's meaning.
 //!
@@ -22,27 +28,34 @@
 //! 1. The only way to make an `Arc` is [`Arc::new`], [`Arc::new_pair`] or
 //!    [`Arc::new_pair_and_weak`], which box an `Inner` with `strong` equal to the number of
 //!    `Arc`s returned and `weak` equal to 1 (the weak count all strong owners share) plus the
-//!    number of `Weak`s returned, and keep the box's pointer. The fields of `Arc`, `Weak` and
-//!    `Inner` are private; after that only the counts are written, and the value is dropped
-//!    once (point 3). A `Weak` is made only there, by [`Arc::downgrade`] or by cloning one, or
-//!    is the dangling [`Weak::new`], which points at nothing and is never followed.
+//!    number of `Weak`s returned, and keep the box's pointer; or [`Weak::into_arc`] (point 2).
+//!    `strong` and `weak` are the two halves of one atomic word, `counts`. The fields of `Arc`,
+//!    `Weak` and `Inner` are private; after that only the counts are written, and the value is
+//!    dropped once (point 3). A `Weak` is made only there, by [`Arc::downgrade`] or by cloning
+//!    one, or is the dangling [`Weak::new`], which points at nothing and is never followed.
 //! 2. Each `Arc` owns one count of `strong`, each non-dangling `Weak` one of `weak`; while
 //!    `strong > 0`, the strong owners together own one more of `weak`. A count is added only
 //!    by an owner (`clone`, `downgrade`: `Relaxed`, as std: the owner keeps the allocation alive
 //!    meanwhile), or, for `strong`, by [`Weak::upgrade`] with a compare-exchange that never
-//!    moves it from 0. Counts are given back with `Release`; whoever gives back the last fences
-//!    with `Acquire` first, so every other owner's use happens before what follows.
+//!    moves it from 0, or by [`Weak::into_arc`], whose compare-exchange (never from 0 either)
+//!    moves the `Weak`'s own weak count to `strong` in the same write (the `Weak` is then
+//!    forgotten: its count is the new `Arc`'s). Counts are given back with `Release`; whoever
+//!    gives back the last fences with `Acquire` first, so every other owner's use happens
+//!    before what follows. Neither half can spill into the other: a count past 2^31 aborts the
+//!    process (`check_count`), as std's does past `isize::MAX`.
 //! 3. The `Arc` that takes `strong` from 1 to 0 (its drop, or [`Arc::try_unwrap`], which moves
 //!    the value out instead) is the only one to touch the value from then on: no `Arc` is left,
-//!    and none can be made (point 2: `upgrade` never moves `strong` from 0). It drops the value
-//!    in place, then gives back the strong owners' weak count (point 4). A `Weak` reads only
-//!    the two counts, through references to those fields alone (never to the `Inner` or the
-//!    value), so a value being dropped is never borrowed by one.
+//!    and none can be made (point 2: `upgrade` and `into_arc` never move `strong` from 0). It
+//!    drops the value in place, then gives back the strong owners' weak count (point 4). A
+//!    `Weak` reads only the counts, through a reference to that field alone (never to the
+//!    `Inner` or the value), so a value being dropped is never borrowed by one.
 //! 4. Once `strong` is 0, `weak` only goes down: a `Weak` is made only from an `Arc` (none left)
-//!    or from another `Weak` (point 1). So when the last `Arc` loads `weak == 1` (`Acquire`,
-//!    pairing with the `Release` of every `Weak`'s drop), that count is its own and no `Weak`
-//!    is left or can come: it frees the allocation without writing. Otherwise it takes its count
-//!    off as any `Weak`'s drop does, and whoever takes the last one frees.
+//!    or from another `Weak` (point 1). So if the write that took `strong` to 0 found `weak` at
+//!    1, that count was the strong owners' own and no `Weak` existed, nor can one come: the last
+//!    `Arc` frees the allocation after the value's drop without writing (`drop_alone`). Else it
+//!    loads the word after the value's drop: `weak == 1` (`Acquire`, pairing with the `Release`
+//!    of every `Weak`'s drop) means the same; otherwise it takes its count off as any `Weak`'s
+//!    drop does, and whoever takes the last one frees.
 //! 5. References handed out (`&T` by `Deref`) borrow an `Arc`, so they cannot outlive the count
 //!    it owns (2); `T` is shared across threads only if `T: Send + Sync` (the bounds of `Send`
 //!    and `Sync`, as std's).
@@ -57,7 +70,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 /// A shared `T`, freed with its last owner (see the module's doc for the argument that makes
 /// its `unsafe` sound).
@@ -77,17 +90,47 @@ pub(crate) struct Weak<T> {
 /// The allocation: the counts first (`repr(C)`, as std's), then the value.
 #[repr(C)]
 struct Inner<T> {
-    strong: AtomicUsize,
-    weak: AtomicUsize,
+    /// Both counts in one word: `strong` in the high half (units of [`STRONG`]), `weak` in the
+    /// low half (units of [`WEAK`]), so that one read-modify-write can move a count from one to
+    /// the other ([`Weak::into_arc`]) and the last owner's own write tells it whether any
+    /// `Weak` is left.
+    counts: AtomicU64,
     value: T,
+}
+
+/// One strong count.
+const STRONG: u64 = 1 << 32;
+/// One weak count.
+const WEAK: u64 = 1;
+
+/// The strong count of a counts word.
+#[inline(always)]
+fn strong_of(counts: u64) -> u64 {
+    counts >> 32
+}
+
+/// The weak count of a counts word.
+#[inline(always)]
+fn weak_of(counts: u64) -> u64 {
+    counts & (STRONG - 1)
 }
 
 /// The address of [`Weak::new`]: no `Inner` is there (an allocation never ends at the last
 /// address), and it is never followed.
 const DANGLING: usize = usize::MAX;
 
-/// As std's: past this, a count could wrap; it would take `isize::MAX` leaked owners.
-const MAX_COUNT: usize = isize::MAX as usize;
+/// Past this, a half could spill into the other; it would take 2^31 owners (or `Weak`s) of one
+/// value at once, 16 GiB of them at the least, or as many leaked: the process aborts first, as
+/// std's `Arc` does past `isize::MAX`.
+const MAX_COUNT: u64 = i32::MAX as u64;
+
+/// Aborts if a count that was `old` before one more was added has passed [`MAX_COUNT`].
+#[inline(always)]
+fn check_count(old: u64) {
+    if old > MAX_COUNT {
+        std::process::abort();
+    }
+}
 
 // SAFETY: point 5: an `Arc` shares a `T` and counts it atomically, as std's `Arc`.
 unsafe impl<T: Send + Sync> Send for Arc<T> {}
@@ -128,8 +171,7 @@ impl<T> Arc<T> {
         let inner = Box::write(
             Box::new_uninit(),
             Inner {
-                strong: AtomicUsize::new(strong),
-                weak: AtomicUsize::new(1 + weak_handles),
+                counts: AtomicU64::new(strong as u64 * STRONG + (1 + weak_handles as u64) * WEAK),
                 value,
             },
         );
@@ -156,10 +198,7 @@ impl<T> Arc<T> {
     #[inline]
     pub(crate) fn downgrade(this: &Arc<T>) -> Weak<T> {
         // Point 2: added by an owner (this `Arc`).
-        let old = this.inner().weak.fetch_add(1, Ordering::Relaxed);
-        if old > MAX_COUNT {
-            std::process::abort();
-        }
+        check_count(weak_of(this.inner().counts.fetch_add(WEAK, Ordering::Relaxed)));
         Weak { ptr: this.ptr }
     }
 
@@ -178,7 +217,7 @@ impl<T> Arc<T> {
     /// How many `Arc`s share the value (others may come or go meanwhile).
     #[inline]
     pub(crate) fn strong_count(this: &Arc<T>) -> usize {
-        this.inner().strong.load(Ordering::Acquire)
+        strong_of(this.inner().counts.load(Ordering::Acquire)) as usize
     }
 
     /// How many `Weak`s point at the value (others may come or go meanwhile).
@@ -186,15 +225,18 @@ impl<T> Arc<T> {
     pub(crate) fn weak_count(this: &Arc<T>) -> usize {
         // The strong owners' shared count is not a `Weak` (point 2); while `this` lives it is
         // there, so this never underflows.
-        this.inner().weak.load(Ordering::Acquire) - 1
+        (weak_of(this.inner().counts.load(Ordering::Acquire)) - 1) as usize
     }
 
     /// The value, if this is its only `Arc`; otherwise `this` back.
     pub(crate) fn try_unwrap(this: Arc<T>) -> Result<T, Arc<T>> {
+        // `strong` from 1 to 0, whatever `weak` is (a `Weak` may come or go meanwhile).
         if this
             .inner()
-            .strong
-            .compare_exchange(1, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .counts
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (strong_of(n) == 1).then(|| n - STRONG)
+            })
             .is_err()
         {
             return Err(this);
@@ -220,6 +262,19 @@ impl<T> Arc<T> {
         // SAFETY: point 3, as in `try_unwrap`.
         unsafe { release_shared_weak(self.ptr) };
     }
+
+    /// The last owner's drop when its own write found no `Weak` (point 4): the value, then the
+    /// allocation.
+    #[inline(never)]
+    fn drop_alone(&mut self) {
+        // SAFETY: point 3, as in `drop_slow`.
+        unsafe { ptr::drop_in_place(&raw mut (*self.ptr.as_ptr()).value) };
+        // SAFETY: point 4: the write that took `strong` to 0 found `weak` at 1, the strong
+        // owners' own: no `Weak` existed then, and none can be made since (no `Arc` is left to
+        // make one from, and no `Weak` to clone). `ptr` came from a `Box<Inner<T>>` (point 1),
+        // its value is gone, and `ManuallyDrop` frees the box without dropping it again.
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
+    }
 }
 
 /// Gives back the weak count the strong owners shared, freeing the allocation if it was the
@@ -232,12 +287,12 @@ impl<T> Arc<T> {
 unsafe fn release_shared_weak<T>(ptr: NonNull<Inner<T>>) {
     // SAFETY: the allocation is live: our weak count is still in it. Only the field is
     // borrowed, never the value (point 3).
-    let weak = unsafe { &(*ptr.as_ptr()).weak };
+    let counts = unsafe { &(*ptr.as_ptr()).counts };
     // Point 4: `strong` is 0, so `weak` only goes down; 1 means it is ours alone, and no `Weak`
     // can touch the allocation any more (Acquire: after their last uses).
-    if weak.load(Ordering::Acquire) != 1 {
+    if counts.load(Ordering::Acquire) != WEAK {
         // A `Weak` is left: ours goes as any `Weak`'s would.
-        if weak.fetch_sub(1, Ordering::Release) != 1 {
+        if counts.fetch_sub(WEAK, Ordering::Release) != WEAK {
             return;
         }
         fence(Ordering::Acquire);
@@ -260,10 +315,9 @@ impl<T> Clone for Arc<T> {
     #[inline]
     fn clone(&self) -> Arc<T> {
         // Point 2: added by an owner (`self`).
-        let old = self.inner().strong.fetch_add(1, Ordering::Relaxed);
-        if old > MAX_COUNT {
-            std::process::abort();
-        }
+        check_count(strong_of(
+            self.inner().counts.fetch_add(STRONG, Ordering::Relaxed),
+        ));
         Arc::from_inner(self.ptr)
     }
 }
@@ -271,12 +325,19 @@ impl<T> Clone for Arc<T> {
 impl<T> Drop for Arc<T> {
     #[inline]
     fn drop(&mut self) {
-        // Point 2.
-        if self.inner().strong.fetch_sub(1, Ordering::Release) != 1 {
+        // Point 2. `strong` is the high half: it was 1 exactly when the word was below two
+        // strong counts.
+        let old = self.inner().counts.fetch_sub(STRONG, Ordering::Release);
+        if old >= 2 * STRONG {
             return;
         }
         fence(Ordering::Acquire);
-        self.drop_slow();
+        // Point 4: the same write tells whether a `Weak` is left.
+        if old == STRONG + WEAK {
+            self.drop_alone();
+        } else {
+            self.drop_slow();
+        }
     }
 }
 
@@ -290,46 +351,66 @@ impl<T> Weak<T> {
         }
     }
 
-    /// The counts of a non-dangling `Weak`: references to those two fields alone (point 3).
+    /// The counts of a non-dangling `Weak`: a reference to that field alone (point 3).
     #[inline]
-    fn counts(&self) -> Option<(&AtomicUsize, &AtomicUsize)> {
+    fn counts(&self) -> Option<&AtomicU64> {
         if self.ptr.as_ptr().addr() == DANGLING {
             return None;
         }
         let p = self.ptr.as_ptr();
         // SAFETY: point 2: this `Weak` owns a count of `weak`, so the allocation is live while
-        // it is; only the count fields are borrowed (the value may be being dropped).
-        Some(unsafe { (&(*p).strong, &(*p).weak) })
+        // it is; only the counts field is borrowed (the value may be being dropped).
+        Some(unsafe { &(*p).counts })
     }
 
     /// An `Arc` to the value, if one is left.
     #[inline]
     pub(crate) fn upgrade(&self) -> Option<Arc<T>> {
-        let (strong, _) = self.counts()?;
+        let counts = self.counts()?;
         // Point 2: never moves `strong` from 0 (Acquire on success: after the value was made).
-        strong
+        counts
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
-                if n == 0 {
+                if strong_of(n) == 0 {
                     return None;
                 }
-                if n > MAX_COUNT {
-                    std::process::abort();
-                }
-                Some(n + 1)
+                check_count(strong_of(n));
+                Some(n + STRONG)
             })
             .ok()?;
         Some(Arc::from_inner(self.ptr))
+    }
+
+    /// This `Weak` made an `Arc`, if one is left: its weak count becomes a strong one in one
+    /// read-modify-write, where `upgrade` and the `Weak`'s drop make two (a cancel walk taking
+    /// the children it found). `None` if the value is gone (the `Weak` dropped as usual).
+    #[inline]
+    pub(crate) fn into_arc(self) -> Option<Arc<T>> {
+        let counts = self.counts()?;
+        // Point 2: never moves `strong` from 0 (Acquire on success: after the value was made).
+        // The weak count this `Weak` owned is the strong one the `Arc` owns now; `weak` stays
+        // at 1 at least (the strong owners' own, since `strong` was not 0).
+        let moved = counts.fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+            if strong_of(n) == 0 {
+                return None;
+            }
+            check_count(strong_of(n));
+            Some(n + STRONG - WEAK)
+        });
+        if moved.is_err() {
+            return None; // `self` drops here, giving its weak count back
+        }
+        let ptr = self.ptr;
+        std::mem::forget(self);
+        Some(Arc::from_inner(ptr))
     }
 }
 
 impl<T> Clone for Weak<T> {
     #[inline]
     fn clone(&self) -> Weak<T> {
-        if let Some((_, weak)) = self.counts() {
+        if let Some(counts) = self.counts() {
             // Point 2: added by an owner (`self`).
-            if weak.fetch_add(1, Ordering::Relaxed) > MAX_COUNT {
-                std::process::abort();
-            }
+            check_count(weak_of(counts.fetch_add(WEAK, Ordering::Relaxed)));
         }
         Weak { ptr: self.ptr }
     }
@@ -338,11 +419,12 @@ impl<T> Clone for Weak<T> {
 impl<T> Drop for Weak<T> {
     #[inline]
     fn drop(&mut self) {
-        let Some((_, weak)) = self.counts() else {
+        let Some(counts) = self.counts() else {
             return;
         };
-        // Point 2, and point 4: whoever takes the last weak count frees.
-        if weak.fetch_sub(1, Ordering::Release) != 1 {
+        // Point 2, and point 4: whoever takes the last weak count frees (with `weak` at 0,
+        // `strong` is 0 too: the word is 0).
+        if counts.fetch_sub(WEAK, Ordering::Release) != WEAK {
             return;
         }
         fence(Ordering::Acquire);
@@ -536,6 +618,59 @@ mod tests {
                 got
             });
             drop(a);
+            let _ = t.join().unwrap();
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+        }
+    }
+
+    /// `into_arc` moves the `Weak`'s count to the strong half: the counts read as if it had
+    /// upgraded and dropped; of a value gone, it gives its weak count back.
+    #[test]
+    fn into_arc_turns_a_weak_count_into_a_strong_one() {
+        let (value, drops) = counted();
+        let (a, b, w) = Arc::new_pair_and_weak(value);
+        assert_eq!((Arc::strong_count(&a), Arc::weak_count(&a)), (2, 1));
+        let c = w.into_arc().expect("an owner is left");
+        assert!(Arc::ptr_eq(&a, &c));
+        assert_eq!((Arc::strong_count(&a), Arc::weak_count(&a)), (3, 0));
+        drop((a, b, c));
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+
+        let a = Arc::new(counted().0);
+        let w = Arc::downgrade(&a);
+        let kept = w.clone();
+        drop(a);
+        assert!(w.into_arc().is_none());
+        assert!(kept.upgrade().is_none());
+        assert!(Weak::<u8>::new().into_arc().is_none());
+    }
+
+    /// The last owner whose write finds a `Weak` left frees nothing; the `Weak` frees last. And
+    /// one that finds none frees at once (Miri reports a leak or a double free otherwise).
+    #[test]
+    fn the_last_owners_write_tells_whether_a_weak_is_left() {
+        let (value, drops) = counted();
+        let a = Arc::new(value);
+        let w = Arc::downgrade(&a);
+        drop(a);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        assert!(w.upgrade().is_none());
+        drop(w);
+        let (a, b) = Arc::new_pair(counted().0);
+        drop(a);
+        drop(b);
+    }
+
+    /// Owners made by `into_arc` on several threads while the others drop: the value is dropped
+    /// once and the allocation freed once.
+    #[test]
+    fn into_arc_racing_the_last_owners_gets_it_or_nothing() {
+        for _ in 0..if cfg!(miri) { 8 } else { 200 } {
+            let (value, drops) = counted();
+            let (a, b, w) = Arc::new_pair_and_weak(value);
+            let t = std::thread::spawn(move || w.into_arc().is_some());
+            drop(a);
+            drop(b);
             let _ = t.join().unwrap();
             assert_eq!(drops.load(Ordering::Relaxed), 1);
         }

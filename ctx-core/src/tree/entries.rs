@@ -333,9 +333,20 @@ impl<T> Children<T> {
         1 + self.rest.len()
     }
 
-    /// The children, in key order.
+    /// The children, in key order (for tests).
+    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
         self.first.iter().chain(self.rest.iter().flatten())
+    }
+
+    /// Hands each child to `f` by value, in key order, leaving the slab empty (its storage is
+    /// kept, for `release` or the drop).
+    #[inline]
+    pub(super) fn take_each(&mut self, mut f: impl FnMut(T)) {
+        if let Some(child) = self.first.take() {
+            f(child);
+        }
+        self.rest.iter_mut().filter_map(Option::take).for_each(f);
     }
 
     /// Drops the slab, in a few inlined tests when it holds nothing and has no storage (the

@@ -221,10 +221,10 @@ fn push_children(
     // (invariant 3).
     match taken {
         Taken::Nothing => None,
-        // A chain's level: its one child, inline (invariant 22). Its `Weak` goes here, with
-        // every lock released.
+        // A chain's level: its one child, inline (invariant 22). Its `Weak` becomes the walk's
+        // `Arc` of it (one read-modify-write), with every lock released.
         Taken::Child(weak) => {
-            if let Some(child) = weak.upgrade() {
+            if let Some(child) = weak.into_arc() {
                 stack.push((child, err, cause.clone()));
             }
             None
@@ -234,13 +234,14 @@ fn push_children(
             keep_waker(wakers, waker);
             None
         }
-        Taken::Busy(busy) => {
+        Taken::Busy(mut busy) => {
             stack.reserve(busy.children.places()); // one allocation for a wide node, not a series
-            for weak in busy.children.iter() {
-                if let Some(child) = weak.upgrade() {
+            // Each child's `Weak` becomes the walk's `Arc` of it in one read-modify-write.
+            busy.children.take_each(|weak| {
+                if let Some(child) = weak.into_arc() {
                     stack.push((child, err, cause.clone()));
                 }
-            }
+            });
             Some(busy)
         }
     }
