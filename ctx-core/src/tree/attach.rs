@@ -71,20 +71,47 @@ pub(super) fn attach_to(
     } else {
         drop(pg);
         drop(weak);
-        // invariant 2: state is final, cause published with it
-        let outcome = pc
-            .outcome()
-            .expect("ctx-core: internal error: done without error");
-        // A relay born under a done parent takes its foreign context's answers instead.
-        let Outcome { err, cause } = bridge_outcome(node).unwrap_or(outcome);
-        if node.expect_cancel().is_grace() {
-            // Invariant 19: a grace node born under a done parent starts its period now.
-            if let Some(Outcome { err, cause }) = start_grace(node, err, cause, true) {
-                propagate(node, err, cause);
-            }
-        } else {
+        born_done(node, p);
+        false
+    }
+}
+
+/// `attach_to` of a child of an open plain parent (`derive.rs`, `derive_plain`): `p` is the
+/// parent itself, with no bridge to poll first; the slot is the child's own (invariant 4).
+#[inline]
+pub(super) fn attach_plain(node: &Arc<Node>, p: &Arc<Node>, weak: Weak<Node>) {
+    let pc = p.expect_cancel();
+    let mut pg = lock(&pc.inner);
+    // invariants 3 and 10, as in `attach_to`
+    if pc.open_for_dependents() {
+        let key = pg.add_child(weak);
+        // invariant 4: set under the parent's lock, which a cancel reaching the child needs
+        node.expect_cancel().slot.set(Slot::new(key));
+        drop(pg);
+    } else {
+        drop(pg);
+        drop(weak);
+        born_done(node, p);
+    }
+}
+
+/// A new node whose canceler `p` was found done under its lock: canceled with `p`'s answers
+/// (a relay's foreign context's, a grace node's period started instead).
+#[cold]
+fn born_done(node: &Arc<Node>, p: &Arc<Node>) {
+    // invariant 2: state is final, cause published with it
+    let outcome = p
+        .expect_cancel()
+        .outcome()
+        .expect("ctx-core: internal error: done without error");
+    // A relay born under a done parent takes its foreign context's answers instead.
+    let Outcome { err, cause } = bridge_outcome(node).unwrap_or(outcome);
+    if node.expect_cancel().is_grace() {
+        // Invariant 19: a grace node born under a done parent starts its period now.
+        if let Some(Outcome { err, cause }) = start_grace(node, err, cause, true) {
             propagate(node, err, cause);
         }
-        false
+    } else {
+        propagate(node, err, cause);
     }
 }

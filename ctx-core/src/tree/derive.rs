@@ -6,7 +6,7 @@ use std::any::Any;
 use std::time::Instant;
 
 use super::arc::Arc;
-use super::attach::{attach, attach_to};
+use super::attach::{attach, attach_plain};
 use super::node::{Born, CancelNode, Fixed, Kind, Node, NodeRef, Owners, Parent, Timing, ValueNode};
 use super::state::Outcome;
 use crate::clock::SharedClock;
@@ -92,18 +92,13 @@ pub(crate) fn derive_cancel(
 /// `derive_cancel` of a child with no deadline of its own below `p`, an open cancel node with
 /// no deadline and no bridge, moving deadline or foreign context above it (`is_plain_open`):
 /// what `derive_cancel_general` would find, without looking. If `p` is done by the time the
-/// child registers, `attach_to` makes the child born done.
+/// child registers, `attach_plain` makes the child born done.
 #[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
 fn derive_plain(parent: &NodeRef, p: &Arc<Node>, shown_as_deadline: bool) -> Owners {
     let cancel = CancelNode::new(None, shown_as_deadline, false, Timing::None);
     let (node, handle, weak) = Node::new_registered(Some(parent), Kind::Cancel(cancel));
-    let slot = &node.expect_cancel().slot;
-    // invariant 4: set under the parent's lock, which a cancel reaching the child needs
-    attach_to(&node, p, weak, |s| {
-        slot.set(s);
-        true
-    });
+    attach_plain(&node, p, weak);
     (node, handle)
 }
 

@@ -188,7 +188,7 @@ impl CancelNode {
     /// Open, with no deadline, bridge or moving deadline of its own or above it (no
     /// `NEEDS_CHECK`, which `UNDER_FOREIGN` always comes with): a child with no deadline of its
     /// own needs nothing of it but to register (`derive.rs`, `derive_plain`). It may be done by
-    /// the time the child registers; `attach_to` looks again under the lock.
+    /// the time the child registers; `attach_plain` looks again under the lock.
     #[inline]
     pub(super) fn is_plain_open(&self) -> bool {
         self.state.load(Ordering::Acquire) & (DONE_MASK | NEEDS_CHECK) == OPEN
