@@ -431,26 +431,27 @@ if floor_est and go_wc:
     )
 why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
     "It makes the floor's three atomic read-modify-writes and no more: the node is born with "
-    "its two owners counted and its last owner frees it without touching a weak count "
-    "(`tree/arc.rs`, benches/NOTES.md, \"A node's own counts\"), and a child of a root is a "
-    "*plain* node (invariant 11: built in a few stores, canceled by one compare-exchange, its "
-    "drop one test). What is left is plain instructions — 306 against the floor's 189 under "
-    "callgrind (benches/NOTES.md, \"Plain cancel nodes\"): writing 13 fields where the floor "
-    "writes zeroes, the drop glue of `Kind`, the parent and the clock (~33), the handle's "
-    "checks (cancel 15, drop 20). What would close it is fewer fields in a plain node's inline "
-    "part.")
+    "its two owners counted and its last owner's own write shows that no `Weak` is left, so it "
+    "frees the node with no other (`tree/arc.rs`, both counts in one word; benches/NOTES.md, "
+    "\"A node's own counts\"), and a child of a root is a *plain* node (invariant 11: built in "
+    "a few stores, canceled by one compare-exchange, its drop one test). What is left is plain "
+    "instructions — 312 against the floor's 189 under callgrind (benches/NOTES.md, \"Plain "
+    "cancel nodes\"): writing 13 fields where the floor writes zeroes, the drop glue of `Kind`, "
+    "the parent and the clock (~33), the handle's checks (cancel 15, drop 20). What would close "
+    "it is fewer fields in a plain node's inline part.")
 why["child of an open parent + cancel"] = (
-    "Eleven atomic read-modify-writes an op (benches/NOTES.md): the parent's count taken "
-    "and given back (the child holds it), the parent's lock and unlock at attach and again at "
-    "detach, the child's weak count taken (`Arc::downgrade`) and given back (the parent holds it "
-    "weakly), the cancel's compare-exchange, the handle's and the ctx's drops (the node is born "
-    "with both owners counted, and its last owner frees it without a weak count's write: "
-    "`tree/arc.rs`). A parent's first child is inline (no dependents part: "
-    "tree/mod.rs, invariant 22). Closing it needs a lock-free registry of children, one atomic "
-    "at attach and one at detach, that holds no `Weak` (the child leaves before it is freed): "
-    "about 20 ns of this row. The least any design does (the group's `floor` row: the node "
-    "and its two owners' releases, the cancel and one atomic each to register and deregister, "
-    "five in all) sits far below the goal: it is reachable, by that registry.")
+    "Ten atomic read-modify-writes an op (benches/NOTES.md, \"Chains dropped without locks\"): "
+    "the parent's count taken and given back (the child holds it), the parent's lock and unlock "
+    "at attach and again at detach, the cancel's compare-exchange, the drop of the `Weak` the "
+    "parent held of the child (counted at birth), the handle's and the ctx's drops (the last "
+    "one frees the node with no other write: `tree/arc.rs`). The child is built without the "
+    "general path's questions (`derive_plain`: 135 instructions fewer, which moved this row "
+    "by nothing measurable), and a parent's first child is inline (tree/mod.rs, invariant 22). "
+    "Closing it needs a lock-free registry of children, one atomic at attach and one at detach, "
+    "that holds no `Weak` (the child leaves before it is freed): five of the ten. The least any "
+    "design does (the group's `floor` row: the node and its two owners' releases, the cancel "
+    "and one atomic each to register and deregister, five in all) sits far below the goal: it "
+    "is reachable, by that registry.")
 if clock and go_wt and coarse:
     least = clock.mid + coarse.mid + (floor_est.mid if floor_est else 0.0)
     wt = crit("Ops/WithTimeout+cancel")
@@ -469,14 +470,18 @@ if clock and go_wt and coarse:
         + "The node itself is one allocation (its deadline inline) with the floor's three atomic "
         "read-modify-writes, and a cancel that nobody else can see reads no clock (tree/mod.rs, "
         "invariant 21); here the ctx is alive at the cancel, as in Go's benchmark. What is left "
-        "is plain instructions (callgrind: `with-timeout` 590 a round against `with-cancel`'s 306 "
+        "is plain instructions (callgrind: `with-timeout` 603 a round against `with-cancel`'s 312 "
         "and the two clock reads): building a node with a deadline, and a cancel that checks it "
         "on the general path — the same work as the floor target's, with a deadline.")
 why["chain of 1000"] = (
     "Each level is one allocation (the first child is kept inline in its parent: tree/mod.rs, "
-    "invariant 22), but still the parent's lock at attach and at the walk, and the reference "
-    "counts of the link (the parent held strongly, the child weakly). The lock-free registry "
-    "above would take the locks out.")
+    "invariant 22), built without the general path's questions (`derive_plain`), and dropped "
+    "without a lock: a child that held its parent's last reference takes it over and drops its "
+    "slab with it (invariant 24). What is left a level: the parent's count taken, its lock and "
+    "unlock and the `HAS_DEPENDENTS` flag at attach, the handle's and the ctx's releases, and at "
+    "the drop the takeover's compare-exchange and the `Weak`'s drop — eight atomic "
+    "read-modify-writes. A lock-free registry would take the lock and unlock out (and the flag "
+    "with them), and one that holds no `Weak` the last.")
 wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
 wake_tu = crit("vs-tokio-util/wake-waiters/n=10000/tokio-util")
 why["10,000 waiters"] = (
@@ -538,9 +543,13 @@ for _op in ("ErrOpen", "ErrCanceled", "IsDoneOpen", "IsDoneCanceled"):
         + "; compare the run's other single operations with their earlier runs.")
 why["tokio-util: "] = (
     "These rows create, cancel or drop children of open parents: ctx takes the parent's lock "
-    "to attach a child and again to detach it, and a cancel walk locks each level — as "
-    "tokio-util does with its own lock per level, so the two are close. A lock-free registry "
-    "of children (see *child of an open parent*) is what would take them under 0.67×.")
+    "to attach a child and again to detach it, and a cancel walk locks each level that has "
+    "children — as tokio-util does with its own lock per level. What ctx has taken out besides: "
+    "the general path's questions for a plain child (`derive_plain`), the lock of a leaf the walk "
+    "marks (invariant 10), and a read-modify-write per child walked (`Weak::into_arc` turns the "
+    "`Weak` the parent held into the walk's `Arc` in one compare-exchange: benches/NOTES.md, "
+    "\"One word for both counts\"). A lock-free registry of children (see *child of an open "
+    "parent*) is what would take the rest under 0.67×.")
 gaps = {}  # explanation -> the missed targets it explains, in table order
 for n, _, _, ok, _ in targets:
     if ok == "no":
