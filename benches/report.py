@@ -480,8 +480,11 @@ why["chain of 1000"] = (
     "slab with it (invariant 24). What is left a level: the parent's count taken, its lock and "
     "unlock and the `HAS_DEPENDENTS` flag at attach, the handle's and the ctx's releases, and at "
     "the drop the takeover's compare-exchange and the `Weak`'s drop — eight atomic "
-    "read-modify-writes. A lock-free registry would take the lock and unlock out (and the flag "
-    "with them), and one that holds no `Weak` the last.")
+    "read-modify-writes (`CancelTree/*/Root=Background`). The build-cancel-drop row cancels its "
+    "root first: the walk marks each level under its lock (each has a child) and turns the "
+    "level's `Weak` into its `Arc` with one compare-exchange (`Weak::into_arc`), and the drop "
+    "finds the slots taken. A lock-free registry would take the locks out (and the flag with "
+    "them), and one that holds no `Weak` the rest of the link's counting.")
 wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
 wake_tu = crit("vs-tokio-util/wake-waiters/n=10000/tokio-util")
 why["10,000 waiters"] = (
