@@ -55,6 +55,26 @@ pub(super) fn attach_to(
     {
         poll_bridge(p, b);
     }
+    register(node, p, weak, set_slot)
+}
+
+/// `attach_to` of a child of an open plain parent (`derive.rs`, `derive_plain`): `p` is the
+/// parent itself, with no bridge to poll first; the slot is the child's own (invariant 4).
+#[inline]
+pub(super) fn attach_plain(node: &Arc<Node>, p: &Arc<Node>, weak: Weak<Node>) {
+    let slot = &node.expect_cancel().slot;
+    register(node, p, weak, |s| {
+        slot.set(s);
+        true
+    });
+}
+
+/// `attach_to` once the bridge, if any, was polled: registers `node` under `p`'s lock, or makes
+/// it born done. Inlined in both callers, so that `attach_plain`'s `set_slot`, which always
+/// keeps the slot, leaves no code for an unwanted entry.
+#[inline(always)]
+fn register(node: &Arc<Node>, p: &Arc<Node>, weak: Weak<Node>, set_slot: impl FnOnce(Slot) -> bool) -> bool {
+    let pc = p.expect_cancel();
     let mut pg = lock(&pc.inner);
     // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler
     // never gains this child
@@ -73,25 +93,6 @@ pub(super) fn attach_to(
         drop(weak);
         born_done(node, p);
         false
-    }
-}
-
-/// `attach_to` of a child of an open plain parent (`derive.rs`, `derive_plain`): `p` is the
-/// parent itself, with no bridge to poll first; the slot is the child's own (invariant 4).
-#[inline]
-pub(super) fn attach_plain(node: &Arc<Node>, p: &Arc<Node>, weak: Weak<Node>) {
-    let pc = p.expect_cancel();
-    let mut pg = lock(&pc.inner);
-    // invariants 3 and 10, as in `attach_to`
-    if pc.open_for_dependents() {
-        let key = pg.add_child(weak);
-        // invariant 4: set under the parent's lock, which a cancel reaching the child needs
-        node.expect_cancel().slot.set(Slot::new(key));
-        drop(pg);
-    } else {
-        drop(pg);
-        drop(weak);
-        born_done(node, p);
     }
 }
 

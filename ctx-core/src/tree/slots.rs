@@ -68,7 +68,8 @@ fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
 }
 
 /// `leave_canceler`, given the canceler itself (the parent's source): for a dying node whose
-/// parent turned out to be shared after all (`teardown.rs`).
+/// parent `teardown.rs` tried to take over (invariant 24) and found shared, a value node or a
+/// wrap.
 pub(super) fn leave_source(canceler: Option<&Arc<Node>>, slot: Option<Slot>) {
     if let Some(slot) = slot
         && let Some(p) = canceler

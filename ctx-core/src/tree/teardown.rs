@@ -143,34 +143,33 @@ fn unlink_chain(first: Option<NodeRef>, slot: Option<Slot>, second: Option<NodeR
 /// `Drop` runs. Whether it kept the slot.
 #[inline]
 fn release(node: &mut Node) -> bool {
-    if let Kind::Cancel(c) = &mut node.kind {
-        // The usual cancel node: nothing attached, no dependents.
-        let busy = with_mut(&mut c.inner, |inner| inner.has_dependents());
-        if !busy && c.slot.is_none() {
-            return false;
-        }
-        if let Taken::Busy(busy) = with_mut(&mut c.inner, |inner| inner.take(None)) {
-            let Dependents {
-                children,
-                timer,
-                feed,
-                ..
-            } = *busy;
-            children.release();
-            if let Some(watch) = timer {
-                watch.cancel();
-            }
-            if let Some(feed) = feed {
-                feed.cancel();
-            }
-        }
-    } else {
+    let Kind::Cancel(c) = &mut node.kind else {
         if let Kind::Wrap(w) = &mut node.kind {
             // The foreign context may hold the next wrap down: drop it on the trampoline, not
             // from inside this drop (invariant 6).
             drop_foreign(mem::replace(&mut w.foreign, placeholder()));
         }
         return false;
+    };
+    // The usual cancel node: nothing attached, no dependents.
+    let busy = with_mut(&mut c.inner, |inner| inner.has_dependents());
+    if !busy && c.slot.is_none() {
+        return false;
+    }
+    if let Taken::Busy(busy) = with_mut(&mut c.inner, |inner| inner.take(None)) {
+        let Dependents {
+            children,
+            timer,
+            feed,
+            ..
+        } = *busy;
+        children.release();
+        if let Some(watch) = timer {
+            watch.cancel();
+        }
+        if let Some(feed) = feed {
+            feed.cancel();
+        }
     }
     let parent = node.parent().get();
     let slot = &node.expect_cancel().slot;
