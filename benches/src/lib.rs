@@ -196,8 +196,8 @@ impl Wake for WakeCount {
 }
 
 /// A node of 96 bytes: a count of its owners, a state word and room for a parent pointer, a
-/// lock and the slab of entries (a cancel node is 88 bytes with its counts now; both sizes take
-/// the allocator's same fast path, and the floor measures operations, not bytes). The floors
+/// lock and the slab of entries (a cancel node is 96 bytes with its counts too; the floor
+/// measures operations, not bytes). The floors
 /// (`AllocFloor`, the child floors of `tokio_util.rs`) allocate it, with the least any shared,
 /// cancelable node must do: [`FloorNode::born`] counts its two owners (the context's and the
 /// handle's) from the start, and each owner's [`release`](FloorNode::release) is one atomic

@@ -20,6 +20,11 @@
 //!   children and needs each child strongly: [`Weak::into_arc`] turns a weak count into a strong
 //!   one in one compare-exchange of the shared word, where `upgrade` and the `Weak`'s drop make
 //!   two read-modify-writes.
+//! * **The registration's `Weak` given back by an owner.** A child leaving its parent takes back
+//!   the `Weak` the parent kept of it (the one it was born with), while the child's owner holds
+//!   it strongly. [`Weak::give_back`] records in the allocation that the count is settled, with
+//!   a plain store, and the last owner takes it off with its own (point 6), where the `Weak`'s
+//!   drop would write the shared word.
 //!
 //! The API is the part of std's the engine uses, with std's meaning.
 //!
@@ -59,6 +64,25 @@
 //! 5. References handed out (`&T` by `Deref`) borrow an `Arc`, so they cannot outlive the count
 //!    it owns (2); `T` is shared across threads only if `T: Send + Sync` (the bounds of `Send`
 //!    and `Sync`, as std's).
+//! 6. The `Weak` that [`Arc::new_pair_and_weak`] returns is the allocation's *first*: its
+//!    pointer carries [`FIRST`] in its low bit (an `Inner`'s address is a multiple of 8, and
+//!    [`DANGLING`] is never tagged), which every use masks off. No other `Weak` carries it (a
+//!    clone does not, `downgrade` does not, `into_arc` consumes it), so at most one first
+//!    `Weak` exists per allocation, ever. [`Weak::give_back`] consumes it, given an `Arc` of
+//!    the same allocation, without writing `counts`: it stores `settled = true` (`Release`)
+//!    and forgets itself, so its count stays in `weak` and belongs from then on to the strong
+//!    owners, with their own (point 2): they give back `1 + settled` counts where they gave
+//!    back 1. `settled` is written once (one first `Weak`), while a strong owner lives (the
+//!    `Arc` it was given is borrowed for the call, and released after it); the owner that takes
+//!    `strong` to 0 fences with `Acquire` after every other owner's `Release` (point 2), so it
+//!    reads the store, or made it itself. So `weak` counts every `Weak` left and the strong
+//!    owners' share, as before, and point 4 holds with `1 + settled` for 1.
+//! 7. [`Weak::give_back_dropped`] does the same for the value's own drop: given a `&mut T` at
+//!    the very address of the value the first `Weak` points at (`T` not zero-sized: a
+//!    zero-sized value's address proves nothing). A `&mut` to the value in an `Inner` exists
+//!    only where the owner that took `strong` to 0 drops it in place (`drop_slow`; nothing here
+//!    lends one otherwise, and an `Arc` lends only `&T`): that owner, on this thread, reads
+//!    `settled` after the drop (`release_shared_weak`).
 //!
 //! The unit tests below run under Miri (stacked and tree borrows; its data-race detector and
 //! weak-memory emulation on the threaded ones). Loom does not model these counts, as it did not
@@ -67,7 +91,7 @@
 #![allow(unsafe_code)]
 
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
+use std::mem::{self, ManuallyDrop};
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
@@ -95,7 +119,19 @@ struct Inner<T> {
     /// the other ([`Weak::into_arc`]) and the last owner's own write tells it whether any
     /// `Weak` is left.
     counts: AtomicU64,
+    /// Whether the first `Weak`'s count is the strong owners' now (point 6): set once, by
+    /// [`Weak::give_back`].
+    settled: AtomicU64,
     value: T,
+}
+
+impl<T> Inner<T> {
+    /// The weak counts that the strong owners give back together (point 6): their shared one,
+    /// and the first `Weak`'s once it was given back to them.
+    #[inline(always)]
+    fn owners_weak(&self) -> u64 {
+        WEAK * (1 + self.settled.load(Ordering::Acquire))
+    }
 }
 
 /// One strong count.
@@ -118,6 +154,9 @@ fn weak_of(counts: u64) -> u64 {
 /// The address of [`Weak::new`]: no `Inner` is there (an allocation never ends at the last
 /// address), and it is never followed.
 const DANGLING: usize = usize::MAX;
+
+/// The low bit of a first `Weak`'s pointer (point 6).
+const FIRST: usize = 1;
 
 /// Past this, a half could spill into the other; it would take 2^31 owners (or `Weak`s) of one
 /// value at once, 16 GiB of them at the least, or as many leaked: the process aborts first, as
@@ -157,11 +196,16 @@ impl<T> Arc<T> {
 
     /// [`new_pair`](Arc::new_pair) and a [`Weak`], all three counted from the start: no
     /// read-modify-write for any of them (a cancel node that will register with its parent,
-    /// which holds it weakly).
+    /// which holds it weakly). The `Weak` is the allocation's first: an owner may take it back
+    /// with [`Weak::give_back`].
     #[inline]
     pub(crate) fn new_pair_and_weak(value: T) -> (Arc<T>, Arc<T>, Weak<T>) {
         let ptr = Self::alloc(value, 2, 1);
-        (Arc::from_inner(ptr), Arc::from_inner(ptr), Weak { ptr })
+        // Point 6: the only first `Weak` of this allocation.
+        let first = Weak {
+            ptr: ptr.map_addr(|a| a | FIRST),
+        };
+        (Arc::from_inner(ptr), Arc::from_inner(ptr), first)
     }
 
     /// Point 1: a boxed `Inner` with `strong` owners, and `weak_handles` `Weak`s besides the
@@ -172,6 +216,7 @@ impl<T> Arc<T> {
             Box::new_uninit(),
             Inner {
                 counts: AtomicU64::new(strong as u64 * STRONG + (1 + weak_handles as u64) * WEAK),
+                settled: AtomicU64::new(0),
                 value,
             },
         );
@@ -223,9 +268,12 @@ impl<T> Arc<T> {
     /// How many `Weak`s point at the value (others may come or go meanwhile).
     #[inline]
     pub(crate) fn weak_count(this: &Arc<T>) -> usize {
-        // The strong owners' shared count is not a `Weak` (point 2); while `this` lives it is
-        // there, so this never underflows.
-        (weak_of(this.inner().counts.load(Ordering::Acquire)) - 1) as usize
+        // The strong owners' share is not a `Weak` (points 2 and 6); while `this` lives it is
+        // there, so this never underflows. `settled` first: once set it stays, and the count it
+        // covers stays in `weak` while `this` lives.
+        let inner = this.inner();
+        let owners = inner.owners_weak();
+        (weak_of(inner.counts.load(Ordering::Acquire)) - owners) as usize
     }
 
     /// The value, if this is its only `Arc`; otherwise `this` back.
@@ -269,8 +317,8 @@ impl<T> Arc<T> {
     fn drop_alone(&mut self) {
         // SAFETY: point 3, as in `drop_slow`.
         unsafe { ptr::drop_in_place(&raw mut (*self.ptr.as_ptr()).value) };
-        // SAFETY: point 4: the write that took `strong` to 0 found `weak` at 1, the strong
-        // owners' own: no `Weak` existed then, and none can be made since (no `Arc` is left to
+        // SAFETY: point 4: the write that took `strong` to 0 found `weak` at the strong owners'
+        // own share (point 6): no `Weak` existed then, and none can be made since (no `Arc` is left to
         // make one from, and no `Weak` to clone). `ptr` came from a `Box<Inner<T>>` (point 1),
         // its value is gone, and `ManuallyDrop` frees the box without dropping it again.
         drop(unsafe { Box::from_raw(self.ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
@@ -288,11 +336,16 @@ unsafe fn release_shared_weak<T>(ptr: NonNull<Inner<T>>) {
     // SAFETY: the allocation is live: our weak count is still in it. Only the field is
     // borrowed, never the value (point 3).
     let counts = unsafe { &(*ptr.as_ptr()).counts };
-    // Point 4: `strong` is 0, so `weak` only goes down; 1 means it is ours alone, and no `Weak`
-    // can touch the allocation any more (Acquire: after their last uses).
-    if counts.load(Ordering::Acquire) != WEAK {
-        // A `Weak` is left: ours goes as any `Weak`'s would.
-        if counts.fetch_sub(WEAK, Ordering::Release) != WEAK {
+    // SAFETY: as `counts`; `settled` is only read here.
+    let settled = unsafe { &(*ptr.as_ptr()).settled };
+    // Point 6: the caller took `strong` to 0 after an `Acquire` fence, so it reads whatever
+    // owner settled the first `Weak`.
+    let ours = WEAK * (1 + settled.load(Ordering::Acquire));
+    // Point 4: `strong` is 0, so `weak` only goes down; `ours` means it is ours alone, and no
+    // `Weak` can touch the allocation any more (Acquire: after their last uses).
+    if counts.load(Ordering::Acquire) != ours {
+        // A `Weak` is left: ours go as a `Weak`'s would.
+        if counts.fetch_sub(ours, Ordering::Release) != ours {
             return;
         }
         fence(Ordering::Acquire);
@@ -301,6 +354,13 @@ unsafe fn release_shared_weak<T>(ptr: NonNull<Inner<T>>) {
     // promise), and `ManuallyDrop` (same layout) frees the box without dropping it again.
     // Nothing can use the allocation after this (point 4).
     drop(unsafe { Box::from_raw(ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
+}
+
+/// What the allocator is asked for per `Arc<T>`: the counts, `settled`, then the value (for
+/// `node.rs`'s layout test).
+#[cfg(all(test, not(loom), not(feature = "tracing")))]
+pub(super) const fn alloc_size<T>() -> usize {
+    mem::size_of::<Inner<T>>()
 }
 
 impl<T> Deref for Arc<T> {
@@ -332,8 +392,9 @@ impl<T> Drop for Arc<T> {
             return;
         }
         fence(Ordering::Acquire);
-        // Point 4: the same write tells whether a `Weak` is left.
-        if old == STRONG + WEAK {
+        // Point 4: the same write tells whether a `Weak` is left (point 6: the owners' share
+        // read after the fence).
+        if old == STRONG + self.inner().owners_weak() {
             self.drop_alone();
         } else {
             self.drop_slow();
@@ -351,16 +412,59 @@ impl<T> Weak<T> {
         }
     }
 
-    /// The counts of a non-dangling `Weak`: a reference to that field alone (point 3).
-    #[inline]
-    fn counts(&self) -> Option<&AtomicU64> {
+    /// The `Inner` of a non-dangling `Weak`, its tag masked off (point 6).
+    #[inline(always)]
+    fn inner_ptr(&self) -> Option<NonNull<Inner<T>>> {
         if self.ptr.as_ptr().addr() == DANGLING {
             return None;
         }
-        let p = self.ptr.as_ptr();
+        NonNull::new(self.ptr.as_ptr().map_addr(|a| a & !FIRST))
+    }
+
+    /// The counts of a non-dangling `Weak`: a reference to that field alone (point 3).
+    #[inline]
+    fn counts(&self) -> Option<&AtomicU64> {
+        let p = self.inner_ptr()?.as_ptr();
         // SAFETY: point 2: this `Weak` owns a count of `weak`, so the allocation is live while
         // it is; only the counts field is borrowed (the value may be being dropped).
         Some(unsafe { &(*p).counts })
+    }
+
+    /// Gives this `Weak` back to `owner`, an owner of the same value: if it is the first `Weak`
+    /// (the one [`Arc::new_pair_and_weak`] made), its count becomes the strong owners' with a
+    /// plain store, and the last of them takes it off with its own write (point 6); any other
+    /// is dropped as usual.
+    #[inline]
+    pub(crate) fn give_back(self, owner: &Arc<T>) {
+        if self.ptr.as_ptr().addr() != owner.ptr.as_ptr().addr() | FIRST {
+            return; // not the first `Weak` of `owner`'s value: dropped here
+        }
+        // Point 6: the first `Weak` (one per allocation), given to an owner that lives for this
+        // call. Its count stays in `weak`, the owners' from now on.
+        owner.inner().settled.store(1, Ordering::Release);
+        mem::forget(self);
+    }
+
+    /// [`give_back`](Weak::give_back) to the value being dropped: `value` is the value this
+    /// `Weak` points at, mid-drop (its last owner's `drop_in_place`), the only `&mut` to it
+    /// there can be (point 7); any other `value`, or a `Weak` that is not the first, and it is
+    /// dropped as usual.
+    #[inline]
+    pub(crate) fn give_back_dropped(self, value: &mut T) {
+        let Some(p) = self.inner_ptr() else {
+            return;
+        };
+        // A zero-sized `T` has no address of its own to prove anything with.
+        if self.ptr.as_ptr().addr() & FIRST == 0 || mem::size_of::<T>() == 0 || !ptr::eq(value, value_addr(p))
+        {
+            return; // dropped here
+        }
+        // SAFETY: point 2: this `Weak` owns a count, so the allocation is live; only the
+        // `settled` field is borrowed.
+        let settled = unsafe { &(*p.as_ptr()).settled };
+        // Point 7: the dropping owner reads it after `value`'s drop, on this thread.
+        settled.store(1, Ordering::Release);
+        mem::forget(self);
     }
 
     /// An `Arc` to the value, if one is left.
@@ -377,7 +481,7 @@ impl<T> Weak<T> {
                 Some(n + STRONG)
             })
             .ok()?;
-        Some(Arc::from_inner(self.ptr))
+        Some(Arc::from_inner(self.inner_ptr()?))
     }
 
     /// This `Weak` made an `Arc`, if one is left: its weak count becomes a strong one in one
@@ -399,10 +503,19 @@ impl<T> Weak<T> {
         if moved.is_err() {
             return None; // `self` drops here, giving its weak count back
         }
-        let ptr = self.ptr;
-        std::mem::forget(self);
+        let ptr = self.inner_ptr()?;
+        mem::forget(self);
         Some(Arc::from_inner(ptr))
     }
+}
+
+/// The address of the value in the allocation at `p`, for comparing only (no reference made).
+#[inline(always)]
+fn value_addr<T>(p: NonNull<Inner<T>>) -> *const T {
+    // A place projection of a pointer to a live allocation (the caller's `Weak` keeps it):
+    // no reference is made, so the value may be mid-drop.
+    // SAFETY: `p` points into a live allocation (the caller holds a count of it).
+    unsafe { &raw const (*p.as_ptr()).value }
 }
 
 impl<T> Clone for Weak<T> {
@@ -412,16 +525,21 @@ impl<T> Clone for Weak<T> {
             // Point 2: added by an owner (`self`).
             check_count(weak_of(counts.fetch_add(WEAK, Ordering::Relaxed)));
         }
-        Weak { ptr: self.ptr }
+        // Untagged: a clone is never the first `Weak` (point 6).
+        Weak {
+            ptr: self.inner_ptr().unwrap_or(self.ptr),
+        }
     }
 }
 
 impl<T> Drop for Weak<T> {
     #[inline]
     fn drop(&mut self) {
-        let Some(counts) = self.counts() else {
+        let Some(ptr) = self.inner_ptr() else {
             return;
         };
+        // SAFETY: as in `counts`.
+        let counts = unsafe { &(*ptr.as_ptr()).counts };
         // Point 2, and point 4: whoever takes the last weak count frees (with `weak` at 0,
         // `strong` is 0 too: the word is 0).
         if counts.fetch_sub(WEAK, Ordering::Release) != WEAK {
@@ -432,7 +550,7 @@ impl<T> Drop for Weak<T> {
         // `fetch_sub`, so `strong` is 0 too (its owners share a weak count while it is not),
         // the value was dropped or moved out by the owner that took `strong` to 0 (point 3),
         // and nothing else can reach the allocation.
-        drop(unsafe { Box::from_raw(self.ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
+        drop(unsafe { Box::from_raw(ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
     }
 }
 
@@ -659,6 +777,104 @@ mod tests {
         let (a, b) = Arc::new_pair(counted().0);
         drop(a);
         drop(b);
+    }
+
+    /// The first `Weak` given back to an owner: no `Weak` is counted any more, the last owner
+    /// frees at once (Miri reports a leak or a double free otherwise), and a clone of it, or a
+    /// `Weak` of another value, is only dropped.
+    #[test]
+    fn the_first_weak_given_back_is_the_owners_count() {
+        let (value, drops) = counted();
+        let (a, b, w) = Arc::new_pair_and_weak(value);
+        let kept = w.clone();
+        assert_eq!(Arc::weak_count(&a), 2);
+        kept.give_back(&a); // not the first: dropped
+        assert_eq!(Arc::weak_count(&a), 1);
+        assert_eq!(a.inner().settled.load(Ordering::Relaxed), 0);
+        let other = Arc::new(0u8);
+        let (c, d, w2) = Arc::new_pair_and_weak(counted().0);
+        w2.give_back(&c); // settled on `c`'s value, not `a`'s
+        assert_eq!(Arc::weak_count(&c), 0);
+        drop((c, d, other));
+        w.give_back(&a);
+        assert_eq!((Arc::strong_count(&a), Arc::weak_count(&a)), (2, 0));
+        // No write to the counts: the `Weak`'s count is still in the word, the owners' now.
+        assert_eq!(a.inner().settled.load(Ordering::Relaxed), 1);
+        assert_eq!(super::weak_of(a.inner().counts.load(Ordering::Relaxed)), 2);
+        drop(b);
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
+        drop(a);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+
+        // A `Weak` left besides: the last `Weak` frees, after the owners gave back both.
+        let (a, b, w) = Arc::new_pair_and_weak(counted().0);
+        let late = Arc::downgrade(&a);
+        w.give_back(&b);
+        drop((a, b));
+        assert!(late.upgrade().is_none());
+        drop(late);
+        // And a first `Weak` given to an owner of another value is only dropped.
+        let (a, b, w) = Arc::new_pair_and_weak(counted().0);
+        let stranger = Arc::new(counted().0);
+        w.give_back(&stranger);
+        assert_eq!(Arc::weak_count(&a), 0);
+        assert_eq!(stranger.inner().settled.load(Ordering::Relaxed), 0);
+        assert_eq!(a.inner().settled.load(Ordering::Relaxed), 0);
+        drop((a, b, stranger));
+    }
+
+    /// A value whose drop takes back its first `Weak` (as a dying node takes its entry back
+    /// from its parent): the allocation is freed once, by the drop's own owner (Miri reports a
+    /// leak or a double free otherwise); another value's first `Weak` is only dropped.
+    #[test]
+    fn the_first_weak_given_back_to_its_value_mid_drop() {
+        struct Holder {
+            weak: std::sync::Mutex<Option<Weak<Holder>>>,
+            drops: std::sync::Arc<AtomicUsize>,
+        }
+        impl Drop for Holder {
+            fn drop(&mut self) {
+                self.drops.fetch_add(1, Ordering::Relaxed);
+                let weak = self.weak.get_mut().unwrap().take();
+                if let Some(w) = weak {
+                    w.give_back_dropped(self);
+                }
+            }
+        }
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        let holder = || Holder {
+            weak: std::sync::Mutex::new(None),
+            drops: drops.clone(),
+        };
+        // Its own first `Weak`.
+        let (a, b, w) = Arc::new_pair_and_weak(holder());
+        *a.weak.lock().unwrap() = Some(w);
+        assert_eq!(Arc::weak_count(&a), 1);
+        drop((a, b));
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        // Another value's first `Weak`: dropped, and that value's last owner frees alone.
+        let (x, y, wx) = Arc::new_pair_and_weak(holder());
+        let (a, b, w) = Arc::new_pair_and_weak(holder());
+        *a.weak.lock().unwrap() = Some(wx);
+        drop((a, b, w));
+        assert_eq!(drops.load(Ordering::Relaxed), 2);
+        assert_eq!(Arc::weak_count(&x), 0);
+        drop((x, y));
+        assert_eq!(drops.load(Ordering::Relaxed), 3);
+    }
+
+    /// The first `Weak` given back on one thread while the owners drop on others: freed once.
+    #[test]
+    fn the_first_weak_given_back_while_owners_drop_elsewhere() {
+        for _ in 0..if cfg!(miri) { 8 } else { 200 } {
+            let (value, drops) = counted();
+            let (a, b, w) = Arc::new_pair_and_weak(value);
+            let t = std::thread::spawn(move || drop(b));
+            w.give_back(&a);
+            drop(a);
+            t.join().unwrap();
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+        }
     }
 
     /// Owners made by `into_arc` on several threads while the others drop: the value is dropped

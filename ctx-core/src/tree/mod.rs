@@ -41,7 +41,7 @@
 //!    node's state word (open, or done and how, and its flags), its slot (`Slot`, `AtomicSlot`),
 //!    a merged node's second slot (`SecondSlot`), and a deadline that moves (`Moving`).
 //! 2. `node.rs`, the layout: every type a node is made of, with accessors and no behaviour. A
-//!    cancel node keeps what every one needs inline, in 88 bytes with the `Arc`'s counts (its
+//!    cancel node keeps what every one needs inline, in 96 bytes with the `Arc`'s counts (its
 //!    state word, handle count, slot, lock, and a deadline of its own: `Timing`); what only
 //!    some need is in `Fixed` (boxed in `Timing`), set at creation, and `Dependents`,
 //!    allocated under the lock when the first child, waiter, after-func, timer or feed
@@ -249,7 +249,7 @@
 //!     The cancel walk takes either form (`Taken`). Tests: `tree::tests::inline_first_child_*`.
 //! 23. A node whose only dependent is one waiter keeps its waker inline (`Held::Waiter`), at key
 //!     0 of its entries, and allocates no dependents part: a context one task waits on is its
-//!     88 bytes. It moves, as invariant 22's child does, under the lock, to the first place of
+//!     96 bytes. It moves, as invariant 22's child does, under the lock, to the first place of
 //!     the entries (key 0 too) when anything else comes, so the key the `Done` holds stays
 //!     right. A node with a deadline keeps its waiters in its dependents part (where it records
 //!     that its timer was asked for). A cancel takes the waker with the rest and wakes it with

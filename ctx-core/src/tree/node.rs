@@ -295,7 +295,7 @@ pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 /// ([`Timing`]); what only some need is behind two boxes: [`Fixed`] (set at creation,
 /// immutable) and [`Dependents`] (under the lock, allocated when the first child, waiter,
 /// after-func, timer or feed arrives). A `with_cancel` or `with_timeout` node that nobody waits
-/// on is one allocation of 88 bytes (see `tests::sizes`, and `tests/allocations.rs`).
+/// on is one allocation of 96 bytes (see `tests::sizes`, and `tests/allocations.rs`).
 pub(crate) struct CancelNode {
     /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
     /// invariants 2 and 10), and the flags `HAS_DEPENDENTS`, `NEEDS_CHECK`, `SHOWN_AS_DEADLINE`,
@@ -1047,19 +1047,14 @@ impl From<Arc<Node>> for NodeRef {
 mod tests {
     use super::*;
 
-    /// What the allocator is asked for per node: the `Arc`'s counts (one word: `arc.rs`), then
-    /// the node.
-    fn arc_size<T>() -> usize {
-        mem::size_of::<T>() + mem::size_of::<u64>()
-    }
-
-    /// The layout targets: a cancel node is one allocation of at most 96 bytes (issue 11; 88
-    /// since the `Arc`'s counts share one word), a
+    /// The layout targets: a cancel node is one allocation of at most 96 bytes (issue 11; the
+    /// `Arc`'s counts in one word, and its `settled` word: `arc.rs`, point 6), a
     /// value node holding a `u64` one of at most 72 (issue 21: 64); a `Slot` is one word, as is
     /// `Option<Slot>`.
     #[test]
     fn sizes() {
-        assert!(arc_size::<Node>() <= 88, "node: {} bytes", arc_size::<Node>());
+        let node = super::super::arc::alloc_size::<Node>();
+        assert!(node <= 96, "node: {node} bytes");
         let value_node = super::super::thin::alloc_size::<ValueNode, u64>();
         assert!(value_node <= 64, "value node: {value_node} bytes");
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
@@ -1071,7 +1066,7 @@ mod tests {
         // place is inline (a child's is one word), the after-func count, keep-alive, timer
         // and feed.
         // 112 bytes (was 152: the counts of `Entries` and `after_count` in 32 bits, the rare
-        // feed boxed, `smallvec`'s `union` layout); a node one task waits on is 88 + 112 bytes
+        // feed boxed, `smallvec`'s `union` layout); a node one task waits on is 96 + 112 bytes
         // (memory bench `WithCancel+wait+cancel`).
         assert!(
             mem::size_of::<Dependents>() <= 112,

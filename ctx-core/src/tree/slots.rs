@@ -5,7 +5,7 @@
 
 use std::task::Waker;
 
-use super::arc::Arc;
+use super::arc::{Arc, Weak};
 use super::node::{CancelNode, Entry, Guarded, Kind, Merge, Node, NodeRef};
 use super::word::Slot;
 use crate::loom::lock;
@@ -63,7 +63,34 @@ pub(super) fn leave_canceler(parent: Option<&NodeRef>, slot: Option<Slot>) {
 /// `leave_canceler` with a slot to remove, kept out of line.
 fn remove_from_canceler(parent: Option<&NodeRef>, slot: Slot) {
     if let Some(p) = parent.and_then(NodeRef::source) {
-        remove_from_source(p, slot);
+        drop(take_from_source(p, slot)); // a `Weak`, let go of with the lock released (invariant 5)
+    }
+}
+
+/// `leave_canceler` that gives the `Weak` the canceler kept back, for the caller to let go of
+/// with the lock released (invariant 5): a dying node's, to its own drop
+/// (`Weak::give_back_dropped`).
+#[inline]
+pub(super) fn take_from_canceler(parent: Option<&NodeRef>, slot: Option<Slot>) -> Option<Weak<Node>> {
+    take_from_source(parent?.source()?, slot?)
+}
+
+/// `leave_canceler` of a node that the caller holds (`node`, marked done by it): the `Weak` the
+/// canceler kept goes back to `node`, which takes its count over without a write when it is
+/// the one `node` was born with (`Weak::give_back`).
+#[inline]
+pub(super) fn leave_held(node: &Arc<Node>, slot: Option<Slot>) {
+    if let Some(slot) = slot {
+        give_back_to(node, slot);
+    }
+}
+
+/// `leave_held` with a slot to remove, kept out of line.
+fn give_back_to(node: &Arc<Node>, slot: Slot) {
+    if let Some(p) = node.parent().get().and_then(NodeRef::source)
+        && let Some(weak) = take_from_source(p, slot)
+    {
+        weak.give_back(node); // with the lock released (invariant 5)
     }
 }
 
@@ -74,27 +101,26 @@ pub(super) fn leave_source(canceler: Option<&Arc<Node>>, slot: Option<Slot>) {
     if let Some(slot) = slot
         && let Some(p) = canceler
     {
-        remove_from_source(p, slot);
+        drop(take_from_source(p, slot)); // a `Weak`, let go of with the lock released (invariant 5)
     }
 }
 
-/// Removes `slot` from the children of the canceler `p`.
+/// Removes `slot` from the children of the canceler `p`; the `Weak` it held, for the caller to
+/// let go of with the lock released (invariant 5).
 #[inline(always)]
-fn remove_from_source(p: &Arc<Node>, slot: Slot) {
+fn take_from_source(p: &Arc<Node>, slot: Slot) -> Option<Weak<Node>> {
     let c = p.expect_cancel();
     // A done canceler has given its children away and never reuses their slots (invariant 3):
     // nothing to remove, no lock to take.
     if !c.is_open() {
-        return;
+        return None;
     }
     let mut g = lock(&c.inner);
-    let child = if c.is_open() {
+    if c.is_open() {
         g.remove_child(slot.key())
     } else {
         None
-    };
-    drop(g);
-    drop(child); // a `Weak`, let go of with the lock released (invariant 5)
+    }
 }
 
 /// Takes the second slot of a node being marked done (invariant 9); none for a node that is
@@ -137,7 +163,7 @@ pub(super) fn take_slots(node: &Arc<Node>) -> MergedSlots {
 /// Removes the slots that [`take_slots`] took. Call only with every lock released.
 pub(super) fn leave_all(merged: Vec<MergedSlots>) {
     for MergedSlots { node, first, second } in merged {
-        leave_canceler(node.parent().get(), first);
+        leave_held(&node, first);
         leave_other(node.expect_cancel(), second);
     }
 }

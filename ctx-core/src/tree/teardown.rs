@@ -12,7 +12,7 @@ use std::mem;
 use super::arc::Arc;
 use super::foreign_calls::{drop_foreign, placeholder};
 use super::node::{Dependents, Kind, Node, NodeRef, Taken, ValueNode, count_node};
-use super::slots::{leave_canceler, leave_source, release_merge};
+use super::slots::{leave_source, release_merge, take_from_canceler};
 use super::word::Slot;
 use crate::loom::with_mut;
 
@@ -175,8 +175,10 @@ fn release(node: &mut Node) -> bool {
     let slot = &node.expect_cancel().slot;
     if parent.is_none_or(NodeRef::is_shared) {
         // `&mut self`: nobody else can reach this node (invariant 4: its drop owns the slot
-        // outright).
-        leave_canceler(parent, slot.take());
+        // outright). The `Weak` the canceler kept of us comes back to this drop.
+        if let Some(weak) = take_from_canceler(parent, slot.take()) {
+            weak.give_back_dropped(node);
+        }
         return false;
     }
     !slot.is_none()

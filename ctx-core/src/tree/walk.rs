@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 
 use super::arc::Arc;
 use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause, Taken};
-use super::slots::{leave_all, leave_canceler, leave_other, take_slot, take_slots};
+use super::slots::{leave_all, leave_held, leave_other, take_slot, take_slots};
 use super::state::{LockFree, Outcome};
 use crate::Error;
 use crate::after_threads::{self, AfterFn};
@@ -102,7 +102,7 @@ pub(super) fn walk(
     if !has_children {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
-        leave_canceler(top.parent().get(), top_slot);
+        leave_held(top, top_slot);
         leave_other(c, other_slot);
         wake(taken, afters);
         return Some(0);
@@ -162,7 +162,7 @@ pub(super) fn walk(
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run.
-    leave_canceler(top.parent().get(), top_slot);
+    leave_held(top, top_slot);
     leave_other(c, other_slot);
     leave_all(merged);
     let descendants = done.len() - 1;
@@ -182,7 +182,7 @@ pub(super) fn walk(
 #[inline]
 pub(super) fn leave_marked(node: &Arc<Node>) {
     let c = node.expect_cancel();
-    leave_canceler(node.parent().get(), c.slot.take());
+    leave_held(node, c.slot.take());
     if c.merge().is_some() {
         leave_other(c, take_slot(c));
     }
