@@ -435,20 +435,21 @@ why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
     "frees the node with no other (`tree/arc.rs`, both counts in one word; benches/NOTES.md, "
     "\"A node's own counts\"), and a child of a root is a *plain* node (invariant 11: built in "
     "a few stores, canceled by one compare-exchange, its drop one test). What is left is plain "
-    "instructions — 312 against the floor's 189 under callgrind (benches/NOTES.md, \"Plain "
+    "instructions — 317 against the floor's 189 under callgrind (benches/NOTES.md, \"Plain "
     "cancel nodes\"): writing 13 fields where the floor writes zeroes, the drop glue of `Kind`, "
     "the parent and the clock (~33), the handle's checks (cancel 15, drop 20). What would close "
     "it is fewer fields in a plain node's inline part.")
 why["child of an open parent + cancel"] = (
-    "Ten atomic read-modify-writes an op (benches/NOTES.md, \"Chains dropped without locks\"): "
-    "the parent's count taken and given back (the child holds it), the parent's lock and unlock "
-    "at attach and again at detach, the cancel's compare-exchange, the drop of the `Weak` the "
-    "parent held of the child (counted at birth), the handle's and the ctx's drops (the last "
-    "one frees the node with no other write: `tree/arc.rs`). The child is built without the "
+    "Nine atomic read-modify-writes an op (benches/NOTES.md, \"The registration's `Weak` given "
+    "back\"): the parent's count taken and given back (the child holds it), the parent's lock "
+    "and unlock at attach and again at detach, the cancel's compare-exchange, the handle's and "
+    "the ctx's drops (the last one frees the node with no other write, and gives back the count "
+    "of the `Weak` the parent held, which the child took back with a plain store: `tree/arc.rs`, "
+    "point 6). The child is built without the "
     "general path's questions (`derive_plain`: 135 instructions fewer, which moved this row "
     "by nothing measurable), and a parent's first child is inline (tree/mod.rs, invariant 22). "
     "Closing it needs a lock-free registry of children, one atomic at attach and one at detach, "
-    "that holds no `Weak` (the child leaves before it is freed): five of the ten. The least any "
+    "that holds no `Weak` (the child leaves before it is freed): four of the nine. The least any "
     "design does (the group's `floor` row: the node and its two owners' releases, the cancel "
     "and one atomic each to register and deregister, five in all) sits far below the goal: it "
     "is reachable, by that registry.")
@@ -470,7 +471,7 @@ if clock and go_wt and coarse:
         + "The node itself is one allocation (its deadline inline) with the floor's three atomic "
         "read-modify-writes, and a cancel that nobody else can see reads no clock (tree/mod.rs, "
         "invariant 21); here the ctx is alive at the cancel, as in Go's benchmark. What is left "
-        "is plain instructions (callgrind: `with-timeout` 603 a round against `with-cancel`'s 312 "
+        "is plain instructions (callgrind: `with-timeout` 610 a round against `with-cancel`'s 317 "
         "and the two clock reads): building a node with a deadline, and a cancel that checks it "
         "on the general path — the same work as the floor target's, with a deadline.")
 why["chain of 1000"] = (
