@@ -485,7 +485,9 @@ why["chain of 1000"] = (
     "root first: the walk marks each level under its lock (each has a child) and turns the "
     "level's `Weak` into its `Arc` with one compare-exchange (`Weak::into_arc`), and the drop "
     "finds the slots taken. A lock-free registry would take the locks out (and the flag with "
-    "them), and one that holds no `Weak` the rest of the link's counting.")
+    "them), and one that holds no `Weak` the rest of the link's counting. Against Go the "
+    "uncanceled chain sits at its bound, 0.25× (benches/NOTES.md: met in one full run, missed "
+    "by 1 % in the next, its path no slower between them in an A/B).")
 wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
 wake_tu = crit("vs-tokio-util/wake-waiters/n=10000/tokio-util")
 why["10,000 waiters"] = (
