@@ -160,3 +160,31 @@ fn waiters_climbing_through_one_middle_node_arm_one_timer() {
         assert_eq!(live.load(Ordering::SeqCst), 0, "cancel released the timer");
     });
 }
+
+/// A node canceled explicitly while its inherited deadline is still ahead, racing the lazy
+/// expiry of its child once the deadline has passed: the child ends as its parent does. A cancel
+/// that reached the parent first is what the child gets, not the deadline's owner's outcome, even
+/// while the parent's walk has not reached the child yet (as in Go, where the child has only its
+/// parent's word).
+#[test]
+fn lazy_expiry_below_a_canceled_parent_takes_the_parents_outcome() {
+    loom::model(|| {
+        let clock = Arc::new(JumpClock {
+            base: Instant::now(),
+            late: AtomicBool::new(false),
+        });
+        let root = Ctx::background_with_clock(clock.clone());
+        let (owner, _keep) = root.with_timeout(Duration::from_secs(1));
+        let (parent, cancel) = owner.with_cancel();
+        let (child, child_handle) = parent.with_cancel();
+        child_handle.disarm();
+        let t = thread::spawn(move || cancel.cancel());
+        clock.late.store(true, Ordering::SeqCst);
+        let seen = child.err();
+        t.join().unwrap();
+        let parent_err = parent.err();
+        assert!(parent_err.is_some());
+        assert_eq!(child.err(), parent_err, "the child ends as its parent");
+        assert_eq!(seen, parent_err, "child.err() while the cancel raced it");
+    });
+}

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::mem;
+use std::time::Instant;
 
 use super::arc::{Arc, Weak};
 #[cfg(feature = "test-util")]
@@ -268,15 +269,35 @@ pub(crate) fn expire(start: &Arc<Node>) {
         // call to report.
         trace::canceled(owner, Error::DeadlineExceeded, Site::CREATED, descendants);
     }
-    // If another thread is still propagating the owner's end down to `start`, do not wait for
-    // it: give `start` what that propagation will give it — the owner's outcome, which is
-    // `Canceled` if an explicit cancel reached the owner before its deadline did.
+    // If another thread is still propagating an end down to `start`, do not wait for it: give
+    // `start` what that propagation will give it (`in_flight`).
     if !Arc::ptr_eq(owner, start)
         && start.expect_cancel().is_open()
-        && let Some(Outcome { err, cause }) = owner.expect_cancel().outcome()
+        && let Some(Outcome { err, cause }) = in_flight(start, owner, d)
     {
         propagate(start, err, cause);
     }
+}
+
+/// The outcome that a propagation still on its way down gives `start`, open below the deadline
+/// `owner` that `expire` has just ended: that of the nearest done canceler on the way up from
+/// `start` to the owner (the nodes whose effective deadline is `d`). So a parent canceled
+/// explicitly before the deadline passed, whose walk has not reached `start` yet, gives it
+/// `Canceled`, as it will, and not the owner's `DeadlineExceeded` (as in Go, where a child has
+/// only its parent's word); with no such parent, the owner's outcome, which is `Canceled` too if
+/// an explicit cancel reached the owner before its deadline did.
+fn in_flight(start: &Arc<Node>, owner: &Arc<Node>, d: Instant) -> Option<Outcome> {
+    let mut cur = start;
+    while let Some(up) = next_with_deadline(cur, d) {
+        if let Some(outcome) = up.expect_cancel().outcome() {
+            return Some(outcome);
+        }
+        if Arc::ptr_eq(up, owner) {
+            break;
+        }
+        cur = up;
+    }
+    owner.expect_cancel().outcome()
 }
 
 // ===== timers =====
