@@ -134,8 +134,9 @@
 //! context one task waits on allocates nothing more (argued in that file alone); the fourth,
 //! `tree/arc.rs`, the engine's own `Arc` and `Weak`, which spare a cancel node atomic
 //! read-modify-writes of std's (the handle's count at birth, the weak count at the end, a
-//! walk's `Weak` of each child; both counts in one word; argued in that file alone); the fifth, one call into `libc` in `clock::coarse` (a read of the
-//! kernel's coarse clock, on Linux). The crate denies `unsafe` everywhere else, and its tests
+//! walk's `Weak` of each child, the parent's `Weak` a leaving child takes back; both counts in
+//! one word; argued in that file alone); the fifth, one call into `libc` in `clock::coarse` (a
+//! read of the kernel's coarse clock, on Linux). The crate denies `unsafe` everywhere else, and its tests
 //! run under Miri.
 // `unsafe` is allowed in six places only: `clock::shared` (the clock pointer),
 // `tree/node.rs` (its copies, for a child that holds its parent: `Parent::with_clock`,

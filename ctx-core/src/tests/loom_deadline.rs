@@ -16,6 +16,18 @@ struct JumpClock {
     late: AtomicBool,
 }
 
+impl JumpClock {
+    /// A root on a new clock, not yet late.
+    fn root() -> (Arc<JumpClock>, Ctx) {
+        let clock = Arc::new(JumpClock {
+            base: Instant::now(),
+            late: AtomicBool::new(false),
+        });
+        let root = Ctx::background_with_clock(clock.clone());
+        (clock, root)
+    }
+}
+
 impl Clock for JumpClock {
     fn now(&self) -> Instant {
         if self.late.load(Ordering::SeqCst) {
@@ -34,11 +46,7 @@ impl Clock for JumpClock {
 #[test]
 fn lazy_expiry_vs_cancel_both_see_deadline_exceeded() {
     loom::model(|| {
-        let clock = Arc::new(JumpClock {
-            base: Instant::now(),
-            late: AtomicBool::new(false),
-        });
-        let root = Ctx::background_with_clock(clock.clone());
+        let (clock, root) = JumpClock::root();
         let (ctx, cancel) = root.with_timeout(Duration::from_secs(1));
         let (child, _h) = ctx.with_cancel();
         clock.late.store(true, Ordering::SeqCst);
@@ -169,11 +177,7 @@ fn waiters_climbing_through_one_middle_node_arm_one_timer() {
 #[test]
 fn lazy_expiry_below_a_canceled_parent_takes_the_parents_outcome() {
     loom::model(|| {
-        let clock = Arc::new(JumpClock {
-            base: Instant::now(),
-            late: AtomicBool::new(false),
-        });
-        let root = Ctx::background_with_clock(clock.clone());
+        let (clock, root) = JumpClock::root();
         let (owner, _keep) = root.with_timeout(Duration::from_secs(1));
         let (parent, cancel) = owner.with_cancel();
         let (child, child_handle) = parent.with_cancel();

@@ -318,8 +318,8 @@ impl<T> Arc<T> {
         // SAFETY: point 3, as in `drop_slow`.
         unsafe { ptr::drop_in_place(&raw mut (*self.ptr.as_ptr()).value) };
         // SAFETY: point 4: the write that took `strong` to 0 found `weak` at the strong owners'
-        // own share (point 6): no `Weak` existed then, and none can be made since (no `Arc` is left to
-        // make one from, and no `Weak` to clone). `ptr` came from a `Box<Inner<T>>` (point 1),
+        // own share (point 6): no `Weak` existed then, and none can be made since (no `Arc` is
+        // left to make one from, and no `Weak` to clone). `ptr` came from a `Box<Inner<T>>` (point 1),
         // its value is gone, and `ManuallyDrop` frees the box without dropping it again.
         drop(unsafe { Box::from_raw(self.ptr.as_ptr().cast::<ManuallyDrop<Inner<T>>>()) });
     }
@@ -421,13 +421,14 @@ impl<T> Weak<T> {
         NonNull::new(self.ptr.as_ptr().map_addr(|a| a & !FIRST))
     }
 
-    /// The counts of a non-dangling `Weak`: a reference to that field alone (point 3).
+    /// The `Inner` of a non-dangling `Weak` and its counts: a reference to that field alone
+    /// (point 3).
     #[inline]
-    fn counts(&self) -> Option<&AtomicU64> {
-        let p = self.inner_ptr()?.as_ptr();
+    fn counts(&self) -> Option<(NonNull<Inner<T>>, &AtomicU64)> {
+        let p = self.inner_ptr()?;
         // SAFETY: point 2: this `Weak` owns a count of `weak`, so the allocation is live while
         // it is; only the counts field is borrowed (the value may be being dropped).
-        Some(unsafe { &(*p).counts })
+        Some((p, unsafe { &(*p.as_ptr()).counts }))
     }
 
     /// Gives this `Weak` back to `owner`, an owner of the same value: if it is the first `Weak`
@@ -470,7 +471,7 @@ impl<T> Weak<T> {
     /// An `Arc` to the value, if one is left.
     #[inline]
     pub(crate) fn upgrade(&self) -> Option<Arc<T>> {
-        let counts = self.counts()?;
+        let (ptr, counts) = self.counts()?;
         // Point 2: never moves `strong` from 0 (Acquire on success: after the value was made).
         counts
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
@@ -481,7 +482,7 @@ impl<T> Weak<T> {
                 Some(n + STRONG)
             })
             .ok()?;
-        Some(Arc::from_inner(self.inner_ptr()?))
+        Some(Arc::from_inner(ptr))
     }
 
     /// This `Weak` made an `Arc`, if one is left: its weak count becomes a strong one in one
@@ -489,7 +490,7 @@ impl<T> Weak<T> {
     /// the children it found). `None` if the value is gone (the `Weak` dropped as usual).
     #[inline]
     pub(crate) fn into_arc(self) -> Option<Arc<T>> {
-        let counts = self.counts()?;
+        let (ptr, counts) = self.counts()?;
         // Point 2: never moves `strong` from 0 (Acquire on success: after the value was made).
         // The weak count this `Weak` owned is the strong one the `Arc` owns now; `weak` stays
         // at 1 at least (the strong owners' own, since `strong` was not 0).
@@ -503,7 +504,6 @@ impl<T> Weak<T> {
         if moved.is_err() {
             return None; // `self` drops here, giving its weak count back
         }
-        let ptr = self.inner_ptr()?;
         mem::forget(self);
         Some(Arc::from_inner(ptr))
     }
@@ -521,7 +521,7 @@ fn value_addr<T>(p: NonNull<Inner<T>>) -> *const T {
 impl<T> Clone for Weak<T> {
     #[inline]
     fn clone(&self) -> Weak<T> {
-        if let Some(counts) = self.counts() {
+        if let Some((_, counts)) = self.counts() {
             // Point 2: added by an owner (`self`).
             check_count(weak_of(counts.fetch_add(WEAK, Ordering::Relaxed)));
         }
@@ -535,11 +535,9 @@ impl<T> Clone for Weak<T> {
 impl<T> Drop for Weak<T> {
     #[inline]
     fn drop(&mut self) {
-        let Some(ptr) = self.inner_ptr() else {
+        let Some((ptr, counts)) = self.counts() else {
             return;
         };
-        // SAFETY: as in `counts`.
-        let counts = unsafe { &(*ptr.as_ptr()).counts };
         // Point 2, and point 4: whoever takes the last weak count frees (with `weak` at 0,
         // `strong` is 0 too: the word is 0).
         if counts.fetch_sub(WEAK, Ordering::Release) != WEAK {

@@ -293,10 +293,11 @@ fn in_flight(start: &Arc<Node>, owner: &Arc<Node>, d: Instant) -> Option<Outcome
             return Some(outcome);
         }
         if Arc::ptr_eq(up, owner) {
-            break;
+            return None; // the owner is open: nothing in flight
         }
         cur = up;
     }
+    // Not reached (`deadline_owner` found the owner by this same climb); its answer all the same.
     owner.expect_cancel().outcome()
 }
 

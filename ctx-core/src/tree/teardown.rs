@@ -11,8 +11,9 @@ use std::mem;
 
 use super::arc::Arc;
 use super::foreign_calls::{drop_foreign, placeholder};
-use super::node::{Dependents, Kind, Node, NodeRef, Taken, ValueNode, count_node};
+use super::node::{Kind, Node, NodeRef, Taken, ValueNode, count_node};
 use super::slots::{leave_source, release_merge, take_from_canceler};
+use super::walk::stop_dependents;
 use super::word::Slot;
 use crate::loom::with_mut;
 
@@ -157,19 +158,7 @@ fn release(node: &mut Node) -> bool {
         return false;
     }
     if let Taken::Busy(busy) = with_mut(&mut c.inner, |inner| inner.take(None)) {
-        let Dependents {
-            children,
-            timer,
-            feed,
-            ..
-        } = *busy;
-        children.release();
-        if let Some(watch) = timer {
-            watch.cancel();
-        }
-        if let Some(feed) = feed {
-            feed.cancel();
-        }
+        drop(stop_dependents(*busy));
     }
     let parent = node.parent().get();
     let slot = &node.expect_cancel().slot;

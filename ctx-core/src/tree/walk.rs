@@ -14,6 +14,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 
 use super::arc::Arc;
+use super::entries::Entries;
 use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause, Taken};
 use super::slots::{leave_all, leave_held, leave_other, take_slot, take_slots};
 use super::state::{LockFree, Outcome};
@@ -265,6 +266,29 @@ fn wake_all(wakers: Vec<Waker>) {
     wakers.into_iter().for_each(wake_one);
 }
 
+/// What a dependents part given up (by a node marked done, or dying) leaves once its children's
+/// `Weak`s are released and its timer and feed stopped: its waiters and after-funcs, and the
+/// node's hold on itself (invariant 7), for the caller to settle or drop.
+#[inline]
+pub(super) fn stop_dependents(busy: Dependents) -> (Entries<Entry>, Option<Arc<Node>>) {
+    let Dependents {
+        children,
+        entries,
+        keep_alive,
+        timer,
+        feed,
+        ..
+    } = busy;
+    children.release();
+    if let Some(w) = timer {
+        w.cancel();
+    }
+    if let Some(feed) = feed {
+        feed.cancel();
+    }
+    (entries, keep_alive)
+}
+
 /// Stops the timer and the feed and wakes the waiters of a leaf marked done; its after-funcs go
 /// to `afters`, to run once the whole subtree is awake.
 #[inline(always)]
@@ -283,21 +307,7 @@ fn wake(taken: Taken, afters: &mut Afters) {
 /// which the caller would copy out first.)
 #[allow(clippy::boxed_local)]
 fn wake_busy(busy: Box<Dependents>, afters: &mut Afters) {
-    let Dependents {
-        children,
-        entries,
-        keep_alive,
-        timer,
-        feed,
-        ..
-    } = *busy;
-    children.release();
-    if let Some(w) = timer {
-        w.cancel();
-    }
-    if let Some(feed) = feed {
-        feed.cancel();
-    }
+    let (entries, keep_alive) = stop_dependents(*busy);
     for (_, entry) in entries {
         match entry {
             Entry::Waiter(w) => wake_one(w),
