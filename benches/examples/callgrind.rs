@@ -10,7 +10,8 @@
 //! (the difference of the two `Collected` totals, divided by 100,000, is the cost of one
 //! operation). Operations: `with-cancel` (`with_cancel` of `background()`, `cancel()`, drop),
 //! `clock-root` (the same under a root made by `background_with_clock`, as the runtimes' are),
-//! `child-of-open` (the same under an open cancelable parent), `child-dropped` (a child of an
+//! `child-of-open` (the same under an open cancelable parent), `child-of-value` (the same
+//! under a value of that parent), `child-dropped` (a child of an
 //! open parent, its handle disarmed, dropped open), `with-timeout`, `with-value`,
 //! `err-open`, `value-miss-100` (a `value()` lookup that misses all 100 values of a chain: per
 //! lookup), `value-hit` (one that finds the context's own value), `value-hit-100` (one that finds the value above 100 others), `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
@@ -64,6 +65,15 @@ fn main() {
             cancel.cancel();
             drop(black_box(ctx));
         }),
+        "child-of-value" => {
+            // A request handler's shape: `child-of-open` below a value of the open parent.
+            let request = parent.with_value(7u64);
+            (0..n).for_each(|_| {
+                let (ctx, cancel) = black_box(&request).with_cancel();
+                cancel.cancel();
+                drop(black_box(ctx));
+            })
+        }
         "child-dropped" => (0..n).for_each(|_| {
             // `child-dropped-uncanceled`: a child of an open parent, disarmed and dropped open.
             let (ctx, cancel) = black_box(&parent).with_cancel();

@@ -89,8 +89,9 @@ pub(crate) fn derive_cancel(
     derive_cancel_general(parent, own_deadline, cause, shown_as_deadline, read_at)
 }
 
-/// `derive_cancel` of a child with no deadline of its own below `p`, an open cancel node with
-/// no deadline and no bridge, moving deadline or foreign context above it (`is_plain_open`):
+/// `derive_cancel` of a child with no deadline of its own below `p` (`parent` itself, or the
+/// canceler of a value `parent`), an open cancel node with no deadline and no bridge, moving
+/// deadline or foreign context above it (`is_plain_open`):
 /// what `derive_cancel_general` would find, without looking. If `p` is done by the time the
 /// child registers, `attach_plain` makes the child born done.
 #[cfg_attr(feature = "tracing", track_caller)]
@@ -100,6 +101,19 @@ fn derive_plain(parent: &NodeRef, p: &Arc<Node>, shown_as_deadline: bool) -> Own
     let (node, handle, weak) = Node::new_registered(Some(parent), Kind::Cancel(cancel));
     attach_plain(&node, p, weak);
     (node, handle)
+}
+
+/// The canceler of `parent` if it is `parent` itself or the source of a value `parent` (values
+/// add no deadline and cancel nothing) and is plain and open (`is_plain_open`). Not through a
+/// wrap, whose foreign context answers for itself (`attach`).
+#[inline(always)]
+fn plain_canceler(parent: &NodeRef) -> Option<&Arc<Node>> {
+    let p = match parent {
+        NodeRef::Node(n) if matches!(n.kind, Kind::Cancel(_)) => n,
+        NodeRef::Value(v) => v.source.as_ref()?,
+        NodeRef::Node(_) => return None,
+    };
+    p.expect_cancel().is_plain_open().then_some(p)
 }
 
 /// `derive_cancel` of any other child: with a deadline, or under a node that may be done.
@@ -112,14 +126,13 @@ fn derive_cancel_general(
     read_at: Option<Instant>,
 ) -> Owners {
     // Fast path for a child with no deadline of its own of an open cancel node that has no
-    // deadline and nothing foreign above it (the usual child of a request's context, every level
-    // of a chain): open, `Timing::None`, nothing to check; it registers with its parent.
+    // deadline and nothing foreign above it, or of a value below one (the usual child of a
+    // request's context, every level of a chain): open, `Timing::None`, nothing to check; it
+    // registers with that canceler.
     if own_deadline.is_none()
-        && let NodeRef::Node(n) = parent
-        && let Kind::Cancel(pc) = &n.kind
-        && pc.is_plain_open()
+        && let Some(p) = plain_canceler(parent)
     {
-        return derive_plain(parent, n, shown_as_deadline);
+        return derive_plain(parent, p, shown_as_deadline);
     }
     let deadline = match (parent.deadline(), own_deadline) {
         (Some(p), Some(o)) => Some(p.min(o)),
