@@ -55,8 +55,8 @@
 //!    finding and removing entries, and leaving a canceler (both of a merged node's).
 //!    `foreign_calls.rs`: asking a foreign context for its outcome (a panic contained), and
 //!    dropping one on a trampoline. `name.rs`: a context's name (`Display`).
-//! 5. `walk.rs`: the cancel walk (`walk`), which marks a subtree done with an explicit stack and
-//!    then wakes its waiters and hands back its after-funcs (`Afters`); the relays and grace
+//! 5. `walk.rs`: the cancel walk (`walk`), which marks a subtree done in a loop over the nodes
+//!    it reached and then wakes its waiters and hands back its after-funcs (`Afters`); the relays and grace
 //!    nodes it meets it collects for its caller. `teardown.rs`: dropping a node (`Drop`, and
 //!    `unlink`, without recursion). `trace.rs`: the `tracing` feature's event for a context
 //!    canceled for its own reason.
@@ -101,7 +101,7 @@
 //!    released: they are collected into local lists first. A waker is cloned before the lock
 //!    is taken (`register_waker`) and compared under it only by its two words: no waker code
 //!    runs under a lock (test: `hostile.rs`, a waker whose clone uses its context).
-//! 6. Cancellation walks the subtree with an explicit stack (relays found on the way are
+//! 6. Cancellation walks the subtree in a loop over a list of the nodes reached (relays found on the way are
 //!    resolved afterwards, in a loop), dropping a chain unlinks parents in a loop, and a wrap's
 //!    foreign context is dropped on a thread-local trampoline: nothing recurses over the depth
 //!    of the tree, wraps included.

@@ -1,5 +1,5 @@
-//! The cancel walk: marking a node and every open node below it done (`walk`, with an explicit
-//! stack: invariant 6), and settling afterwards what they held — waking the waiters, then
+//! The cancel walk: marking a node and every open node below it done (`walk`, a loop over the
+//! list of nodes reached: invariant 6), and settling afterwards what they held — waking the waiters, then
 //! running the after-funcs (`Afters`, invariant 13). What a walk needs to know about deadlines
 //! on its way down (a descendant whose own deadline has passed, a merged node whose other
 //! parent's has: `deadline_first`, `deadline_owner`) is here too, with the walk's one reading of
@@ -25,13 +25,22 @@ use crate::loom::lock;
 /// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
 pub(super) type Relays = Vec<(Arc<Node>, Error, Option<SharedCause>)>;
 
-/// The walk's stack of nodes to visit, with what they inherit; a few inline, so a small walk
-/// (a node with a child or two, a short chain) allocates none.
-type Stack = SmallVec<[(Arc<Node>, Error, Option<SharedCause>); 4]>;
+/// Every node a walk reaches below its top, in the order it reaches them, with the error and
+/// cause it inherits: the walk visits them by index (breadth first), so each node is written
+/// once and stays, to be released when the walk has settled. A few inline, so a small walk (a
+/// node with a child or two, a short chain) allocates none.
+type Reached = SmallVec<[Visit; 4]>;
 
-/// What a marked node gave up (to be woken and run once every lock is released), and the node;
-/// a few inline, as for `Stack`.
-type Settle = SmallVec<[(Option<Box<Dependents>>, Option<Arc<Node>>); 4]>;
+/// A node the walk reached, with what it inherits (taken when it is visited).
+struct Visit {
+    node: Arc<Node>,
+    err: Error,
+    cause: Option<SharedCause>,
+}
+
+/// The dependents parts the walk took, to settle (wake, run) once every lock is released; only
+/// nodes that had one (a leaf or a chain's level has none).
+type Settle = SmallVec<[Box<Dependents>; 2]>;
 
 /// The walk's reading of its tree's clock, for the deadlines it meets (invariant 8). A user's
 /// clock is read before the walk changes anything (`Fixed`); the system clock, which is no user
@@ -109,32 +118,40 @@ pub(super) fn walk(
         return Some(0);
     }
 
-    // Mark the whole subtree first, with an explicit stack (invariant 6); settle afterwards,
-    // so no waker or after-func runs while part of the subtree is still open.
-    let mut stack = Stack::new();
-    let mut done = Settle::new();
+    // Mark the whole subtree first, breadth first by index into the list of nodes reached
+    // (a loop over the list, not a recursion: invariant 6); settle afterwards, so no waker or
+    // after-func runs while part of the subtree is still open.
+    let mut reached = Reached::new();
+    let mut settle = Settle::new();
     let mut now = now.expect("ctx-core: internal error: clock not read before the walk");
     let mut merged = Vec::new();
     // The wakers of the leaves below that kept their one waiter inline (invariant 23: such a
     // node has no children).
     let mut wakers = Vec::new();
-    done.push((
-        push_children(taken, err, &for_children, &mut stack, &mut wakers),
-        None,
+    settle.extend(push_children(
+        taken,
+        err,
+        &for_children,
+        &mut reached,
+        &mut wakers,
     ));
-    done.reserve(stack.len()); // each child is marked and settled, at least
-    while let Some((node, err, cause)) = stack.pop() {
+    let mut marked = 0;
+    let mut next = 0;
+    while let Some(visit) = reached.get_mut(next) {
+        next += 1;
+        let node = &visit.node;
         let c = node.expect_cancel();
+        let (err, cause) = (visit.err, visit.cause.take());
         if c.resolved_after_walk() {
             // resolved by `propagate`, after this walk (a grace node: invariant 19)
-            relays.push((node, err, cause));
+            relays.push((node.clone(), err, cause));
             continue;
         }
         let (err, cause) = match c.own_deadline() {
             Some(d) if now.now() >= d => (Error::DeadlineExceeded, c.deadline_cause()),
             _ => (err, cause),
         };
-        let Outcome { err, cause } = deadline_first(&node, &mut now, err, cause);
+        let Outcome { err, cause } = deadline_first(node, &mut now, err, cause);
         // A node that nothing has ever depended on (a leaf: the usual child of a wide parent,
         // the end of a chain), with no cause to publish, is marked as the top is: one
         // compare-exchange, no lock (invariant 10). It holds nothing to take.
@@ -149,34 +166,32 @@ pub(super) fn walk(
                 taken
             }
         };
+        marked += 1;
         // Whoever marked the node takes its slots (invariants 4 and 9); no lock is held.
         if c.merge().is_some() {
             // Reached through one of its two cancelers: it leaves both (invariant 9).
-            merged.push(take_slots(&node));
+            merged.push(take_slots(node));
         } else {
             c.slot.take(); // our canceler's slab is gone (invariant 3)
         }
-        done.push((
-            push_children(taken, err, &cause, &mut stack, &mut wakers),
-            Some(node),
-        ));
+        if let Some(busy) = push_children(taken, err, &cause, &mut reached, &mut wakers) {
+            settle.push(busy);
+        }
     }
 
-    // Every lock is released (invariant 5). Leave the canceler, then wake and run.
+    // Every lock is released (invariant 5). Leave the canceler, then wake and run; the nodes
+    // reached go last.
     leave_held(top, top_slot);
     leave_other(c, other_slot);
     leave_all(merged);
-    let descendants = done.len() - 1;
-    for (taken, node) in done {
-        if let Some(busy) = taken {
-            wake_busy(busy, afters);
-        }
-        drop(node);
+    for busy in settle {
+        wake_busy(busy, afters);
     }
     if !wakers.is_empty() {
         wake_all(wakers);
     }
-    Some(descendants)
+    drop(reached);
+    Some(marked)
 }
 
 /// What a node marked done without its lock gives back: its slots (invariants 4 and 9).
@@ -205,7 +220,7 @@ fn mark_done_and_take(
     Some(g.take(cause))
 }
 
-/// Pushes the children onto the walk's stack, with the error and cause they inherit, and an
+/// Appends the children to the nodes the walk reached, with the error and cause they inherit, and an
 /// inline waiter onto `wakers`; the dependents part left to settle (`wake_busy`). Their entries
 /// stay in the slab, which nobody else can reach any more (it was taken under the lock) and
 /// which `wake_busy` drops whole: removing them one by one would only keep a free list that is
@@ -215,7 +230,7 @@ fn push_children(
     taken: Taken,
     err: Error,
     cause: &Option<SharedCause>,
-    stack: &mut Stack,
+    reached: &mut Reached,
     wakers: &mut Vec<Waker>,
 ) -> Option<Box<Dependents>> {
     // A child that fails to upgrade is being dropped; its drop finds us done and skips the slab
@@ -225,8 +240,12 @@ fn push_children(
         // A chain's level: its one child, inline (invariant 22). Its `Weak` becomes the walk's
         // `Arc` of it (one read-modify-write), with every lock released.
         Taken::Child(weak) => {
-            if let Some(child) = weak.into_arc() {
-                stack.push((child, err, cause.clone()));
+            if let Some(node) = weak.into_arc() {
+                reached.push(Visit {
+                    node,
+                    err,
+                    cause: cause.clone(),
+                });
             }
             None
         }
@@ -236,11 +255,15 @@ fn push_children(
             None
         }
         Taken::Busy(mut busy) => {
-            stack.reserve(busy.children.places()); // one allocation for a wide node, not a series
+            reached.reserve(busy.children.places()); // one allocation for a wide node, not a series
             // Each child's `Weak` becomes the walk's `Arc` of it in one read-modify-write.
             busy.children.take_each(|weak| {
-                if let Some(child) = weak.into_arc() {
-                    stack.push((child, err, cause.clone()));
+                if let Some(node) = weak.into_arc() {
+                    reached.push(Visit {
+                        node,
+                        err,
+                        cause: cause.clone(),
+                    });
                 }
             });
             Some(busy)
