@@ -128,13 +128,9 @@ pub(super) fn walk(
     // The wakers of the leaves below that kept their one waiter inline (invariant 23: such a
     // node has no children).
     let mut wakers = Vec::new();
-    settle.extend(push_children(
-        taken,
-        err,
-        &for_children,
-        &mut reached,
-        &mut wakers,
-    ));
+    if let Some(busy) = push_children(taken, err, &for_children, &mut reached, &mut wakers) {
+        settle.push(busy);
+    }
     let mut marked = 0;
     let mut next = 0;
     while let Some(visit) = reached.get_mut(next) {
