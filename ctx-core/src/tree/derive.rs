@@ -108,12 +108,17 @@ fn derive_plain(parent: &NodeRef, p: &Arc<Node>, shown_as_deadline: bool) -> Own
 /// wrap, whose foreign context answers for itself (`attach`).
 #[inline(always)]
 fn plain_canceler(parent: &NodeRef) -> Option<&Arc<Node>> {
-    let p = match parent {
-        NodeRef::Node(n) if matches!(n.kind, Kind::Cancel(_)) => n,
-        NodeRef::Value(v) => v.source.as_ref()?,
-        NodeRef::Node(_) => return None,
+    let (p, c) = match parent {
+        NodeRef::Node(n) => match &n.kind {
+            Kind::Cancel(c) => (n, c),
+            _ => return None,
+        },
+        NodeRef::Value(v) => {
+            let s = v.source.as_ref()?;
+            (s, s.expect_cancel())
+        }
     };
-    p.expect_cancel().is_plain_open().then_some(p)
+    c.is_plain_open().then_some(p)
 }
 
 /// `derive_cancel` of any other child: with a deadline, or under a node that may be done.

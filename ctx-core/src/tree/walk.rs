@@ -1,10 +1,10 @@
 //! The cancel walk: marking a node and every open node below it done (`walk`, a loop over the
-//! list of nodes reached: invariant 6), and settling afterwards what they held — waking the waiters, then
-//! running the after-funcs (`Afters`, invariant 13). What a walk needs to know about deadlines
-//! on its way down (a descendant whose own deadline has passed, a merged node whose other
-//! parent's has: `deadline_first`, `deadline_owner`) is here too, with the walk's one reading of
-//! the clock (`WalkClock`, invariant 8). The walk collects what it must not mark (relays, grace
-//! nodes) for `end::propagate`.
+//! list of nodes reached: invariant 6), and settling afterwards what they held — waking the
+//! waiters, then running the after-funcs (`Afters`, invariant 13). What a walk needs to know
+//! about deadlines on its way down (a descendant whose own deadline has passed, a merged node
+//! whose other parent's has: `deadline_first`, `deadline_owner`) is here too, with the walk's
+//! one reading of the clock (`WalkClock`, invariant 8). The walk collects what it must not mark
+//! (relays, grace nodes) for `end::propagate`.
 
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -216,11 +216,11 @@ fn mark_done_and_take(
     Some(g.take(cause))
 }
 
-/// Appends the children to the nodes the walk reached, with the error and cause they inherit, and an
-/// inline waiter onto `wakers`; the dependents part left to settle (`wake_busy`). Their entries
-/// stay in the slab, which nobody else can reach any more (it was taken under the lock) and
-/// which `wake_busy` drops whole: removing them one by one would only keep a free list that is
-/// never used again.
+/// Appends the children to the nodes the walk reached, with the error and cause they inherit,
+/// and an inline waiter to `wakers`; the dependents part left to settle (`wake_busy`). Their
+/// entries stay in the slab, which nobody else can reach any more (it was taken under the lock)
+/// and which `wake_busy` drops whole: removing them one by one would only keep a free list that
+/// is never used again.
 #[inline(always)]
 fn push_children(
     taken: Taken,
