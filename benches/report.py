@@ -478,14 +478,15 @@ why["chain of 1000"] = (
     "Each level is one allocation (the first child is kept inline in its parent: tree/mod.rs, "
     "invariant 22), built without the general path's questions (`derive_plain`), and dropped "
     "without a lock: a child that held its parent's last reference takes it over and drops its "
-    "slab with it (invariant 24). What is left a level: the parent's count taken, its lock and "
-    "unlock and the `HAS_DEPENDENTS` flag at attach, the handle's and the ctx's releases, and at "
-    "the drop the takeover's compare-exchange and the `Weak`'s drop — eight atomic "
+    "slab with it (invariant 24). What is left a level: the parent's count taken, its lock "
+    "(which sets the `HAS_DEPENDENTS` flag in the same compare-exchange: the lock is two bits of "
+    "the state word, `tree/lock.rs`) and unlock at attach, the handle's and the ctx's releases, "
+    "and at the drop the takeover's compare-exchange and the `Weak`'s drop — seven atomic "
     "read-modify-writes (`CancelTree/*/Root=Background`). The build-cancel-drop row cancels its "
     "root first: the walk marks each level under its lock (each has a child) and turns the "
     "level's `Weak` into its `Arc` with one compare-exchange (`Weak::into_arc`), and the drop "
-    "finds the slots taken. A lock-free registry would take the locks out (and the flag with "
-    "them), and one that holds no `Weak` the rest of the link's counting. Against Go the "
+    "finds the slots taken. A lock-free registry would take the locks out, and one that holds "
+    "no `Weak` the rest of the link's counting. Against Go the "
     "uncanceled chain sits at its bound, 0.25× (benches/NOTES.md: met in one full run, missed "
     "by 1 % in the next, its path no slower between them in an A/B).")
 wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
@@ -529,8 +530,8 @@ why["tokio-util: poll-once-open"] = (
     + "Here it makes eight atomic read-modify-writes (the floor's six, and the lock and unlock "
     "twice where the floor publishes and retracts once each): setting that inline waiter with "
     "a compare-exchange instead of under the lock would make the common single waiter "
-    "lock-free; it needs a lock that is not `std`'s mutex (the node has no room for a third "
-    "word).")
+    "lock-free: a word of its own, which the node has room for now that its lock is two bits of "
+    "its state word (`tree/lock.rs`; 88 bytes, the target 96).")
 why["ctx-tower ServerLayer"] = (
     "Both stacks pay the floor (a value in the request's `Extensions`: the map and a boxed value "
     "allocated and freed per request). Beyond it, `ServerLayer` pays one node (an allocation, "

@@ -63,7 +63,7 @@ impl HandleCore {
         // sole clone (the usual handle, never cloned) learns it is the last from a load, which
         // pairs with those releases too: only a clone can make another, and with none left
         // nothing reads the count again, so it need not be written.
-        let handles = &c.handles;
+        let handles = c.handles();
         let last = handles.load(Ordering::Acquire) == 1 || handles.fetch_sub(1, Ordering::AcqRel) == 1;
         last.then_some(node)
     }
@@ -78,7 +78,7 @@ impl Clone for HandleCore {
     fn clone(&self) -> HandleCore {
         let node = self.node.as_ref().map(|node| {
             // A `u32` count: as `Arc` does, abort rather than wrap (billions of clones).
-            if node.expect_cancel().handles.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+            if node.expect_cancel().handles().fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
                 std::process::abort();
             }
             Arc::clone(node)

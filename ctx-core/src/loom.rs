@@ -21,7 +21,7 @@ pub(crate) use loom::sync::{
 /// code never runs under a lock), so a poisoned lock still guards a consistent state.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     #[cfg(all(test, not(loom)))]
-    LOCKS_TAKEN.with(|n| n.set(n.get() + 1));
+    note_lock();
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -31,20 +31,14 @@ thread_local! {
     static LOCKS_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Counts a lock taken by this thread (with [`lock`], or a cancel node's own).
+#[cfg(all(test, not(loom)))]
+pub(crate) fn note_lock() {
+    LOCKS_TAKEN.with(|n| n.set(n.get() + 1));
+}
+
 /// How many locks this thread has taken with [`lock`] so far.
 #[cfg(all(test, not(loom)))]
 pub(crate) fn locks_taken() -> usize {
     LOCKS_TAKEN.with(std::cell::Cell::get)
-}
-
-/// Runs `f` on the contents of a mutex we own exclusively (no locking outside loom).
-pub(crate) fn with_mut<T, R>(m: &mut Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
-    #[cfg(not(loom))]
-    {
-        f(m.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner))
-    }
-    #[cfg(loom)]
-    {
-        f(&mut *lock(m))
-    }
 }

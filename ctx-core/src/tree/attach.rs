@@ -8,7 +8,6 @@ use super::foreign_calls::bridge_outcome;
 use super::node::{Node, NodeRef};
 use super::state::Outcome;
 use super::word::Slot;
-use crate::loom::lock;
 
 /// Links a new cancel node under its parent's canceler, or makes it born done. Then checks its
 /// deadline, if `check_deadline` (the caller may know that it lies ahead). Called once, right
@@ -75,10 +74,10 @@ pub(super) fn attach_plain(node: &Arc<Node>, p: &Arc<Node>, weak: Weak<Node>) {
 #[inline(always)]
 fn register(node: &Arc<Node>, p: &Arc<Node>, weak: Weak<Node>, set_slot: impl FnOnce(Slot) -> bool) -> bool {
     let pc = p.expect_cancel();
-    let mut pg = lock(&pc.inner);
-    // invariants 3 and 10: checked with `open_for_dependents` under the lock, so a done canceler
-    // never gains this child
-    if pc.open_for_dependents() {
+    // invariants 3 and 10: the lock taken with `HAS_DEPENDENTS` set if the canceler is open (in
+    // one change of its word), so a done canceler never gains this child
+    let (mut pg, open) = pc.lock_for_dependents();
+    if open {
         let key = pg.add_child(weak);
         let unwanted = if set_slot(Slot::new(key)) {
             None

@@ -15,7 +15,6 @@ use super::trace::{self, Site};
 use super::walk::leave_marked;
 use super::word::Slot;
 use crate::after_threads::AfterFn;
-use crate::loom::lock;
 use crate::{Cause, Error};
 
 // ===== canceling =====
@@ -150,8 +149,8 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &W
     // is left over — the replaced waker, or the clone not needed — is dropped after unlocking
     // (invariant 5).
     let new = waker.clone();
-    let mut g = lock(&c.inner);
-    if !c.open_for_dependents() {
+    let (mut g, open) = c.lock_for_dependents();
+    if !open {
         drop(g);
         drop(new);
         *key = None;
@@ -188,8 +187,8 @@ pub(crate) fn unregister_waker(node: &Arc<Node>, key: Slot) {
 /// Registers an after-func; returns its key, or gives `f` back if the node is done.
 pub(crate) fn register_after(node: &Arc<Node>, f: AfterFn) -> Result<(Slot, bool), AfterFn> {
     let c = node.expect_cancel();
-    let mut g = lock(&c.inner);
-    if !c.open_for_dependents() {
+    let (mut g, open) = c.lock_for_dependents();
+    if !open {
         return Err(f);
     }
     let key = insert_entry(&mut g, Entry::After(f));
@@ -210,7 +209,7 @@ pub(crate) fn unregister_after(node: &Arc<Node>, key: Slot) -> bool {
         return false; // its after-funcs were taken when it was marked (invariant 3)
     }
     let (f, keep) = {
-        let mut g = lock(&c.inner);
+        let mut g = c.lock();
         if !c.is_open() {
             return false;
         }

@@ -20,7 +20,6 @@ use super::trace::{self, Site};
 use super::walk::{Afters, Relays, deadline_owner, next_with_deadline, walk};
 use super::word::{Moving, Span};
 use crate::Error;
-use crate::loom::lock;
 use crate::watcher::Watcher;
 
 // ===== propagating =====
@@ -329,7 +328,7 @@ pub(crate) fn arm_timer(node: &Arc<Node>) {
     };
     let oc = owner.expect_cancel();
     {
-        let g = lock(&oc.inner);
+        let g = oc.lock();
         if !oc.is_open() || g.dependents_ref().is_some_and(|b| b.timer.is_some()) {
             return;
         }
@@ -367,10 +366,10 @@ pub(super) fn install_timer(node: &Arc<Node>, fut: impl Future<Output = ()> + Se
     // are woken by the caller's own thread keeps them there (`Clock::after_funcs_inline`).
     let watch = Watcher::start(!node.clock().get().after_funcs_inline(), fut);
     let lost = {
-        let mut g = lock(&c.inner);
-        // invariant 10: checked with `open_for_dependents` under the lock before the dependents
-        // part gains the timer
-        if c.open_for_dependents() && g.dependents().timer.is_none() {
+        // invariant 10: the lock taken with `HAS_DEPENDENTS` set if the node is open, before the
+        // dependents part gains the timer
+        let (mut g, open) = c.lock_for_dependents();
+        if open && g.dependents().timer.is_none() {
             g.dependents().timer = Some(watch);
             None
         } else {

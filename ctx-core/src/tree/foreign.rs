@@ -16,7 +16,6 @@ use super::node::{CancelNode, Feed, Foreign, Kind, Node, NodeRef, Parent, WrapNo
 use super::state::Outcome;
 use crate::Error;
 use crate::clock::SharedClock;
-use crate::loom::lock;
 
 /// The node behind `Ctx::wrap` of `foreign` (see `crate::wrap`): its values and name are the
 /// foreign context's, its `deadline` the foreign context's own (asked once, by the caller), and its `err()`
@@ -102,10 +101,10 @@ pub(crate) fn install_feed(bridge: &Arc<Node>, feed: Feed) {
     let bc = bridge.expect_cancel();
     let feed = Box::new(feed); // allocated before the lock is taken
     let lost = {
-        let mut g = lock(&bc.inner);
-        // invariant 10: checked with `open_for_dependents` under the lock before the dependents
-        // part gains the feed
-        if bc.open_for_dependents() {
+        // invariant 10: the lock taken with `HAS_DEPENDENTS` set if the bridge is open, before
+        // the dependents part gains the feed
+        let (mut g, open) = bc.lock_for_dependents();
+        if open {
             g.dependents().feed = Some(feed);
             None
         } else {

@@ -33,7 +33,10 @@
 //!    without the read-modify-writes of the second owner and of the parent's `Weak` at birth,
 //!    nor the weak count's at the end; its `unsafe` argued in that file alone). `entries.rs`: the two slabs of what depends on an
 //!    open cancel node (its children, one word each; its waiters and after-funcs), whose first
-//!    two places are inline. `packed.rs`: `Packed`, one of nothing, three one-word owners or a
+//!    two places are inline. `lock.rs`: `StateLock`, a lock in the two high bits of a cancel
+//!    node's state word, guarding what depends on the node (taking it can set a flag of the word
+//!    in the same change, and the unlock publish what changed; its `unsafe` argued in that file
+//!    alone). `packed.rs`: `Packed`, one of nothing, three one-word owners or a
 //!    `Waker` in two words (what a cancel node's lock guards; its `unsafe` argued in that file
 //!    alone). `thin.rs`: `ThinArc`, a header and a value of any type in one
 //!    allocation behind one word (a value node's; its `unsafe` argued in that file alone).
@@ -41,15 +44,15 @@
 //!    node's state word (open, or done and how, and its flags), its slot (`Slot`, `AtomicSlot`),
 //!    a merged node's second slot (`SecondSlot`), and a deadline that moves (`Moving`).
 //! 2. `node.rs`, the layout: every type a node is made of, with accessors and no behaviour. A
-//!    cancel node keeps what every one needs inline, in 96 bytes with the `Arc`'s counts (its
-//!    state word, handle count, slot, lock, and a deadline of its own: `Timing`); what only
+//!    cancel node keeps what every one needs inline, in 88 bytes with the `Arc`'s counts (its
+//!    state word with its lock, handle count, slot, and a deadline of its own: `Timing`); what only
 //!    some need is in `Fixed` (boxed in `Timing`), set at creation, and `Dependents`,
 //!    allocated under the lock when the first child, waiter, after-func, timer or feed
 //!    arrives. Value nodes (`ValueNode`, its value after it in one allocation: 64 bytes with
 //!    a `u64`), wraps (`WrapNode`), what the engine asks of a foreign context (`Foreign`),
 //!    bridges (`Bridge`, `Feed`), merges (`Merge`).
 //! 3. `state.rs`: every `CancelNode` method — building one, reading its word and fixed part,
-//!    and changing the word (`mark`, `open_for_dependents`, the lock-free cancels of invariants
+//!    and changing the word (`mark`, `lock_for_dependents`, the lock-free cancels of invariants
 //!    10 and 11).
 //! 4. What works on one node at a time, with at most its own lock. `slots.rs`: inserting,
 //!    finding and removing entries, and leaving a canceler (both of a merged node's).
@@ -81,15 +84,17 @@
 //! 1. No path holds two of these locks at once: attach locks only the canceler (the child's
 //!    slot is an atomic), a cancel locks one node at a time as it walks down, and a detach
 //!    locks only the canceler. So there is no lock order to get wrong.
-//! 2. The state leaves `OPEN` once, and `cause` is set with it: under `inner`'s lock (by a
-//!    compare-exchange, since a lock-free cancel may race it, invariant 10; `cause` in the same
-//!    critical section), or by the lock-free cancel of invariant 10, which gives no cause (or
-//!    the `DROPPED` flag that stands for one, invariant 17). After that neither changes.
-//!    `err()` reads the state without the lock (Acquire pairs with the Release of the
-//!    compare-exchange), and a reader of `cause` takes the lock, so `cause` is visible to
-//!    anyone who saw the state.
+//! 2. The state leaves `OPEN` once, and `cause` is set with it: under the node's lock (the
+//!    lock lives in the state word's two high bits, `lock.rs`; `cause` in the same critical
+//!    section; a node with dependents is marked by the unlock's own change of the word, any
+//!    other by a compare-exchange, since a lock-free cancel may race it, invariant 10), or by
+//!    the lock-free cancel of invariant 10, which gives no cause (or the `DROPPED` flag that
+//!    stands for one, invariant 17). After that neither changes. `err()` reads the state
+//!    without the lock (Acquire pairs with the Release of the unlock or the compare-exchange),
+//!    and a reader of `cause` takes the lock, so `cause` is visible to anyone who saw the
+//!    state.
 //! 3. A node that is done never gains children, waiters, after-funcs, a timer or a feed: every
-//!    insertion checks the state under the lock (`open_for_dependents`, invariant 10). So the slot
+//!    insertion checks the state as it takes the lock (`lock_for_dependents`, invariant 10). So the slot
 //!    numbers of a done node's (taken) slab are never reused, and a late `remove` can tell from the
 //!    state that there is nothing to remove.
 //! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child), and
@@ -117,14 +122,15 @@
 //!    whoever marks the node done, or drops it, swaps in `GONE` and removes the slot it got
 //!    (after every lock is released); an attach that finds `GONE` removes its own entry.
 //! 10. A node that nothing has ever depended on is canceled without its lock. Its state word
-//!     carries `HAS_DEPENDENTS`, set by `open_for_dependents` (a `fetch_or`, under the lock) before
-//!     the node first gains anything in its dependents part (a child, a waiter, an after-func, a
-//!     timer, a feed), and never cleared. A cancel with no cause of a node whose word lacks
-//!     `HAS_DEPENDENTS` marks it with one compare-exchange (`finish_lock_free`); the `fetch_or`
-//!     returns whether the node was still open. One of the two goes first: if the cancel,
-//!     `open_for_dependents` sees the node done and nothing is added (invariant 3); if
-//!     `open_for_dependents`, the cancel's compare-exchange fails and it takes the lock, where it
-//!     finds what was added. So nothing is added to a done node and nothing added is missed. Once
+//!     carries `HAS_DEPENDENTS`, set by `lock_for_dependents` in the compare-exchange that takes
+//!     the lock (the lock is in the same word) before the node first gains anything in its
+//!     dependents part (a child, a waiter, an after-func, a timer, a feed), and never cleared. A
+//!     cancel with no cause of a node whose word lacks `HAS_DEPENDENTS` marks it with one
+//!     compare-exchange (`finish_lock_free`), which does not wait for the lock (it keeps the
+//!     lock's bits); the locking compare-exchange reads whether the node was still open. One of
+//!     the two goes first: if the cancel, `lock_for_dependents` sees the node done, sets no flag
+//!     and nothing is added (invariant 3); if `lock_for_dependents`, the cancel's
+//!     compare-exchange fails and it takes the lock, where it finds what was added. So nothing is added to a done node and nothing added is missed. Once
 //!     `HAS_DEPENDENTS`, a node is marked only under its lock. A cancel walk marks each node it
 //!     reaches that way too when it carries no cause (a leaf: the usual child of a wide parent,
 //!     the end of a chain), taking its slots as the locked mark does. Model: `loom_lockfree`.
@@ -249,7 +255,7 @@
 //!     The cancel walk takes either form (`Taken`). Tests: `tree::tests::inline_first_child_*`.
 //! 23. A node whose only dependent is one waiter keeps its waker inline (`Held::Waiter`), at key
 //!     0 of its entries, and allocates no dependents part: a context one task waits on is its
-//!     96 bytes. It moves, as invariant 22's child does, under the lock, to the first place of
+//!     88 bytes. It moves, as invariant 22's child does, under the lock, to the first place of
 //!     the entries (key 0 too) when anything else comes, so the key the `Done` holds stays
 //!     right. A node with a deadline keeps its waiters in its dependents part (where it records
 //!     that its timer was asked for). A cancel takes the waker with the rest and wakes it with
@@ -280,13 +286,10 @@
 //! deadline. The timer lives on the *owner* (the nearest cancel node whose own deadline is the
 //! effective one), so all descendants share one timer.
 
-#[cfg(test)]
-use crate::loom::lock;
-
 // The files, in layers: each imports only from its own layer or the ones above (see "Files"
 // in the module doc; `tests/layering.rs` fails on any cycle or import from below).
 //
-// 1. `arc`, `entries`, `packed`, `thin`, `word`: leaves.
+// 1. `arc`, `entries`, `lock`, `packed`, `thin`, `word`: leaves.
 // 2. `node`: the layout.
 // 3. `state`: every `CancelNode` method.
 // 4. `slots`, `foreign_calls`, `name`: one node at a time.
@@ -304,6 +307,7 @@ mod end;
 mod entries;
 mod foreign;
 mod foreign_calls;
+mod lock;
 mod merge;
 mod moving;
 mod name;
@@ -355,7 +359,7 @@ pub(crate) mod counters {
 #[cfg(test)]
 pub(crate) fn child_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
-        let g = lock(&c.expect_cancel().inner);
+        let g = c.expect_cancel().lock();
         g.child_count()
     })
 }
@@ -364,18 +368,18 @@ pub(crate) fn child_count(node: &NodeRef) -> usize {
 #[cfg(all(test, not(loom)))]
 pub(crate) fn has_dependents_part(node: &NodeRef) -> bool {
     node.source()
-        .is_some_and(|c| lock(&c.expect_cancel().inner).dependents_ref().is_some())
+        .is_some_and(|c| c.expect_cancel().lock().dependents_ref().is_some())
 }
 
 /// Holds the lock of a ctx's cancel node until the returned guard is dropped.
 #[cfg(all(test, not(loom)))]
 pub(crate) fn hold_lock(node: &NodeRef) -> impl Sized + '_ {
     let c = node.source().expect("a cancel node");
-    lock(&c.expect_cancel().inner)
+    c.expect_cancel().lock()
 }
 
 #[cfg(all(test, loom))]
 pub(crate) fn waiter_count(node: &NodeRef) -> usize {
     node.source()
-        .map_or(0, |c| lock(&c.expect_cancel().inner).waiter_count())
+        .map_or(0, |c| c.expect_cancel().lock().waiter_count())
 }

@@ -16,6 +16,7 @@ use super::arc::{Arc, Weak};
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::{Children, Entries};
+use super::lock::StateLock;
 use super::packed::{Form, Packed, Unpacked};
 use super::thin::ThinArc;
 #[cfg(all(test, not(loom), not(feature = "tracing")))]
@@ -23,7 +24,6 @@ use super::word::Slot;
 use super::word::{AtomicSlot, Moving, SecondSlot};
 use crate::after_threads::AfterFn;
 use crate::clock::{NodeClock, SharedClock};
-use crate::loom::{AtomicU32, Mutex};
 use crate::watcher::Watcher;
 use crate::{Cause, Error};
 
@@ -295,17 +295,17 @@ pub(crate) type StopFn = Box<dyn FnOnce() -> bool + Send + 'static>;
 /// ([`Timing`]); what only some need is behind two boxes: [`Fixed`] (set at creation,
 /// immutable) and [`Dependents`] (under the lock, allocated when the first child, waiter,
 /// after-func, timer or feed arrives). A `with_cancel` or `with_timeout` node that nobody waits
-/// on is one allocation of 96 bytes (see `tests::sizes`, and `tests/allocations.rs`).
+/// on is one allocation of 88 bytes (see `tests::sizes`, and `tests/allocations.rs`).
 pub(crate) struct CancelNode {
-    /// The state word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
+    /// The state word and the node's lock, which guards what depends on the node (`lock.rs`).
+    /// The word: `OPEN`, `CANCELED` or `DEADLINE` in the low bits (leaves `OPEN` once,
     /// invariants 2 and 10), and the flags `HAS_DEPENDENTS`, `NEEDS_CHECK`, `SHOWN_AS_DEADLINE`,
-    /// `STANDALONE`, `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`word.rs`).
-    pub(super) state: AtomicU32,
-    /// Live `CancelHandle`/`CancelCauseHandle` clones; the last one to drop cancels.
-    pub(crate) handles: AtomicU32,
+    /// `STANDALONE`, `TIMED`, `UNDER_FOREIGN` and `DROPPED` (`word.rs`), the lock in its two high
+    /// bits. Its spare half counts the live `CancelHandle`/`CancelCauseHandle` clones
+    /// (`CancelNode::handles`; the last one to drop cancels).
+    pub(super) state: StateLock<Guarded>,
     /// Our key in the children of our parent's canceler, if any (invariant 4).
     pub(super) slot: AtomicSlot,
-    pub(super) inner: Mutex<Guarded>,
     /// Set once at creation, never changed: see [`Timing`].
     pub(super) timing: Timing,
     /// The `with_*` call that made this node, for the cancel event. Only with the feature.
@@ -441,7 +441,7 @@ pub(super) struct Merge {
 /// its cause once it is done. The two never meet: the dependents are given away in the critical
 /// section that marks the node done and sets its cause (invariant 2), and nothing is added to a
 /// done node (invariant 3). A [`Held`], in two words (`packed.rs`: as an enum, a first waiter
-/// would make it three, and the node 104 bytes).
+/// would make it three, and the node 96 bytes).
 pub(super) struct Guarded(Packed<Weak<Node>, Box<Dependents>, SharedCause>);
 
 /// The forms of [`Guarded`], by value.
@@ -546,7 +546,7 @@ impl Guarded {
     }
 
     /// The dependents part, allocated if need be (taking a first child or waiter along, at the
-    /// same key: invariants 22 and 23). Call only after `CancelNode::open_for_dependents` said
+    /// same key: invariants 22 and 23). Call only after `CancelNode::lock_for_dependents` said
     /// the node is open (invariant 10).
     #[inline]
     pub(super) fn dependents(&mut self) -> &mut Dependents {
@@ -1048,13 +1048,14 @@ mod tests {
     use super::*;
 
     /// The layout targets: a cancel node is one allocation of at most 96 bytes (issue 11; the
-    /// `Arc`'s counts in one word, and its `settled` word: `arc.rs`, point 6), a
+    /// `Arc`'s counts in one word, and its `settled` word: `arc.rs`, point 6; 88 since the lock
+    /// lives in the state word, `lock.rs`, and the handle count beside it), a
     /// value node holding a `u64` one of at most 72 (issue 21: 64); a `Slot` is one word, as is
     /// `Option<Slot>`.
     #[test]
     fn sizes() {
         let node = super::super::arc::alloc_size::<Node>();
-        assert!(node <= 96, "node: {node} bytes");
+        assert!(node <= 88, "node: {node} bytes");
         let value_node = super::super::thin::alloc_size::<ValueNode, u64>();
         assert!(value_node <= 64, "value node: {value_node} bytes");
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());

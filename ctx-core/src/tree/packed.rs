@@ -3,7 +3,7 @@
 //! What a cancel node's lock guards is one of these (`node.rs`, `Guarded`: nothing, a first
 //! child, the dependents part, a cause, or a first waiter). As an enum it would take three
 //! words: a waker is two, and its one niche (a null vtable) cannot tell four other forms
-//! apart. The node has room for two (`tests::sizes` in `node.rs`: 96 bytes). Here the second
+//! apart. The node has room for two (`tests::sizes` in `node.rs`: 88 bytes). Here the second
 //! word tells the form: a waker's vtable address, or one of the addresses 0 to 3, which no
 //! vtable can have.
 //!

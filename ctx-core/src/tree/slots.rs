@@ -1,5 +1,5 @@
 //! The slab operations on a canceler, each under its lock alone (invariant 1): inserting an
-//! entry in a node that `open_for_dependents` said is open, finding one, removing one, and a
+//! entry in a node that `lock_for_dependents` said is open, finding one, removing one, and a
 //! child leaving its canceler (`leave_canceler`) — both cancelers of a merged node
 //! (`take_slot`, `leave_other`, `take_slots`, `leave_all`: invariant 9).
 
@@ -8,17 +8,16 @@ use std::task::Waker;
 use super::arc::{Arc, Weak};
 use super::node::{CancelNode, Entry, Guarded, Kind, Merge, Node, NodeRef};
 use super::word::Slot;
-use crate::loom::lock;
 
 // ===== entries =====
 
-/// Inserts `entry` in a node that `open_for_dependents` said is open; its slot.
+/// Inserts `entry` in a node that `lock_for_dependents` said is open; its slot.
 #[inline]
 pub(super) fn insert_entry(g: &mut Guarded, entry: Entry) -> Slot {
     Slot::new(g.dependents().entries.insert(entry))
 }
 
-/// Inserts a waiter in a node that `open_for_dependents` said is open; its slot. The first
+/// Inserts a waiter in a node that `lock_for_dependents` said is open; its slot. The first
 /// waiter of a node with nothing else stays inline (invariant 23).
 #[inline]
 pub(super) fn insert_waiter(g: &mut Guarded, waker: Waker) -> Slot {
@@ -41,7 +40,7 @@ pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
     if !c.is_open() {
         return None;
     }
-    let mut g = lock(&c.inner);
+    let mut g = c.lock();
     if !c.is_open() {
         return None;
     }
@@ -115,7 +114,7 @@ fn take_from_source(p: &Arc<Node>, slot: Slot) -> Option<Weak<Node>> {
     if !c.is_open() {
         return None;
     }
-    let mut g = lock(&c.inner);
+    let mut g = c.lock();
     if c.is_open() {
         g.remove_child(slot.key())
     } else {

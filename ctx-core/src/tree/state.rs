@@ -1,12 +1,13 @@
 //! A cancel node's state: every `CancelNode` method, in one place. Building one (`new`,
 //! `new_standalone`, `new_bridge`), reading its state word and its fixed part, and changing the
-//! word: `mark`, `open_for_dependents` and the lock-free cancels of invariants 10 and 11. The
+//! word: `mark`, `lock_for_dependents` and the lock-free cancels of invariants 10 and 11. The
 //! word's bits and slots are `word.rs`'s.
 
 use std::sync::LazyLock;
 use std::time::Instant;
 
 use super::arc::Arc;
+use super::lock::{Guard, StateLock};
 use super::node::{
     Bridge, CancelNode, Extra, Fixed, Foreign, Guarded, Kind, Merge, Node, NodeRef, SharedCause, Timing,
 };
@@ -15,7 +16,7 @@ use super::word::{
     STANDALONE, TIMED, UNDER_FOREIGN, err_of, state_of,
 };
 use crate::error::HandleDropped;
-use crate::loom::{AtomicU32, Mutex, Ordering, lock};
+use crate::loom::{AtomicU32, Ordering};
 use crate::{Cause, Error};
 
 // ===== CancelNode =====
@@ -75,10 +76,8 @@ impl CancelNode {
             state |= UNDER_FOREIGN | NEEDS_CHECK; // invariant 16
         }
         CancelNode {
-            state: AtomicU32::new(state),
-            handles: AtomicU32::new(1),
+            state: StateLock::new(state, 1, Guarded::new(cause)),
             slot: AtomicSlot::none(),
-            inner: Mutex::new(Guarded::new(cause)),
             timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
@@ -99,10 +98,8 @@ impl CancelNode {
             state |= NEEDS_CHECK;
         }
         CancelNode {
-            state: AtomicU32::new(state),
-            handles: AtomicU32::new(1),
+            state: StateLock::new(state, 1, Guarded::EMPTY),
             slot: AtomicSlot::none(),
-            inner: Mutex::new(Guarded::EMPTY),
             timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
@@ -162,8 +159,11 @@ impl CancelNode {
             return false;
         }
         let done = if dropped { CANCELED | DROPPED } else { CANCELED };
-        self.state.store(word | done, Ordering::Relaxed);
-        true
+        // A compare-exchange, not a store, though nobody else can reach the node: only the
+        // lock's owner may write the word whole (`lock.rs`).
+        self.state
+            .compare_exchange(word, word | done, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Nothing to give back when dropped: `STANDALONE` and never `HAS_DEPENDENTS` (no slot, no
@@ -179,10 +179,9 @@ impl CancelNode {
     /// second parent and parent) says so, as a standalone node does, so that its `Drop` finds
     /// nothing to do. For the node's owner only: plain loads and stores.
     #[inline]
-    pub(super) fn mark_released(&self) {
-        let word = self.state.load(Ordering::Relaxed);
+    pub(super) fn mark_released(&mut self) {
         self.state
-            .store((word | STANDALONE) & !HAS_DEPENDENTS, Ordering::Relaxed);
+            .update_mut(|word| (word | STANDALONE) & !HAS_DEPENDENTS);
     }
 
     /// Open, with no deadline, bridge or moving deadline of its own or above it (no
@@ -324,42 +323,54 @@ impl CancelNode {
         self.merge().map(|m| &m.other)
     }
 
-    /// Under the lock, before anything is added to the node's dependents part: turns lock-free
-    /// cancels off for good (invariant 10). `false` if the node is done (nothing may be added,
-    /// invariant 3).
-    #[inline]
-    pub(super) fn open_for_dependents(&self) -> bool {
-        let word = self.state.load(Ordering::Acquire);
-        if word & HAS_DEPENDENTS != 0 {
-            // Only lock holders mark a node with dependents: what we read under the lock stands.
-            return word & DONE_MASK == OPEN;
-        }
-        self.state.fetch_or(HAS_DEPENDENTS, Ordering::AcqRel) & DONE_MASK == OPEN
+    /// The node's live handles (`CancelHandle`, `CancelCauseHandle` clones): the spare half
+    /// of the state word's eight bytes (`lock.rs`).
+    #[inline(always)]
+    pub(crate) fn handles(&self) -> &AtomicU32 {
+        &self.state.spare
     }
 
-    /// Marks the node done with `err`, under its lock (invariant 2; the caller sets `cause` in
-    /// the same critical section). `false` if it was done already. Unless the node has dependents,
-    /// a lock-free cancel may race (invariant 10), so this is a compare-exchange then.
+    /// Takes the node's lock.
+    #[inline(always)]
+    pub(super) fn lock(&self) -> Guard<'_, Guarded> {
+        self.state.lock()
+    }
+
+    /// Takes the node's lock to add to its dependents part and, in the same change of the
+    /// word, sets `HAS_DEPENDENTS` if it is open: lock-free cancels are off for good
+    /// (invariant 10). With `false` if the node is done (nothing may be added, invariant 3).
+    #[inline(always)]
+    pub(super) fn lock_for_dependents(&self) -> (Guard<'_, Guarded>, bool) {
+        let (g, word) = self.state.lock_setting(|word| {
+            if word & DONE_MASK == OPEN {
+                HAS_DEPENDENTS
+            } else {
+                0
+            }
+        });
+        (g, word & DONE_MASK == OPEN)
+    }
+
+    /// Marks the node done with `err`, under its lock `g` (invariant 2; the caller sets `cause`
+    /// in the same critical section). `false` if it was done already. A node with dependents is
+    /// marked by the unlock (`Guard::set_on_unlock`), with no write of its own: only lock holders
+    /// mark it (invariant 10). Any other may meet a lock-free cancel (invariant 10), which does
+    /// not wait for the lock: a compare-exchange, now.
     #[inline]
-    pub(super) fn mark(&self, err: Error) -> bool {
-        let mut word = self.state.load(Ordering::Relaxed);
+    pub(super) fn mark(&self, g: &mut Guard<'_, Guarded>, err: Error) -> bool {
+        let mut word = g.word();
         if word & (DONE_MASK | HAS_DEPENDENTS) == HAS_DEPENDENTS {
-            // Dependents and open: only lock holders change the word now (invariant 10), and we
-            // hold the lock, so a store does. (Only `TIMED`, a hint, may be set meanwhile without
-            // the lock; losing it on a node that is now done is harmless: invariant 14.)
-            self.state.store(word | state_of(err), Ordering::Release);
+            g.set_on_unlock(state_of(err));
             return true;
         }
         loop {
             if word & DONE_MASK != OPEN {
                 return false;
             }
-            match self.state.compare_exchange_weak(
-                word,
-                word | state_of(err),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self
+                .state
+                .compare_exchange(word, word | state_of(err), Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return true,
                 Err(now) => word = now,
             }
@@ -418,7 +429,7 @@ impl CancelNode {
         }
         // invariant 2: `cause` was written before the state left OPEN, under this lock; a
         // lock-free cancel gives none (invariant 10)
-        let cause = lock(&self.inner).cause();
+        let cause = self.lock().cause();
         Some(Outcome { err, cause })
     }
 }

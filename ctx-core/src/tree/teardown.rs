@@ -15,7 +15,6 @@ use super::node::{Kind, Node, NodeRef, Taken, ValueNode, count_node};
 use super::slots::{leave_source, release_merge, take_from_canceler};
 use super::walk::stop_dependents;
 use super::word::Slot;
-use crate::loom::with_mut;
 
 impl Drop for Node {
     fn drop(&mut self) {
@@ -118,7 +117,7 @@ fn unlink_chain(first: Option<NodeRef>, slot: Option<Slot>, second: Option<NodeR
                         next = parent.take_parent().map(|p| (p, up));
                         // `parent` drops here with nothing left to give back: its `Drop` returns
                         // at once.
-                        if let Kind::Cancel(c) = &parent.kind {
+                        if let Kind::Cancel(c) = &mut parent.kind {
                             c.mark_released();
                         }
                     }
@@ -153,11 +152,11 @@ fn release(node: &mut Node) -> bool {
         return false;
     };
     // The usual cancel node: nothing attached, no dependents.
-    let busy = with_mut(&mut c.inner, |inner| inner.has_dependents());
+    let busy = c.state.with_mut(|inner| inner.has_dependents());
     if !busy && c.slot.is_none() {
         return false;
     }
-    if let Taken::Busy(busy) = with_mut(&mut c.inner, |inner| inner.take(None)) {
+    if let Taken::Busy(busy) = c.state.with_mut(|inner| inner.take(None)) {
         drop(stop_dependents(*busy));
     }
     let parent = node.parent().get();

@@ -15,12 +15,12 @@ use smallvec::SmallVec;
 
 use super::arc::Arc;
 use super::entries::Entries;
+use super::lock::Guard;
 use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause, Taken};
 use super::slots::{leave_all, leave_held, leave_other, take_slot, take_slots};
 use super::state::{LockFree, Outcome};
 use crate::Error;
 use crate::after_threads::{self, AfterFn};
-use crate::loom::lock;
 
 /// A walk's list of relays to resolve afterwards (or of nodes to visit), with what they inherit.
 pub(super) type Relays = Vec<(Arc<Node>, Error, Option<SharedCause>)>;
@@ -83,7 +83,7 @@ pub(super) fn walk(
             LockFree::HasDependents => {}
         }
     }
-    let mut g = lock(&c.inner);
+    let mut g = c.lock();
     let mut now = top.clock().is_system().then_some(WalkClock::System(None));
     let has_children = loop {
         if !c.is_open() {
@@ -99,7 +99,7 @@ pub(super) fn walk(
         // of half-canceled. Then look again: the node may have changed while unlocked.
         drop(g);
         now = Some(WalkClock::Fixed(top.clock().now()));
-        g = lock(&c.inner);
+        g = c.lock();
     };
     let for_children = if has_children { cause.clone() } else { None };
     let Some(taken) = mark_done_and_take(c, &mut g, err, cause) else {
@@ -155,7 +155,7 @@ pub(super) fn walk(
             Some(LockFree::Marked) => Taken::Nothing,
             Some(LockFree::WasDone) => continue, // whoever marked it took its slots
             Some(LockFree::HasDependents) | None => {
-                let mut g = lock(&c.inner);
+                let mut g = c.lock();
                 let Some(taken) = mark_done_and_take(c, &mut g, err, cause.clone()) else {
                     continue; // done already; whoever marked it took its slots
                 };
@@ -206,11 +206,11 @@ pub(super) fn leave_marked(node: &Arc<Node>) {
 #[inline(always)]
 fn mark_done_and_take(
     c: &CancelNode,
-    g: &mut Guarded,
+    g: &mut Guard<'_, Guarded>,
     err: Error,
     cause: Option<SharedCause>,
 ) -> Option<Taken> {
-    if !c.mark(err) {
+    if !c.mark(g, err) {
         return None;
     }
     Some(g.take(cause))
