@@ -440,19 +440,16 @@ why["WithCancel(bg)+cancel+drop vs the allocation floor"] = (
     "the parent and the clock (~33), the handle's checks (cancel 15, drop 20). What would close "
     "it is fewer fields in a plain node's inline part.")
 why["child of an open parent + cancel"] = (
-    "Nine atomic read-modify-writes an op (benches/NOTES.md, \"The registration's `Weak` given "
-    "back\"): the parent's count taken and given back (the child holds it), the parent's lock "
-    "and unlock at attach and again at detach, the cancel's compare-exchange, the handle's and "
-    "the ctx's drops (the last one frees the node with no other write, and gives back the count "
-    "of the `Weak` the parent held, which the child took back with a plain store: `tree/arc.rs`, "
-    "point 6). The child is built without the "
-    "general path's questions (`derive_plain`: 135 instructions fewer, which moved this row "
-    "by nothing measurable), and a parent's first child is inline (tree/mod.rs, invariant 22). "
-    "Closing it needs a lock-free registry of children, one atomic at attach and one at detach, "
-    "that holds no `Weak` (the child leaves before it is freed): four of the nine. The least any "
-    "design does (the group's `floor` row: the node and its two owners' releases, the cancel "
-    "and one atomic each to register and deregister, five in all) sits far below the goal: it "
-    "is reachable, by that registry.")
+    "Seven atomic read-modify-writes an op: the parent's count taken and given back (the child "
+    "holds it), one compare-exchange to publish the child in the parent's first-child word and "
+    "one to take it back, with no lock (tree/mod.rs, invariant 25; benches/NOTES.md, \"The first "
+    "child outside the lock\"), the cancel's compare-exchange, the handle's and the ctx's drops "
+    "(the last one frees the node with no other write, and gives back the count of the `Weak` "
+    "the parent held, which the child took back with a plain store: `tree/arc.rs`, point 6). "
+    "The least any design does (the group's `floor` row: the node and its two owners' "
+    "releases, the cancel and one atomic each to register and deregister, five in all) is two "
+    "fewer: the parent's count, which a registry holding no `Weak` (the child leaving before "
+    "it is freed) and no strong parent link would spare.")
 if clock and go_wt and coarse:
     least = clock.mid + coarse.mid + (floor_est.mid if floor_est else 0.0)
     wt = crit("Ops/WithTimeout+cancel")
@@ -478,15 +475,17 @@ why["chain of 1000"] = (
     "Each level is one allocation (the first child is kept inline in its parent: tree/mod.rs, "
     "invariant 22), built without the general path's questions (`derive_plain`), and dropped "
     "without a lock: a child that held its parent's last reference takes it over and drops its "
-    "slab with it (invariant 24). What is left a level: the parent's count taken, its lock "
-    "(which sets the `HAS_DEPENDENTS` flag in the same compare-exchange: the lock is two bits of "
-    "the state word, `tree/lock.rs`) and unlock at attach, the handle's and the ctx's releases, "
-    "and at the drop the takeover's compare-exchange and the `Weak`'s drop — seven atomic "
+    "slab with it (invariant 24). What is left a level: the parent's count taken, the "
+    "`HAS_FIRST` flag set in its word and the child published in its first-child word (two "
+    "compare-exchanges, no lock: invariant 25), the handle's and the ctx's releases, and at the "
+    "drop the takeover's compare-exchange and the `Weak`'s drop — seven atomic "
     "read-modify-writes (`CancelTree/*/Root=Background`). The build-cancel-drop row cancels its "
-    "root first: the walk marks each level under its lock (each has a child) and turns the "
-    "level's `Weak` into its `Arc` with one compare-exchange (`Weak::into_arc`), and the drop "
-    "finds the slots taken. A lock-free registry would take the locks out, and one that holds "
-    "no `Weak` the rest of the link's counting. Against Go the "
+    "root first: the walk marks each level with one compare-exchange and closes its word with "
+    "one swap, and turns the level's `Weak` into its `Arc` with one compare-exchange "
+    "(`Weak::into_arc`), and the drop finds the slots taken. The flag is set once per node, so "
+    "a chain, whose every node gets one child once, pays it every level: a node born with it "
+    "(as a derived child knows nothing of its own children, it cannot) or a registry that holds "
+    "no `Weak` would take the rest of the link's counting. Against Go the "
     "uncanceled chain sits at its bound, 0.25× (benches/NOTES.md: met in one full run, missed "
     "by 1 % in the next, its path no slower between them in an A/B).")
 wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
@@ -558,14 +557,15 @@ for _op in ("ErrOpen", "ErrCanceled", "IsDoneOpen", "IsDoneCanceled"):
            "this run)" if _loop else "")
         + "; compare the run's other single operations with their earlier runs.")
 why["tokio-util: "] = (
-    "These rows create, cancel or drop children of open parents: ctx takes the parent's lock "
-    "to attach a child and again to detach it, and a cancel walk locks each level that has "
-    "children — as tokio-util does with its own lock per level. What ctx has taken out besides: "
-    "the general path's questions for a plain child (`derive_plain`), the lock of a leaf the walk "
-    "marks (invariant 10), and a read-modify-write per child walked (`Weak::into_arc` turns the "
-    "`Weak` the parent held into the walk's `Arc` in one compare-exchange: benches/NOTES.md, "
-    "\"One word for both counts\"). A lock-free registry of children (see *child of an open "
-    "parent*) is what would take the rest under 0.67×.")
+    "These rows create, cancel or drop children of open parents. A parent's first plain child "
+    "attaches and leaves with one compare-exchange each, no lock (its first-child word, "
+    "invariant 25), and a cancel walk marks a level with one compare-exchange and closes its "
+    "word with one swap; later children register under the parent's lock, as tokio-util's all "
+    "do. What ctx has taken out besides: the general path's questions for a plain child "
+    "(`derive_plain`), the lock of a leaf the walk marks (invariant 10), and a read-modify-write "
+    "per child walked (`Weak::into_arc` turns the `Weak` the parent held into the walk's `Arc` in "
+    "one compare-exchange: benches/NOTES.md, \"One word for both counts\"). A deep chain pays "
+    "the first child's flag at every level (see *chain of 1000*).")
 gaps = {}  # explanation -> the missed targets it explains, in table order
 for n, _, _, ok, _ in targets:
     if ok == "no":

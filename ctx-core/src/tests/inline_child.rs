@@ -1,25 +1,36 @@
-//! A node's first child is kept inline until anything else depends on the node (invariant 22
-//! of `tree`); the child keeps key 0 when it moves into the dependents part, so its detach and
-//! the cancel walk find it wherever it lives.
+//! A node's first child under its lock is kept inline until anything else depends on the node
+//! (invariant 22 of `tree`); the child keeps key 0 when it moves into the dependents part, so
+//! its detach and the cancel walk find it wherever it lives. (A first plain child goes to the
+//! node's first-child word instead, invariant 25: these tests fill that word first, with
+//! `occupy`, so that the children they make register under the lock.)
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::tree::{child_count, has_dependents_part};
-use crate::{Ctx, Error};
+use crate::tree::{child_count, has_dependents_part, has_first_in_word};
+use crate::{CancelHandle, Ctx, Error};
 
+/// The children of `ctx` under its lock (not the one in its first-child word).
 fn children(ctx: &Ctx) -> usize {
-    child_count(&ctx.node)
+    child_count(&ctx.node) - usize::from(has_first_in_word(&ctx.node))
 }
 
 fn inline(ctx: &Ctx) -> bool {
     children(ctx) == 1 && !has_dependents_part(&ctx.node)
 }
 
+/// A child of `parent` in its first-child word (invariant 25), to keep there.
+fn occupy(parent: &Ctx) -> (Ctx, CancelHandle) {
+    let occupier = parent.with_cancel();
+    assert!(has_first_in_word(&parent.node));
+    occupier
+}
+
 #[test]
 fn inline_first_child_needs_no_dependents_part_and_leaves_none_behind() {
     let (parent, _cancel) = Ctx::background().with_cancel();
+    let _occupier = occupy(&parent);
     for _ in 0..3 {
         let (child, h) = parent.with_cancel();
         assert!(inline(&parent), "one child, kept inline");
@@ -32,6 +43,7 @@ fn inline_first_child_needs_no_dependents_part_and_leaves_none_behind() {
 #[test]
 fn inline_first_child_moves_to_key_0_when_a_second_comes_and_detaches_from_there() {
     let (parent, cancel) = Ctx::background().with_cancel();
+    let _occupier = occupy(&parent);
     let (first, first_cancel) = parent.with_cancel();
     let (second, second_cancel) = parent.with_cancel();
     assert!(has_dependents_part(&parent.node));
@@ -51,6 +63,7 @@ fn inline_first_child_moves_to_key_0_when_a_second_comes_and_detaches_from_there
 fn inline_first_child_moves_when_a_waiter_or_an_after_func_comes() {
     for with_after in [false, true] {
         let (parent, cancel) = Ctx::background().with_cancel();
+        let _occupier = occupy(&parent);
         let (child, _child_cancel) = parent.with_cancel();
         let mut done = pin!(parent.done());
         let stop = if with_after {
@@ -88,13 +101,14 @@ fn inline_first_child_is_canceled_by_its_parents_cancel_with_its_cause() {
     let (parent, cancel) = Ctx::background().with_cancel_cause();
     let (child, _h) = parent.with_cancel();
     let (grandchild, _g) = child.with_timeout(std::time::Duration::from_secs(3600));
-    assert!(inline(&parent) && inline(&child));
+    // The child in its parent's word; the grandchild (a deadline: the general path) inline.
+    assert!(has_first_in_word(&parent.node) && inline(&child));
     cancel.cancel(std::io::Error::other("stop"));
     for ctx in [&parent, &child, &grandchild] {
         assert_eq!(ctx.err(), Some(Error::Canceled));
         assert_eq!(ctx.cause().expect("a cause").to_string(), "stop");
     }
-    assert_eq!(children(&parent), 0, "a done node holds no children");
+    assert_eq!(child_count(&parent.node), 0, "a done node holds no children");
 }
 
 #[test]
@@ -123,11 +137,15 @@ fn a_child_of_a_value_of_a_plain_parent_registers_with_the_parent() {
     let request = parent.with_value(7u64).with_value("id");
     let (kept, _kept_cancel) = request.with_cancel();
     let (dropped, dropped_cancel) = request.with_cancel();
-    assert_eq!(children(&parent), 2);
+    assert_eq!(child_count(&parent.node), 2);
     assert_eq!(kept.value::<u64>(), Some(&7));
     assert_eq!(kept.value::<&str>(), Some(&"id"));
     drop((dropped, dropped_cancel));
-    assert_eq!(children(&parent), 1, "a dropped child leaves its canceler");
+    assert_eq!(
+        child_count(&parent.node),
+        1,
+        "a dropped child leaves its canceler"
+    );
 
     cancel.cancel(std::io::Error::other("why"));
     assert_eq!(kept.err(), Some(Error::Canceled));
@@ -135,5 +153,5 @@ fn a_child_of_a_value_of_a_plain_parent_registers_with_the_parent() {
     let (late, _late_cancel) = request.with_cancel();
     assert_eq!(late.err(), Some(Error::Canceled), "born done below a done parent");
     assert!(late.cause().unwrap().downcast_ref::<std::io::Error>().is_some());
-    assert_eq!(children(&parent), 0);
+    assert_eq!(child_count(&parent.node), 0);
 }

@@ -89,14 +89,17 @@ fn inline_waiter_is_replaced_by_a_waker_of_another_task() {
     assert_eq!((woken(&first), woken(&second)), (0, 1));
 }
 
-/// Whatever comes second — a waiter, an after-func, a child — the first waiter moves to key 0
-/// of the entries: a cancel still wakes it, and its `Done`, dropped first, removes itself and
-/// no one else.
+/// Whatever comes second — a waiter, an after-func, a child under the lock — the first waiter
+/// moves to key 0 of the entries: a cancel still wakes it, and its `Done`, dropped first,
+/// removes itself and no one else. (A first plain child goes to the node's first-child word and
+/// moves nothing, invariant 25: the word is filled first, so that the child here registers
+/// under the lock.)
 #[test]
 fn inline_waiter_moves_to_key_0_when_anything_else_comes() {
     for second in ["waiter", "after-func", "child"] {
         for drop_first in [false, true] {
             let (ctx, cancel) = Ctx::background().with_cancel();
+            let _occupier = ctx.with_cancel();
             let (first, first_waker) = counting();
             let (other, other_waker) = counting();
             let mut done = ctx.done();

@@ -169,20 +169,22 @@ fn dropping_an_uncanceled_chain_takes_no_lock() {
     let (root, _cancel) = Ctx::background().with_cancel();
     let leaf = uncanceled_chain(&root, 5);
     assert_eq!(child_count(&root.node), 1);
-    // The chain's top leaves the root, which is shared: under the root's lock, once.
-    assert_eq!(locks_to_drop(leaf), 1);
+    // The chain's top leaves the root, which is shared: from the root's first-child word, with
+    // no lock (invariant 25).
+    assert_eq!(locks_to_drop(leaf), 0);
     assert_eq!(child_count(&root.node), 0);
 }
 
-/// A child whose parent is shared leaves it under the parent's lock, and the parent lives on
-/// without the child's entry.
+/// A child whose parent is shared leaves it — the first from its first-child word, with no
+/// lock (invariant 25), the second under the parent's lock — and the parent lives on without
+/// the child's entry.
 #[test]
 fn a_child_of_a_shared_parent_leaves_its_slab() {
     let (parent, _cancel) = Ctx::background().with_cancel();
     let leaf = uncanceled_chain(&parent, 1);
     let sibling = uncanceled_chain(&parent, 1);
     assert_eq!(child_count(&parent.node), 2);
-    assert_eq!(locks_to_drop(leaf), 1);
+    assert_eq!(locks_to_drop(leaf), 0);
     assert_eq!(child_count(&parent.node), 1);
     assert_eq!(locks_to_drop(sibling), 1);
     assert_eq!(child_count(&parent.node), 0);

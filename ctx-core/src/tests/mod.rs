@@ -6,6 +6,8 @@ mod loom_after;
 #[cfg(loom)]
 mod loom_deadline;
 #[cfg(loom)]
+mod loom_first_child;
+#[cfg(loom)]
 mod loom_lockfree;
 #[cfg(loom)]
 mod loom_merge;
@@ -23,6 +25,8 @@ mod loom_wake;
 mod loom_watcher;
 
 // Unit tests that look inside the tree (slab entries), outside loom.
+#[cfg(not(loom))]
+mod first_child;
 #[cfg(not(loom))]
 mod inline_child;
 #[cfg(not(loom))]

@@ -83,6 +83,11 @@
 //!    only where the owner that took `strong` to 0 drops it in place (`drop_slow`; nothing here
 //!    lends one otherwise, and an `Arc` lends only `&T`): that owner, on this thread, reads
 //!    `settled` after the drop (`release_shared_weak`).
+//! 8. [`Weak::into_raw`] forgets a `Weak` and returns its pointer, tag and all: the count it
+//!    owned goes with the pointer, to whoever holds it (`first.rs` keeps one in an atomic word).
+//!    [`Weak::from_raw`] is `unsafe`, and its contract is that the pointer came from `into_raw`
+//!    and is made a `Weak` again once: so the count is owned by exactly one `Weak` again, as
+//!    before the pair.
 //!
 //! The unit tests below run under Miri (stacked and tree borrows; its data-race detector and
 //! weak-memory emulation on the threaded ones). Loom does not model these counts, as it did not
@@ -509,6 +514,31 @@ impl<T> Weak<T> {
     }
 }
 
+impl<T> Weak<T> {
+    /// The `Weak` as a raw pointer, its tag kept (point 6), its count with it: for a word that
+    /// holds a `Weak` (`first.rs`). [`from_raw`](Weak::from_raw) makes it a `Weak` again.
+    #[inline(always)]
+    pub(crate) fn into_raw(self) -> *mut () {
+        let raw = self.ptr.as_ptr().cast::<()>();
+        mem::forget(self);
+        raw
+    }
+
+    /// The `Weak` that [`into_raw`](Weak::into_raw) made `raw` of.
+    ///
+    /// # Safety
+    ///
+    /// `raw` comes from `into_raw` of a `Weak<T>`, and is made a `Weak` again only this once:
+    /// the count it carries is the new `Weak`'s (point 2).
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(raw: *mut ()) -> Weak<T> {
+        // SAFETY: by the caller's promise, `into_raw` made `raw` from a `NonNull`.
+        Weak {
+            ptr: unsafe { NonNull::new_unchecked(raw.cast::<Inner<T>>()) },
+        }
+    }
+}
+
 /// The address of the value in the allocation at `p`, for comparing only (no reference made).
 #[inline(always)]
 fn value_addr<T>(p: NonNull<Inner<T>>) -> *const T {
@@ -737,6 +767,37 @@ mod tests {
             let _ = t.join().unwrap();
             assert_eq!(drops.load(Ordering::Relaxed), 1);
         }
+    }
+
+    /// A `Weak` through `into_raw` and `from_raw` (point 8) is the same `Weak`: its count, and
+    /// the first one's tag, which `give_back` still recognizes.
+    #[test]
+    fn a_weak_made_raw_and_back_keeps_its_count_and_tag() {
+        let (value, drops) = counted();
+        let (a, b, first) = Arc::new_pair_and_weak(value);
+        let raw = first.into_raw();
+        assert_eq!(
+            raw.addr() & super::FIRST,
+            super::FIRST,
+            "the tag goes with the pointer"
+        );
+        assert_eq!(Arc::weak_count(&a), 1, "the count stays, owned by the pointer");
+        // SAFETY: `raw` came from `into_raw`, made a `Weak` again once.
+        let first = unsafe { Weak::<Counted>::from_raw(raw) };
+        first.give_back(&a);
+        assert_eq!(Arc::weak_count(&a), 0);
+        drop((a, b));
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        // A plain `Weak` too: it still upgrades, and frees nothing twice.
+        let (value, drops) = counted();
+        let a = Arc::new(value);
+        // SAFETY: as above.
+        let w = unsafe { Weak::<Counted>::from_raw(Arc::downgrade(&a).into_raw()) };
+        assert!(w.upgrade().is_some());
+        drop(a);
+        assert!(w.upgrade().is_none());
+        drop(w);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
     }
 
     /// `into_arc` moves the `Weak`'s count to the strong half: the counts read as if it had

@@ -62,6 +62,19 @@ pub(super) fn attach_to(
 #[inline]
 pub(super) fn attach_plain(node: &Arc<Node>, p: &Arc<Node>, weak: Weak<Node>) {
     let slot = &node.expect_cancel().slot;
+    let pc = p.expect_cancel();
+    // Invariant 25: the first plain child goes into its canceler's first-child word, with one
+    // compare-exchange and no lock (two the first time, which sets `HAS_FIRST`). If the canceler
+    // is done meanwhile, whoever marked it takes the child from the word and cancels it; once
+    // it has, the word is closed and the child registers below, which finds it done.
+    let weak = if pc.open_for_first() {
+        match pc.first.publish(weak, |s| slot.set(s)) {
+            Ok(()) => return,
+            Err(weak) => weak, // another child is there, or the word is closed
+        }
+    } else {
+        weak
+    };
     register(node, p, weak, |s| {
         slot.set(s);
         true

@@ -6,7 +6,7 @@ use std::mem;
 use std::sync::atomic::{Ordering, fence};
 use std::task::Waker;
 
-use super::arc::Arc;
+use super::arc::{Arc, Weak};
 use super::end::{expire, poll_moving, propagate};
 use super::node::{Entry, Node};
 use super::slots::{insert_entry, insert_waiter, refresh_waiter, remove_entry};
@@ -96,7 +96,16 @@ fn cancel_general<const DROPPED: bool>(node: &Arc<Node>, cause: Option<Cause>, a
         match c.finish_lock_free(Error::Canceled, DROPPED) {
             LockFree::Marked => {
                 leave_marked(node);
-                trace::canceled(node, Error::Canceled, at, 0);
+                // Invariant 25: the child in the first-child word, taken as the word closes,
+                // is canceled with what it inherits.
+                let below = match c.close_first().and_then(Weak::into_arc) {
+                    Some(child) => {
+                        let cause = if DROPPED { Some(handle_dropped()) } else { None };
+                        propagate(&child, Error::Canceled, cause).map_or(0, |n| n + 1)
+                    }
+                    None => 0,
+                };
+                trace::canceled(node, Error::Canceled, at, below);
                 return;
             }
             LockFree::WasDone => return,

@@ -36,7 +36,8 @@
 //!    two places are inline. `lock.rs`: `StateLock`, a lock in the two high bits of a cancel
 //!    node's state word, guarding what depends on the node (taking it can set a flag of the word
 //!    in the same change, and the unlock publish what changed; its `unsafe` argued in that file
-//!    alone). `packed.rs`: `Packed`, one of nothing, three one-word owners or a
+//!    alone). `first.rs`: `FirstChild`, a cancel node's first plain child in one atomic word
+//!    outside the lock (invariant 25; its `unsafe` argued in that file alone). `packed.rs`: `Packed`, one of nothing, three one-word owners or a
 //!    `Waker` in two words (what a cancel node's lock guards; its `unsafe` argued in that file
 //!    alone). `thin.rs`: `ThinArc`, a header and a value of any type in one
 //!    allocation behind one word (a value node's; its `unsafe` argued in that file alone).
@@ -97,7 +98,8 @@
 //!    insertion checks the state as it takes the lock (`lock_for_dependents`, invariant 10). So the slot
 //!    numbers of a done node's (taken) slab are never reused, and a late `remove` can tell from the
 //!    state that there is nothing to remove.
-//! 4. A child's `slot` is set under its canceler's lock (before anyone can reach the child), and
+//! 4. A child's `slot` is set under its canceler's lock, or before it publishes itself in the
+//!    canceler's first-child word (invariant 25) — before anyone can reach the child — and
 //!    taken (read and reset) only by whoever marks the child done — its own cancel, or a cancel
 //!    walking down from above; the one whose compare-exchange changed the state (invariants 2
 //!    and 10) — or by its drop, which owns it outright. The slot in the canceler is removed only
@@ -246,7 +248,8 @@
 //!     read first (a weak one upgraded elsewhere is counted strong before it is dropped), each
 //!     read followed by an acquire fence. Off with the `tracing` feature (the cancel event is
 //!     seen) and under loom (which does not model `Arc`). Test: `tests/unseen_cancel.rs`.
-//! 22. A node whose only dependent is one child keeps it inline (`Held::Child`), at key 0
+//! 22. A node whose only dependent (under its lock: see invariant 25 for the first plain
+//!     child, which is kept apart) is one child keeps it inline (`Held::Child`), at key 0
 //!     of its children, and allocates no dependents part: a chain is one allocation a level.
 //!     When anything else comes (a second child, a waiter, an after-func, a timer, a feed), the
 //!     dependents part is allocated and the child moves to its slab's first place, which is
@@ -271,6 +274,25 @@
 //!     the child leaves it under its lock, as a child of a shared parent always does at once. So
 //!     dropping an uncanceled chain (Go's `buildContextTree`) takes no lock, level by level.
 //!     Test: `tests/locks.rs`.
+//! 25. A plain child (`derive_plain`) of a node on the system clock is kept, when it is the
+//!     first, in the node's first-child word (`first.rs`), outside the lock: it publishes its
+//!     first `Weak` there with one compare-exchange from empty, and leaves with one back to
+//!     empty; its slot records the `Weak`'s address (odd, where an entries' key is even). Before
+//!     publishing it sets `HAS_FIRST` in the node's word (once; a compare-exchange, only on an
+//!     open word). Whoever marks a node done (any of the paths of invariants 2, 10 and 11; a
+//!     standalone node with `HAS_FIRST` takes the general path) then loads the word and, if it
+//!     has `HAS_FIRST`, closes the first-child word for good and takes the child, which it
+//!     cancels as any child it found. One of the two goes first on each word: a child that
+//!     saw `HAS_FIRST` set publishes before the close (and is taken by it) or finds the word
+//!     closed (and registers under the lock, which finds the node done: born done); a marker
+//!     whose change of the word came before `HAS_FIRST` was set leaves the node done, where
+//!     `HAS_FIRST` is never set, so no child publishes there. A walk reads a user's clock
+//!     before its first change if the node has `HAS_FIRST` (invariant 8); a child published
+//!     after that look, under a clock not read, is walked after the walk, as a relay is. A
+//!     second child, or any other
+//!     kind, registers under the lock as before (invariant 22). A node dropped by the child in
+//!     its word (invariant 24) drops that `Weak` with it, as a slab entry. Model:
+//!     `loom_first_child`; tests: `tests/first_child.rs`.
 //!
 //! # Deadlock safety
 //!
@@ -289,7 +311,7 @@
 // The files, in layers: each imports only from its own layer or the ones above (see "Files"
 // in the module doc; `tests/layering.rs` fails on any cycle or import from below).
 //
-// 1. `arc`, `entries`, `lock`, `packed`, `thin`, `word`: leaves.
+// 1. `arc`, `entries`, `first`, `lock`, `packed`, `thin`, `word`: leaves.
 // 2. `node`: the layout.
 // 3. `state`: every `CancelNode` method.
 // 4. `slots`, `foreign_calls`, `name`: one node at a time.
@@ -305,6 +327,7 @@ mod cancel;
 mod derive;
 mod end;
 mod entries;
+mod first;
 mod foreign;
 mod foreign_calls;
 mod lock;
@@ -359,9 +382,16 @@ pub(crate) mod counters {
 #[cfg(test)]
 pub(crate) fn child_count(node: &NodeRef) -> usize {
     node.source().map_or(0, |c| {
-        let g = c.expect_cancel().lock();
-        g.child_count()
+        let c = c.expect_cancel();
+        let in_word = usize::from(c.first.is_set()); // invariant 25
+        c.lock().child_count() + in_word
     })
+}
+
+/// Whether a cancel node's first-child word holds a child (invariant 25).
+#[cfg(all(test, not(loom)))]
+pub(crate) fn has_first_in_word(node: &NodeRef) -> bool {
+    node.source().is_some_and(|c| c.expect_cancel().first.is_set())
 }
 
 /// Whether a cancel node has allocated its dependents part (invariant 22).

@@ -16,6 +16,7 @@ use super::arc::{Arc, Weak};
 #[cfg(feature = "test-util")]
 use super::counters;
 use super::entries::{Children, Entries};
+use super::first::FirstChild;
 use super::lock::StateLock;
 use super::packed::{Form, Packed, Unpacked};
 use super::thin::ThinArc;
@@ -306,6 +307,8 @@ pub(crate) struct CancelNode {
     pub(super) state: StateLock<Guarded>,
     /// Our key in the children of our parent's canceler, if any (invariant 4).
     pub(super) slot: AtomicSlot,
+    /// Our first plain child, outside the lock (invariant 25).
+    pub(super) first: FirstChild<Node>,
     /// Set once at creation, never changed: see [`Timing`].
     pub(super) timing: Timing,
     /// The `with_*` call that made this node, for the cancel event. Only with the feature.
@@ -1048,14 +1051,15 @@ mod tests {
     use super::*;
 
     /// The layout targets: a cancel node is one allocation of at most 96 bytes (issue 11; the
-    /// `Arc`'s counts in one word, and its `settled` word: `arc.rs`, point 6; 88 since the lock
-    /// lives in the state word, `lock.rs`, and the handle count beside it), a
+    /// `Arc`'s counts in one word, and its `settled` word: `arc.rs`, point 6; the lock lives in
+    /// the state word, `lock.rs`, and the handle count beside it, which leaves room for the
+    /// first-child word, `first.rs`), a
     /// value node holding a `u64` one of at most 72 (issue 21: 64); a `Slot` is one word, as is
     /// `Option<Slot>`.
     #[test]
     fn sizes() {
         let node = super::super::arc::alloc_size::<Node>();
-        assert!(node <= 88, "node: {node} bytes");
+        assert!(node <= 96, "node: {node} bytes");
         let value_node = super::super::thin::alloc_size::<ValueNode, u64>();
         assert!(value_node <= 64, "value node: {value_node} bytes");
         assert_eq!(mem::size_of::<NodeRef>(), 2 * mem::size_of::<usize>());
@@ -1112,7 +1116,11 @@ mod tests {
 
         let (child, _child) = a.with_cancel();
         assert!(!standalone(&child), "attached to its parent");
-        assert!(!standalone(&a), "it has a child: a dependent");
+        // Its first child is in its first-child word (invariant 25), which its drop, after the
+        // child's, finds empty; a second one is a dependent.
+        assert!(standalone(&a), "one child, in the word");
+        let (_second, _s) = a.with_cancel();
+        assert!(!standalone(&a), "a second child: a dependent");
         // A deadline of its own, ahead: standalone too (its cancel checks the deadline first).
         let (e, _e) = Ctx::background().with_timeout(Duration::from_secs(60));
         assert!(standalone(&e));

@@ -109,6 +109,11 @@ pub(super) fn leave_source(canceler: Option<&Arc<Node>>, slot: Option<Slot>) {
 #[inline(always)]
 fn take_from_source(p: &Arc<Node>, slot: Slot) -> Option<Weak<Node>> {
     let c = p.expect_cancel();
+    if slot.first_addr().is_some() {
+        // Invariant 25: one compare-exchange, no lock; none if the canceler's cancel closed the
+        // word first (it took the `Weak`).
+        return c.first.retract(slot);
+    }
     // A done canceler has given its children away and never reuses their slots (invariant 3):
     // nothing to remove, no lock to take.
     if !c.is_open() {

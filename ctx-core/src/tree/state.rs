@@ -6,14 +6,15 @@
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use super::arc::Arc;
+use super::arc::{Arc, Weak};
+use super::first::FirstChild;
 use super::lock::{Guard, StateLock};
 use super::node::{
     Bridge, CancelNode, Extra, Fixed, Foreign, Guarded, Kind, Merge, Node, NodeRef, SharedCause, Timing,
 };
 use super::word::{
-    AtomicSlot, CANCELED, DONE_MASK, DROPPED, HAS_DEPENDENTS, Moving, NEEDS_CHECK, OPEN, SHOWN_AS_DEADLINE,
-    STANDALONE, TIMED, UNDER_FOREIGN, err_of, state_of,
+    AtomicSlot, CANCELED, DONE_MASK, DROPPED, HAS_DEPENDENTS, HAS_FIRST, Moving, NEEDS_CHECK, OPEN,
+    SHOWN_AS_DEADLINE, STANDALONE, TIMED, UNDER_FOREIGN, err_of, state_of,
 };
 use crate::error::HandleDropped;
 use crate::loom::{AtomicU32, Ordering};
@@ -78,6 +79,7 @@ impl CancelNode {
         CancelNode {
             state: StateLock::new(state, 1, Guarded::new(cause)),
             slot: AtomicSlot::none(),
+            first: FirstChild::new(),
             timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
@@ -100,6 +102,7 @@ impl CancelNode {
         CancelNode {
             state: StateLock::new(state, 1, Guarded::EMPTY),
             slot: AtomicSlot::none(),
+            first: FirstChild::new(),
             timing,
             #[cfg(feature = "tracing")]
             created: std::panic::Location::caller(),
@@ -142,7 +145,7 @@ impl CancelNode {
     pub(super) fn cancel_standalone(&self, dropped: bool) -> bool {
         let word = self.state.load(Ordering::Relaxed);
         let done = if dropped { CANCELED | DROPPED } else { CANCELED };
-        word & (DONE_MASK | HAS_DEPENDENTS | NEEDS_CHECK | STANDALONE) == STANDALONE
+        word & (DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE) == STANDALONE
             && self
                 .state
                 .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Relaxed)
@@ -328,6 +331,48 @@ impl CancelNode {
     #[inline(always)]
     pub(crate) fn handles(&self) -> &AtomicU32 {
         &self.state.spare
+    }
+
+    /// Before a plain child publishes itself in this node's first-child word: sets `HAS_FIRST`
+    /// if the node is open, with a compare-exchange (so never on a done node), unless it is set
+    /// already. `false` if the node is done: the child registers the usual way, which finds it
+    /// done (invariant 25).
+    #[inline]
+    pub(super) fn open_for_first(&self) -> bool {
+        let mut word = self.state.load(Ordering::Acquire);
+        loop {
+            if word & DONE_MASK != OPEN {
+                return false;
+            }
+            if word & HAS_FIRST != 0 {
+                return true;
+            }
+            match self
+                .state
+                .compare_exchange(word, word | HAS_FIRST, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// A plain child may have published itself in the first-child word (`HAS_FIRST`).
+    #[inline]
+    pub(super) fn has_first(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & HAS_FIRST != 0
+    }
+
+    /// For whoever has just marked this node done: closes its first-child word, if a child may
+    /// have been published there, and takes that child (invariant 25). `HAS_FIRST` is set only
+    /// on an open node, so the marker's own change of the word, which this load follows, shows
+    /// whether it was ever set.
+    #[inline]
+    pub(super) fn close_first(&self) -> Option<Weak<Node>> {
+        if !self.has_first() {
+            return None;
+        }
+        self.first.close()
     }
 
     /// Takes the node's lock.

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
-use super::arc::Arc;
+use super::arc::{Arc, Weak};
 use super::entries::Entries;
 use super::lock::Guard;
 use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause, Taken};
@@ -71,45 +71,70 @@ pub(super) fn walk(
     afters: &mut Afters,
 ) -> Option<usize> {
     let c = top.expect_cancel();
-    // Fast path, a node that never had anything depend on it and no cause to publish: one
-    // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
-    if cause.is_none() {
-        match c.finish_lock_free(err, false) {
-            LockFree::Marked => {
-                leave_marked(top);
-                return Some(0);
+    let mut now = top.clock().is_system().then_some(WalkClock::System(None));
+    let cause_given = cause.is_some();
+    let (taken, mut for_children, has_children) = 'top: {
+        // Fast path, a node that never had anything depend on it and no cause to publish: one
+        // compare-exchange, no lock (invariant 10). Whoever marks a node takes its slots.
+        if cause.is_none() {
+            if now.is_none() && c.has_first() {
+                // A child in the first-child word (invariant 25) wants a user's clock read
+                // before the first change, as children under the lock do (below).
+                now = Some(WalkClock::Fixed(top.clock().now()));
             }
-            LockFree::WasDone => return None,
-            LockFree::HasDependents => {}
+            match c.finish_lock_free(err, false) {
+                LockFree::Marked => break 'top (Taken::Nothing, None, false),
+                LockFree::WasDone => return None,
+                LockFree::HasDependents => {}
+            }
+        }
+        let mut g = c.lock();
+        let has_children = loop {
+            if !c.is_open() {
+                return None; // whoever marked it took both slots (invariants 4 and 9)
+            }
+            let has_children = g.has_children();
+            // A child in the first-child word (invariant 25) wants the clock too.
+            if !(has_children || c.has_first()) || now.is_some() {
+                break has_children;
+            }
+            // The walk compares descendants' own deadlines with the clock. A user's clock is
+            // user code: read it now, with no lock held and before anything has changed, so that
+            // a clock that panics leaves the tree exactly as it was (a later cancel completes it)
+            // instead of half-canceled. Then look again: the node may have changed while
+            // unlocked.
+            drop(g);
+            now = Some(WalkClock::Fixed(top.clock().now()));
+            g = c.lock();
+        };
+        let for_children = if has_children || c.has_first() {
+            cause.clone()
+        } else {
+            None
+        };
+        let Some(taken) = mark_done_and_take(c, &mut g, err, cause) else {
+            return None; // a lock-free cancel won (invariant 10) and took the slots
+        };
+        drop(g);
+        (taken, for_children, has_children)
+    };
+    // Invariant 25: the child in the first-child word, taken as the word closes.
+    let mut first = c.close_first();
+    if first.is_some() && cause_given && for_children.is_none() {
+        // It came after the look above: its cause is the one the node keeps now.
+        for_children = c.outcome().and_then(|o| o.cause);
+    }
+    if first.is_some() && now.is_none() {
+        // It came after the look above, under a user's clock that was not read: it is walked
+        // after this walk, which reads that clock before its own first change (invariant 8).
+        if let Some(child) = first.take().and_then(Weak::into_arc) {
+            relays.push((child, err, for_children.clone()));
         }
     }
-    let mut g = c.lock();
-    let mut now = top.clock().is_system().then_some(WalkClock::System(None));
-    let has_children = loop {
-        if !c.is_open() {
-            return None; // whoever marked it took both slots (invariants 4 and 9)
-        }
-        let has_children = g.has_children();
-        if !has_children || now.is_some() {
-            break has_children;
-        }
-        // The walk compares descendants' own deadlines with the clock. A user's clock is user
-        // code: read it now, with no lock held and before anything has changed, so that a clock
-        // that panics leaves the tree exactly as it was (a later cancel completes it) instead
-        // of half-canceled. Then look again: the node may have changed while unlocked.
-        drop(g);
-        now = Some(WalkClock::Fixed(top.clock().now()));
-        g = c.lock();
-    };
-    let for_children = if has_children { cause.clone() } else { None };
-    let Some(taken) = mark_done_and_take(c, &mut g, err, cause) else {
-        return None; // a lock-free cancel won (invariant 10) and took the slots
-    };
-    drop(g);
     let top_slot = c.slot.take();
     let other_slot = take_slot(c); // invariant 9
 
-    if !has_children {
+    if !has_children && first.is_none() {
         // A leaf with waiters or after-funcs: nothing to walk and no lists to build. Every
         // lock is released (invariant 5).
         leave_held(top, top_slot);
@@ -131,6 +156,7 @@ pub(super) fn walk(
     if let Some(busy) = push_children(taken, err, &for_children, &mut reached, &mut wakers) {
         settle.push(busy);
     }
+    push_first(first, err, &for_children, &mut reached);
     let mut marked = 0;
     let mut next = 0;
     while let Some(visit) = reached.get_mut(next) {
@@ -163,6 +189,7 @@ pub(super) fn walk(
             }
         };
         marked += 1;
+        let first = c.close_first(); // invariant 25
         // Whoever marked the node takes its slots (invariants 4 and 9); no lock is held.
         if c.merge().is_some() {
             // Reached through one of its two cancelers: it leaves both (invariant 9).
@@ -173,6 +200,7 @@ pub(super) fn walk(
         if let Some(busy) = push_children(taken, err, &cause, &mut reached, &mut wakers) {
             settle.push(busy);
         }
+        push_first(first, err, &cause, &mut reached);
     }
 
     // Every lock is released (invariant 5). Leave the canceler, then wake and run; the nodes
@@ -264,6 +292,19 @@ fn push_children(
             });
             Some(busy)
         }
+    }
+}
+
+/// Appends the child taken from a node's first-child word (invariant 25), if any, to the nodes
+/// the walk reached: its `Weak` becomes the walk's `Arc` of it in one read-modify-write.
+#[inline(always)]
+fn push_first(first: Option<Weak<Node>>, err: Error, cause: &Option<SharedCause>, reached: &mut Reached) {
+    if let Some(node) = first.and_then(Weak::into_arc) {
+        reached.push(Visit {
+            node,
+            err,
+            cause: cause.clone(),
+        });
     }
 }
 

@@ -42,6 +42,10 @@ pub(super) const TIMED: u32 = 1 << 6;
 /// carry it too): `err()` polls that bridge or deadline before it trusts an open word
 /// (invariants 16 and 18).
 pub(super) const UNDER_FOREIGN: u32 = 1 << 7;
+/// Set (never cleared) while the node is open, by a child that is about to publish itself in
+/// the node's first-child word (`first.rs`, invariant 25); a compare-exchange, so never on a done
+/// node. Whoever marks a node with it done closes that word afterwards and takes the child.
+pub(super) const HAS_FIRST: u32 = 1 << 9;
 /// Set with `CANCELED`, in the same change of the word, by a lock-free cancel for the drop of
 /// the node's last handle (invariant 17): its cause is `HandleDropped`, made when it is asked
 /// for (`outcome`). Never set on an open node, never cleared.
@@ -67,7 +71,9 @@ pub(super) fn err_of(word: u32) -> Option<Error> {
 // ===== slots =====
 
 /// A key in a cancel node's entries (a child's place in its canceler, a waiter's, an
-/// after-func's). Never zero, so `Option<Slot>` is one word and fits an atomic.
+/// after-func's), or the place of a canceler's first plain child (`first.rs`: the address of
+/// the `Weak` it holds). Never zero, so `Option<Slot>` is one word and fits an atomic. A key is
+/// even (`(key + 1) * 2`), a first child's place odd (a first `Weak`'s tag, `arc.rs` point 6).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Slot(NonZeroUsize);
 
@@ -75,12 +81,30 @@ impl Slot {
     /// The slot of the entries' key `key`.
     #[inline]
     pub(super) fn new(key: usize) -> Slot {
-        Slot(NonZeroUsize::MIN.saturating_add(key))
+        const TWO: NonZeroUsize = NonZeroUsize::MIN.saturating_add(1);
+        Slot(NonZeroUsize::MIN.saturating_add(key).saturating_mul(TWO))
     }
 
+    /// The entries' key of a slot made by [`Slot::new`].
     #[inline]
     pub(super) fn key(self) -> usize {
-        self.0.get() - 1
+        (self.0.get() >> 1) - 1
+    }
+
+    /// The slot of a first child whose `Weak`'s pointer is at `addr`: none unless `addr` is
+    /// odd (a first `Weak`'s).
+    #[inline]
+    pub(super) fn first(addr: usize) -> Option<Slot> {
+        if addr & 1 == 0 {
+            return None;
+        }
+        NonZeroUsize::new(addr).map(Slot)
+    }
+
+    /// The address a first child's slot records (`Slot::first`); none for an entries' key.
+    #[inline]
+    pub(super) fn first_addr(self) -> Option<usize> {
+        (self.0.get() & 1 == 1).then_some(self.0.get())
     }
 
     /// The raw word of an `Option<Slot>` (`0` is none), for an atomic.
