@@ -108,17 +108,22 @@ fn children_racing_their_parents_cancel_all_end_done() {
     for _ in 0..rounds {
         let (parent, cancel) = Ctx::background().with_cancel();
         let p = parent.clone();
-        let t = std::thread::spawn(move || {
-            (0..4)
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let made = (0..4)
                 .map(|_| {
                     let (c, h) = p.with_cancel();
                     h.disarm();
                     c
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            let _ = tx.send(made);
         });
         cancel.cancel();
-        let made = t.join().unwrap();
+        // A watchdog: a child stuck on its parent's lock fails the test instead of hanging it.
+        let made = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("making children never finished");
         assert!(made.iter().all(|c| c.err() == Some(Error::Canceled)));
         assert_eq!(children(&parent), 0);
     }

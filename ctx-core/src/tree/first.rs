@@ -55,6 +55,11 @@ impl<T> FirstChild<T> {
     /// or if `weak` is not a first `Weak` (only those have a slot here: `Slot::first`).
     #[inline]
     pub(super) fn publish(&self, weak: Weak<T>, set_slot: impl FnOnce(Slot)) -> Result<(), Weak<T>> {
+        if !self.word.load(Ordering::Relaxed).is_null() {
+            // Taken or closed: no compare-exchange bound to fail (every later child of a wide
+            // node comes here). The exchange below decides when it is empty.
+            return Err(weak);
+        }
         let raw = Weak::into_raw(weak);
         let Some(slot) = Slot::first(raw.addr()) else {
             // SAFETY: point 3: the pointer just made, never published.

@@ -54,7 +54,7 @@ const LOCKED: u32 = 1 << 31;
 /// A thread is (or is about to be) parked waiting for the lock.
 const PARKED: u32 = 1 << 30;
 /// The bits of the word that are the lock's; the rest are the owner's.
-pub(super) const LOCK_BITS: u32 = LOCKED | PARKED;
+const LOCK_BITS: u32 = LOCKED | PARKED;
 
 /// A 32-bit word of its owner's bits, with a lock in its two high bits that guards a `T`. See
 /// the module doc.
@@ -427,9 +427,11 @@ mod tests {
         let threads = 4;
         let rounds = if cfg!(miri) { 50 } else { 20_000 };
         let lock = std::sync::Arc::new(StateLock::new(0, 0, 0u64));
+        let (done, finished) = std::sync::mpsc::channel();
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let lock = lock.clone();
+                let done = done.clone();
                 std::thread::spawn(move || {
                     for i in 0..rounds {
                         let mut g = lock.lock();
@@ -440,9 +442,16 @@ mod tests {
                         drop(g);
                         lock.fetch_or(1 << t, Ordering::Relaxed);
                     }
+                    let _ = done.send(());
                 })
             })
             .collect();
+        // A watchdog: a parked locker never woken fails the test instead of hanging it.
+        for _ in 0..threads {
+            finished
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("a locker never got the lock: a wake-up was lost");
+        }
         for h in handles {
             h.join().unwrap();
         }

@@ -240,8 +240,9 @@
 //!     node is in no canceler's children, no timer, watcher or bridge points at it), and the
 //!     word lacks `HAS_DEPENDENTS` (no dependents part to give back), then no `Ctx`, `Done`,
 //!     after-func or child will ever read the node again: the handles can only cancel it. Such
-//!     a cancel stores `CANCELED` (and `DROPPED`) with a plain store — no clock read, no
-//!     compare-exchange, no cause — so that the handle's drop finds the node done, and the node
+//!     a cancel sets `CANCELED` (and `DROPPED`) with one compare-exchange from the word it read
+//!     (not a store: only the lock's owner may write the word whole, `lock.rs`) — no clock read,
+//!     no lock, no cause — so that the handle's drop finds the node done, and the node
 //!     is freed with it. It is asked only where it saves a clock read or a cause (a node with
 //!     `NEEDS_CHECK`, a cancel with a cause). Nothing can make a reference afresh: a strong one
 //!     is cloned from a strong one, a weak one downgraded from a strong one; the weak count is

@@ -153,8 +153,9 @@ impl CancelNode {
     }
 
     /// Marks an open node canceled that nobody but the caller can reach (invariant 21: the
-    /// caller checked that it holds the only reference): with a plain store, without looking
-    /// at its deadline. `false`, changing nothing, if it is done or has ever had dependents.
+    /// caller checked that it holds the only reference): with one compare-exchange, without
+    /// looking at its deadline. `false`, changing nothing, if it is done or has ever had
+    /// dependents.
     #[inline]
     pub(super) fn mark_unseen(&self, dropped: bool) -> bool {
         let word = self.state.load(Ordering::Relaxed);
