@@ -250,7 +250,12 @@ impl Ctx {
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
         let now = self.node.clock().now();
-        let (node, owner) = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
+        let deadline = now.checked_add(timeout);
+        // The usual one, below a runtime's root or `background()`: built at once.
+        let (node, owner) = match deadline.and_then(|d| tree::derive_timeout_of_root(&self.node, d, now)) {
+            Some(owners) => owners,
+            None => self.derive_deadline_read_at(deadline, None, Some(now)),
+        };
         (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 

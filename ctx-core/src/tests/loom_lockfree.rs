@@ -128,6 +128,29 @@ fn standalone_cancel_vs_waiter_then_drop() {
     });
 }
 
+/// Invariant 11: the cancel of a root's timed child (its one compare-exchange after a coarse
+/// clock reading that proves the hour ahead) against a child attaching, which gives it
+/// dependents, and against the drop of the last handle on the same thread: whichever goes
+/// first, both report `Canceled` (the deadline is an hour away), and nothing stays attached.
+#[test]
+fn timed_standalone_cancel_vs_attach_cancels_the_child() {
+    loom::model(|| {
+        let (parent, cancel) = Ctx::background().with_timeout(std::time::Duration::from_secs(3600));
+        let p = parent.clone();
+        let t = thread::spawn(move || p.with_cancel());
+        cancel.cancel();
+        drop(cancel);
+        let (child, _child_handle) = t.join().unwrap();
+        assert_eq!(parent.err(), Some(Error::Canceled));
+        assert_eq!(child.err(), Some(Error::Canceled));
+        assert_eq!(
+            child.cause().unwrap().downcast_ref::<Error>(),
+            Some(&Error::Canceled)
+        );
+        assert_eq!(children(&parent), 0);
+    });
+}
+
 /// Invariant 13: the drop of the last handle (lock-free while the node has no dependents) against a
 /// child attaching (which gives it dependents). Whichever goes first, the node and the child report
 /// `Canceled` with the cause `HandleDropped`, and nothing stays attached.

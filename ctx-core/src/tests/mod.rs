@@ -37,3 +37,5 @@ mod locks;
 mod merge;
 #[cfg(not(loom))]
 mod moving;
+#[cfg(not(loom))]
+mod timed_standalone;

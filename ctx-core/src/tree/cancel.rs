@@ -10,7 +10,7 @@ use super::arc::{Arc, Weak};
 use super::end::{expire, poll_moving, propagate};
 use super::node::{Entry, Node};
 use super::slots::{insert_entry, insert_waiter, refresh_waiter, remove_entry};
-use super::state::{LockFree, handle_dropped};
+use super::state::{LockFree, Standalone, handle_dropped};
 use super::trace::{self, Site};
 use super::walk::leave_marked;
 use super::word::Slot;
@@ -24,13 +24,14 @@ use crate::{Cause, Error};
 #[inline(always)]
 pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
     // Fastest path, the usual `cancel()` of a child of a root that nobody waited on: one
-    // compare-exchange, no lock (invariant 10), nothing to leave.
+    // compare-exchange, no lock (invariant 10), nothing to leave; for a timed one, after a
+    // coarse clock reading that proves its deadline ahead (invariant 11).
     // (Matched apart so that no `cause` is left to drop after the exchange.)
     let Some(cause) = cause else {
-        if node.expect_cancel().cancel_standalone(false) {
-            trace::canceled(node, Error::Canceled, at, 0);
-        } else {
-            cancel_general::<false>(node, None, at);
+        match node.expect_cancel().cancel_standalone(false) {
+            Standalone::Marked => trace::canceled(node, Error::Canceled, at, 0),
+            Standalone::Timed => cancel_timed::<false>(node, at),
+            Standalone::General => cancel_general::<false>(node, None, at),
         }
         return;
     };
@@ -42,10 +43,23 @@ pub(crate) fn cancel(node: &Arc<Node>, cause: Option<Cause>, at: Site) {
 /// the `with_*` call that made the handle.
 #[inline(always)]
 pub(crate) fn cancel_dropped(node: &Arc<Node>) {
-    if node.expect_cancel().cancel_standalone(true) {
-        trace::canceled(node, Error::Canceled, Site::CREATED, 0);
+    match node.expect_cancel().cancel_standalone(true) {
+        Standalone::Marked => trace::canceled(node, Error::Canceled, Site::CREATED, 0),
+        Standalone::Timed => cancel_timed::<true>(node, Site::CREATED),
+        Standalone::General => cancel_general::<true>(node, None, Site::CREATED),
+    }
+}
+
+/// The cause-less cancel of a standalone node with a deadline of its own (`with_timeout` of a
+/// root): its one compare-exchange once a coarse clock reading proves the deadline ahead
+/// (invariant 11), else the general path. Out of line, so that the others' fast path saves no
+/// registers for it.
+#[inline(never)]
+fn cancel_timed<const DROPPED: bool>(node: &Arc<Node>, at: Site) {
+    if node.expect_cancel().cancel_timed(node.clock(), DROPPED) {
+        trace::canceled(node, Error::Canceled, at, 0);
     } else {
-        cancel_general::<true>(node, None, Site::CREATED);
+        cancel_general::<DROPPED>(node, None, at);
     }
 }
 

@@ -78,15 +78,59 @@ pub(crate) fn derive_cancel(
                         ..Fixed::default()
                     })),
                 };
-                return Node::with_parent(
-                    held(),
-                    Kind::Cancel(CancelNode::new_standalone(shown_as_deadline, timing)),
-                );
+                return timed_of_root(parent, todo, is_static, shown_as_deadline, timing);
             }
             Some(_) => {}
         }
     }
     derive_cancel_general(parent, own_deadline, cause, shown_as_deadline, read_at)
+}
+
+/// `derive_cancel` of a `with_timeout` child (a deadline of its own, no cause) that the
+/// caller's clock reading (`read_at`) shows ahead, when `parent` is a root: the fast path above,
+/// asked first, before anything of the parent's deadline is looked at (a root has none). `None`
+/// for any other parent or deadline.
+#[cfg_attr(feature = "tracing", track_caller)]
+#[inline(always)]
+pub(crate) fn derive_timeout_of_root(
+    parent: &NodeRef,
+    deadline: Instant,
+    read_at: Instant,
+) -> Option<Owners> {
+    match parent {
+        NodeRef::Node(n) if deadline > read_at => match n.kind {
+            Kind::Root { todo, is_static } => Some(timed_of_root(
+                parent,
+                todo,
+                is_static,
+                true,
+                Timing::Own(deadline),
+            )),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A standalone node with a deadline of its own (`timing`) below the root `parent`.
+#[cfg_attr(feature = "tracing", track_caller)]
+#[inline(always)]
+fn timed_of_root(
+    parent: &NodeRef,
+    todo: bool,
+    is_static: bool,
+    shown_as_deadline: bool,
+    timing: Timing,
+) -> Owners {
+    let held = match (is_static, todo) {
+        (true, false) => Parent::Background,
+        (true, true) => Parent::Todo,
+        (false, _) => Parent::Node(parent.clone()),
+    };
+    Node::with_parent(
+        held,
+        Kind::Cancel(CancelNode::new_standalone(shown_as_deadline, timing)),
+    )
 }
 
 /// `derive_cancel` of a child with no deadline of its own below `p` (`parent` itself, or the

@@ -142,8 +142,11 @@
 //!     deadline, never attaches (its parent has no source), so it never has a slot, and it is
 //!     born open. So a standalone node whose word lacks `HAS_DEPENDENTS` (invariant 10) has
 //!     nothing to give back: without a deadline (no `NEEDS_CHECK`) its cancel is the
-//!     compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to leave; with one,
-//!     the general path checks it first), and its drop tests the word and returns
+//!     compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to leave); with one,
+//!     its only check (`NEEDS_CHECK` means nothing else on a standalone node), the same
+//!     exchange follows a coarse reading of the system clock that proves the deadline still
+//!     ahead (`cancel_timed`), and any other reading sends it to the general path, which reads
+//!     the clock in full and may expire it instead; and its drop tests the word and returns
 //!     (`has_nothing_to_release`; the drop owns the node, and `HAS_DEPENDENTS` was set before
 //!     any dependents part existed). Any other word takes the general paths, which look again.
 //!     Model: `loom_lockfree`.
@@ -351,7 +354,7 @@ pub(crate) use self::cancel::{
     Registered, cancel, cancel_dropped, register_after, register_waker, unregister_after, unregister_waker,
 };
 pub(crate) use self::derive::{
-    derive_cancel, derive_value, derive_without_cancel, root_with_clock, static_root,
+    derive_cancel, derive_timeout_of_root, derive_value, derive_without_cancel, root_with_clock, static_root,
 };
 pub(crate) use self::end::{arm_timer, err};
 pub(crate) use self::foreign::{foreign_bridge, install_feed, relay_bridge, resolve_bridge, wrap_node};
@@ -393,6 +396,19 @@ pub(crate) fn child_count(node: &NodeRef) -> usize {
 #[cfg(all(test, not(loom)))]
 pub(crate) fn has_first_in_word(node: &NodeRef) -> bool {
     node.source().is_some_and(|c| c.expect_cancel().first.is_set())
+}
+
+/// The standalone cancel (invariants 10 and 11) of a ctx's cancel node, alone: `true` if it
+/// marked the node, `false` if it left it to the general path.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn cancel_standalone(node: &NodeRef) -> bool {
+    let n = node.source().expect("a cancel node");
+    let c = n.expect_cancel();
+    match c.cancel_standalone(false) {
+        state::Standalone::Marked => true,
+        state::Standalone::Timed => c.cancel_timed(n.clock(), false),
+        state::Standalone::General => false,
+    }
 }
 
 /// Whether a cancel node has allocated its dependents part (invariant 22).

@@ -16,11 +16,26 @@ use super::word::{
     AtomicSlot, CANCELED, DONE_MASK, DROPPED, HAS_DEPENDENTS, HAS_FIRST, Moving, NEEDS_CHECK, OPEN,
     SHOWN_AS_DEADLINE, STANDALONE, TIMED, UNDER_FOREIGN, err_of, state_of,
 };
+use crate::clock::NodeClock;
 use crate::error::HandleDropped;
 use crate::loom::{AtomicU32, Ordering};
 use crate::{Cause, Error};
 
 // ===== CancelNode =====
+
+/// What `CancelNode::cancel_standalone` did.
+pub(super) enum Standalone {
+    /// Marked canceled, with nothing to leave.
+    Marked,
+    /// A standalone node whose one check is a deadline of its own: for `cancel_timed`.
+    Timed,
+    /// Anything else: for the general path.
+    General,
+}
+
+/// The bits `cancel_standalone` looks at, of an open standalone node with a deadline of its own
+/// (its only check: invariant 11) and nothing depending on it.
+const STANDALONE_TIMED: u32 = STANDALONE | NEEDS_CHECK;
 
 /// How a cancel node ended: its error, and the cause given with it (`None`: none was given, the
 /// error itself is the cause).
@@ -137,15 +152,55 @@ impl CancelNode {
 
     /// The usual `cancel()` of a standalone node (see `STANDALONE`) with no deadline that
     /// nothing depends on: one compare-exchange, as in `finish_lock_free` (invariant 10), with
-    /// nothing to leave (a standalone node has no slot and no second parent). `false` if the
-    /// node is not standalone, has a deadline (`NEEDS_CHECK`: it is checked first), has
-    /// dependents, or is done, or changed meanwhile: the caller takes the general path, which
-    /// looks again. With `dropped` (the drop of the last handle), the word also takes `DROPPED`.
+    /// nothing to leave (a standalone node has no slot and no second parent): `Marked`.
+    /// `Timed` for such a node with a deadline of its own (`NEEDS_CHECK`, its only check:
+    /// `with_timeout` of a root), left unchanged for `cancel_timed`. `General` if the node is
+    /// not standalone, has dependents or a first child, or is done, or changed meanwhile: the
+    /// caller takes the general path, which looks again. With `dropped` (the drop of the last
+    /// handle), the word also takes `DROPPED`.
     #[inline(always)]
-    pub(super) fn cancel_standalone(&self, dropped: bool) -> bool {
+    pub(super) fn cancel_standalone(&self, dropped: bool) -> Standalone {
         let word = self.state.load(Ordering::Relaxed);
         let done = if dropped { CANCELED | DROPPED } else { CANCELED };
-        word & (DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE) == STANDALONE
+        match word & (DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE) {
+            STANDALONE => {
+                match self
+                    .state
+                    .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Relaxed)
+                {
+                    Ok(_) => Standalone::Marked,
+                    Err(_) => Standalone::General,
+                }
+            }
+            STANDALONE_TIMED => Standalone::Timed,
+            _ => Standalone::General,
+        }
+    }
+
+    /// `cancel_standalone` of a node it found `Timed`: the same one compare-exchange, once a
+    /// coarse reading of the system clock proves the node's deadline still ahead
+    /// (`NodeClock::proves_ahead`; `clock` is the node's, and a user's clock proves nothing).
+    /// `false`, changing nothing, if that is not proven (the general path reads the clock in
+    /// full, and may expire the node instead) or the word is no longer `STANDALONE_TIMED`.
+    /// A deadline that passes between the reading and the exchange is one the cancel came
+    /// before, as on any path; a timer or a reader that expires the node meanwhile makes the
+    /// exchange fail.
+    #[inline]
+    pub(super) fn cancel_timed(&self, clock: &NodeClock, dropped: bool) -> bool {
+        let word = self.state.load(Ordering::Relaxed);
+        if word & (DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE) != STANDALONE_TIMED {
+            return false;
+        }
+        let deadline = match &self.timing {
+            Timing::Own(d) => *d,
+            Timing::Boxed(f) if f.extra.is_none() => match f.deadline {
+                Some(d) => d,
+                None => return false,
+            },
+            _ => return false,
+        };
+        let done = if dropped { CANCELED | DROPPED } else { CANCELED };
+        clock.proves_ahead(deadline)
             && self
                 .state
                 .compare_exchange(word, word | done, Ordering::AcqRel, Ordering::Relaxed)
