@@ -249,13 +249,7 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     #[doc(alias = "WithTimeout")]
     pub fn with_timeout(&self, timeout: Duration) -> (Ctx, CancelHandle) {
-        let now = self.node.clock().now();
-        let deadline = now.checked_add(timeout);
-        // The usual one, below a runtime's root or `background()`: built at once.
-        let (node, owner) = match deadline.and_then(|d| tree::derive_timeout_of_root(&self.node, d, now)) {
-            Some(owners) => owners,
-            None => self.derive_deadline_read_at(deadline, None, Some(now)),
-        };
+        let (node, owner) = self.derive_timeout(timeout);
         (Ctx::from_node(node), CancelHandle::adopt(owner))
     }
 
@@ -449,8 +443,7 @@ impl Ctx {
     /// ```
     #[cfg_attr(feature = "tracing", track_caller)]
     pub fn with_timeout_cancel_cause(&self, timeout: Duration) -> (Ctx, CancelCauseHandle) {
-        let now = self.node.clock().now();
-        let (node, owner) = self.derive_deadline_read_at(now.checked_add(timeout), None, Some(now));
+        let (node, owner) = self.derive_timeout(timeout);
         (Ctx::from_node(node), CancelCauseHandle::adopt(owner))
     }
 
@@ -599,6 +592,20 @@ impl Ctx {
     #[cfg_attr(feature = "tracing", track_caller)]
     fn derive_deadline(&self, deadline: Option<Instant>, cause: Option<Cause>) -> Owners {
         self.derive_deadline_read_at(deadline, cause, None)
+    }
+
+    /// The node of `with_timeout` and `with_timeout_cancel_cause` (no cause): the deadline
+    /// `now + timeout` on this context's clock, read once. The usual one, below a root
+    /// (`background()`, a runtime's root, a server's), is built at once.
+    #[cfg_attr(feature = "tracing", track_caller)]
+    #[inline(always)]
+    fn derive_timeout(&self, timeout: Duration) -> Owners {
+        let now = self.node.clock().now();
+        let deadline = now.checked_add(timeout);
+        match deadline.and_then(|d| tree::derive_timeout_of_root(&self.node, d, now)) {
+            Some(owners) => owners,
+            None => self.derive_deadline_read_at(deadline, None, Some(now)),
+        }
     }
 
     /// `derive_deadline`, told when the clock was last read (`with_timeout*`): a deadline

@@ -187,6 +187,9 @@ impl CancelNode {
     /// exchange fail.
     #[inline]
     pub(super) fn cancel_timed(&self, clock: &NodeClock, dropped: bool) -> bool {
+        if !clock.is_system() {
+            return false; // asked first: a runtime's root's clock, the usual other one
+        }
         let word = self.state.load(Ordering::Relaxed);
         if word & (DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE) != STANDALONE_TIMED {
             return false;
