@@ -296,6 +296,15 @@ fn ops(c: &mut Criterion) {
     g.bench_function("IsDoneCanceled", |b| b.iter(|| black_box(&closed).is_done()));
     // What criterion's loop and `black_box` cost by themselves (no Go twin).
     g.bench_function("LoopBaseline", |b| b.iter(|| black_box(&parent)));
+    // The least any `err()` or `is_done()` does (no Go twin): a context is shared by its clones
+    // and ended from elsewhere, so its handle points at shared state; reading whether it is done
+    // follows that pointer and loads one word with `Acquire` (what it says happens-after the
+    // cancel), and tests it. `ErrOpen`, `ErrCanceled`, `IsDoneOpen` and `IsDoneCanceled` are
+    // measured against it.
+    let shared = FloorNode::born();
+    g.bench_function("LoadFloor", |b| {
+        b.iter(|| black_box(&shared).state.load(Ordering::Acquire) != 0)
+    });
     let valued = bg.with_value(Key("value"));
     g.bench_function("ValueHit", |b| {
         b.iter(|| black_box(&valued).value::<Key>().is_some())

@@ -710,7 +710,7 @@ impl Ctx {
     #[doc(alias = "is_cancelled")]
     #[inline]
     pub fn is_done(&self) -> bool {
-        self.err().is_some()
+        tree::ctx_is_done(&self.node)
     }
 
     /// Returns `None` until the context is done, then why, forever the same: the cause given

@@ -81,6 +81,16 @@ pub(crate) fn err(node: &Arc<Node>) -> Option<Error> {
     }
 }
 
+/// `err().is_some()` of a cancel node, without the error: one atomic load and one test when
+/// done or when there is no deadline.
+#[inline]
+pub(crate) fn is_done(node: &Arc<Node>) -> bool {
+    match node.expect_cancel().done_from_word() {
+        Some(done) => done,
+        None => err_slow(node).is_some(),
+    }
+}
+
 /// `err()` of an open cancel node with a deadline or a bridge.
 #[inline(never)]
 fn err_slow(node: &Arc<Node>) -> Option<Error> {

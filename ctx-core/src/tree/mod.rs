@@ -364,7 +364,7 @@ pub(crate) use self::name::write_chain;
 #[cfg(all(test, loom))]
 pub(crate) use self::node::Kind;
 pub(crate) use self::node::{Feed, Foreign, Node, NodeRef, Owners};
-pub(crate) use self::observe::{ctx_cause, ctx_deadline, ctx_err, value_any, value_of};
+pub(crate) use self::observe::{ctx_cause, ctx_deadline, ctx_err, ctx_is_done, value_any, value_of};
 #[cfg(all(test, loom))]
 pub(crate) use self::thin::ThinArc;
 pub(crate) use self::trace::Site;

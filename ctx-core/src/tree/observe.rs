@@ -8,7 +8,7 @@ use std::any::{Any, TypeId};
 use std::time::Instant;
 
 use super::arc::Arc;
-use super::end::err;
+use super::end::{err, is_done};
 use super::node::{Kind, Node, NodeRef, ValueNode, digest, key_bit, short_digest};
 use super::thin::ThinArc;
 use crate::{Cause, Error};
@@ -16,16 +16,43 @@ use crate::{Cause, Error};
 /// Why the context ending at `node` is done, or `None` while it is not (`Ctx::err`).
 #[inline]
 pub(crate) fn ctx_err(node: &NodeRef) -> Option<Error> {
-    let node = match node {
-        NodeRef::Node(n) => n,
-        NodeRef::Value(v) => return err(v.source.as_ref()?),
-    };
-    // The usual case first, with a compare rather than a jump table.
-    if let Kind::Cancel(_) = &node.kind {
-        return err(node);
+    match canceler(node) {
+        Ok(canceler) => err(canceler?),
+        Err(other) => ctx_err_other(other),
     }
-    ctx_err_other(node)
 }
+
+/// `ctx_err(node).is_some()` (`Ctx::is_done`), which reads the same word and decodes no error.
+#[inline]
+pub(crate) fn ctx_is_done(node: &NodeRef) -> bool {
+    match canceler(node) {
+        Ok(Some(canceler)) => is_done(canceler),
+        Ok(None) => false,
+        Err(other) => ctx_err_other(other).is_some(),
+    }
+}
+
+/// The canceler whose word answers `err()` at `node`, found first (a cancel node itself, or a
+/// value's source; `None`: a value below no canceler), so that one load and test of that word
+/// follow on one path; `Err` with the node for any other kind (`ctx_err_other`).
+#[inline(always)]
+fn canceler(node: &NodeRef) -> Result<Option<&Arc<Node>>, &Node> {
+    match node {
+        NodeRef::Node(n) if matches!(n.kind, Kind::Cancel(_)) => Ok(Some(n)),
+        NodeRef::Value(v) => {
+            // Laid out after the cancel node's path: one jump more here, one less there.
+            unusual();
+            Ok(v.source.as_ref())
+        }
+        NodeRef::Node(n) => Err(n),
+    }
+}
+
+/// Marks the branch that calls it as the less usual one, for the code's layout (a hint to the
+/// compiler, no code).
+#[cold]
+#[inline(always)]
+fn unusual() {}
 
 /// `ctx_err` of a node that is not a cancel node.
 fn ctx_err_other(node: &Node) -> Option<Error> {

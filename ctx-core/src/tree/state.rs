@@ -280,6 +280,17 @@ impl CancelNode {
         }
     }
 
+    /// `err_from_word` for `is_done()`, which needs no error: `Some(false)` open with nothing
+    /// else to ask, `Some(true)` done, `None` open with something to check first.
+    #[inline]
+    pub(super) fn done_from_word(&self) -> Option<bool> {
+        let word = self.state.load(Ordering::Acquire);
+        if word & (DONE_MASK | NEEDS_CHECK) == OPEN {
+            return Some(false);
+        }
+        (word & DONE_MASK != OPEN).then_some(true)
+    }
+
     /// The node has a deadline or is a bridge (set at creation).
     #[inline]
     pub(super) fn needs_check(&self) -> bool {
