@@ -475,10 +475,13 @@ if clock and go_wt and coarse:
            + (f"; this row is {fmt_ns(wt.mid - least)} above them. " if wt else ". "))
         + "The node itself is one allocation (its deadline inline) with the floor's three atomic "
         "read-modify-writes, and a cancel that nobody else can see reads no clock (tree/mod.rs, "
-        "invariant 21); here the ctx is alive at the cancel, as in Go's benchmark. What is left "
-        "is plain instructions (callgrind: `with-timeout` 610 a round against `with-cancel`'s 317 "
-        "and the two clock reads): building a node with a deadline, and a cancel that checks it "
-        "on the general path — the same work as the floor target's, with a deadline.")
+        "invariant 21); here the ctx is alive at the cancel, as in Go's benchmark: the coarse "
+        "reading is followed by the standalone node's one compare-exchange (invariant 11; "
+        "callgrind: `with-timeout` 528 instructions a round, `with-cancel` 323). What is left is "
+        "`with-cancel`'s own distance from `AllocFloor` (the floor target above) and a few "
+        "nanoseconds: `perf` puts the time at the clock read, the new node's first stores and "
+        "the read-modify-writes, not at the instructions (benches/NOTES.md, \"A root's timed "
+        "child in one exchange\").")
 why["chain of 1000"] = (
     "Each level is one allocation (the first child is kept inline in its parent: tree/mod.rs, "
     "invariant 22), built without the general path's questions (`derive_plain`), and dropped "
@@ -508,8 +511,11 @@ why["10,000 waiters"] = (
        f"{fmt_ratio(wake_floor.mid / wake_tu.mid)} of tokio-util: reachable only that way. "
        if wake_floor and wake_tu else "")
     + "tokio-util keeps waiters in an intrusive list inside the futures (no allocation per "
-    "waiter); waking by reference needs the same: `unsafe` pinned list nodes, with their own "
-    "loom model. With one waiter (n=1) the cancel makes four atomic read-modify-writes: the "
+    "waiter); waking by reference needs the waker left with its future and dropped there: "
+    "places in the node that each `Done` owns through a token the slab mints, taken after the "
+    "walk says it is done with them, with their own loom model (benches/NOTES.md, \"Waiters, "
+    "measured in one window\": the rows sit at the floor of a design that wakes by value). "
+    "With one waiter (n=1) the cancel makes four atomic read-modify-writes: the "
     "lock, the unlock, the waker's wake and its drop (benches/NOTES.md: on this machine each "
     "costs about as much as the rest of the cancel's instructions together, so trimming "
     "instructions moves it little); the goal needs the lock gone, a waiter slot set and taken "
