@@ -53,18 +53,10 @@ pub(crate) fn derive_cancel(
     if let NodeRef::Node(n) = parent
         && let Kind::Root { todo, is_static, .. } = n.kind
     {
-        let held = || match (is_static, todo) {
-            (true, false) => Parent::Background,
-            (true, true) => Parent::Todo,
-            (false, _) => Parent::Node(parent.clone()),
-        };
         match own_deadline {
             // No deadline of its own (a `cause` comes only with one).
             None => {
-                return Node::with_parent(
-                    held(),
-                    Kind::Cancel(CancelNode::new_standalone(shown_as_deadline, Timing::None)),
-                );
+                return standalone_of_root(parent, todo, is_static, shown_as_deadline, Timing::None);
             }
             // A deadline the caller's clock reading shows ahead (`with_timeout*`): nothing to
             // check now; with no cause, kept inline (one allocation).
@@ -78,7 +70,7 @@ pub(crate) fn derive_cancel(
                         ..Fixed::default()
                     })),
                 };
-                return timed_of_root(parent, todo, is_static, shown_as_deadline, timing);
+                return standalone_of_root(parent, todo, is_static, shown_as_deadline, timing);
             }
             Some(_) => {}
         }
@@ -99,7 +91,7 @@ pub(crate) fn derive_timeout_of_root(
 ) -> Option<Owners> {
     match parent {
         NodeRef::Node(n) if deadline > read_at => match n.kind {
-            Kind::Root { todo, is_static } => Some(timed_of_root(
+            Kind::Root { todo, is_static } => Some(standalone_of_root(
                 parent,
                 todo,
                 is_static,
@@ -112,10 +104,11 @@ pub(crate) fn derive_timeout_of_root(
     }
 }
 
-/// A standalone node with a deadline of its own (`timing`) below the root `parent`.
+/// A standalone node (invariant 11) below the root `parent`, with the deadline of its own that
+/// `timing` holds, if any.
 #[cfg_attr(feature = "tracing", track_caller)]
 #[inline(always)]
-fn timed_of_root(
+fn standalone_of_root(
     parent: &NodeRef,
     todo: bool,
     is_static: bool,

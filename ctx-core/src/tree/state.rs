@@ -33,8 +33,11 @@ pub(super) enum Standalone {
     General,
 }
 
-/// The bits `cancel_standalone` looks at, of an open standalone node with a deadline of its own
-/// (its only check: invariant 11) and nothing depending on it.
+/// The bits `cancel_standalone` and `cancel_timed` look at.
+const STANDALONE_SEEN: u32 = DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE;
+
+/// Those bits of an open standalone node with a deadline of its own (its only check: invariant
+/// 11) and nothing depending on it.
 const STANDALONE_TIMED: u32 = STANDALONE | NEEDS_CHECK;
 
 /// How a cancel node ended: its error, and the cause given with it (`None`: none was given, the
@@ -162,7 +165,7 @@ impl CancelNode {
     pub(super) fn cancel_standalone(&self, dropped: bool) -> Standalone {
         let word = self.state.load(Ordering::Relaxed);
         let done = if dropped { CANCELED | DROPPED } else { CANCELED };
-        match word & (DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE) {
+        match word & STANDALONE_SEEN {
             STANDALONE => {
                 match self
                     .state
@@ -191,16 +194,13 @@ impl CancelNode {
             return false; // asked first: a runtime's root's clock, the usual other one
         }
         let word = self.state.load(Ordering::Relaxed);
-        if word & (DONE_MASK | HAS_DEPENDENTS | HAS_FIRST | NEEDS_CHECK | STANDALONE) != STANDALONE_TIMED {
+        if word & STANDALONE_SEEN != STANDALONE_TIMED {
             return false;
         }
-        let deadline = match &self.timing {
-            Timing::Own(d) => *d,
-            Timing::Boxed(f) if f.extra.is_none() => match f.deadline {
-                Some(d) => d,
-                None => return false,
-            },
-            _ => return false,
+        // A standalone node has no bridge and no moving deadline (invariant 11): its deadline
+        // is its one check.
+        let Some(deadline) = self.timing.deadline() else {
+            return false;
         };
         let done = if dropped { CANCELED | DROPPED } else { CANCELED };
         clock.proves_ahead(deadline)
