@@ -711,6 +711,7 @@ if os.path.exists(rt_path) and os.path.getmtime(rt_path) >= STARTED:
     RT = json.load(open(rt_path, encoding="utf-8"))
 RT_OPS = {
     "with_timeout+cancel": "a deadline context made and canceled, nobody waiting (a clock read, no timer)",
+    "err-with-deadline": "`err()` of an open context whose deadline is an hour away (a clock read, or a proof that the deadline is far)",
     "done-arm+cancel": "the first poll of `done()` arms the deadline's timer, then a cancel",
     "done-arm+fire-1ms": "a real 1 ms deadline armed and fired: what it takes above 1 ms is how late "
                          "the runtime's timer fires (tokio's counts whole milliseconds and rounds up); "

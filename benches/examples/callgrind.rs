@@ -13,7 +13,8 @@
 //! `child-of-open` (the same under an open cancelable parent), `child-of-value` (the same
 //! under a value of that parent), `child-dropped` (a child of an
 //! open parent, its handle disarmed, dropped open), `with-timeout`, `with-value`,
-//! `err-open`, `value-miss-100` (a `value()` lookup that misses all 100 values of a chain: per
+//! `err-open`, `err-deadline` (`err()` of an open `with_timeout(1h)` child of `background()`),
+//! `value-miss-100` (a `value()` lookup that misses all 100 values of a chain: per
 //! lookup), `value-hit` (one that finds the context's own value), `value-hit-100` (one that finds the value above 100 others), `chain-100` (a chain of 100 `with_cancel` under a cancelable root, canceled from
 //! the root and dropped: per node), `tree-100` (Go's `buildContextTree`: a chain of 100
 //! `with_cancel` under `background()`, handles disarmed, dropped uncanceled: per node), `chain-1` (a root and its one child, the root canceled,
@@ -29,7 +30,8 @@
 //! With the `runtimes` feature (on by default), on a current-thread tokio runtime: `tokio-now`
 //! (`TokioClock::now()` inside `block_on`), `tokio-now-outside` (the same clock read on a thread
 //! outside the runtime), `tokio-with-timeout` (`with-timeout` on `ctx_tokio::background()`,
-//! inside `block_on`).
+//! inside `block_on`), `tokio-err-deadline` (`err-deadline` there) and `tokio-cancel-wide-10`
+//! (a parent with 10 children there, canceled and dropped: per child).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -114,6 +116,13 @@ fn main() {
         "err-open" => (0..n).for_each(|_| {
             black_box(black_box(&parent).err());
         }),
+        "err-deadline" => {
+            // `err()` of an open context with a deadline an hour away (a clock proof).
+            let (ctx, _cancel) = bg.with_timeout(Duration::from_secs(3600));
+            (0..n).for_each(|_| {
+                black_box(black_box(&ctx).err());
+            })
+        }
         "chain-100" => (0..n / 100).for_each(|_| {
             let (root, cancel) = black_box(&bg).with_cancel();
             let mut leaf = root.clone();
@@ -273,6 +282,22 @@ fn tokio_op(op: &str, n: usize) {
         }),
         "tokio-now-outside" => (0..n).for_each(|_| {
             black_box(black_box(&clock).now());
+        }),
+        "tokio-err-deadline" => rt.block_on(async {
+            let (ctx, _cancel) = ctx_tokio::background().with_timeout(Duration::from_secs(3600));
+            (0..n).for_each(|_| {
+                black_box(black_box(&ctx).err());
+            })
+        }),
+        "tokio-cancel-wide-10" => rt.block_on(async {
+            // A parent with 10 children under the tokio root, canceled (its walk's clock).
+            let bg = ctx_tokio::background();
+            (0..n / 10).for_each(|_| {
+                let (root, cancel) = black_box(&bg).with_cancel();
+                let children: Vec<_> = (0..10).map(|_| root.with_cancel()).collect();
+                cancel.cancel();
+                drop(black_box((children, root)));
+            })
         }),
         "tokio-with-timeout" => rt.block_on(async {
             let bg = ctx_tokio::background();

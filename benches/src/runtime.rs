@@ -5,6 +5,8 @@
 //!
 //! * `with_timeout+cancel`: a deadline context created and canceled with nobody waiting (a clock
 //!   read, no timer);
+//! * `err-with-deadline`: `err()` of an open context whose deadline is an hour away (whether
+//!   it has passed: a clock read, or a proof that it is far);
 //! * `done-arm+cancel`: the first poll of `done()` arms the deadline's timer, then a cancel;
 //! * `done-arm+fire-1ms`: a 1 ms deadline armed and fired (real time on real clocks, so it
 //!   measures timer resolution; [`pass`](BenchRuntime::pass) on a mock clock);
@@ -106,6 +108,8 @@ pub const TASKS: usize = 1_000;
 pub enum Op {
     /// `with_timeout` + `cancel` with nobody waiting.
     WithTimeoutCancel,
+    /// `err()` of an open context whose deadline is an hour away.
+    ErrDeadline,
     /// The first poll of `done()` arms the deadline's timer, then a cancel.
     DoneArmCancel,
     /// A 1 ms deadline armed and fired.
@@ -120,8 +124,9 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in the order of the tables.
-    pub const ALL: [Op; 6] = [
+    pub const ALL: [Op; 7] = [
         Op::WithTimeoutCancel,
+        Op::ErrDeadline,
         Op::DoneArmCancel,
         Op::DoneArmFire,
         Op::WakeTasks,
@@ -140,6 +145,7 @@ impl Op {
     pub fn name(self) -> &'static str {
         match self {
             Op::WithTimeoutCancel => "with_timeout+cancel",
+            Op::ErrDeadline => "err-with-deadline",
             Op::DoneArmCancel => "done-arm+cancel",
             Op::DoneArmFire => "done-arm+fire-1ms",
             Op::WakeTasks => "wake-1000-tasks",
@@ -202,6 +208,7 @@ pub fn batch<R: BenchRuntime>(op: Op, rt: &R, root: &Ctx, iters: u64) -> Batch {
     let per_iter = |d: Duration| d.as_nanos() as f64 / iters.max(1) as f64;
     let elapsed = match op {
         Op::WithTimeoutCancel => with_timeout_cancel_batch(rt, root, iters),
+        Op::ErrDeadline => err_deadline_batch(rt, root, iters),
         Op::DoneArmCancel => done_arm_cancel_batch(rt, root, iters),
         Op::DoneArmFire => done_arm_fire_batch(rt, root, iters),
         Op::WakeTasks => wake_batch(rt, root, iters),
@@ -234,13 +241,14 @@ pub fn bench_runtime<R: BenchRuntime>(c: &mut Criterion, rt: &R) {
     let root = rt.background();
     for op in [
         Op::WithTimeoutCancel,
+        Op::ErrDeadline,
         Op::DoneArmCancel,
         Op::DoneArmFire,
         Op::WakeTasks,
     ] {
         let mut g = c.benchmark_group(format!("runtimes/{}", op.name()));
         let weight = match op {
-            Op::WithTimeoutCancel => Weight::Light,
+            Op::WithTimeoutCancel | Op::ErrDeadline => Weight::Light,
             Op::DoneArmCancel => Weight::Heavy,
             _ => Weight::VeryHeavy,
         };
@@ -288,6 +296,13 @@ fn with_timeout_cancel_batch<R: BenchRuntime>(rt: &R, root: &Ctx, iters: u64) ->
         let (ctx, cancel) = black_box(root).with_timeout(Duration::from_secs(3600));
         cancel.cancel();
         black_box(ctx);
+    })
+}
+
+fn err_deadline_batch<R: BenchRuntime>(rt: &R, root: &Ctx, iters: u64) -> Duration {
+    let (ctx, _cancel) = root.with_timeout(Duration::from_secs(3600));
+    timed(rt, iters, |_| async {
+        assert!(black_box(&ctx).err().is_none());
     })
 }
 

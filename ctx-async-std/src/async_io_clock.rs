@@ -100,6 +100,11 @@ impl Clock for AsyncIoClock {
         Instant::now()
     }
 
+    /// `true`: async-io's time is `Instant::now()`, which nothing pauses.
+    fn is_instant_now(&self) -> bool {
+        true
+    }
+
     fn sleep_until(&self, deadline: Instant) -> Timer {
         let timer = async_io::Timer::at(deadline);
         Box::pin(async move {

@@ -88,6 +88,40 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// a future that is ready at once.
     fn sleep_until(&self, deadline: Instant) -> Timer;
 
+    /// Whether [`now`](Clock::now) is [`Instant::now()`] itself, on every call and from any
+    /// thread: time that cannot be paused, offset or moved by hand. `false`, the default,
+    /// unless the clock says so.
+    ///
+    /// A clock that says `true` lets ctx-core read the time its own way, with the answers
+    /// `now()` would give: a reading of the kernel's coarse clock that proves a far deadline
+    /// still ahead (a few nanoseconds, where a full reading costs twenty or more), so that
+    /// `err()` and `is_done()` of a context with a deadline, and the cancel of a
+    /// `with_timeout` context, make no full reading; and a reading that calls no code of the
+    /// clock's, so that a cancel walk reads the time only if it meets a deadline. ctx-core
+    /// asks once, when a root is made with the clock
+    /// ([`Ctx::background_with_clock`](crate::Ctx::background_with_clock)), and keeps the
+    /// answer for the root's whole tree. A clock that says `true` but whose `now()` reads other
+    /// times gets its deadlines judged on `Instant::now()`: wrong times, never unsound.
+    ///
+    /// The runtimes' clocks say `true` where their time cannot be paused: async-io's
+    /// (ctx-smol, ctx-async-std), and tokio's on a multi-thread runtime or without tokio's
+    /// `test-util` feature. `MockClock` says `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use ctx_core::{Clock, clock::SystemClock};
+    /// let clock = SystemClock::default();
+    /// assert!(clock.is_instant_now());
+    /// let before = Instant::now();
+    /// let t = clock.now();
+    /// assert!(before <= t && t <= Instant::now());
+    /// ```
+    fn is_instant_now(&self) -> bool {
+        false
+    }
+
     /// Whether after-funcs that this clock's timers fire run on the thread that wakes the
     /// timer (`true`), or on ctx-core's after-func threads (`false`, the default).
     ///
@@ -172,6 +206,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    fn is_instant_now(&self) -> bool {
+        true
     }
 
     fn sleep_until(&self, deadline: Instant) -> Timer {
@@ -330,10 +368,10 @@ pub(crate) mod coarse {
 ///   and is only ever turned back into an `Arc` (or counted) through `Arc::from_raw` /
 ///   `Arc::increment_strong_count` / `Arc::decrement_strong_count`, as std requires.
 /// * A [`SharedClock`] owns one strong count (`Clone` adds one, `Drop` gives it back), so while
-///   one exists the clock is alive. An owning [`NodeClock`] (tag bit set) is a `SharedClock`
+///   one exists the clock is alive. An owning [`NodeClock`] (`OWNS` tag set) is a `SharedClock`
 ///   in another form (made only by [`NodeClock::own`], given back by [`NodeClock::release`],
 ///   which makes it the system clock: no pointer is left behind).
-/// * A *borrowed* [`NodeClock`] (tag bit clear) counts nothing. It is made only by
+/// * A *borrowed* [`NodeClock`] (`OWNS` tag clear) counts nothing. It is made only by
 ///   [`NodeClock::below`], which is `unsafe`: its caller promises that the `NodeClock` it
 ///   copies from stays where it is, alive, for as long as the copy can be read. Nothing else makes
 ///   one: `NodeClock` is neither `Clone` nor `Copy` (a test asserts it at compile time), so
@@ -341,6 +379,11 @@ pub(crate) mod coarse {
 ///   duplicate it. By induction over the chain of copies, every borrowed `NodeClock` that can
 ///   be reached points into a clock whose owner is alive: every read (`get`, `now`, `same`) and
 ///   every new count (`to_shared`) is sound.
+/// * The other tag, `INSTANT` (the clock reads `Instant::now()`, asked once in
+///   [`SharedClock::new`] and kept in the block), is copied with the pointer and only ever
+///   read; the system clock's `NodeClock` has it and no pointer (its address is the tag alone,
+///   with no provenance: nothing is ever read through it). Every pointer is read with both
+///   tags masked off (`block`).
 /// * The one caller of `below` is the node module (`tree/node.rs`), for a child whose `parent`
 ///   field holds the node it copies from; that module keeps the parent for as long as the
 ///   child's `NodeClock` can be read (both fields are private to it; it lets go of the parent
@@ -354,9 +397,24 @@ mod shared {
 
     use super::{Clock, SystemClock};
 
-    /// The heap block of an owned clock: `Arc::into_raw` of an `Arc<Arc<dyn Clock>>` (boxed
-    /// once more so that a pointer to it is one thin word).
-    type Block = Arc<dyn Clock>;
+    /// The heap block of an owned clock, behind `Arc::into_raw` of an `Arc<Block>` (boxed once
+    /// more than the `Arc<dyn Clock>` so that a pointer to it is one thin word).
+    struct Block {
+        clock: Arc<dyn Clock>,
+        /// `clock.is_instant_now()`, asked once.
+        instant: bool,
+    }
+
+    impl Block {
+        #[inline]
+        fn now(&self) -> Instant {
+            if self.instant {
+                Instant::now()
+            } else {
+                self.clock.now()
+            }
+        }
+    }
 
     /// An owner of a clock (`None`: the system clock, which needs none): one strong count of the
     /// clock's `Arc`, held as the raw pointer `Arc::into_raw` gave.
@@ -369,29 +427,37 @@ mod shared {
     unsafe impl Sync for SharedClock {}
 
     impl SharedClock {
-        /// An owner of `clock`, counted.
+        /// An owner of `clock`, counted. Asks the clock whether it reads `Instant::now()`
+        /// ([`Clock::is_instant_now`]), once: its readings through this owner and every
+        /// `NodeClock` made from it are then `Instant::now()`'s.
         pub(crate) fn new(clock: Arc<dyn Clock>) -> SharedClock {
-            let raw = Arc::into_raw(Arc::new(clock)).cast_mut();
+            let instant = clock.is_instant_now();
+            let raw = Arc::into_raw(Arc::new(Block { clock, instant })).cast_mut();
             SharedClock(NonNull::new(raw))
         }
 
         /// The system clock.
         pub(crate) const SYSTEM: SharedClock = SharedClock(None);
 
+        #[inline]
+        fn block(&self) -> Option<&Block> {
+            // SAFETY: `self` owns a strong count of the block (this module's argument), so it
+            // is alive for as long as `&self` is borrowed.
+            self.0.map(|p| unsafe { &*p.as_ptr() })
+        }
+
         pub(crate) fn get(&self) -> &dyn Clock {
-            match self.0 {
+            match self.block() {
                 None => &SystemClock,
-                // SAFETY: `self` owns a strong count of the block (this module's argument), so
-                // it is alive for as long as `&self` is borrowed.
-                Some(p) => unsafe { &**p.as_ptr() },
+                Some(b) => &*b.clock,
             }
         }
 
         #[inline]
         pub(crate) fn now(&self) -> Instant {
-            match self.0 {
+            match self.block() {
                 None => Instant::now(),
-                Some(_) => self.get().now(),
+                Some(b) => b.now(),
             }
         }
     }
@@ -423,17 +489,23 @@ mod shared {
         }
     }
 
-    /// How a node holds its clock: one word, null for the system clock, else the pointer of a
-    /// [`SharedClock`] with its low bit set when this `NodeClock` owns a count of it. Neither
-    /// `Clone` nor `Copy`: see the module's safety argument.
+    /// How a node holds its clock: one word, the tag [`INSTANT`] alone for the system clock,
+    /// else the pointer of a [`SharedClock`] with its low bit ([`OWNS`]) set when this
+    /// `NodeClock` owns a count of it, and [`INSTANT`] when the clock reads `Instant::now()`.
+    /// Neither `Clone` nor `Copy`: see the module's safety argument.
     pub(crate) struct NodeClock {
-        /// Null, or a `Block` pointer from `Arc::into_raw` (8-aligned: the low bit is free),
-        /// tagged with [`OWNS`].
+        /// A `Block` pointer from `Arc::into_raw` (8-aligned: the low bits are free), or none,
+        /// tagged.
         ptr: *const Block,
     }
 
     /// The tag of an owning `NodeClock`.
     const OWNS: usize = 1;
+    /// The tag of a clock that reads `Instant::now()`: the system clock, or one that says so
+    /// ([`Clock::is_instant_now`]). Its readings call no code of the clock's.
+    const INSTANT: usize = 2;
+    /// Both tags.
+    const TAGS: usize = OWNS | INSTANT;
 
     // SAFETY: a `NodeClock` gives only `&` access to an `Arc<dyn Clock>`, which is `Send +
     // Sync`; an owning one moves or shares a strong count, as an `Arc` does.
@@ -442,18 +514,22 @@ mod shared {
     unsafe impl Sync for NodeClock {}
 
     impl NodeClock {
-        /// The system clock: no pointer.
+        /// The system clock: no pointer, `INSTANT`.
         pub(crate) const SYSTEM: NodeClock = NodeClock {
-            ptr: std::ptr::null(),
+            ptr: std::ptr::without_provenance(INSTANT),
         };
 
         /// A node's clock that owns `clock`'s count (a root, a wrap, a bridge).
         pub(crate) fn own(clock: SharedClock) -> NodeClock {
+            let instant = clock.block().is_some_and(|b| b.instant);
             let clock = std::mem::ManuallyDrop::new(clock); // its count moves into the node
             match clock.0 {
                 None => NodeClock::SYSTEM,
                 Some(p) => NodeClock {
-                    ptr: p.as_ptr().cast_const().map_addr(|a| a | OWNS),
+                    ptr: p
+                        .as_ptr()
+                        .cast_const()
+                        .map_addr(|a| a | OWNS | if instant { INSTANT } else { 0 }),
                 },
             }
         }
@@ -468,7 +544,9 @@ mod shared {
         /// lets go of it (while it is being dropped).
         #[inline]
         pub(crate) unsafe fn below(parent: &NodeClock) -> NodeClock {
-            NodeClock { ptr: parent.block() }
+            NodeClock {
+                ptr: parent.ptr.map_addr(|a| a & !OWNS),
+            }
         }
 
         /// Gives back the count an owning `NodeClock` holds, and leaves the system clock in its
@@ -480,7 +558,7 @@ mod shared {
         pub(crate) fn release(&mut self) {
             let owned = self.ptr.addr() & OWNS != 0;
             let p = self.block();
-            self.ptr = std::ptr::null();
+            *self = NodeClock::SYSTEM;
             if owned {
                 // SAFETY: an owning `NodeClock` holds one count of a block from `Arc::into_raw`
                 // (`own`); it gives it back here, once: `self` is the system clock from now on.
@@ -491,7 +569,7 @@ mod shared {
         /// The block's pointer, untagged (null for the system clock).
         #[inline]
         fn block(&self) -> *const Block {
-            self.ptr.map_addr(|a| a & !OWNS)
+            self.ptr.map_addr(|a| a & !TAGS)
         }
 
         #[inline]
@@ -507,41 +585,46 @@ mod shared {
         pub(crate) fn get(&self) -> &dyn Clock {
             match self.clock() {
                 None => &SystemClock,
-                Some(c) => &**c,
+                Some(b) => &*b.clock,
             }
+        }
+
+        /// Whether this clock reads `Instant::now()` (the system clock, or one that says so:
+        /// [`Clock::is_instant_now`]): its readings call no code of the clock's, and a coarse
+        /// reading of the same clock may prove a deadline ahead. One test of the word.
+        #[inline]
+        pub(crate) fn reads_instant(&self) -> bool {
+            self.ptr.addr() & INSTANT != 0
         }
 
         #[inline]
         pub(crate) fn now(&self) -> Instant {
+            if self.reads_instant() {
+                return Instant::now();
+            }
             match self.clock() {
-                None => Instant::now(),
-                Some(c) => c.now(),
+                Some(b) => b.clock.now(),
+                None => Instant::now(), // never: the system clock reads `Instant::now()`
             }
         }
 
-        /// Whether `deadline` has passed on this clock (`now() >= deadline`). On the system
-        /// clock a deadline that a coarse reading proves far away is answered without a full
-        /// read (`super::coarse`); a user's clock is asked its `now()`.
+        /// Whether `deadline` has passed on this clock (`now() >= deadline`). On a clock that
+        /// reads `Instant::now()` a deadline that a coarse reading proves far away is answered
+        /// without a full read (`super::coarse`); any other clock is asked its `now()`.
         #[inline]
         pub(crate) fn passed(&self, deadline: Instant) -> bool {
-            match self.clock() {
-                None => !super::coarse::ahead(deadline) && Instant::now() >= deadline,
-                Some(c) => c.now() >= deadline,
+            if self.reads_instant() {
+                return !super::coarse::ahead(deadline) && Instant::now() >= deadline;
             }
+            self.now() >= deadline
         }
 
-        /// Whether `deadline` is proven still ahead without a full read: on the system clock,
-        /// by a coarse reading (`super::coarse`); a user's clock proves nothing (`false`: ask
-        /// `now()`).
+        /// Whether `deadline` is proven still ahead without a full read: on a clock that reads
+        /// `Instant::now()`, by a coarse reading (`super::coarse`); any other clock proves
+        /// nothing (`false`: ask `now()`).
         #[inline]
         pub(crate) fn proves_ahead(&self, deadline: Instant) -> bool {
-            self.is_system() && super::coarse::ahead(deadline)
-        }
-
-        /// The system clock (`Instant::now()`, no user code).
-        #[inline]
-        pub(crate) fn is_system(&self) -> bool {
-            self.block().is_null()
+            self.reads_instant() && super::coarse::ahead(deadline)
         }
 
         /// Whether `self` and `other` are one clock: the same `Arc<dyn Clock>` (roots made from
@@ -549,7 +632,7 @@ mod shared {
         /// are; a merge of two trees may not be.
         #[inline]
         pub(crate) fn same(&self, other: &NodeClock) -> bool {
-            let id = |r: &NodeClock| r.clock().map(|c| Arc::as_ptr(c).cast::<()>());
+            let id = |r: &NodeClock| r.clock().map(|b| Arc::as_ptr(&b.clock).cast::<()>());
             self.block() == other.block() || id(self) == id(other)
         }
 
@@ -629,6 +712,46 @@ mod shared {
             let mut last = NodeClock::own(again);
             assert_eq!(last.now(), t);
             last.release(); // the last count: Miri reports a leak if it is not given back
+        }
+
+        #[derive(Debug)]
+        struct Instantly;
+        impl Clock for Instantly {
+            fn now(&self) -> Instant {
+                unreachable!("a clock that reads Instant::now() is not asked")
+            }
+            fn sleep_until(&self, _: Instant) -> Timer {
+                Box::pin(std::future::pending())
+            }
+            fn is_instant_now(&self) -> bool {
+                true
+            }
+        }
+
+        /// The `INSTANT` tag goes with the pointer: to a borrowed copy, to a counted owner and
+        /// back, and is the system clock's; the `OWNS` tag is the owner's alone.
+        #[test]
+        fn the_instant_tag_goes_with_every_copy() {
+            let mut root = NodeClock::own(SharedClock::new(Arc::new(Instantly)));
+            let mut user = NodeClock::own(SharedClock::new(Arc::new(Fixed(Instant::now()))));
+            assert!(root.reads_instant() && !user.reads_instant());
+            assert!(NodeClock::SYSTEM.reads_instant());
+            {
+                // SAFETY: the copies are read only in this block, before the owners are released.
+                let (a, b) = unsafe { (NodeClock::below(&root), NodeClock::below(&user)) };
+                assert!(a.reads_instant() && !b.reads_instant());
+                assert!(a.same(&root) && !a.same(&b) && !a.same(&NodeClock::SYSTEM));
+                let now = Instant::now();
+                assert!(a.now() >= now, "read through the clock's now()");
+                assert!(!a.passed(now + Duration::from_secs(3600)) && a.passed(now));
+                let mut again = NodeClock::own(a.to_shared());
+                assert!(again.reads_instant());
+                again.release();
+                assert!(again.same(&NodeClock::SYSTEM));
+            }
+            root.release();
+            user.release();
+            assert!(root.same(&NodeClock::SYSTEM) && root.reads_instant());
         }
 
         #[test]

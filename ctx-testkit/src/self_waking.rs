@@ -130,6 +130,10 @@ impl<C: Clock + Clone> Clock for SelfWaking<C> {
     fn after_funcs_inline(&self) -> bool {
         self.inner.after_funcs_inline()
     }
+
+    fn is_instant_now(&self) -> bool {
+        self.inner.is_instant_now()
+    }
 }
 
 /// Wakes itself `left` times (forever if `None`), then is `then`.

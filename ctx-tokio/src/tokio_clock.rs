@@ -459,6 +459,13 @@ impl Clock for TokioClock {
         tokio::time::Instant::now().into_std()
     }
 
+    /// `true` where tokio's time cannot be paused (a multi-thread runtime, or a tokio without
+    /// `test-util`): `now()` is then `Instant::now()`, and ctx-core reads it more cheaply
+    /// (a coarse reading proves a far deadline ahead). `false` where it may be paused.
+    fn is_instant_now(&self) -> bool {
+        !self.pausable
+    }
+
     fn sleep_until(&self, deadline: Instant) -> Timer {
         match self.now().checked_add(FAR) {
             Some(far) if deadline <= far => self.timer(deadline),

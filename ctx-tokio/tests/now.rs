@@ -179,3 +179,35 @@ fn a_clock_made_in_one_runtime_reads_its_own_time_in_another_runtimes_enter() {
     assert_ne!(tokio_now(), a_now);
     assert_eq!(clock_a.now(), a_now);
 }
+
+/// Only a runtime whose time cannot be paused says its clock is `Instant::now()`: ctx-core then
+/// reads that itself (and proves far deadlines ahead with a coarse reading). A current-thread
+/// runtime may be paused (these tests build tokio with `test-util`): its clock is read in full,
+/// so paused time still decides every deadline.
+#[test]
+fn only_a_runtime_that_cannot_pause_reads_instant_now() {
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let clock = TokioClock::new(multi.handle().clone());
+    assert!(clock.is_instant_now());
+    let before = Instant::now();
+    let t = clock.now();
+    assert!(before <= t && t <= Instant::now());
+
+    let paused = paused_runtime();
+    let clock = TokioClock::new(paused.handle().clone());
+    assert!(!clock.is_instant_now());
+    // A deadline an hour ahead passes when paused time is advanced past it: the coarse proof
+    // (which reads the system's time) is never taken for this clock.
+    block_on(&paused, async {
+        let (ctx, cancel) = ctx_tokio::background().with_timeout(HOUR);
+        assert_eq!(ctx.err(), None);
+        tokio::time::advance(HOUR + SECOND).await;
+        assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+        cancel.cancel();
+        assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+    });
+}

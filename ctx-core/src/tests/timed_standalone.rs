@@ -1,14 +1,15 @@
 //! The cancel of a root's timed child (`with_timeout` of a root: invariant 11 of `tree`): when a
 //! coarse reading of the system clock proves its deadline still ahead, the cancel is the
 //! standalone node's one compare-exchange; anything else (a deadline that reading cannot prove
-//! ahead, a user's clock, a child, a waiter) is left to the general path, which reads the clock in full.
+//! ahead, a clock that does not say it reads `Instant::now()`, a child, a waiter) is left to the
+//! general path, which reads the clock in full.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::clock::SystemClock;
+use crate::clock::{SystemClock, Timer};
 use crate::tree::cancel_standalone;
-use crate::{Ctx, Error};
+use crate::{Clock, Ctx, Error};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -44,12 +45,39 @@ fn a_near_deadline_is_left_to_the_full_clock_read() {
     assert!(ctx.err().is_some());
 }
 
+/// A clock that does not say it reads `Instant::now()` (a paused runtime's, a test's).
+#[derive(Debug)]
+struct Unsaid;
+
+impl Clock for Unsaid {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn sleep_until(&self, _: Instant) -> Timer {
+        Box::pin(std::future::pending())
+    }
+}
+
 #[test]
 fn a_users_clock_proves_nothing() {
-    let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
+    let root = Ctx::background_with_clock(Arc::new(Unsaid));
     let (ctx, handle) = root.with_timeout(HOUR);
     assert!(!cancel_standalone(&ctx.node), "a user's clock is asked in full");
     handle.cancel();
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+}
+
+#[test]
+fn a_clock_that_reads_instant_now_is_proven_as_the_system_clock() {
+    // `SystemClock` says so (`Clock::is_instant_now`), as a runtime's clock that cannot pause.
+    let root = Ctx::background_with_clock(Arc::new(SystemClock::default()));
+    let (ctx, handle) = root.with_timeout(HOUR);
+    assert!(
+        cancel_standalone(&ctx.node),
+        "an hour ahead is proven by a coarse reading"
+    );
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+    drop(handle);
     assert_eq!(ctx.err(), Some(Error::Canceled));
 }
 

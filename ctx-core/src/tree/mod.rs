@@ -115,8 +115,10 @@
 //! 7. A node with pending after-funcs holds a strong reference to itself (`keep_alive`) until
 //!    they have run or been stopped, so it stays attached even with no `Ctx` left.
 //! 8. No user code runs between the first and the last state change of a walk: a user's clock
-//!    is read before it (the system clock, which is no user code, when a deadline is first met:
-//!    a walk that meets none reads no clock), and a relay's foreign context is asked after it.
+//!    is read before it (a clock that reads `Instant::now()` — the system clock, or one that
+//!    says so, `Clock::is_instant_now`, asked once when its root was made — is read as
+//!    `Instant::now()`, which is no user code, when a deadline is first met: a walk that meets
+//!    none reads no clock), and a relay's foreign context is asked after it.
 //!    A panic in user code therefore never leaves a subtree half-canceled.
 //! 9. A merged node (`with_merged`) is a child in two cancelers' children slabs. Its first slot
 //!    follows invariant 4; its second (`merge.rs`) is reachable from the first canceler while
@@ -145,7 +147,8 @@
 //!     compare-exchange of invariant 10 alone (`cancel_standalone`, nothing to leave); with one,
 //!     its only check (`NEEDS_CHECK` means nothing else on a standalone node), the same
 //!     exchange follows a coarse reading of the system clock that proves the deadline still
-//!     ahead (`cancel_timed`), and any other reading sends it to the general path, which reads
+//!     ahead (`cancel_timed`; on a clock that reads `Instant::now()`, invariant 8: a user's or a
+//!     paused runtime's clock proves nothing), and any other reading sends it to the general path, which reads
 //!     the clock in full and may expire it instead; and its drop tests the word and returns
 //!     (`has_nothing_to_release`; the drop owns the node, and `HAS_DEPENDENTS` was set before
 //!     any dependents part existed). Any other word takes the general paths, which look again.
@@ -278,7 +281,7 @@
 //!     the child leaves it under its lock, as a child of a shared parent always does at once. So
 //!     dropping an uncanceled chain (Go's `buildContextTree`) takes no lock, level by level.
 //!     Test: `tests/locks.rs`.
-//! 25. A plain child (`derive_plain`) of a node on the system clock is kept, when it is the
+//! 25. A plain child (`derive_plain`) is kept, when it is its canceler's
 //!     first, in the node's first-child word (`first.rs`), outside the lock: it publishes its
 //!     first `Weak` there with one compare-exchange from empty, and leaves with one back to
 //!     empty; its slot records the `Weak`'s address (odd, where an entries' key is even). Before

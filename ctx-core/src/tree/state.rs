@@ -182,16 +182,17 @@ impl CancelNode {
 
     /// `cancel_standalone` of a node it found `Timed`: the same one compare-exchange, once a
     /// coarse reading of the system clock proves the node's deadline still ahead
-    /// (`NodeClock::proves_ahead`; `clock` is the node's, and a user's clock proves nothing).
+    /// (`NodeClock::proves_ahead`; `clock` is the node's, and proves something only if it
+    /// reads `Instant::now()`).
     /// `false`, changing nothing, if that is not proven (the general path reads the clock in
     /// full, and may expire the node instead) or the word is no longer `STANDALONE_TIMED`.
     /// A deadline that passes between the reading and the exchange is one the cancel came
     /// before, as on any path; a timer or a reader that expires the node meanwhile makes the
     /// exchange fail.
-    #[inline]
+    #[inline(always)]
     pub(super) fn cancel_timed(&self, clock: &NodeClock, dropped: bool) -> bool {
-        if !clock.is_system() {
-            return false; // asked first: a runtime's root's clock, the usual other one
+        if !clock.reads_instant() {
+            return false; // asked first: a clock whose time may be paused or driven (a test's)
         }
         let word = self.state.load(Ordering::Relaxed);
         if word & STANDALONE_SEEN != STANDALONE_TIMED {

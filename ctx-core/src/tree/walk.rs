@@ -43,9 +43,10 @@ struct Visit {
 type Settle = SmallVec<[Box<Dependents>; 2]>;
 
 /// The walk's reading of its tree's clock, for the deadlines it meets (invariant 8). A user's
-/// clock is read before the walk changes anything (`Fixed`); the system clock, which is no user
-/// code (it neither panics nor blocks), when a deadline is first met (`System`), so that a
-/// walk that meets none reads no clock.
+/// clock is read before the walk changes anything (`Fixed`); one that reads `Instant::now()`
+/// (the system clock, or a clock that says so: `NodeClock::reads_instant`) as
+/// `Instant::now()`, which is no user code (it neither panics nor blocks), when a deadline is
+/// first met (`System`), so that a walk that meets none reads no clock.
 enum WalkClock {
     Fixed(Instant),
     System(Option<Instant>),
@@ -71,7 +72,7 @@ pub(super) fn walk(
     afters: &mut Afters,
 ) -> Option<usize> {
     let c = top.expect_cancel();
-    let mut now = top.clock().is_system().then_some(WalkClock::System(None));
+    let mut now = top.clock().reads_instant().then_some(WalkClock::System(None));
     let cause_given = cause.is_some();
     let (taken, mut for_children, has_children) = 'top: {
         // Fast path, a node that never had anything depend on it and no cause to publish: one
