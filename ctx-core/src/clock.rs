@@ -17,6 +17,9 @@
 //!   releasing their locks.) A sleep that wakes itself inside its own `poll` (tokio's, when
 //!   its task is out of cooperative budget) is not polled again on that thread: that poll is
 //!   handed to ctx-core's watcher thread, so the waking thread always gets control back.
+//! * A clock whose `now()` is [`Instant::now()`] itself, always (nothing pauses or moves it),
+//!   says so with [`is_instant_now`](Clock::is_instant_now): deadline checks on its tree then
+//!   cost what they cost on the system clock (a coarse reading proves a far deadline ahead).
 //!
 //! ctx-core polls that future itself, with a waker of its own, only when something waits on a
 //! deadline context (a `done()` poll, [`wait_blocking`](crate::Ctx::wait_blocking), an
@@ -47,6 +50,9 @@
 //!     fn sleep_until(&self, deadline: Instant) -> Timer {
 //!         let delay = deadline.saturating_duration_since(Instant::now());
 //!         Box::pin(futures_timer::Delay::new(delay))
+//!     }
+//!     fn is_instant_now(&self) -> bool {
+//!         true // `now()` is `Instant::now()`: deadline checks as cheap as `background()`'s
 //!     }
 //! }
 //!
