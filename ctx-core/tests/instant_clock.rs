@@ -145,3 +145,19 @@ fn each_root_asks_its_clock() {
     exercise(&ctx);
     assert_eq!(clock.reads(), 0);
 }
+
+/// The testkit's check of a clock that says so: the system clock passes, and a clock that says
+/// it reads `Instant::now()` but runs an hour ahead is caught.
+#[test]
+fn the_testkit_check_passes_the_system_clock() {
+    ctx_testkit::conformance::a_clock_that_says_instant_now_reads_it(Arc::new(
+        ctx_core::clock::SystemClock::default(),
+    ));
+    ctx_testkit::conformance::a_clock_that_says_instant_now_reads_it(Counting::new(false, HOUR));
+}
+
+#[test]
+#[should_panic(expected = "outside")]
+fn the_testkit_check_catches_a_clock_that_lies() {
+    ctx_testkit::conformance::a_clock_that_says_instant_now_reads_it(Counting::new(true, HOUR));
+}
