@@ -97,7 +97,10 @@ pub fn todo() -> Ctx {
 ///   much as the read itself.
 ///
 /// So paused time is honoured on every thread, and a thread inside another runtime never
-/// reads that runtime's clock for this one.
+/// reads that runtime's clock for this one. Where the time cannot be paused the clock says so
+/// ([`is_instant_now`](Clock::is_instant_now)), and ctx-core reads `Instant::now()` (and, for a
+/// deadline far ahead, the kernel's coarse clock) itself: `err()` of a context with a deadline
+/// and the cancel of a `with_timeout` context cost what they cost under `Ctx::background()`.
 ///
 /// Timers are ctx-core's work, not the task's: they are polled outside tokio's cooperative
 /// budget, so a task that has spent its budget still sees its deadline fire.
