@@ -236,6 +236,34 @@ fn a_done_foreign_context_is_done_at_once_for_everything_derived_from_it() {
     drop(hold);
 }
 
+/// A timed child below a foreign context asks the bridge above before its own deadline: its
+/// `err()`, asked first, is the foreign outcome, though its deadline, an hour away, is proven
+/// ahead by a coarse reading (the fast path of `err()` skips only nodes with nothing above).
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "holds the foreign watcher thread, which would outlive the test"
+)]
+fn a_timed_child_of_a_fired_foreign_context_is_done_when_first_asked() {
+    let _serial = serial();
+    let switch = Switch::new(false);
+    let wrapped = Ctx::wrap(SwitchCtx(switch.clone()));
+    let (timed, _t) = wrapped
+        .with_value(1u8)
+        .with_timeout(std::time::Duration::from_secs(3600));
+    assert_eq!(timed.err(), None);
+    let hold = HoldWatcher::start();
+    let why = a_cause("foreign");
+    switch.fire(Error::Canceled, &why);
+    assert_eq!(
+        timed.err(),
+        Some(Error::Canceled),
+        "asked before anything above it"
+    );
+    assert!(cause_is(&timed, &why));
+    drop(hold);
+}
+
 /// Issue 10, point 3, for waiters: a waiter that nobody polls is woken when anyone asks.
 #[test]
 #[cfg_attr(

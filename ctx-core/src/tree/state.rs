@@ -292,6 +292,21 @@ impl CancelNode {
         (word & DONE_MASK != OPEN).then_some(true)
     }
 
+    /// Whether an open node's one check is a deadline of its own that `clock` proves still
+    /// ahead, so that `err()` is `None` with nothing more asked: `err()`'s usual case on a
+    /// `with_timeout` context. A `Timing::Own` node has no bridge, moving deadline or deadline
+    /// cause (those are `Boxed`), and a word without `UNDER_FOREIGN` (set at creation, never
+    /// changed) has nothing above to poll (invariants 16 and 18). `false`: ask in full.
+    #[inline(always)]
+    pub(super) fn own_deadline_ahead(&self, clock: &NodeClock) -> bool {
+        match self.timing {
+            Timing::Own(d) => {
+                self.state.load(Ordering::Relaxed) & UNDER_FOREIGN == 0 && clock.proves_ahead(d)
+            }
+            _ => false,
+        }
+    }
+
     /// The node has a deadline or is a bridge (set at creation).
     #[inline]
     pub(super) fn needs_check(&self) -> bool {
