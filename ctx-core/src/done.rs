@@ -221,7 +221,11 @@ impl Done {
                 // Fast path, and the lazy deadline check: one atomic load (plus a clock read
                 // on an open node with a deadline).
                 if let Some(e) = tree::err(node) {
-                    *key = None; // the node took (or never had) our waker
+                    if let Some(k) = key.take() {
+                        // The node took our waker, or woke it by reference and left it for us
+                        // to drop now (invariant 26 of `tree`).
+                        tree::unregister_waker(node, k);
+                    }
                     return Poll::Ready(e);
                 }
                 // A re-poll by the task whose waker is registered (a `select!` loop): nothing to
@@ -234,10 +238,8 @@ impl Done {
                     return Poll::Pending;
                 }
                 match tree::register_waker(node, key, cx.waker()) {
-                    Registered::Done(e) => {
-                        *key = None;
-                        Poll::Ready(e)
-                    }
+                    // `register_waker` gave back the waker at `key`, if any, and cleared it.
+                    Registered::Done(e) => Poll::Ready(e),
                     Registered::Waiting { arm } => {
                         // The waker at `key` now wakes this task (registered, refreshed, or
                         // kept because it would wake the same one).

@@ -6,36 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::counting::{counting, held, woken};
 use super::moving::StillClock;
 use crate::tree::has_dependents_part;
 use crate::{Ctx, Done, Error};
-
-/// A waker that counts its wakes; its live clones are its `Arc`'s strong count less one.
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-fn counting() -> (Arc<Count>, Waker) {
-    let count = Arc::new(Count(AtomicUsize::new(0)));
-    let waker = Waker::from(count.clone());
-    (count, waker)
-}
-
-fn woken(count: &Count) -> usize {
-    count.0.load(Ordering::Relaxed)
-}
-
-/// The waker clones the tree holds (beside `count` itself and the test's `waker`).
-fn held(count: &Arc<Count>) -> usize {
-    Arc::strong_count(count) - 2
-}
 
 fn poll(done: &mut Done, waker: &Waker) -> Poll<Error> {
     Pin::new(done).poll(&mut Context::from_waker(waker))
@@ -124,8 +101,9 @@ fn inline_waiter_moves_to_key_0_when_anything_else_comes() {
             // Re-polled from its new place: the same task, nothing cloned.
             assert!(poll(&mut done, &first_waker).is_pending());
             assert_eq!(held(&first), 1, "{second}");
+            let mut done = Some(done);
             if drop_first {
-                drop(done);
+                drop(done.take());
                 assert_eq!(held(&first), 0, "{second}: it removed itself from key 0");
             }
             cancel.cancel();
@@ -135,9 +113,22 @@ fn inline_waiter_moves_to_key_0_when_anything_else_comes() {
                 expect_first,
                 "{second}, dropped first: {drop_first}"
             );
+            // Two waiters are woken by reference and their wakers kept for their `Done`s
+            // (invariant 26), which let go of them when they answer; one is woken by value.
+            let kept = usize::from(second == "waiter" && !drop_first);
+            assert_eq!(held(&first), kept, "{second}");
+            if let Some(done) = &mut done {
+                assert_eq!(poll(done, &first_waker), Poll::Ready(Error::Canceled));
+            }
             assert_eq!(held(&first), 0, "{second}");
             let expect_other = usize::from(second == "waiter");
             assert_eq!(woken(&other), expect_other, "{second}: the other waiter");
+            drop(other_done);
+            assert_eq!(
+                held(&other),
+                0,
+                "{second}: the other waiter's `Done` let go of it"
+            );
             assert_eq!(
                 ran.load(Ordering::Relaxed),
                 usize::from(second == "after-func"),

@@ -16,6 +16,8 @@ mod loom_moving;
 #[cfg(loom)]
 mod loom_relay;
 #[cfg(loom)]
+mod loom_spent;
+#[cfg(loom)]
 mod loom_thin;
 #[cfg(loom)]
 mod loom_tree;
@@ -25,6 +27,8 @@ mod loom_wake;
 mod loom_watcher;
 
 // Unit tests that look inside the tree (slab entries), outside loom.
+#[cfg(not(loom))]
+pub(crate) mod counting;
 #[cfg(not(loom))]
 mod first_child;
 #[cfg(not(loom))]
@@ -37,5 +41,7 @@ mod locks;
 mod merge;
 #[cfg(not(loom))]
 mod moving;
+#[cfg(not(loom))]
+mod spent_wakers;
 #[cfg(not(loom))]
 mod timed_standalone;

@@ -9,7 +9,7 @@ use std::task::Waker;
 use super::arc::{Arc, Weak};
 use super::end::{expire, poll_moving, propagate};
 use super::node::{Entry, Node};
-use super::slots::{insert_entry, insert_waiter, refresh_waiter, remove_entry};
+use super::slots::{insert_entry, insert_waiter, refresh_waiter, remove_waiter};
 use super::state::{LockFree, Standalone, handle_dropped};
 use super::trace::{self, Site};
 use super::walk::leave_marked;
@@ -176,7 +176,9 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &W
     if !open {
         drop(g);
         drop(new);
-        *key = None;
+        if let Some(k) = key.take() {
+            drop(remove_waiter(c, k)); // invariant 26: ours, if the cancel left it
+        }
         return Registered::Done(
             c.state_err()
                 .expect("ctx-core: internal error: done without error"),
@@ -202,9 +204,10 @@ pub(crate) fn register_waker(node: &Arc<Node>, key: &mut Option<Slot>, waker: &W
     Registered::Waiting { arm }
 }
 
-/// Removes the waker at `key`, if the node has not taken it already.
+/// Removes the waker at `key`: from the node's waiters if it is open, else from the wakers its
+/// cancel left for their `Done`s (invariant 26), if it did.
 pub(crate) fn unregister_waker(node: &Arc<Node>, key: Slot) {
-    drop(remove_entry(node.expect_cancel(), key));
+    drop(remove_waiter(node.expect_cancel(), key));
 }
 
 /// Registers an after-func; returns its key, or gives `f` back if the node is done.

@@ -143,9 +143,36 @@ impl<T> Entries<T> {
         self.len == 0
     }
 
+    /// How many places are taken.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the places live in an allocation of their own (more than the inline one).
+    #[inline]
+    pub(super) fn spilled(&self) -> bool {
+        self.items.spilled()
+    }
+
+    /// Every place in key order, `None` for a free one: the slab's own allocation, to be
+    /// collected in place (`Vec`'s in-place `collect`, for a target of the same layout).
+    pub(super) fn into_places(self) -> impl Iterator<Item = Option<T>> {
+        self.items.into_vec().into_iter().map(|item| match item {
+            Item::Taken(entry) => Some(entry),
+            Item::Free(_) => None,
+        })
+    }
+
     /// How many places the storage holds.
     pub(super) fn capacity(&self) -> usize {
         self.items.capacity()
+    }
+
+    /// Where the places live (tests).
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn places_addr(&self) -> usize {
+        self.items.as_ptr().addr()
     }
 
     /// The entries with their keys.

@@ -1,25 +1,34 @@
 //! [`FirstChild`]: a cancel node's first plain child, kept in one atomic word outside the lock
-//! (invariant 25), so that attaching and leaving take one compare-exchange each.
+//! (invariant 25), so that attaching and leaving take one compare-exchange each; once the node
+//! is done, the same word keeps the wakers its cancel woke by reference (`Spent`, invariant 26).
 //!
 //! The word is empty (null), holds the first [`Weak`] of a child (a raw pointer with its tag:
-//! `arc.rs`, point 6, so it is odd), or is [`CLOSED`] (address 2), which the node's cancel
-//! leaves for good. The child's slot records that raw pointer's address (`Slot::first`), which
-//! no other child can have while this one lives: its `Weak` keeps the allocation.
+//! `arc.rs`, point 6, so it is odd), is [`CLOSED`] (address 2), which the node's cancel leaves,
+//! or holds a `Box<Spent>` (a pointer aligned to 8: even, and neither null nor `CLOSED`). The
+//! child's slot records the `Weak`'s address (`Slot::first`), which no other child can have
+//! while this one lives: its `Weak` keeps the allocation.
 //!
 //! # Safety argument (this module alone)
 //!
-//! 1. A pointer is written into the word only by [`FirstChild::publish`], which takes a `Weak`
-//!    by value and turns it into its raw pointer (`Weak::into_raw`): the word then owns that
-//!    `Weak`'s count. Only a compare-exchange from null writes it, so nothing it owned is
+//! 1. A `Weak`'s pointer is written into the word only by [`FirstChild::publish`], which takes a
+//!    `Weak` by value and turns it into its raw pointer (`Weak::into_raw`): the word then owns
+//!    that `Weak`'s count. Only a compare-exchange from null writes it, so nothing it owned is
 //!    overwritten.
-//! 2. A pointer leaves the word only by a read-modify-write that replaced it (null or
+//! 2. A `Weak`'s pointer leaves the word only by a read-modify-write that replaced it (null or
 //!    `CLOSED` written in its place): `retract`, `close`, or `take_mut` (which has `&mut self`).
 //!    Whoever made that change is the only one to get that pointer back, and makes it a `Weak`
 //!    again (`Weak::from_raw`) exactly once. So each published `Weak` is rebuilt once, by one
 //!    owner, and never while the word still holds it.
 //! 3. A publish that fails gives the caller back the very pointer it made (never seen by
 //!    anyone), rebuilt once. `Drop` takes what is left (point 2), so no count is leaked.
-//! 4. Null and `CLOSED` are never rebuilt: every path compares with them first.
+//! 4. Null and `CLOSED` are never rebuilt: every path compares with them first, and tells a
+//!    `Weak`'s pointer (odd) from a `Spent`'s (even) before it rebuilds either.
+//! 5. A `Spent`'s pointer is written only by [`FirstChild::keep_spent`], from a `Box` it takes
+//!    by value, with a compare-exchange from null or `CLOSED` (nothing owned is overwritten).
+//!    Every other exchange expects null, `CLOSED` or an odd address, except `close`'s swap,
+//!    which puts a `Spent` it took out back (or, if another came in between, leaks it). Only
+//!    `take_mut` (`&mut self`, no loan alive) frees one. So the `&Spent` that
+//!    [`FirstChild::spent`] lends, for as long as `&self` lives, points at a live `Spent`.
 
 #![allow(unsafe_code)]
 
@@ -27,12 +36,34 @@ use std::marker::PhantomData;
 use std::ptr;
 
 use super::arc::Weak;
+use super::spent::Spent;
 use super::word::Slot;
 use crate::loom::{AtomicPtr, Ordering};
 
 /// The word of a node that is done: nothing is published in it any more. No `Weak`'s pointer
-/// (odd, point 6 of `arc.rs`) or null.
+/// (odd, point 6 of `arc.rs`), no `Spent`'s (aligned to 8) and not null.
 const CLOSED: usize = 2;
+
+/// What a word holds.
+enum Held {
+    /// Null or `CLOSED`.
+    Nothing,
+    /// A `Weak`'s pointer (odd).
+    Weak,
+    /// A `Spent`'s pointer (even, neither null nor `CLOSED`).
+    Spent,
+}
+
+#[inline(always)]
+fn held(raw: *mut ()) -> Held {
+    if raw.addr() & 1 == 1 {
+        Held::Weak
+    } else if raw.is_null() || raw.addr() == CLOSED {
+        Held::Nothing
+    } else {
+        Held::Spent
+    }
+}
 
 /// A node's first plain child, lock-free (see the module doc).
 pub(super) struct FirstChild<T> {
@@ -97,25 +128,71 @@ impl<T> FirstChild<T> {
     }
 
     /// Closes the word for good (the node is done: invariant 25) and takes the child it held,
-    /// if any.
+    /// if any. (A word that holds wakers keeps them: point 5.)
     #[inline]
     pub(super) fn close(&self) -> Option<Weak<T>> {
         let raw = self
             .word
             .swap(ptr::without_provenance_mut(CLOSED), Ordering::AcqRel);
-        if raw.is_null() || raw.addr() == CLOSED {
-            return None;
+        match held(raw) {
+            Held::Nothing => None,
+            // SAFETY: point 2: this swap took the pointer out of the word (point 4: odd, a
+            // `Weak`'s).
+            Held::Weak => Some(unsafe { Weak::from_raw(raw) }),
+            Held::Spent => {
+                self.put_back(raw);
+                None
+            }
         }
-        // SAFETY: point 2: this swap took the pointer out of the word (point 4: not null or
-        // `CLOSED`).
-        Some(unsafe { Weak::from_raw(raw) })
+    }
+
+    /// Puts back a `Spent` that `close` took out of the word (point 5). Never freed here: it may
+    /// be lent (`spent`); if another was kept in between, this one is leaked. No walk comes
+    /// here: a node's word is closed as it is marked, before any `Spent` is kept in it.
+    #[cold]
+    #[inline(never)]
+    fn put_back(&self, raw: *mut ()) {
+        let closed = ptr::without_provenance_mut(CLOSED);
+        let _ = self
+            .word
+            .compare_exchange(closed, raw, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Keeps the wakers a cancel of the done node woke by reference (invariant 26), for each
+    /// `Done` to take its own ([`spent`](Self::spent)). Gives `spent` back if the word holds a
+    /// child or wakers already.
+    pub(super) fn keep_spent(&self, spent: Box<Spent>) -> Result<(), Box<Spent>> {
+        let raw = Box::into_raw(spent).cast::<()>();
+        let mut now = self.word.load(Ordering::Relaxed);
+        while now.is_null() || now.addr() == CLOSED {
+            match self
+                .word
+                .compare_exchange_weak(now, raw, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(seen) => now = seen,
+            }
+        }
+        // SAFETY: the pointer just made, never published (point 5).
+        Err(unsafe { Box::from_raw(raw.cast::<Spent>()) })
+    }
+
+    /// The wakers a cancel left here (invariant 26), if any.
+    #[inline]
+    pub(super) fn spent(&self) -> Option<&Spent> {
+        let raw = self.word.load(Ordering::Acquire);
+        match held(raw) {
+            // SAFETY: point 5: a `Spent`'s pointer stays, and the `Spent` alive, while `&self`
+            // lives; the acquire load sees it written whole (the keeping exchange releases).
+            Held::Spent => Some(unsafe { &*raw.cast::<Spent>() }),
+            _ => None,
+        }
     }
 
     /// Whether a child is published (a hint: it may leave at once).
     #[cfg(test)]
     pub(super) fn is_set(&self) -> bool {
-        let raw = self.word.load(Ordering::Acquire);
-        !raw.is_null() && raw.addr() != CLOSED
+        matches!(held(self.word.load(Ordering::Acquire)), Held::Weak)
     }
 
     /// Takes the child of a node nobody else can reach (its drop).
@@ -129,11 +206,25 @@ impl<T> FirstChild<T> {
         #[cfg(loom)]
         let raw = self.word.swap(ptr::null_mut(), Ordering::Acquire);
         if raw.is_null() || raw.addr() == CLOSED {
+            return None; // the usual drop
+        }
+        if raw.addr() & 1 == 0 {
+            free_spent(raw);
             return None;
         }
-        // SAFETY: point 2: this swap took the pointer out of the word.
+        // SAFETY: point 2: this swap took the pointer out of the word (point 4: odd, a `Weak`'s).
         Some(unsafe { Weak::from_raw(raw) })
     }
+}
+
+/// Frees the `Spent` that `take_mut` took out of the word (point 5: `&mut self`, so none is
+/// lent). Out of line: most nodes never hold one.
+#[cold]
+#[inline(never)]
+fn free_spent(raw: *mut ()) {
+    // SAFETY: point 5: the pointer came from `keep_spent`'s `Box`, and `take_mut`'s `&mut self`
+    // ended every loan of it.
+    drop(unsafe { Box::from_raw(raw.cast::<Spent>()) });
 }
 
 impl<T> Drop for FirstChild<T> {
@@ -189,5 +280,55 @@ mod tests {
         assert_eq!(Arc::weak_count(&c), 1);
         drop(word); // takes its child's `Weak` with it
         assert_eq!(Arc::weak_count(&c), 0);
+    }
+
+    /// A done node's word keeps its `Spent` for good (point 5): a second one, `close` and a
+    /// publish leave it as it is, `spent` lends it, and the drop frees it with the wakers left
+    /// in it (under Miri: nothing leaked, nothing freed twice).
+    #[test]
+    fn a_spent_stays_until_the_drop() {
+        use std::sync::Arc as StdArc;
+        use std::task::{Wake, Waker};
+
+        use crate::tree::spent::Spent;
+
+        struct Nop;
+        impl Wake for Nop {
+            fn wake(self: StdArc<Self>) {}
+        }
+        let nop = StdArc::new(Nop);
+        let waker = Waker::from(nop.clone());
+        let word = FirstChild::<u64>::new();
+        assert!(word.spent().is_none());
+        assert!(word.close().is_none(), "closed, with nothing in it");
+        let spent = Spent::new([Some(waker.clone()), None, Some(waker.clone())].into_iter());
+        assert!(word.keep_spent(Box::new(spent)).is_ok(), "a closed word keeps it");
+        assert!(word.keep_spent(Box::new(Spent::new(std::iter::empty()))).is_err());
+        assert!(word.close().is_none() && !word.is_set(), "close leaves it");
+        let (a, _a2, first) = Arc::new_pair_and_weak(1u64);
+        let first = word
+            .publish(first, |_| {})
+            .expect_err("no child in a word that holds one");
+        first.give_back(&a);
+        let spent = word.spent().expect("lent");
+        spent.wake_all();
+        let taken = spent.take(2).expect("the waker at key 2");
+        assert!(
+            word.spent().is_some_and(|s| s.take(2).is_none()),
+            "the same one, taken once"
+        );
+        drop(taken);
+        assert_eq!(StdArc::strong_count(&nop), 3, "one left in the word");
+        drop(word);
+        assert_eq!(StdArc::strong_count(&nop), 2, "freed with the word");
+
+        let word = FirstChild::<u64>::new();
+        let spent = Spent::new([Some(waker.clone())].into_iter());
+        assert!(
+            word.keep_spent(Box::new(spent)).is_ok(),
+            "an empty word keeps it too"
+        );
+        drop(word);
+        assert_eq!(StdArc::strong_count(&nop), 2);
     }
 }

@@ -37,9 +37,11 @@
 //!    node's state word, guarding what depends on the node (taking it can set a flag of the word
 //!    in the same change, and the unlock publish what changed; its `unsafe` argued in that file
 //!    alone). `first.rs`: `FirstChild`, a cancel node's first plain child in one atomic word
-//!    outside the lock (invariant 25; its `unsafe` argued in that file alone). `packed.rs`: `Packed`, one of nothing, three one-word owners or a
+//!    outside the lock (invariant 25), and once the node is done its `Spent` (invariant 26; its
+//!    `unsafe` argued in that file alone). `packed.rs`: `Packed`, one of nothing, three one-word owners or a
 //!    `Waker` in two words (what a cancel node's lock guards; its `unsafe` argued in that file
-//!    alone). `thin.rs`: `ThinArc`, a header and a value of any type in one
+//!    alone). `spent.rs`: `Spent`, the wakers a cancel woke by reference, kept for their
+//!    `Done`s (invariant 26; its `unsafe` argued in that file alone). `thin.rs`: `ThinArc`, a header and a value of any type in one
 //!    allocation behind one word (a value node's; its `unsafe` argued in that file alone).
 //!    `word.rs`: the atomic words — a cancel
 //!    node's state word (open, or done and how, and its flags), its slot (`Slot`, `AtomicSlot`),
@@ -300,6 +302,22 @@
 //!     kind, registers under the lock as before (invariant 22). A node dropped by the child in
 //!     its word (invariant 24) drops that `Weak` with it, as a slab entry. Model:
 //!     `loom_first_child`; tests: `tests/first_child.rs`.
+//! 26. A cancel that finds two or more waiters in a node's dependents part (their slab in an
+//!     allocation of its own) wakes them by reference and keeps their wakers in the node, at
+//!     the keys their `Done`s hold (`spent.rs`, in the slab's own allocation), in the node's
+//!     first-child word, which the walk closed as it marked the node (invariant 25; the word
+//!     tells a `Spent` from a child, and never changes once it holds one: `first.rs`). It keeps
+//!     them first, then wakes them in key order with every lock released (invariant 5), saying
+//!     how far it has got every 32 places. A `Done` that answers or is dropped takes its own
+//!     waker with no lock (`remove_waiter`: the node is done, invariant 3, so its key was never
+//!     reused) once the cancel has passed its key, and drops it on its own thread; one that
+//!     comes earlier marks its place, and the cancel drops that waker when it has passed it
+//!     (one that lets go before the cancel kept the wakers, or misses its sweep, leaves its
+//!     waker to the node's drop, as it does the places themselves). So the cancel makes one
+//!     read-modify-write of each waker's own (its wake) where waking by value makes two, no
+//!     waker is moved while the cancel borrows it, and none outlives its node. One waiter
+//!     (inline, invariant 23, or alone in the slab) is woken by value. Model: `loom_spent` (and `spent.rs`'s own); tests:
+//!     `tests/spent_wakers.rs`.
 //!
 //! # Deadlock safety
 //!
@@ -318,7 +336,7 @@
 // The files, in layers: each imports only from its own layer or the ones above (see "Files"
 // in the module doc; `tests/layering.rs` fails on any cycle or import from below).
 //
-// 1. `arc`, `entries`, `first`, `lock`, `packed`, `thin`, `word`: leaves.
+// 1. `arc`, `entries`, `first`, `lock`, `packed`, `spent`, `thin`, `word`: leaves.
 // 2. `node`: the layout.
 // 3. `state`: every `CancelNode` method.
 // 4. `slots`, `foreign_calls`, `name`: one node at a time.
@@ -345,6 +363,7 @@ mod node;
 mod observe;
 mod packed;
 mod slots;
+mod spent;
 mod state;
 mod teardown;
 mod thin;

@@ -1079,6 +1079,15 @@ mod tests {
             mem::size_of::<Dependents>()
         );
         assert_eq!(mem::size_of::<Option<Weak<Node>>>(), mem::size_of::<usize>());
+        // The wakers a cancel keeps for their `Done`s (invariant 26) are made in the slab's own
+        // allocation: a place of each is the same size.
+        assert_eq!(
+            super::super::spent::PLACE_LAYOUT,
+            (
+                mem::size_of::<super::super::entries::Item<Entry>>(),
+                mem::align_of::<super::super::entries::Item<Entry>>()
+            )
+        );
         // A deadline of the node's own is inline; the variants without one take no room of
         // their own (the `Instant`'s niche), nor does `Kind`'s tag.
         assert_eq!(mem::size_of::<Timing>(), mem::size_of::<Instant>());
@@ -1090,6 +1099,25 @@ mod tests {
             "fixed part: {} bytes",
             mem::size_of::<Fixed>()
         );
+    }
+
+    /// The wakers a cancel keeps (invariant 26) take the slab's own allocation: no allocation
+    /// of their size at the cancel (`Vec`'s in-place `collect`, which the equal layouts of
+    /// `sizes` allow).
+    #[test]
+    fn kept_wakers_take_the_slab_allocation() {
+        use super::super::entries::Entries;
+        use super::super::spent::Spent;
+        let mut entries = Entries::<Entry>::default();
+        for _ in 0..10 {
+            entries.insert(Entry::Waiter(Waker::noop().clone()));
+        }
+        let slab = entries.places_addr();
+        let spent = Spent::new(entries.into_places().map(|place| match place {
+            Some(Entry::Waiter(w)) => Some(w),
+            _ => None,
+        }));
+        assert_eq!(spent.places_addr(), slab);
     }
 
     /// Which cancel nodes take the fast paths of invariant 11: children of a root with no

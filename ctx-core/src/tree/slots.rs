@@ -47,6 +47,17 @@ pub(super) fn remove_entry(c: &CancelNode, slot: Slot) -> Option<Entry> {
     g.remove_entry(slot.key())
 }
 
+/// Removes the waiter at `slot`: from an open node, under its lock; from a done one, from the
+/// wakers its cancel woke by reference and left in the node for their `Done`s (invariant 26),
+/// with no lock. The waker, to be dropped with no lock held (invariant 5).
+#[inline]
+pub(super) fn remove_waiter(c: &CancelNode, slot: Slot) -> Option<Entry> {
+    if !c.is_open() {
+        return c.first.spent()?.take(slot.key()).map(Entry::Waiter);
+    }
+    remove_entry(c, slot)
+}
+
 // ===== leaving =====
 
 /// Removes `slot` (taken from a child by whoever marked it done, or by its drop: invariant 4)

@@ -18,6 +18,7 @@ use super::entries::Entries;
 use super::lock::Guard;
 use super::node::{CancelNode, Dependents, Entry, Guarded, Node, NodeRef, SharedCause, Taken};
 use super::slots::{leave_all, leave_held, leave_other, take_slot, take_slots};
+use super::spent::Spent;
 use super::state::{LockFree, Outcome};
 use crate::Error;
 use crate::after_threads::{self, AfterFn};
@@ -38,9 +39,10 @@ struct Visit {
     cause: Option<SharedCause>,
 }
 
-/// The dependents parts the walk took, to settle (wake, run) once every lock is released; only
-/// nodes that had one (a leaf or a chain's level has none).
-type Settle = SmallVec<[Box<Dependents>; 2]>;
+/// The dependents parts the walk took, to settle (wake, run) once every lock is released, each
+/// with its node (`None`: the top; else its index in `Reached`); only nodes that had one (a leaf
+/// or a chain's level has none).
+type Settle = SmallVec<[(Option<usize>, Box<Dependents>); 2]>;
 
 /// The walk's reading of its tree's clock, for the deadlines it meets (invariant 8). A user's
 /// clock is read before the walk changes anything (`Fixed`); one that reads `Instant::now()`
@@ -140,7 +142,7 @@ pub(super) fn walk(
         // lock is released (invariant 5).
         leave_held(top, top_slot);
         leave_other(c, other_slot);
-        wake(taken, afters);
+        wake(c, taken, afters);
         return Some(0);
     }
 
@@ -155,7 +157,7 @@ pub(super) fn walk(
     // node has no children).
     let mut wakers = Vec::new();
     if let Some(busy) = push_children(taken, err, &for_children, &mut reached, &mut wakers) {
-        settle.push(busy);
+        settle.push((None, busy));
     }
     push_first(first, err, &for_children, &mut reached);
     let mut marked = 0;
@@ -199,7 +201,7 @@ pub(super) fn walk(
             c.slot.take(); // our canceler's slab is gone (invariant 3)
         }
         if let Some(busy) = push_children(taken, err, &cause, &mut reached, &mut wakers) {
-            settle.push(busy);
+            settle.push((Some(next - 1), busy));
         }
         push_first(first, err, &cause, &mut reached);
     }
@@ -209,8 +211,9 @@ pub(super) fn walk(
     leave_held(top, top_slot);
     leave_other(c, other_slot);
     leave_all(merged);
-    for busy in settle {
-        wake_busy(busy, afters);
+    for (at, busy) in settle {
+        let owner = at.map_or(c, |i| reached[i].node.expect_cancel());
+        wake_busy(owner, busy, afters);
     }
     if !wakers.is_empty() {
         wake_all(wakers);
@@ -353,30 +356,60 @@ pub(super) fn stop_dependents(busy: Dependents) -> (Entries<Entry>, Option<Arc<N
 /// Stops the timer and the feed and wakes the waiters of a leaf marked done; its after-funcs go
 /// to `afters`, to run once the whole subtree is awake.
 #[inline(always)]
-fn wake(taken: Taken, afters: &mut Afters) {
+fn wake(c: &CancelNode, taken: Taken, afters: &mut Afters) {
     match taken {
         Taken::Nothing | Taken::Child(_) => {}
         Taken::Waiter(waker) => wake_one(waker), // invariant 23
-        Taken::Busy(busy) => wake_busy(busy, afters),
+        Taken::Busy(busy) => wake_busy(c, busy, afters),
     }
 }
 
-/// What a node that had a dependents part settles once every lock is released: its timer and
-/// feed stopped, its waiters woken, its after-funcs handed to `afters` (its children's entries,
-/// if any are left, are simply released). Most nodes a walk marks had no dependents part: the
-/// test is inlined, this is not. (It takes the box, which it frees, rather than its contents,
-/// which the caller would copy out first.)
+/// What a node (`c`, marked done) that had a dependents part settles once every lock is
+/// released: its timer and feed stopped, its waiters woken, its after-funcs handed to `afters`
+/// (its children's entries, if any are left, are simply released). Most nodes a walk marks had
+/// no dependents part: the test is inlined, this is not. (It takes the box, which it frees,
+/// rather than its contents, which the caller would copy out first.)
 #[allow(clippy::boxed_local)]
-fn wake_busy(busy: Box<Dependents>, afters: &mut Afters) {
+fn wake_busy(c: &CancelNode, busy: Box<Dependents>, afters: &mut Afters) {
+    let waiters = busy.entries.len() - busy.after_count as usize;
     let (entries, keep_alive) = stop_dependents(*busy);
-    for (_, entry) in entries {
-        match entry {
-            Entry::Waiter(w) => wake_one(w),
-            Entry::After(f) => afters.0.push(Pending::Run(f)),
+    if waiters >= 2 && entries.spilled() {
+        wake_by_reference(c, entries, afters);
+    } else {
+        for (_, entry) in entries {
+            match entry {
+                Entry::Waiter(w) => wake_one(w),
+                Entry::After(f) => afters.0.push(Pending::Run(f)),
+            }
         }
     }
     if let Some(node) = keep_alive {
         afters.0.push(Pending::Release(node));
+    }
+}
+
+/// Invariant 26: keeps the waiters' wakers in the node (`Spent`, made in the slab's own
+/// allocation), then wakes each by reference, for its `Done` to take and drop on its own
+/// thread. The cancel makes one read-modify-write of each waker's own (its wake) instead of two.
+#[inline(never)]
+fn wake_by_reference(c: &CancelNode, entries: Entries<Entry>, afters: &mut Afters) {
+    let spent = Spent::new(entries.into_places().map(|place| match place {
+        Some(Entry::Waiter(w)) => Some(w),
+        Some(Entry::After(f)) => {
+            afters.0.push(Pending::Run(f));
+            None
+        }
+        None => None,
+    }));
+    // The word is closed (the walk closed it as it marked the node), so it keeps the wakers;
+    // were it not, they would be woken here and dropped, as a cancel that wakes by value does.
+    match c.first.keep_spent(Box::new(spent)) {
+        Ok(()) => {
+            if let Some(spent) = c.first.spent() {
+                spent.wake_all();
+            }
+        }
+        Err(spent) => spent.wake_all(),
     }
 }
 
