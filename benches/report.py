@@ -504,26 +504,25 @@ wake_floor = crit("vs-tokio-util/wake-waiters/n=10000/floor")
 wake_tu = crit("vs-tokio-util/wake-waiters/n=10000/tokio-util")
 why["10,000 waiters"] = (
     "Each waiter registers under the node's lock and clones its waker (a first waiter alone "
-    "is kept inline in the node, with no dependents part: tree/mod.rs, invariant 23); the "
-    "cancel takes them all under the lock and wakes each by value after unlocking (a waker's "
-    "wake and its drop: two atomic operations of the waker's own per waiter). "
-    + (f"The least any design does, waking each waker by reference and leaving it to its future "
-       f"(the group's `floor` row), is {fmt_ns(wake_floor.mid)}, "
-       f"{fmt_ratio(wake_floor.mid / wake_tu.mid)} of tokio-util: "
-       + ("reachable only that way. " if wake_floor.mid / wake_tu.mid <= 0.5
-          else "above the 0.5× goal of the 10,000-waiter row in this run, so that row is out "
-               "of reach even that way here. ")
+    "is kept inline in the node, with no dependents part: tree/mod.rs, invariant 23). A cancel "
+    "that finds six or more keeps their wakers in the node (in the slab's own allocation) and "
+    "wakes each by reference with every lock released, for its `Done` to take and drop on its "
+    "own thread (invariant 26): one atomic operation of the waker's own per waiter, as the "
+    "group's `floor` row makes. "
+    + (f"That floor is {fmt_ns(wake_floor.mid)}, "
+       f"{fmt_ratio(wake_floor.mid / wake_tu.mid)} of tokio-util"
+       + (". " if wake_floor.mid / wake_tu.mid <= 0.5
+          else ": above the 0.5× goal of the 10,000-waiter row in this run, so that row is out "
+               "of reach of any design here. ")
        if wake_floor and wake_tu else "")
-    + "tokio-util keeps waiters in an intrusive list inside the futures (no allocation per "
-    "waiter); waking by reference needs the waker left with its future and dropped there: "
-    "places in the node that each `Done` owns through a token the slab mints, taken after the "
-    "walk says it is done with them, with their own loom model (benches/NOTES.md, \"Waiters, "
-    "measured in one window\": the rows sit at the floor of a design that wakes by value). "
-    "With one waiter (n=1) the cancel makes four atomic read-modify-writes: the "
-    "lock, the unlock, the waker's wake and its drop (benches/NOTES.md: on this machine each "
-    "costs about as much as the rest of the cancel's instructions together, so trimming "
-    "instructions moves it little); the goal needs the lock gone, a waiter slot set and taken "
-    "with one atomic each.")
+    + "What the cancel adds to it: a look at each place's flag, a store of how far it has got "
+    "every 32 waiters (a `Done` woken before that leaves its waker to the cancel), and the "
+    "wakers' one allocation and publication (benches/NOTES.md, \"Waiters woken by "
+    "reference\"). With one waiter (n=1) the cancel wakes by value: it makes four atomic "
+    "read-modify-writes, the lock, the unlock, the waker's wake and its drop (benches/NOTES.md: "
+    "on this machine each costs about as much as the rest of the cancel's instructions "
+    "together, so trimming instructions moves it little); the goal needs the lock gone, a "
+    "waiter slot set and taken with one atomic each.")
 go_ct1 = GO.get("CancelTree/depth=1/Root=Background")
 if go_ct1 and floor_est:
     why["CancelTree/depth=1/Root=Background"] = (

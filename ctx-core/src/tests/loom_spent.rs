@@ -19,9 +19,14 @@ fn cancel_waking_by_reference_vs_a_done_answering_or_dropped() {
             let (ctx, cancel) = Ctx::background().with_cancel();
             let a = Arc::new(Flag(AtomicUsize::new(0)));
             let b = Arc::new(Flag(AtomicUsize::new(0)));
+            // Six waiters: the fewest a cancel wakes by reference (`walk.rs`, `BY_REFERENCE`).
             let mut done_a = ctx.done();
             let mut done_b = ctx.done();
+            let mut rest: Vec<_> = (0..4).map(|_| ctx.done()).collect();
             assert_eq!(poll_once(&mut done_a, &a), Poll::Pending);
+            for done in &mut rest {
+                assert_eq!(poll_once(done, &a), Poll::Pending);
+            }
             assert_eq!(poll_once(&mut done_b, &b), Poll::Pending);
             let b2 = b.clone();
             let t = thread::spawn(move || {
@@ -35,7 +40,7 @@ fn cancel_waking_by_reference_vs_a_done_answering_or_dropped() {
             });
             cancel.cancel();
             let polled = t.join().unwrap();
-            assert_eq!(a.0.load(Ordering::SeqCst), 1, "the other waiter is woken once");
+            assert_eq!(a.0.load(Ordering::SeqCst), 5, "the other waiters are woken once each");
             assert!(b.0.load(Ordering::SeqCst) <= 1);
             if let Some((seen, mut done_b)) = polled {
                 if seen == Poll::Pending {
@@ -44,7 +49,7 @@ fn cancel_waking_by_reference_vs_a_done_answering_or_dropped() {
                 assert_eq!(poll_once(&mut done_b, &b), Poll::Ready(Error::Canceled));
             }
             assert_eq!(poll_once(&mut done_a, &a), Poll::Ready(Error::Canceled));
-            drop(done_a);
+            drop((done_a, rest));
             drop((ctx, cancel));
             assert_eq!(Arc::strong_count(&a), 1, "every clone of a's waker released");
             assert_eq!(Arc::strong_count(&b), 1, "every clone of b's waker released");

@@ -1,4 +1,4 @@
-//! A cancel that wakes two or more waiters of a node wakes them by reference and keeps their
+//! A cancel that finds six waiters or more in a node wakes them by reference and keeps their
 //! wakers in the node for their `Done`s (invariant 26 of `tree`): each `Done` lets go of its own
 //! when it answers or is dropped, one that lets go while the cancel is still waking leaves it to
 //! the cancel, and whatever is left goes with the node. These count every clone of the wakers.
@@ -141,7 +141,7 @@ fn a_waker_that_polls_its_own_done_as_it_is_woken_is_let_go_once() {
         seen: Mutex::new(None),
     });
     let (count, waker) = counting();
-    let _others = waiting(&ctx, &waker, 2);
+    let _others = waiting(&ctx, &waker, 6);
     let inline_waker = Waker::from(inline.clone());
     let mut done = ctx.done();
     assert!(poll(&mut done, &inline_waker).is_pending());
@@ -151,7 +151,7 @@ fn a_waker_that_polls_its_own_done_as_it_is_woken_is_let_go_once() {
     assert_eq!(inline.woken.load(Ordering::Relaxed), 1);
     assert_eq!(*inline.seen.lock().unwrap(), Some(Poll::Ready(Error::Canceled)));
     assert_eq!(Arc::strong_count(&inline), 1, "its waker let go of, once");
-    assert_eq!(woken(&count), 2);
+    assert_eq!(woken(&count), 6);
 }
 
 #[test]
@@ -164,26 +164,39 @@ fn waiters_below_the_top_and_after_funcs_beside_them() {
     let _stop = child.after_func(move || {
         r.fetch_add(1, Ordering::Relaxed);
     });
-    let mut dones = waiting(&child, &waker, 5);
-    dones.extend(waiting(&parent, &waker, 3));
+    let mut dones = waiting(&child, &waker, 6);
+    dones.extend(waiting(&parent, &waker, 7));
     cancel.cancel();
-    assert_eq!(woken(&count), 8);
+    assert_eq!(woken(&count), 13);
     assert_eq!(ran.load(Ordering::Relaxed), 1, "the after-func ran");
-    assert_eq!(held(&count), 8, "both nodes keep their wakers for their `Done`s");
+    assert_eq!(held(&count), 13, "both nodes keep their wakers for their `Done`s");
     drop(dones);
     assert_eq!(held(&count), 0);
+}
+
+#[test]
+fn five_waiters_are_woken_by_value() {
+    let (ctx, cancel) = Ctx::background().with_cancel();
+    let (count, waker) = counting();
+    let _dones = waiting(&ctx, &waker, 5);
+    cancel.cancel();
+    assert_eq!(
+        (woken(&count), held(&count)),
+        (5, 0),
+        "woken and let go of by the cancel"
+    );
 }
 
 #[test]
 fn wakers_whose_dones_outlive_the_context_go_with_the_node() {
     let (ctx, cancel) = Ctx::background().with_cancel();
     let (count, waker) = counting();
-    let dones = waiting(&ctx, &waker, 4);
+    let dones = waiting(&ctx, &waker, 6);
     cancel.cancel();
     drop((ctx, cancel));
     assert_eq!(
         held(&count),
-        4,
+        6,
         "the `Done`s hold the node, and the node their wakers"
     );
     drop(dones);

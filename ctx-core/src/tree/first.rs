@@ -23,8 +23,8 @@
 //!    anyone), rebuilt once. `Drop` takes what is left (point 2), so no count is leaked.
 //! 4. Null and `CLOSED` are never rebuilt: every path compares with them first, and tells a
 //!    `Weak`'s pointer (odd) from a `Spent`'s (even) before it rebuilds either.
-//! 5. A `Spent`'s pointer is written only by [`FirstChild::keep_spent`], from a `Box` it takes
-//!    by value, with a compare-exchange from null or `CLOSED` (nothing owned is overwritten).
+//! 5. A `Spent`'s pointer is written only by [`FirstChild::keep_and_wake`], from a `Box` it
+//!    takes by value (its one owner: so it is the one call that wakes that `Spent`), with a compare-exchange from null or `CLOSED` (nothing owned is overwritten).
 //!    Every other exchange expects null, `CLOSED` or an odd address, except `close`'s swap,
 //!    which puts a `Spent` it took out back (or, if another came in between, leaks it). Only
 //!    `take_mut` (`&mut self`, no loan alive) frees one. So the `&Spent` that
@@ -158,23 +158,27 @@ impl<T> FirstChild<T> {
             .compare_exchange(closed, raw, Ordering::AcqRel, Ordering::Relaxed);
     }
 
-    /// Keeps the wakers a cancel of the done node woke by reference (invariant 26), for each
-    /// `Done` to take its own ([`spent`](Self::spent)). Gives `spent` back if the word holds a
-    /// child or wakers already.
-    pub(super) fn keep_spent(&self, spent: Box<Spent>) -> Result<(), Box<Spent>> {
-        let raw = Box::into_raw(spent).cast::<()>();
+    /// Keeps the wakers of a done node's waiters (invariant 26), for each `Done` to take its
+    /// own ([`spent`](Self::spent)), then wakes them by reference. If the word holds a child or
+    /// wakers already, wakes them all the same and drops them.
+    pub(super) fn keep_and_wake(&self, spent: Box<Spent>) {
+        let raw = Box::into_raw(spent);
         let mut now = self.word.load(Ordering::Relaxed);
         while now.is_null() || now.addr() == CLOSED {
             match self
                 .word
-                .compare_exchange_weak(now, raw, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange_weak(now, raw.cast::<()>(), Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(()),
+                // SAFETY: point 5: kept, so alive while `&self` lives; and this is its one
+                // `Box`, just made by the caller and given here, so no other call wakes it.
+                Ok(_) => return unsafe { (*raw).wake_all() },
                 Err(seen) => now = seen,
             }
         }
-        // SAFETY: the pointer just made, never published (point 5).
-        Err(unsafe { Box::from_raw(raw.cast::<Spent>()) })
+        // SAFETY: point 5: the pointer just made, never published.
+        let spent = unsafe { Box::from_raw(raw) };
+        // SAFETY: its one `Box`, as above.
+        unsafe { spent.wake_all() };
     }
 
     /// The wakers a cancel left here (invariant 26), if any.
@@ -222,7 +226,7 @@ impl<T> FirstChild<T> {
 #[cold]
 #[inline(never)]
 fn free_spent(raw: *mut ()) {
-    // SAFETY: point 5: the pointer came from `keep_spent`'s `Box`, and `take_mut`'s `&mut self`
+    // SAFETY: point 5: the pointer came from `keep_and_wake`'s `Box`, and `take_mut`'s `&mut self`
     // ended every loan of it.
     drop(unsafe { Box::from_raw(raw.cast::<Spent>()) });
 }
@@ -282,53 +286,56 @@ mod tests {
         assert_eq!(Arc::weak_count(&c), 0);
     }
 
-    /// A done node's word keeps its `Spent` for good (point 5): a second one, `close` and a
-    /// publish leave it as it is, `spent` lends it, and the drop frees it with the wakers left
-    /// in it (under Miri: nothing leaked, nothing freed twice).
+    /// A done node's word keeps its `Spent` for good (point 5) and wakes it once: a second
+    /// one is woken and dropped, `close` and a publish leave the kept one as it is, `spent`
+    /// lends it, and the drop frees it with the wakers left in it (under Miri: nothing leaked,
+    /// nothing freed twice).
     #[test]
-    fn a_spent_stays_until_the_drop() {
-        use std::sync::Arc as StdArc;
-        use std::task::{Wake, Waker};
-
+    fn a_spent_is_woken_and_stays_until_the_drop() {
+        use crate::tests::counting::{counting, held, woken};
         use crate::tree::spent::Spent;
 
-        struct Nop;
-        impl Wake for Nop {
-            fn wake(self: StdArc<Self>) {}
-        }
-        let nop = StdArc::new(Nop);
-        let waker = Waker::from(nop.clone());
+        let (count, waker) = counting();
         let word = FirstChild::<u64>::new();
         assert!(word.spent().is_none());
         assert!(word.close().is_none(), "closed, with nothing in it");
         let spent = Spent::new([Some(waker.clone()), None, Some(waker.clone())].into_iter());
-        assert!(word.keep_spent(Box::new(spent)).is_ok(), "a closed word keeps it");
-        assert!(word.keep_spent(Box::new(Spent::new(std::iter::empty()))).is_err());
+        word.keep_and_wake(Box::new(spent));
+        assert_eq!(
+            (woken(&count), held(&count)),
+            (2, 2),
+            "kept, and woken by reference"
+        );
+        word.keep_and_wake(Box::new(Spent::new([Some(waker.clone())].into_iter())));
+        assert_eq!(
+            (woken(&count), held(&count)),
+            (3, 2),
+            "a second one: woken and dropped"
+        );
         assert!(word.close().is_none() && !word.is_set(), "close leaves it");
         let (a, _a2, first) = Arc::new_pair_and_weak(1u64);
         let first = word
             .publish(first, |_| {})
             .expect_err("no child in a word that holds one");
         first.give_back(&a);
-        let spent = word.spent().expect("lent");
-        spent.wake_all();
-        let taken = spent.take(2).expect("the waker at key 2");
+        let taken = word.spent().and_then(|s| s.take(2)).expect("the waker at key 2");
         assert!(
             word.spent().is_some_and(|s| s.take(2).is_none()),
             "the same one, taken once"
         );
         drop(taken);
-        assert_eq!(StdArc::strong_count(&nop), 3, "one left in the word");
+        assert_eq!(held(&count), 1, "one left in the word");
         drop(word);
-        assert_eq!(StdArc::strong_count(&nop), 2, "freed with the word");
+        assert_eq!(held(&count), 0, "freed with the word");
 
         let word = FirstChild::<u64>::new();
-        let spent = Spent::new([Some(waker.clone())].into_iter());
-        assert!(
-            word.keep_spent(Box::new(spent)).is_ok(),
+        word.keep_and_wake(Box::new(Spent::new([Some(waker.clone())].into_iter())));
+        assert_eq!(
+            (woken(&count), held(&count)),
+            (4, 1),
             "an empty word keeps it too"
         );
         drop(word);
-        assert_eq!(StdArc::strong_count(&nop), 2);
+        assert_eq!(held(&count), 0);
     }
 }

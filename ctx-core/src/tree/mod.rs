@@ -302,7 +302,7 @@
 //!     kind, registers under the lock as before (invariant 22). A node dropped by the child in
 //!     its word (invariant 24) drops that `Weak` with it, as a slab entry. Model:
 //!     `loom_first_child`; tests: `tests/first_child.rs`.
-//! 26. A cancel that finds two or more waiters in a node's dependents part (their slab in an
+//! 26. A cancel that finds six waiters or more in a node's dependents part (their slab in an
 //!     allocation of its own) wakes them by reference and keeps their wakers in the node, at
 //!     the keys their `Done`s hold (`spent.rs`, in the slab's own allocation), in the node's
 //!     first-child word, which the walk closed as it marked the node (invariant 25; the word
@@ -315,8 +315,10 @@
 //!     (one that lets go before the cancel kept the wakers, or misses its sweep, leaves its
 //!     waker to the node's drop, as it does the places themselves). So the cancel makes one
 //!     read-modify-write of each waker's own (its wake) where waking by value makes two, no
-//!     waker is moved while the cancel borrows it, and none outlives its node. One waiter
-//!     (inline, invariant 23, or alone in the slab) is woken by value. Model: `loom_spent` (and `spent.rs`'s own); tests:
+//!     waker is moved while the cancel borrows it, and none outlives its node. Fewer
+//!     waiters (one inline, invariant 23, or up to five in the slab) are woken by value: the
+//!     `Spent`'s allocation and publication would cost more than their drops (`walk.rs`,
+//!     `BY_REFERENCE`). Model: `loom_spent` (and `spent.rs`'s own); tests:
 //!     `tests/spent_wakers.rs`.
 //!
 //! # Deadlock safety

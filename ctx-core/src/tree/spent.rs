@@ -22,7 +22,8 @@
 //!    with a read-modify-write (`take`'s compare-exchange, `wake_all`'s sweep), or by `Drop`, which has
 //!    `&mut self` and skips `TAKEN`. `TAKEN` never changes. So each waker is moved out once,
 //!    by one thread.
-//! 3. `wake_all` runs once per `Spent` (its compare-exchange of `waking`). It borrows the waker
+//! 3. `wake_all` runs at most once per `Spent` (its contract: it is `unsafe`). It borrows the
+//!    waker
 //!    at key `k` (to wake it) only before it stores a `passed` above `k` (release), and only
 //!    while the flag is not `TAKEN`. `take` moves a waker out (point 2) only after it loaded a
 //!    `passed` above its key (acquire): after the borrow. Below that, `take` only marks the
@@ -38,7 +39,7 @@ use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::Waker;
 
-use crate::loom::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::loom::{AtomicU8, AtomicUsize, Ordering};
 
 /// No waker at this key (a free place, or an after-func's).
 const EMPTY: u8 = 0;
@@ -60,8 +61,6 @@ pub(super) struct Spent {
     places: Vec<Place>,
     /// Every place below it has been woken (or skipped): its waker is its `Done`'s to take.
     passed: AtomicUsize,
-    /// `wake_all` has started (point 3).
-    waking: AtomicBool,
 }
 
 /// A place: 24 bytes, those of a slab's place, so that [`Spent::new`] is made in the slab's own
@@ -91,20 +90,17 @@ impl Spent {
                 })
                 .collect(),
             passed: AtomicUsize::new(0),
-            waking: AtomicBool::new(false),
         }
     }
 
-    /// Wakes every waker by reference, in key order, once (a second call does nothing). A
-    /// panicking waker (an executor's bug) is contained: the others are woken all the same.
-    pub(super) fn wake_all(&self) {
-        if self
-            .waking
-            .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return; // point 3: once
-        }
+    /// Wakes every waker by reference, in key order, saying how far it has got every [`BATCH`]
+    /// places. A panicking waker (an executor's bug) is contained: the others are woken all
+    /// the same.
+    ///
+    /// # Safety
+    ///
+    /// At most once per `Spent` (point 3): whoever made it and gave it away calls this once.
+    pub(super) unsafe fn wake_all(&self) {
         for (b, batch) in self.places.chunks(BATCH).enumerate() {
             for place in batch {
                 if matches!(place.state.load(Ordering::Relaxed), FULL | LEFT) {
@@ -254,8 +250,8 @@ mod tests {
         ];
         let spent = Spent::new(places.into_iter());
         assert_eq!((held(&count), spent.left(), woken(&count)), (3, 3, 0));
-        spent.wake_all();
-        spent.wake_all(); // once
+        // SAFETY: once.
+        unsafe { spent.wake_all() };
         assert_eq!(
             (held(&count), woken(&count)),
             (3, 3),
@@ -283,7 +279,8 @@ mod tests {
             "not passed: left"
         );
         assert_eq!((held(&count), spent.left()), (n, n));
-        spent.wake_all();
+        // SAFETY: once.
+        unsafe { spent.wake_all() };
         assert_eq!(woken(&count), n);
         assert_eq!(held(&count), n - 2, "the two left were dropped by the sweep");
         assert!(spent.take(5).is_none(), "and are not taken again");
@@ -300,7 +297,8 @@ mod tests {
         let n = if cfg!(miri) { 40 } else { 1000 };
         let spent = Spent::new((0..n).map(|_| Some(waker.clone())));
         std::thread::scope(|s| {
-            s.spawn(|| spent.wake_all());
+            // SAFETY: once.
+            s.spawn(|| unsafe { spent.wake_all() });
             s.spawn(|| (0..n).for_each(|k| drop(spent.take(k))));
             s.spawn(|| (0..n).rev().for_each(|k| drop(spent.take(k))));
         });
@@ -322,7 +320,8 @@ mod tests {
         let (count, waker) = counting();
         let boom = Waker::from(Arc::new(Boom));
         let spent = Spent::new([Some(boom), Some(waker.clone())].into_iter());
-        spent.wake_all();
+        // SAFETY: once.
+        unsafe { spent.wake_all() };
         assert_eq!(woken(&count), 1);
         drop(spent);
         assert_eq!(held(&count), 0);
@@ -360,7 +359,8 @@ mod loom_tests {
                 drop(s2.take(1));
                 drop(s2.take(0));
             });
-            spent.wake_all();
+            // SAFETY: once.
+            unsafe { spent.wake_all() };
             t.join().unwrap();
             assert_eq!(a.0.load(Ordering::SeqCst), 1);
             assert_eq!(b.0.load(Ordering::SeqCst), 1);
