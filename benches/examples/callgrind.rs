@@ -20,7 +20,8 @@
 //! `with_cancel` under `background()`, handles disarmed, dropped uncanceled: per node), `chain-1` (a root and its one child, the root canceled,
 //! all dropped), `wide-100` (a cancelable parent with 100 `with_cancel` children, canceled and dropped: per child), `waiter` (`with_cancel`, one pending `done()` poll, `cancel()`), `waiters-100` (the same
 //! with 100 `done()` futures: per future), `repoll` (a pending `done()` polled again with the
-//! waker it registered: per poll), `floor` (the allocation floor of `Ops/AllocFloor`),
+//! waker it registered: per poll), `poll-once` (a `done()` of an open context polled once and
+//! dropped), `floor` (the allocation floor of `Ops/AllocFloor`),
 //! `idle-touch` (`IdleHandle::touch` on a child of `background()`) and `touch-floor` (its floor:
 //! `Instant::now()` and one atomic store), `timer-arm` (`with_timeout` of `background()`, one
 //! pending `done()` poll, which arms its timer on the system clock, `cancel()`),
@@ -177,6 +178,14 @@ fn main() {
             let _ = done.as_mut().poll(cx);
             (0..n).for_each(|_| assert!(black_box(done.as_mut()).poll(cx).is_pending()));
         }
+        "poll-once" => (0..n).for_each(|_| {
+            // `vs-tokio-util/poll-once-open`: a `done()` of an open context polled once (its
+            // waker registered), then dropped (unregistered).
+            let mut done = black_box(&parent).done();
+            let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(std::pin::Pin::new(&mut done).poll(cx).is_pending());
+            drop(black_box(done));
+        }),
         "waiters-100" => (0..n / 100).for_each(|_| {
             let (ctx, cancel) = black_box(&bg).with_cancel();
             let waker = std::task::Waker::noop();
