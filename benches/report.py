@@ -509,7 +509,7 @@ why["10,000 waiters"] = (
     "wakes each by reference with every lock released, for its `Done` to take and drop on its "
     "own thread (invariant 26): one atomic operation of the waker's own per waiter, as the "
     "group's `floor` row makes. "
-    + (f"That floor is {fmt_ns(wake_floor.mid)}, "
+    + (f"With 10,000 waiters that floor is {fmt_ns(wake_floor.mid)}, "
        f"{fmt_ratio(wake_floor.mid / wake_tu.mid)} of tokio-util"
        + (". " if wake_floor.mid / wake_tu.mid <= 0.5
           else ": above the 0.5× goal of the 10,000-waiter row in this run, so that row is out "
@@ -546,8 +546,10 @@ why["tokio-util: poll-once-open"] = (
     + "Here it makes eight atomic read-modify-writes (the floor's six, and the lock and unlock "
     "twice where the floor publishes and retracts once each): setting that inline waiter with "
     "a compare-exchange instead of under the lock would make the common single waiter "
-    "lock-free: a word of its own, which the node has room for now that its lock is two bits of "
-    "its state word (`tree/lock.rs`; 88 bytes, the target 96).")
+    "lock-free, but a waker is two words: one atomic word holds it only boxed (an allocation) "
+    "or with 128-bit atomics (not in std, and loom has none to model them with), and the node "
+    "has no word to spare (96 bytes, its target: the first-child word, invariant 25, took the "
+    "last).")
 why["ctx-tower ServerLayer"] = (
     "Both stacks pay the floor (a value in the request's `Extensions`: the map and a boxed value "
     "allocated and freed per request). Beyond it, `ServerLayer` pays one node (an allocation, "

@@ -40,7 +40,11 @@ fn cancel_waking_by_reference_vs_a_done_answering_or_dropped() {
             });
             cancel.cancel();
             let polled = t.join().unwrap();
-            assert_eq!(a.0.load(Ordering::SeqCst), 5, "the other waiters are woken once each");
+            assert_eq!(
+                a.0.load(Ordering::SeqCst),
+                5,
+                "the other waiters are woken once each"
+            );
             assert!(b.0.load(Ordering::SeqCst) <= 1);
             if let Some((seen, mut done_b)) = polled {
                 if seen == Poll::Pending {

@@ -6,7 +6,7 @@
 //! keeps the wakers first (its first-child word, closed, holds the `Spent`: `first.rs`), then
 //! the cancel wakes them in key order ([`Spent::wake_all`]), and says how far it has got
 //! (`passed`) every [`BATCH`] places. A `Done` that answers or is dropped takes its own waker
-//! ([`Spent::take`]: one swap of its place's flag, and the waker's drop) once the cancel has
+//! ([`Spent::take`]: one compare-exchange of its place's flag, and the waker's drop) once the cancel has
 //! passed its key; one that comes earlier marks its place `LEFT`, and the cancel drops that
 //! waker when it has passed the batch (or, if the two miss each other, the node's drop does).
 //! So the usual waker is dropped by its own task, and none outlives its node.
@@ -19,13 +19,12 @@
 //! 1. Every place is written once, by [`Spent::new`], before the `Spent` exists. So whoever can
 //!    reach a `Spent` (a `&Spent`, from any thread: `Sync` below) sees every place written.
 //! 2. A waker is moved out only by whoever changes its flag from `FULL` or `LEFT` to `TAKEN`
-//!    with a read-modify-write (`take`'s compare-exchange, `wake_all`'s sweep), or by `Drop`, which has
-//!    `&mut self` and skips `TAKEN`. `TAKEN` never changes. So each waker is moved out once,
-//!    by one thread.
+//!    with a read-modify-write (`take`'s compare-exchange, `wake_all`'s sweep), or by `Drop`,
+//!    which has `&mut self` and skips `TAKEN`. `TAKEN` never changes. So each waker is moved
+//!    out once, by one thread.
 //! 3. `wake_all` runs at most once per `Spent` (its contract: it is `unsafe`). It borrows the
-//!    waker
-//!    at key `k` (to wake it) only before it stores a `passed` above `k` (release), and only
-//!    while the flag is not `TAKEN`. `take` moves a waker out (point 2) only after it loaded a
+//!    waker at key `k` (to wake it) only before it stores a `passed` above `k` (release), and
+//!    only while the flag is not `TAKEN`. `take` moves a waker out (point 2) only after it loaded a
 //!    `passed` above its key (acquire): after the borrow. Below that, `take` only marks the
 //!    place `LEFT` (a compare-exchange from `FULL`), which moves nothing; the sweep that follows
 //!    the store moves a `LEFT` waker on `wake_all`'s own thread, after its own borrow. So no
