@@ -4,7 +4,8 @@
 //!
 //! The word is empty (null), holds the first [`Weak`] of a child (a raw pointer with its tag:
 //! `arc.rs`, point 6, so it is odd), is [`CLOSED`] (address 2), which the node's cancel leaves,
-//! or holds a `Box<Spent>` (a pointer aligned to 8: even, and neither null nor `CLOSED`). The
+//! or holds a `Box<Spent>` (a pointer aligned to at least 4: even, and neither null nor
+//! `CLOSED`). The
 //! child's slot records the `Weak`'s address (`Slot::first`), which no other child can have
 //! while this one lives: its `Weak` keeps the allocation.
 //!
@@ -24,8 +25,9 @@
 //! 4. Null and `CLOSED` are never rebuilt: every path compares with them first, and tells a
 //!    `Weak`'s pointer (odd) from a `Spent`'s (even) before it rebuilds either.
 //! 5. A `Spent`'s pointer is written only by [`FirstChild::keep_and_wake`], from a `Box` it
-//!    takes by value (its one owner: so it is the one call that wakes that `Spent`), with a compare-exchange from null or `CLOSED` (nothing owned is overwritten).
-//!    Every other exchange expects null, `CLOSED` or an odd address, except `close`'s swap,
+//!    takes by value (its one owner: so it is the one call that wakes that `Spent`), with a
+//!    compare-exchange from null or `CLOSED` (nothing owned is overwritten). Every other
+//!    exchange expects null, `CLOSED` or an odd address, except `close`'s swap,
 //!    which puts a `Spent` it took out back (or, if another came in between, leaks it). Only
 //!    `take_mut` (`&mut self`, no loan alive) frees one. So the `&Spent` that
 //!    [`FirstChild::spent`] lends, for as long as `&self` lives, points at a live `Spent`.
@@ -41,7 +43,7 @@ use super::word::Slot;
 use crate::loom::{AtomicPtr, Ordering};
 
 /// The word of a node that is done: nothing is published in it any more. No `Weak`'s pointer
-/// (odd, point 6 of `arc.rs`), no `Spent`'s (aligned to 8) and not null.
+/// (odd, point 6 of `arc.rs`), no `Spent`'s (aligned to at least 4) and not null.
 const CLOSED: usize = 2;
 
 /// What a word holds.
