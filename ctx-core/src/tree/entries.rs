@@ -169,8 +169,8 @@ impl<T> Entries<T> {
         self.items.capacity()
     }
 
-    /// Where the places live (tests).
-    #[cfg(all(test, not(loom)))]
+    /// Where the places live (`node.rs`'s tests).
+    #[cfg(all(test, not(loom), not(feature = "tracing")))]
     pub(super) fn places_addr(&self) -> usize {
         self.items.as_ptr().addr()
     }

@@ -158,15 +158,15 @@ impl Spent {
 }
 
 impl Spent {
-    /// Where the places live (tests).
-    #[cfg(all(test, not(loom)))]
+    /// Where the places live (`node.rs`'s tests).
+    #[cfg(all(test, not(loom), not(feature = "tracing")))]
     pub(super) fn places_addr(&self) -> usize {
         self.places.as_ptr().addr()
     }
 }
 
 /// A place's size and alignment (`node.rs` checks them against a slab's place).
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(loom), not(feature = "tracing")))]
 pub(super) const PLACE_LAYOUT: (usize, usize) = (size_of::<Place>(), align_of::<Place>());
 
 impl Drop for Spent {
