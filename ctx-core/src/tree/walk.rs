@@ -406,8 +406,9 @@ fn wake_by_reference(c: &CancelNode, entries: Entries<Entry>, afters: &mut After
         }
         None => None,
     }));
-    // The word is closed (the walk closed it as it marked the node), so it keeps the wakers;
-    // were it not, they would be woken here and dropped, as a cancel that wakes by value does.
+    // The word is closed (the walk closed it as it marked the node) or was never used (no
+    // child publishes in a done node's word: invariant 25), so it keeps the wakers; were it
+    // not, they would be woken here and dropped, as a cancel that wakes by value does.
     c.first.keep_and_wake(Box::new(spent));
 }
 
