@@ -174,31 +174,19 @@ fn waiters_below_the_top_and_after_funcs_beside_them() {
     assert_eq!(held(&count), 0);
 }
 
+/// The threshold (`walk.rs`, `BY_REFERENCE`): five waiters are woken by value, their wakers let
+/// go of by the cancel; six are kept in the node, whose `Done`s hold it beyond its context and
+/// let go of them when they are dropped.
 #[test]
-fn five_waiters_are_woken_by_value() {
-    let (ctx, cancel) = Ctx::background().with_cancel();
-    let (count, waker) = counting();
-    let _dones = waiting(&ctx, &waker, 5);
-    cancel.cancel();
-    assert_eq!(
-        (woken(&count), held(&count)),
-        (5, 0),
-        "woken and let go of by the cancel"
-    );
-}
-
-#[test]
-fn wakers_whose_dones_outlive_the_context_go_with_the_node() {
-    let (ctx, cancel) = Ctx::background().with_cancel();
-    let (count, waker) = counting();
-    let dones = waiting(&ctx, &waker, 6);
-    cancel.cancel();
-    drop((ctx, cancel));
-    assert_eq!(
-        held(&count),
-        6,
-        "the `Done`s hold the node, and the node their wakers"
-    );
-    drop(dones);
-    assert_eq!(held(&count), 0);
+fn five_waiters_are_woken_by_value_six_are_kept_for_their_dones() {
+    for (n, kept) in [(5, 0), (6, 6)] {
+        let (ctx, cancel) = Ctx::background().with_cancel();
+        let (count, waker) = counting();
+        let dones = waiting(&ctx, &waker, n);
+        cancel.cancel();
+        drop((ctx, cancel));
+        assert_eq!((woken(&count), held(&count)), (n, kept), "n = {n}");
+        drop(dones);
+        assert_eq!(held(&count), 0, "n = {n}");
+    }
 }
